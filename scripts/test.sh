@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set everything up (a .venv with every extra) and run the whole test suite.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -k kenburns`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+# torch is pinned: a looser spec pulls GBs of CUDA wheels on a CPU-only host.
+.venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[postgres,server,diffusers,test]'
+exec .venv/bin/python -m pytest "$@"

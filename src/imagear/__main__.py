@@ -1,0 +1,3 @@
+from imagear.cli import main
+
+main()

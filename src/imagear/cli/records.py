@@ -1,0 +1,101 @@
+"""`imagear records add | import | list | show`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from imagear import records as svc
+from imagear.cli._common import console, err_console, get_app, handle_errors, print_json
+
+app = typer.Typer(help="Records and their master images.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    image: Annotated[Path, typer.Argument(help="Image file to make the new record's master.")],
+    identifier: Annotated[str | None, typer.Option(help="Reference code (default: the file stem).")] = None,
+    title: Annotated[str | None, typer.Option(help="Title (default: the file stem).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy IMAGE under the images root and create a record with it as master; prints the id."""
+    with handle_errors():
+        rec = svc.add_record(get_app(ctx), image, identifier, title)
+    if as_json:
+        print_json(rec.as_dict())
+    else:
+        typer.echo(rec.id)
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    csv_file: Annotated[Path, typer.Argument(help="AtoM-style CSV: identifier, title, digitalObjectPath.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Import many records; each bad row is reported with its line number, the others go in."""
+    with handle_errors():
+        report = svc.import_csv(get_app(ctx), csv_file)
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        for line, message in report.errors:
+            err_console.print(f"[red]line {line}:[/] {message}", soft_wrap=True)
+        console.print(f"Imported {len(report.added)} record(s), {len(report.errors)} row(s) failed.")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, help="How many to show.")] = 100,
+    offset: Annotated[int, typer.Option(min=0, help="How many to skip.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Records with whether each has a master image and an animation."""
+    with handle_errors():
+        rows, total = svc.list_records(get_app(ctx), limit, offset)
+    if as_json:
+        print_json({"total": total, "records": [r.as_dict() for r in rows]})
+        return
+    table = Table(caption=f"{len(rows)} of {total} record(s)")
+    for name in ("id", "identifier", "title", "master", "animation"):
+        table.add_column(name, overflow="fold")
+    for r in rows:
+        table.add_row(str(r.id), r.identifier or "", r.title or "", "yes" if r.has_master else "no", "yes" if r.has_animation else "no")
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    object_id: Annotated[int, typer.Argument(help="Record id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """One record, its master image and its animation."""
+    with handle_errors():
+        rec = svc.get_record(get_app(ctx), object_id)
+    if as_json:
+        print_json(rec.as_dict())
+        return
+    console.print(f"[bold]Record {rec.id}[/]  {rec.identifier or ''}  {rec.title or ''}")
+    if rec.master:
+        m = rec.master
+        console.print(f"Master image: {m.file}  ({m.mime_type}, {m.byte_size} bytes, usage {m.usage_id})")
+    else:
+        console.print("Master image: none")
+    if rec.animation:
+        a = rec.animation
+        console.print(
+            f"Animation: {a['mp4_path']}  {a['mp4_width']}x{a['mp4_height']} @ {a['mp4_fps']} fps, "
+            f"{a['mp4_duration_secs']} s, model {a['ai_model']}, seed {a['ai_seed']}"
+        )
+    else:
+        console.print("Animation: none")

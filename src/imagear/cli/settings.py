@@ -1,0 +1,72 @@
+"""`imagear settings list | get | set | reset`: the image_ar_settings table."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from imagear import settings as svc
+from imagear.cli._common import console, get_app, handle_errors, print_json
+
+app = typer.Typer(help="Read and change the image_ar_settings table.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return "" if value is None else str(value)
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Every setting with its value, default and allowed values."""
+    with handle_errors():
+        values = svc.get_all(get_app(ctx).engine)
+    rows = [dict(d, value=values[d["key"]]) for d in svc.describe()]
+    if as_json:
+        print_json({r["key"]: r["value"] for r in rows})
+        return
+    table = Table()
+    for name in ("key", "value", "default", "allowed", "description"):
+        table.add_column(name, overflow="fold")
+    for r in rows:
+        table.add_row(r["key"], _show(r["value"]), _show(r["default"]), r["allowed"], r["description"])
+    console.print(table)
+
+
+@app.command("get")
+def get(ctx: typer.Context, key: Annotated[str, typer.Argument(help="Setting key, e.g. ar_model.")], as_json: JsonOpt = False) -> None:
+    """Print one setting's value."""
+    with handle_errors():
+        value = svc.get(get_app(ctx).engine, key)
+    if as_json:
+        print_json({key: value})
+    else:
+        typer.echo(_show(value))
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="Setting key.")],
+    value: Annotated[str, typer.Argument(help="New value (checked against the allowed range).")],
+) -> None:
+    """Validate and store one setting. Nothing is written when the value is refused."""
+    with handle_errors():
+        stored = svc.set_value(get_app(ctx).engine, key, value)
+    console.print(f"{key} = {_show(stored)}")
+
+
+@app.command("reset")
+def reset(
+    ctx: typer.Context,
+    key: Annotated[str | None, typer.Argument(help="Key to reset; all keys when omitted.")] = None,
+) -> None:
+    """Put one setting, or all of them, back to the default."""
+    with handle_errors():
+        keys = svc.reset(get_app(ctx).engine, key)
+    console.print(f"Reset {', '.join(keys)}")

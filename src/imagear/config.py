@@ -1,0 +1,187 @@
+"""Per-install configuration: imagear.toml, IMAGEAR_* variables, platformdirs defaults.
+
+What lives here is per install, not per setting: where the database is, where clips and master
+images live on disk, and how to reach/guard the server. Generation settings (model, frames, server
+URL, ...) live in the ``image_ar_settings`` table, exactly as in Heratio.
+
+The file is found through ``--config PATH``, then ``IMAGEAR_CONFIG``, then ``./imagear.toml``,
+then the platformdirs user config dir. Every key can be overridden by ``IMAGEAR_<KEY>``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import tomli_w
+
+from imagear.errors import ConfigError
+
+APP_NAME = "imagear"
+CONFIG_FILENAME = "imagear.toml"
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    kind: type
+    help: str
+
+
+# The documented keys, in the order `config show` and `config init` print them.
+KEYS: tuple[Key, ...] = (
+    Key("database_url", str, "SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db"),
+    Key("storage_root", Path, "Clips are written to {storage_root}/uploads/ar/{record id}/"),
+    Key("images_root", Path, "Master images live at {images_root}/{digital_object.path}/{name}"),
+    Key("server_token", str, "Bearer token sent to the image-to-video server (and required by `imagear serve`)"),
+    Key("models_dir", Path, "Local folder of diffusers checkpoints for in-process engines and `imagear serve`"),
+    Key("low_vram", bool, "In-process engines: CPU offload, forward chunking, small decode chunks"),
+    Key("user", str, "Name written to object_image_ar.created_by"),
+)
+KEY_NAMES = tuple(k.name for k in KEYS)
+
+
+def default_values() -> dict[str, Any]:
+    data = Path(platformdirs.user_data_dir(APP_NAME))
+    return {
+        "database_url": f"sqlite:///{data / 'imagear.db'}",
+        "storage_root": data / "storage",
+        "images_root": data / "images",
+        "server_token": "",
+        "models_dir": data / "models",
+        "low_vram": False,
+        "user": os.environ.get("USER", "imagear"),
+    }
+
+
+@dataclass
+class Config:
+    """The effective configuration, plus where each value came from (for `config show`)."""
+
+    database_url: str
+    storage_root: Path
+    images_root: Path
+    server_token: str = ""
+    models_dir: Path | None = None
+    low_vram: bool = False
+    user: str = "imagear"
+    path: Path | None = None  # the file that was read, if any
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in KEY_NAMES}
+
+
+def _coerce(key: Key, value: Any, origin: str) -> Any:
+    if key.kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{key.name} in {origin} must be true or false, not {value!r}.")
+    if not isinstance(value, str):
+        raise ConfigError(f"{key.name} in {origin} must be a string, not {value!r}.")
+    if key.kind is Path:
+        return Path(value).expanduser()
+    return value
+
+
+def find_config_file(explicit: str | Path | None = None) -> Path | None:
+    """The config file to read, following the documented search order; None if there is none."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"Config file {path} does not exist.",
+                "Create one with `imagear config init --path PATH` or drop --config.",
+            )
+        return path
+    env = os.environ.get("IMAGEAR_CONFIG")
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"IMAGEAR_CONFIG points at {path}, which does not exist.")
+        return path
+    for candidate in (Path.cwd() / CONFIG_FILENAME, user_config_path()):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def user_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / CONFIG_FILENAME
+
+
+def load_config(explicit: str | Path | None = None) -> Config:
+    """Build the effective Config: defaults, then the file, then IMAGEAR_* variables."""
+    values = default_values()
+    sources = dict.fromkeys(values, "default")
+    path = find_config_file(explicit)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}.", "Fix the file or regenerate it with `imagear config init`.") from exc
+        section = data.get("imagear", data)
+        unknown = sorted(set(section) - set(KEY_NAMES) - {"imagear"})
+        if unknown:
+            raise ConfigError(
+                f"{path} has unknown key(s): {', '.join(unknown)}.",
+                f"Known keys: {', '.join(KEY_NAMES)}.",
+            )
+        for key in KEYS:
+            if key.name in section:
+                values[key.name] = _coerce(key, section[key.name], str(path))
+                sources[key.name] = str(path)
+    for key in KEYS:
+        env_name = f"IMAGEAR_{key.name.upper()}"
+        if env_name in os.environ:
+            values[key.name] = _coerce(key, os.environ[env_name], env_name)
+            sources[key.name] = env_name
+    # Relative paths in a file are relative to that file, so cron jobs behave like a shell.
+    base = path.parent if path is not None else Path.cwd()
+    for key in KEYS:
+        v = values[key.name]
+        if isinstance(v, Path) and not v.is_absolute():
+            values[key.name] = (base / v).resolve()
+    url = values["database_url"]
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        # sqlite:///~/x.db and sqlite:///rel/x.db both mean what a person expects
+        db_path = Path(os.path.expanduser(url[len("sqlite:///") :]))
+        values["database_url"] = f"sqlite:///{db_path if db_path.is_absolute() else (base / db_path).resolve()}"
+    return Config(**values, path=path, sources=sources)
+
+
+def render_starting_file(config: Config | None = None) -> str:
+    """A commented imagear.toml with every key (written with tomli-w)."""
+    values = (config.as_dict() if config else default_values())
+    lines = [
+        "# imagear configuration. Every key can be overridden by IMAGEAR_<KEY> (e.g. IMAGEAR_DATABASE_URL).",
+        "# Generation settings (server URL, model, frames, ...) are in the database: `imagear settings list`.",
+        "",
+    ]
+    for key in KEYS:
+        value = values[key.name]
+        if value is None:
+            value = ""
+        if isinstance(value, Path):
+            value = str(value)
+        lines.append(f"# {key.help}")
+        lines.append(tomli_w.dumps({key.name: value}).strip())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_starting_file(path: Path, force: bool = False) -> Path:
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists.", "Pass --force to overwrite it.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_starting_file(), encoding="utf-8")
+    return path

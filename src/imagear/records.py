@@ -1,0 +1,324 @@
+"""Records and their master images.
+
+A record is an ``information_object``; its master image is the top-level ``image/*``
+``digital_object`` preferring usage 140 (master), then 141 (reference), then 142 (thumbnail),
+exactly as Heratio picks it. On disk a digital object lives at
+``{images_root}/{path without leading slash}/{name}``; a stored path or name that would leave the
+images root (``..``, an absolute name, a symlink pointing out) is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import case, func
+from sqlmodel import Session, col, select
+
+from imagear.app import App
+from imagear.db import (
+    USAGE_MASTER,
+    USAGE_REFERENCE,
+    USAGE_THUMBNAIL,
+    DigitalObject,
+    InformationObject,
+    ObjectImageAr,
+)
+from imagear.errors import (
+    ImageMissing,
+    ImagearError,
+    NoMasterImage,
+    NotFound,
+    RecordNotFound,
+    StorageError,
+    UnsafePath,
+    UsageError,
+)
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class MasterImage:
+    digital_object_id: int
+    usage_id: int | None
+    mime_type: str | None
+    name: str
+    path: str
+    byte_size: int | None
+    checksum: str | None
+    file: Path  # where it is on disk (checked to be inside images_root)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["file"] = str(self.file)
+        return data
+
+
+@dataclass
+class Record:
+    id: int
+    identifier: str | None
+    title: str | None
+    master: MasterImage | None = None
+    animation: dict[str, Any] | None = None
+    has_master: bool = False
+    has_animation: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["master"] = self.master.as_dict() if self.master else None
+        return data
+
+
+@dataclass
+class ImportReport:
+    added: list[Record] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)  # (CSV line number, message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "added": [r.as_dict() for r in self.added],
+            "errors": [{"line": line, "error": msg} for line, msg in self.errors],
+        }
+
+
+def safe_join(root: Path, web_path: str | None, name: str | None) -> Path:
+    """``root / web_path / name``, refusing anything that would escape ``root``."""
+    if not name:
+        raise UnsafePath("The digital object has no file name.")
+    parts = [p for p in (web_path or "").replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafePath(f"The stored path {web_path!r} contains '..' and is refused.")
+    if "/" in name or "\\" in name or name in (".", "..") or os.path.isabs(name):
+        raise UnsafePath(f"The stored file name {name!r} is not a plain file name and is refused.")
+    root_resolved = root.resolve()
+    candidate = root_resolved.joinpath(*parts, name)
+    resolved = candidate.resolve()
+    if not resolved.is_relative_to(root_resolved):
+        raise UnsafePath(
+            f"{candidate} resolves to {resolved}, outside the images root {root_resolved}; refused."
+        )
+    return resolved
+
+
+def _usage_rank() -> Any:
+    return case(
+        (col(DigitalObject.usage_id) == USAGE_MASTER, 0),
+        (col(DigitalObject.usage_id) == USAGE_REFERENCE, 1),
+        (col(DigitalObject.usage_id) == USAGE_THUMBNAIL, 2),
+        else_=3,
+    )
+
+
+def master_query(object_id: int) -> Any:
+    return (
+        select(DigitalObject)
+        .where(DigitalObject.object_id == object_id)
+        .where(col(DigitalObject.mime_type).like("image/%"))
+        .where(col(DigitalObject.parent_id).is_(None))
+        .order_by(_usage_rank(), col(DigitalObject.id))
+    )
+
+
+def find_master(session: Session, app: App, object_id: int, *, check_file: bool = True) -> MasterImage:
+    """The record's master image, located on disk. Raises the precise NotFound/UnsafePath error."""
+    if session.get(InformationObject, object_id) is None:
+        raise RecordNotFound(f"Record {object_id} does not exist.")
+    do = session.exec(master_query(object_id)).first()
+    if do is None or do.id is None:
+        raise NoMasterImage(f"Record {object_id} has no master image (no top-level image/* digital object).")
+    file = safe_join(app.config.images_root, do.path, do.name)
+    if check_file and not file.is_file():
+        raise ImageMissing(
+            f"The master image of record {object_id} should be at {file} but is not there.",
+            "Check images_root (`imagear config show`) or restore the file.",
+        )
+    return MasterImage(
+        digital_object_id=do.id,
+        usage_id=do.usage_id,
+        mime_type=do.mime_type,
+        name=do.name or "",
+        path=do.path or "",
+        byte_size=do.byte_size,
+        checksum=do.checksum,
+        file=file,
+    )
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def add_record(app: App, image: Path, identifier: str | None = None, title: str | None = None) -> Record:
+    """Copy ``image`` under the images root and make it a new record's master (usage 140)."""
+    from imagear.media import sniff_mime
+
+    image = Path(image).expanduser()
+    if not image.exists():
+        raise NotFound(f"{image} does not exist.", "Check the path of the image.")
+    if not image.is_file():
+        raise UsageError(f"{image} is not a file.")
+    mime = sniff_mime(image)
+    checksum, size = _hash_file(image)
+    name = _SAFE_NAME.sub("_", image.name).strip("._") or "image"
+    with app.session() as session:
+        record = InformationObject(identifier=identifier or image.stem, title=title or image.stem)
+        session.add(record)
+        session.flush()
+        assert record.id is not None
+        web_path = f"/uploads/r/{record.id}/"
+        dest = safe_join(app.config.images_root, web_path, name)
+        _copy_atomic(image, dest)
+        try:
+            session.add(
+                DigitalObject(
+                    object_id=record.id,
+                    usage_id=USAGE_MASTER,
+                    mime_type=mime,
+                    name=name,
+                    path=web_path,
+                    byte_size=size,
+                    checksum=checksum,
+                    checksum_type="sha256",
+                    parent_id=None,
+                    sequence=0,
+                )
+            )
+            session.commit()
+        except Exception:
+            dest.unlink(missing_ok=True)
+            raise
+        return get_record(app, record.id)
+
+
+def _copy_atomic(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".incoming-")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise StorageError(f"Could not copy {src} to {dest}: {exc.strerror}.") from exc
+
+
+def import_csv(app: App, csv_path: Path) -> ImportReport:
+    """Import AtoM-style CSV (identifier, title, digitalObjectPath); bad rows are reported, not fatal.
+
+    Relative ``digitalObjectPath`` values are relative to the CSV file's folder.
+    """
+    csv_path = Path(csv_path).expanduser()
+    if not csv_path.is_file():
+        raise NotFound(f"{csv_path} does not exist.", "Check the path of the CSV file.")
+    report = ImportReport()
+    with csv_path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or "digitalObjectPath" not in reader.fieldnames:
+            raise UsageError(
+                f"{csv_path} has no digitalObjectPath column.",
+                "Use AtoM's CSV columns: identifier, title, digitalObjectPath.",
+            )
+        for row in reader:
+            line = reader.line_num
+            raw = (row.get("digitalObjectPath") or "").strip()
+            if not raw:
+                report.errors.append((line, "digitalObjectPath is empty."))
+                continue
+            path = Path(raw).expanduser()
+            if not path.is_absolute():
+                path = csv_path.parent / path
+            try:
+                rec = add_record(app, path, (row.get("identifier") or "").strip() or None, (row.get("title") or "").strip() or None)
+            except ImagearError as err:
+                report.errors.append((line, err.message))
+            else:
+                report.added.append(rec)
+    return report
+
+
+def _animation_dict(row: ObjectImageAr | None) -> dict[str, Any] | None:
+    return row.model_dump() if row is not None else None
+
+
+def get_record(app: App, object_id: int) -> Record:
+    """One record with its master image (if any) and its animation (if any)."""
+    with app.session() as session:
+        io = session.get(InformationObject, object_id)
+        if io is None or io.id is None:
+            raise RecordNotFound(f"Record {object_id} does not exist.")
+        try:
+            master: MasterImage | None = find_master(session, app, object_id, check_file=False)
+        except (NoMasterImage, UnsafePath):
+            master = None
+        anim = session.exec(select(ObjectImageAr).where(ObjectImageAr.object_id == object_id)).first()
+        return Record(
+            id=io.id,
+            identifier=io.identifier,
+            title=io.title,
+            master=master,
+            animation=_animation_dict(anim),
+            has_master=master is not None,
+            has_animation=anim is not None,
+        )
+
+
+def list_records(app: App, limit: int = 100, offset: int = 0) -> tuple[list[Record], int]:
+    """A page of records (with whether each has a master and an animation) and the total count."""
+    with app.session() as session:
+        total = session.exec(select(func.count()).select_from(InformationObject)).one()
+        rows = session.exec(
+            select(InformationObject).order_by(col(InformationObject.id)).offset(offset).limit(limit)
+        ).all()
+        ids = [r.id for r in rows]
+        with_master = set(
+            session.exec(
+                select(DigitalObject.object_id)
+                .where(col(DigitalObject.object_id).in_(ids))
+                .where(col(DigitalObject.mime_type).like("image/%"))
+                .where(col(DigitalObject.parent_id).is_(None))
+            ).all()
+        )
+        animated = set(
+            session.exec(select(ObjectImageAr.object_id).where(col(ObjectImageAr.object_id).in_(ids))).all()
+        )
+        out = [
+            Record(
+                id=r.id,
+                identifier=r.identifier,
+                title=r.title,
+                has_master=r.id in with_master,
+                has_animation=r.id in animated,
+            )
+            for r in rows
+            if r.id is not None
+        ]
+        return out, int(total)
+
+
+__all__ = [
+    "ImportReport",
+    "MasterImage",
+    "Record",
+    "add_record",
+    "find_master",
+    "get_record",
+    "import_csv",
+    "list_records",
+    "master_query",
+    "safe_join",
+]

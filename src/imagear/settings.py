@@ -1,0 +1,182 @@
+"""The ``image_ar_settings`` keys: types, defaults, allowed values, and typed access.
+
+Values are stored as text with a ``setting_type`` column, exactly as Heratio stores them, so the
+same table serves both. Reading always returns Python values typed by the spec below (a value
+that was written badly by another tool falls back to the default rather than crashing a cron job).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, select
+
+from imagear.db import ImageArSetting, utcnow
+from imagear.errors import InvalidSetting, UnknownSetting
+
+
+@dataclass(frozen=True)
+class Spec:
+    key: str
+    type: str  # boolean | integer | decimal | string
+    default: Any
+    description: str
+    low: float | None = None
+    high: float | None = None
+
+    def allowed(self) -> str:
+        if self.type == "boolean":
+            return "0 or 1"
+        if self.low is not None and self.high is not None:
+            return f"{self.low:g}..{self.high:g}"
+        if self.low is not None:
+            return f">= {self.low:g}"
+        if self.key == "ar_server_url":
+            return "an http(s) URL, or empty for the in-process engines"
+        return "any text"
+
+    def parse(self, raw: Any) -> Any:
+        """Turn user input into a typed value or raise InvalidSetting naming the allowed values."""
+        text_value = "" if raw is None else str(raw).strip()
+        if self.type == "boolean":
+            lowered = text_value.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise InvalidSetting(f"{self.key} must be 0 or 1, not {text_value!r}.")
+        if self.type in ("integer", "decimal"):
+            try:
+                number: float = int(text_value) if self.type == "integer" else float(text_value)
+            except ValueError:
+                kind = "a whole number" if self.type == "integer" else "a number"
+                raise InvalidSetting(
+                    f"{self.key} must be {kind} in {self.allowed()}, not {text_value!r}."
+                ) from None
+            if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
+                raise InvalidSetting(f"{self.key} must be in {self.allowed()}, not {text_value}.")
+            return number
+        if self.key == "ar_server_url" and text_value:
+            parsed = urlparse(text_value)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise InvalidSetting(
+                    f"ar_server_url must be an http(s) URL such as http://gpu-host:5052, not {text_value!r}.",
+                    "Leave it empty to run the engines in-process.",
+                )
+            return text_value.rstrip("/")
+        if self.key == "ar_model" and text_value:
+            from imagear.models import get_model  # the registry is light: no torch
+
+            return get_model(text_value).name
+        if self.key == "ar_model":
+            raise InvalidSetting("ar_model cannot be empty.", "List the models with `imagear models`.")
+        return text_value
+
+    def to_text(self, value: Any) -> str:
+        if self.type == "boolean":
+            return "1" if value else "0"
+        if self.type == "decimal":
+            return f"{float(value):g}"
+        return str(value)
+
+
+SPECS: dict[str, Spec] = {
+    s.key: s
+    for s in (
+        Spec("ar_enabled", "boolean", True, "Master switch for image animation"),
+        Spec("ar_user_button", "boolean", True, "Show the Animate button; generation needs both toggles on"),
+        Spec("ar_server_url", "string", "", "Base URL of the image-to-video server (empty: in-process engines)"),
+        Spec("ar_model", "string", "svd", "Model used when a call names none"),
+        Spec("ar_request_timeout", "integer", 900, "Maximum seconds for one generation", 60, 3600),
+        Spec("ar_num_frames", "integer", 14, "Frames per clip (the model decides what is valid)", 8, 49),
+        Spec("ar_fps", "integer", 7, "Output frame rate", 4, 30),
+        Spec("ar_motion_bucket_id", "integer", 127, "SVD motion strength: 1 barely moves, 255 strong", 1, 255),
+        Spec("ar_seed", "integer", 0, "0 = random per call; a positive value is deterministic", 0, None),
+        Spec("ar_default_prompt", "string", "", "Prompt for prompt-aware models when a call gives none"),
+    )
+}
+
+
+def spec(key: str) -> Spec:
+    try:
+        return SPECS[key]
+    except KeyError:
+        raise UnknownSetting(f"There is no setting named {key!r}.") from None
+
+
+def seed_settings(conn: Connection) -> None:
+    """Insert every missing key with its default (existing values are never touched)."""
+    table = ImageArSetting.__table__  # type: ignore[attr-defined]
+    present = {row[0] for row in conn.execute(sa_select(table.c.setting_key))}
+    now = utcnow()
+    rows = [
+        {
+            "setting_key": s.key,
+            "setting_value": s.to_text(s.default),
+            "setting_type": s.type,
+            "description": s.description,
+            "updated_at": now,
+        }
+        for s in SPECS.values()
+        if s.key not in present
+    ]
+    if rows:
+        conn.execute(table.insert(), rows)
+
+
+def _typed(s: Spec, raw: str | None) -> Any:
+    try:
+        return s.parse(raw)
+    except Exception:  # a value another tool wrote badly must not break a cron run
+        return s.default
+
+
+def get_all(engine: Engine) -> dict[str, Any]:
+    """Every known setting, typed. Keys written by other tools are ignored."""
+    with Session(engine) as session:
+        rows = {r.setting_key: r.setting_value for r in session.exec(select(ImageArSetting))}
+    return {key: (_typed(s, rows[key]) if key in rows else s.default) for key, s in SPECS.items()}
+
+
+def get(engine: Engine, key: str) -> Any:
+    return get_all(engine)[spec(key).key]
+
+
+def set_value(engine: Engine, key: str, raw: str) -> Any:
+    """Validate and store one value; nothing is written when it is refused."""
+    s = spec(key)
+    value = s.parse(raw)
+    _write(engine, s, value)
+    return value
+
+
+def reset(engine: Engine, key: str | None = None) -> list[str]:
+    """Put one key (or all) back to the default; returns the keys reset."""
+    specs = [spec(key)] if key else list(SPECS.values())
+    for s in specs:
+        _write(engine, s, s.default)
+    return [s.key for s in specs]
+
+
+def _write(engine: Engine, s: Spec, value: Any) -> None:
+    with Session(engine) as session:
+        row = session.exec(select(ImageArSetting).where(ImageArSetting.setting_key == s.key)).first()
+        if row is None:
+            row = ImageArSetting(setting_key=s.key, setting_type=s.type, description=s.description)
+        row.setting_value = s.to_text(value)
+        row.setting_type = s.type
+        row.updated_at = utcnow()
+        session.add(row)
+        session.commit()
+
+
+def describe() -> list[dict[str, Any]]:
+    """The spec as data, for `settings list` and docs."""
+    return [
+        {"key": s.key, "type": s.type, "default": s.default, "allowed": s.allowed(), "description": s.description}
+        for s in SPECS.values()
+    ]

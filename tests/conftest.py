@@ -1,0 +1,140 @@
+"""Shared fixtures: every test gets its own temp dirs, config and database.
+
+``db_url`` (and everything built on it: ``app``, ``cli_env``) is parametrized over SQLite and the
+real PostgreSQL at 127.0.0.1:5432. Each PostgreSQL test gets its own schema (dropped afterwards).
+When PostgreSQL is unreachable the PostgreSQL half skips with a message, unless
+IMAGEAR_REQUIRE_POSTGRES=1 (set by .ci/run), where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Rich sizes its consoles from COLUMNS when they are built: keep CLI tables unfolded in tests.
+os.environ["COLUMNS"] = "200"
+
+PG_URL = os.environ.get("IMAGEAR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_available() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3):
+            return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not here"
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+_PG_PROBLEM: str | None | bool = False  # False = not probed yet
+
+
+def pg_problem() -> str | None:
+    global _PG_PROBLEM
+    if _PG_PROBLEM is False:
+        _PG_PROBLEM = _pg_available()
+    return _PG_PROBLEM  # type: ignore[return-value]
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema of this test's own."""
+    problem = pg_problem()
+    if problem:
+        if os.environ.get("IMAGEAR_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL at {PG_URL} is required (IMAGEAR_REQUIRE_POSTGRES=1) but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL at {PG_URL} is unreachable ({problem}); set it up to run the PostgreSQL half")
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    raw = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(raw, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    with psycopg.connect(raw, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'imagear.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'imagear.db'}"
+
+
+@pytest.fixture
+def roots(tmp_path: Path) -> dict[str, Path]:
+    r = {"storage_root": tmp_path / "storage", "images_root": tmp_path / "images", "models_dir": tmp_path / "models"}
+    for p in r.values():
+        p.mkdir()
+    return r
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, db_url: str, roots: dict[str, Path], tmp_path: Path) -> dict[str, str]:
+    """IMAGEAR_* variables pointing every path at this test's temp dirs (no user config leaks in)."""
+    for key in list(os.environ):
+        if key.startswith("IMAGEAR_") and key not in ("IMAGEAR_REQUIRE_POSTGRES", "IMAGEAR_TEST_POSTGRES_URL"):
+            monkeypatch.delenv(key)
+    env = {
+        "IMAGEAR_DATABASE_URL": db_url,
+        "IMAGEAR_STORAGE_ROOT": str(roots["storage_root"]),
+        "IMAGEAR_IMAGES_ROOT": str(roots["images_root"]),
+        "IMAGEAR_MODELS_DIR": str(roots["models_dir"]),
+        "IMAGEAR_USER": "tester",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.chdir(tmp_path)
+    return env
+
+
+@pytest.fixture
+def app(cli_env: dict[str, str]) -> Iterator[object]:
+    from imagear.app import App
+
+    a = App.load()
+    yield a
+    a.close()
+
+
+@pytest.fixture
+def make_image(tmp_path: Path):
+    """Write a small real image and return its path: make_image("a.jpg", size=(320, 200))."""
+    from PIL import Image, ImageDraw
+
+    def _make(name: str = "img.jpg", size: tuple[int, int] = (320, 200), mode: str = "RGB", fmt: str | None = None) -> Path:
+        img = Image.new("RGB", size, (30, 60, 90))
+        draw = ImageDraw.Draw(img)
+        w, h = size
+        for i in range(0, w, max(1, w // 8)):
+            draw.rectangle([i, 0, i + max(1, w // 16), h], fill=(200, (i * 3) % 255, 40))
+        draw.ellipse([w // 4, h // 4, 3 * w // 4, 3 * h // 4], fill=(250, 250, 240))
+        if mode != "RGB":
+            img = img.convert(mode)
+        path = tmp_path / "inputs" / name
+        path.parent.mkdir(exist_ok=True)
+        img.save(path, format=fmt)
+        return path
+
+    return _make
+
+
+@pytest.fixture
+def runner():
+    from typer.testing import CliRunner
+
+    return CliRunner()

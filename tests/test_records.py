@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+
+from imagear import db
+from imagear.cli import app as cli
+from imagear.errors import ImageMissing, NoMasterImage, RecordNotFound, UnsafePath
+from imagear.records import find_master, safe_join
+
+
+def test_add_copies_hashes_and_sniffs(cli_env, runner, make_image, roots) -> None:
+    src = make_image("photo.png", fmt="PNG")
+    r = runner.invoke(cli, ["records", "add", str(src), "--identifier", "REF-1", "--title", "A photo", "--json"])
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.stdout)
+    master = rec["master"]
+    assert master["mime_type"] == "image/png"
+    assert master["usage_id"] == 140
+    assert master["checksum"] == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert master["byte_size"] == src.stat().st_size
+    copied = Path(master["file"])
+    assert copied.is_file() and copied.is_relative_to(roots["images_root"])
+    assert copied.read_bytes() == src.read_bytes()
+    plain = runner.invoke(cli, ["records", "add", str(src)])
+    assert plain.exit_code == 0 and plain.stdout.strip() == str(rec["id"] + 1)
+
+
+def test_mime_comes_from_content_not_extension(cli_env, runner, make_image) -> None:
+    src = make_image("really-a-png.jpg", fmt="PNG")
+    r = runner.invoke(cli, ["records", "add", str(src), "--json"])
+    assert json.loads(r.stdout)["master"]["mime_type"] == "image/png"
+
+
+def test_not_an_image_and_missing_file(cli_env, runner, tmp_path) -> None:
+    bogus = tmp_path / "notes.jpg"
+    bogus.write_text("hello, not an image")
+    r = runner.invoke(cli, ["records", "add", str(bogus)])
+    assert r.exit_code == 2 and "not an image" in r.output
+    r = runner.invoke(cli, ["records", "add", str(tmp_path / "missing.jpg")])
+    assert r.exit_code == 3 and "does not exist" in r.output
+    listed = json.loads(runner.invoke(cli, ["records", "list", "--json"]).stdout)
+    assert listed["total"] == 0
+
+
+def test_csv_import_reports_bad_rows_by_line(cli_env, runner, make_image, tmp_path) -> None:
+    good = make_image("good.jpg")
+    make_image("other.jpg")
+    (tmp_path / "inputs" / "broken.jpg").write_text("nope")
+    csv_file = tmp_path / "inputs" / "import.csv"
+    csv_file.write_text(
+        "identifier,title,digitalObjectPath,extraColumn\n"
+        f"A-1,First,{good},x\n"
+        "A-2,Relative,other.jpg,y\n"
+        "A-3,Broken,broken.jpg,z\n"
+        "A-4,Missing,nothere.jpg,z\n"
+        "A-5,Empty,,z\n"
+    )
+    r = runner.invoke(cli, ["records", "import", str(csv_file)])
+    assert r.exit_code == 1
+    assert "line 4:" in r.output and "not an image" in r.output
+    assert "line 5:" in r.output and "does not exist" in r.output
+    assert "line 6:" in r.output
+    assert "Imported 2 record(s), 3 row(s) failed." in r.output
+    listed = json.loads(runner.invoke(cli, ["records", "list", "--json"]).stdout)
+    assert [x["identifier"] for x in listed["records"]] == ["A-1", "A-2"]
+    assert all(x["has_master"] for x in listed["records"])
+
+
+def test_show_and_not_found(cli_env, runner, make_image) -> None:
+    rid = runner.invoke(cli, ["records", "add", str(make_image())]).stdout.strip()
+    r = runner.invoke(cli, ["records", "show", rid])
+    assert r.exit_code == 0 and "Master image:" in r.stdout and "Animation: none" in r.stdout
+    r = runner.invoke(cli, ["records", "show", "999"])
+    assert r.exit_code == 3 and "Record 999 does not exist" in r.output
+
+
+def _do(session: Session, object_id: int, usage: int, mime: str = "image/jpeg", name: str = "a.jpg", path: str = "/uploads/r/x/", parent: int | None = None) -> db.DigitalObject:
+    d = db.DigitalObject(object_id=object_id, usage_id=usage, mime_type=mime, name=name, path=path, parent_id=parent)
+    session.add(d)
+    session.commit()
+    return d
+
+
+def test_master_resolution_order(app, roots) -> None:
+    with app.session() as s:
+        s.add(db.InformationObject(id=5))
+        s.commit()
+        with pytest.raises(NoMasterImage):
+            find_master(s, app, 5)
+        _do(s, 5, 142, name="thumb.jpg")
+        _do(s, 5, 140, mime="application/pdf", name="doc.pdf")
+        assert find_master(s, app, 5, check_file=False).name == "thumb.jpg"
+        ref = _do(s, 5, 141, name="ref.jpg")
+        assert find_master(s, app, 5, check_file=False).name == "ref.jpg"
+        _do(s, 5, 140, name="deriv.jpg", parent=ref.id)  # a derivative is never the master
+        assert find_master(s, app, 5, check_file=False).name == "ref.jpg"
+        _do(s, 5, 140, name="master.tif", mime="image/tiff")
+        m = find_master(s, app, 5, check_file=False)
+        assert m.name == "master.tif" and m.file == roots["images_root"].resolve() / "uploads/r/x/master.tif"
+        with pytest.raises(ImageMissing, match="should be at"):
+            find_master(s, app, 5)
+        with pytest.raises(RecordNotFound):
+            find_master(s, app, 6)
+
+
+@pytest.mark.parametrize(
+    "path, name",
+    [("/uploads/../../etc/", "passwd"), ("/uploads/r/", "../../x.jpg"), ("/uploads/r/", "/etc/passwd"), ("/", "..")],
+)
+def test_traversal_is_refused(tmp_path, path: str, name: str) -> None:
+    with pytest.raises(UnsafePath):
+        safe_join(tmp_path, path, name)
+
+
+def test_symlink_out_of_root_is_refused(app, runner, roots, tmp_path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jpg").write_bytes(b"x")
+    link_dir = roots["images_root"] / "uploads" / "r"
+    link_dir.mkdir(parents=True)
+    os.symlink(outside, link_dir / "evil")
+    with app.session() as s:
+        s.add(db.InformationObject(id=9))
+        s.commit()
+        _do(s, 9, 140, name="secret.jpg", path="/uploads/r/evil/")
+        with pytest.raises(UnsafePath, match="outside the images root"):
+            find_master(s, app, 9)

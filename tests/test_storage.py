@@ -1,0 +1,107 @@
+"""Storage runs on SQLite and the real PostgreSQL (see conftest.db_url)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import pytest
+from sqlalchemy import inspect, select, text
+from sqlmodel import Session
+
+from imagear import db, settings
+from imagear.errors import StorageError
+
+
+def test_first_use_creates_and_seeds(db_url: str) -> None:
+    engine = db.init_db(db_url)
+    names = set(inspect(engine).get_table_names())
+    assert {"information_object", "digital_object", "object_image_ar", "image_ar_settings", "image_ar_job", "imagear_schema"} <= names
+    values = settings.get_all(engine)
+    assert values["ar_model"] == "svd" and values["ar_request_timeout"] == 900 and values["ar_enabled"] is True
+    with engine.connect() as conn:
+        assert db.current_version(conn) == db.SCHEMA_VERSION
+        rows = conn.execute(text("SELECT setting_key, setting_type FROM image_ar_settings")).all()
+    assert dict(rows)["ar_fps"] == "integer"
+    assert len(rows) == len(settings.SPECS)
+    # second boot is a no-op, not a duplicate seed
+    db.init_db(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM image_ar_settings")).scalar() == len(settings.SPECS)
+
+
+def test_object_image_ar_is_unique_per_record(db_url: str) -> None:
+    engine = db.init_db(db_url)
+    from sqlalchemy.exc import IntegrityError
+
+    with Session(engine) as s:
+        s.add(db.ObjectImageAr(object_id=1, mp4_filename="a.mp4", mp4_path="/uploads/ar/1/a.mp4"))
+        s.commit()
+        s.add(db.ObjectImageAr(object_id=1, mp4_filename="b.mp4", mp4_path="/uploads/ar/1/b.mp4"))
+        with pytest.raises(IntegrityError):
+            s.commit()
+
+
+def test_upgrade_in_place_keeps_rows(db_url: str) -> None:
+    engine = db.make_engine(db_url)
+    assert db.upgrade(engine, target=1) == 1  # an "older imagear" database
+    with Session(engine) as s:
+        s.add(db.InformationObject(id=7, identifier="REF-7", title="Old"))
+        s.add(db.ObjectImageAr(object_id=7, mp4_filename="x.mp4", mp4_path="/uploads/ar/7/x.mp4", ai_seed=42))
+        s.commit()
+    settings.set_value(engine, "ar_fps", "12")
+    assert "image_ar_job" not in inspect(engine).get_table_names()
+    assert db.upgrade(engine) == db.SCHEMA_VERSION
+    assert "image_ar_job" in inspect(engine).get_table_names()
+    with Session(engine) as s:
+        assert s.get(db.InformationObject, 7).title == "Old"
+        assert s.exec(select(db.ObjectImageAr.ai_seed)).one()[0] == 42
+    assert settings.get(engine, "ar_fps") == 12
+
+
+def test_newer_database_is_refused(db_url: str) -> None:
+    engine = db.init_db(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE imagear_schema SET version = 99"))
+    with pytest.raises(StorageError, match="newer than this imagear"):
+        db.upgrade(db.make_engine(db_url))
+
+
+def test_existing_heratio_tables_are_kept(db_url: str) -> None:
+    engine = db.make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE image_ar_settings (id INTEGER PRIMARY KEY, setting_key VARCHAR(100) UNIQUE, "
+                          "setting_value TEXT, setting_type VARCHAR(20), description TEXT, updated_at TIMESTAMP)"))
+        conn.execute(text("INSERT INTO image_ar_settings (id, setting_key, setting_value, setting_type) "
+                          "VALUES (1, 'ar_model', 'svd-xt', 'string')"))
+    db.upgrade(engine)
+    assert settings.get(engine, "ar_model") == "svd-xt"  # an existing value is never overwritten
+    assert settings.get(engine, "ar_fps") == 7  # missing keys are seeded
+
+
+def _boot(url: str, q: mp.Queue) -> None:
+    try:
+        engine = db.init_db(url)
+        q.put(("ok", settings.get(engine, "ar_model")))
+    except Exception as exc:  # pragma: no cover - reported to the parent
+        q.put(("error", repr(exc)))
+
+
+def test_concurrent_first_boot(db_url: str) -> None:
+    ctx = mp.get_context("spawn")
+    q: mp.Queue = ctx.Queue()
+    procs = [ctx.Process(target=_boot, args=(db_url, q)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    results = [q.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(60)
+    assert results == [("ok", "svd")] * 4, results
+    engine = db.make_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM image_ar_settings")).scalar() == len(settings.SPECS)
+        assert conn.execute(text("SELECT count(*) FROM imagear_schema")).scalar() == 1
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(StorageError, match="Cannot open the database"):
+        db.init_db("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
