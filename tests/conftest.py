@@ -18,14 +18,18 @@ import pytest
 # Rich sizes its consoles from COLUMNS when they are built: keep CLI tables unfolded in tests.
 os.environ["COLUMNS"] = "200"
 
-PG_URL = os.environ.get("IMAGEAR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "IMAGEAR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def _pg_available() -> str | None:
     try:
         import psycopg
 
-        with psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3):
+        with psycopg.connect(
+            PG_URL.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3
+        ):
             return None
     except Exception as exc:  # noqa: BLE001 - any failure means "not here"
         return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -47,8 +51,12 @@ def pg_url() -> Iterator[str]:
     problem = pg_problem()
     if problem:
         if os.environ.get("IMAGEAR_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL at {PG_URL} is required (IMAGEAR_REQUIRE_POSTGRES=1) but unreachable: {problem}")
-        pytest.skip(f"PostgreSQL at {PG_URL} is unreachable ({problem}); set it up to run the PostgreSQL half")
+            pytest.fail(
+                f"PostgreSQL at {PG_URL} is required (IMAGEAR_REQUIRE_POSTGRES=1) but unreachable: {problem}"
+            )
+        pytest.skip(
+            f"PostgreSQL at {PG_URL} is unreachable ({problem}); set it up to run the PostgreSQL half"
+        )
     import psycopg
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -75,17 +83,26 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def roots(tmp_path: Path) -> dict[str, Path]:
-    r = {"storage_root": tmp_path / "storage", "images_root": tmp_path / "images", "models_dir": tmp_path / "models"}
+    r = {
+        "storage_root": tmp_path / "storage",
+        "images_root": tmp_path / "images",
+        "models_dir": tmp_path / "models",
+    }
     for p in r.values():
         p.mkdir()
     return r
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, db_url: str, roots: dict[str, Path], tmp_path: Path) -> dict[str, str]:
+def cli_env(
+    monkeypatch: pytest.MonkeyPatch, db_url: str, roots: dict[str, Path], tmp_path: Path
+) -> dict[str, str]:
     """IMAGEAR_* variables pointing every path at this test's temp dirs (no user config leaks in)."""
     for key in list(os.environ):
-        if key.startswith("IMAGEAR_") and key not in ("IMAGEAR_REQUIRE_POSTGRES", "IMAGEAR_TEST_POSTGRES_URL"):
+        if key.startswith("IMAGEAR_") and key not in (
+            "IMAGEAR_REQUIRE_POSTGRES",
+            "IMAGEAR_TEST_POSTGRES_URL",
+        ):
             monkeypatch.delenv(key)
     env = {
         "IMAGEAR_DATABASE_URL": db_url,
@@ -116,7 +133,12 @@ def make_image(tmp_path: Path):
     """Write a small real image and return its path: make_image("a.jpg", size=(320, 200))."""
     from PIL import Image, ImageDraw
 
-    def _make(name: str = "img.jpg", size: tuple[int, int] = (320, 200), mode: str = "RGB", fmt: str | None = None) -> Path:
+    def _make(
+        name: str = "img.jpg",
+        size: tuple[int, int] = (320, 200),
+        mode: str = "RGB",
+        fmt: str | None = None,
+    ) -> Path:
         img = Image.new("RGB", size, (30, 60, 90))
         draw = ImageDraw.Draw(img)
         w, h = size

@@ -50,7 +50,9 @@ def test_search_order_flag_env_cwd_user(clean_env: Path, monkeypatch: pytest.Mon
 
 
 def test_env_overrides_every_key(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (clean_env / "imagear.toml").write_text('database_url = "sqlite:///file.db"\nlow_vram = false\n')
+    (clean_env / "imagear.toml").write_text(
+        'database_url = "sqlite:///file.db"\nlow_vram = false\n'
+    )
     monkeypatch.setenv("IMAGEAR_DATABASE_URL", "postgresql://x@h/db")
     monkeypatch.setenv("IMAGEAR_LOW_VRAM", "1")
     cfg = load_config()
@@ -70,7 +72,11 @@ def test_relative_paths_are_relative_to_the_file(clean_env: Path) -> None:
 
 @pytest.mark.parametrize(
     "content, needle",
-    [("database_url = [", "not valid TOML"), ('bogus = "x"\n', "unknown key"), ("low_vram = 'maybe'\n", "true or false")],
+    [
+        ("database_url = [", "not valid TOML"),
+        ('bogus = "x"\n', "unknown key"),
+        ("low_vram = 'maybe'\n", "true or false"),
+    ],
 )
 def test_bad_files_are_refused(clean_env: Path, content: str, needle: str) -> None:
     (clean_env / "imagear.toml").write_text(content)

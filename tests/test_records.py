@@ -16,7 +16,9 @@ from imagear.records import find_master, safe_join
 
 def test_add_copies_hashes_and_sniffs(cli_env, runner, make_image, roots) -> None:
     src = make_image("photo.png", fmt="PNG")
-    r = runner.invoke(cli, ["records", "add", str(src), "--identifier", "REF-1", "--title", "A photo", "--json"])
+    r = runner.invoke(
+        cli, ["records", "add", str(src), "--identifier", "REF-1", "--title", "A photo", "--json"]
+    )
     assert r.exit_code == 0, r.output
     rec = json.loads(r.stdout)
     master = rec["master"]
@@ -80,8 +82,18 @@ def test_show_and_not_found(cli_env, runner, make_image) -> None:
     assert r.exit_code == 3 and "Record 999 does not exist" in r.output
 
 
-def _do(session: Session, object_id: int, usage: int, mime: str = "image/jpeg", name: str = "a.jpg", path: str = "/uploads/r/x/", parent: int | None = None) -> db.DigitalObject:
-    d = db.DigitalObject(object_id=object_id, usage_id=usage, mime_type=mime, name=name, path=path, parent_id=parent)
+def _do(
+    session: Session,
+    object_id: int,
+    usage: int,
+    mime: str = "image/jpeg",
+    name: str = "a.jpg",
+    path: str = "/uploads/r/x/",
+    parent: int | None = None,
+) -> db.DigitalObject:
+    d = db.DigitalObject(
+        object_id=object_id, usage_id=usage, mime_type=mime, name=name, path=path, parent_id=parent
+    )
     session.add(d)
     session.commit()
     return d
@@ -102,7 +114,10 @@ def test_master_resolution_order(app, roots) -> None:
         assert find_master(s, app, 5, check_file=False).name == "ref.jpg"
         _do(s, 5, 140, name="master.tif", mime="image/tiff")
         m = find_master(s, app, 5, check_file=False)
-        assert m.name == "master.tif" and m.file == roots["images_root"].resolve() / "uploads/r/x/master.tif"
+        assert (
+            m.name == "master.tif"
+            and m.file == roots["images_root"].resolve() / "uploads/r/x/master.tif"
+        )
         with pytest.raises(ImageMissing, match="should be at"):
             find_master(s, app, 5)
         with pytest.raises(RecordNotFound):
@@ -111,7 +126,12 @@ def test_master_resolution_order(app, roots) -> None:
 
 @pytest.mark.parametrize(
     "path, name",
-    [("/uploads/../../etc/", "passwd"), ("/uploads/r/", "../../x.jpg"), ("/uploads/r/", "/etc/passwd"), ("/", "..")],
+    [
+        ("/uploads/../../etc/", "passwd"),
+        ("/uploads/r/", "../../x.jpg"),
+        ("/uploads/r/", "/etc/passwd"),
+        ("/", ".."),
+    ],
 )
 def test_traversal_is_refused(tmp_path, path: str, name: str) -> None:
     with pytest.raises(UnsafePath):

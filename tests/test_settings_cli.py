@@ -15,7 +15,11 @@ def test_list_get_set_reset(cli_env, runner) -> None:
     r = invoke(runner, "settings", "list", "--json")
     assert r.exit_code == 0, r.output
     values = json.loads(r.stdout)
-    assert values["ar_model"] == "svd" and values["ar_num_frames"] == 14 and values["ar_enabled"] is True
+    assert (
+        values["ar_model"] == "svd"
+        and values["ar_num_frames"] == 14
+        and values["ar_enabled"] is True
+    )
 
     r = invoke(runner, "settings", "set", "ar_fps", "12")
     assert r.exit_code == 0 and "ar_fps = 12" in r.output
@@ -46,7 +50,9 @@ def test_list_get_set_reset(cli_env, runner) -> None:
         ("ar_server_url", "ftp://x", "http(s) URL"),
     ],
 )
-def test_bad_values_are_refused_and_nothing_is_written(cli_env, runner, key: str, value: str, needle: str) -> None:
+def test_bad_values_are_refused_and_nothing_is_written(
+    cli_env, runner, key: str, value: str, needle: str
+) -> None:
     before = json.loads(invoke(runner, "settings", "list", "--json").stdout)
     r = invoke(runner, "settings", "set", key, "--", value)
     assert r.exit_code == 2

@@ -15,9 +15,20 @@ from imagear.errors import StorageError
 def test_first_use_creates_and_seeds(db_url: str) -> None:
     engine = db.init_db(db_url)
     names = set(inspect(engine).get_table_names())
-    assert {"information_object", "digital_object", "object_image_ar", "image_ar_settings", "image_ar_job", "imagear_schema"} <= names
+    assert {
+        "information_object",
+        "digital_object",
+        "object_image_ar",
+        "image_ar_settings",
+        "image_ar_job",
+        "imagear_schema",
+    } <= names
     values = settings.get_all(engine)
-    assert values["ar_model"] == "svd" and values["ar_request_timeout"] == 900 and values["ar_enabled"] is True
+    assert (
+        values["ar_model"] == "svd"
+        and values["ar_request_timeout"] == 900
+        and values["ar_enabled"] is True
+    )
     with engine.connect() as conn:
         assert db.current_version(conn) == db.SCHEMA_VERSION
         rows = conn.execute(text("SELECT setting_key, setting_type FROM image_ar_settings")).all()
@@ -26,7 +37,9 @@ def test_first_use_creates_and_seeds(db_url: str) -> None:
     # second boot is a no-op, not a duplicate seed
     db.init_db(db_url)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM image_ar_settings")).scalar() == len(settings.SPECS)
+        assert conn.execute(text("SELECT count(*) FROM image_ar_settings")).scalar() == len(
+            settings.SPECS
+        )
 
 
 def test_object_image_ar_is_unique_per_record(db_url: str) -> None:
@@ -46,7 +59,11 @@ def test_upgrade_in_place_keeps_rows(db_url: str) -> None:
     assert db.upgrade(engine, target=1) == 1  # an "older imagear" database
     with Session(engine) as s:
         s.add(db.InformationObject(id=7, identifier="REF-7", title="Old"))
-        s.add(db.ObjectImageAr(object_id=7, mp4_filename="x.mp4", mp4_path="/uploads/ar/7/x.mp4", ai_seed=42))
+        s.add(
+            db.ObjectImageAr(
+                object_id=7, mp4_filename="x.mp4", mp4_path="/uploads/ar/7/x.mp4", ai_seed=42
+            )
+        )
         s.commit()
     settings.set_value(engine, "ar_fps", "12")
     assert "image_ar_job" not in inspect(engine).get_table_names()
@@ -69,10 +86,18 @@ def test_newer_database_is_refused(db_url: str) -> None:
 def test_existing_heratio_tables_are_kept(db_url: str) -> None:
     engine = db.make_engine(db_url)
     with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE image_ar_settings (id INTEGER PRIMARY KEY, setting_key VARCHAR(100) UNIQUE, "
-                          "setting_value TEXT, setting_type VARCHAR(20), description TEXT, updated_at TIMESTAMP)"))
-        conn.execute(text("INSERT INTO image_ar_settings (id, setting_key, setting_value, setting_type) "
-                          "VALUES (1, 'ar_model', 'svd-xt', 'string')"))
+        conn.execute(
+            text(
+                "CREATE TABLE image_ar_settings (id INTEGER PRIMARY KEY, setting_key VARCHAR(100) UNIQUE, "
+                "setting_value TEXT, setting_type VARCHAR(20), description TEXT, updated_at TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO image_ar_settings (id, setting_key, setting_value, setting_type) "
+                "VALUES (1, 'ar_model', 'svd-xt', 'string')"
+            )
+        )
     db.upgrade(engine)
     assert settings.get(engine, "ar_model") == "svd-xt"  # an existing value is never overwritten
     assert settings.get(engine, "ar_fps") == 7  # missing keys are seeded
@@ -98,7 +123,9 @@ def test_concurrent_first_boot(db_url: str) -> None:
     assert results == [("ok", "svd")] * 4, results
     engine = db.make_engine(db_url)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM image_ar_settings")).scalar() == len(settings.SPECS)
+        assert conn.execute(text("SELECT count(*) FROM image_ar_settings")).scalar() == len(
+            settings.SPECS
+        )
         assert conn.execute(text("SELECT count(*) FROM imagear_schema")).scalar() == 1
 
 

@@ -34,11 +34,23 @@ class Key:
 
 # The documented keys, in the order `config show` and `config init` print them.
 KEYS: tuple[Key, ...] = (
-    Key("database_url", str, "SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db"),
+    Key(
+        "database_url",
+        str,
+        "SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db",
+    ),
     Key("storage_root", Path, "Clips are written to {storage_root}/uploads/ar/{record id}/"),
     Key("images_root", Path, "Master images live at {images_root}/{digital_object.path}/{name}"),
-    Key("server_token", str, "Bearer token sent to the image-to-video server (and required by `imagear serve`)"),
-    Key("models_dir", Path, "Local folder of diffusers checkpoints for in-process engines and `imagear serve`"),
+    Key(
+        "server_token",
+        str,
+        "Bearer token sent to the image-to-video server (and required by `imagear serve`)",
+    ),
+    Key(
+        "models_dir",
+        Path,
+        "Local folder of diffusers checkpoints for in-process engines and `imagear serve`",
+    ),
     Key("low_vram", bool, "In-process engines: CPU offload, forward chunking, small decode chunks"),
     Key("user", str, "Name written to object_image_ar.created_by"),
 )
@@ -128,7 +140,10 @@ def load_config(explicit: str | Path | None = None) -> Config:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}.", "Fix the file or regenerate it with `imagear config init`.") from exc
+            raise ConfigError(
+                f"{path} is not valid TOML: {exc}.",
+                "Fix the file or regenerate it with `imagear config init`.",
+            ) from exc
         section = data.get("imagear", data)
         unknown = sorted(set(section) - set(KEY_NAMES) - {"imagear"})
         if unknown:
@@ -155,13 +170,15 @@ def load_config(explicit: str | Path | None = None) -> Config:
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         # sqlite:///~/x.db and sqlite:///rel/x.db both mean what a person expects
         db_path = Path(os.path.expanduser(url[len("sqlite:///") :]))
-        values["database_url"] = f"sqlite:///{db_path if db_path.is_absolute() else (base / db_path).resolve()}"
+        values["database_url"] = (
+            f"sqlite:///{db_path if db_path.is_absolute() else (base / db_path).resolve()}"
+        )
     return Config(**values, path=path, sources=sources)
 
 
 def render_starting_file(config: Config | None = None) -> str:
     """A commented imagear.toml with every key (written with tomli-w)."""
-    values = (config.as_dict() if config else default_values())
+    values = config.as_dict() if config else default_values()
     lines = [
         "# imagear configuration. Every key can be overridden by IMAGEAR_<KEY> (e.g. IMAGEAR_DATABASE_URL).",
         "# Generation settings (server URL, model, frames, ...) are in the database: `imagear settings list`.",

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, Text, event, select, text
+from sqlalchemy import BigInteger, Column, Connection, Engine, Table, Text, event, select, text
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlmodel import Field, SQLModel, create_engine
 
@@ -119,6 +119,9 @@ class ImagearSchema(SQLModel, table=True):
     upgraded_at: datetime = Field(default_factory=utcnow)
 
 
+SCHEMA_TABLE: Table = ImagearSchema.__table__  # type: ignore[attr-defined]
+
+
 def _create(*models: type[SQLModel]) -> Callable[[Connection], None]:
     def step(conn: Connection) -> None:
         for model in models:
@@ -193,7 +196,7 @@ def _boot_lock(engine: Engine, conn: Connection) -> Iterator[None]:
 def current_version(conn: Connection) -> int:
     if not conn.dialect.has_table(conn, "imagear_schema"):
         return 0
-    row = conn.execute(select(ImagearSchema.version).where(ImagearSchema.id == 1)).first()  # type: ignore[arg-type]
+    row = conn.execute(select(SCHEMA_TABLE.c.version).where(SCHEMA_TABLE.c.id == 1)).first()
     return int(row[0]) if row else 0
 
 
@@ -216,7 +219,7 @@ def upgrade(engine: Engine, target: int = SCHEMA_VERSION) -> int:
             if version >= target:
                 return version
         with engine.begin() as conn, _boot_lock(engine, conn):
-            ImagearSchema.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+            SCHEMA_TABLE.create(conn, checkfirst=True)
             version = _check_not_newer(current_version(conn))
             for number, _what, step in MIGRATIONS:
                 if version < number <= target:
@@ -225,12 +228,10 @@ def upgrade(engine: Engine, target: int = SCHEMA_VERSION) -> int:
             if version >= 1:
                 seed_settings(conn)
             now = utcnow()
-            if conn.execute(select(ImagearSchema.id)).first() is None:  # type: ignore[arg-type]
-                conn.execute(ImagearSchema.__table__.insert().values(id=1, version=version, upgraded_at=now))  # type: ignore[attr-defined]
+            if conn.execute(select(SCHEMA_TABLE.c.id)).first() is None:
+                conn.execute(SCHEMA_TABLE.insert().values(id=1, version=version, upgraded_at=now))  # type: ignore[attr-defined]
             else:
-                conn.execute(
-                    ImagearSchema.__table__.update().values(version=version, upgraded_at=now)  # type: ignore[attr-defined]
-                )
+                conn.execute(SCHEMA_TABLE.update().values(version=version, upgraded_at=now))
             return version
     except OperationalError as exc:
         raise StorageError(

@@ -175,7 +175,9 @@ class OutOfGpuMemory(ServerError):
 
 
 class AuthenticationFailed(ServerError):
-    default_advice = "Set the bearer token with IMAGEAR_SERVER_TOKEN (or server_token in imagear.toml)."
+    default_advice = (
+        "Set the bearer token with IMAGEAR_SERVER_TOKEN (or server_token in imagear.toml)."
+    )
 
 
 class BadResponse(ServerError):

@@ -32,8 +32,8 @@ from imagear.db import (
     ObjectImageAr,
 )
 from imagear.errors import (
-    ImageMissing,
     ImagearError,
+    ImageMissing,
     NoMasterImage,
     NotFound,
     RecordNotFound,
@@ -128,13 +128,17 @@ def master_query(object_id: int) -> Any:
     )
 
 
-def find_master(session: Session, app: App, object_id: int, *, check_file: bool = True) -> MasterImage:
+def find_master(
+    session: Session, app: App, object_id: int, *, check_file: bool = True
+) -> MasterImage:
     """The record's master image, located on disk. Raises the precise NotFound/UnsafePath error."""
     if session.get(InformationObject, object_id) is None:
         raise RecordNotFound(f"Record {object_id} does not exist.")
     do = session.exec(master_query(object_id)).first()
     if do is None or do.id is None:
-        raise NoMasterImage(f"Record {object_id} has no master image (no top-level image/* digital object).")
+        raise NoMasterImage(
+            f"Record {object_id} has no master image (no top-level image/* digital object)."
+        )
     file = safe_join(app.config.images_root, do.path, do.name)
     if check_file and not file.is_file():
         raise ImageMissing(
@@ -163,7 +167,9 @@ def _hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def add_record(app: App, image: Path, identifier: str | None = None, title: str | None = None) -> Record:
+def add_record(
+    app: App, image: Path, identifier: str | None = None, title: str | None = None
+) -> Record:
     """Copy ``image`` under the images root and make it a new record's master (usage 140)."""
     from imagear.media import sniff_mime
 
@@ -243,7 +249,12 @@ def import_csv(app: App, csv_path: Path) -> ImportReport:
             if not path.is_absolute():
                 path = csv_path.parent / path
             try:
-                rec = add_record(app, path, (row.get("identifier") or "").strip() or None, (row.get("title") or "").strip() or None)
+                rec = add_record(
+                    app,
+                    path,
+                    (row.get("identifier") or "").strip() or None,
+                    (row.get("title") or "").strip() or None,
+                )
             except ImagearError as err:
                 report.errors.append((line, err.message))
             else:
@@ -265,7 +276,9 @@ def get_record(app: App, object_id: int) -> Record:
             master: MasterImage | None = find_master(session, app, object_id, check_file=False)
         except (NoMasterImage, UnsafePath):
             master = None
-        anim = session.exec(select(ObjectImageAr).where(ObjectImageAr.object_id == object_id)).first()
+        anim = session.exec(
+            select(ObjectImageAr).where(ObjectImageAr.object_id == object_id)
+        ).first()
         return Record(
             id=io.id,
             identifier=io.identifier,
@@ -282,7 +295,10 @@ def list_records(app: App, limit: int = 100, offset: int = 0) -> tuple[list[Reco
     with app.session() as session:
         total = session.exec(select(func.count()).select_from(InformationObject)).one()
         rows = session.exec(
-            select(InformationObject).order_by(col(InformationObject.id)).offset(offset).limit(limit)
+            select(InformationObject)
+            .order_by(col(InformationObject.id))
+            .offset(offset)
+            .limit(limit)
         ).all()
         ids = [r.id for r in rows]
         with_master = set(
@@ -294,7 +310,9 @@ def list_records(app: App, limit: int = 100, offset: int = 0) -> tuple[list[Reco
             ).all()
         )
         animated = set(
-            session.exec(select(ObjectImageAr.object_id).where(col(ObjectImageAr.object_id).in_(ids))).all()
+            session.exec(
+                select(ObjectImageAr.object_id).where(col(ObjectImageAr.object_id).in_(ids))
+            ).all()
         )
         out = [
             Record(

@@ -57,7 +57,9 @@ class Spec:
                 raise InvalidSetting(
                     f"{self.key} must be {kind} in {self.allowed()}, not {text_value!r}."
                 ) from None
-            if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
+            if (self.low is not None and number < self.low) or (
+                self.high is not None and number > self.high
+            ):
                 raise InvalidSetting(f"{self.key} must be in {self.allowed()}, not {text_value}.")
             return number
         if self.key == "ar_server_url" and text_value:
@@ -73,7 +75,9 @@ class Spec:
 
             return get_model(text_value).name
         if self.key == "ar_model":
-            raise InvalidSetting("ar_model cannot be empty.", "List the models with `imagear models`.")
+            raise InvalidSetting(
+                "ar_model cannot be empty.", "List the models with `imagear models`."
+            )
         return text_value
 
     def to_text(self, value: Any) -> str:
@@ -88,15 +92,51 @@ SPECS: dict[str, Spec] = {
     s.key: s
     for s in (
         Spec("ar_enabled", "boolean", True, "Master switch for image animation"),
-        Spec("ar_user_button", "boolean", True, "Show the Animate button; generation needs both toggles on"),
-        Spec("ar_server_url", "string", "", "Base URL of the image-to-video server (empty: in-process engines)"),
+        Spec(
+            "ar_user_button",
+            "boolean",
+            True,
+            "Show the Animate button; generation needs both toggles on",
+        ),
+        Spec(
+            "ar_server_url",
+            "string",
+            "",
+            "Base URL of the image-to-video server (empty: in-process engines)",
+        ),
         Spec("ar_model", "string", "svd", "Model used when a call names none"),
         Spec("ar_request_timeout", "integer", 900, "Maximum seconds for one generation", 60, 3600),
-        Spec("ar_num_frames", "integer", 14, "Frames per clip (the model decides what is valid)", 8, 49),
+        Spec(
+            "ar_num_frames",
+            "integer",
+            14,
+            "Frames per clip (the model decides what is valid)",
+            8,
+            49,
+        ),
         Spec("ar_fps", "integer", 7, "Output frame rate", 4, 30),
-        Spec("ar_motion_bucket_id", "integer", 127, "SVD motion strength: 1 barely moves, 255 strong", 1, 255),
-        Spec("ar_seed", "integer", 0, "0 = random per call; a positive value is deterministic", 0, None),
-        Spec("ar_default_prompt", "string", "", "Prompt for prompt-aware models when a call gives none"),
+        Spec(
+            "ar_motion_bucket_id",
+            "integer",
+            127,
+            "SVD motion strength: 1 barely moves, 255 strong",
+            1,
+            255,
+        ),
+        Spec(
+            "ar_seed",
+            "integer",
+            0,
+            "0 = random per call; a positive value is deterministic",
+            0,
+            None,
+        ),
+        Spec(
+            "ar_default_prompt",
+            "string",
+            "",
+            "Prompt for prompt-aware models when a call gives none",
+        ),
     )
 }
 
@@ -164,7 +204,9 @@ def reset(engine: Engine, key: str | None = None) -> list[str]:
 
 def _write(engine: Engine, s: Spec, value: Any) -> None:
     with Session(engine) as session:
-        row = session.exec(select(ImageArSetting).where(ImageArSetting.setting_key == s.key)).first()
+        row = session.exec(
+            select(ImageArSetting).where(ImageArSetting.setting_key == s.key)
+        ).first()
         if row is None:
             row = ImageArSetting(setting_key=s.key, setting_type=s.type, description=s.description)
         row.setting_value = s.to_text(value)
@@ -177,6 +219,12 @@ def _write(engine: Engine, s: Spec, value: Any) -> None:
 def describe() -> list[dict[str, Any]]:
     """The spec as data, for `settings list` and docs."""
     return [
-        {"key": s.key, "type": s.type, "default": s.default, "allowed": s.allowed(), "description": s.description}
+        {
+            "key": s.key,
+            "type": s.type,
+            "default": s.default,
+            "allowed": s.allowed(),
+            "description": s.description,
+        }
         for s in SPECS.values()
     ]

@@ -29,10 +29,17 @@ def root(
     ctx: typer.Context,
     config: Annotated[
         str | None,
-        typer.Option("--config", "-c", help="Path of imagear.toml (else IMAGEAR_CONFIG, ./imagear.toml, user config dir)."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="Path of imagear.toml (else IMAGEAR_CONFIG, ./imagear.toml, user config dir).",
+        ),
     ] = None,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     ctx.obj = {"config_path": config}

@@ -17,7 +17,8 @@ app = typer.Typer(help="Write or inspect imagear.toml.", no_args_is_help=True)
 @app.command("init")
 def init(
     path: Annotated[
-        Path | None, typer.Option("--path", help="Where to write it (default: the user config dir).")
+        Path | None,
+        typer.Option("--path", help="Where to write it (default: the user config dir)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
@@ -36,7 +37,11 @@ def show(
     with handle_errors():
         cfg = load_config(ctx.find_root().obj.get("config_path") if ctx.find_root().obj else None)
     rows = [
-        {"key": k.name, "value": str(getattr(cfg, k.name) or ""), "source": cfg.sources.get(k.name, "default")}
+        {
+            "key": k.name,
+            "value": str(getattr(cfg, k.name) or ""),
+            "source": cfg.sources.get(k.name, "default"),
+        }
         for k in KEYS
     ]
     if as_json:

@@ -20,7 +20,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def add(
     ctx: typer.Context,
     image: Annotated[Path, typer.Argument(help="Image file to make the new record's master.")],
-    identifier: Annotated[str | None, typer.Option(help="Reference code (default: the file stem).")] = None,
+    identifier: Annotated[
+        str | None, typer.Option(help="Reference code (default: the file stem).")
+    ] = None,
     title: Annotated[str | None, typer.Option(help="Title (default: the file stem).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -36,7 +38,9 @@ def add(
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    csv_file: Annotated[Path, typer.Argument(help="AtoM-style CSV: identifier, title, digitalObjectPath.")],
+    csv_file: Annotated[
+        Path, typer.Argument(help="AtoM-style CSV: identifier, title, digitalObjectPath.")
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Import many records; each bad row is reported with its line number, the others go in."""
@@ -47,7 +51,9 @@ def import_(
     else:
         for line, message in report.errors:
             err_console.print(f"[red]line {line}:[/] {message}", soft_wrap=True)
-        console.print(f"Imported {len(report.added)} record(s), {len(report.errors)} row(s) failed.")
+        console.print(
+            f"Imported {len(report.added)} record(s), {len(report.errors)} row(s) failed."
+        )
     if report.errors:
         raise typer.Exit(1)
 
@@ -69,7 +75,13 @@ def list_(
     for name in ("id", "identifier", "title", "master", "animation"):
         table.add_column(name, overflow="fold")
     for r in rows:
-        table.add_row(str(r.id), r.identifier or "", r.title or "", "yes" if r.has_master else "no", "yes" if r.has_animation else "no")
+        table.add_row(
+            str(r.id),
+            r.identifier or "",
+            r.title or "",
+            "yes" if r.has_master else "no",
+            "yes" if r.has_animation else "no",
+        )
     console.print(table)
 
 
@@ -88,7 +100,9 @@ def show(
     console.print(f"[bold]Record {rec.id}[/]  {rec.identifier or ''}  {rec.title or ''}")
     if rec.master:
         m = rec.master
-        console.print(f"Master image: {m.file}  ({m.mime_type}, {m.byte_size} bytes, usage {m.usage_id})")
+        console.print(
+            f"Master image: {m.file}  ({m.mime_type}, {m.byte_size} bytes, usage {m.usage_id})"
+        )
     else:
         console.print("Master image: none")
     if rec.animation:

@@ -34,12 +34,18 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     for name in ("key", "value", "default", "allowed", "description"):
         table.add_column(name, overflow="fold")
     for r in rows:
-        table.add_row(r["key"], _show(r["value"]), _show(r["default"]), r["allowed"], r["description"])
+        table.add_row(
+            r["key"], _show(r["value"]), _show(r["default"]), r["allowed"], r["description"]
+        )
     console.print(table)
 
 
 @app.command("get")
-def get(ctx: typer.Context, key: Annotated[str, typer.Argument(help="Setting key, e.g. ar_model.")], as_json: JsonOpt = False) -> None:
+def get(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="Setting key, e.g. ar_model.")],
+    as_json: JsonOpt = False,
+) -> None:
     """Print one setting's value."""
     with handle_errors():
         value = svc.get(get_app(ctx).engine, key)
