@@ -1,0 +1,168 @@
+"""`imagear models [--json]` and `imagear models show NAME [--json]`; plus ``-o KEY=VALUE``.
+
+``parse_options`` and ``OptionPairs`` are shared with the commands that generate clips.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from imagear.cli._common import console, handle_errors, print_json, warn
+from imagear.errors import InvalidOption
+from imagear.models import ModelDescriptor, PluginWarning, get_model, list_models
+
+app = typer.Typer(
+    help="List the image-to-video models and the options each one accepts.",
+    invoke_without_command=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+OptionPairs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "-o",
+        "--option",
+        metavar="KEY=VALUE",
+        help="A model option, repeatable, e.g. -o motion=zoom_in "
+        "(see `imagear models show MODEL`).",
+    ),
+]
+"""The ``-o KEY=VALUE`` option for commands that generate; pass its value to parse_options."""
+
+
+def parse_options(pairs: Sequence[str] | None) -> dict[str, str]:
+    """Turn repeated ``-o KEY=VALUE`` values into a dict (values stay strings).
+
+    Declare the option with :data:`OptionPairs` (``list[str]``, one ``KEY=VALUE`` token per
+    ``-o``). Typer cannot declare a repeatable two-value option (``list[tuple[str, str]]`` is
+    refused: "List types with complex sub-types are not currently supported"), so the pair is
+    one token split at the first ``=``: ``-o prompt="a slow pan"`` keeps spaces and later ``=``.
+    The strings are coerced by the model's pydantic Options in ``resolve_generation``.
+    Raises InvalidOption for a token without ``=`` or an empty key, and for a key given twice.
+    """
+    options: dict[str, str] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidOption(
+                f"-o needs KEY=VALUE (e.g. -o num_inference_steps=30), not {pair!r}.",
+                advice="See a model's options with `imagear models show MODEL`.",
+            )
+        if key in options:
+            raise InvalidOption(f"-o {key} is given twice; give it once.")
+        options[key] = value
+    return options
+
+
+@contextmanager
+def _plugin_warnings() -> Iterator[None]:
+    """Show plugin load problems as one warning line each instead of Python's warning format."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PluginWarning)
+        try:
+            yield
+        finally:
+            shown = list(caught)
+    for item in shown:
+        if issubclass(item.category, PluginWarning):
+            warn(str(item.message))
+        else:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _size(desc: ModelDescriptor) -> str:
+    size = f"{desc.native_width}x{desc.native_height}"
+    return f"{size} fixed" if desc.fixed_size else f"{size} /{desc.divisible_by}"
+
+
+def _show_default(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@app.callback(invoke_without_command=True)
+def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Every model (built-in and plugins): inputs, frames, fps, size, memory and licence."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with handle_errors(), _plugin_warnings():
+        models = list_models()
+    if as_json:
+        print_json([m.info() for m in models])
+        return
+    table = Table()
+    for column in ("model", "aliases", "image", "prompt", "frames", "default", "fps"):
+        table.add_column(column, overflow="fold")
+    for column in ("native size", "memory", "licence"):
+        table.add_column(column, overflow="fold")
+    for m in models:
+        table.add_row(
+            m.name,
+            ", ".join(m.aliases),
+            _yes(m.takes_image),
+            _yes(m.uses_prompt),
+            m.frames_rule,
+            str(m.default_frames),
+            str(m.native_fps),
+            _size(m),
+            m.memory,
+            m.licence,
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="Model name or alias, e.g. svd.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """One model's options with their defaults, allowed values and descriptions."""
+    with handle_errors(), _plugin_warnings():
+        desc = get_model(name)
+    specs = desc.option_specs()
+    if as_json:
+        print_json({**desc.info(), "options": specs})
+        return
+    console.print(f"[bold]{desc.name}[/] ({desc.family})", markup=True)
+    facts = [
+        ("aliases", ", ".join(desc.aliases) or "-"),
+        ("takes the image", _yes(desc.takes_image)),
+        ("uses a prompt", _yes(desc.uses_prompt)),
+        ("weights", desc.hf_repo or "-"),
+        ("memory", desc.memory),
+        ("licence", desc.licence),
+        ("notes", desc.notes or "-"),
+    ]
+    for label, value in facts:
+        console.print(f"  {label}: {value}", markup=False)
+    table = Table()
+    for column in ("option", "given as", "type", "default", "allowed", "description"):
+        table.add_column(column, overflow="fold")
+    for spec in specs:
+        description = spec["description"]
+        if spec["ignored"]:
+            description = f"(ignored by {desc.name}) {description}"
+        table.add_row(
+            spec["name"],
+            spec["flag"],
+            spec["type"],
+            _show_default(spec["default"]),
+            spec["allowed"],
+            description,
+        )
+    console.print(table)
