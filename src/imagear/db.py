@@ -23,7 +23,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, Table, Text, event, select, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Table,
+    Text,
+    event,
+    select,
+    text,
+)
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlmodel import Field, SQLModel, create_engine
 
@@ -98,18 +109,24 @@ class ImageArSetting(SQLModel, table=True):
 
 
 class ImageArJob(SQLModel, table=True):
-    """Batch bookkeeping per record: who holds it, how often it failed, when to retry (v2)."""
+    """Batch bookkeeping per record: who holds it, how often it failed, when to retry (v2).
+
+    status: pending | running (claimed_by holds it until claim_expires_at) | done | failed
+    (retry at next_attempt_at) | given_up. Times are timezone-aware (TIMESTAMPTZ on PostgreSQL,
+    where imagear.claims compares them with the server's own clock). See docs/batch.md.
+    """
 
     __tablename__ = "image_ar_job"
     object_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     status: str = Field(default="pending", max_length=20, index=True)
     claimed_by: str | None = Field(default=None, max_length=255)
-    claim_expires_at: datetime | None = None
+    claim_expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     last_error_kind: str | None = Field(default=None, max_length=64)
-    next_attempt_at: datetime | None = None
-    updated_at: datetime = Field(default_factory=utcnow)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
 class ImagearSchema(SQLModel, table=True):
@@ -175,22 +192,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 @contextlib.contextmanager
-def _boot_lock(engine: Engine, conn: Connection) -> Iterator[None]:
-    if engine.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(7243100)"))
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """Serialise first boots on one SQLite file. Held across the whole transaction (commit
+    included), or a second process could read the old version before the first one commits."""
+    db = engine.url.database
+    if engine.dialect.name != "sqlite" or not db or db == ":memory:":
         yield
         return
-    db = engine.url.database
-    if engine.dialect.name == "sqlite" and db and db != ":memory:":
-        fd = os.open(f"{db}.boot-lock", os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-        return
-    yield
+    fd = os.open(f"{db}.boot-lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def current_version(conn: Connection) -> int:
@@ -218,7 +233,9 @@ def upgrade(engine: Engine, target: int = SCHEMA_VERSION) -> int:
             version = _check_not_newer(current_version(conn))
             if version >= target:
                 return version
-        with engine.begin() as conn, _boot_lock(engine, conn):
+        with _sqlite_file_lock(engine), engine.begin() as conn:
+            if engine.dialect.name == "postgresql":  # released by the commit
+                conn.execute(text("SELECT pg_advisory_xact_lock(7243100)"))
             SCHEMA_TABLE.create(conn, checkfirst=True)
             version = _check_not_newer(current_version(conn))
             for number, _what, step in MIGRATIONS:
