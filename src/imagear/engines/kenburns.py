@@ -1,0 +1,387 @@
+"""The Ken Burns engine: a slow, sub-pixel-smooth zoom or pan over a still image, no AI needed.
+
+It renders the motions of Heratio's earlier ffmpeg ``zoompan`` renderer (zoom_in, zoom_out,
+pan_lr, pan_rl, ken_burns_diagonal; final zoom 1.05..2.0) without its whole-pixel jitter:
+
+1. the view ("camera") of every frame is a float rectangle of the output's aspect ratio inside
+   the image, computed from an eased progress value (zoom is interpolated geometrically, so it
+   feels steady); the widest view covers the image without black bars;
+2. the part of the source that any view touches is scaled once (Lanczos) to a working
+   resolution at which the tightest view is a little larger than the output;
+3. every frame is resampled from its float rectangle (Pillow's ``resize(box=...)``, a separable
+   bilinear filter that also antialiases when it shrinks) and streamed to
+   :func:`imagear.media.write_mp4`. The engine resamples Y, U and V planes prepared once from
+   the working image, so frames go to the encoder as yuv420p without a per-frame conversion,
+   rendered in a helper thread while the encoder works.
+
+With ``loop`` the camera goes out and back on a cosine, so the last frame flows into the first.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Generator, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from PIL import Image
+
+from imagear.engines.base import EngineConfig, GenerationResult
+from imagear.errors import GenerationFailed, ImagearError, InvalidOption
+
+__all__ = [
+    "DEFAULT_MOTION",
+    "DEFAULT_ZOOM",
+    "MOTIONS",
+    "KenBurnsEngine",
+    "Rect",
+    "camera_path",
+    "prefetch",
+    "render_frames",
+]
+
+MOTIONS: tuple[str, ...] = ("zoom_in", "zoom_out", "pan_lr", "pan_rl", "ken_burns_diagonal")
+"""The motions the engine knows, in Heratio's names."""
+
+DEFAULT_MOTION = "zoom_in"
+DEFAULT_ZOOM = 1.30
+MIN_ZOOM, MAX_ZOOM = 1.05, 2.0
+DEFAULT_NUM_FRAMES = 125  # 5 s at 25 fps, as Heratio's zoompan renderer
+DEFAULT_FPS = 25
+DEFAULT_SIZE = (1280, 720)
+CRF = 18
+PRESET = "medium"
+EASE_STRENGTH = 0.5
+"""How much the one-way motions ease in and out: speed goes from ``1 - s`` at the ends to
+``1 + s`` in the middle, so the camera never stands still (no repeated frames)."""
+
+WORK_MARGIN = 1.1
+"""A large source is pre-shrunk so that the tightest view has this many pixels per output pixel."""
+_NEAR_ONE = 0.02
+
+Rect = tuple[float, float, float, float]
+"""A view in source pixels: ``(left, top, right, bottom)``, floats."""
+
+
+def _ease(t: float) -> float:
+    """Gentle ease-in-out on 0..1 whose speed never reaches zero."""
+    return t - EASE_STRENGTH * math.sin(2.0 * math.pi * t) / (2.0 * math.pi)
+
+
+def _progress(index: int, num_frames: int, loop: bool) -> float:
+    if loop:
+        # out and back; frame num_frames would be frame 0 again, so N-1 flows into 0
+        return 0.5 - 0.5 * math.cos(2.0 * math.pi * index / num_frames)
+    if num_frames <= 1:
+        return 0.0
+    return _ease(index / (num_frames - 1))
+
+
+def _pose(motion: str, p: float, zoom: float) -> tuple[float, float, float]:
+    """(scale, anchor_x, anchor_y) at progress ``p``; anchors 0 = left/top, 1 = right/bottom."""
+    if motion == "zoom_in":
+        return zoom**p, 0.5, 0.5
+    if motion == "zoom_out":
+        return zoom ** (1.0 - p), 0.5, 0.5
+    if motion == "pan_lr":
+        return zoom, p, 0.5
+    if motion == "pan_rl":
+        return zoom, 1.0 - p, 0.5
+    if motion == "ken_burns_diagonal":
+        return zoom**p, p, p
+    raise InvalidOption(
+        f"Unknown Ken Burns motion {motion!r}.", advice=f"Use one of: {', '.join(MOTIONS)}."
+    )
+
+
+def camera_path(
+    src_size: tuple[int, int],
+    out_size: tuple[int, int],
+    num_frames: int,
+    motion: str = DEFAULT_MOTION,
+    zoom: float = DEFAULT_ZOOM,
+    loop: bool = False,
+) -> list[Rect]:
+    """The float view rectangle of every frame, in source pixels.
+
+    At scale 1 the view is the largest rectangle of the output's aspect ratio that fits in the
+    image (a cover crop: no bars); at scale ``zoom`` it is ``zoom`` times smaller. Pans run from
+    one edge of the image to the other at scale ``zoom``.
+    """
+    src_w, src_h = float(src_size[0]), float(src_size[1])
+    aspect = out_size[0] / out_size[1]
+    if src_w / src_h > aspect:
+        base_w, base_h = src_h * aspect, src_h
+    else:
+        base_w, base_h = src_w, src_w / aspect
+    rects: list[Rect] = []
+    for i in range(num_frames):
+        scale, ax, ay = _pose(motion, _progress(i, num_frames, loop), zoom)
+        view_w, view_h = base_w / scale, base_h / scale
+        left = ax * (src_w - view_w)
+        top = ay * (src_h - view_h)
+        rects.append((left, top, left + view_w, top + view_h))
+    return rects
+
+
+def _working_image(
+    image: Image.Image, rects: Sequence[Rect], out_w: int
+) -> tuple[Image.Image, list[Rect]]:
+    """Crop the source to what the views touch and, when it has more pixels than needed, shrink
+    it once (Lanczos) so that the tightest view is :data:`WORK_MARGIN` times the output width.
+
+    Frames are then mild bilinear reductions (or, from a small source, interpolations), never an
+    exact 1:1 copy: at exactly 1:1 every pixel of a pan shares one sub-pixel phase and sharpness
+    would pulse from frame to frame. Returns the working image and the views in its coordinates.
+    """
+    left = max(0, math.floor(min(r[0] for r in rects)) - 2)
+    top = max(0, math.floor(min(r[1] for r in rects)) - 2)
+    right = min(image.width, math.ceil(max(r[2] for r in rects)) + 2)
+    bottom = min(image.height, math.ceil(max(r[3] for r in rects)) + 2)
+    region_w, region_h = right - left, bottom - top
+    ratio = min(r[2] - r[0] for r in rects) / out_w  # source pixels per output pixel, at most
+    if ratio > WORK_MARGIN:
+        factor = WORK_MARGIN / ratio
+    elif abs(ratio - 1.0) < _NEAR_ONE:
+        factor = WORK_MARGIN / ratio  # a tiny upscale moves the pan off the 1:1 phase lock
+    else:
+        factor = 1.0
+    size = (max(1, round(region_w * factor)), max(1, round(region_h * factor)))
+    region = (left, top, right, bottom)
+    if size == (region_w, region_h):
+        work = image.crop(region)
+        work.load()
+    else:
+        work = image.resize(size, Image.Resampling.LANCZOS, box=region, reducing_gap=3.0)
+    fx, fy = size[0] / region_w, size[1] / region_h
+    moved = [
+        (
+            min(max((r[0] - left) * fx, 0.0), work.width),
+            min(max((r[1] - top) * fy, 0.0), work.height),
+            min(max((r[2] - left) * fx, 0.0), work.width),
+            min(max((r[3] - top) * fy, 0.0), work.height),
+        )
+        for r in rects
+    ]
+    return work, moved
+
+
+def render_frames(
+    image: Image.Image,
+    *,
+    width: int,
+    height: int,
+    num_frames: int,
+    motion: str = DEFAULT_MOTION,
+    zoom: float = DEFAULT_ZOOM,
+    loop: bool = False,
+    pixel_format: str = "rgb24",
+) -> Iterator[np.ndarray]:
+    """Yield ``num_frames`` frames of the camera move, one at a time.
+
+    ``pixel_format="rgb24"``: ``height x width x 3`` uint8 RGB arrays. ``"yuv420p"``: planar
+    I420 arrays of ``height * 3 / 2`` rows of ``width`` (Y, then U, then V; BT.601 limited
+    range, what :func:`imagear.media.write_mp4` takes without a conversion), rendered directly
+    from Y/U/V working planes, which halves the resampling work; width and height must be even.
+    Only the working copy of the source is kept in memory.
+    """
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    rects = camera_path(image.size, (width, height), num_frames, motion, zoom, loop)
+    work, views = _working_image(image, rects, width)
+    bilinear = Image.Resampling.BILINEAR
+    if pixel_format == "rgb24":
+        for box in views:
+            yield np.asarray(work.resize((width, height), bilinear, box=box, reducing_gap=None))
+        return
+    if pixel_format != "yuv420p":
+        raise ValueError(f"pixel_format must be 'rgb24' or 'yuv420p', not {pixel_format!r}")
+    if width % 2 or height % 2:
+        raise ValueError(f"yuv420p frames need an even size, not {width}x{height}")
+    luma, cb, cr = _yuv_planes(work)
+    sx, sy = cb.width / work.width, cb.height / work.height
+    half = (width // 2, height // 2)
+    n_luma, n_chroma = width * height, half[0] * half[1]
+    for box in views:
+        cbox = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+        out = np.empty(n_luma + 2 * n_chroma, np.uint8)
+        out[:n_luma] = np.asarray(
+            luma.resize((width, height), bilinear, box=box, reducing_gap=None)
+        ).ravel()
+        out[n_luma : n_luma + n_chroma] = np.asarray(
+            cb.resize(half, bilinear, box=cbox, reducing_gap=None)
+        ).ravel()
+        out[n_luma + n_chroma :] = np.asarray(
+            cr.resize(half, bilinear, box=cbox, reducing_gap=None)
+        ).ravel()
+        yield out.reshape(height * 3 // 2, width)
+
+
+# BT.601, limited ("TV") range: the matrix swscale uses for rgb24 -> yuv420p by default
+_RGB_TO_YUV = np.array(
+    [
+        [65.481, 128.553, 24.966],
+        [-37.797, -74.203, 112.0],
+        [112.0, -93.786, -18.214],
+    ],
+    dtype=np.float32,
+) / np.float32(255.0)
+_YUV_OFFSET = np.array([16.0, 128.0, 128.0], dtype=np.float32)
+
+
+def _yuv_planes(work: Image.Image) -> tuple[Image.Image, Image.Image, Image.Image]:
+    """Y at full resolution and Cb, Cr at half resolution (box-averaged), as 8-bit images."""
+    rgb = np.asarray(work, dtype=np.float32)
+    yuv = rgb @ _RGB_TO_YUV.T + _YUV_OFFSET
+    planes = np.clip(np.rint(yuv), 0, 255).astype(np.uint8)
+    half = ((work.width + 1) // 2, (work.height + 1) // 2)
+    luma = Image.fromarray(np.ascontiguousarray(planes[..., 0]))
+    cb = Image.fromarray(np.ascontiguousarray(planes[..., 1])).resize(half, Image.Resampling.BOX)
+    cr = Image.fromarray(np.ascontiguousarray(planes[..., 2])).resize(half, Image.Resampling.BOX)
+    return luma, cb, cr
+
+
+T = TypeVar("T")
+
+
+class _Failed:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterator[T], depth: int = 3) -> Generator[T, None, None]:
+    """Run ``items`` in a helper thread, ``depth`` items ahead of the consumer.
+
+    Rendering (Pillow releases the GIL while it resamples) then overlaps with encoding. An
+    exception in the producer is re-raised in the consumer; closing the consumer stops the
+    producer.
+    """
+    slots: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put(_Failed(exc))
+
+    worker = threading.Thread(target=produce, name="kenburns-render", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _even(value: int) -> int:
+    return max(2, int(value) // 2 * 2)
+
+
+def _opt(options: Any, name: str, default: Any) -> Any:
+    """``options.name``, or ``default`` when the attribute is missing or None."""
+    value = getattr(options, name, None)
+    return default if value is None else value
+
+
+class KenBurnsEngine:
+    """The ``kenburns`` engine: no model, no GPU, a few seconds on a CPU."""
+
+    name = "kenburns"
+    crf: int = CRF
+    preset: str = PRESET
+
+    def __init__(self, descriptor: Any = None, config: EngineConfig | None = None) -> None:
+        self.descriptor = descriptor
+        self.config = config if config is not None else EngineConfig()
+
+    def generate(self, image: Image.Image, options: Any, out_path: Path) -> GenerationResult:
+        """Render the camera move described by ``options`` over ``image`` into ``out_path``.
+
+        Reads ``num_frames``, ``fps``, ``width``, ``height``, ``motion``, ``zoom`` (clamped to
+        1.05..2.0), ``loop`` and ``seed`` from ``options``; missing ones take Heratio's defaults
+        (125 frames, 25 fps, 1280x720, zoom_in, 1.30). Odd sizes are rounded down to even.
+        """
+        from imagear.media import write_mp4
+
+        started = time.perf_counter()
+        num_frames = int(_opt(options, "num_frames", DEFAULT_NUM_FRAMES))
+        fps = int(_opt(options, "fps", DEFAULT_FPS))
+        width = _even(_opt(options, "width", DEFAULT_SIZE[0]))
+        height = _even(_opt(options, "height", DEFAULT_SIZE[1]))
+        motion = str(_opt(options, "motion", DEFAULT_MOTION))
+        zoom = min(MAX_ZOOM, max(MIN_ZOOM, float(_opt(options, "zoom", DEFAULT_ZOOM))))
+        loop = bool(_opt(options, "loop", False))
+        seed = int(_opt(options, "seed", 0))
+        if num_frames < 1:
+            raise InvalidOption(f"num_frames must be at least 1 (got {num_frames}).")
+        if fps < 1:
+            raise InvalidOption(f"fps must be at least 1 (got {fps}).")
+        if motion not in MOTIONS:
+            raise InvalidOption(
+                f"Unknown Ken Burns motion {motion!r}.", advice=f"Use one of: {', '.join(MOTIONS)}."
+            )
+        frames = prefetch(
+            render_frames(
+                image,
+                width=width,
+                height=height,
+                num_frames=num_frames,
+                motion=motion,
+                zoom=zoom,
+                loop=loop,
+                pixel_format="yuv420p",
+            )
+        )
+        try:
+            written = write_mp4(
+                frames, fps, Path(out_path), width, height, crf=self.crf, preset=self.preset
+            )
+        except ImagearError:
+            raise
+        except (OSError, ValueError, MemoryError) as exc:
+            raise GenerationFailed(f"The Ken Burns engine failed: {exc}") from exc
+        finally:
+            frames.close()  # stops the render thread at once, even after an error
+        return GenerationResult(
+            model=self.name,
+            seed=seed,
+            num_frames=written,
+            fps=fps,
+            generation_secs=round(time.perf_counter() - started, 2),
+            prompt=None,
+            motion=motion,
+            extra={"zoom": zoom, "loop": loop, "width": width, "height": height},
+        )
+
+    def loaded(self) -> bool:
+        """Always True: there is nothing to load."""
+        return True
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,512 @@
+"""Images in, MP4 out: loading and preparing master images, encoding and probing MP4 clips.
+
+Every failure is mapped to an :mod:`imagear.errors` class at this boundary: a file that is not an
+image (or is too large to decode safely) raises :class:`~imagear.errors.InvalidImage`, a missing
+file :class:`~imagear.errors.ImageMissing`, and anything PyAV/FFmpeg refuses
+:class:`~imagear.errors.MediaError`. Nothing here prints, and the source files are only read.
+
+``av`` (PyAV) is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from imagear.errors import ImageMissing, InvalidImage, MediaError
+
+if TYPE_CHECKING:
+    from av.container import OutputContainer
+    from av.video.stream import VideoStream
+
+__all__ = [
+    "MAX_IMAGE_PIXELS",
+    "Mp4Info",
+    "encode_upload",
+    "looks_like_mp4",
+    "open_image",
+    "prepare_image",
+    "probe_mp4",
+    "sample_image_path",
+    "sniff_mime",
+    "write_mp4",
+]
+
+MAX_IMAGE_PIXELS = 200_000_000
+"""Images with more pixels than this are refused as possible decompression bombs.
+
+Read at call time, so it can be changed at run time (``imagear.media.MAX_IMAGE_PIXELS = ...``).
+"""
+
+_IMAGE_KINDS = "JPEG, PNG, TIFF, WebP..."
+_PILLOW_LIMIT_LOCK = threading.Lock()
+_PILLOW_WARNING_SILENCED = False
+_ORIENTATION_TAG = 0x0112
+_SWAPPING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+_WHITE = (255, 255, 255)
+_AVCOL_SPC_SMPTE170M = 6  # FFmpeg's AVColorSpace for the BT.601 (525) matrix
+_AVCOL_RANGE_MPEG = 1  # limited ("TV") range
+
+
+def sample_image_path() -> Path:
+    """Path of the sample image shipped with imagear (1600x1000 JPEG), for demos and benchmarks."""
+    return Path(str(resources.files("imagear") / "data" / "sample.jpg"))
+
+
+def _raise_pillow_limit(limit: int) -> None:
+    """Let our check replace Pillow's: its limit is raised to ours (so it never refuses first)
+    and its warning, which would only repeat our refusal, is silenced once per process."""
+    global _PILLOW_WARNING_SILENCED
+    with _PILLOW_LIMIT_LOCK:
+        current = Image.MAX_IMAGE_PIXELS
+        if current is not None and current < limit:
+            Image.MAX_IMAGE_PIXELS = limit
+        if not _PILLOW_WARNING_SILENCED:
+            warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+            _PILLOW_WARNING_SILENCED = True
+
+
+def open_image(path: str | Path, *, load: bool = True) -> Image.Image:
+    """Open an image file with Pillow, mapping every failure to an imagear error.
+
+    Raises :class:`ImageMissing` when ``path`` does not exist and :class:`InvalidImage` when it
+    is not an image Pillow can read, is truncated, or has more than :data:`MAX_IMAGE_PIXELS`
+    pixels (a decompression bomb). With ``load=False`` only the header is read (so that
+    :meth:`PIL.Image.Image.draft` can still be applied); the pixels are decoded later.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageMissing(f"The image file {path} does not exist.")
+    if not path.is_file():
+        raise InvalidImage(f"{path} is not a file, so it is not an image.")
+    limit = MAX_IMAGE_PIXELS
+    _raise_pillow_limit(limit)
+    try:
+        img = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise _bomb(path, None, limit) from exc
+    except FileNotFoundError as exc:
+        raise ImageMissing(f"The image file {path} does not exist.") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise _not_an_image(path, exc) from exc
+    width, height = img.size
+    if width * height > limit:
+        img.close()
+        raise _bomb(path, (width, height), limit)
+    if load:
+        _load(img, path)
+    return img
+
+
+def _load(img: Image.Image, path: object) -> None:
+    try:
+        img.load()
+    except Image.DecompressionBombError as exc:
+        raise _bomb(path, img.size, MAX_IMAGE_PIXELS) from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise _not_an_image(path, exc) from exc
+
+
+def _not_an_image(path: object, exc: BaseException) -> InvalidImage:
+    return InvalidImage(
+        f"{path} is not an image Pillow can read ({_IMAGE_KINDS}): {exc}",
+        advice="Check that the file is a complete image, or convert it to JPEG or PNG.",
+    )
+
+
+def _bomb(path: object, size: tuple[int, int] | None, limit: int) -> InvalidImage:
+    dims = f" ({size[0]}x{size[1]} pixels)" if size else ""
+    return InvalidImage(
+        f"{path} is too large to decode safely{dims}: the limit is {limit:,} pixels.",
+        advice="Scale the image down first, or raise imagear.media.MAX_IMAGE_PIXELS if you "
+        "trust the file.",
+    )
+
+
+def sniff_mime(path: str | Path) -> str:
+    """The MIME type of an image file, read from its content (not its name), e.g. ``image/jpeg``.
+
+    Raises :class:`InvalidImage` when the file is not an image and :class:`ImageMissing` when it
+    does not exist.
+    """
+    img = open_image(path, load=False)
+    try:
+        fmt = img.format or ""
+        mime = Image.MIME.get(fmt.upper())
+    finally:
+        img.close()
+    return mime or f"image/{fmt.lower() or 'unknown'}"
+
+
+def prepare_image(
+    img_or_path: Image.Image | str | Path, max_size: tuple[int, int] | None = None
+) -> Image.Image:
+    """An RGB copy of an image, upright and fitted inside ``max_size`` (never upscaled).
+
+    EXIF orientation is applied; CMYK, 16-bit and 32-bit integer/float, palette, grayscale and
+    images with alpha (composited on white) become 8-bit RGB. The aspect ratio is kept. When a
+    JPEG path is given, Pillow's draft mode decodes it at 1/2, 1/4 or 1/8 scale when that still
+    covers ``max_size``, so huge JPEGs are cheap. Neither the file nor a given image is modified.
+    """
+    if isinstance(img_or_path, Image.Image):
+        img = img_or_path
+        _load(img, getattr(img, "filename", None) or "the image")
+        owned = False
+    else:
+        img = open_image(img_or_path, load=False)
+        owned = True
+        if max_size is not None and img.format == "JPEG":
+            _draft(img, max_size)
+        _load(img, img_or_path)
+    try:
+        upright = _exif_transpose(img)
+        rgb = _to_rgb(upright)
+    finally:
+        if owned:
+            img.close()
+    if max_size is not None:
+        rgb = _fit(rgb, max_size)
+    return rgb
+
+
+def _draft(img: Image.Image, max_size: tuple[int, int]) -> None:
+    box_w, box_h = max(1, int(max_size[0])), max(1, int(max_size[1]))
+    try:
+        orientation = int(img.getexif().get(_ORIENTATION_TAG, 1))
+    except Exception:  # a broken EXIF block must not stop us: it only costs speed
+        orientation = 1
+    if orientation in _SWAPPING_ORIENTATIONS:
+        box_w, box_h = box_h, box_w
+    # The box must be requested in the aspect of the image so that draft keeps enough pixels to
+    # fit (not fill) the box after the final resize.
+    width, height = img.size
+    scale = min(box_w / width, box_h / height)
+    if scale >= 1.0:
+        return
+    img.draft(img.mode, (max(1, int(width * scale)), max(1, int(height * scale))))
+
+
+def _exif_transpose(img: Image.Image) -> Image.Image:
+    try:
+        out = ImageOps.exif_transpose(img)
+    except Exception:  # broken EXIF: keep the pixels as stored
+        out = None
+    return out if out is not None else img.copy()
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode == "CMYK":
+        return img.convert("RGB")
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in img.info
+        img = img.convert("RGBA" if has_alpha else "RGB")
+        mode = img.mode
+        if mode == "RGB":
+            return img
+    if mode in ("RGBA", "LA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*_WHITE, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode in ("1", "L"):
+        return img.convert("RGB")
+    if mode.startswith("I") or mode == "F":
+        return Image.fromarray(_to_uint8(np.asarray(img), mode), "L").convert("RGB")
+    try:
+        return img.convert("RGB")
+    except ValueError as exc:
+        raise InvalidImage(
+            f"Images in Pillow mode {mode!r} cannot be converted to RGB: {exc}",
+            advice="Convert the image to an RGB JPEG or PNG first.",
+        ) from exc
+
+
+def _to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
+    """Scale 16/32-bit integer or float gray levels to 0..255."""
+    data = arr.astype(np.float64)
+    if mode.startswith("I;16"):
+        return np.clip(np.rint(data / 257.0), 0, 255).astype(np.uint8)
+    lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
+    if mode == "F" and lo >= 0.0 and hi <= 1.0:
+        scaled = data * 255.0
+    elif lo >= 0.0 and hi <= 255.0:
+        scaled = data
+    elif lo >= 0.0 and hi <= 65535.0:
+        scaled = data / 257.0
+    else:
+        scaled = (data - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(data)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _fit(img: Image.Image, max_size: tuple[int, int]) -> Image.Image:
+    box_w, box_h = max(1, int(max_size[0])), max(1, int(max_size[1]))
+    width, height = img.size
+    scale = min(box_w / width, box_h / height)
+    if scale >= 1.0:
+        return img
+    size = (
+        min(box_w, max(1, round(width * scale))),
+        min(box_h, max(1, round(height * scale))),
+    )
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def encode_upload(img: Image.Image, quality: int = 92) -> bytes:
+    """JPEG bytes of ``img`` (converted to RGB first), for sending to an image-to-video server."""
+    rgb = _to_rgb(img)
+    buf = io.BytesIO()
+    rgb.save(buf, format="JPEG", quality=int(quality))
+    return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class Mp4Info:
+    """What :func:`probe_mp4` learnt about a clip."""
+
+    duration_secs: float
+    frames: int
+    width: int
+    height: int
+    fps: float
+    codec: str
+    size_bytes: int
+
+
+def looks_like_mp4(first_bytes: bytes) -> bool:
+    """True when the bytes start with an ISO-BMFF ``ftyp`` box (MP4, MOV...): a quick check."""
+    if len(first_bytes) < 12 or first_bytes[4:8] != b"ftyp":
+        return False
+    box_size = int.from_bytes(first_bytes[0:4], "big")
+    return box_size == 1 or box_size >= 16 or box_size == 0
+
+
+def write_mp4(
+    frames: Iterable[np.ndarray | Image.Image],
+    fps: int,
+    out_path: str | Path,
+    width: int,
+    height: int,
+    crf: int = 18,
+    *,
+    preset: str = "medium",
+) -> int:
+    """Encode frames to an H.264 (libx264, yuv420p, ``+faststart``) MP4; return the count.
+
+    Frames are ``HxWx3`` uint8 RGB arrays, PIL images, or planar yuv420p (I420) uint8 arrays of
+    ``height * 3 / 2`` rows of ``width`` (Y, U, V; BT.601 limited range), all ``width`` x
+    ``height``. They are encoded as they arrive, so a generator never has all of them in memory. ``width`` and ``height`` must be
+    even. FFmpeg failures raise :class:`MediaError` and leave no partial file behind; an error
+    raised by the frame iterable itself propagates unchanged (the partial file is removed too).
+    """
+    out_path = Path(out_path)
+    if width <= 0 or height <= 0 or width % 2 or height % 2:
+        raise MediaError(
+            f"Cannot encode a {width}x{height} MP4: "
+            "H.264 in yuv420p needs an even width and height."
+        )
+    if fps <= 0:
+        raise MediaError(f"Cannot encode an MP4 at {fps} fps: the frame rate must be positive.")
+    writer = _Mp4Writer(out_path, fps, width, height, crf, preset)
+    count = 0
+    try:
+        for frame in frames:
+            writer.write(frame)
+            count += 1
+        if count == 0:
+            raise MediaError(f"Cannot write {out_path}: there were no frames to encode.")
+        writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    return count
+
+
+class _Mp4Writer:
+    """PyAV output container + stream, with every FFmpeg error mapped to MediaError."""
+
+    def __init__(
+        self, out_path: Path, fps: int, width: int, height: int, crf: int, preset: str
+    ) -> None:
+        import av
+
+        self._av = av
+        self.out_path = out_path
+        self.width = width
+        self.height = height
+        self._pts = 0
+        self._container: OutputContainer | None = None
+        try:
+            container = av.open(
+                str(out_path), mode="w", format="mp4", options={"movflags": "+faststart"}
+            )
+            self._container = container
+            stream: VideoStream = container.add_stream("libx264", rate=Fraction(int(fps), 1))
+            stream.width = width
+            stream.height = height
+            stream.pix_fmt = "yuv420p"
+            stream.codec_context.thread_type = "FRAME"
+            # rgb24 frames are converted with swscale's default BT.601 limited-range matrix, and
+            # yuv420p frames are expected in it: say so, so players do not guess BT.709
+            stream.codec_context.colorspace = _AVCOL_SPC_SMPTE170M
+            stream.codec_context.color_range = _AVCOL_RANGE_MPEG
+            stream.codec_context.time_base = Fraction(1, int(fps))
+            stream.options = {"crf": str(int(crf)), "preset": preset}
+            self._stream = stream
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            self.abort()
+            raise self._error("open", exc) from exc
+
+    def _error(self, what: str, exc: BaseException) -> MediaError:
+        return MediaError(f"Could not {what} the MP4 {self.out_path}: {exc}")
+
+    def _to_video_frame(self, frame: np.ndarray | Image.Image) -> Any:
+        if isinstance(frame, Image.Image):
+            arr = np.asarray(frame if frame.mode == "RGB" else frame.convert("RGB"))
+        else:
+            arr = np.asarray(frame)
+        if arr.dtype == np.uint8 and arr.ndim == 2:  # planar I420: Y rows, then U, then V
+            if arr.shape != (self.height * 3 // 2, self.width):
+                raise MediaError(
+                    f"Cannot encode a yuv420p frame of shape {arr.shape} into a "
+                    f"{self.width}x{self.height} MP4: it must be {self.height * 3 // 2}x"
+                    f"{self.width}."
+                )
+            fmt = "yuv420p"
+        elif arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3:
+            if arr.shape[0] != self.height or arr.shape[1] != self.width:
+                raise MediaError(
+                    f"Cannot encode a {arr.shape[1]}x{arr.shape[0]} frame into a "
+                    f"{self.width}x{self.height} MP4."
+                )
+            fmt = "rgb24"
+        else:
+            raise MediaError(
+                f"Cannot encode a frame of shape {arr.shape} and type {arr.dtype}: frames must "
+                "be HxWx3 uint8 RGB or (H*3/2)xW uint8 yuv420p."
+            )
+        video_frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format=fmt)
+        video_frame.pts = self._pts
+        self._pts += 1
+        return video_frame
+
+    def write(self, frame: np.ndarray | Image.Image) -> None:
+        video_frame = self._to_video_frame(frame)
+        try:
+            self._mux(self._stream.encode(video_frame))
+        except (self._av.FFmpegError, OSError, ValueError) as exc:
+            raise self._error("encode a frame of", exc) from exc
+
+    def _mux(self, packets: Iterable[Any]) -> None:
+        assert self._container is not None
+        for packet in packets:
+            self._container.mux(packet)
+
+    def finish(self) -> None:
+        try:
+            self._mux(self._stream.encode(None))
+            assert self._container is not None
+            self._container.close()
+            self._container = None
+        except (self._av.FFmpegError, OSError, ValueError) as exc:
+            raise self._error("finish", exc) from exc
+
+    def abort(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            try:
+                container.close()
+            except Exception:  # the file is removed below; a second error says nothing new
+                pass
+        self.out_path.unlink(missing_ok=True)
+
+
+def probe_mp4(path: str | Path) -> Mp4Info:
+    """Read the facts of an MP4 clip without decoding it all.
+
+    The container is opened with PyAV, the first video frame is decoded (so the clip is known to
+    be playable) and the remaining packets are only counted. Raises :class:`MediaError` ("... is
+    not a playable MP4: ...") for a missing, empty, truncated or otherwise unplayable file.
+    """
+    path = Path(path)
+    try:
+        size_bytes = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(32)
+    except OSError as exc:
+        raise _not_mp4(path, f"cannot read it ({exc})") from exc
+    if not looks_like_mp4(head):
+        raise _not_mp4(path, "it does not start with an MP4 'ftyp' box")
+
+    import av
+
+    try:
+        with av.open(str(path), mode="r") as container:
+            if not container.streams.video:
+                raise _not_mp4(path, "it has no video stream")
+            stream = container.streams.video[0]
+            declared = int(stream.frames or 0)
+            packets, decoded = _count_packets(container.demux(stream), stream)
+            ctx = stream.codec_context
+            width, height, codec = int(ctx.width), int(ctx.height), str(ctx.name)
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            fps = float(rate) if rate else 0.0
+            duration = _duration(stream, container.duration)
+    except MediaError:
+        raise
+    except (av.FFmpegError, OSError, ValueError, EOFError) as exc:
+        raise _not_mp4(path, str(exc)) from exc
+    if not decoded:
+        raise _not_mp4(path, "no video frame could be decoded")
+    if declared and packets < declared:
+        raise _not_mp4(path, f"it is truncated ({packets} of {declared} frames are present)")
+    frames = declared or packets
+    if duration <= 0.0 and fps > 0.0:
+        duration = frames / fps
+    return Mp4Info(
+        duration_secs=round(duration, 3),
+        frames=frames,
+        width=width,
+        height=height,
+        fps=round(fps, 3),
+        codec=codec,
+        size_bytes=size_bytes,
+    )
+
+
+def _count_packets(packets: Iterator[Any], stream: Any) -> tuple[int, bool]:
+    """Count the video packets with data, decoding only until the first frame comes out."""
+    count = 0
+    decoded = False
+    for packet in packets:
+        if packet.size == 0:  # the demuxer's flush packet
+            continue
+        count += 1
+        if not decoded:
+            decoded = bool(stream.codec_context.decode(packet))
+    if not decoded and count:
+        decoded = bool(stream.codec_context.decode(None))
+    return count, decoded
+
+
+def _duration(stream: Any, container_duration: int | None) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container_duration is not None:
+        return container_duration / 1_000_000  # AV_TIME_BASE
+    return 0.0
+
+
+def _not_mp4(path: Path, why: str) -> MediaError:
+    return MediaError(f"{path} is not a playable MP4: {why}.")

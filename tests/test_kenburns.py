@@ -1,0 +1,310 @@
+"""The Ken Burns engine: geometry, motion, smoothness, loops and the MP4 it writes."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from imagear.engines.base import Engine, EngineConfig, GenerationResult
+from imagear.engines.kenburns import MOTIONS, KenBurnsEngine, camera_path, prefetch, render_frames
+from imagear.errors import InvalidOption, MediaError
+from imagear.media import probe_mp4
+
+W, H = 160, 90
+
+
+@pytest.fixture(scope="module")
+def picture() -> Image.Image:
+    """A detailed, asymmetric test picture (so that motions and mirrors can be told apart)."""
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0:300, 0:480]
+    arr = np.stack([xx * 255 // 479, yy * 255 // 299, (xx + yy) % 256], axis=-1).astype(float)
+    arr += rng.normal(0, 12, arr.shape)
+    img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for _ in range(12):
+        x, y = int(rng.integers(0, 440)), int(rng.integers(0, 260))
+        draw.ellipse((x, y, x + 40, y + 40), fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
+    draw.rectangle((10, 10, 120, 60), fill=(255, 255, 255))
+    return img
+
+
+def options(**kw: Any) -> SimpleNamespace:
+    base = dict(
+        num_frames=16, fps=8, width=W, height=H, seed=42, prompt=None, motion="zoom_in", zoom=1.3
+    )
+    base.update(kw)
+    base.setdefault("loop", False)
+    return SimpleNamespace(**base)
+
+
+def frames_of(img: Image.Image, **kw: Any) -> list[np.ndarray]:
+    args: dict[str, Any] = dict(width=W, height=H, num_frames=16, motion="zoom_in", zoom=1.3)
+    args.update(kw)
+    return [f.astype(np.float64) for f in render_frames(img, **args)]
+
+
+def mad(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean())
+
+
+def decode_all(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+# ---------------------------------------------------------------------------- engine + MP4
+
+
+def test_engine_satisfies_the_protocol() -> None:
+    engine = KenBurnsEngine(None, EngineConfig())
+    assert isinstance(engine, Engine)
+    assert engine.name == "kenburns"
+    assert engine.loaded() is True
+    engine.close()
+
+
+def test_generate_writes_a_playable_mp4(tmp_path: Path, picture: Image.Image) -> None:
+    out = tmp_path / "kb.mp4"
+    engine = KenBurnsEngine(None, EngineConfig())
+    result = engine.generate(picture, options(motion="ken_burns_diagonal", num_frames=20), out)
+    assert isinstance(result, GenerationResult)
+    assert (result.model, result.seed, result.num_frames, result.fps) == ("kenburns", 42, 20, 8)
+    assert result.motion == "ken_burns_diagonal"
+    assert result.generation_secs >= 0
+    info = probe_mp4(out)
+    assert (info.frames, info.width, info.height, info.codec) == (20, W, H, "h264")
+    assert info.fps == pytest.approx(8)
+    decoded = decode_all(out)
+    assert len(decoded) == 20
+    assert decoded[0].shape == (H, W, 3)
+    assert mad(decoded[0], decoded[-1]) > 8  # it moves
+    assert min(mad(a, b) for a, b in itertools.pairwise(decoded)) > 0.2  # no frozen frames
+
+
+def test_generate_defaults_and_clamps(tmp_path: Path, picture: Image.Image) -> None:
+    engine = KenBurnsEngine(None, EngineConfig())
+    opts = SimpleNamespace(num_frames=6, fps=5, width=161, height=91, seed=3, zoom=5.0)
+    result = engine.generate(picture, opts, tmp_path / "c.mp4")
+    assert result.motion == "zoom_in"
+    assert result.extra["zoom"] == 2.0
+    info = probe_mp4(tmp_path / "c.mp4")
+    assert (info.width, info.height, info.frames) == (160, 90, 6)
+
+
+def test_generate_refuses_unknown_motion(tmp_path: Path, picture: Image.Image) -> None:
+    engine = KenBurnsEngine(None, EngineConfig())
+    with pytest.raises(InvalidOption, match="spin"):
+        engine.generate(picture, options(motion="spin"), tmp_path / "x.mp4")
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_generate_failure_leaves_no_file_and_no_thread(
+    tmp_path: Path, picture: Image.Image
+) -> None:
+    engine = KenBurnsEngine(None, EngineConfig())
+    before = threading.active_count()
+    out = tmp_path / "missing-folder" / "x.mp4"
+    with pytest.raises(MediaError):
+        engine.generate(picture, options(num_frames=40), out)
+    assert not out.exists()
+    assert threading.active_count() == before
+
+
+# ---------------------------------------------------------------------------- geometry
+
+
+@pytest.mark.parametrize("src", [(480, 300), (300, 480), (1000, 200), (160, 90), (50, 40)])
+@pytest.mark.parametrize("motion", MOTIONS)
+def test_views_cover_the_output_inside_the_image(src: tuple[int, int], motion: str) -> None:
+    for loop in (False, True):
+        for left, top, right, bottom in camera_path(src, (W, H), 9, motion, 1.5, loop):
+            assert (right - left) / (bottom - top) == pytest.approx(W / H)
+            assert -1e-9 <= left < right <= src[0] + 1e-9
+            assert -1e-9 <= top < bottom <= src[1] + 1e-9
+
+
+def test_zoom_reaches_the_final_zoom() -> None:
+    rects = camera_path((480, 300), (W, H), 10, "zoom_in", 1.3)
+    assert (rects[0][2] - rects[0][0]) / (rects[-1][2] - rects[-1][0]) == pytest.approx(1.3)
+    out = camera_path((480, 300), (W, H), 10, "zoom_out", 1.3)
+    assert out[0] == pytest.approx(rects[-1]) and out[-1] == pytest.approx(rects[0])
+
+
+def test_render_frames_is_lazy_and_sized(picture: Image.Image) -> None:
+    gen = render_frames(picture, width=W, height=H, num_frames=1000)
+    first = next(gen)
+    assert first.shape == (H, W, 3) and first.dtype == np.uint8
+    gen.close()
+
+
+def test_yuv420p_frames_match_the_rgb_frames(picture: Image.Image) -> None:
+    rgb = list(render_frames(picture, width=W, height=H, num_frames=3, motion="pan_rl"))
+    yuv = list(
+        render_frames(
+            picture, width=W, height=H, num_frames=3, motion="pan_rl", pixel_format="yuv420p"
+        )
+    )
+    assert yuv[0].shape == (H * 3 // 2, W) and yuv[0].dtype == np.uint8
+    for a, b in zip(rgb, yuv, strict=True):
+        frame = av.VideoFrame.from_ndarray(b, format="yuv420p")
+        back = frame.to_ndarray(format="rgb24")  # swscale's default BT.601 limited matrix
+        assert mad(a, back) < 6  # only chroma subsampling and rounding differ
+        assert abs(float(a.astype(float).mean() - back.astype(float).mean())) < 1.5
+
+
+def test_yuv420p_needs_an_even_size(picture: Image.Image) -> None:
+    with pytest.raises(ValueError, match="even"):
+        next(render_frames(picture, width=W + 1, height=H, num_frames=2, pixel_format="yuv420p"))
+    with pytest.raises(ValueError, match="pixel_format"):
+        next(render_frames(picture, width=W, height=H, num_frames=2, pixel_format="nv12"))
+
+
+# ---------------------------------------------------------------------------- motion
+
+
+def test_every_motion_moves_and_the_five_differ(picture: Image.Image) -> None:
+    clips = {m: frames_of(picture, motion=m) for m in MOTIONS}
+    for motion, frames in clips.items():
+        assert mad(frames[0], frames[-1]) > 8, motion
+    for a, b in itertools.combinations(MOTIONS, 2):
+        difference = sum(mad(x, y) for x, y in zip(clips[a], clips[b], strict=True))
+        assert difference / len(clips[a]) > 3, (a, b)
+
+
+def test_pans_are_mirror_images_in_time(picture: Image.Image) -> None:
+    lr = frames_of(picture, motion="pan_lr")
+    rl = frames_of(picture, motion="pan_rl")
+    assert mad(lr[0], rl[-1]) < 0.5
+    assert mad(lr[-1], rl[0]) < 0.5
+    assert mad(lr[0], rl[0]) > 8
+
+
+def test_zoom_out_is_zoom_in_reversed(picture: Image.Image) -> None:
+    zin = frames_of(picture, motion="zoom_in")
+    zout = frames_of(picture, motion="zoom_out")
+    assert mad(zin[0], zout[-1]) < 0.5 and mad(zin[-1], zout[0]) < 0.5
+
+
+@pytest.mark.parametrize("motion", MOTIONS)
+def test_loop_returns_to_the_first_frame(picture: Image.Image, motion: str) -> None:
+    frames = frames_of(picture, motion=motion, loop=True, num_frames=24)
+    step = mad(frames[0], frames[1])
+    farthest = max(mad(frames[0], f) for f in frames)
+    assert mad(frames[-1], frames[0]) < 1.5 * step + 0.5  # N-1 flows into 0 like 0 into 1
+    assert farthest > 4 * mad(frames[-1], frames[0])
+    # out and back: the turning point is in the middle
+    assert mad(frames[12], frames[0]) == pytest.approx(farthest, rel=0.05)
+
+
+def test_loop_mp4_last_frame_is_close_to_first(tmp_path: Path, picture: Image.Image) -> None:
+    engine = KenBurnsEngine(None, EngineConfig())
+    out = tmp_path / "loop.mp4"
+    engine.generate(picture, options(motion="pan_lr", loop=True, num_frames=24), out)
+    decoded = decode_all(out)
+    assert len(decoded) == 24
+    assert mad(decoded[-1], decoded[0]) < 0.5 * mad(decoded[12], decoded[0])
+
+
+# ---------------------------------------------------------------------------- smoothness
+
+
+def _blob_picture(width: int, height: int) -> Image.Image:
+    yy, xx = np.mgrid[0:height, 0:width].astype(float)
+    blob = 255 * np.exp(-((xx - width / 2) ** 2 + (yy - height / 2) ** 2) / (2 * 8.0**2))
+    return Image.fromarray(np.repeat(blob[..., None], 3, axis=2).astype(np.uint8))
+
+
+def _centroids_x(frames: list[np.ndarray]) -> np.ndarray:
+    xs = np.arange(frames[0].shape[1], dtype=float)
+    out = []
+    for frame in frames:
+        weight = frame[..., 0].astype(float).sum(axis=0)
+        out.append(float((weight * xs).sum() / weight.sum()))
+    return np.array(out)
+
+
+def _is_smooth(steps: np.ndarray) -> bool:
+    """Every frame moves the same way, none stands still, speed changes gently."""
+    if not (np.all(steps < 0) or np.all(steps > 0)):
+        return False
+    speed = np.abs(steps)
+    if speed.min() < 0.15 * speed.mean():
+        return False
+    ratios = speed[1:] / speed[:-1]
+    return bool(np.all((ratios > 0.75) & (ratios < 1.33)))
+
+
+def test_slow_pan_moves_by_sub_pixel_steps_smoothly() -> None:
+    # a pan of ~16 px over 30 frames: ~0.6 px per frame, the case where zoompan stutters
+    picture = _blob_picture(168, 90)
+    frames = frames_of(picture, motion="pan_lr", zoom=1.05, num_frames=30)
+    steps = np.diff(_centroids_x(frames))
+    assert np.abs(steps).max() < 1.0  # really a sub-pixel pan
+    assert _is_smooth(steps), steps
+
+
+def test_smoothness_check_catches_whole_pixel_jitter() -> None:
+    picture = _blob_picture(168, 90)
+    rects = camera_path(picture.size, (W, H), 30, "pan_lr", 1.05)
+    jittery = [  # what zoompan does: the crop snaps to whole pixels
+        np.asarray(
+            picture.resize(
+                (W, H),
+                Image.Resampling.BILINEAR,
+                box=(int(r[0]), r[1], int(r[0]) + r[2] - r[0], r[3]),
+            )
+        )
+        for r in rects
+    ]
+    assert not _is_smooth(np.diff(_centroids_x(jittery)))
+
+
+@pytest.mark.parametrize("motion", ["zoom_in", "pan_lr"])
+def test_decoded_slow_motion_has_no_repeated_frames(
+    tmp_path: Path, picture: Image.Image, motion: str
+) -> None:
+    engine = KenBurnsEngine(None, EngineConfig())
+    out = tmp_path / "slow.mp4"
+    engine.generate(picture, options(motion=motion, zoom=1.05, num_frames=30), out)
+    decoded = decode_all(out)
+    assert len(decoded) == 30
+    # every step moves the picture (zoompan repeats frames here); the slowest steps are at the
+    # eased ends of a 5 % zoom on a 160x90 frame, well under a pixel at the edges
+    assert min(mad(a, b) for a, b in itertools.pairwise(decoded)) > 0.05
+
+
+# ---------------------------------------------------------------------------- prefetch
+
+
+def test_prefetch_keeps_order_and_reraises() -> None:
+    assert list(prefetch(iter(range(50)), depth=2)) == list(range(50))
+
+    def broken():  # type: ignore[no-untyped-def]
+        yield 1
+        raise ValueError("render failed")
+
+    with pytest.raises(ValueError, match="render failed"):
+        list(prefetch(broken()))
+
+
+def test_prefetch_stops_the_producer_when_the_consumer_stops() -> None:
+    made: list[int] = []
+
+    def counting():  # type: ignore[no-untyped-def]
+        for i in range(10_000):
+            made.append(i)
+            yield i
+
+    gen = prefetch(counting(), depth=2)
+    assert next(gen) == 0
+    gen.close()
+    assert len(made) < 10
