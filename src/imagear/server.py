@@ -1,0 +1,448 @@
+"""The ASGI app behind `imagear serve`: Heratio's image-to-video wire protocol, plus /models.
+
+``GET /health`` and ``POST /animate`` follow REFERENCE.md section 1 exactly, so Heratio can use
+this server unchanged; ``GET /models`` lists the model descriptors. How a request goes:
+
+1. :class:`_Gate` (pure ASGI, outermost): bearer token (when one is set, every request needs
+   it), one log line per request, a JSON 500 for anything unexpected, temp-file cleanup, and
+   reading out an unread request body before answering early (so clients that send the whole
+   upload first, like PHP's curl, see the 401/413/503 rather than a reset connection).
+2. A slot of the worker's bounded queue is taken first (503 + Retry-After when none is free),
+   so surplus requests cost no upload or decode work.
+3. The multipart body is streamed to a temp file with the size limit enforced while reading.
+4. In a thread: model lookup and availability (400), image sniffing and pixel limit (415/413),
+   parameters validated by the model registry (422), the image decoded and prepared.
+5. The single worker thread generates (507 out of GPU memory, 500 anything else); the MP4 is
+   streamed back with the X- headers and deleted afterwards.
+
+Modules: this one (settings, gate, routes), :mod:`imagear.server_upload` (the streamed upload,
+form fields -> options, image checks) and :mod:`imagear.server_queue` (the worker). FastAPI,
+Starlette, uvicorn and python-multipart come with ``pip install 'imagear[server]'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import secrets
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from concurrent.futures import Future
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from imagear import __version__
+from imagear.engines.base import EngineConfig, GenerationResult
+from imagear.errors import (
+    EngineUnavailable,
+    ImagearError,
+    InvalidImage,
+    InvalidOption,
+    OutOfGpuMemory,
+    ServerBusy,
+    UnknownModel,
+    UsageError,
+)
+from imagear.models import get_model, list_models, resolve_generation
+from imagear.models.base import MAX_SEED
+from imagear.server_queue import (
+    Job,
+    QueueFull,
+    Worker,
+    device_info,
+    unavailable_reason,
+    uses_diffusers,
+)
+from imagear.server_upload import (
+    FORM_OVERHEAD,
+    MB,
+    ApiError,
+    ImageTooLarge,
+    Upload,
+    check_image,
+    form_wording,
+    read_upload,
+    relabel,
+    split_fields,
+    working_box,
+)
+
+log = logging.getLogger("imagear.server")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+DRAIN_SECS = 30.0  # at most this long reading out an unread body before answering early
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How `imagear serve` runs; every field has a command-line option."""
+
+    default_model: str = "svd"
+    models_dir: Path | None = None
+    low_vram: bool = False
+    device: str | None = None  # "cuda", "cpu", ...; None: the engine picks
+    queue_size: int = 4  # requests that may wait behind the one being generated
+    max_upload_bytes: int = 100 * MB
+    max_pixels: int | None = None  # None: imagear.media.MAX_IMAGE_PIXELS
+    token: str = ""  # when set, every request needs Authorization: Bearer <token>
+    tmp_dir: Path | None = None  # uploads and clips in flight; None: a fresh temp folder
+    preload: bool = False  # load the default model at start (`imagear serve` turns it on)
+
+
+def api_error(err: ImagearError) -> ApiError:
+    """The HTTP status and body type of an imagear error (REFERENCE.md section 1)."""
+    message = err.one_line()
+    if isinstance(err, UnknownModel):  # its message lists the models; the advice is CLI-only
+        return ApiError(400, err.message, "UnknownModel")
+    if isinstance(err, EngineUnavailable):
+        return ApiError(400, message, "ModelNotAvailable")
+    if isinstance(err, ImageTooLarge):
+        return ApiError(413, message, "ImageTooLarge")
+    if isinstance(err, InvalidImage):
+        return ApiError(415, message, "InvalidImage")
+    if isinstance(err, UsageError):
+        return ApiError(422, message, err.kind)
+    if isinstance(err, OutOfGpuMemory):
+        return ApiError(507, message, "OutOfGpuMemory")
+    if isinstance(err, QueueFull):
+        return ApiError(503, message, "ServerBusy", {"Retry-After": str(err.retry_after)})
+    if isinstance(err, ServerBusy):
+        return ApiError(503, message, "ServerBusy", {"Retry-After": "5"})
+    return ApiError(500, message, err.kind)
+
+
+# -- the gate: auth, draining, logging, last-resort errors ---------------------------------------
+
+
+class _Gate:
+    """Pure ASGI middleware around the whole app (see the module docstring, step 1)."""
+
+    def __init__(self, app: Any, token: str, drain_bytes: int) -> None:
+        self.app = app
+        self.api = app  # the FastAPI app inside (its .state.imagear is the ServerState)
+        self.token = token.encode()
+        self.drain_bytes = drain_bytes
+
+    def _authorized(self, scope: Scope) -> bool:
+        if not self.token:
+            return True
+        for name, value in scope.get("headers", ()):
+            if name.lower() == b"authorization":
+                scheme, _, given = value.partition(b" ")
+                if scheme.lower() == b"bearer":
+                    return hmac.compare_digest(given.strip(), self.token)
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state = scope.setdefault("state", {})
+        fields: dict[str, Any] = {}
+        cleanup: list[Path] = []
+        state["log_fields"], state["cleanup"] = fields, cleanup
+        body = {"done": False, "read": 0}
+        status = {"code": 0}
+
+        async def counting_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                body["read"] += len(message.get("body", b""))
+                body["done"] = not message.get("more_body", False)
+            elif message["type"] == "http.disconnect":
+                body["done"] = True
+            return message
+
+        async def draining_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                if not body["done"]:
+                    await self._drain(counting_receive, body)
+            await send(message)
+
+        try:
+            if self._authorized(scope):
+                await self.app(scope, counting_receive, draining_send)
+            else:
+                error = ApiError(
+                    401,
+                    "This server requires a bearer token: send Authorization: Bearer <token>.",
+                    "AuthenticationFailed",
+                    {"WWW-Authenticate": "Bearer"},
+                )
+                await error.response()(scope, counting_receive, draining_send)
+        except Exception as exc:
+            # Starlette has already answered (with the handler below) when it re-raises here.
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if not status["code"]:
+                await _internal_error(exc).response()(scope, counting_receive, draining_send)
+        finally:
+            for path in cleanup:
+                path.unlink(missing_ok=True)
+            _log_request(scope, status["code"], time.perf_counter() - started, fields)
+
+    async def _drain(self, receive: Receive, body: dict[str, Any]) -> None:
+        """Read out (and drop) the rest of the request body, up to a size and time budget."""
+        with anyio.move_on_after(DRAIN_SECS):
+            while not body["done"] and body["read"] <= self.drain_bytes:
+                await receive()
+
+
+def _internal_error(exc: BaseException) -> ApiError:
+    return ApiError(500, f"Internal server error: {exc}", "InternalError")
+
+
+def _log_request(scope: Scope, status: int, secs: float, fields: dict[str, Any]) -> None:
+    client = scope.get("client") or ("-", 0)
+    extra = " ".join(f"{key}={value}" for key, value in fields.items())
+    log.info(
+        "%s %s %s %s %.2fs%s",
+        client[0],
+        scope.get("method"),
+        scope.get("path"),
+        status or "-",
+        secs,
+        f" {extra}" if extra else "",
+    )
+
+
+# -- the app -------------------------------------------------------------------------------------
+
+
+class ServerState:
+    """What the routes share: settings, the worker, the temp folder."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.engine_config = EngineConfig(
+            models_dir=settings.models_dir, low_vram=settings.low_vram, device=settings.device
+        )
+        self.worker = Worker(self.engine_config, settings.queue_size)
+        self.tmp_dir = settings.tmp_dir or Path(tempfile.mkdtemp(prefix="imagear-serve-"))
+        self.own_tmp_dir = settings.tmp_dir is None
+
+    def max_pixels(self) -> int:
+        from imagear import media
+
+        return self.settings.max_pixels or media.MAX_IMAGE_PIXELS
+
+    def available(self) -> dict[str, str | None]:
+        """Every model -> None when this host can run it, else why not."""
+        return {d.name: unavailable_reason(d, self.engine_config) for d in list_models()}
+
+    def health(self) -> dict[str, Any]:
+        available = [name for name, why in self.available().items() if why is None]
+        torch_models = any(uses_diffusers(get_model(name)) for name in available)
+        gpu = device_info(import_torch=torch_models)
+        return {
+            "status": "ok",
+            "default_model": self.settings.default_model,
+            "loaded_models": self.worker.loaded_models(),
+            "cuda": gpu.pop("cuda"),
+            "low_vram_mode": self.settings.low_vram,
+            **gpu,
+            "available_models": available,
+            "queue_length": self.worker.queue_length,
+            "queue_size": self.worker.queue_size,
+            "busy": self.worker.busy,
+            "version": __version__,
+        }
+
+    def models(self) -> dict[str, Any]:
+        reasons = self.available()
+        return {
+            "default_model": self.settings.default_model,
+            "models": [
+                {
+                    **d.info(),
+                    "available": reasons.get(d.name) is None,
+                    "unavailable_reason": reasons.get(d.name),
+                    "loaded": self.worker.is_loaded(d),
+                    "options": d.option_specs(),
+                }
+                for d in list_models()
+            ],
+        }
+
+    def prepare(self, upload: Upload, out_path: Path) -> tuple[Job, list[str]]:
+        """Model, image and parameters of one request -> a job (runs in a thread)."""
+        from imagear.media import prepare_image
+
+        assert upload.path is not None
+        name = upload.fields.get("model", "").strip() or self.settings.default_model
+        desc = get_model(name)
+        if not self.worker.is_loaded(desc):
+            why = unavailable_reason(desc, self.engine_config)
+            if why is not None:
+                raise EngineUnavailable(
+                    f"Model {desc.name!r} is not available on this server: {why}"
+                )
+        label = f"The upload {upload.filename!r}" if upload.filename else "The upload"
+        size = check_image(upload.path, self.max_pixels(), label)
+        overrides, extra, dropped = split_fields(desc, upload.fields)
+        try:
+            resolved = resolve_generation(desc.name, {}, overrides, extra, image_size=size)
+        except InvalidOption as exc:
+            raise InvalidOption(
+                form_wording(exc.message), exc.advice and form_wording(exc.advice)
+            ) from exc
+        options: Any = resolved.options
+        if not options.seed:  # 0 = random: draw it here so the clip can be reproduced
+            options = options.model_copy(update={"seed": secrets.randbelow(MAX_SEED) + 1})
+        out_size = (int(options.width), int(options.height))
+        try:
+            image = prepare_image(upload.path, max_size=working_box(size, out_size))
+        except InvalidImage as exc:  # e.g. a truncated file whose header was fine
+            raise relabel(exc, upload.path, label) from exc
+        notices = list(resolved.notices)
+        if dropped:
+            notices.append(f"{desc.name} ignores {', '.join(dropped)}")
+        return Job(desc, options, image, out_path), notices
+
+
+class _ClientGone(Exception):
+    def __init__(self, future: Future[Any], running: bool) -> None:
+        super().__init__("the client went away")
+        self.future = future
+        self.running = running  # the job is being generated and will finish anyway
+
+
+async def _wait(future: Future[Any], request: Request) -> Any:
+    """Await the worker; if the client hangs up, cancel its job unless it is already running."""
+    wrapped = asyncio.wrap_future(future)
+    while True:
+        done, _ = await asyncio.wait({wrapped}, timeout=1.0)
+        if done:
+            return wrapped.result()
+        if await request.is_disconnected():
+            raise _ClientGone(future, running=not future.cancel())
+
+
+def _noop() -> None:
+    pass
+
+
+def _drop(paths: list[Path], release: Callable[[], None]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+    release()
+
+
+def _header(text: str) -> str:
+    """A header-safe (ASCII, one line) version of ``text``."""
+    return text.encode("ascii", "replace").decode().replace("\r", " ").replace("\n", " ")
+
+
+def result_headers(result: GenerationResult, info: Any, notices: list[str]) -> dict[str, str]:
+    headers = {
+        "X-Generation-Secs": f"{result.generation_secs:.2f}",
+        "X-Model": result.model,
+        "X-Frames": str(info.frames or result.num_frames),
+        "X-Fps": str(result.fps),
+        # Heratio records this; 0 says the model has no motion bucket (e.g. kenburns).
+        "X-Motion-Bucket": str(result.motion_bucket_id or 0),
+        "X-Seed": str(result.seed),
+        "X-Width": str(info.width),
+        "X-Height": str(info.height),
+    }
+    if notices:
+        headers["X-Notices"] = _header("; ".join(notices))
+    return headers
+
+
+def create_app(settings: ServerSettings | None = None) -> Any:
+    """The ASGI app of `imagear serve` (FastAPI inside the auth/log gate)."""
+    settings = settings or ServerSettings()
+    state = ServerState(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        state.tmp_dir.mkdir(parents=True, exist_ok=True)
+        state.worker.start()
+        if settings.preload:
+            state.worker.preload(get_model(settings.default_model))
+        yield
+        await run_in_threadpool(state.worker.stop)
+        if state.own_tmp_dir:
+            shutil.rmtree(state.tmp_dir, ignore_errors=True)
+
+    api = FastAPI(
+        title="imagear", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    api.state.imagear = state
+
+    @api.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @api.exception_handler(ImagearError)
+    async def _imagear_error(_request: Request, exc: ImagearError) -> JSONResponse:
+        return api_error(exc).response()
+
+    @api.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        return _internal_error(exc).response()  # logged by the gate, which sees it re-raised
+
+    @api.get("/health")
+    def health() -> dict[str, Any]:
+        """Heratio's health fields, plus available_models, queue_length, queue_size, version."""
+        return state.health()
+
+    @api.get("/models")
+    def models() -> dict[str, Any]:
+        """Every model's descriptor and options, and whether this host can run it."""
+        return state.models()
+
+    @api.post("/animate")
+    async def animate(request: Request) -> Response:
+        """One image in, one MP4 out (multipart form as Heratio sends it)."""
+        fields, cleanup = request.state.log_fields, request.state.cleanup
+        if not state.worker.admit():  # refused before reading a possibly large upload
+            raise state.worker.busy_error()
+        release = state.worker.release
+        try:
+            return await _animate(request, fields, cleanup)
+        except _ClientGone as gone:
+            fields["client"] = "gone"
+            if gone.running:  # the slot and the clip are freed when the worker is done
+                late = list(cleanup)
+                cleanup.clear()
+                gone.future.add_done_callback(lambda _f: _drop(late, release))
+                release = _noop
+            return Response(status_code=499)
+        finally:
+            release()
+
+    async def _animate(request: Request, fields: dict[str, Any], cleanup: list[Path]) -> Response:
+        upload = await read_upload(request, state.tmp_dir, settings.max_upload_bytes)
+        out_path = state.tmp_dir / f"clip-{uuid.uuid4().hex}.mp4"
+        cleanup.append(out_path)
+        fields["model"] = upload.fields.get("model") or settings.default_model
+        try:
+            job, notices = await run_in_threadpool(state.prepare, upload, out_path)
+        finally:
+            upload.cleanup()  # decoded (or refused): the upload is no longer needed
+        fields.update(model=job.descriptor.name, frames=job.options.num_frames)
+        result, info = await _wait(state.worker.submit(job), request)
+        fields.update(frames=info.frames, fps=result.fps, gen=f"{result.generation_secs:.2f}s")
+        return FileResponse(
+            out_path, media_type="video/mp4", headers=result_headers(result, info, notices)
+        )
+
+    return _Gate(api, settings.token, settings.max_upload_bytes + FORM_OVERHEAD)

@@ -1,0 +1,318 @@
+"""Requests of `imagear serve`: the streamed multipart upload, and form fields -> options.
+
+The body is parsed as it arrives (python-multipart): text fields stay in memory (small, counted),
+the ``image`` part goes straight to a temp file, and the size limit is enforced while reading,
+whatever Content-Length said. Then the image is sniffed from its content (Heratio labels every
+upload image/jpeg) and its pixel count is checked from the header before anything is decoded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from imagear.errors import InvalidImage, InvalidOption
+from imagear.models import FLAGS, ModelDescriptor, list_models
+
+MB = 1024 * 1024
+MAX_FIELD_BYTES = 64 * 1024  # one text field (a prompt is at most 2000 characters)
+MAX_FIELDS = 64
+FORM_OVERHEAD = MB  # boundaries, part headers and text fields on top of the image
+WRITE_CHUNK = MB  # upload bytes buffered before one write to disk (in a thread)
+MAX_ZOOM = 2.0  # the tightest view a camera move may take (kenburns zoom is at most 2.0)
+
+
+class ApiError(Exception):
+    """An HTTP error answered as ``{"error": message, "type": kind}``."""
+
+    def __init__(
+        self, status: int, message: str, kind: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind = status, message, kind
+        self.headers = headers or {}
+
+    def response(self) -> JSONResponse:
+        body = {"error": self.message, "type": self.kind}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+class ImageTooLarge(InvalidImage):
+    """More pixels than the server decodes (a possible decompression bomb)."""
+
+
+# -- the upload ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Upload:
+    """The form fields and the image part of one request (the image on disk)."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+    filename: str | None = None
+    size: int = 0
+
+    def cleanup(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+class _FormReader:
+    """python-multipart callbacks: text fields in memory, the ``image`` part to a temp file."""
+
+    def __init__(self, tmp_dir: Path, max_bytes: int) -> None:
+        self.tmp_dir, self.max_bytes = tmp_dir, max_bytes
+        self.upload = Upload()
+        self._name = ""
+        self._header_name = b""
+        self._header_value = b""
+        self._disposition = b""
+        self._text: bytearray | None = None
+        self._pending = bytearray()
+        self._file: Any = None
+
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": lambda d, s, e: self._add("_header_name", d[s:e]),
+            "on_header_value": lambda d, s, e: self._add("_header_value", d[s:e]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+        }
+
+    def _add(self, attr: str, data: bytes) -> None:
+        setattr(self, attr, getattr(self, attr) + data)
+
+    def _part_begin(self) -> None:
+        self._name, self._disposition, self._text = "", b"", None
+
+    def _header_end(self) -> None:
+        if self._header_name.lower() == b"content-disposition":
+            self._disposition = self._header_value
+        self._header_name = self._header_value = b""
+
+    def _headers_finished(self) -> None:
+        _, params = parse_options_header(self._disposition)
+        self._name = params.get(b"name", b"").decode("utf-8", "replace")
+        filename = params.get(b"filename")
+        if self._name != "image":
+            if filename is not None:
+                raise _bad_form(f"Unexpected file part {self._name!r}: send the image as 'image'.")
+            if len(self.upload.fields) >= MAX_FIELDS:
+                raise _bad_form(f"Too many form fields (at most {MAX_FIELDS}).")
+            self._text = bytearray()
+            return
+        if self._file is not None or self.upload.path is not None:
+            raise _bad_form("The form has more than one 'image' part; send one.")
+        # The label (Heratio always says image/jpeg) is not trusted: the content is sniffed.
+        fd, name = tempfile.mkstemp(prefix="upload-", suffix=".img", dir=self.tmp_dir)
+        self.upload.path = Path(name)
+        self.upload.filename = filename.decode("utf-8", "replace") if filename else None
+        self._file = os.fdopen(fd, "wb")
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        if self._text is not None:
+            if len(self._text) + len(chunk) > MAX_FIELD_BYTES:
+                raise ApiError(
+                    413, f"Form field {self._name!r} is over {MAX_FIELD_BYTES} bytes.", "TooLarge"
+                )
+            self._text.extend(chunk)
+            return
+        self.upload.size += len(chunk)
+        if self.upload.size > self.max_bytes:
+            raise _too_large(self.max_bytes)
+        self._pending.extend(chunk)
+
+    def _part_end(self) -> None:
+        if self._text is not None:
+            self.upload.fields[self._name] = self._text.decode("utf-8", "replace")
+            self._text = None
+
+    async def flush(self, final: bool = False) -> None:
+        """Write the buffered image bytes to disk in a thread (never on the event loop)."""
+        if self._file is not None and (final or len(self._pending) >= WRITE_CHUNK):
+            data, self._pending = bytes(self._pending), bytearray()
+            await run_in_threadpool(self._file.write, data)
+            if final:
+                await run_in_threadpool(self._file.close)
+                self._file = None
+
+    def discard(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self.upload.cleanup()
+
+
+def _bad_form(message: str) -> ApiError:
+    return ApiError(422, message, "InvalidRequest")
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(
+        413,
+        f"The upload is larger than this server's limit of {max_bytes / MB:.1f} MB.",
+        "UploadTooLarge",
+    )
+
+
+async def read_upload(request: Request, tmp_dir: Path, max_bytes: int) -> Upload:
+    """Stream a multipart/form-data body: fields in memory, the image to ``tmp_dir``."""
+    mime, params = parse_options_header(request.headers.get("content-type", ""))
+    if mime != b"multipart/form-data" or b"boundary" not in params:
+        raise ApiError(
+            415, "POST /animate takes multipart/form-data with an 'image' file.", "InvalidRequest"
+        )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes + FORM_OVERHEAD:
+        raise _too_large(max_bytes)  # early; the limit is enforced while reading anyway
+    reader = _FormReader(tmp_dir, max_bytes)
+    parser = MultipartParser(params[b"boundary"], reader.callbacks())  # type: ignore[arg-type]
+    total = 0
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > max_bytes + FORM_OVERHEAD:
+                raise _too_large(max_bytes)
+            parser.write(chunk)
+            await reader.flush()
+        parser.finalize()
+        await reader.flush(final=True)
+    except FormParserError as exc:
+        reader.discard()
+        raise ApiError(400, f"The multipart body is malformed: {exc}", "InvalidRequest") from exc
+    except BaseException:
+        reader.discard()
+        raise
+    if reader.upload.path is None:
+        raise _bad_form("The form has no 'image' file part (the image to animate).")
+    return reader.upload
+
+
+# -- from form fields to a job -------------------------------------------------------------------
+
+
+def form_wording(message: str) -> str:
+    """Registry messages name CLI flags (--frames, -o key): name the form fields instead."""
+    for key, flag in FLAGS.items():
+        message = message.replace(f" {flag} ", f" {key} ")
+    message = message.replace(" -o ", " ")
+    return re.sub(
+        r"See (?:its options|them) with `imagear models show ([^`]+)`\.",
+        r"GET /models lists the options of \1.",
+        message,
+    )
+
+
+def split_fields(
+    desc: ModelDescriptor, fields: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """(per-call parameters, model options, dropped field names) from the form fields.
+
+    Empty strings mean "not given". A field this model ignores but another model knows
+    (motion_bucket_id for kenburns, prompt for svd) is dropped; a field no model knows is an
+    error, so a misspelt option is not silently ignored.
+    """
+    own = desc.Options.model_fields
+    ignored = desc.ignored_parameters()
+    overrides: dict[str, str] = {}
+    extra: dict[str, str] = {}
+    dropped: list[str] = []
+    known = {key for model in list_models() for key in model.Options.model_fields}
+    for key, value in fields.items():
+        if key == "model" or value.strip() == "":
+            continue
+        if key in FLAGS and key not in ignored:
+            overrides[key] = value
+        elif key in own and key not in ignored:
+            extra[key] = value
+        elif key in known or key in FLAGS:
+            dropped.append(key)
+        else:
+            raise InvalidOption(
+                f"Unknown form field {key!r}; {desc.name} takes: {', '.join(own)}.",
+                advice="GET /models lists the options of every model.",
+            )
+    return overrides, extra, dropped
+
+
+def working_box(image_size: tuple[int, int], out_size: tuple[int, int]) -> tuple[int, int] | None:
+    """The box to shrink the source into: still covering the output at the tightest zoom."""
+    (src_w, src_h), (out_w, out_h) = image_size, out_size
+    scale = max(out_w * MAX_ZOOM / src_w, out_h * MAX_ZOOM / src_h)
+    if scale >= 1.0:
+        return None
+    return math.ceil(src_w * scale) + 2, math.ceil(src_h * scale) + 2
+
+
+_SMALLER = "Send a smaller derivative of the image (e.g. the reference copy)."
+
+
+def check_image(path: Path, max_pixels: int, label: str = "The upload") -> tuple[int, int]:
+    """The image's size, read from its header only (no pixels are decoded yet).
+
+    Raises ImageTooLarge (413) over ``max_pixels`` or imagear.media's own bomb limit, and
+    InvalidImage (415) when the content is not an image, whatever its label said.
+    """
+    from imagear.media import open_image
+
+    try:
+        img = open_image(path, load=False)
+    except InvalidImage as exc:
+        if _too_many_pixels(path):
+            raise ImageTooLarge(relabel(exc, path, label).message, _SMALLER) from exc
+        raise InvalidImage(
+            f"{label} is not an image this server can read (JPEG, PNG, TIFF, WebP...).",
+            advice="Send a complete image file; the part's Content-Type does not matter.",
+        ) from exc
+    with img:
+        width, height = img.size
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"{label} is {width}x{height} pixels; this server decodes at most "
+            f"{max_pixels:,} pixels.",
+            advice=_SMALLER,
+        )
+    return width, height
+
+
+def relabel(exc: InvalidImage, path: Path, label: str) -> InvalidImage:
+    """The same error naming the upload rather than our temp file."""
+    message = exc.message.replace(f"'{path}'", label).replace(str(path), label)
+    advice = exc.advice.replace(str(path), label) if exc.advice else None
+    return InvalidImage(message, advice)
+
+
+def _too_many_pixels(path: Path) -> bool:
+    """True when Pillow refuses the header as a decompression bomb (or it is over the limit)."""
+    import warnings
+
+    from PIL import Image
+
+    from imagear import media
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return img.size[0] * img.size[1] > media.MAX_IMAGE_PIXELS
+    except Image.DecompressionBombError:
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,549 @@
+"""`imagear serve` over real HTTP: uvicorn on a free loopback port in a background thread.
+
+Every status of the protocol is produced for real: 200 with a decodable MP4, 400 unknown or
+unavailable model, 401, 413 (upload and pixel count), 415, 422, 500, 503 + Retry-After, 507.
+Fake engines are registered through the real registry. ``running_server`` is shared with
+test_server_heratio.py.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytest.importorskip("fastapi")
+uvicorn = pytest.importorskip("uvicorn")
+
+from imagear.engines.base import GenerationResult  # noqa: E402
+from imagear.errors import GenerationFailed, OutOfGpuMemory  # noqa: E402
+from imagear.models import ModelDescriptor, register, unregister  # noqa: E402
+from imagear.server import ServerSettings, create_app  # noqa: E402
+
+SMALL = {"width": "160", "height": "96", "num_frames": "12", "fps": "8"}
+
+
+@dataclass
+class Served:
+    url: str
+    app: Any  # the gate; app.api.state.imagear is the ServerState
+    tmp_dir: Path
+
+    @property
+    def state(self) -> Any:
+        return self.app.api.state.imagear
+
+
+@contextmanager
+def running_server(tmp_dir: Path, **settings: Any) -> Iterator[Served]:
+    """Run create_app(ServerSettings(...)) under uvicorn on 127.0.0.1:<free port>."""
+    settings.setdefault("default_model", "kenburns")
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(ServerSettings(tmp_dir=tmp_dir, **settings))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    try:
+        yield Served(f"http://127.0.0.1:{port}", app, tmp_dir)
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
+
+
+def jpeg_bytes(size: tuple[int, int] = (320, 200)) -> bytes:
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", size, (30, 60, 90))
+    draw = ImageDraw.Draw(img)
+    draw.ellipse([size[0] // 4, size[1] // 4, 3 * size[0] // 4, 3 * size[1] // 4], fill="white")
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def forged_png(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` (a decompression bomb's header)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (8, 8)).save(buf, format="PNG")
+    data = bytearray(buf.getvalue())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def post(url: str, fields: dict[str, str], image: bytes | None = None, **kw: Any) -> httpx.Response:
+    files = {"image": ("master.jpg", image if image is not None else jpeg_bytes(), "image/jpeg")}
+    kw.setdefault("timeout", 30)
+    return httpx.post(f"{url}/animate", data=fields, files=files, **kw)
+
+
+def wait_until_empty(folder: Path, timeout: float = 5.0) -> list[str]:
+    """The files left in ``folder`` once cleanup had ``timeout`` seconds to run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = sorted(p.name for p in folder.iterdir())
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.02)
+
+
+# -- fake engines, registered through the real registry --------------------------------------
+
+
+class _FakeEngine:
+    """Raises ``error``, or waits for ``gate`` then renders a real clip with Ken Burns."""
+
+    def __init__(self, name: str, error: BaseException | None = None) -> None:
+        self.name = name
+        self.error = error
+
+    def generate(self, image: Any, options: Any, out_path: Path) -> GenerationResult:
+        if self.error is not None:
+            raise self.error
+        SLOW_CALLS.append(options.seed)
+        SLOW_STARTED.set()
+        if not SLOW_GATE.wait(20):
+            raise GenerationFailed("the test never opened the gate")
+        from imagear.engines.kenburns import KenBurnsEngine
+
+        result = KenBurnsEngine().generate(image, options, out_path)
+        result.model = self.name
+        return result
+
+    def loaded(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+SLOW_CALLS: list[int] = []
+SLOW_STARTED = threading.Event()
+SLOW_GATE = threading.Event()
+
+
+class _Fake(ModelDescriptor):
+    family = "test"
+    native_width, native_height, divisible_by, min_side = 160, 96, 2, 16
+    requires_gpu = False
+    honours_settings = False
+
+
+class FakeOom(_Fake):
+    name = "test-oom"
+
+    def create_engine(self, config: Any) -> Any:
+        return _FakeEngine(self.name, OutOfGpuMemory("The fake GPU is full."))
+
+
+class FakeCrash(_Fake):
+    name = "test-crash"
+
+    def create_engine(self, config: Any) -> Any:
+        return _FakeEngine(self.name, RuntimeError("boom"))
+
+
+class FakeSlow(_Fake):
+    name = "test-slow"
+
+    def create_engine(self, config: Any) -> Any:
+        return _FakeEngine(self.name)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fakes() -> Iterator[None]:
+    for cls in (FakeOom, FakeCrash, FakeSlow):
+        register(cls, replace=True)
+    yield
+    for cls in (FakeOom, FakeCrash, FakeSlow):
+        unregister(cls.name)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("served")
+    with running_server(root / "tmp", models_dir=root / "models") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("limited")
+    with running_server(root / "tmp", max_upload_bytes=64 * 1024, max_pixels=100_000) as srv:
+        yield srv
+
+
+# -- /health and /models -------------------------------------------------------------------------
+
+
+def test_health_has_heratios_fields_and_types(served: Served) -> None:
+    r = httpx.get(f"{served.url}/health")
+    assert r.status_code == 200
+    data = r.json()
+    assert data["status"] == "ok"
+    assert data["default_model"] == "kenburns"
+    assert isinstance(data["loaded_models"], list)
+    assert isinstance(data["cuda"], bool) and isinstance(data["low_vram_mode"], bool)
+    if data["cuda"]:
+        assert isinstance(data["device"], str)
+        assert isinstance(data["vram_total_gb"], float) and isinstance(data["vram_free_gb"], float)
+    else:
+        assert "device" not in data and "vram_total_gb" not in data
+    assert "kenburns" in data["available_models"]
+    assert "svd" not in data["available_models"]  # no weights in this models_dir
+    assert isinstance(data["queue_length"], int) and data["queue_size"] == 4
+    assert isinstance(data["version"], str)
+
+
+def test_health_reports_the_gpu_when_cuda_is_there(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import ModuleType, SimpleNamespace
+
+    cuda = SimpleNamespace(
+        is_available=lambda: True,
+        current_device=lambda: 0,
+        get_device_name=lambda i: "NVIDIA Fake 80GB",
+        mem_get_info=lambda i: (12_345_678_901, 85_899_345_920),
+    )
+    torch = ModuleType("torch")
+    torch.cuda = cuda  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    data = httpx.get(f"{served.url}/health").json()
+    assert data["cuda"] is True and data["device"] == "NVIDIA Fake 80GB"
+    assert (data["vram_total_gb"], data["vram_free_gb"]) == (80.0, 11.5)
+
+
+def test_kenburns_only_health_does_not_import_torch(tmp_path: Path) -> None:
+    code = (
+        "import sys; from pathlib import Path; from imagear.server import *; "
+        f"s = ServerState(ServerSettings(default_model='kenburns', models_dir=Path({str(tmp_path)!r}))); "
+        "h = s.health(); assert h['cuda'] is False, h; assert 'torch' not in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_models_lists_descriptors_with_availability(served: Served) -> None:
+    data = httpx.get(f"{served.url}/models").json()
+    assert data["default_model"] == "kenburns"
+    by_name = {m["name"]: m for m in data["models"]}
+    assert by_name["kenburns"]["available"] is True
+    assert by_name["svd"]["available"] is False and by_name["svd"]["unavailable_reason"]
+    options = {o["name"] for o in by_name["kenburns"]["options"]}
+    assert {"num_frames", "fps", "motion", "zoom"} <= options
+
+
+def test_preload_loads_the_default_model_and_tolerates_missing_weights(tmp_path: Path) -> None:
+    with running_server(tmp_path / "a", preload=True) as srv:
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{srv.url}/health").json()["loaded_models"] != ["kenburns"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    with running_server(
+        tmp_path / "b", default_model="svd", models_dir=tmp_path / "none", preload=True
+    ) as srv:
+        assert httpx.get(f"{srv.url}/health").json()["loaded_models"] == []
+        assert post(srv.url, {"model": "kenburns", **SMALL}).status_code == 200
+        assert post(srv.url, SMALL).json()["type"] == "ModelNotAvailable"  # the default: svd
+
+
+# -- /animate: success ---------------------------------------------------------------------------
+
+
+def test_animate_kenburns_returns_an_mp4_with_the_x_headers(served: Served, tmp_path: Path) -> None:
+    from imagear.media import probe_mp4
+
+    r = post(served.url, {"model": "kenburns", **SMALL, "seed": "42"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "video/mp4"
+    assert re.fullmatch(r"\d+\.\d\d", r.headers["x-generation-secs"])
+    assert r.headers["x-model"] == "kenburns"
+    assert (r.headers["x-frames"], r.headers["x-fps"]) == ("12", "8")
+    assert r.headers["x-seed"] == "42"
+    assert r.headers["x-motion-bucket"] == "0"  # kenburns has no motion bucket
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(r.content)
+    info = probe_mp4(clip)
+    assert (info.frames, info.fps, info.width, info.height) == (12, 8.0, 160, 96)
+    assert "kenburns" in httpx.get(f"{served.url}/health").json()["loaded_models"]
+
+
+def test_seed_zero_draws_a_random_seed_and_reports_it(served: Served) -> None:
+    seeds = {post(served.url, {**SMALL, "seed": "0"}).headers["x-seed"] for _ in range(2)}
+    assert len(seeds) == 2 and "0" not in seeds
+
+
+def test_fields_a_model_ignores_are_dropped_with_a_notice(served: Served) -> None:
+    fields = {**SMALL, "model": "kenburns", "motion_bucket_id": "127"}
+    r = post(served.url, {**fields, "noise_aug_strength": "0.02", "prompt": "", "motion": "pan_lr"})
+    assert r.status_code == 200, r.text
+    assert "motion_bucket_id" in r.headers["x-notices"]
+
+
+# -- /animate: refusals --------------------------------------------------------------------------
+
+
+def test_unknown_model_is_400(served: Served) -> None:
+    r = post(served.url, {"model": "no-such-model"})
+    assert r.status_code == 400
+    assert r.json()["type"] == "UnknownModel" and "no-such-model" in r.json()["error"]
+
+
+def test_model_this_host_cannot_run_is_400(served: Served) -> None:
+    r = post(served.url, {"model": "svd"})
+    assert r.status_code == 400
+    body = r.json()
+    assert body["type"] == "ModelNotAvailable" and "not available on this server" in body["error"]
+
+
+@pytest.mark.parametrize(
+    "image",
+    [b"%PDF-1.4 definitely not a jpeg" * 10, jpeg_bytes((320, 200))[:600]],
+    ids=["pdf", "truncated-jpeg"],
+)
+def test_non_image_is_415(served: Served, image: bytes) -> None:
+    r = post(served.url, SMALL, image=image)
+    assert r.status_code == 415
+    assert r.json()["type"] == "InvalidImage"
+    assert "master.jpg" in r.json()["error"] and str(served.tmp_dir) not in r.json()["error"]
+
+
+def test_missing_image_part_and_non_multipart_are_refused(served: Served) -> None:
+    r = httpx.post(f"{served.url}/animate", data={"model": "kenburns"}, files={"x": ("", b"")})
+    assert r.status_code == 422
+    r = httpx.post(f"{served.url}/animate", json={"model": "kenburns"})
+    assert r.status_code == 415
+
+
+def test_decompression_bomb_header_is_413(served: Served) -> None:
+    r = post(served.url, SMALL, image=forged_png(60_000, 60_000))
+    assert r.status_code == 413
+    assert r.json()["type"] == "ImageTooLarge" and "too large" in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"width": "161", "height": "96"}, "width"),
+        ({"num_frames": "0"}, "num_frames"),
+        ({"num_frames": "many"}, "num_frames"),
+        ({"fps": "0"}, "fps"),
+        ({"motion": "spin"}, "motion"),
+        ({"frobnicate": "1"}, "frobnicate"),
+    ],
+)
+def test_bad_parameters_are_422_with_the_reason(
+    served: Served, fields: dict[str, str], words: str
+) -> None:
+    r = post(served.url, {"model": "kenburns", **SMALL, **fields})
+    assert r.status_code == 422, r.text
+    assert words in r.json()["error"] and r.json()["type"] == "InvalidOption"
+    assert "--" not in r.json()["error"]  # form field names, not CLI flags
+
+
+def test_upload_over_the_limit_is_413(limited: Served) -> None:
+    big = jpeg_bytes((64, 64)) + bytes(200 * 1024)
+    r = post(limited.url, SMALL, image=big)
+    assert r.status_code == 413 and r.json()["type"] == "UploadTooLarge"
+
+
+def test_upload_limit_is_enforced_without_content_length(limited: Served) -> None:
+    boundary = "imagear-test-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
+
+    def body() -> Iterator[bytes]:  # chunked: the server cannot trust a length
+        yield head
+        for _ in range(40):
+            yield bytes(16 * 1024)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    r = httpx.post(
+        f"{limited.url}/animate",
+        content=body(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        timeout=30,
+    )
+    assert r.status_code == 413
+
+
+def test_image_over_the_pixel_limit_is_413(limited: Served) -> None:
+    r = post(limited.url, SMALL, image=jpeg_bytes((400, 300)))  # 120,000 > 100,000 pixels
+    assert r.status_code == 413
+    assert "100,000" in r.json()["error"]
+
+
+def test_out_of_gpu_memory_is_507_and_the_server_keeps_serving(served: Served) -> None:
+    r = post(served.url, {"model": "test-oom", **SMALL})
+    assert r.status_code == 507 and r.json()["type"] == "OutOfGpuMemory"
+    assert post(served.url, {"model": "kenburns", **SMALL}).status_code == 200
+
+
+def test_anything_else_is_500_with_the_error_json(served: Served) -> None:
+    r = post(served.url, {"model": "test-crash", **SMALL})
+    assert r.status_code == 500
+    assert r.json()["error"] and r.json()["type"]
+
+
+def test_temp_files_are_removed_after_every_request(served: Served) -> None:
+    for fields, image in [
+        ({"model": "kenburns", **SMALL}, None),
+        (SMALL, b"not an image at all"),
+        ({**SMALL, "width": "161"}, None),
+        ({"model": "test-oom", **SMALL}, None),
+    ]:
+        post(served.url, fields, image=image)
+    assert wait_until_empty(served.tmp_dir) == []
+
+
+# -- queue ---------------------------------------------------------------------------------------
+
+
+def test_full_queue_is_503_with_retry_after(tmp_path: Path) -> None:
+    SLOW_STARTED.clear()
+    SLOW_GATE.clear()
+    with running_server(tmp_path / "tmp", queue_size=1) as srv, ThreadPoolExecutor(2) as pool:
+        fields = {"model": "test-slow", **SMALL}
+        running = pool.submit(post, srv.url, fields)
+        assert SLOW_STARTED.wait(10)
+        waiting = pool.submit(post, srv.url, fields)
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{srv.url}/health").json()["queue_length"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        refused = post(srv.url, fields)
+        assert refused.status_code == 503
+        assert int(refused.headers["retry-after"]) >= 1
+        assert refused.json()["type"] == "ServerBusy"
+        SLOW_GATE.set()
+        assert running.result().status_code == 200
+        assert waiting.result().status_code == 200
+        assert wait_until_empty(srv.tmp_dir) == []
+
+
+def test_a_waiting_job_whose_client_hangs_up_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    SLOW_STARTED.clear()
+    SLOW_GATE.clear()
+    SLOW_CALLS.clear()
+    caplog.set_level(logging.INFO, logger="imagear.server")
+    with running_server(tmp_path / "tmp", queue_size=2) as srv, ThreadPoolExecutor(1) as pool:
+        running = pool.submit(post, srv.url, {"model": "test-slow", **SMALL, "seed": "1"})
+        assert SLOW_STARTED.wait(10)
+        with pytest.raises(httpx.ReadTimeout):  # the client gives up while its job waits
+            post(srv.url, {"model": "test-slow", **SMALL, "seed": "2"}, timeout=0.5)
+        deadline = time.monotonic() + 10
+        while not any("client=gone" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, "the server never noticed the hang-up"
+            time.sleep(0.05)
+        SLOW_GATE.set()
+        assert running.result().status_code == 200
+        while srv.state.worker.queue_length or srv.state.worker.busy:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert SLOW_CALLS == [1]  # job 2 was never generated
+        assert wait_until_empty(srv.tmp_dir) == []
+
+
+# -- token ---------------------------------------------------------------------------------------
+
+
+def test_token_guards_every_request(tmp_path: Path) -> None:
+    with running_server(tmp_path / "tmp", token="s3cret") as srv:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            r = httpx.get(f"{srv.url}/health", headers=headers)
+            assert r.status_code == 401 and r.json()["type"] == "AuthenticationFailed"
+            assert r.headers["www-authenticate"] == "Bearer"
+        assert post(srv.url, SMALL).status_code == 401  # the upload is read out, then refused
+        good = {"Authorization": "Bearer s3cret"}
+        assert httpx.get(f"{srv.url}/health", headers=good).status_code == 200
+        assert httpx.get(f"{srv.url}/models", headers=good).status_code == 200
+        assert post(srv.url, SMALL, headers=good).status_code == 200
+
+
+# -- imagear's own client ------------------------------------------------------------------------
+
+
+def test_imagears_client_talks_to_the_server(tmp_path: Path) -> None:
+    from imagear.client import VideoClient
+
+    with running_server(tmp_path / "tmp", token="tok") as srv:
+        with VideoClient(srv.url, token="tok", timeout=60) as client:
+            health = client.health()
+            assert health.default_model == "kenburns" and health.cuda is False
+            assert "kenburns" in (health.available_models or [])
+            clip = client.animate(jpeg_bytes(), {"model": "kenburns", **SMALL}, tmp_path / "c.mp4")
+        assert clip.model == "kenburns" and clip.frames == 12 and clip.fps == 8
+        assert clip.size_bytes == (tmp_path / "c.mp4").stat().st_size > 1024
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def test_serve_command_builds_the_app_from_options_and_config(
+    monkeypatch: pytest.MonkeyPatch, runner: Any, tmp_path: Path
+) -> None:
+    from imagear.cli import app as cli
+
+    monkeypatch.setenv("IMAGEAR_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.setenv("IMAGEAR_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("IMAGEAR_SERVER_TOKEN", "from-env")
+    monkeypatch.chdir(tmp_path)
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    args = ["serve", "--model", "ken-burns", "--port", "5999", "--queue-size", "2"]
+    result = runner.invoke(cli, [*args, "--max-upload-mb", "1"])
+    assert result.exit_code == 0, result.output
+    assert (seen["host"], seen["port"]) == ("127.0.0.1", 5999)
+    settings = seen["app"].api.state.imagear.settings
+    assert settings.default_model == "kenburns" and settings.queue_size == 2
+    assert settings.token == "from-env" and settings.models_dir == tmp_path / "models"
+    assert settings.max_upload_bytes == 1024 * 1024 and settings.preload is True
+
+
+def test_serve_command_refuses_unknown_model_and_missing_extra(
+    monkeypatch: pytest.MonkeyPatch, runner: Any, tmp_path: Path
+) -> None:
+    from imagear.cli import app as cli
+
+    monkeypatch.setenv("IMAGEAR_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
+    result = runner.invoke(cli, ["serve", "--model", "nope"])
+    assert result.exit_code == 3 and "Unknown model" in result.output
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn now fails
+    result = runner.invoke(cli, ["serve", "--model", "kenburns"])
+    assert result.exit_code == 6 and "imagear[server]" in result.output
