@@ -85,17 +85,19 @@ def test_newer_database_is_refused(db_url: str) -> None:
 
 def test_existing_heratio_tables_are_kept(db_url: str) -> None:
     engine = db.make_engine(db_url)
+    # Heratio's table, as its own migration made it (auto-increment id).
+    pk = "SERIAL PRIMARY KEY" if engine.dialect.name == "postgresql" else "INTEGER PRIMARY KEY"
     with engine.begin() as conn:
         conn.execute(
             text(
-                "CREATE TABLE image_ar_settings (id INTEGER PRIMARY KEY, setting_key VARCHAR(100) UNIQUE, "
+                f"CREATE TABLE image_ar_settings (id {pk}, setting_key VARCHAR(100) UNIQUE, "
                 "setting_value TEXT, setting_type VARCHAR(20), description TEXT, updated_at TIMESTAMP)"
             )
         )
         conn.execute(
             text(
-                "INSERT INTO image_ar_settings (id, setting_key, setting_value, setting_type) "
-                "VALUES (1, 'ar_model', 'svd-xt', 'string')"
+                "INSERT INTO image_ar_settings (setting_key, setting_value, setting_type) "
+                "VALUES ('ar_model', 'svd-xt', 'string')"
             )
         )
     db.upgrade(engine)
