@@ -1,0 +1,431 @@
+"""The httpx client for an image-to-video server: ``GET /health`` and ``POST /animate``.
+
+It speaks the Heratio wire protocol (REFERENCE.md section 1) and maps every failure to an
+:mod:`imagear.errors` class whose message says what happened and whose advice says what to try.
+
+- Timeouts: connect 10 s; one real total deadline per call (``timeout``), enforced across
+  connecting, uploading, waiting and downloading. httpx timeouts are per operation, so the read
+  timeout is set to what is left, every chunk checks the clock, and a watchdog shuts the socket
+  down at the deadline so even a stalled read cannot outlive it.
+- Retries only where it is safe: the connection was refused before anything was sent, or the
+  server answered 429/503 (honouring ``Retry-After``). Bounded in count and by the deadline.
+- The clip is streamed to a file given by the caller, never held in memory; a body that is not
+  an MP4, is under 1024 bytes (Heratio's rule) or ends early raises :class:`BadResponse`.
+- ``Authorization: Bearer <token>`` is sent when a token is configured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from imagear.errors import (
+    AuthenticationFailed,
+    BadResponse,
+    ImagearError,
+    ModelNotAvailable,
+    OutOfGpuMemory,
+    ServerBusy,
+    ServerError,
+    ServerTimeout,
+    ServerUnreachable,
+    StorageError,
+)
+from imagear.wire import ClipResponse, Health, error_text, header, retry_after
+
+CONNECT_TIMEOUT = 10.0
+HEALTH_TIMEOUT = 30.0
+MIN_BODY_BYTES = 1024  # Heratio treats a smaller body as a failure
+MAX_RETRIES = 3
+MAX_RETRY_WAIT = 60.0  # a Retry-After longer than this is not waited for
+_ERROR_BODY_LIMIT = 64 * 1024
+
+Progress = Callable[..., None]
+
+
+def pause(seconds: float) -> None:
+    """Sleep between retries (module-level so tests can replace it)."""
+    time.sleep(seconds)
+
+
+class _Deadline:
+    """A total time budget; ``remaining()`` seconds are left (never below a small floor)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self.end = clock() + seconds
+        self.fired = False
+
+    def remaining(self) -> float:
+        return self.end - self._clock()
+
+    def expired(self) -> bool:
+        return self.fired or self.remaining() <= 0
+
+    def httpx_timeout(self) -> httpx.Timeout:
+        left = max(0.01, self.remaining())
+        return httpx.Timeout(left, connect=min(CONNECT_TIMEOUT, left))
+
+
+@contextlib.contextmanager
+def _watchdog(response: httpx.Response, deadline: _Deadline) -> Iterator[None]:
+    """Shut the socket down at the deadline so a blocked read returns (real sockets only)."""
+    stream = response.extensions.get("network_stream")
+    sock = None
+    if stream is not None:
+        with contextlib.suppress(Exception):
+            sock = stream.get_extra_info("socket")
+    if not isinstance(sock, socket.socket):
+        yield
+        return
+    target = sock
+
+    def fire() -> None:
+        deadline.fired = True
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(max(0.0, deadline.remaining()), fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+class VideoClient:
+    """A client for one image-to-video server. Thread-safe; close it (or use ``with``).
+
+    ``transport`` replaces the network (tests pass respx's or an ``httpx.MockTransport``);
+    ``sleep`` and ``clock`` replace :func:`pause` / ``time.monotonic`` (tests).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str = "",
+        timeout: float = 900.0,
+        transport: httpx.BaseTransport | None = None,
+        max_retries: int = MAX_RETRIES,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = float(timeout)
+        self.max_retries = max(0, int(max_retries))
+        self._sleep = sleep if sleep is not None else pause
+        self._clock = clock
+        headers = {"User-Agent": "imagear"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            transport=transport,
+            timeout=httpx.Timeout(self.timeout, connect=CONNECT_TIMEOUT),
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> VideoClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def _unreachable(self, exc: Exception) -> ServerUnreachable:
+        return ServerUnreachable(
+            f"Cannot reach the image-to-video server at {self.base_url}: {exc or type(exc).__name__}.",
+            "Check ar_server_url (`imagear settings get ar_server_url`) and that the service is "
+            "running there (`imagear health`).",
+        )
+
+    def _timed_out(self, seconds: float, what: str) -> ServerTimeout:
+        return ServerTimeout(
+            f"The image-to-video server at {self.base_url} timed out after {seconds:g} s "
+            f"while {what}.",
+            "Raise ar_request_timeout (`imagear settings set ar_request_timeout 1800`), use "
+            "fewer frames, or check that the server is not stuck (`imagear health`).",
+        )
+
+    def _status_error(
+        self, response: httpx.Response, body: bytes, what: str, attempts: int = 1
+    ) -> ImagearError:
+        code = response.status_code
+        text = error_text(response, body)
+        where = f"The image-to-video server at {self.base_url}"
+        if code == 400:
+            return ModelNotAvailable(
+                f"{where} refused the request (400): {text}.",
+                "Check which models it has loaded with `imagear health`, or pick another "
+                "with --model.",
+            )
+        if code in (401, 403):
+            return AuthenticationFailed(f"{where} refused the credentials ({code}): {text}.")
+        if code == 507:
+            return OutOfGpuMemory(f"{where} ran out of GPU memory (507): {text}.")
+        if code in (429, 503):
+            asked = retry_after(response.headers)
+            hint = f" (it asked to retry after {asked:g} s)" if asked else ""
+            return ServerBusy(
+                f"{where} is busy ({code}: {text}); gave up after {attempts} "
+                f"attempt{'s' if attempts != 1 else ''}{hint}.",
+                "Try again later, or lower the batch concurrency.",
+            )
+        if code == 404:
+            return ServerError(
+                f"{where} has no {what} endpoint (404): {text}.",
+                "Check that ar_server_url points at the image-to-video server itself.",
+            )
+        return ServerError(
+            f"{where} failed ({code}): {text}.",
+            "Look at the server's log; `imagear health` shows its state.",
+        )
+
+    # -- retries -----------------------------------------------------------------------------
+
+    def _backoff(
+        self, attempt: int, deadline: _Deadline, asked: float | None, limit: int | None = None
+    ) -> bool:
+        """Sleep before retry ``attempt`` (1-based); False when no retry is left or fits."""
+        if attempt > (self.max_retries if limit is None else limit):
+            return False
+        if asked is not None:
+            wait = asked  # the server said when: never sooner, and give up if it is too far
+            if wait > MAX_RETRY_WAIT:
+                return False
+        else:
+            wait = min(8.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+        if wait >= deadline.remaining():
+            return False
+        if wait > 0:
+            self._sleep(wait)
+        return True
+
+    # -- /health -----------------------------------------------------------------------------
+
+    def health(self, timeout: float | None = None, retries: int = 1) -> Health:
+        """``GET /health``. Raises ServerUnreachable, ServerTimeout, ServerError, BadResponse.
+
+        A refused connection is retried ``retries`` times (once by default: a health check
+        should answer quickly).
+        """
+        limit = min(retries, self.max_retries)
+        deadline = _Deadline(min(self.timeout, timeout or HEALTH_TIMEOUT), self._clock)
+        attempt = 0
+        while True:
+            try:
+                response = self._http.get("/health", timeout=deadline.httpx_timeout())
+            except httpx.ConnectError as exc:
+                attempt += 1
+                if self._backoff(attempt, deadline, None, limit):
+                    continue
+                raise self._unreachable(exc) from exc
+            except httpx.TimeoutException as exc:
+                if isinstance(exc, httpx.ConnectTimeout):
+                    raise self._unreachable(exc) from exc
+                raise self._timed_out(deadline.seconds, "answering /health") from exc
+            except httpx.TransportError as exc:
+                raise self._unreachable(exc) from exc
+            if response.status_code in (429, 503):
+                attempt += 1
+                if self._backoff(attempt, deadline, retry_after(response.headers), limit):
+                    continue
+            if response.status_code != 200:
+                raise self._status_error(
+                    response, response.content[:_ERROR_BODY_LIMIT], "/health", attempt + 1
+                )
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                raise BadResponse(
+                    f"{self.base_url}/health did not answer with a JSON object, so this is not "
+                    "an image-to-video server.",
+                    "Check ar_server_url (`imagear settings get ar_server_url`).",
+                )
+            return Health.from_json(data, url=self.base_url)
+
+    # -- /animate ----------------------------------------------------------------------------
+
+    def animate(
+        self,
+        image: bytes,
+        fields: Mapping[str, Any],
+        dest: Path,
+        *,
+        filename: str = "image.jpg",
+        progress: Progress | None = None,
+    ) -> ClipResponse:
+        """``POST /animate`` with ``image`` (JPEG bytes) and ``fields``; stream the MP4 to ``dest``.
+
+        ``dest`` is written (created or truncated) only once the server answers 200; on any
+        failure it is removed. ``progress("transfer", done=..., total=...)`` reports the bytes.
+        """
+        deadline = _Deadline(self.timeout, self._clock)
+        started = self._clock()
+        data = {k: _form_value(v) for k, v in fields.items() if v is not None}
+        got: list[int] = [0, -1]  # bytes received, Content-Length (-1: not given)
+        attempt = 0
+        while True:
+            try:
+                with self._http.stream(
+                    "POST",
+                    "/animate",
+                    data=data,
+                    files={"image": (filename, image, "image/jpeg")},
+                    timeout=deadline.httpx_timeout(),
+                ) as response:
+                    if response.status_code in (429, 503):
+                        asked = retry_after(response.headers)
+                        body = _read_capped(response)
+                        attempt += 1
+                        if self._backoff(attempt, deadline, asked):
+                            continue
+                        raise self._status_error(response, body, "/animate", attempt)
+                    if response.status_code != 200:
+                        raise self._status_error(response, _read_capped(response), "/animate")
+                    with _watchdog(response, deadline):
+                        size = self._download(response, dest, deadline, progress, got)
+            except httpx.ConnectError as exc:
+                attempt += 1
+                if self._backoff(attempt, deadline, None):
+                    continue
+                raise self._unreachable(exc) from exc
+            except httpx.ConnectTimeout as exc:
+                raise self._unreachable(exc) from exc
+            except httpx.TimeoutException as exc:
+                dest.unlink(missing_ok=True)
+                raise self._timed_out(deadline.seconds, "generating the clip") from exc
+            except httpx.TransportError as exc:
+                dest.unlink(missing_ok=True)
+                if deadline.expired():
+                    raise self._timed_out(deadline.seconds, "sending the clip") from exc
+                expected = f" of {got[1]}" if got[1] >= 0 else ""
+                raise BadResponse(
+                    f"The clip from {self.base_url} is truncated: the connection broke after "
+                    f"{got[0]}{expected} bytes ({exc}).",
+                    "The clip was not saved; try again, and check the network and the server's log.",
+                ) from exc
+            except BaseException:
+                dest.unlink(missing_ok=True)
+                raise
+            headers = response.headers
+            return ClipResponse(
+                path=dest,
+                size_bytes=size,
+                model=header(headers, "x-model", str),
+                seed=header(headers, "x-seed", int),
+                motion_bucket_id=header(headers, "x-motion-bucket", int),
+                generation_secs=header(headers, "x-generation-secs", float),
+                frames=header(headers, "x-frames", int),
+                fps=header(headers, "x-fps", float),
+                elapsed_secs=round(self._clock() - started, 2),
+            )
+
+    def _download(
+        self,
+        response: httpx.Response,
+        dest: Path,
+        deadline: _Deadline,
+        progress: Progress | None,
+        got: list[int],
+    ) -> int:
+        """Stream the body to ``dest`` (1 MiB chunks); check it is an MP4 as it arrives."""
+        total_header = response.headers.get("content-length")
+        total = int(total_header) if total_header and total_header.isdigit() else None
+        got[1] = total if total is not None else -1
+        done = 0
+        head = b""
+        last_report = 0.0
+        try:
+            fh = dest.open("wb")
+        except OSError as exc:
+            raise StorageError(f"Cannot write the clip to {dest}: {exc.strerror}.") from exc
+        with fh:
+            for chunk in response.iter_bytes():
+                if deadline.expired():
+                    raise self._timed_out(deadline.seconds, "sending the clip")
+                if len(head) < 12:
+                    head += chunk[: 12 - len(head)]
+                    if len(head) >= 12:
+                        _check_head(head, response, self.base_url)
+                try:
+                    fh.write(chunk)
+                except OSError as exc:
+                    raise StorageError(
+                        f"Cannot write the clip to {dest}: {exc.strerror}.",
+                        "Free some disk space under storage_root and try again.",
+                    ) from exc
+                done += len(chunk)
+                got[0] = done
+                now = self._clock()
+                if progress is not None and now - last_report >= 0.1:
+                    last_report = now
+                    progress("transfer", done=done, total=total)
+        if deadline.fired:
+            raise self._timed_out(deadline.seconds, "sending the clip")
+        if progress is not None:
+            progress("transfer", done=done, total=total or done)
+        if done < MIN_BODY_BYTES:
+            if len(head) >= 12 or done == 0:
+                raise BadResponse(
+                    f"The image-to-video server at {self.base_url} sent only {done} bytes, too "
+                    f"few for a clip (at least {MIN_BODY_BYTES} expected).",
+                    "Look at the server's log; the generation probably failed.",
+                )
+            _check_head(head, response, self.base_url)
+        if total is not None and done != total:
+            raise BadResponse(
+                f"The clip from {self.base_url} is truncated: {done} of {total} bytes arrived.",
+                "Try again; check the network and the server's log.",
+            )
+        return done
+
+
+def _check_head(head: bytes, response: httpx.Response, base_url: str) -> None:
+    from imagear.media import looks_like_mp4
+
+    if looks_like_mp4(head):
+        return
+    ctype = response.headers.get("content-type", "unknown")
+    raise BadResponse(
+        f"The image-to-video server at {base_url} answered 200 but sent {ctype} that is not an "
+        f"MP4 (it starts with {head[:12]!r}).",
+        "Check that ar_server_url points at an image-to-video server (`imagear health`).",
+    )
+
+
+def _read_capped(response: httpx.Response) -> bytes:
+    body = b""
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) >= _ERROR_BODY_LIMIT:
+            break
+    return body[:_ERROR_BODY_LIMIT]
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+__all__ = ["ClipResponse", "Health", "VideoClient", "error_text", "retry_after"]

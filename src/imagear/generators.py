@@ -1,0 +1,373 @@
+"""The two ways a clip is made, behind one interface: a remote server or an in-process engine.
+
+:class:`RemoteGenerator` sends the (prepared, downscaled) image to ``ar_server_url`` through
+:class:`~imagear.client.VideoClient`; :class:`LocalGenerator` runs the model's engine in this
+process (``descriptor.create_engine``), one generation at a time per engine. Both write the clip
+to a file the caller chose and return a :class:`Generated` with what made it. Nothing prints.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib.util import find_spec
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from imagear.client import Health, VideoClient
+from imagear.engines.base import EngineConfig
+from imagear.errors import EngineUnavailable, ImagearError, UnknownModel
+from imagear.models import BaseOptions, ModelDescriptor, get_model, list_models
+
+if TYPE_CHECKING:
+    import httpx
+
+    from imagear.config import Config
+    from imagear.engines.base import Engine
+
+Progress = Callable[..., None]
+
+# Form fields of Heratio's /animate (REFERENCE.md section 1), sent when the model has them.
+PROTOCOL_FIELDS = (
+    "num_frames",
+    "fps",
+    "motion_bucket_id",
+    "noise_aug_strength",
+    "seed",
+    "prompt",
+    "width",
+    "height",
+)
+SERVER_HINT = (
+    "Or set ar_server_url to an image-to-video server "
+    "(`imagear settings set ar_server_url http://gpu-host:5052`), or use --model kenburns, "
+    "which runs anywhere."
+)
+
+
+@dataclass
+class Job:
+    """One generation: the model, its validated options (seed never 0) and the source image."""
+
+    object_id: int
+    descriptor: ModelDescriptor
+    options: BaseOptions
+    source: Path
+    extra_keys: tuple[str, ...] = ()  # -o keys the caller gave: forwarded to the server too
+
+
+@dataclass
+class Generated:
+    """What made the clip (from the server's X- headers or the engine, else what was sent)."""
+
+    model: str
+    seed: int
+    generation_secs: float
+    motion_bucket_id: int | None = None
+    frames: int | None = None
+    fps: float | None = None
+    motion: str | None = None
+    prompt: str | None = None
+    upload: dict[str, Any] = field(default_factory=dict)  # size/bytes of the image sent
+
+
+class Generator(Protocol):
+    """What the Animator needs from either path."""
+
+    remote: bool
+
+    def health(self, settings: Mapping[str, Any]) -> Health: ...
+
+    def check_ready(self, descriptor: ModelDescriptor, settings: Mapping[str, Any]) -> Health: ...
+
+    def generate(self, job: Job, dest: Path, progress: Progress | None) -> Generated: ...
+
+    def close(self) -> None: ...
+
+
+def upload_box(options: BaseOptions, image_size: tuple[int, int]) -> tuple[int, int]:
+    """The size to downscale the source to: just enough to cover what the model renders.
+
+    The image keeps its aspect ratio and covers ``width x height`` (times the ``zoom`` of a
+    Ken Burns move, which crops into it); it is never upscaled.
+    """
+    src_w, src_h = image_size
+    width = int(options.width or src_w)
+    height = int(options.height or src_h)
+    zoom = float(getattr(options, "zoom", 1.0) or 1.0)
+    scale = max(width * zoom / src_w, height * zoom / src_h)
+    if scale >= 1.0:
+        return src_w, src_h
+    return max(1, math.ceil(src_w * scale)), max(1, math.ceil(src_h * scale))
+
+
+def _normalise(name: str) -> str:
+    try:
+        return get_model(name).name
+    except UnknownModel:
+        return name.strip().lower()
+
+
+def server_models(health: Health) -> set[str]:
+    """Model names the server can serve now: loaded, advertised, and its default."""
+    names = list(health.loaded_models) + list(health.available_models or [])
+    if health.default_model and not health.local:
+        names.append(health.default_model)
+    return {_normalise(n) for n in names}
+
+
+class RemoteGenerator:
+    """Generation on an image-to-video server (``ar_server_url``)."""
+
+    remote = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str = "",
+        timeout: float = 900.0,
+        transport: httpx.BaseTransport | None = None,
+        client_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.url = url
+        self.client = VideoClient(
+            url, token=token, timeout=timeout, transport=transport, **dict(client_options or {})
+        )
+
+    def health(self, settings: Mapping[str, Any]) -> Health:
+        return self.client.health()
+
+    def check_ready(self, descriptor: ModelDescriptor, settings: Mapping[str, Any]) -> Health:
+        from imagear.errors import ModelNotAvailable
+
+        health = self.client.health()
+        if descriptor.name not in server_models(health):
+            loaded = ", ".join(health.loaded_models) or "none"
+            raise ModelNotAvailable(
+                f"Model {descriptor.name} is not available on the image-to-video server at "
+                f"{self.url} (loaded: {loaded}; default: {health.default_model or 'none'}).",
+                "Load it on the server, or choose another model with --model or "
+                "`imagear settings set ar_model NAME`.",
+            )
+        return health
+
+    def fields(self, job: Job) -> dict[str, Any]:
+        """The form fields sent with the image: the protocol's, plus the ``-o`` keys given."""
+        values = job.options.model_dump()
+        out: dict[str, Any] = {"model": job.descriptor.name}
+        for key in (*PROTOCOL_FIELDS, *job.extra_keys):
+            if values.get(key) is not None:
+                out[key] = values[key]
+        return out
+
+    def generate(self, job: Job, dest: Path, progress: Progress | None) -> Generated:
+        from imagear.media import encode_upload, open_image, prepare_image
+
+        opts = job.options
+        with open_image(job.source, load=False) as probe:
+            size = oriented_size(probe)
+        image = prepare_image(job.source, upload_box(opts, size))
+        try:
+            payload = encode_upload(image)
+            upload = {"width": image.width, "height": image.height, "bytes": len(payload)}
+        finally:
+            image.close()
+        if progress is not None:
+            progress("upload", **upload)
+        sent = self.fields(job)
+        clip = self.client.animate(
+            payload, sent, dest, filename=f"{job.source.stem}.jpg", progress=progress
+        )
+        del payload
+        motion_bucket = clip.motion_bucket_id
+        if motion_bucket is None:
+            motion_bucket = sent.get("motion_bucket_id")
+        return Generated(
+            model=clip.model or job.descriptor.name,
+            seed=clip.seed or int(opts.seed),
+            generation_secs=clip.generation_secs
+            if clip.generation_secs is not None
+            else clip.elapsed_secs,
+            motion_bucket_id=motion_bucket,
+            frames=clip.frames,
+            fps=clip.fps,
+            prompt=opts.prompt if job.descriptor.uses_prompt else None,
+            upload=upload,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def oriented_size(img: Any) -> tuple[int, int]:
+    """(width, height) of an opened PIL image as shown upright (EXIF orientation 5..8 swap)."""
+    width, height = img.size
+    try:
+        orientation = int(img.getexif().get(0x0112, 1))
+    except Exception:  # a broken EXIF block: take the pixels as stored
+        orientation = 1
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def local_problem(descriptor: ModelDescriptor, config: Config) -> EngineUnavailable | None:
+    """Why ``descriptor`` cannot run in this process, or None when it can (cheap: loads nothing)."""
+    if type(descriptor).create_engine is not ModelDescriptor.create_engine:
+        return None  # its own engine (kenburns, plugins): create_engine decides
+    missing = [m for m in ("torch", "diffusers") if find_spec(m) is None]
+    if missing:
+        return EngineUnavailable(
+            f"Model {descriptor.name} cannot run in-process here: {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not installed.",
+            f"Install them with pip install 'imagear[diffusers]'. {SERVER_HINT}",
+        )
+    from imagear.engines.diffusers import find_weights
+
+    try:
+        find_weights(descriptor, config.models_dir)  # type: ignore[arg-type]
+    except EngineUnavailable as err:
+        return EngineUnavailable(err.message, f"{err.advice or ''} {SERVER_HINT}".strip())
+    return None
+
+
+def cuda_info() -> dict[str, Any]:
+    """CUDA facts for the local health report; torch is imported only if it is installed."""
+    info: dict[str, Any] = {"cuda": False}
+    if find_spec("torch") is None:
+        return info
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return info
+        free, total = torch.cuda.mem_get_info()
+        info.update(
+            cuda=True,
+            device=torch.cuda.get_device_name(0),
+            vram_free_gb=round(free / 1024**3, 2),
+            vram_total_gb=round(total / 1024**3, 2),
+        )
+    except Exception:  # a broken CUDA install reads as "no CUDA"
+        return {"cuda": False}
+    return info
+
+
+class LocalGenerator:
+    """Generation in this process. Engines are built once per model and kept; each has a lock,
+    since engines (diffusers pipelines) must not run two generations at once."""
+
+    remote = False
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._engines: dict[str, tuple[Engine, threading.Lock]] = {}
+        self._guard = threading.Lock()
+
+    def _engine(self, descriptor: ModelDescriptor) -> tuple[Engine, threading.Lock]:
+        with self._guard:
+            found = self._engines.get(descriptor.name)
+            if found is None:
+                problem = local_problem(descriptor, self.config)
+                if problem is not None:
+                    raise problem
+                engine_config = EngineConfig(
+                    models_dir=self.config.models_dir, low_vram=self.config.low_vram
+                )
+                try:
+                    engine = descriptor.create_engine(engine_config)
+                except ImagearError:
+                    raise
+                except Exception as exc:  # a plugin's engine failing to build
+                    raise EngineUnavailable(
+                        f"The engine of model {descriptor.name} could not be built: {exc}.",
+                        SERVER_HINT,
+                    ) from exc
+                found = (engine, threading.Lock())
+                self._engines[descriptor.name] = found
+            return found
+
+    def engines(self) -> list[dict[str, Any]]:
+        """Every known model: can it run here, and why not."""
+        out = []
+        for desc in list_models():
+            problem = local_problem(desc, self.config)
+            held = self._engines.get(desc.name)
+            out.append(
+                {
+                    "name": desc.name,
+                    "available": problem is None,
+                    "reason": problem.message if problem else None,
+                    "advice": problem.advice if problem else None,
+                    "loaded": bool(held and held[0].loaded()),
+                    "requires_gpu": desc.requires_gpu,
+                }
+            )
+        return out
+
+    def health(self, settings: Mapping[str, Any]) -> Health:
+        cuda = cuda_info()
+        engines = self.engines()
+        return Health(
+            status="ok",
+            default_model=str(settings.get("ar_model") or "") or None,
+            loaded_models=[e["name"] for e in engines if e["loaded"]],
+            cuda=bool(cuda.get("cuda")),
+            low_vram_mode=self.config.low_vram,
+            device=cuda.get("device"),
+            vram_total_gb=cuda.get("vram_total_gb"),
+            vram_free_gb=cuda.get("vram_free_gb"),
+            local=True,
+            engines=engines,
+        )
+
+    def check_ready(self, descriptor: ModelDescriptor, settings: Mapping[str, Any]) -> Health:
+        self._engine(descriptor)
+        return self.health(settings)
+
+    def generate(self, job: Job, dest: Path, progress: Progress | None) -> Generated:
+        from imagear.media import open_image, prepare_image
+
+        engine, lock = self._engine(job.descriptor)
+        with open_image(job.source, load=False) as probe:
+            size = oriented_size(probe)
+        image = prepare_image(job.source, upload_box(job.options, size))
+        prepared = {"width": image.width, "height": image.height}
+        try:
+            with lock:
+                result = engine.generate(image, job.options, dest)
+        finally:
+            image.close()
+        return Generated(
+            model=result.model or job.descriptor.name,
+            seed=int(result.seed or job.options.seed),
+            generation_secs=round(float(result.generation_secs), 2),
+            motion_bucket_id=result.motion_bucket_id,
+            frames=result.num_frames,
+            fps=float(result.fps),
+            motion=result.motion,
+            prompt=result.prompt,
+            upload=prepared,
+        )
+
+    def close(self) -> None:
+        with self._guard:
+            engines, self._engines = list(self._engines.values()), {}
+        for engine, lock in engines:
+            with lock:
+                engine.close()
+
+
+__all__ = [
+    "Generated",
+    "Generator",
+    "Job",
+    "LocalGenerator",
+    "RemoteGenerator",
+    "cuda_info",
+    "local_problem",
+    "oriented_size",
+    "server_models",
+    "upload_box",
+]

@@ -1,0 +1,167 @@
+"""The wire types of the image-to-video protocol (REFERENCE.md section 1) and their parsers:
+:class:`Health` (``GET /health``), :class:`ClipResponse` (what ``POST /animate`` sent back),
+``Retry-After`` and error-body parsing. Used by :mod:`imagear.client`, which re-exports them.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+_HEALTH_KNOWN = (
+    "status",
+    "default_model",
+    "loaded_models",
+    "cuda",
+    "low_vram_mode",
+    "device",
+    "vram_total_gb",
+    "vram_free_gb",
+)
+
+
+@dataclass
+class Health:
+    """What ``GET /health`` reported (or, for in-process engines, what this machine offers)."""
+
+    status: str = "ok"
+    default_model: str | None = None
+    loaded_models: list[str] = field(default_factory=list)
+    cuda: bool = False
+    low_vram_mode: bool = False
+    device: str | None = None
+    vram_total_gb: float | None = None
+    vram_free_gb: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown fields, kept as sent
+    url: str | None = None  # the server asked; None for in-process engines
+    local: bool = False  # True: no server, in-process engines
+    engines: list[dict[str, Any]] = field(default_factory=list)  # local: name/available/reason
+
+    @property
+    def available_models(self) -> list[str] | None:
+        """Models the server says it can load (``available_models`` / ``models``), if it says."""
+        for key in ("available_models", "models"):
+            value = self.extra.get(key)
+            if isinstance(value, list):
+                names = [
+                    (v.get("name") if v.get("available", True) else None)
+                    if isinstance(v, dict)
+                    else v
+                    for v in value
+                ]
+                return [str(n) for n in names if n]
+        if self.local:
+            return [e["name"] for e in self.engines if e.get("available")]
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: every field, plus ``reachable`` and ``available_models``."""
+        data = asdict(self)
+        data["reachable"] = True
+        data["available_models"] = self.available_models
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], url: str | None = None) -> Health:
+        """Parse a /health body, tolerating missing fields and keeping unknown ones."""
+
+        def num(key: str) -> float | None:
+            value = data.get(key)
+            return float(value) if isinstance(value, int | float) else None
+
+        loaded = data.get("loaded_models")
+        return cls(
+            status=str(data.get("status", "ok")),
+            default_model=str(data["default_model"]) if data.get("default_model") else None,
+            loaded_models=[str(m) for m in loaded] if isinstance(loaded, list) else [],
+            cuda=bool(data.get("cuda", False)),
+            low_vram_mode=bool(data.get("low_vram_mode", False)),
+            device=str(data["device"]) if data.get("device") else None,
+            vram_total_gb=num("vram_total_gb"),
+            vram_free_gb=num("vram_free_gb"),
+            extra={k: v for k, v in data.items() if k not in _HEALTH_KNOWN},
+            url=url,
+        )
+
+
+@dataclass
+class ClipResponse:
+    """A clip the server sent: where it was written and what its X- headers said."""
+
+    path: Path
+    size_bytes: int
+    model: str | None = None
+    seed: int | None = None
+    motion_bucket_id: int | None = None
+    generation_secs: float | None = None
+    frames: int | None = None
+    fps: float | None = None
+    elapsed_secs: float = 0.0  # wall time of the whole call, upload and download included
+
+
+def header(headers: httpx.Headers, name: str, kind: type) -> Any:
+    """A typed X- header (``kind`` int, float or str), None when missing or malformed."""
+    raw = headers.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return kind(float(raw)) if kind is int else kind(raw.strip())
+    except ValueError:
+        return None
+
+
+def retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """Seconds asked for by a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    raw = (headers.get("retry-after") or "").strip()
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def error_text(response: httpx.Response, body: bytes) -> str:
+    """The server's own words: ``error`` / ``detail`` of a JSON body, else the start of it."""
+    try:
+        data = json.loads(body.decode("utf-8", errors="replace"))
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        for key in ("error", "detail", "message"):
+            value = data.get(key)
+            if isinstance(value, str) and value.strip():
+                kind = data.get("type")
+                return (
+                    f"{value.strip()} ({kind})" if isinstance(kind, str) and kind else value.strip()
+                )
+            if isinstance(value, list) and value:  # FastAPI validation errors
+                parts = []
+                for item in value[:5]:
+                    if isinstance(item, dict):
+                        loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                        parts.append(f"{loc}: {item.get('msg', '')}".strip(": "))
+                    else:
+                        parts.append(str(item))
+                return "; ".join(parts)
+    text = body.decode("utf-8", errors="replace").strip()
+    if text:
+        return text[:300]
+    return response.reason_phrase or f"HTTP {response.status_code}"
+
+
+__all__ = ["ClipResponse", "Health", "error_text", "header", "retry_after"]
