@@ -29,6 +29,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Index,
     Table,
     Text,
     event,
@@ -117,8 +118,10 @@ class ImageArJob(SQLModel, table=True):
     """
 
     __tablename__ = "image_ar_job"
+    # claims walk (status, object_id) in order and stop after a few rows
+    __table_args__ = (Index("ix_image_ar_job_status_object_id", "status", "object_id"),)
     object_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    status: str = Field(default="pending", max_length=20, index=True)
+    status: str = Field(default="pending", max_length=20)
     claimed_by: str | None = Field(default=None, max_length=255)
     claim_expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     attempts: int = 0

@@ -7,7 +7,11 @@ from typing import Annotated
 import typer
 
 from imagear import __version__
+from imagear.cli import animate as animate_cli
+from imagear.cli import batch as batch_cli
 from imagear.cli import config_cmd, records, settings
+from imagear.cli import models as models_cli
+from imagear.cli.serve import serve as serve_command
 
 app = typer.Typer(
     name="imagear",
@@ -41,8 +45,24 @@ def root(
             "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    # The mirror of `php artisan ahg:image-ar`: `imagear --object-id N ...`, `imagear --health`.
+    object_id: animate_cli.ObjectIdOpt = None,
+    model: animate_cli.ModelOpt = None,
+    prompt: animate_cli.PromptOpt = None,
+    frames: animate_cli.FramesOpt = None,
+    fps: animate_cli.FpsOpt = None,
+    motion: animate_cli.MotionOpt = None,
+    seed: animate_cli.SeedOpt = None,
+    force: animate_cli.ForceOpt = False,
+    option: animate_cli.OptionPairs = None,
+    health: animate_cli.HealthOpt = False,
+    as_json: animate_cli.JsonOpt = False,
 ) -> None:
     ctx.obj = {"config_path": config}
+    mirror: dict[str, object] = dict(model=model, prompt=prompt, frames=frames, fps=fps)
+    mirror.update(motion=motion, seed=seed, force=force, option=option, as_json=as_json)
+    if animate_cli.root_mirror(ctx, object_id=object_id, health=health, **mirror):
+        return
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
 
@@ -50,6 +70,10 @@ def root(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(settings.app, name="settings")
 app.add_typer(records.app, name="records")
+app.add_typer(models_cli.app, name="models")
+app.add_typer(batch_cli.app, name="batch")
+app.command("serve")(serve_command)
+animate_cli.register(app)
 
 
 def main() -> None:

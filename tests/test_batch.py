@@ -1,0 +1,376 @@
+"""The batch service (imagear.batch + imagear.claims) on SQLite and the real PostgreSQL.
+
+Records get tiny distinct master images; a loopback fake server (tests/batch_fakes.py) answers
+a tiny MP4 and counts requests per record (by the uploaded file name).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from batch_fakes import FakeVideoServer, make_records
+from imagear import settings
+from imagear.app import App
+from imagear.batch import (
+    BatchEvents,
+    BatchOptions,
+    BatchRunner,
+    ItemResult,
+    read_ids_file,
+    retry_delay,
+)
+from imagear.claims import JOB, as_utc, list_failures, reset_failures
+from imagear.db import ObjectImageAr
+from imagear.errors import (
+    ImageMissing,
+    InvalidOption,
+    ServerTimeout,
+    ServerUnreachable,
+    UsageError,
+)
+
+AR = ObjectImageAr.__table__  # type: ignore[attr-defined]
+
+
+def jobs(app: App) -> dict[int, Any]:
+    with app.engine.connect() as conn:
+        return {r.object_id: r for r in conn.execute(select(JOB))}
+
+
+def clips(app: App) -> dict[int, int]:
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(AR.c.object_id, func.count()).group_by(AR.c.object_id))
+        return {int(r[0]): int(r[1]) for r in rows}
+
+
+def mp4_files(app: App, oid: int) -> list[Path]:
+    folder = Path(app.config.storage_root) / "uploads" / "ar" / str(oid)
+    return sorted(folder.glob("*.mp4")) if folder.exists() else []
+
+
+def wait_until(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def run(app: App, **kw: Any) -> Any:
+    kw.setdefault("backoff_secs", 60.0)
+    events = kw.pop("events", None)
+    return BatchRunner(app, BatchOptions(**kw), events=events).run()
+
+
+@pytest.fixture
+def serve(app: App):
+    """serve(**knobs) starts a fake server and points ar_server_url at it."""
+    servers: list[FakeVideoServer] = []
+
+    def _start(**knobs: Any) -> FakeVideoServer:
+        server = FakeVideoServer(**knobs).__enter__()
+        servers.append(server)
+        settings.set_value(app.engine, "ar_server_url", server.url)
+        return server
+
+    yield _start
+    for server in servers:
+        server.close()
+
+
+def test_animates_missing_records_once(app: App, serve: Any, tmp_path: Path) -> None:
+    ids = make_records(app, 6, tmp_path / "in")
+    server = serve()
+    summary = run(app, concurrency=3)
+    assert summary.exit_code == 0 and summary.count("created") == 6 and summary.planned == 6
+    assert set(server.by_name.values()) == {1} and len(server.by_name) == 6
+    assert server.health_calls == 1  # one health check per run, not per record
+    assert clips(app) == dict.fromkeys(ids, 1)
+    assert all(len(mp4_files(app, oid)) == 1 for oid in ids)
+    assert {j.status for j in jobs(app).values()} == {"done"}
+    again = run(app, concurrency=3)  # nothing missing: no request, no health check
+    assert again.exit_code == 0 and again.planned == 0 and server.requests == 6
+    assert server.health_calls == 1
+
+
+def test_two_runners_share_the_work(app: App, serve: Any, tmp_path: Path) -> None:
+    """Two runners (separate App instances, as two processes would have) over 50 records."""
+    ids = make_records(app, 50, tmp_path / "in")
+    both_started = threading.Event()
+    server = serve(latency=0.01, max_concurrent=8, hold=both_started)
+    summaries: list[Any] = []
+
+    def runner() -> None:
+        other = App.load()
+        try:
+            summaries.append(run(other, concurrency=3))
+        finally:
+            other.close()
+
+    threads = [threading.Thread(target=runner) for _ in range(2)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: server.health_calls >= 2)  # both checked the server: both have work
+    both_started.set()
+    for t in threads:
+        t.join(60)
+    assert len(summaries) == 2
+    assert sum(s.count("created") for s in summaries) == 50
+    assert all(s.exit_code == 0 for s in summaries)
+    assert len(server.by_name) == 50 and set(server.by_name.values()) == {1}
+    assert len(server.by_hash) == 50 and set(server.by_hash.values()) == {1}
+    assert clips(app) == dict.fromkeys(ids, 1)
+    assert all(s.count("created") > 0 for s in summaries), "the runners did not interleave"
+
+
+def test_heartbeat_keeps_claims_alive(app: App, serve: Any, tmp_path: Path) -> None:
+    """Requests last 2x the lease: without renewal the other runner would take them over."""
+    make_records(app, 6, tmp_path / "in")
+    server = serve(latency=1.0)
+    summaries: list[Any] = []
+
+    def runner() -> None:
+        other = App.load()
+        try:
+            summaries.append(run(other, concurrency=2, lease_secs=0.5))
+        finally:
+            other.close()
+
+    threads = [threading.Thread(target=runner) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(s.count("created") for s in summaries) == 6
+    assert set(server.by_name.values()) == {1}
+    assert not any(s.reopened for s in summaries)
+
+
+def test_dead_runner_claims_are_taken_over(app: App, serve: Any, tmp_path: Path) -> None:
+    ids = make_records(app, 3, tmp_path / "in")
+    server = serve()
+    BatchRunner(app, BatchOptions()).store.prepare(BatchRunner(app, BatchOptions()).selection())
+    past = datetime.now(UTC) - timedelta(minutes=5)
+    future = datetime.now(UTC) + timedelta(hours=1)
+    with app.engine.begin() as conn:
+        for oid, expires in ((ids[0], past), (ids[1], future)):
+            conn.execute(
+                update(JOB)
+                .where(JOB.c.object_id == oid)
+                .values(status="running", claimed_by="deadhost:1", claim_expires_at=expires)
+                .values(attempts=1)
+            )
+    summary = run(app)
+    assert summary.reopened == [ids[0]]
+    assert {r.object_id for r in summary.results} == {ids[0], ids[2]}  # the live claim is kept
+    rows = jobs(app)
+    assert rows[ids[0]].status == "done" and rows[ids[1]].status == "running"
+    assert rows[ids[1]].claimed_by == "deadhost:1"
+    assert server.by_name["rec_0001"] == 0
+
+
+def retry_wait(app: App, oid: int) -> float:
+    """Seconds between a failure being recorded and its retry time."""
+    row = jobs(app)[oid]
+    return (as_utc(row.next_attempt_at) - as_utc(row.updated_at)).total_seconds()  # type: ignore[operator]
+
+
+def time_passes(app: App) -> None:
+    """Every retry time is now in the past (instead of sleeping through the backoff)."""
+    with app.engine.begin() as conn:
+        conn.execute(
+            update(JOB)
+            .where(JOB.c.next_attempt_at.is_not(None))
+            .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+
+def test_failures_retry_with_backoff_then_give_up(app: App, serve: Any, tmp_path: Path) -> None:
+    ids = make_records(app, 3, tmp_path / "in")
+    bad = ids[1]
+    server = serve(fail_names={"rec_0001"})
+    opts: dict[str, Any] = {"max_attempts": 3, "backoff_secs": 100.0, "concurrency": 2}
+
+    first = run(app, **opts)
+    assert first.exit_code == 1 and first.count("created") == 2
+    [failure] = first.failures
+    assert (failure.object_id, failure.outcome, failure.attempts) == (bad, "failed", 1)
+    assert failure.error_kind == "ServerError" and "500" in (failure.error or "")
+    row = jobs(app)[bad]
+    assert row.status == "failed" and row.attempts == 1 and row.last_error_kind == "ServerError"
+    assert 99 <= retry_wait(app, bad) <= 101
+
+    not_yet = run(app, **opts)  # backoff not over: nothing to do, exit 0
+    assert not_yet.planned == 0 and not_yet.exit_code == 0 and server.by_name["rec_0001"] == 1
+
+    time_passes(app)
+    second = run(app, **opts)
+    assert [(r.outcome, r.attempts) for r in second.results] == [("failed", 2)]
+    assert server.by_name["rec_0001"] == 2
+    assert 199 <= retry_wait(app, bad) <= 201  # the backoff doubled
+    time_passes(app)
+    third = run(app, **opts)
+    assert [(r.outcome, r.attempts) for r in third.results] == [("given_up", 3)]
+    assert third.exit_code == 1 and third.given_up_total == 1
+    [listed] = list_failures(app)
+    assert listed["object_id"] == bad and listed["status"] == "given_up"
+    assert listed["attempts"] == 3 and listed["error_kind"] == "ServerError"
+
+    time_passes(app)
+    assert run(app, **opts).planned == 0  # given up: no longer retried
+    assert reset_failures(app, [bad]) == [bad]
+    server.fail_names.clear()
+    fixed = run(app, **opts)
+    assert fixed.exit_code == 0 and [r.outcome for r in fixed.results] == ["created"]
+    assert list_failures(app) == [] and jobs(app)[bad].attempts == 0
+
+
+def test_a_run_tries_each_record_once(app: App, serve: Any, tmp_path: Path) -> None:
+    make_records(app, 2, tmp_path / "in")
+    server = serve(fail_names={"rec_0000"})
+    summary = run(app, backoff_secs=0.0, concurrency=1)
+    assert server.by_name["rec_0000"] == 1 and summary.count("failed") == 1
+
+
+def test_record_errors_wait_the_cap(app: App, serve: Any, tmp_path: Path) -> None:
+    ids = make_records(app, 2, tmp_path / "in")
+    serve()
+    (Path(app.config.images_root) / "uploads" / "r" / str(ids[0]) / "rec_0000.png").unlink()
+    summary = run(app, backoff_secs=1.0, backoff_cap_secs=7200.0)
+    [failure] = summary.failures
+    assert failure.error_kind == "ImageMissing"
+    wait = (failure.retry_at - datetime.now(UTC)).total_seconds()  # type: ignore[operator]
+    assert 7000 < wait <= 7200
+    assert retry_delay(ImageMissing("x"), 1, 300, 3600) == 3600
+    assert retry_delay(ServerTimeout("x"), 3, 300, 3600) == 1200
+    assert retry_delay(ServerTimeout("x"), 9, 300, 3600) == 3600
+
+
+def test_server_down_stops_before_the_first_record(app: App, tmp_path: Path) -> None:
+    ids = make_records(app, 2, tmp_path / "in")
+    settings.set_value(app.engine, "ar_server_url", "http://127.0.0.1:9")  # discard port
+    summary = run(app)
+    assert isinstance(summary.stopped, ServerUnreachable) and summary.exit_code == 5
+    assert summary.results == [] and summary.planned == 2
+    assert {j.status for j in jobs(app).values()} == {"pending"}
+    assert all(j.attempts == 0 for j in jobs(app).values()) and len(jobs(app)) == len(ids)
+
+
+def test_model_not_on_the_server_stops(app: App, serve: Any, tmp_path: Path) -> None:
+    make_records(app, 1, tmp_path / "in")
+    server = serve(models=("kenburns",))
+    summary = run(app, model="svd")
+    assert summary.stopped is not None and summary.stopped.kind == "ModelNotAvailable"
+    assert summary.exit_code == 5 and server.requests == 0
+
+
+def test_invalid_options_stop_before_any_record(app: App, serve: Any, tmp_path: Path) -> None:
+    make_records(app, 2, tmp_path / "in")
+    server = serve()
+    summary = run(app, model="svd", overrides={"num_frames": 99})
+    assert isinstance(summary.stopped, InvalidOption) and summary.exit_code == 2
+    assert server.requests == 0 and all(j.attempts == 0 for j in jobs(app).values())
+
+
+def test_run_level_error_mid_run_gives_the_record_back(
+    app: App, serve: Any, tmp_path: Path
+) -> None:
+    ids = make_records(app, 4, tmp_path / "in")
+    serve()
+    from imagear.animate import Animator
+
+    class Flaky(Animator):
+        def animate(self, req: Any) -> Any:
+            if req.object_id == ids[1]:
+                raise ServerUnreachable("The server went away.")
+            return super().animate(req)
+
+    runner = BatchRunner(app, BatchOptions(), animator=Flaky(app))
+    summary = runner.run()
+    assert summary.exit_code == 5 and isinstance(summary.stopped, ServerUnreachable)
+    assert [(r.object_id, r.outcome) for r in summary.results] == [
+        (ids[0], "created"),
+        (ids[1], "released"),
+    ]
+    rows = jobs(app)
+    assert rows[ids[1]].status == "pending" and rows[ids[1]].attempts == 0
+    assert rows[ids[2]].status == "pending" and rows[ids[3]].status == "pending"
+
+
+def test_stop_finishes_running_and_gives_back_the_rest(
+    app: App, serve: Any, tmp_path: Path
+) -> None:
+    make_records(app, 12, tmp_path / "in")
+    server = serve(latency=0.1)
+
+    class StopAfterFirst(BatchEvents):
+        runner: BatchRunner
+
+        def item(self, result: ItemResult) -> None:
+            self.runner.stop()
+
+    events = StopAfterFirst()
+    runner = BatchRunner(app, BatchOptions(concurrency=2), events=events)
+    events.runner = runner
+    summary = runner.run()
+    assert summary.interrupted and summary.exit_code == 130
+    created = summary.count("created")
+    # those at the server (2, then the next 2 as slots freed) finish; the ones waiting for a
+    # slot or claimed ahead are given back without being sent
+    assert 1 <= created <= 5 and server.requests == created
+    assert summary.count("released") + len(summary.released) >= 1
+    rows = jobs(app)
+    assert not [j for j in rows.values() if j.status == "running"]
+    pending = [j for j in rows.values() if j.status == "pending"]
+    assert len(pending) == 12 - created
+    assert all(j.attempts == 0 for j in pending)
+
+
+def test_limit_and_ids(app: App, serve: Any, tmp_path: Path) -> None:
+    ids = make_records(app, 6, tmp_path / "in")
+    server = serve()
+    assert sorted(r.object_id for r in run(app, limit=2, concurrency=4).results) == ids[:2]
+    picked = run(app, object_ids=[ids[5], ids[0], ids[3]])  # ids[0] is done already
+    assert sorted(r.object_id for r in picked.results) == [ids[3], ids[5]]
+    assert server.requests == 4
+
+
+def test_dry_run_changes_nothing(app: App, serve: Any, tmp_path: Path) -> None:
+    ids = make_records(app, 3, tmp_path / "in")
+    server = serve()
+    plan = BatchRunner(app, BatchOptions(limit=2)).plan()
+    assert [(p["object_id"], p["status"]) for p in plan] == [(ids[0], "new"), (ids[1], "new")]
+    assert jobs(app) == {} and server.requests == 0 and server.health_calls == 0
+
+
+def test_all_reanimates_each_record_once(app: App, serve: Any, tmp_path: Path) -> None:
+    ids = make_records(app, 4, tmp_path / "in")
+    server = serve()
+    assert run(app, concurrency=2).count("created") == 4
+    since = datetime.now(UTC)
+    redo = run(app, only_missing=False, concurrency=2, since=since)
+    assert redo.count("replaced") == 4 and redo.exit_code == 0
+    assert clips(app) == dict.fromkeys(ids, 1)
+    assert all(len(mp4_files(app, oid)) == 1 for oid in ids)  # the old files were removed
+    # a resumed --all run with the same --since does not redo them
+    assert run(app, only_missing=False, since=since).planned == 0
+    assert server.requests == 8
+
+
+def test_read_ids_file(tmp_path: Path) -> None:
+    lines = tmp_path / "ids.txt"
+    lines.write_text("# records to redo\n12\n\n7  # this one too\n12\n", encoding="utf-8")
+    assert read_ids_file(lines) == [12, 7]
+    listed = tmp_path / "ids.json"
+    listed.write_text("[3, 1, 2]", encoding="utf-8")
+    assert read_ids_file(listed) == [3, 1, 2]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1\nabc\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="line 2"):
+        read_ids_file(bad)
