@@ -1,4 +1,5 @@
-"""A small loopback image-to-video server for the batch tests and bench/bench_batch.py.
+"""A small loopback image-to-video server for the batch tests and bench/bench_batch.py, and the
+fixture and helpers tests/test_batch.py and tests/test_batch_cli.py share.
 
 It speaks the Heratio protocol (``GET /health``, ``POST /animate`` multipart) well enough for
 imagear's client: each request holds one of ``max_concurrent`` slots (others queue, like a GPU
@@ -23,9 +24,12 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 _NAME = re.compile(rb'[; ]name="([^"]*)"')
 _FILENAME = re.compile(rb'filename="([^"]*)"')
@@ -247,3 +251,34 @@ def serve_until_told(conn: Any, knobs: dict[str, Any]) -> None:
             conn.recv()
         except EOFError:
             pass
+
+
+@pytest.fixture(name="serve")
+def serve_fixture(app: Any) -> Iterator[Callable[..., FakeVideoServer]]:
+    """``serve(**knobs)`` starts a fake server and points ar_server_url at it (stopped after
+    the test). A test module gets it by importing ``serve_fixture``."""
+    from imagear import settings
+
+    servers: list[FakeVideoServer] = []
+
+    def _start(**knobs: Any) -> FakeVideoServer:
+        server = FakeVideoServer(**knobs).__enter__()
+        servers.append(server)
+        settings.set_value(app.engine, "ar_server_url", server.url)
+        return server
+
+    yield _start
+    for server in servers:
+        server.close()
+
+
+def clip_counts(app: Any) -> dict[int, int]:
+    """{record id: how many animations it has} (object_image_ar rows)."""
+    from sqlalchemy import func, select
+
+    from imagear.db import ObjectImageAr
+
+    clips = ObjectImageAr.__table__  # type: ignore[attr-defined]
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(clips.c.object_id, func.count()).group_by(clips.c.object_id))
+        return {int(r[0]): int(r[1]) for r in rows}

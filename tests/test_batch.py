@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
-from batch_fakes import FakeVideoServer, make_records
+from batch_fakes import clip_counts, make_records, serve_fixture  # noqa: F401 (the serve fixture)
 from imagear import settings
 from imagear.app import App
 from imagear.batch import (
@@ -23,11 +24,12 @@ from imagear.batch import (
     BatchOptions,
     BatchRunner,
     ItemResult,
+    list_failures,
     read_ids_file,
+    reset_failures,
     retry_delay,
 )
-from imagear.claims import JOB, as_utc, list_failures, reset_failures
-from imagear.db import ObjectImageAr
+from imagear.batch_jobs import JOB, as_utc
 from imagear.errors import (
     ImageMissing,
     InvalidOption,
@@ -36,18 +38,10 @@ from imagear.errors import (
     UsageError,
 )
 
-AR = ObjectImageAr.__table__  # type: ignore[attr-defined]
-
 
 def jobs(app: App) -> dict[int, Any]:
     with app.engine.connect() as conn:
         return {r.object_id: r for r in conn.execute(select(JOB))}
-
-
-def clips(app: App) -> dict[int, int]:
-    with app.engine.connect() as conn:
-        rows = conn.execute(select(AR.c.object_id, func.count()).group_by(AR.c.object_id))
-        return {int(r[0]): int(r[1]) for r in rows}
 
 
 def mp4_files(app: App, oid: int) -> list[Path]:
@@ -68,20 +62,26 @@ def run(app: App, **kw: Any) -> Any:
     return BatchRunner(app, BatchOptions(**kw), events=events).run()
 
 
-@pytest.fixture
-def serve(app: App):
-    """serve(**knobs) starts a fake server and points ar_server_url at it."""
-    servers: list[FakeVideoServer] = []
+def run_concurrently(n: int, between: Callable[[], None] | None = None, **kw: Any) -> list[Any]:
+    """``n`` runners at once, each with its own App (as separate processes would have);
+    ``between()`` runs once they are all started. Returns their summaries."""
+    summaries: list[Any] = []
 
-    def _start(**knobs: Any) -> FakeVideoServer:
-        server = FakeVideoServer(**knobs).__enter__()
-        servers.append(server)
-        settings.set_value(app.engine, "ar_server_url", server.url)
-        return server
+    def runner() -> None:
+        other = App.load()
+        try:
+            summaries.append(run(other, **kw))
+        finally:
+            other.close()
 
-    yield _start
-    for server in servers:
-        server.close()
+    threads = [threading.Thread(target=runner) for _ in range(n)]
+    for t in threads:
+        t.start()
+    if between is not None:
+        between()
+    for t in threads:
+        t.join(60)
+    return summaries
 
 
 def test_animates_missing_records_once(app: App, serve: Any, tmp_path: Path) -> None:
@@ -91,7 +91,7 @@ def test_animates_missing_records_once(app: App, serve: Any, tmp_path: Path) -> 
     assert summary.exit_code == 0 and summary.count("created") == 6 and summary.planned == 6
     assert set(server.by_name.values()) == {1} and len(server.by_name) == 6
     assert server.health_calls == 1  # one health check per run, not per record
-    assert clips(app) == dict.fromkeys(ids, 1)
+    assert clip_counts(app) == dict.fromkeys(ids, 1)
     assert all(len(mp4_files(app, oid)) == 1 for oid in ids)
     assert {j.status for j in jobs(app).values()} == {"done"}
     again = run(app, concurrency=3)  # nothing missing: no request, no health check
@@ -104,28 +104,18 @@ def test_two_runners_share_the_work(app: App, serve: Any, tmp_path: Path) -> Non
     ids = make_records(app, 50, tmp_path / "in")
     both_started = threading.Event()
     server = serve(latency=0.01, max_concurrent=8, hold=both_started)
-    summaries: list[Any] = []
 
-    def runner() -> None:
-        other = App.load()
-        try:
-            summaries.append(run(other, concurrency=3))
-        finally:
-            other.close()
+    def release_both() -> None:
+        wait_until(lambda: server.health_calls >= 2)  # both checked the server: both have work
+        both_started.set()
 
-    threads = [threading.Thread(target=runner) for _ in range(2)]
-    for t in threads:
-        t.start()
-    wait_until(lambda: server.health_calls >= 2)  # both checked the server: both have work
-    both_started.set()
-    for t in threads:
-        t.join(60)
+    summaries = run_concurrently(2, release_both, concurrency=3)
     assert len(summaries) == 2
     assert sum(s.count("created") for s in summaries) == 50
     assert all(s.exit_code == 0 for s in summaries)
     assert len(server.by_name) == 50 and set(server.by_name.values()) == {1}
     assert len(server.by_hash) == 50 and set(server.by_hash.values()) == {1}
-    assert clips(app) == dict.fromkeys(ids, 1)
+    assert clip_counts(app) == dict.fromkeys(ids, 1)
     assert all(s.count("created") > 0 for s in summaries), "the runners did not interleave"
 
 
@@ -133,20 +123,7 @@ def test_heartbeat_keeps_claims_alive(app: App, serve: Any, tmp_path: Path) -> N
     """Requests last 2x the lease: without renewal the other runner would take them over."""
     make_records(app, 6, tmp_path / "in")
     server = serve(latency=1.0)
-    summaries: list[Any] = []
-
-    def runner() -> None:
-        other = App.load()
-        try:
-            summaries.append(run(other, concurrency=2, lease_secs=0.5))
-        finally:
-            other.close()
-
-    threads = [threading.Thread(target=runner) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    summaries = run_concurrently(2, concurrency=2, lease_secs=0.5)
     assert sum(s.count("created") for s in summaries) == 6
     assert set(server.by_name.values()) == {1}
     assert not any(s.reopened for s in summaries)
@@ -356,7 +333,7 @@ def test_all_reanimates_each_record_once(app: App, serve: Any, tmp_path: Path) -
     since = datetime.now(UTC)
     redo = run(app, only_missing=False, concurrency=2, since=since)
     assert redo.count("replaced") == 4 and redo.exit_code == 0
-    assert clips(app) == dict.fromkeys(ids, 1)
+    assert clip_counts(app) == dict.fromkeys(ids, 1)
     assert all(len(mp4_files(app, oid)) == 1 for oid in ids)  # the old files were removed
     # a resumed --all run with the same --since does not redo them
     assert run(app, only_missing=False, since=since).planned == 0

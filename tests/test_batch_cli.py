@@ -17,45 +17,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
-from batch_fakes import FakeVideoServer, make_records
-from imagear import settings
+from batch_fakes import clip_counts, make_records, serve_fixture  # noqa: F401 (the serve fixture)
 from imagear.app import App
-from imagear.claims import JOB
+from imagear.batch_jobs import JOB
 from imagear.cli import app as cli
-from imagear.db import ObjectImageAr
 
-AR = ObjectImageAr.__table__  # type: ignore[attr-defined]
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-
-
-@pytest.fixture
-def serve(app: App):
-    servers: list[FakeVideoServer] = []
-
-    def _start(**knobs: Any) -> FakeVideoServer:
-        server = FakeVideoServer(**knobs).__enter__()
-        servers.append(server)
-        settings.set_value(app.engine, "ar_server_url", server.url)
-        return server
-
-    yield _start
-    for server in servers:
-        server.close()
 
 
 def statuses(app: App) -> dict[str, int]:
     with app.engine.connect() as conn:
         rows = conn.execute(select(JOB.c.status, func.count()).group_by(JOB.c.status))
         return {r[0]: int(r[1]) for r in rows}
-
-
-def clip_counts(app: App) -> dict[int, int]:
-    with app.engine.connect() as conn:
-        rows = conn.execute(select(AR.c.object_id, func.count()).group_by(AR.c.object_id))
-        return {int(r[0]): int(r[1]) for r in rows}
 
 
 def batch_process(*args: str) -> subprocess.Popen[str]:

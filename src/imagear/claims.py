@@ -1,8 +1,8 @@
 """Who animates which record: claims on ``image_ar_job`` rows, safe across processes and hosts.
 
-One row per record (``image_ar_job``, see :class:`imagear.db.ImageArJob`) says what a batch did
-with it last: ``pending`` (to do), ``running`` (held by ``claimed_by`` until
-``claim_expires_at``), ``done``, ``failed`` (retry at ``next_attempt_at``) or ``given_up``.
+:class:`ClaimStore` is the claim protocol of one runner: prepare the job rows of a run, sweep
+the claims of dead runners, claim records, renew, record outcomes, give claims back. The job
+rows' states, the selection and the clock are in :mod:`imagear.batch_jobs`.
 
 The rules that make several runners (cron entries, hosts) safe against one database:
 
@@ -21,6 +21,10 @@ The rules that make several runners (cron entries, hosts) safe against one datab
   claim (it stalled longer than the lease) cannot overwrite the new holder's bookkeeping.
 - Time comes from one clock: PostgreSQL's ``now()`` when the database is PostgreSQL (hosts
   with skewed clocks still agree), Python's clock on SQLite (one machine).
+
+The job-row names (``JOB``, the statuses, ``ID_WINDOW``, :class:`Selection`, :func:`as_utc`)
+and the failure services (:func:`list_failures`, :func:`count_given_up`,
+:func:`reset_failures`) are re-exported here for the code that imports them from this module.
 """
 
 from __future__ import annotations
@@ -29,17 +33,15 @@ import contextlib
 import os
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     Connection,
-    DateTime,
     Integer,
     Interval,
-    Table,
     and_,
     bindparam,
     case,
@@ -51,20 +53,31 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
+from imagear import batch_plan
 from imagear.app import App
-from imagear.db import DigitalObject, ImageArJob, InformationObject, ObjectImageAr
-from imagear.errors import StorageError
+from imagear.batch_failures import count_given_up, list_failures, reset_failures
+from imagear.batch_jobs import (
+    CLIPS,
+    DONE,
+    FAILED,
+    GIVEN_UP,
+    ID_WINDOW,
+    JOB,
+    PENDING,
+    RECORDS,
+    RUNNER_LOST,
+    RUNNING,
+    Selection,
+    as_utc,
+    candidate,
+    is_postgres,
+    not_done_since,
+    sql_now,
+    time_param,
+    write_tx,
+)
 
-JOB: Table = ImageArJob.__table__  # type: ignore[attr-defined]
-_IO: Table = InformationObject.__table__  # type: ignore[attr-defined]
-_DO: Table = DigitalObject.__table__  # type: ignore[attr-defined]
-_AR: Table = ObjectImageAr.__table__  # type: ignore[attr-defined]
-
-PENDING, RUNNING, DONE, FAILED, GIVEN_UP = "pending", "running", "done", "failed", "given_up"
-RUNNER_LOST = "RunnerLost"
-ID_WINDOW = 500  # ids per IN (...) list when the run is limited to given ids
 _PG_ENQUEUE_LOCK = 7243102  # pg_advisory_xact_lock key of enqueue (db.py boots on 7243100)
 
 _runner_lock = threading.Lock()
@@ -81,72 +94,12 @@ def new_runner_id() -> str:
     return base if n == 1 else f"{base}#{n}"
 
 
-def as_utc(value: datetime | None) -> datetime | None:
-    """Aware UTC (SQLite hands back naive values that were written as UTC)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which records a run is about.
-
-    ``only_missing``: records with a master image and no animation. Otherwise (``--all``):
-    every record with a master image, except those this batch already re-animated at or after
-    ``since`` (so runners started with the same ``since`` share the work, and a stopped run can
-    be resumed). ``ids``: only these records.
-    """
-
-    only_missing: bool = True
-    since: datetime | None = None
-    ids: tuple[int, ...] | None = None
-
-    def windows(self) -> list[tuple[int, ...] | None]:
-        """The id lists to work through in order (``[None]``: no id filter)."""
-        if self.ids is None:
-            return [None]
-        ids = sorted(set(self.ids))
-        return [tuple(ids[i : i + ID_WINDOW]) for i in range(0, len(ids), ID_WINDOW)]
-
-
 @dataclass(frozen=True)
 class Claim:
     """A record this runner holds; ``attempts`` counts this one."""
 
     object_id: int
     attempts: int
-
-
-def _candidate(oid: Any, sel: Selection, window: Any) -> Any:
-    """SQL: the record ``oid`` is one this selection is about (master image, maybe no clip)."""
-    conds: list[Any] = [
-        exists(
-            select(_DO.c.id).where(
-                _DO.c.object_id == oid,
-                _DO.c.mime_type.like("image/%"),
-                _DO.c.parent_id.is_(None),
-            )
-        )
-    ]
-    if sel.only_missing:
-        conds.append(~exists(select(_AR.c.id).where(_AR.c.object_id == oid)))
-    if window is not None:
-        conds.append(oid.in_(window))
-    return and_(*conds)
-
-
-def _not_done_since(sel: Selection, since: Any = None) -> Any:
-    """SQL (``--all``): the job row was not finished at or after ``since``."""
-    if sel.only_missing or sel.since is None:
-        return literal(True)
-    return or_(
-        JOB.c.finished_at.is_(None), JOB.c.finished_at < (sel.since if since is None else since)
-    )
-
-
-def _time_param(name: str) -> Any:
-    return bindparam(name, type_=DateTime(timezone=True))
 
 
 class ClaimStore:
@@ -163,14 +116,11 @@ class ClaimStore:
 
     @property
     def _pg(self) -> bool:
-        return self.app.engine.dialect.name == "postgresql"
+        return is_postgres(self.app)
 
     def _at(self, plus_secs: float = 0.0) -> Any:
-        """SQL for "now (+ seconds)": the database's clock on PostgreSQL, Python's on SQLite."""
-        if self._pg:
-            now = func.now()
-            return now + timedelta(seconds=plus_secs) if plus_secs else now
-        return literal(datetime.now(UTC) + timedelta(seconds=plus_secs), DateTime(timezone=True))
+        """SQL for "now (+ seconds)" (see :func:`imagear.batch_jobs.sql_now`)."""
+        return sql_now(self.app, plus_secs)
 
     def _times(self) -> dict[str, Any]:
         """Values of the time parameters of cached statements (see :meth:`_now_expr`)."""
@@ -184,36 +134,21 @@ class ClaimStore:
         parameter filled by :meth:`_times` on SQLite."""
         if self._pg:
             return func.now() + bindparam("lease", type_=Interval()) if lease else func.now()
-        return _time_param("expires" if lease else "now")
-
-    @contextlib.contextmanager
-    def _tx(self, what: str) -> Iterator[Connection]:
-        """One short write transaction (SQLite: ``BEGIN IMMEDIATE``); DB errors -> StorageError."""
-        try:
-            with self.app.engine.connect() as conn:
-                if conn.dialect.name == "sqlite":
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                    conn.commit()
-                except BaseException:
-                    conn.rollback()
-                    raise
-        except SQLAlchemyError as exc:
-            raise StorageError(f"The batch could not {what}: {exc}.") from exc
+        return time_param("expires" if lease else "now")
 
     def transaction(self, what: str) -> contextlib.AbstractContextManager[Connection]:
-        """A short write transaction to pass as ``conn`` to several calls (one commit)."""
-        return self._tx(what)
+        """A short write transaction (SQLite: ``BEGIN IMMEDIATE``), also to pass as ``conn`` to
+        several calls (one commit); database errors raise StorageError."""
+        return write_tx(self.app, what)
 
     def _use(self, conn: Connection | None, what: str) -> contextlib.AbstractContextManager[Any]:
-        return contextlib.nullcontext(conn) if conn is not None else self._tx(what)
+        return contextlib.nullcontext(conn) if conn is not None else self.transaction(what)
 
     def db_now(self) -> datetime:
         """The current time on the clock claims use."""
         if not self._pg:
             return datetime.now(UTC)
-        with self._tx("read the database clock") as conn:
+        with self.transaction("read the database clock") as conn:
             value = conn.execute(select(func.now())).scalar_one()
         return as_utc(value) or datetime.now(UTC)
 
@@ -228,16 +163,16 @@ class ClaimStore:
         storing its clip is marked done. Serialised between runners (advisory lock / SQLite
         lock).
         """
-        with self._tx("prepare its job list") as conn:
+        with self.transaction("prepare its job list") as conn:
             if self._pg:
                 conn.execute(select(func.pg_advisory_xact_lock(_PG_ENQUEUE_LOCK)))
             now = self._at()
             for window in sel.windows():
-                has_job = exists(select(JOB.c.object_id).where(JOB.c.object_id == _IO.c.id))
+                has_job = exists(select(JOB.c.object_id).where(JOB.c.object_id == RECORDS.c.id))
                 source = (
-                    select(_IO.c.id, literal(PENDING), literal(0), now)
-                    .where(_candidate(_IO.c.id, sel, window), ~has_job)
-                    .order_by(_IO.c.id)
+                    select(RECORDS.c.id, literal(PENDING), literal(0), now)
+                    .where(candidate(RECORDS.c.id, sel, window), ~has_job)
+                    .order_by(RECORDS.c.id)
                 )
                 conn.execute(
                     insert(JOB).from_select(
@@ -248,13 +183,13 @@ class ClaimStore:
                     update(JOB)
                     .where(
                         JOB.c.status == DONE,
-                        _not_done_since(sel),
-                        _candidate(JOB.c.object_id, sel, window),
+                        not_done_since(sel),
+                        candidate(JOB.c.object_id, sel, window),
                     )
                     .values(status=PENDING, attempts=0, updated_at=now)
                 )
             if sel.only_missing:  # died after storing the clip, before recording it: done
-                has_clip = exists(select(_AR.c.id).where(_AR.c.object_id == JOB.c.object_id))
+                has_clip = exists(select(CLIPS.c.id).where(CLIPS.c.object_id == JOB.c.object_id))
                 conn.execute(
                     update(JOB)
                     .where(JOB.c.status == PENDING, JOB.c.last_error_kind == RUNNER_LOST, has_clip)
@@ -298,10 +233,10 @@ class ClaimStore:
             )
             .returning(JOB.c.object_id)
         )
-        with self._tx("release expired claims") as conn:
+        with self.transaction("release expired claims") as conn:
             return sorted(row[0] for row in conn.execute(stmt))
 
-    # -- per chunk / per record ---------------------------------------------------------------
+    # -- per chunk / per record ----------------------------------------------------------------
 
     def _claim_stmt(self, phase: int, sel: Selection, windowed: bool) -> Any:
         """The claim statement of one phase (built once per shape, run with parameters).
@@ -318,14 +253,14 @@ class ClaimStore:
                 cond = JOB.c.status == PENDING
             else:
                 due = or_(JOB.c.next_attempt_at.is_(None), JOB.c.next_attempt_at <= now)
-                cond = and_(JOB.c.status == FAILED, due, JOB.c.updated_at < _time_param("started"))
+                cond = and_(JOB.c.status == FAILED, due, JOB.c.updated_at < time_param("started"))
             window: Any = bindparam("window", expanding=True) if windowed else None
             pick = (
                 select(JOB.c.object_id)
                 .where(
                     cond,
-                    _not_done_since(sel, _time_param("since")),
-                    _candidate(JOB.c.object_id, sel, window),
+                    not_done_since(sel, time_param("since")),
+                    candidate(JOB.c.object_id, sel, window),
                 )
                 .order_by(JOB.c.status, JOB.c.object_id)
                 .limit(bindparam("n", type_=Integer()))
@@ -377,17 +312,22 @@ class ClaimStore:
             JOB.c.status == RUNNING,
         )
 
+    def _update_mine(
+        self, ids: Sequence[int], what: str, values: Callable[[], dict[str, Any]]
+    ) -> int:
+        """Set ``values()`` (built inside the transaction) on the rows of ``ids`` this runner
+        still holds, in one transaction; return how many it held."""
+        with self.transaction(what) as conn:
+            result = conn.execute(update(JOB).where(self._mine(ids)).values(**values()))
+        return int(result.rowcount or 0)
+
     def renew(self, ids: Sequence[int]) -> int:
         """Heartbeat: push the claims on ``ids`` forward by one lease; return how many held."""
         if not ids:
             return 0
-        with self._tx("renew its claims") as conn:
-            result = conn.execute(
-                update(JOB)
-                .where(self._mine(ids))
-                .values(claim_expires_at=self._at(self.lease_secs))
-            )
-        return int(result.rowcount or 0)
+        return self._update_mine(
+            ids, "renew its claims", lambda: {"claim_expires_at": self._at(self.lease_secs)}
+        )
 
     def finish_done(self, object_ids: Sequence[int], conn: Connection | None = None) -> set[int]:
         """Record successes (one statement); returns the ids recorded. An id missing from the
@@ -425,215 +365,51 @@ class ClaimStore:
     ) -> bool:
         """Record a failure: retry after ``retry_in`` seconds, or give up when it is None."""
         now = self._at()
-        with self._tx("record a failure") as conn:
-            result = conn.execute(
-                update(JOB)
-                .where(self._mine([object_id]))
-                .values(
-                    status=FAILED if retry_in is not None else GIVEN_UP,
-                    claim_expires_at=None,
-                    last_error=message,
-                    last_error_kind=kind[:64],
-                    next_attempt_at=None if retry_in is None else self._at(retry_in),
-                    updated_at=now,
-                )
-            )
-        return bool(result.rowcount)
+        held = self._update_mine(
+            [object_id],
+            "record a failure",
+            lambda: {
+                "status": FAILED if retry_in is not None else GIVEN_UP,
+                "claim_expires_at": None,
+                "last_error": message,
+                "last_error_kind": kind[:64],
+                "next_attempt_at": None if retry_in is None else self._at(retry_in),
+                "updated_at": now,
+            },
+        )
+        return bool(held)
 
     def release(self, ids: Sequence[int]) -> int:
         """Give back claims on records not (fully) tried: ``pending``, the attempt not counted."""
         if not ids:
             return 0
-        with self._tx("release its claims") as conn:
-            result = conn.execute(
-                update(JOB)
-                .where(self._mine(ids))
-                .values(
-                    status=PENDING,
-                    attempts=case((JOB.c.attempts > 0, JOB.c.attempts - 1), else_=0),
-                    claim_expires_at=None,
-                    updated_at=self._at(),
-                )
-            )
-        return int(result.rowcount or 0)
-
-    # -- read-only -----------------------------------------------------------------------------
-
-    def _plan_query(self, sel: Selection, window: Sequence[int] | None) -> Any:
-        """SELECT of the records a run would take now, in order (no job row yet = new)."""
-        now = self._at()
-        j = JOB
-        takeable = or_(
-            j.c.object_id.is_(None),
-            and_(
-                j.c.status.in_([PENDING, FAILED]),
-                or_(j.c.next_attempt_at.is_(None), j.c.next_attempt_at <= now),
-            ),
-            j.c.status == DONE,
-            and_(j.c.status == RUNNING, j.c.claim_expires_at < now),
-        )
-        return (
-            select(
-                _IO.c.id,
-                _IO.c.identifier,
-                _IO.c.title,
-                j.c.status,
-                j.c.attempts,
-                j.c.last_error_kind,
-            )
-            .select_from(_IO.outerjoin(j, j.c.object_id == _IO.c.id))
-            .where(_candidate(_IO.c.id, sel, window), takeable, _not_done_since(sel))
-            .order_by(_IO.c.id)
+        return self._update_mine(
+            ids,
+            "release its claims",
+            lambda: {
+                "status": PENDING,
+                "attempts": case((JOB.c.attempts > 0, JOB.c.attempts - 1), else_=0),
+                "claim_expires_at": None,
+                "updated_at": self._at(),
+            },
         )
 
-    def _read(self, what: str, query: Any) -> list[Any]:
-        try:
-            with self.app.engine.connect() as conn:
-                return list(conn.execute(query).all())
-        except SQLAlchemyError as exc:
-            raise StorageError(f"The batch could not {what}: {exc}.") from exc
+    # -- read-only (see imagear.batch_plan) ----------------------------------------------------
 
     def plan(self, sel: Selection, limit: int | None) -> list[dict[str, Any]]:
-        """What a run would take now, in order (no writes), for ``--dry-run``.
-
-        Records with no job row yet count as new; expired claims as what the sweep reopens.
-        """
-        out: list[dict[str, Any]] = []
-        for window in sel.windows():
-            left = None if limit is None else limit - len(out)
-            if left is not None and left <= 0:
-                break
-            query = self._plan_query(sel, window)
-            if left is not None:
-                query = query.limit(left)
-            for r in self._read("list the records to do", query):
-                status = r.status or "new"
-                out.append(
-                    {
-                        "object_id": r.id,
-                        "identifier": r.identifier,
-                        "title": r.title,
-                        "status": "expired claim" if status == RUNNING else status,
-                        "attempts": r.attempts or 0,
-                        "last_error_kind": r.last_error_kind,
-                    }
-                )
-        return out
+        """What a run would take now, in order (no writes), for ``--dry-run``."""
+        return batch_plan.plan(self.app, sel, limit)
 
     def count(self, sel: Selection, limit: int | None) -> int:
         """How many records :meth:`plan` would list (at most ``limit``)."""
-        total = 0
-        for window in sel.windows():
-            query = self._plan_query(sel, window)
-            if limit is not None:
-                query = query.limit(limit - total)
-            counted = select(func.count()).select_from(query.subquery())
-            total += int(self._read("count the records to do", counted)[0][0])
-            if limit is not None and total >= limit:
-                break
-        return total
-
-
-def _iso(value: datetime | None) -> str | None:
-    aware = as_utc(value)
-    return aware.isoformat() if aware else None
-
-
-def _job_dict(row: Any) -> dict[str, Any]:
-    return {
-        "object_id": row.object_id,
-        "identifier": row.identifier,
-        "status": row.status,
-        "attempts": row.attempts,
-        "error_kind": row.last_error_kind,
-        "error": row.last_error,
-        "next_attempt_at": _iso(row.next_attempt_at),
-        "claimed_by": row.claimed_by,
-        "updated_at": _iso(row.updated_at),
-    }
-
-
-def list_failures(app: App) -> list[dict[str, Any]]:
-    """Records whose last batch attempt failed: ``failed`` (will be retried) and ``given_up``.
-
-    Also ``pending`` rows that carry an error (their runner died, or a stopped run gave them
-    back): they are retried by the next run.
-    """
-    j = JOB
-    query = (
-        select(
-            j.c.object_id,
-            _IO.c.identifier,
-            j.c.status,
-            j.c.attempts,
-            j.c.last_error_kind,
-            j.c.last_error,
-            j.c.next_attempt_at,
-            j.c.claimed_by,
-            j.c.updated_at,
-        )
-        .select_from(j.outerjoin(_IO, _IO.c.id == j.c.object_id))
-        .where(
-            or_(
-                j.c.status.in_([FAILED, GIVEN_UP]),
-                and_(j.c.status == PENDING, j.c.last_error.is_not(None)),
-            )
-        )
-        .order_by(case((j.c.status == GIVEN_UP, 0), else_=1), j.c.object_id)
-    )
-    try:
-        with app.engine.connect() as conn:
-            return [_job_dict(r) for r in conn.execute(query)]
-    except SQLAlchemyError as exc:
-        raise StorageError(f"Could not read the batch failures: {exc}.") from exc
-
-
-def count_given_up(app: App) -> int:
-    """How many records the batch has given up on (waiting for `imagear batch reset`)."""
-    try:
-        with app.engine.connect() as conn:
-            query = select(func.count()).select_from(JOB).where(JOB.c.status == GIVEN_UP)
-            return int(conn.execute(query).scalar_one())
-    except SQLAlchemyError as exc:
-        raise StorageError(f"Could not read the batch failures: {exc}.") from exc
-
-
-def reset_failures(app: App, object_ids: Sequence[int] | None = None) -> list[int]:
-    """Let failed / given-up records be tried by the next run: attempts and error cleared.
-
-    ``object_ids`` None means every such record (those `imagear batch failures` lists); ids
-    that are not failures (done, running, never tried) are left alone. Returns the ids reset.
-    """
-    store = ClaimStore(app, "reset", lease_secs=0, max_attempts=0)
-    where = [
-        or_(
-            JOB.c.status.in_([FAILED, GIVEN_UP]),
-            and_(JOB.c.status == PENDING, JOB.c.last_error.is_not(None)),
-        )
-    ]
-    if object_ids is not None:
-        where.append(JOB.c.object_id.in_(list(object_ids)))
-    with store._tx("reset failures") as conn:
-        rows = conn.execute(
-            update(JOB)
-            .where(*where)
-            .values(
-                status=PENDING,
-                attempts=0,
-                last_error=None,
-                last_error_kind=None,
-                next_attempt_at=None,
-                updated_at=store._at(),
-            )
-            .returning(JOB.c.object_id)
-        ).all()
-    return sorted(int(r[0]) for r in rows)
+        return batch_plan.count(self.app, sel, limit)
 
 
 __all__ = [
     "DONE",
     "FAILED",
     "GIVEN_UP",
+    "ID_WINDOW",
     "JOB",
     "PENDING",
     "RUNNER_LOST",

@@ -40,8 +40,11 @@ from imagear.batch import (
     BatchRunner,
     BatchSummary,
     ItemResult,
+    list_failures,
     read_ids_file,
+    reset_failures,
 )
+from imagear.batch_jobs import as_utc
 from imagear.cli import animate as animate_cli
 from imagear.cli._common import console, err_console, get_app, handle_errors, is_tty, print_json
 from imagear.cli.models import OptionPairs, parse_options
@@ -342,7 +345,7 @@ def batch(
             model=model,
             overrides=overrides,
             extra=extra,
-            since=since if since is None or since.tzinfo else since.replace(tzinfo=UTC),
+            since=as_utc(since),
             lease_secs=lease_secs,
             max_attempts=max_attempts,
             backoff_secs=backoff_secs,
@@ -376,8 +379,6 @@ def batch(
 @app.command("failures")
 def failures(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Records whose last batch attempt failed: the error, attempts, and the next retry."""
-    from imagear.claims import list_failures
-
     with handle_errors():
         rows = list_failures(get_app(ctx))
     if as_json:
@@ -423,8 +424,6 @@ def reset(
     as_json: JsonOpt = False,
 ) -> None:
     """Let failed or given-up records be retried by the next run (attempts start again at 0)."""
-    from imagear.claims import reset_failures
-
     with handle_errors():
         if bool(object_id) == all_failed:
             raise UsageError(

@@ -1,0 +1,54 @@
+"""How a batch treats a record's failure: stop the run, retry soon, or retry only much later.
+
+Retry policy by error kind:
+
+- *run-level* errors (:data:`RUN_LEVEL`) say nothing about the record (server unreachable,
+  credentials refused, model not on the server, feature turned off, engine missing, bad
+  configuration): the record is given back uncounted and the run stops, with that error's exit
+  code;
+- *usage / not-found* errors (:data:`SLOW_RETRY`) belong to the record (its image is missing or
+  not an image, an option is invalid for its size): retrying soon cannot help, so the next try
+  waits the full ``backoff_cap_secs``, and the attempt counts;
+- everything else (timeouts, a busy or failing server, bad clips, storage) is retried with an
+  exponential backoff: ``backoff_secs`` doubling per attempt, at most ``backoff_cap_secs``
+  (:func:`retry_delay`); after ``max_attempts`` the record is given up.
+"""
+
+from __future__ import annotations
+
+from imagear.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    EngineUnavailable,
+    ImagearError,
+    InvalidSetting,
+    ModelNotAvailable,
+    NotFound,
+    Refused,
+    ServerUnreachable,
+    UsageError,
+)
+
+RUN_LEVEL: tuple[type[ImagearError], ...] = (
+    ServerUnreachable,
+    AuthenticationFailed,
+    ModelNotAvailable,
+    Refused,
+    EngineUnavailable,
+    ConfigError,
+    InvalidSetting,
+)
+"""Errors about the setup, not the record: the run stops and the record is not charged."""
+
+SLOW_RETRY: tuple[type[ImagearError], ...] = (UsageError, NotFound)
+"""Errors about the record's own data: retried only after the backoff cap."""
+
+
+def retry_delay(err: BaseException, attempts: int, base: float, cap: float) -> float:
+    """Seconds before the next try after failure number ``attempts`` (1-based)."""
+    if isinstance(err, SLOW_RETRY):
+        return cap
+    return min(cap, base * 2 ** max(0, attempts - 1))
+
+
+__all__ = ["RUN_LEVEL", "SLOW_RETRY", "retry_delay"]

@@ -1,0 +1,451 @@
+"""The batch runner: one run's main loop, its thread pool, its heartbeat, stop and abort.
+
+:class:`BatchRunner` (what ``imagear batch`` runs; the steps are in :mod:`imagear.batch`) works
+in three kinds of thread:
+
+- the thread that calls :meth:`BatchRunner.run` (the main loop) claims records ahead of the
+  workers, hands each free worker its next claimed record, records outcomes, and sends every
+  :class:`~imagear.batch_report.BatchEvents` callback;
+- ``concurrency`` worker threads (a few more when the generation gate of
+  :mod:`imagear.batch_animator` is on) only animate: :meth:`Animator.animate` per record;
+- a heartbeat thread renews the claims this runner holds and reopens claims whose runner died.
+
+The database side of each step is :class:`imagear.claims.ClaimStore`; how failures are retried
+is :mod:`imagear.batch_retry`. :meth:`BatchRunner.stop` (safe from a signal handler) stops
+taking records, lets the running ones finish and gives back claims on records not started;
+:meth:`BatchRunner.abort` gives back every claim and returns at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from queue import Empty, SimpleQueue
+from typing import Any
+
+from imagear import settings as settings_svc
+from imagear.app import App
+from imagear.batch_animator import GenerationGate, StoppedWaiting, batch_animator_class
+from imagear.batch_failures import count_given_up
+from imagear.batch_jobs import Selection
+from imagear.batch_options import BatchOptions, default_lease_secs
+from imagear.batch_report import (
+    BatchEvents,
+    BatchSummary,
+    ItemResult,
+    lost_claim_notice,
+    reopened_notice,
+)
+from imagear.batch_retry import RUN_LEVEL, retry_delay
+from imagear.claims import Claim, ClaimStore, new_runner_id
+from imagear.errors import ImagearError, InvalidOption
+
+
+class BatchRunner:
+    """One batch run. ``animator`` (an :class:`imagear.animate.Animator`) is made if not given."""
+
+    def __init__(
+        self,
+        app: App,
+        options: BatchOptions,
+        *,
+        animator: Any | None = None,
+        events: BatchEvents | None = None,
+        runner_id: str | None = None,
+    ) -> None:
+        self.app = app
+        self.options = options
+        self.events = events or BatchEvents()
+        self.runner_id = runner_id or new_runner_id()
+        self._animator = animator
+        self._own_animator = animator is None
+        self._stop = threading.Event()
+        self._abort = threading.Event()
+        self._notices: SimpleQueue[str] = SimpleQueue()
+        self._held: set[int] = set()
+        self._held_lock = threading.Lock()
+        self._hb_stop = threading.Event()
+        self._gate: GenerationGate | None = None
+        settings = settings_svc.get_all(app.engine)
+        lease = options.lease_secs or default_lease_secs(settings["ar_request_timeout"])
+        self.store = ClaimStore(
+            app, self.runner_id, lease_secs=lease, max_attempts=options.max_attempts
+        )
+
+    # -- control (safe from signal handlers and other threads) --------------------------------
+
+    def stop(self) -> None:
+        """Stop taking records; running ones finish, unstarted claims are given back."""
+        self._stop.set()
+
+    def abort(self) -> None:
+        """Stop now: give back every claim, running ones included, and return."""
+        self._stop.set()
+        self._abort.set()
+
+    @property
+    def _workers(self) -> int:
+        """Worker threads: ``concurrency``, plus some when the gate keeps the generations to
+        ``concurrency`` (the extra workers prepare and store while the others generate)."""
+        n = self.options.concurrency
+        return n + max(1, n // 4) if self._gate is not None else n
+
+    @property
+    def slot_wait_secs(self) -> float:
+        """Seconds records spent waiting for a generation slot (0 without the gate)."""
+        return self._gate.waited if self._gate is not None else 0.0
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` (or :meth:`abort`) was called."""
+        return self._stop.is_set()
+
+    @property
+    def aborted(self) -> bool:
+        """True once :meth:`abort` was called."""
+        return self._abort.is_set()
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def selection(self, started: datetime | None = None) -> Selection:
+        opts = self.options
+        ids = tuple(opts.object_ids) if opts.object_ids is not None else None
+        since = None if opts.only_missing else (opts.since or started)
+        return Selection(only_missing=opts.only_missing, since=since, ids=ids)
+
+    def plan(self) -> list[dict[str, Any]]:
+        """What a run would take now, in order, without changing anything (``--dry-run``)."""
+        started = self.store.db_now()
+        return self.store.plan(self.selection(started), self.options.limit)
+
+    def _check_options(self) -> None:
+        """Refuse per-call options the model rejects before any record is charged for them.
+
+        Options that depend on each image's size (a width or height) are left to each record.
+        """
+        opts = self.options
+        given = {k for k, v in opts.overrides.items() if v is not None} | set(opts.extra)
+        if not given or given & {"width", "height"}:
+            return
+        from imagear.models import resolve_generation
+
+        settings = settings_svc.get_all(self.app.engine)
+        try:
+            resolve_generation(
+                opts.model or settings["ar_model"], settings, opts.overrides, opts.extra, None
+            )
+        except InvalidOption:
+            raise
+        except ImagearError:
+            return  # the health check (unknown model) or each record says it better
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def run(self) -> BatchSummary:
+        """Do the batch; returns the summary (its ``exit_code`` is the CLI's exit code)."""
+        t0 = time.monotonic()
+        opts = self.options
+        summary = BatchSummary(self.runner_id, "only-missing" if opts.only_missing else "all")
+        try:
+            self._run(summary)
+        finally:
+            if self._own_animator and self._animator is not None:
+                self._animator.close()
+            summary.interrupted = self._stop.is_set() and summary.stopped is None
+            try:
+                summary.given_up_total = count_given_up(self.app)
+            except ImagearError:
+                pass
+            summary.elapsed_secs = time.monotonic() - t0
+        return summary
+
+    def _run(self, summary: BatchSummary) -> None:
+        opts = self.options
+        started = self.store.db_now()
+        sel = self.selection(started)
+        summary.reopened = self.store.sweep()
+        if summary.reopened:
+            self.events.notice(reopened_notice(len(summary.reopened)))
+        self.store.prepare(sel)
+        if opts.limit == 0:
+            return
+        summary.planned = self.store.count(sel, opts.limit)
+        if summary.planned == 0 or self._stop.is_set():
+            return
+        try:
+            self._check_options()
+            if self._animator is None:
+                from imagear.animate import Animator
+
+                self._gate = GenerationGate(opts.concurrency, self._stop)
+                self._animator = batch_animator_class(Animator)(self.app, progress=self._gate)
+            self._animator.check_ready(opts.model)
+        except ImagearError as err:
+            summary.stopped = err
+            return
+        self.events.started(summary.planned, self.runner_id, opts.concurrency)
+        heartbeat = threading.Thread(target=self._heartbeat, name="imagear-heartbeat", daemon=True)
+        heartbeat.start()
+        pool = ThreadPoolExecutor(self._workers, thread_name_prefix="imagear-batch")
+        work = _Work(sel, started)
+        try:
+            self._loop(summary, pool, work)
+        finally:
+            give_back = [c.object_id for c in work.queue]
+            if self._abort.is_set():
+                give_back += [c.object_id for c in work.in_flight.values()]
+            try:
+                self.store.release(give_back)
+            except ImagearError as err:
+                self.events.notice(f"Could not give back claims (they expire by themselves): {err}")
+            summary.released.extend(sorted(give_back))
+            self._hb_stop.set()
+            pool.shutdown(wait=not self._abort.is_set(), cancel_futures=True)
+            heartbeat.join(timeout=5)
+            self._drain_notices()
+
+    def _loop(self, summary: BatchSummary, pool: ThreadPoolExecutor, work: _Work) -> None:
+        """Keep every worker busy; record outcomes and claim ahead, off the workers' path: a
+        worker only animates, and the next claimed record is already waiting for it."""
+        while True:
+            while len(work.in_flight) < self._workers and not self._stop.is_set():
+                if not work.queue:
+                    self._claim(summary, work)
+                    if not work.queue:
+                        break
+                claim = work.queue.popleft()
+                work.in_flight[pool.submit(self._work, claim)] = claim
+            self._claim(summary, work)  # prefetch while the workers are busy
+            self._drain_notices()
+            if not work.in_flight or self._abort.is_set():
+                return
+            done, _ = wait(list(work.in_flight), timeout=0.25, return_when=FIRST_COMPLETED)
+            finished = [future.result() for future in done]
+            for future in done:
+                del work.in_flight[future]
+            if any(isinstance(d.error, RUN_LEVEL) for d in finished):
+                self._stop.set()  # the setup is broken: start nothing more
+            # hand the freed workers their next record before any bookkeeping
+            while len(work.in_flight) < self._workers and work.queue:
+                if self._stop.is_set():
+                    break
+                claim = work.queue.popleft()
+                work.in_flight[pool.submit(self._work, claim)] = claim
+            ok = [d.claim.object_id for d in finished if d.error is None]
+            recorded, problem = self._claim(summary, work, ok)
+            for result in self._record(finished, recorded, problem):
+                summary.results.append(result)
+                if result.stop_error is not None and summary.stopped is None:
+                    summary.stopped = result.stop_error
+                    self._stop.set()
+                    self.events.notice(
+                        f"Stopping: {result.stop_error.message} Running records finish first."
+                    )
+                self.events.item(result)
+
+    def _claim(
+        self, summary: BatchSummary, work: _Work, done: Sequence[int] = ()
+    ) -> tuple[set[int] | None, str | None]:
+        """Record the ``done`` successes and, when the local queue is down to half, claim up
+        to one record per worker, in one transaction (one SQLite write lock, one commit).
+
+        Returns (ids recorded as done, or None; why recording failed, or None). A database
+        failure stops the run.
+        """
+        opts = self.options
+        recorded: set[int] | None = None
+        while True:
+            want = 0
+            if (
+                not (work.exhausted or self._stop.is_set())
+                and len(work.queue) <= self._workers // 2
+            ):
+                want = self._workers - len(work.queue)
+                if opts.limit is not None:
+                    want = min(want, opts.limit - work.claimed)
+                    work.exhausted = want <= 0
+            if want <= 0 and not done:
+                return recorded, None
+            try:
+                with self.store.transaction("record outcomes and claim records") as conn:
+                    if done:
+                        recorded = self.store.finish_done(done, conn=conn)
+                    got = (
+                        self.store.claim(want, work.sel, work.window, work.started, conn=conn)
+                        if want > 0
+                        else []
+                    )
+            except ImagearError as err:
+                summary.stopped = summary.stopped or err
+                self._stop.set()
+                return None, f"The outcome could not be recorded: {err.message}" if done else None
+            done = ()
+            if want > 0 and not got:
+                work.next_window()
+                continue
+            work.claimed += len(got)
+            with self._held_lock:
+                self._held.update(c.object_id for c in got)
+            work.queue.extend(got)
+            return recorded, None
+
+    # -- threads -------------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        """Renew this runner's claims every third of a lease; reopen claims of dead runners."""
+        stop = self._hb_stop
+        interval = max(0.05, self.store.lease_secs / 3.0)
+        while not stop.wait(interval):
+            with self._held_lock:
+                ids = sorted(self._held)
+            try:
+                self.store.renew(ids)
+                reopened = self.store.sweep()
+            except ImagearError as err:
+                self._notices.put(f"Heartbeat failed (will retry): {err.message}")
+                continue
+            if reopened:
+                self._notices.put(reopened_notice(len(reopened)))
+
+    def _drain_notices(self) -> None:
+        while True:
+            try:
+                message = self._notices.get_nowait()
+            except Empty:
+                return
+            self.events.notice(message)
+
+    def _work(self, claim: Claim) -> _Done:
+        """Animate one claimed record (runs in a pool thread; the main thread records it)."""
+        from imagear.animate import AnimateRequest
+
+        opts = self.options
+        request = AnimateRequest(
+            object_id=claim.object_id,
+            model=opts.model,
+            overrides=dict(opts.overrides),
+            extra=dict(opts.extra),
+            force=not opts.only_missing,
+        )
+        t0 = time.monotonic()
+        try:
+            outcome = self._animator.animate(request)  # type: ignore[union-attr]
+        except Exception as exc:  # classified by _record; a bug costs one record, not the run
+            return _Done(claim, time.monotonic() - t0, None, exc)
+        finally:
+            if self._gate is not None:
+                self._gate.release(claim.object_id)
+        return _Done(claim, time.monotonic() - t0, outcome, None)
+
+    # -- bookkeeping (main thread) -------------------------------------------------------------
+
+    def _record(
+        self, finished: list[_Done], recorded: set[int] | None, problem: str | None
+    ) -> list[ItemResult]:
+        """Results of finished records; successes were recorded by :meth:`_claim` (``recorded``),
+        failures are recorded here (one statement each: they are few)."""
+        results: list[ItemResult] = []
+        for d in finished:
+            if d.error is None:
+                oid, outcome = d.claim.object_id, d.outcome
+                result = ItemResult(oid, outcome.status, d.secs, d.claim.attempts)
+                result.notices.extend(outcome.notices)
+                if outcome.message:
+                    result.notices.append(outcome.message)
+                if problem:
+                    result.notices.append(problem)
+                elif recorded is not None and oid not in recorded:
+                    result.notices.append(lost_claim_notice(oid))
+            elif isinstance(d.error, RUN_LEVEL):
+                result = self._give_back(d.claim, d.error, d.secs)
+            elif isinstance(d.error, StoppedWaiting):  # stopped before reaching the server
+                result = self._give_back(d.claim, None, d.secs)
+            elif isinstance(d.error, ImagearError):
+                result = self._failed(d, d.error.kind, d.error.one_line())
+            else:
+                kind = type(d.error).__name__
+                result = self._failed(d, kind, f"Unexpected error: {kind}: {d.error}")
+            with self._held_lock:
+                self._held.discard(d.claim.object_id)
+            results.append(result)
+        return results
+
+    def _failed(self, d: _Done, kind: str, message: str) -> ItemResult:
+        opts = self.options
+        claim = d.claim
+        give_up = claim.attempts >= opts.max_attempts
+        delay = None
+        if not give_up:
+            assert d.error is not None
+            delay = retry_delay(d.error, claim.attempts, opts.backoff_secs, opts.backoff_cap_secs)
+        result = ItemResult(
+            claim.object_id,
+            "given_up" if give_up else "failed",
+            d.secs,
+            claim.attempts,
+            error_kind=kind,
+            error=message,
+            retry_at=None if delay is None else datetime.now(UTC) + timedelta(seconds=delay),
+        )
+        try:
+            stored = self.store.finish_failed(
+                claim.object_id, kind=kind, message=message, retry_in=delay
+            )
+            if not stored:
+                result.notices.append(lost_claim_notice(claim.object_id))
+        except ImagearError as rec_err:
+            result.notices.append(f"The failure could not be recorded: {rec_err.message}")
+        return result
+
+    def _give_back(self, claim: Claim, err: ImagearError | None, secs: float) -> ItemResult:
+        try:
+            self.store.release([claim.object_id])
+        except ImagearError:
+            pass  # the claim expires by itself
+        return ItemResult(
+            claim.object_id,
+            "released",
+            secs,
+            max(0, claim.attempts - 1),
+            error_kind=err.kind if err else None,
+            error=err.one_line() if err else "Stopped before it reached the server.",
+            stop_error=err,
+        )
+
+
+@dataclass
+class _Done:
+    """What a worker hands back: the outcome or the exception, and how long it took."""
+
+    claim: Claim
+    secs: float
+    outcome: Any
+    error: Exception | None
+
+
+class _Work:
+    """The main loop's state: claimed records waiting, records in flight, where claims stand."""
+
+    def __init__(self, sel: Selection, started: datetime) -> None:
+        self.sel = sel
+        self.started = started
+        self.queue: deque[Claim] = deque()
+        self.in_flight: dict[Future[_Done], Claim] = {}
+        self.claimed = 0
+        self._windows = iter(sel.windows())
+        self.window: tuple[int, ...] | None = next(self._windows)
+        self.exhausted = False
+
+    def next_window(self) -> None:
+        """Move to the next id window; exhausted when there is none."""
+        following = next(self._windows, ())
+        self.exhausted = following == ()
+        self.window = following or None
+
+
+__all__ = ["BatchRunner"]
