@@ -108,6 +108,8 @@ def test_config_init_writes_every_key_and_show_reads_it(clean_env: Path, runner)
     assert doc["config_file"] == str(target)
     assert {row["key"] for row in doc["keys"]} == set(KEY_NAMES)
     assert all(row["source"] == str(target) for row in doc["keys"])
+    values = {row["key"]: row["value"] for row in doc["keys"]}
+    assert values["low_vram"] == "false"
 
 
 def test_example_file_documents_every_key() -> None:

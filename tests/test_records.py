@@ -151,3 +151,89 @@ def test_symlink_out_of_root_is_refused(app, runner, roots, tmp_path) -> None:
         _do(s, 9, 140, name="secret.jpg", path="/uploads/r/evil/")
         with pytest.raises(UnsafePath, match="outside the images root"):
             find_master(s, app, 9)
+
+
+def test_csv_that_is_not_utf8_imports_nothing(cli_env, runner, make_image, tmp_path) -> None:
+    good = make_image("good.jpg")
+    csv_file = tmp_path / "inputs" / "latin1.csv"
+    rows = "".join(f"G-{i},Good,{good}\n" for i in range(3))
+    csv_file.write_bytes(
+        b"identifier,title,digitalObjectPath\n"
+        + rows.encode()
+        + b"L-1,caf\xe9,"
+        + str(good).encode()
+        + b"\n"
+    )
+    r = runner.invoke(cli, ["records", "import", str(csv_file)])
+    assert r.exit_code == 2
+    assert "not UTF-8 (line 5" in r.output and "nothing was imported" in r.output
+    assert json.loads(runner.invoke(cli, ["records", "list", "--json"]).stdout)["total"] == 0
+
+
+def test_rerunning_an_import_skips_what_is_there(cli_env, runner, make_image, tmp_path) -> None:
+    make_image("a.jpg")
+    make_image("b.jpg")
+    csv_file = tmp_path / "inputs" / "c.csv"
+    csv_file.write_text(
+        "identifier,title,digitalObjectPath\nA,One,a.jpg\nA,Again,a.jpg\n,No id,b.jpg\n"
+    )
+    first = runner.invoke(cli, ["records", "import", str(csv_file), "--json"])
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    assert [r["identifier"] for r in report["added"]] == ["A", "b"]
+    assert report["skipped"][0]["line"] == 3 and "already exists" in report["skipped"][0]["reason"]
+    second = runner.invoke(cli, ["records", "import", str(csv_file)])
+    assert second.exit_code == 0
+    assert "Imported 0 record(s), 3 skipped, 0 row(s) failed." in second.output
+    assert json.loads(runner.invoke(cli, ["records", "list", "--json"]).stdout)["total"] == 2
+    forced = runner.invoke(cli, ["records", "import", str(csv_file), "--allow-duplicates"])
+    assert forced.exit_code == 0 and "Imported 3 record(s)" in forced.output
+
+
+def test_csv_header_problems_say_what_to_do(cli_env, runner, tmp_path) -> None:
+    semi = tmp_path / "semi.csv"
+    semi.write_text("identifier;title;digitalObjectPath\nA;B;c.jpg\n")
+    r = runner.invoke(cli, ["records", "import", str(semi)])
+    assert r.exit_code == 2 and "semicolon" in r.output
+    uri = tmp_path / "uri.csv"
+    uri.write_text("identifier,digitalObjectURI\nA,https://example.org/x.jpg\n")
+    r = runner.invoke(cli, ["records", "import", str(uri)])
+    assert r.exit_code == 2 and "digitalObjectURI" in r.output
+    url = tmp_path / "url.csv"
+    url.write_text("identifier,digitalObjectPath\nA,https://example.org/x.jpg\n")
+    r = runner.invoke(cli, ["records", "import", str(url)])
+    assert r.exit_code == 1 and "is a URL" in r.output
+
+
+def test_unicode_file_names_are_kept(cli_env, runner, make_image) -> None:
+    src = make_image("Hafen ü 1911.jpg")
+    rec = json.loads(runner.invoke(cli, ["records", "add", str(src), "--json"]).stdout)
+    assert rec["master"]["name"] == "Hafen_ü_1911.jpg"
+
+
+def test_list_json_does_not_contradict_itself(cli_env, runner, make_image) -> None:
+    runner.invoke(cli, ["records", "add", str(make_image())])
+    rows = json.loads(runner.invoke(cli, ["records", "list", "--json"]).stdout)["records"]
+    assert rows == [
+        {
+            "id": rows[0]["id"],
+            "identifier": "img",
+            "title": "img",
+            "has_master": True,
+            "has_animation": False,
+        }
+    ]
+
+
+def test_json_errors_are_json(cli_env, runner) -> None:
+    r = runner.invoke(cli, ["records", "show", "999", "--json"])
+    assert r.exit_code == 3
+    doc = json.loads(r.stdout)
+    assert doc["status"] == "failed" and doc["kind"] == "RecordNotFound" and doc["exit_code"] == 3
+
+
+def test_mistyped_database_folder_is_refused(cli_env, runner, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("IMAGEAR_DATABASE_URL", f"sqlite:///{tmp_path / 'no' / 'such' / 'x.db'}")
+    r = runner.invoke(cli, ["records", "list"])
+    assert r.exit_code == 2 and "does not exist" in r.output
+    assert not (tmp_path / "no").exists()

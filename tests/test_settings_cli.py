@@ -45,7 +45,8 @@ def test_list_get_set_reset(cli_env, runner) -> None:
         ("ar_num_frames", "7", "8..49"),
         ("ar_motion_bucket_id", "0", "1..255"),
         ("ar_motion_bucket_id", "256", "1..255"),
-        ("ar_seed", "-1", ">= 0"),
+        ("ar_seed", "-1", "at least 0"),
+        ("ar_model", "nope", "Unknown model"),
         ("ar_enabled", "maybe", "0 or 1"),
         ("ar_server_url", "ftp://x", "http(s) URL"),
     ],
@@ -71,3 +72,8 @@ def test_server_url_is_normalised(cli_env, runner) -> None:
     assert invoke(runner, "settings", "set", "ar_server_url", "http://gpu:5052/").exit_code == 0
     assert invoke(runner, "settings", "get", "ar_server_url").stdout.strip() == "http://gpu:5052"
     assert invoke(runner, "settings", "set", "ar_server_url", "").exit_code == 0
+
+
+def test_negative_values_need_no_double_dash(cli_env, runner) -> None:
+    r = invoke(runner, "settings", "set", "ar_seed", "-3")
+    assert r.exit_code == 2 and "at least 0" in r.output

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from imagear.config import Config, load_config
 from imagear.db import init_db
+from imagear.errors import ConfigError
 
 
 @dataclass
@@ -25,8 +26,24 @@ class App:
     def engine(self) -> Engine:
         """The database, created, seeded and upgraded on first use."""
         if self._engine is None:
+            self._check_sqlite_folder()
             self._engine = init_db(self.config.database_url)
         return self._engine
+
+    def _check_sqlite_folder(self) -> None:
+        # The default location is created on first use; a configured path whose folder is missing
+        # is almost always a typo, and silently starting an empty database there hides it.
+        url = self.config.database_url
+        if self.config.sources.get("database_url", "default") == "default":
+            return
+        if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+            return
+        folder = Path(url[len("sqlite:///") :]).parent
+        if not folder.is_dir():
+            raise ConfigError(
+                f"The folder {folder} of database_url ({self.config.sources['database_url']}) does not exist.",
+                "Fix database_url (`imagear config show`) or create the folder first.",
+            )
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)

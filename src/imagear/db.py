@@ -177,9 +177,19 @@ def make_engine(url: str) -> Engine:
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except ModuleNotFoundError as exc:
+        scheme = url.split(":", 1)[0]
+        if scheme.startswith("postgres"):
+            advice = "Install it with `pip install 'imagear[postgres]'`."
+        elif "mysql" in scheme or "mariadb" in scheme:
+            advice = (
+                "Install a driver (`pip install pymysql`) and use mysql+pymysql://user@host/db."
+            )
+        else:
+            advice = (
+                "Install the SQLAlchemy driver this URL names, or use sqlite:/// or postgresql://."
+            )
         raise ConfigError(
-            f"The database driver for {url.split(':', 1)[0]} is not installed ({exc.name}).",
-            "Install it with `pip install 'imagear[postgres]'`.",
+            f"The database driver for {scheme} is not installed ({exc.name}).", advice
         ) from exc
     except ArgumentError as exc:
         raise ConfigError(f"database_url {url!r} is not a valid SQLAlchemy URL.") from exc

@@ -9,6 +9,7 @@ images root (``..``, an absolute name, a symlink pointing out) is refused.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import os
@@ -42,7 +43,8 @@ from imagear.errors import (
     UsageError,
 )
 
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE_NAME = re.compile(r"[^\w.-]+")  # \w is Unicode-aware: "Hafen ü.jpg" keeps its ü
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 @dataclass
@@ -77,16 +79,23 @@ class Record:
         data["master"] = self.master.as_dict() if self.master else None
         return data
 
+    def summary(self) -> dict[str, Any]:
+        """The listing's view: no master/animation detail (see ``as_dict`` for `show`)."""
+        keys = ("id", "identifier", "title", "has_master", "has_animation")
+        return {k: getattr(self, k) for k in keys}
+
 
 @dataclass
 class ImportReport:
     added: list[Record] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)  # (CSV line number, message)
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # already imported
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "added": [r.as_dict() for r in self.added],
             "errors": [{"line": line, "error": msg} for line, msg in self.errors],
+            "skipped": [{"line": line, "reason": msg} for line, msg in self.skipped],
         }
 
 
@@ -223,21 +232,63 @@ def _copy_atomic(src: Path, dest: Path) -> None:
         raise StorageError(f"Could not copy {src} to {dest}: {exc.strerror}.") from exc
 
 
-def import_csv(app: App, csv_path: Path) -> ImportReport:
+def _check_utf8(path: Path) -> None:
+    """Refuse a CSV that is not UTF-8 before importing any row (no half-imported files)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line += chunk[: exc.start].count(b"\n")
+                raise UsageError(
+                    f"{path} is not UTF-8 (line {line} has bytes that are not); nothing was imported.",
+                    "Save the file as UTF-8 (AtoM's CSV format) and import it again.",
+                ) from None
+            line += chunk.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"{path} ends in the middle of a UTF-8 character; nothing was imported."
+        ) from None
+
+
+def _identifier_exists(app: App, identifier: str) -> int | None:
+    with app.session() as session:
+        return session.exec(
+            select(InformationObject.id).where(InformationObject.identifier == identifier).limit(1)
+        ).first()
+
+
+def import_csv(app: App, csv_path: Path, allow_duplicates: bool = False) -> ImportReport:
     """Import AtoM-style CSV (identifier, title, digitalObjectPath); bad rows are reported, not fatal.
 
-    Relative ``digitalObjectPath`` values are relative to the CSV file's folder.
+    Relative ``digitalObjectPath`` values are relative to the CSV file's folder. A row whose
+    identifier (default: the file stem) already exists, in the database or earlier in the file, is
+    skipped and reported, so re-running a fixed file imports only what was missing.
     """
     csv_path = Path(csv_path).expanduser()
     if not csv_path.is_file():
         raise NotFound(f"{csv_path} does not exist.", "Check the path of the CSV file.")
+    _check_utf8(csv_path)
     report = ImportReport()
+    seen: dict[str, int] = {}
     with csv_path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
-        if not reader.fieldnames or "digitalObjectPath" not in reader.fieldnames:
+        fields = reader.fieldnames or []
+        if "digitalObjectPath" not in fields:
+            advice = (
+                "Use AtoM's CSV columns: identifier, title, digitalObjectPath (comma-separated)."
+            )
+            if "digitalObjectURI" in fields:
+                advice = "digitalObjectURI (remote files) is not supported: download the files and list their paths in digitalObjectPath."
+            elif len(fields) == 1 and ";" in fields[0]:
+                advice = "The header looks semicolon-separated; AtoM CSV uses commas."
             raise UsageError(
-                f"{csv_path} has no digitalObjectPath column.",
-                "Use AtoM's CSV columns: identifier, title, digitalObjectPath.",
+                f"{csv_path} has no digitalObjectPath column (found: {', '.join(fields) or 'none'}).",
+                advice,
             )
         for row in reader:
             line = reader.line_num
@@ -245,20 +296,32 @@ def import_csv(app: App, csv_path: Path) -> ImportReport:
             if not raw:
                 report.errors.append((line, "digitalObjectPath is empty."))
                 continue
+            if _URL.match(raw):
+                report.errors.append(
+                    (
+                        line,
+                        f"{raw} is a URL; imagear imports local files: download it and give its path.",
+                    )
+                )
+                continue
             path = Path(raw).expanduser()
             if not path.is_absolute():
                 path = csv_path.parent / path
+            identifier = (row.get("identifier") or "").strip() or path.stem
+            if not allow_duplicates:
+                existing = seen.get(identifier) or _identifier_exists(app, identifier)
+                if existing:
+                    report.skipped.append(
+                        (line, f"identifier {identifier!r} already exists (record {existing}).")
+                    )
+                    continue
             try:
-                rec = add_record(
-                    app,
-                    path,
-                    (row.get("identifier") or "").strip() or None,
-                    (row.get("title") or "").strip() or None,
-                )
+                rec = add_record(app, path, identifier, (row.get("title") or "").strip() or None)
             except ImagearError as err:
                 report.errors.append((line, err.message))
             else:
                 report.added.append(rec)
+                seen[identifier] = rec.id
     return report
 
 

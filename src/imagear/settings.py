@@ -18,6 +18,8 @@ from sqlmodel import Session, select
 from imagear.db import ImageArSetting, utcnow
 from imagear.errors import InvalidSetting, UnknownSetting
 
+_ADVICE = "See every key's allowed values with `imagear settings list`."
+
 
 @dataclass(frozen=True)
 class Spec:
@@ -39,6 +41,11 @@ class Spec:
             return "an http(s) URL, or empty for the in-process engines"
         return "any text"
 
+    def _range(self) -> str:
+        if self.low is not None and self.high is None:
+            return f"at least {self.low:g}"
+        return f"in {self.allowed()}"
+
     def parse(self, raw: Any) -> Any:
         """Turn user input into a typed value or raise InvalidSetting naming the allowed values."""
         text_value = "" if raw is None else str(raw).strip()
@@ -48,19 +55,21 @@ class Spec:
                 return True
             if lowered in ("0", "false", "no", "off"):
                 return False
-            raise InvalidSetting(f"{self.key} must be 0 or 1, not {text_value!r}.")
+            raise InvalidSetting(f"{self.key} must be 0 or 1, not {text_value!r}.", _ADVICE)
         if self.type in ("integer", "decimal"):
             try:
                 number: float = int(text_value) if self.type == "integer" else float(text_value)
             except ValueError:
                 kind = "a whole number" if self.type == "integer" else "a number"
                 raise InvalidSetting(
-                    f"{self.key} must be {kind} in {self.allowed()}, not {text_value!r}."
+                    f"{self.key} must be {kind} {self._range()}, not {text_value!r}.", _ADVICE
                 ) from None
             if (self.low is not None and number < self.low) or (
                 self.high is not None and number > self.high
             ):
-                raise InvalidSetting(f"{self.key} must be in {self.allowed()}, not {text_value}.")
+                raise InvalidSetting(
+                    f"{self.key} must be {self._range()}, not {text_value}.", _ADVICE
+                )
             return number
         if self.key == "ar_server_url" and text_value:
             parsed = urlparse(text_value)
@@ -71,9 +80,13 @@ class Spec:
                 )
             return text_value.rstrip("/")
         if self.key == "ar_model" and text_value:
+            from imagear.errors import UnknownModel
             from imagear.models import get_model  # the registry is light: no torch
 
-            return get_model(text_value).name
+            try:
+                return get_model(text_value).name
+            except UnknownModel as err:  # a bad value for a setting is a usage error (exit 2)
+                raise InvalidSetting(err.message, err.advice) from None
         if self.key == "ar_model":
             raise InvalidSetting(
                 "ar_model cannot be empty.", "List the models with `imagear models`."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,16 +14,37 @@ from rich.console import Console
 
 from imagear.errors import ImagearError
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+def _width(stream: object) -> int | None:
+    # Rich lays out for 80 columns when output is not a terminal; logs and pipes read better wide.
+    if os.environ.get("COLUMNS") or getattr(stream, "isatty", lambda: False)():
+        return None
+    return 200
+
+
+console = Console(highlight=False, width=_width(sys.stdout))
+err_console = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
 
 
-def fail(err: ImagearError) -> NoReturn:
-    """Print one clear error line (plus advice) on stderr and exit with the error's code."""
+def fail(err: ImagearError, as_json: bool = False) -> NoReturn:
+    """Print one clear error line (plus advice) on stderr and exit with the error's code.
+
+    With ``as_json`` the failure is also written to stdout as one JSON object, so scripts that
+    asked for JSON always get JSON."""
+    if as_json:
+        print_json(
+            {
+                "status": "failed",
+                "kind": err.kind,
+                "error": err.message,
+                "advice": err.advice,
+                "exit_code": err.exit_code,
+            }
+        )
     err_console.print(f"[bold red]Error:[/] {err.message}", markup=True, soft_wrap=True)
     if err.advice:
         err_console.print(f"  {err.advice}", soft_wrap=True, markup=False)
@@ -30,12 +52,12 @@ def fail(err: ImagearError) -> NoReturn:
 
 
 @contextmanager
-def handle_errors() -> Iterator[None]:
+def handle_errors(as_json: bool = False) -> Iterator[None]:
     """Turn any ImagearError raised inside into a message and an exit code."""
     try:
         yield
     except ImagearError as err:
-        fail(err)
+        fail(err, as_json)
 
 
 def print_json(obj: Any) -> None:

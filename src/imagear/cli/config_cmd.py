@@ -14,6 +14,12 @@ from imagear.config import KEYS, load_config, user_config_path, write_starting_f
 app = typer.Typer(help="Write or inspect imagear.toml.", no_args_is_help=True)
 
 
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
 @app.command("init")
 def init(
     path: Annotated[
@@ -39,7 +45,7 @@ def show(
     rows = [
         {
             "key": k.name,
-            "value": str(getattr(cfg, k.name) or ""),
+            "value": _text(getattr(cfg, k.name)),
             "source": cfg.sources.get(k.name, "default"),
         }
         for k in KEYS

@@ -27,7 +27,7 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Copy IMAGE under the images root and create a record with it as master; prints the id."""
-    with handle_errors():
+    with handle_errors(as_json):
         rec = svc.add_record(get_app(ctx), image, identifier, title)
     if as_json:
         print_json(rec.as_dict())
@@ -41,18 +41,31 @@ def import_(
     csv_file: Annotated[
         Path, typer.Argument(help="AtoM-style CSV: identifier, title, digitalObjectPath.")
     ],
+    allow_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--allow-duplicates", help="Also import rows whose identifier already exists."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import many records; each bad row is reported with its line number, the others go in."""
-    with handle_errors():
-        report = svc.import_csv(get_app(ctx), csv_file)
+    """Import many records; each bad row is reported with its line number, the others go in.
+
+    Rows whose identifier already exists are skipped, so a fixed file can simply be re-run.
+    """
+    with handle_errors(as_json):
+        report = svc.import_csv(get_app(ctx), csv_file, allow_duplicates)
     if as_json:
         print_json(report.as_dict())
     else:
+        for line, message in report.skipped:
+            err_console.print(f"[yellow]line {line}: skipped:[/] {message}", soft_wrap=True)
         for line, message in report.errors:
             err_console.print(f"[red]line {line}:[/] {message}", soft_wrap=True)
+        skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
         console.print(
-            f"Imported {len(report.added)} record(s), {len(report.errors)} row(s) failed."
+            f"Imported {len(report.added)} record(s){skipped}, {len(report.errors)} row(s) failed.",
+            soft_wrap=True,
         )
     if report.errors:
         raise typer.Exit(1)
@@ -66,10 +79,10 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """Records with whether each has a master image and an animation."""
-    with handle_errors():
+    with handle_errors(as_json):
         rows, total = svc.list_records(get_app(ctx), limit, offset)
     if as_json:
-        print_json({"total": total, "records": [r.as_dict() for r in rows]})
+        print_json({"total": total, "records": [r.summary() for r in rows]})
         return
     table = Table(caption=f"{len(rows)} of {total} record(s)")
     for name in ("id", "identifier", "title", "master", "animation"):
@@ -92,7 +105,7 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """One record, its master image and its animation."""
-    with handle_errors():
+    with handle_errors(as_json):
         rec = svc.get_record(get_app(ctx), object_id)
     if as_json:
         print_json(rec.as_dict())

@@ -24,7 +24,7 @@ def _show(value: object) -> str:
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every setting with its value, default and allowed values."""
-    with handle_errors():
+    with handle_errors(as_json):
         values = svc.get_all(get_app(ctx).engine)
     rows = [dict(d, value=values[d["key"]]) for d in svc.describe()]
     if as_json:
@@ -47,7 +47,7 @@ def get(
     as_json: JsonOpt = False,
 ) -> None:
     """Print one setting's value."""
-    with handle_errors():
+    with handle_errors(as_json):
         value = svc.get(get_app(ctx).engine, key)
     if as_json:
         print_json({key: value})
@@ -55,7 +55,7 @@ def get(
         typer.echo(_show(value))
 
 
-@app.command("set")
+@app.command("set", context_settings={"ignore_unknown_options": True})
 def set_(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="Setting key.")],
