@@ -345,3 +345,76 @@ def test_looks_like_mp4() -> None:
     assert not media.looks_like_mp4(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00")
     assert not media.looks_like_mp4(b"ftyp")
     assert not media.looks_like_mp4(b"")
+
+
+def _top_boxes(data: bytes) -> list[tuple[int, int, bytes]]:
+    """(offset, size, type) of a small MP4's top-level boxes."""
+    out, pos = [], 0
+    while pos < len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        out.append((pos, size, data[pos + 4 : pos + 8]))
+        pos += size
+    return out
+
+
+def test_probe_walks_the_top_level_boxes(tmp_path: Path) -> None:
+    out = tmp_path / "clip.mp4"
+    media.write_mp4(iter(_frames(10)), 10, out, 64, 48)
+    data = out.read_bytes()
+    boxes = {kind: (offset, size) for offset, size, kind in _top_boxes(data)}
+    assert {b"ftyp", b"moov", b"mdat"} <= set(boxes)
+
+    def without(kind: bytes) -> bytes:
+        offset, size = boxes[kind]
+        return data[:offset] + data[offset + size :]
+
+    for kind in (b"moov", b"mdat"):
+        cut = tmp_path / f"no-{kind.decode()}.mp4"
+        cut.write_bytes(without(kind))
+        with pytest.raises(MediaError, match=f"no '{kind.decode()}' box"):
+            media.probe_mp4(cut)
+    stray = tmp_path / "stray.mp4"
+    stray.write_bytes(data + b"\0\0\0")  # less than a box header after the last box
+    with pytest.raises(MediaError, match="truncated"):
+        media.probe_mp4(stray)
+    bad_size = tmp_path / "bad-size.mp4"
+    bad_size.write_bytes(data + b"\0\0\0\x04free")  # a box smaller than its own header
+    with pytest.raises(MediaError, match="impossible size"):
+        media.probe_mp4(bad_size)
+
+
+def test_probe_undecodable_first_frame(tmp_path: Path) -> None:
+    out = tmp_path / "clip.mp4"
+    media.write_mp4(iter(_frames(10)), 10, out, 64, 48)
+    data = bytearray(out.read_bytes())
+    offset, size, kind = _top_boxes(bytes(data))[-1]
+    assert kind == b"mdat"
+    data[offset + 8 : offset + size] = b"\xff" * (size - 8)  # structure intact, samples garbage
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(bytes(data))
+    with pytest.raises(MediaError, match="not a playable MP4"):
+        media.probe_mp4(garbage)
+
+
+def test_probe_fragmented_mp4_counts_packets(tmp_path: Path) -> None:
+    """A fragmented MP4's moov declares no samples: the frames are counted from the packets."""
+    from fractions import Fraction
+
+    out = tmp_path / "frag.mp4"
+    with av.open(
+        str(out), mode="w", format="mp4", options={"movflags": "frag_keyframe+empty_moov"}
+    ) as container:
+        stream = container.add_stream("libx264", rate=Fraction(10, 1))
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i, arr in enumerate(_frames(15)):
+            frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].frames == 0
+    info = media.probe_mp4(out)
+    assert (info.frames, info.width, info.height) == (15, 64, 48)
+    assert info.duration_secs == pytest.approx(1.5, abs=0.01)

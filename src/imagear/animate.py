@@ -33,22 +33,57 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import select
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Integer,
+    RowMapping,
+    Table,
+    bindparam,
+    literal,
+    select,
+)
+from sqlmodel import Session
 
 from imagear import settings as settings_svc
 from imagear import store
 from imagear.app import App
 from imagear.client import Health
-from imagear.db import ObjectImageAr
+from imagear.db import DigitalObject, InformationObject, ObjectImageAr
 from imagear.errors import BadResponse, FeatureDisabled, MediaError
 from imagear.generators import Generator, Job, LocalGenerator, RemoteGenerator, oriented_size
 from imagear.models import get_model, resolve_generation
-from imagear.records import find_master
+from imagear.records import MasterImage, find_master, master_query, safe_join
 
 if TYPE_CHECKING:
     import httpx
 
 MAX_RANDOM_SEED = 2**31 - 1
+
+# What animate() reads before generating, in one statement on one connection (it runs once per
+# record of a batch): whether the record exists, its animation row if any, and the row of its
+# master image as records.master_query picks it.
+_AR: Table = ObjectImageAr.__table__  # type: ignore[attr-defined]
+_DO: Table = DigitalObject.__table__  # type: ignore[attr-defined]
+_IO: Table = InformationObject.__table__  # type: ignore[attr-defined]
+_OID: BindParameter[int] = bindparam("object_id", type_=Integer)
+_MASTER_ID = (
+    master_query(_OID)  # type: ignore[arg-type]  # a bound parameter in place of the id
+    .with_only_columns(_DO.c.id)
+    .limit(1)
+    .correlate(None)  # its digital_object is its own, not the one joined outside
+    .scalar_subquery()
+)
+_LOOKUP = (
+    select(
+        select(_IO.c.id).where(_IO.c.id == _OID).scalar_subquery().label("record_id"),
+        _AR,
+        _DO,
+    )
+    .select_from(select(literal(1).label("one")).subquery())
+    .outerjoin(_AR, _AR.c.object_id == _OID)
+    .outerjoin(_DO, _DO.c.id == _MASTER_ID)
+)
 
 
 def random_seed() -> int:
@@ -203,24 +238,23 @@ class Animator:
         config = self.app.config
         directory = store.record_dir(config, oid)
         store.sweep_parts(directory)  # .part files of runs that died (killed, power loss)
-        with self.app.session() as session:
-            existing = session.exec(
-                select(ObjectImageAr).where(ObjectImageAr.object_id == oid)
-            ).first()
-            if existing is not None and not req.force:
-                path = store.file_of(config, existing)
+        # one statement on one connection; autocommit: no transaction to begin and roll back
+        with self.app.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            found = conn.execute(_LOOKUP, {"object_id": oid}).one()._mapping
+            if found[_AR.c.id] is not None and not req.force:
+                existing = store.animation_row({c.name: found[c] for c in _AR.c})
                 outcome = AnimateOutcome(
                     oid,
                     "skipped",
-                    existing.model_dump(),
+                    existing,
                     [],
-                    path,
-                    message=f"Record {oid} already has an animation ({existing.mp4_path}); "
+                    store.file_of(config, existing),
+                    message=f"Record {oid} already has an animation ({existing['mp4_path']}); "
                     "pass --force to replace it.",
                 )
                 emit("done", status="skipped")
                 return outcome
-            master = find_master(session, self.app, oid)
+            master = _master_image(conn, self.app, oid, found)
 
         from imagear.media import open_image
 
@@ -334,6 +368,26 @@ class Animator:
         """The last ``n`` clips (newest first) and how many there are in all."""
         rows, total = store.recent_clips(self.app, n)
         return [_jsonable(r) for r in rows], total
+
+
+def _master_image(conn: Connection, app: App, oid: int, found: RowMapping) -> MasterImage:
+    """The master image from a _LOOKUP row; anything amiss is left to records.find_master,
+    which raises the precise error (RecordNotFound, NoMasterImage, ImageMissing)."""
+    if found["record_id"] is not None and found[_DO.c.id] is not None:
+        file = safe_join(app.config.images_root, found[_DO.c.path], found[_DO.c.name])
+        if file.is_file():
+            return MasterImage(
+                digital_object_id=found[_DO.c.id],
+                usage_id=found[_DO.c.usage_id],
+                mime_type=found[_DO.c.mime_type],
+                name=found[_DO.c.name] or "",
+                path=found[_DO.c.path] or "",
+                byte_size=found[_DO.c.byte_size],
+                checksum=found[_DO.c.checksum],
+                file=file,
+            )
+    with Session(bind=conn) as session:
+        return find_master(session, app, oid)
 
 
 def _waiting(model: str, generator: Generator) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -432,22 +432,36 @@ class _Mp4Writer:
         self.out_path.unlink(missing_ok=True)
 
 
-def probe_mp4(path: str | Path) -> Mp4Info:
-    """Read the facts of an MP4 clip without decoding it all.
+_BOX_HEADER = 8
+_LARGE_HEADER = 16
+_DECODE_PACKETS = 32  # packets fed to the decoder before it is flushed for the first frame
 
-    The container is opened with PyAV, the first video frame is decoded (so the clip is known to
-    be playable) and the remaining packets are only counted. Raises :class:`MediaError` ("... is
-    not a playable MP4: ...") for a missing, empty, truncated or otherwise unplayable file.
+
+def probe_mp4(path: str | Path) -> Mp4Info:
+    """Read the facts of an MP4 clip from its headers, without reading its media data.
+
+    The cost does not grow with the clip: the top-level ISO-BMFF boxes are walked by their
+    size/type headers only (a file whose last box runs past the end, or that lacks ``ftyp``,
+    ``moov`` or ``mdat``, is refused as truncated or not an MP4), then the container is opened
+    with PyAV. The frame count comes from the ``moov`` sample table (packets are counted only
+    when it declares none, e.g. a fragmented MP4), duration, fps and size from the stream, and
+    the first video frame is decoded so the clip is known to be playable. Raises
+    :class:`MediaError` ("... is not a playable MP4: ...") for a missing, empty, truncated or
+    otherwise unplayable file.
     """
     path = Path(path)
     try:
         size_bytes = path.stat().st_size
         with path.open("rb") as fh:
             head = fh.read(32)
+            if not looks_like_mp4(head):
+                raise _not_mp4(path, "it does not start with an MP4 'ftyp' box")
+            boxes = _top_level_boxes(fh, size_bytes, path)
     except OSError as exc:
         raise _not_mp4(path, f"cannot read it ({exc})") from exc
-    if not looks_like_mp4(head):
-        raise _not_mp4(path, "it does not start with an MP4 'ftyp' box")
+    missing = [kind for kind in ("ftyp", "moov", "mdat") if kind not in boxes]
+    if missing:
+        raise _not_mp4(path, f"it has no '{missing[0]}' box (truncated or not an MP4)")
 
     import av
 
@@ -457,7 +471,8 @@ def probe_mp4(path: str | Path) -> Mp4Info:
                 raise _not_mp4(path, "it has no video stream")
             stream = container.streams.video[0]
             declared = int(stream.frames or 0)
-            packets, decoded = _count_packets(container.demux(stream), stream)
+            stream.codec_context.thread_count = 1  # one frame: no decoder threads to start
+            packets, decoded = _first_frame(container.demux(stream), stream, count=not declared)
             ctx = stream.codec_context
             width, height, codec = int(ctx.width), int(ctx.height), str(ctx.name)
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -469,8 +484,6 @@ def probe_mp4(path: str | Path) -> Mp4Info:
         raise _not_mp4(path, str(exc)) from exc
     if not decoded:
         raise _not_mp4(path, "no video frame could be decoded")
-    if declared and packets < declared:
-        raise _not_mp4(path, f"it is truncated ({packets} of {declared} frames are present)")
     frames = declared or packets
     if duration <= 0.0 and fps > 0.0:
         duration = frames / fps
@@ -485,19 +498,68 @@ def probe_mp4(path: str | Path) -> Mp4Info:
     )
 
 
-def _count_packets(packets: Iterator[Any], stream: Any) -> tuple[int, bool]:
-    """Count the video packets with data, decoding only until the first frame comes out."""
-    count = 0
-    decoded = False
+def _top_level_boxes(fh: BinaryIO, size_bytes: int, path: Path) -> set[str]:
+    """The types of the top-level boxes, read from their headers alone (``fh`` is seeked).
+
+    Raises MediaError when a header is cut short, a size is impossible, or the last box runs
+    past the end of the file (what a truncated download looks like).
+    """
+    kinds: set[str] = set()
+    pos = 0
+    while pos < size_bytes:
+        fh.seek(pos)
+        header = fh.read(_LARGE_HEADER)
+        if len(header) < _BOX_HEADER:
+            raise _not_mp4(
+                path, f"it is truncated ({size_bytes - pos} stray bytes at offset {pos})"
+            )
+        size = int.from_bytes(header[0:4], "big")
+        kind = header[4:8].decode("latin-1")
+        header_len = _BOX_HEADER
+        if size == 1:  # 64-bit largesize follows the type
+            if len(header) < _LARGE_HEADER:
+                raise _not_mp4(path, f"it is truncated (the '{kind}' box header is cut short)")
+            size = int.from_bytes(header[8:16], "big")
+            header_len = _LARGE_HEADER
+        elif size == 0:  # the box runs to the end of the file
+            size = size_bytes - pos
+        if size < header_len:
+            raise _not_mp4(path, f"its '{kind}' box at offset {pos} has an impossible size {size}")
+        end = pos + size
+        if end > size_bytes:
+            raise _not_mp4(
+                path,
+                f"it is truncated (its '{kind}' box needs {end:,} bytes, "
+                f"the file has {size_bytes:,})",
+            )
+        kinds.add(kind)
+        pos = end
+    return kinds
+
+
+def _first_frame(packets: Iterator[Any], stream: Any, *, count: bool) -> tuple[int, bool]:
+    """Decode until the first frame comes out (draining the decoder after at most
+    ``_DECODE_PACKETS`` packets, so garbage data is not read to the end). With ``count``, go on
+    counting the packets with data: only for a clip whose header declares no frame count."""
+    ctx = stream.codec_context
+    seen = 0
+    decoded = drained = False
     for packet in packets:
         if packet.size == 0:  # the demuxer's flush packet
             continue
-        count += 1
+        seen += 1
         if not decoded:
-            decoded = bool(stream.codec_context.decode(packet))
-    if not decoded and count:
-        decoded = bool(stream.codec_context.decode(None))
-    return count, decoded
+            decoded = bool(ctx.decode(packet))
+            if not decoded and seen >= _DECODE_PACKETS:
+                drained = True
+                decoded = bool(ctx.decode(None))
+                if not decoded:
+                    break
+        if decoded and not count:
+            break
+    if not decoded and not drained and seen:
+        decoded = bool(ctx.decode(None))
+    return seen, decoded
 
 
 def _duration(stream: Any, container_duration: int | None) -> float:

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import Connection, Table, bindparam, func, insert, text, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
@@ -43,6 +44,14 @@ from imagear.records import safe_join
 STALE_PART_SECS = 3600
 _LOCK_NAMESPACE = 7243101  # pg_advisory_xact_lock(namespace, object_id); db.py boots on 7243100
 _STEM = re.compile(r"[^A-Za-z0-9_-]+")
+
+# The statements of the commit path, built once (it runs once per record of a batch).
+_AR: Table = ObjectImageAr.__table__  # type: ignore[attr-defined]
+_AR_COLUMNS = tuple(c.name for c in _AR.c)
+_ROW_OF = sa_select(_AR).where(_AR.c.object_id == bindparam("object_id"))
+_INSERT = insert(_AR)
+_UPDATE = update(_AR).where(_AR.c.id == bindparam("row_id"))
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(:ns, :key)")
 
 
 def record_dir(config: Config, object_id: int) -> Path:
@@ -154,15 +163,23 @@ def sweep_parts(directory: Path, max_age: float = STALE_PART_SECS) -> list[Path]
 
 def lock_record(session: Session, object_id: int) -> None:
     """Take the per-record write lock for the rest of this transaction."""
-    conn = session.connection()
+    _lock(session.connection(), object_id)
+
+
+def _lock(conn: Connection, object_id: int) -> None:
+    """:func:`lock_record` on a Connection: the transaction begins here (SQLite: the writer
+    lock itself, so the row read next is the latest committed one)."""
     if conn.dialect.name == "postgresql":
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(:ns, :key)"),
-            {"ns": _LOCK_NAMESPACE, "key": int(object_id) % 2**31},
-        )
+        conn.execute(_PG_LOCK, {"ns": _LOCK_NAMESPACE, "key": int(object_id) % 2**31})
     elif conn.dialect.name == "sqlite":
         if not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def animation_row(values: Any) -> dict[str, Any]:
+    """An object_image_ar row as a dict keyed by column (what ``row.model_dump()`` gives), from
+    a result mapping or a dict; columns it lacks are None."""
+    return {name: values.get(name) for name in _AR_COLUMNS}
 
 
 def _storage_error(exc: Exception) -> StorageError:
@@ -213,16 +230,16 @@ def commit_clip(
     final: Path | None = None
     committed = False
     try:
-        with app.session() as session:
+        # one connection, Core statements: BEGIN, lock, read, write, COMMIT (no ORM)
+        with app.engine.connect() as conn:
             try:
-                lock_record(session, object_id)
-                row = session.exec(
-                    select(ObjectImageAr).where(ObjectImageAr.object_id == object_id)
-                ).first()
+                _lock(conn, object_id)
+                found = conn.execute(_ROW_OF, {"object_id": object_id}).mappings().first()
+                row = animation_row(found) if found is not None else None
                 if row is not None and not force:
-                    session.rollback()
+                    conn.rollback()
                     part.discard()
-                    return Stored("skipped", row.model_dump(), file_of(app.config, row))
+                    return Stored("skipped", row, file_of(app.config, row))
                 old_file = file_of(app.config, row) if row is not None else None
                 name = _unique_name(directory, clip_name(model, source_name))
                 final = directory / name
@@ -236,18 +253,20 @@ def commit_clip(
                     "created_at": now,
                     "updated_at": now,
                 }
-                status = "created" if row is None else "replaced"
                 if row is None:
-                    row = ObjectImageAr(object_id=object_id, **columns)
+                    status = "created"
+                    columns["object_id"] = object_id
+                    key = conn.execute(_INSERT, columns).inserted_primary_key
+                    columns["id"] = key[0] if key else None
+                    animation = animation_row(columns)
                 else:
-                    for key, value in columns.items():
-                        setattr(row, key, value)
-                session.add(row)
-                session.commit()
+                    status = "replaced"
+                    conn.execute(_UPDATE, {**columns, "row_id": row["id"]})
+                    animation = animation_row({**row, **columns})
+                conn.commit()
                 committed = True
-                animation = row.model_dump()
             except BaseException:
-                session.rollback()
+                conn.rollback()
                 raise
     except BaseException as exc:
         if committed:  # interrupted after the commit: the new clip stands
@@ -333,6 +352,7 @@ def recent_clips(app: App, n: int = 5) -> tuple[list[dict[str, Any]], int]:
 __all__ = [
     "PartFile",
     "Stored",
+    "animation_row",
     "clip_name",
     "commit_clip",
     "delete_clip",
