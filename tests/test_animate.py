@@ -553,3 +553,61 @@ def test_delete_and_recent(app: App, remote: FakeVideoServer, make_image: Any) -
         with pytest.raises(AnimationNotFound):
             animator.delete(ids[0])
         assert animator.recent(5)[1] == 2
+
+
+def test_the_master_image_is_the_one_sent(
+    app: App, remote: FakeVideoServer, make_image: Any
+) -> None:
+    """The Animator's one-statement lookup picks the master exactly as records.find_master:
+    usage 140 over 141/142, top-level only, image/* only."""
+    from imagear.db import DigitalObject
+
+    oid = add(app, make_image, "thumb.jpg", size=(160, 100))  # usage 140 at first
+    master_file = make_image("master.jpg", size=(300, 200))
+    deriv_file = make_image("deriv.jpg", size=(200, 200))
+    folder = app.config.images_root / "uploads" / "r" / "extra"
+    folder.mkdir(parents=True)
+    for f in (master_file, deriv_file):
+        (folder / f.name).write_bytes(f.read_bytes())
+    with app.session() as s:
+        first = s.exec(select(DigitalObject).where(DigitalObject.object_id == oid)).one()
+        first.usage_id = 142  # demote the first image to a thumbnail
+        s.add(first)
+        s.add(
+            DigitalObject(
+                object_id=oid,
+                usage_id=140,
+                mime_type="application/pdf",
+                name="x.pdf",
+                path="/uploads/r/extra/",
+            )
+        )
+        master = DigitalObject(
+            object_id=oid,
+            usage_id=140,
+            mime_type="image/jpeg",
+            name="master.jpg",
+            path="/uploads/r/extra/",
+        )
+        s.add(master)
+        s.commit()
+        s.add(
+            DigitalObject(
+                object_id=oid,
+                usage_id=140,
+                mime_type="image/jpeg",
+                name="deriv.jpg",
+                path="/uploads/r/extra/",
+                parent_id=master.id,
+            )
+        )
+        s.commit()
+        expected = records.find_master(s, app, oid)
+    assert expected.name == "master.jpg"
+    with Animator(app) as animator:
+        out = animator.animate(AnimateRequest(oid))
+    assert remote.animate_requests()[0].image_size == (300, 200)
+    assert (
+        out.animation is not None
+        and out.animation["digital_object_id"] == expected.digital_object_id
+    )
