@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from batch_fakes import clip_counts, make_records, serve_fixture  # noqa: F401 (the serve fixture)
 from imagear import settings
@@ -29,12 +29,15 @@ from imagear.batch import (
     reset_failures,
     retry_delay,
 )
-from imagear.batch_jobs import JOB, as_utc
+from imagear.batch_jobs import FILES, JOB, as_utc
 from imagear.errors import (
+    FeatureDisabled,
     ImageMissing,
     InvalidOption,
+    ModelNotAvailable,
     ServerTimeout,
     ServerUnreachable,
+    UnknownModel,
     UsageError,
 )
 
@@ -232,9 +235,9 @@ def test_record_errors_wait_the_cap(app: App, serve: Any, tmp_path: Path) -> Non
 def test_server_down_stops_before_the_first_record(app: App, tmp_path: Path) -> None:
     ids = make_records(app, 2, tmp_path / "in")
     settings.set_value(app.engine, "ar_server_url", "http://127.0.0.1:9")  # discard port
-    summary = run(app)
-    assert isinstance(summary.stopped, ServerUnreachable) and summary.exit_code == 5
-    assert summary.results == [] and summary.planned == 2
+    with pytest.raises(ServerUnreachable) as caught:  # a pre-flight failure is raised
+        run(app)
+    assert caught.value.exit_code == 5
     assert {j.status for j in jobs(app).values()} == {"pending"}
     assert all(j.attempts == 0 for j in jobs(app).values()) and len(jobs(app)) == len(ids)
 
@@ -242,17 +245,79 @@ def test_server_down_stops_before_the_first_record(app: App, tmp_path: Path) -> 
 def test_model_not_on_the_server_stops(app: App, serve: Any, tmp_path: Path) -> None:
     make_records(app, 1, tmp_path / "in")
     server = serve(models=("kenburns",))
-    summary = run(app, model="svd")
-    assert summary.stopped is not None and summary.stopped.kind == "ModelNotAvailable"
-    assert summary.exit_code == 5 and server.requests == 0
+    with pytest.raises(ModelNotAvailable):
+        run(app, model="svd")
+    assert server.requests == 0 and {j.attempts for j in jobs(app).values()} == {0}
 
 
 def test_invalid_options_stop_before_any_record(app: App, serve: Any, tmp_path: Path) -> None:
     make_records(app, 2, tmp_path / "in")
     server = serve()
-    summary = run(app, model="svd", overrides={"num_frames": 99})
-    assert isinstance(summary.stopped, InvalidOption) and summary.exit_code == 2
-    assert server.requests == 0 and all(j.attempts == 0 for j in jobs(app).values())
+    with pytest.raises(InvalidOption) as caught:
+        run(app, model="svd", overrides={"num_frames": 99})
+    assert caught.value.exit_code == 2
+    assert server.requests == 0 and server.health_calls == 0 and jobs(app) == {}
+
+
+@pytest.mark.parametrize(
+    ("kw", "setting", "error"),
+    [
+        ({}, "ar_user_button", FeatureDisabled),
+        ({}, "ar_enabled", FeatureDisabled),
+        ({"model": "nope"}, None, UnknownModel),
+    ],
+)
+def test_preflight_fails_before_any_claim(
+    app: App, serve: Any, tmp_path: Path, kw: dict[str, Any], setting: str | None, error: type
+) -> None:
+    """Feature toggles and the model are checked before any job row is written or claimed
+    (ar_user_button=0 used to claim a record and give it back)."""
+    make_records(app, 2, tmp_path / "in")
+    server = serve()
+    if setting:
+        settings.set_value(app.engine, setting, "0")
+    with pytest.raises(error):
+        run(app, **kw)
+    assert jobs(app) == {} and server.requests == 0 and server.health_calls == 0
+    with pytest.raises(error):  # also when there is nothing to do
+        run(app, object_ids=[99999], **kw)
+
+
+def test_named_ids_that_cannot_be_taken_are_explained(app: App, serve: Any, tmp_path: Path) -> None:
+    ids = make_records(app, 4, tmp_path / "in")
+    server = serve(fail_names={"rec_0001", "rec_0002"})
+    with app.engine.begin() as conn:  # ids[3] loses its master image
+        conn.execute(delete(FILES).where(FILES.c.object_id == ids[3]))
+    first = run(app, object_ids=[ids[2]], max_attempts=2)
+    assert first.exit_code == 1 and first.named == []
+    time_passes(app)
+    second = run(app, object_ids=[ids[2]], max_attempts=2)  # ids[2] is given up now
+    assert [r.outcome for r in second.results] == ["given_up"]
+    assert run(app, object_ids=[ids[1]], max_attempts=2).count("failed") == 1  # waits now
+    server.fail_names.clear()
+    summary = run(app, object_ids=[ids[0], 99999, ids[3], ids[1], ids[2]], max_attempts=2)
+    assert [(r.object_id, r.outcome) for r in summary.results] == [(ids[0], "created")]
+    why = {n.object_id: n for n in summary.named}
+    assert {oid: n.reason for oid, n in why.items()} == {
+        99999: "missing",
+        ids[3]: "no_master",
+        ids[1]: "waiting",
+        ids[2]: "given_up",
+    }
+    assert why[99999].message == "record 99999 does not exist"
+    assert why[ids[3]].message.startswith(f"record {ids[3]} has no master image")
+    waiting = why[ids[1]].message
+    assert "waiting until 20" in waiting and "(attempt 1 of 2)" in waiting
+    assert f"`imagear batch reset --object-id {ids[1]}` retries now" in waiting
+    assert summary.exit_code == 3  # a named record is unknown and nothing else failed
+    assert server.requests == 3 + 1
+    # only waiting / given up: said, but not an error
+    assert run(app, object_ids=[ids[1], ids[2]]).exit_code == 0
+    # a failure elsewhere in the run wins: exit 1
+    (Path(app.config.images_root) / "uploads" / "r" / str(ids[1])).rename(tmp_path / "gone")
+    reset_failures(app, [ids[1]])
+    mixed = run(app, object_ids=[ids[1], 99999])
+    assert mixed.count("failed") == 1 and mixed.exit_code == 1
 
 
 def test_run_level_error_mid_run_gives_the_record_back(
@@ -323,7 +388,17 @@ def test_dry_run_changes_nothing(app: App, serve: Any, tmp_path: Path) -> None:
     server = serve()
     plan = BatchRunner(app, BatchOptions(limit=2)).plan()
     assert [(p["object_id"], p["status"]) for p in plan] == [(ids[0], "new"), (ids[1], "new")]
+    preview = BatchRunner(app, BatchOptions(limit=2, object_ids=[ids[2], ids[0], 404])).preview()
+    assert [p["object_id"] for p in preview.rows] == [ids[0], ids[2]] and preview.total == 2
+    assert [(n.object_id, n.reason) for n in preview.named] == [(404, "missing")]
+    assert preview.exit_code == 3
+    assert BatchRunner(app, BatchOptions(limit=1)).preview().total == 3
     assert jobs(app) == {} and server.requests == 0 and server.health_calls == 0
+
+
+def test_limit_must_be_positive() -> None:
+    with pytest.raises(UsageError, match="at least 1"):
+        BatchOptions(limit=0)
 
 
 def test_all_reanimates_each_record_once(app: App, serve: Any, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from batch_fakes import clip_counts, make_records, serve_fixture  # noqa: F401 (the serve fixture)
 from imagear.app import App
+from imagear.batch import list_failures
 from imagear.batch_jobs import JOB
 from imagear.cli import app as cli
 
@@ -80,8 +81,7 @@ def test_exit_codes_log_lines_and_json(app: App, serve: Any, runner: Any, tmp_pa
     runner.invoke(cli, ["batch", "reset", "--all-failed"])
     down = runner.invoke(cli, ["batch", "--json"])
     assert down.exit_code == 5, down.output
-    data = json.loads(down.stdout)
-    assert data["stopped"]["kind"] == "ServerUnreachable" and data["done"] == 0
+    assert down.stdout == ""  # a pre-flight failure prints only the error
     assert "Error:" in down.stderr and "Cannot reach" in down.stderr
     assert statuses(app) == {"done": 2, "pending": 1}
 
@@ -115,12 +115,19 @@ def test_failures_and_reset(app: App, serve: Any, runner: Any, tmp_path: Path) -
     serve(fail_names={"rec_0000"})
     result = runner.invoke(cli, ["batch", "--max-attempts", "1"])
     assert result.exit_code == 1 and "given_up" in result.stdout
-    assert "given up and no longer retried" in result.stdout
+    assert "1 record given up in this run and no longer retried" in result.stdout
+    assert "given up earlier" not in result.stdout
     listed = runner.invoke(cli, ["batch", "failures", "--json"])
     [row] = json.loads(listed.stdout)
     assert row["object_id"] == ids[0] and row["status"] == "given_up" and row["attempts"] == 1
     table = runner.invoke(cli, ["batch", "failures"])
     assert "given up" in table.stdout and "ServerError" in table.stdout
+    assert "1 record: 1 given up, 0 waiting for retry." in table.stdout
+    # later runs mention earlier give-ups once, without saying they were given up now
+    later = runner.invoke(cli, ["batch"])
+    assert later.exit_code == 0, later.output
+    assert "(1 given up earlier: `imagear batch failures`)" in later.stdout
+    assert "in this run" not in later.stdout and "no longer retried" not in later.stdout
     assert runner.invoke(cli, ["batch", "reset"]).exit_code == 2
     assert runner.invoke(cli, ["batch", "reset", "--object-id", str(ids[1])]).exit_code == 3
     reset = runner.invoke(cli, ["batch", "reset", "--object-id", str(ids[0]), "--json"])
@@ -190,3 +197,99 @@ def test_sigterm_finishes_running_records_and_exits_130(
     assert "running" not in counts, counts
     assert counts["done"] + counts["pending"] == 10 and counts["pending"] >= 1
     assert counts["done"] == len(clip_counts(app)) == server.requests  # none lost, none twice
+
+
+def test_preflight_errors_print_only_the_error(
+    app: App, serve: Any, runner: Any, tmp_path: Path
+) -> None:
+    """No summary, no given-up count, no claim: just the error and its exit code."""
+    make_records(app, 2, tmp_path / "in")
+    server = serve(fail_names={"rec_0000"})
+    assert runner.invoke(cli, ["batch", "--max-attempts", "1"]).exit_code == 1  # one given up
+    nope = runner.invoke(cli, ["batch", "--model", "nope"])
+    assert nope.exit_code == 3, nope.output
+    assert "Unknown model 'nope'" in nope.stderr and nope.stdout == ""
+    from imagear import settings
+
+    settings.set_value(app.engine, "ar_user_button", "0")
+    before = dict(jobs_by_id(app))
+    off = runner.invoke(cli, ["batch", "--all"])
+    assert off.exit_code == 4, off.output
+    assert off.stdout == "" and "turned off (ar_user_button=0)" in off.stderr
+    assert jobs_by_id(app) == before  # nothing claimed, nothing given back
+    assert server.requests == 2
+    helptext = " ".join(runner.invoke(cli, ["batch", "--help"]).stdout.split())
+    assert "2: a bad option" in helptext and "3: not found (an unknown --model" in helptext
+    assert "4: refused" in helptext
+
+
+def jobs_by_id(app: App) -> dict[int, tuple[Any, ...]]:
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(JOB.c.object_id, JOB.c.status, JOB.c.attempts, JOB.c.updated_at))
+        return {r[0]: tuple(r) for r in rows}
+
+
+def test_named_ids_are_reported(app: App, serve: Any, runner: Any, tmp_path: Path) -> None:
+    ids = make_records(app, 2, tmp_path / "in")
+    serve(fail_names={"rec_0001"})
+    for args in (["--object-id", "99999"], ["--object-id", "99999", "--dry-run"]):
+        result = runner.invoke(cli, ["batch", *args])
+        assert result.exit_code == 3, result.output
+        assert "record 99999 does not exist" in result.stdout
+        assert "Nothing to do" not in result.stdout and "Nothing would" not in result.stdout
+    id_file = tmp_path / "ids.txt"
+    id_file.write_text(f"{ids[0]}\n99999\n", encoding="utf-8")
+    picked = runner.invoke(cli, ["batch", "--object-ids", str(id_file), "--json"])
+    assert picked.exit_code == 3, picked.output  # the valid one is still animated
+    data = json.loads(picked.stdout)
+    assert data["created"] == 1 and [n["reason"] for n in data["named"]] == ["missing"]
+    assert "record 99999 does not exist" in picked.stderr
+    assert runner.invoke(cli, ["batch", "--object-id", str(ids[1])]).exit_code == 1
+    waiting = runner.invoke(cli, ["batch", "--object-id", str(ids[1])])
+    assert waiting.exit_code == 0, waiting.output
+    assert f"record {ids[1]} is waiting until " in waiting.stdout
+    assert "(attempt 1 of 5)" in waiting.stdout
+    assert f"`imagear batch reset --object-id {ids[1]}` retries now" in waiting.stdout
+    assert "Nothing to do" not in waiting.stdout
+
+
+def test_failures_are_readable_at_80_columns(
+    app: App, serve: Any, runner: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    from imagear.cli._common import console
+
+    make_records(app, 2, tmp_path / "in")
+    serve(fail_names={"rec_0000", "rec_0001"})
+    runner.invoke(cli, ["batch", "--max-attempts", "1", "--object-id", "1"])
+    runner.invoke(cli, ["batch", "--object-id", "2"])
+    errors = {r["object_id"]: r["error"] for r in list_failures(app)}
+    assert len(errors[1]) > 80  # longer than the terminal
+    monkeypatch.setattr(console, "_width", 80)
+    out = runner.invoke(cli, ["batch", "failures"]).stdout
+    lines = out.splitlines()
+    assert f"    ServerError: {errors[1]}" in lines and f"    ServerError: {errors[2]}" in lines
+    assert any(ln.startswith("record 1") and "given up after 1 attempt" in ln for ln in lines)
+    assert any(ln.startswith("record 2") and "next try 20" in ln for ln in lines)
+    assert lines[-1].startswith("2 records: 1 given up, 1 waiting for retry.")
+
+
+def test_limit_and_dry_run_wording(app: App, serve: Any, runner: Any, tmp_path: Path) -> None:
+    make_records(app, 5, tmp_path / "in")
+    server = serve()
+    zero = runner.invoke(cli, ["batch", "--limit", "0"])
+    assert zero.exit_code == 2, zero.output
+    limited = runner.invoke(cli, ["batch", "--dry-run", "--limit", "2"])
+    assert limited.exit_code == 0 and "2 of the 5 record(s) to do (--limit 2)" in limited.stdout
+    plan = json.loads(runner.invoke(cli, ["batch", "--dry-run", "--limit", "2", "--json"]).stdout)
+    assert plan["count"] == 2 and plan["total"] == 5
+    from imagear import settings
+
+    settings.set_value(app.engine, "ar_enabled", "0")
+    off = runner.invoke(cli, ["batch", "--dry-run"])
+    assert off.exit_code == 4, off.output
+    assert "would be refused" in off.stderr and "would be animated" not in off.stdout
+    settings.set_value(app.engine, "ar_enabled", "1")
+    assert runner.invoke(cli, ["batch"]).exit_code == 0
+    empty = runner.invoke(cli, ["batch", "--dry-run"])
+    assert empty.exit_code == 0 and empty.stdout.strip() == "Nothing would be animated."
+    assert server.requests == 5

@@ -3,17 +3,19 @@
 The service behind ``imagear batch``, and the names its front ends import. One
 :class:`BatchRunner` run:
 
-1. sweeps expired claims (runners that died), then makes sure every selected record has an
-   ``image_ar_job`` row (:mod:`imagear.claims`);
-2. counts what it can take now (records with a master image and, by default, no animation;
+1. pre-flight (:mod:`imagear.batch_preflight`): both feature toggles on, the model known, the
+   per-call options valid for it; a failure is raised before any job row is touched;
+2. sweeps expired claims (runners that died), then makes sure every selected record has an
+   ``image_ar_job`` row (:mod:`imagear.claims`), and says why named records (``--object-id``)
+   will not be taken (missing, no master image, waiting for a retry, ...);
+3. counts what it can take now (records with a master image and, by default, no animation;
    failed ones whose retry time has come); stops with "nothing to do" when there is none;
-3. checks the per-call options against the model and the server with
-   :meth:`Animator.check_ready` (stops with that error's exit code, e.g. 5 when the server is
-   down, before touching any record);
-4. claims as many records as there are idle workers, lowest ids first, and animates them with
+4. checks the server with :meth:`Animator.check_ready` (raises, e.g. exit 5 when the server is
+   down, before the first claim);
+5. claims as many records as there are idle workers, lowest ids first, and animates them with
    :meth:`Animator.animate` from ``concurrency`` threads sharing one Animator, while a
    heartbeat thread renews the claims it holds and reopens claims whose runner died;
-5. records each outcome: ``done``; ``failed`` with the error's message and kind, retried by a
+6. records each outcome: ``done``; ``failed`` with the error's message and kind, retried by a
    later run after an exponential backoff (``backoff_secs`` doubling per attempt, at most
    ``backoff_cap_secs``); ``given_up`` after ``max_attempts``. Which errors stop the run and
    which wait the full cap is in :mod:`imagear.batch_retry`.
@@ -25,8 +27,10 @@ ones finish and gives back claims on records not started. Services never print: 
 Where each part lives:
 
 - :mod:`imagear.batch_options`: :class:`BatchOptions`, defaults, the lease length, the ids file;
+- :mod:`imagear.batch_preflight`: the checks before any record is touched;
 - :mod:`imagear.batch_retry`: the retry policy by error kind and the backoff;
-- :mod:`imagear.batch_report`: :class:`ItemResult`, :class:`BatchSummary`, :class:`BatchEvents`;
+- :mod:`imagear.batch_report`: :class:`ItemResult`, :class:`BatchSummary`, :class:`BatchEvents`,
+  :class:`Preview` (``--dry-run``), :class:`NamedSkip` (a named record not taken, and why);
 - :mod:`imagear.batch_runner`: :class:`BatchRunner`, its main loop, workers and heartbeat;
 - :mod:`imagear.batch_animator`: the settings cache and generation gate the workers share;
 - :mod:`imagear.claims`, :mod:`imagear.batch_jobs`, :mod:`imagear.batch_plan`: the job rows and
@@ -46,7 +50,8 @@ from imagear.batch_options import (
     default_lease_secs,
     read_ids_file,
 )
-from imagear.batch_report import BatchEvents, BatchSummary, ItemResult
+from imagear.batch_preflight import check_local
+from imagear.batch_report import BatchEvents, BatchSummary, ItemResult, NamedSkip, Preview
 from imagear.batch_retry import RUN_LEVEL, SLOW_RETRY, retry_delay
 from imagear.batch_runner import BatchRunner
 
@@ -63,6 +68,9 @@ __all__ = [
     "BatchRunner",
     "BatchSummary",
     "ItemResult",
+    "NamedSkip",
+    "Preview",
+    "check_local",
     "count_given_up",
     "default_lease_secs",
     "list_failures",

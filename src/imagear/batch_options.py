@@ -79,8 +79,8 @@ class BatchOptions:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise UsageError(f"--concurrency must be at least 1, not {self.concurrency}.")
-        if self.limit is not None and self.limit < 0:
-            raise UsageError(f"--limit must be 0 or more, not {self.limit}.")
+        if self.limit is not None and self.limit < 1:
+            raise UsageError(f"--limit must be at least 1, not {self.limit}.")
         if self.max_attempts < 1:
             raise UsageError(f"--max-attempts must be at least 1, not {self.max_attempts}.")
         if self.lease_secs is not None and self.lease_secs <= 0:

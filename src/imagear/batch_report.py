@@ -9,10 +9,68 @@ sends more than once are worded here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from imagear.errors import EXIT_INTERRUPTED, ImagearError
+from imagear.errors import EXIT_INTERRUPTED, ImagearError, NotFound
+
+
+def when(value: datetime | None) -> str:
+    """A time as ``2026-11-21 15:05:41Z`` (UTC), or ``-``."""
+    if value is None:
+        return "-"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class NamedSkip:
+    """A record named with ``--object-id`` / ``--object-ids`` that the run cannot take now.
+
+    ``reason``: ``missing`` (no such record) or ``no_master`` (no master image): both are "not
+    found" (exit 3 when nothing else failed); ``has_clip``, ``waiting`` (a failure whose retry
+    time has not come), ``given_up``, ``running`` (another runner holds it), ``done_since``
+    (``--all``: re-animated after ``--since``): said, not an error.
+    """
+
+    object_id: int
+    reason: str
+    attempts: int = 0
+    max_attempts: int = 0
+    at: datetime | None = None  # waiting: retry time; running: claim expiry; done_since: when
+    holder: str | None = None
+
+    @property
+    def not_found(self) -> bool:
+        return self.reason in ("missing", "no_master")
+
+    @property
+    def message(self) -> str:
+        oid, reset = self.object_id, f"`imagear batch reset --object-id {self.object_id}`"
+        return {
+            "missing": f"record {oid} does not exist",
+            "no_master": f"record {oid} has no master image (a top-level image/* file)",
+            "has_clip": f"record {oid} already has an animation (`--all` re-animates it)",
+            "waiting": f"record {oid} is waiting until {when(self.at)} (attempt "
+            f"{self.attempts} of {self.max_attempts}); {reset} retries now",
+            "given_up": f"record {oid} was given up after {self.attempts} attempt(s); "
+            f"{reset} retries it",
+            "running": f"record {oid} is being animated by {self.holder or '?'} "
+            f"(claim until {when(self.at)})",
+            "done_since": f"record {oid} was re-animated at {when(self.at)}, after --since",
+        }.get(self.reason, f"record {oid} cannot be taken now ({self.reason})")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "object_id": self.object_id,
+            "reason": self.reason,
+            "not_found": self.not_found,
+            "message": self.message,
+        }
+
+
+def named_exit_code(named: list[NamedSkip]) -> int:
+    """3 (not found) when a named record is missing or has no master image, else 0."""
+    return NotFound.exit_code if any(n.not_found for n in named) else 0
 
 
 @dataclass
@@ -56,6 +114,12 @@ class BatchSummary:
     stopped: ImagearError | None = None
     elapsed_secs: float = 0.0
     given_up_total: int = 0  # given-up records in the database after the run
+    named: list[NamedSkip] = field(default_factory=list)  # named records not taken, and why
+
+    @property
+    def given_up_earlier(self) -> int:
+        """Given-up records waiting for `imagear batch reset` that this run did not give up."""
+        return max(0, self.given_up_total - self.count("given_up"))
 
     def count(self, *outcomes: str) -> int:
         return sum(1 for r in self.results if r.outcome in outcomes)
@@ -66,12 +130,13 @@ class BatchSummary:
 
     @property
     def exit_code(self) -> int:
-        """130 interrupted; the stop error's code; 1 when any record failed; else 0."""
+        """130 interrupted; the stop error's code; 1 when any record failed; 3 when a named
+        record does not exist or has no master image; else 0."""
         if self.interrupted:
             return EXIT_INTERRUPTED
         if self.stopped is not None:
             return self.stopped.exit_code
-        return 1 if self.failures else 0
+        return 1 if self.failures else named_exit_code(self.named)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -88,11 +153,40 @@ class BatchSummary:
             "reopened": self.reopened,
             "failures": [r.as_dict() for r in self.failures],
             "given_up_total": self.given_up_total,
+            "given_up_earlier": self.given_up_earlier,
+            "named": [n.as_dict() for n in self.named],
             "interrupted": self.interrupted,
             "stopped": None
             if self.stopped is None
             else {"kind": self.stopped.kind, "error": self.stopped.one_line()},
             "elapsed_secs": round(self.elapsed_secs, 3),
+            "exit_code": self.exit_code,
+        }
+
+
+@dataclass
+class Preview:
+    """``--dry-run``: what a run would take now (``rows``, at most ``limit``), how many it
+    could take in all (``total``), and the named records it would not take (``named``)."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    limit: int | None
+    named: list[NamedSkip] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """3 when a named record does not exist or has no master image (as the run), else 0."""
+        return named_exit_code(self.named)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": True,
+            "count": len(self.rows),
+            "total": self.total,
+            "limit": self.limit,
+            "records": self.rows,
+            "named": [n.as_dict() for n in self.named],
             "exit_code": self.exit_code,
         }
 
@@ -127,6 +221,10 @@ __all__ = [
     "BatchEvents",
     "BatchSummary",
     "ItemResult",
+    "NamedSkip",
+    "Preview",
     "lost_claim_notice",
+    "named_exit_code",
     "reopened_notice",
+    "when",
 ]

@@ -34,16 +34,19 @@ from imagear.batch_animator import GenerationGate, StoppedWaiting, batch_animato
 from imagear.batch_failures import count_given_up
 from imagear.batch_jobs import Selection
 from imagear.batch_options import BatchOptions, default_lease_secs
+from imagear.batch_plan import explain_named
+from imagear.batch_preflight import check_local
 from imagear.batch_report import (
     BatchEvents,
     BatchSummary,
     ItemResult,
+    Preview,
     lost_claim_notice,
     reopened_notice,
 )
 from imagear.batch_retry import RUN_LEVEL, retry_delay
 from imagear.claims import Claim, ClaimStore, new_runner_id
-from imagear.errors import ImagearError, InvalidOption
+from imagear.errors import ImagearError
 
 
 class BatchRunner:
@@ -123,31 +126,30 @@ class BatchRunner:
         started = self.store.db_now()
         return self.store.plan(self.selection(started), self.options.limit)
 
-    def _check_options(self) -> None:
-        """Refuse per-call options the model rejects before any record is charged for them.
-
-        Options that depend on each image's size (a width or height) are left to each record.
-        """
+    def preview(self) -> Preview:
+        """``--dry-run``: the pre-flight a real run does first (raises its error: a disabled
+        feature, an unknown model, refused options), then what a run would take now, how many
+        are takeable in all, and why named records would not be taken. Changes nothing."""
         opts = self.options
-        given = {k for k, v in opts.overrides.items() if v is not None} | set(opts.extra)
-        if not given or given & {"width", "height"}:
-            return
-        from imagear.models import resolve_generation
-
-        settings = settings_svc.get_all(self.app.engine)
-        try:
-            resolve_generation(
-                opts.model or settings["ar_model"], settings, opts.overrides, opts.extra, None
-            )
-        except InvalidOption:
-            raise
-        except ImagearError:
-            return  # the health check (unknown model) or each record says it better
+        check_local(self.app, opts)
+        started = self.store.db_now()
+        sel = self.selection(started)
+        rows = self.store.plan(sel, opts.limit)
+        total = len(rows)
+        if opts.limit is not None and total >= opts.limit:
+            total = self.store.count(sel, None)
+        named = explain_named(self.app, sel, started, opts.max_attempts)
+        return Preview(rows, total, opts.limit, named)
 
     # -- the run -------------------------------------------------------------------------------
 
     def run(self) -> BatchSummary:
-        """Do the batch; returns the summary (its ``exit_code`` is the CLI's exit code)."""
+        """Do the batch; returns the summary (its ``exit_code`` is the CLI's exit code).
+
+        A pre-flight failure (feature off, unknown model, refused options, the server down,
+        refusing the credentials or lacking the model) is raised before any record is claimed;
+        an error of that kind met mid-run stops the run and is the summary's ``stopped``.
+        """
         t0 = time.monotonic()
         opts = self.options
         summary = BatchSummary(self.runner_id, "only-missing" if opts.only_missing else "all")
@@ -156,38 +158,33 @@ class BatchRunner:
         finally:
             if self._own_animator and self._animator is not None:
                 self._animator.close()
-            summary.interrupted = self._stop.is_set() and summary.stopped is None
-            try:
-                summary.given_up_total = count_given_up(self.app)
-            except ImagearError:
-                pass
-            summary.elapsed_secs = time.monotonic() - t0
+        summary.interrupted = self._stop.is_set() and summary.stopped is None
+        try:
+            summary.given_up_total = count_given_up(self.app)
+        except ImagearError:
+            pass
+        summary.elapsed_secs = time.monotonic() - t0
         return summary
 
     def _run(self, summary: BatchSummary) -> None:
         opts = self.options
+        check_local(self.app, opts)  # pre-flight, before any write: raises
         started = self.store.db_now()
         sel = self.selection(started)
         summary.reopened = self.store.sweep()
         if summary.reopened:
             self.events.notice(reopened_notice(len(summary.reopened)))
         self.store.prepare(sel)
-        if opts.limit == 0:
-            return
+        summary.named = explain_named(self.app, sel, started, opts.max_attempts)
         summary.planned = self.store.count(sel, opts.limit)
         if summary.planned == 0 or self._stop.is_set():
             return
-        try:
-            self._check_options()
-            if self._animator is None:
-                from imagear.animate import Animator
+        if self._animator is None:
+            from imagear.animate import Animator
 
-                self._gate = GenerationGate(opts.concurrency, self._stop)
-                self._animator = batch_animator_class(Animator)(self.app, progress=self._gate)
-            self._animator.check_ready(opts.model)
-        except ImagearError as err:
-            summary.stopped = err
-            return
+            self._gate = GenerationGate(opts.concurrency, self._stop)
+            self._animator = batch_animator_class(Animator)(self.app, progress=self._gate)
+        self._animator.check_ready(opts.model)  # pre-flight, before the first claim: raises
         self.events.started(summary.planned, self.runner_id, opts.concurrency)
         heartbeat = threading.Thread(target=self._heartbeat, name="imagear-heartbeat", daemon=True)
         heartbeat.start()

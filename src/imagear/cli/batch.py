@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -45,18 +45,33 @@ from imagear.batch import (
     reset_failures,
 )
 from imagear.batch_jobs import as_utc
+from imagear.batch_report import NamedSkip, Preview
+from imagear.batch_text import (
+    failure_lines,
+    failures_count_line,
+    given_up_earlier_note,
+    given_up_lines,
+    item_line,
+)
 from imagear.cli import animate as animate_cli
 from imagear.cli._common import console, err_console, get_app, handle_errors, is_tty, print_json
 from imagear.cli.models import OptionPairs, parse_options
-from imagear.errors import NotFound, UsageError
+from imagear.errors import ImagearError, NotFound, Refused, UsageError
+
+_EXIT_CODES = (
+    "Exit 0: nothing failed (also: nothing to do); 1: a record failed or was given up in "
+    "this run; 2: a bad option or setting (--limit 0, --frames 99 for svd); 3: not found (an "
+    "unknown --model, a named record that does not exist or has no master image); 4: refused "
+    "(ar_enabled or ar_user_button is off); 5: the server is down, refuses the credentials or "
+    "lacks the model; 6: the model cannot run here; 130: interrupted."
+)
 
 app = typer.Typer(
     help="Animate every record with a master image and no animation (or --all of them). "
     "Records are claimed in the database, so several cron entries or hosts can run this at "
     "once, and a stopped or killed run is picked up by the next. Failures are retried by later "
     "runs with a growing wait and given up after --max-attempts (see `imagear batch "
-    "failures`). Exit 0: nothing failed; 1: a record failed; 2: bad options; 5: the server is "
-    "down or lacks the model; 130: interrupted.",
+    "failures`). " + _EXIT_CODES,
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -66,27 +81,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _when(value: datetime | str | None) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _item_line(r: ItemResult, max_attempts: int) -> str:
-    line = f"record {r.object_id} {r.outcome} {r.secs:.2f}s"
-    if r.error:
-        line += f" {r.error_kind}: {r.error}" if r.error_kind else f" ({r.error})"
-    if r.outcome == "failed":
-        line += f" (attempt {r.attempts}/{max_attempts}, retry after {_when(r.retry_at)})"
-    elif r.outcome == "given_up":
-        line += f" (attempt {r.attempts}/{max_attempts}: given up)"
-    for notice in r.notices:
-        line += f" [{notice}]"
-    return line
 
 
 class _Reporter(BatchEvents):
@@ -138,10 +132,10 @@ class _Reporter(BatchEvents):
             self.counts[key] += 1
         if self.progress is None:
             if not self.fancy:
-                self._print(_item_line(result, self.max_attempts))
+                self._print(item_line(result, self.max_attempts))
             return
         if result.outcome in ("failed", "given_up") or result.notices:
-            self._print(_item_line(result, self.max_attempts), "red" if key == "failed" else None)
+            self._print(item_line(result, self.max_attempts), "red" if key == "failed" else None)
         task = self.progress.tasks[0]
         done = task.completed + (1 if result.outcome != "released" else 0)
         elapsed = task.elapsed or 0.0
@@ -194,11 +188,29 @@ def _print_stop(summary: BatchSummary) -> None:
             err_console.print(f"  {err.advice}", soft_wrap=True, markup=False, highlight=False)
 
 
+def _print_named(named: list[NamedSkip], out: Console) -> None:
+    """Named records the run did not take, and why, one line each."""
+    for n in named:
+        out.print(
+            f"{_stamp()} {n.message}",
+            style="red" if n.not_found else None,
+            markup=False,
+            soft_wrap=True,
+            highlight=False,
+        )
+
+
 def _print_summary(summary: BatchSummary, max_attempts: int, aborted: bool = False) -> None:
     d = summary.as_dict()
+    _print_named(summary.named, console)
+    earlier = given_up_earlier_note(summary)
     if summary.planned == 0 and not summary.results:
-        if summary.stopped is None:
-            console.print(f"{_stamp()} Nothing to do: no record needs an animation now.")
+        if summary.stopped is None and not summary.named:
+            console.print(
+                f"{_stamp()} Nothing to do: no record needs an animation now.{earlier}",
+                markup=False,
+                soft_wrap=True,
+            )
     else:
         parts = [
             f"{d['done']} done",
@@ -210,29 +222,34 @@ def _print_summary(summary: BatchSummary, max_attempts: int, aborted: bool = Fal
             parts.append(f"{d['released']} given back")
         console.print(
             f"{_stamp()} batch {summary.runner}: {', '.join(parts)} "
-            f"in {summary.elapsed_secs:.1f} s",
+            f"in {summary.elapsed_secs:.1f} s{earlier}",
+            markup=False,
             highlight=False,
             soft_wrap=True,
         )
     for r in summary.failures:
-        console.print(f"  {_item_line(r, max_attempts)}", markup=False, soft_wrap=True)
+        console.print(f"  {item_line(r, max_attempts)}", markup=False, soft_wrap=True)
     if summary.interrupted:
         what = "records in progress were given back" if aborted else "running records finished"
         err_console.print(f"[yellow]Interrupted[/]: {what}; the rest wait for the next run.")
-    if summary.given_up_total:
-        console.print(
-            f"{summary.given_up_total} record(s) are given up and no longer retried: "
-            "see `imagear batch failures`, retry with `imagear batch reset --all-failed`.",
-            highlight=False,
-            soft_wrap=True,
-        )
+    for line in given_up_lines(summary):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-def _print_plan(rows: list[dict[str, Any]], limit: int | None, as_json: bool) -> None:
+def _print_plan(preview: Preview, as_json: bool) -> None:
     if as_json:
-        print_json({"dry_run": True, "count": len(rows), "limit": limit, "records": rows})
+        print_json(preview.as_dict())
         return
-    table = Table(caption=f"{len(rows)} record(s) would be animated (dry run: nothing changed)")
+    _print_named(preview.named, console)
+    rows = preview.rows
+    if not rows:
+        if not preview.named:
+            console.print("Nothing would be animated.")
+        return
+    shown = f"{len(rows)} record(s)"
+    if preview.total > len(rows):
+        shown = f"{len(rows)} of the {preview.total} record(s) to do (--limit {preview.limit})"
+    table = Table(caption=f"{shown} would be animated (dry run: nothing changed)")
     for name in ("record", "identifier", "title", "state", "attempts"):
         table.add_column(name, overflow="fold")
     for r in rows:
@@ -244,6 +261,19 @@ def _print_plan(rows: list[dict[str, Any]], limit: int | None, as_json: bool) ->
             str(r["attempts"]),
         )
     console.print(table)
+
+
+def _dry_run_refused(err: ImagearError) -> NoReturn:
+    """The pre-flight of a dry run failed: say that the real run would stop the same way."""
+    how = "be refused" if isinstance(err, Refused) else "stop before any record"
+    err_console.print(
+        f"[bold red]Error:[/] dry run: the real run would {how}: {err.message}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    if err.advice:
+        err_console.print(f"  {err.advice}", soft_wrap=True, markup=False, highlight=False)
+    raise typer.Exit(err.exit_code)
 
 
 @app.callback()
@@ -269,7 +299,7 @@ def batch(
         typer.Option("--object-id", "--id", min=1, help="A record id (repeatable)."),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=0, help="At most this many records this run.")
+        int | None, typer.Option("--limit", min=1, help="At most this many records this run.")
     ] = None,
     concurrency: Annotated[
         int,
@@ -323,8 +353,7 @@ def batch(
     Records are claimed in the database, so several cron entries or hosts can run this at
     once without animating a record twice; a stopped or killed run is picked up by the next
     one. Failures are retried by later runs with a growing wait, and given up after
-    --max-attempts (see `imagear batch failures`). Exit 0 when nothing failed, 1 when some
-    record failed, 5 when the server is down, 130 when interrupted.
+    --max-attempts (see `imagear batch failures`). The exit codes are in the group's help.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -353,8 +382,12 @@ def batch(
         )
         runner = BatchRunner(get_app(ctx), options)
         if dry_run:
-            _print_plan(runner.plan(), limit, as_json)
-            return
+            try:
+                preview = runner.preview()
+            except ImagearError as err:
+                _dry_run_refused(err)
+            _print_plan(preview, as_json)
+            raise typer.Exit(preview.exit_code)
     fancy = is_tty() and not as_json
     out = err_console if as_json else console
     reporter = _Reporter(fancy, out, max_attempts)
@@ -366,6 +399,7 @@ def batch(
         reporter.close()
     _print_stop(summary)
     if as_json:
+        _print_named(summary.named, err_console)
         print_json(summary.as_dict())
     else:
         _print_summary(summary, max_attempts, runner.aborted)
@@ -387,28 +421,12 @@ def failures(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if not rows:
         console.print("No batch failures.")
         return
-    given_up = sum(1 for r in rows if r["status"] == "given_up")
-    table = Table(
-        caption=f"{len(rows)} failure(s), {given_up} given up "
-        "(retry them with `imagear batch reset --all-failed`)"
-    )
-    for name in ("record", "identifier", "state", "attempts", "kind"):
-        table.add_column(name, no_wrap=True)
-    table.add_column("error", overflow="fold", ratio=1)
-    table.add_column("next try", no_wrap=True)
-    for r in rows:
-        state = {"given_up": "[red]given up[/]", "pending": "next run"}.get(r["status"], "retry")
-        next_try = "never" if r["status"] == "given_up" else _when(r["next_attempt_at"])
-        table.add_row(
-            str(r["object_id"]),
-            r["identifier"] or "",
-            state,
-            str(r["attempts"]),
-            r["error_kind"] or "",
-            r["error"] or "",
-            "next run" if r["status"] == "pending" else next_try,
-        )
-    console.print(table)
+    for row in rows:
+        head, error = failure_lines(row)
+        style = "red" if row["status"] == "given_up" else None
+        console.print(head, style=style, markup=False, soft_wrap=True, highlight=False)
+        console.print(error, markup=False, soft_wrap=True, highlight=False)
+    console.print(failures_count_line(rows), markup=False, soft_wrap=True, highlight=False)
 
 
 @app.command("reset")

@@ -1,0 +1,61 @@
+"""What a batch checks before it touches any record: the pre-flight.
+
+:func:`check_local` runs before a run (or a ``--dry-run``) reads or writes any job row: both
+feature toggles on (else :class:`~imagear.errors.FeatureDisabled`, exit 4, as the real run
+would be refused), the model known (:class:`~imagear.errors.UnknownModel`, exit 3), and the
+per-call options valid for the model (:class:`~imagear.errors.InvalidOption`, exit 2), so a
+typo does not mark a whole collection failed. The server's health (reachable, the credentials
+accepted, the model loaded) is checked by the runner with :meth:`Animator.check_ready` once it
+knows there is something to do, still before the first claim.
+
+A pre-flight failure is raised, not recorded: ``imagear batch`` prints only the error and exits
+with its code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imagear import settings as settings_svc
+from imagear.app import App
+from imagear.batch_options import BatchOptions
+from imagear.errors import FeatureDisabled, ImagearError, InvalidOption
+
+
+def check_toggles(settings: dict[str, Any]) -> None:
+    """Raise FeatureDisabled (worded as the animate service words it) when a toggle is off."""
+    off = [key for key in ("ar_enabled", "ar_user_button") if not settings[key]]
+    if off:
+        raise FeatureDisabled(
+            f"Image animation is turned off ({', '.join(f'{k}=0' for k in off)}); "
+            "generating needs both ar_enabled and ar_user_button on."
+        )
+
+
+def check_options(options: BatchOptions, settings: dict[str, Any]) -> None:
+    """The model is known (UnknownModel) and the per-call options are ones it accepts
+    (InvalidOption). Options that depend on each image's size (a width or height) are left to
+    each record."""
+    from imagear.models import get_model, resolve_generation
+
+    name = options.model or settings["ar_model"]
+    get_model(name)
+    given = {k for k, v in options.overrides.items() if v is not None} | set(options.extra)
+    if not given or given & {"width", "height"}:
+        return
+    try:
+        resolve_generation(name, settings, options.overrides, options.extra, None)
+    except InvalidOption:
+        raise
+    except ImagearError:
+        return  # about one image rather than the options: each record says it better
+
+
+def check_local(app: App, options: BatchOptions) -> None:
+    """Toggles, model and options (no network, no writes); raises the first problem."""
+    settings = settings_svc.get_all(app.engine)
+    check_toggles(settings)
+    check_options(options, settings)
+
+
+__all__ = ["check_local", "check_options", "check_toggles"]
