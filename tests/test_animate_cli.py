@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -137,6 +138,85 @@ def test_in_process_kenburns(app: App, make_image: Any, runner: Any) -> None:
     assert result.exit_code == 0, result.output
     anim = json.loads(result.stdout)["animation"]
     assert (anim["mp4_motion"], anim["mp4_width"], anim["mp4_height"]) == ("zoom_out", 96, 64)
+
+
+def test_frames_and_duration_together_are_refused(app: App, make_image: Any, runner: Any) -> None:
+    oid = add(app, make_image)
+    args = ["animate", "--object-id", str(oid), "--force", "--model", "kenburns"]
+    result = invoke(runner, *args, "--frames", "10", "-o", "duration=2")
+    assert result.exit_code == 2, result.output
+    assert "give either --frames or -o duration, not both" in result.stderr
+    both = invoke(runner, *args, "-o", "num_frames=10", "-o", "duration=2")
+    assert both.exit_code == 2 and "not both" in both.stderr
+    assert row_of(app, oid) is None and not listing(app, oid)
+
+
+def test_motion_of_the_wrong_kind_says_what_the_model_takes(
+    app: App, remote: FakeVideoServer, make_image: Any, runner: Any
+) -> None:
+    oid = add(app, make_image)
+    name = invoke(
+        runner, "animate", "--object-id", str(oid), "--model", "svd", "--motion", "pan_rl"
+    )
+    assert name.exit_code == 2, name.output
+    assert (
+        "--motion for svd must be a number 1..255 (motion bucket); names like pan_rl are Ken "
+        "Burns motions (--model kenburns)."
+    ) in name.stderr
+    assert "has no option" not in name.stderr
+    number = invoke(runner, "animate", "--id", str(oid), "-m", "kenburns", "--motion", "180")
+    assert number.exit_code == 2, number.output
+    assert "--motion for kenburns takes a motion name" in number.stderr
+    assert "zoom_in, zoom_out, pan_lr, pan_rl or ken_burns_diagonal" in number.stderr
+    assert remote.count == 0 and row_of(app, oid) is None
+
+
+def test_json_animation_keys_follow_the_table_columns(
+    app: App, make_image: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever order the service's dict has, the JSON lists the columns in table order."""
+    from imagear.animate import AnimateOutcome
+
+    as_dict = AnimateOutcome.as_dict
+
+    def scrambled(self: Any) -> dict[str, Any]:
+        data = as_dict(self)
+        data["animation"] = dict(reversed(list(data["animation"].items())))
+        return data
+
+    monkeypatch.setattr(AnimateOutcome, "as_dict", scrambled)
+    oid = add(app, make_image)
+    args = ["animate", "--object-id", str(oid), "-m", "kenburns", "--frames", "4", "--json"]
+    result = invoke(runner, *args, "--width", "96", "--height", "64")
+    assert result.exit_code == 0, result.output
+    keys = list(json.loads(result.stdout)["animation"])
+    assert keys == [k for k in ObjectImageAr.model_fields if k in keys]
+    assert keys[:3] == ["id", "object_id", "digital_object_id"]
+
+
+def test_messages_are_not_broken_on_a_narrow_console(
+    app: App, remote: FakeVideoServer, make_image: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagear.cli import _common
+
+    monkeypatch.setattr(_common.console, "width", 80)  # what Rich uses for a pipe
+    oid = add(app, make_image, "a-photo-with-a-rather-long-file-name.jpg")
+    created = invoke(runner, "animate", "--object-id", str(oid))
+    assert created.exit_code == 0, created.output
+    assert " KB, 128x72, 8 frames" in created.stdout and "0.0 MB" not in created.stdout
+    skipped = invoke(runner, "animate", "--object-id", str(oid))
+    assert skipped.exit_code == 0
+    lines = skipped.stdout.strip().splitlines()
+    assert len(lines) == 1 and "already has an animation" in lines[0]
+    assert "pass --force to replace it." in lines[0]
+    table = invoke(runner, "recent")
+    assert table.exit_code == 0
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", table.stdout), table.stdout
+    assert "│ 1 a-photo-with" in table.stdout and " svd " in table.stdout, table.stdout
+    gone = invoke(runner, "delete", "--object-id", str(oid))
+    lines = gone.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Deleted the animation of record")
+    assert lines[0].endswith(".mp4."), lines
 
 
 # -- refusals: one line, one exit code -----------------------------------------------------------

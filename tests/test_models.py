@@ -22,6 +22,7 @@ from imagear.models import (
     resolve_generation,
     unregister,
 )
+from imagear.models.kenburns import KenBurns
 from imagear.models.svd import SVD
 
 PLUGINS = Path(__file__).parent / "plugins"
@@ -280,8 +281,74 @@ def test_ignored_per_call_parameters_give_one_notice_each() -> None:
     r = resolve("wan-2.1", num_frames=81, motion_bucket_id=200)
     assert r.notices == ["wan-2.1 ignores --motion"]
     assert not hasattr(r.options, "motion_bucket_id")
-    r = resolve("kenburns", prompt="x", motion_bucket_id=5)
-    assert sorted(r.notices) == ["kenburns ignores --motion", "kenburns ignores --prompt"]
+    r = resolve("kenburns", prompt="x")
+    assert r.notices == ["kenburns ignores --prompt"]
+
+
+def test_a_motion_bucket_for_kenburns_is_refused_naming_its_motions() -> None:
+    """kenburns has a motion option of its own, so --motion 180 is a mistake, not noise."""
+    with pytest.raises(InvalidOption) as err:
+        resolve("kenburns", motion_bucket_id=180)
+    message = err.value.message
+    assert message.startswith("--motion for kenburns takes a motion name (zoom_in, zoom_out,")
+    assert "ken_burns_diagonal), not 180" in message and "--model svd" in message
+    assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "model, value, needles",
+    [
+        (
+            "svd",
+            "pan_rl",
+            [
+                "--motion for svd must be a number 1..255 (motion bucket); names like pan_rl "
+                "are Ken Burns motions (--model kenburns)."
+            ],
+        ),
+        ("svd-xt", "spin", ["--motion for svd-xt must be a number 1..255", "spin is no motion"]),
+        ("wan-2.1", "zoom_in", ["wan-2.1 has no --motion option; names like zoom_in are Ken"]),
+    ],
+)
+def test_a_motion_name_for_a_model_without_motions_says_what_motion_means(
+    model: str, value: str, needles: list[str]
+) -> None:
+    with pytest.raises(InvalidOption) as err:
+        resolve(model, extra={"motion": value}, num_frames=81 if model == "wan-2.1" else None)
+    for needle in needles:
+        assert needle in err.value.message
+    assert "has no option 'motion'" not in err.value.message
+
+
+@pytest.mark.parametrize(
+    "overrides, extra, both",
+    [
+        ({"num_frames": 10}, {"duration": "2"}, "give either --frames or -o duration, not both"),
+        ({}, {"num_frames": "10", "Duration": "2"}, "either -o num_frames or -o Duration"),
+    ],
+)
+def test_frames_and_duration_per_call_are_refused(
+    overrides: dict[str, Any], extra: dict[str, Any], both: str
+) -> None:
+    with pytest.raises(InvalidOption) as err:
+        resolve("kenburns", extra=extra, **overrides)
+    assert both in err.value.message and err.value.exit_code == 2
+
+
+def test_frames_from_settings_do_not_conflict_with_duration() -> None:
+    """Only per-call values conflict: a settings frame count never blocks -o duration."""
+    settings = {**HERATIO_SETTINGS, "ar_num_frames": 14}
+    assert resolve("kenburns", settings=settings, extra={"duration": "2"}).options.num_frames == 50
+
+    class KenBurnsWithSettings(KenBurns):  # a model that does take ar_num_frames
+        name = "kenburns-settings"
+        aliases = ()
+        honours_settings = True
+
+    register(KenBurnsWithSettings)
+    assert resolve("kenburns-settings", settings=settings).options.num_frames == 14
+    r = resolve("kenburns-settings", settings=settings, extra={"duration": "4"})
+    assert r.options.num_frames == 28  # 4 s at ar_fps 7
 
 
 def test_cogvideox_2b_is_honest_about_text_to_video() -> None:

@@ -75,6 +75,44 @@ def test_models_lists_every_model(runner: CliRunner) -> None:
     assert r.stderr == ""
 
 
+def test_models_piped_is_one_plain_line_per_model(runner: CliRunner) -> None:
+    """Not a terminal: a header and one tab-separated line per model, never wrapped."""
+    r = runner.invoke(app, ["models"])
+    assert r.exit_code == 0, r.output
+    header, *lines = r.stdout.splitlines()
+    assert header.split("\t") == list(models_cli.COLUMNS)
+    assert [line.split("\t")[0] for line in lines] == BUILTIN_NAMES
+    svd = lines[0].split("\t")
+    assert svd[1] == "stable-video-diffusion, svd-img2vid" and svd[4] == "14 or 25"
+    assert len(svd) == len(models_cli.COLUMNS) and "\x1b[" not in r.stdout
+
+
+def test_models_on_a_terminal_keeps_names_whole(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(models_cli, "is_tty", lambda: True)
+    monkeypatch.setattr(models_cli.console, "width", 80)
+    r = runner.invoke(app, ["models"])
+    assert r.exit_code == 0, r.output
+    for name in BUILTIN_NAMES:
+        assert f" {name} " in r.stdout, r.stdout
+    assert "14 or 25" in r.stdout and "1024x576 /8" in r.stdout
+    assert "imagear models show NAME" in r.stdout  # where the left-out columns are
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80
+    monkeypatch.setattr(models_cli.console, "width", 180)
+    wide = runner.invoke(app, ["models"]).stdout
+    assert " cogvideox-5b-i2v " in wide and "licence" in wide and "Apache-2.0" in wide
+
+
+def test_models_show_facts_are_not_wrapped(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(models_cli.console, "width", 40)
+    r = runner.invoke(app, ["models", "show", "svd"])
+    assert r.exit_code == 0, r.output
+    assert "  notes: Image only: the prompt is ignored. Heratio's default model.\n" in r.stdout
+
+
 def test_models_json(runner: CliRunner) -> None:
     r = runner.invoke(app, ["models", "--json"])
     assert r.exit_code == 0, r.output

@@ -7,30 +7,14 @@ same code as ``imagear animate --object-id N`` and ``imagear health``. The servi
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import signal
-import threading
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Group
-from rich.live import Live
 from rich.markup import escape
 from rich.panel import Panel
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
 from imagear.cli._common import (
@@ -42,6 +26,13 @@ from imagear.cli._common import (
     is_tty,
     print_json,
     warn,
+)
+from imagear.cli._render import (
+    Renderer,
+    outcome_json,
+    sigterm_as_interrupt,
+    size_text,
+    table_order,
 )
 from imagear.cli.models import OptionPairs, parse_options
 from imagear.errors import EXIT_INTERRUPTED, ImagearError, InvalidOption, ServerError, UsageError
@@ -78,94 +69,6 @@ HealthOpt = Annotated[
 ]
 
 
-def _mb(size: Any) -> str:
-    return f"{(size or 0) / 1_000_000:.1f} MB"
-
-
-# -- progress -----------------------------------------------------------------------------------
-
-
-class Renderer:
-    """Renders Animator progress: a status line (model, parameters, elapsed) and a transfer bar
-    on a terminal; only the warnings otherwise."""
-
-    def __init__(self, fancy: bool) -> None:
-        self.fancy = fancy
-        self._status = Progress(
-            SpinnerColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.description}"),
-            console=err_console,
-        )
-        self._transfer = Progress(
-            TextColumn("  {task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=err_console,
-        )
-        self._live: Live | None = None
-        self._task: TaskID | None = None
-        self._bar: TaskID | None = None
-        self._head = ""
-        self._params = ""
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[Renderer]:
-        if not self.fancy:
-            yield self
-            return
-        self._live = Live(Group(self._status, self._transfer), console=err_console, transient=True)
-        with self._live:
-            yield self
-        self._live = None
-
-    def __call__(self, event: str, object_id: int | None = None, **data: Any) -> None:
-        with self._lock:
-            if event == "notice":
-                warn(str(data.get("message")))
-                return
-            if not self.fancy:
-                return
-            if event == "start":
-                params = data.get("params") or {}
-                labels = {"num_frames": "frames", "motion_bucket_id": "motion", "fps": "fps"}
-                labels.update(motion="motion", seed="seed", prompt="prompt")
-                shown = [f"{labels[k]} {v}" for k, v in params.items() if k in labels]
-                if "width" in params:
-                    shown.append(f"{params['width']}x{params.get('height')}")
-                model = escape(str(data.get("model")))
-                self._head = f"[bold]{model}[/] record {object_id}"
-                self._params = escape(", ".join(shown))
-                self._task = self._status.add_task(f"{self._head} ({self._params})", total=None)
-            elif event == "phase" and self._task is not None:
-                text = f"{self._head}: {escape(str(data['message']))} ({self._params})"
-                self._status.update(self._task, description=text)
-            elif event == "transfer":
-                total = data.get("total")
-                if self._bar is None:
-                    self._bar = self._transfer.add_task("Receiving the clip", total=total)
-                self._transfer.update(self._bar, completed=data.get("done", 0), total=total)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so partial files are removed before exiting."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 # -- animate ------------------------------------------------------------------------------------
 
 
@@ -187,6 +90,13 @@ def _overrides(
         "width": width,
         "height": height,
     }
+    lengths = {k.strip().lower().replace("-", "_") for k in extra}
+    if "duration" in lengths and (frames is not None or "num_frames" in lengths):
+        flag = "--frames" if frames is not None else "-o num_frames"
+        raise InvalidOption(
+            f"{flag} and -o duration both set the clip's length; "
+            f"give either {flag} or -o duration, not both."
+        )
     if motion is not None:
         if motion.strip().isdigit():
             overrides["motion_bucket_id"] = int(motion)
@@ -199,17 +109,18 @@ def _overrides(
 
 def _print_outcome(outcome: Any, as_json: bool) -> None:
     if as_json:
-        print_json(outcome.as_dict())
+        print_json(outcome_json(outcome))
         return
     if outcome.status == "skipped":
-        console.print(outcome.message or f"Record {outcome.object_id} was skipped.", markup=False)
+        message = outcome.message or f"Record {outcome.object_id} was skipped."
+        console.print(message, markup=False, soft_wrap=True)
         return
     a = outcome.animation or {}
     verb = "Created" if outcome.status == "created" else "Replaced"
     mp4 = outcome.mp4 or {}
     console.print(
         f"{verb} the animation of record {outcome.object_id}: {outcome.file}\n"
-        f"  {_mb(a.get('mp4_size'))}, {a.get('mp4_width')}x{a.get('mp4_height')}, "
+        f"  {size_text(a.get('mp4_size'))}, {a.get('mp4_width')}x{a.get('mp4_height')}, "
         f"{mp4.get('frames', '?')} frames at {a.get('mp4_fps'):g} fps "
         f"({a.get('mp4_duration_secs')} s); model {a.get('ai_model')}, seed {a.get('ai_seed')}, "
         f"generated in {a.get('generation_secs')} s",
@@ -228,14 +139,15 @@ def run_animate(ctx: typer.Context, request: Any, as_json: bool, show: bool = Tr
         app = get_app(ctx)
         try:
             with (
-                _sigterm_as_interrupt(),
+                sigterm_as_interrupt(),
                 Animator(app, progress=renderer) as animator,
                 renderer.running(),
             ):
                 outcome = animator.animate(request)
         except KeyboardInterrupt:
             err_console.print(
-                "[red]Interrupted[/]: nothing was changed; the previous clip is kept."
+                "[red]Interrupted[/]: nothing was changed; the previous clip is kept.",
+                soft_wrap=True,
             )
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except ImagearError as err:
@@ -381,7 +293,9 @@ def delete(ctx: typer.Context, object_id: ObjectIdOpt = None, as_json: JsonOpt =
         return
     gone = "and its file " if result.get("file_removed") else "(its file was already gone) "
     console.print(
-        f"Deleted the animation of record {object_id} {gone}{result.get('file')}.", markup=False
+        f"Deleted the animation of record {object_id} {gone}{result.get('file')}.",
+        markup=False,
+        soft_wrap=True,
     )
 
 
@@ -396,18 +310,24 @@ def recent(
     with handle_errors(), Animator(get_app(ctx)) as animator:
         rows, total = animator.recent(n)
     if as_json:
-        print_json({"total": total, "clips": rows})
+        print_json({"total": total, "clips": [table_order(r) for r in rows]})
         return
     table = Table(caption=f"{len(rows)} of {total} clip(s)")
     for name in ("record", "model", "prompt", "size", "frame size", "generated in", "date"):
-        table.add_column(name, overflow="fold")
+        # a record, model name or date broken over two lines is unreadable: they never wrap (a
+        # long identifier is cut with an ellipsis instead); the other columns give way first
+        if name in ("record", "model", "date"):
+            width = 20 if name == "record" else None
+            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=width)
+        else:
+            table.add_column(name, overflow="fold")
     for r in rows:
         label = f"{r['object_id']}" + (f" {r['identifier']}" if r.get("identifier") else "")
         table.add_row(
             label,
             str(r.get("ai_model") or "-"),
             str(r.get("ai_prompt") or "-"),
-            _mb(r.get("mp4_size")),
+            size_text(r.get("mp4_size")),
             f"{r.get('mp4_width')}x{r.get('mp4_height')}",
             f"{r.get('generation_secs')} s",
             str(r.get("updated_at") or r.get("created_at") or "")[:19].replace("T", " "),
@@ -452,12 +372,12 @@ def demo(
             except OSError as exc:
                 raise StorageError(f"Cannot copy the clip to {out}: {exc.strerror}.") from exc
     if as_json:
-        print_json({**outcome.as_dict(), "copied_to": str(copied) if copied else None})
+        print_json({**outcome_json(outcome), "copied_to": str(copied) if copied else None})
         return
     mp4 = outcome.mp4 or {}
     console.print(
         f"Demo clip of record {record.id}: {outcome.file}\n"
-        f"  {_mb(mp4.get('size_bytes'))}, {mp4.get('width')}x{mp4.get('height')}, "
+        f"  {size_text(mp4.get('size_bytes'))}, {mp4.get('width')}x{mp4.get('height')}, "
         f"{mp4.get('frames')} frames at {mp4.get('fps')} fps ({mp4.get('duration_secs')} s)"
         + (f"\n  copied to {copied}" if copied else ""),
         markup=False,

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from imagear.cli._common import console, handle_errors, print_json, warn
+from imagear.cli._common import console, handle_errors, is_tty, print_json, warn
 from imagear.errors import InvalidOption
 from imagear.models import ModelDescriptor, PluginWarning, get_model, list_models
 
@@ -95,6 +96,47 @@ def _show_default(value: Any) -> str:
     return str(value)
 
 
+COLUMNS = (
+    "model",
+    "aliases",
+    "image",
+    "prompt",
+    "frames",
+    "default",
+    "fps",
+    "native size",
+    "memory",
+    "licence",
+)
+
+TERMINAL_COLUMNS = ("model", "image", "prompt", "frames", "default", "fps", "native size")
+WIDE = 160  # terminal columns from which every column is shown
+
+
+def _row(m: ModelDescriptor) -> tuple[str, ...]:
+    return (
+        m.name,
+        ", ".join(m.aliases) or "-",
+        _yes(m.takes_image),
+        _yes(m.uses_prompt),
+        m.frames_rule,
+        str(m.default_frames),
+        str(m.native_fps),
+        _size(m),
+        m.memory,
+        m.licence,
+    )
+
+
+def _print_plain(rows: list[tuple[str, ...]]) -> None:
+    """Not a terminal: one tab-separated line per model under a header line, never wrapped, so
+    ``grep``, ``cut -f`` and ``awk -F'\\t'`` work on it."""
+    lines = ["\t".join(COLUMNS)]
+    lines += ["\t".join(" ".join(cell.split()) for cell in row) for row in rows]
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
 @app.callback(invoke_without_command=True)
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every model (built-in and plugins): inputs, frames, fps, size, memory and licence."""
@@ -105,24 +147,20 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json([m.info() for m in models])
         return
-    table = Table()
-    for column in ("model", "aliases", "image", "prompt", "frames", "default", "fps"):
-        table.add_column(column, overflow="fold")
-    for column in ("native size", "memory", "licence"):
-        table.add_column(column, overflow="fold")
-    for m in models:
-        table.add_row(
-            m.name,
-            ", ".join(m.aliases),
-            _yes(m.takes_image),
-            _yes(m.uses_prompt),
-            m.frames_rule,
-            str(m.default_frames),
-            str(m.native_fps),
-            _size(m),
-            m.memory,
-            m.licence,
-        )
+    rows = [_row(m) for m in models]
+    if not is_tty():
+        _print_plain(rows)
+        return
+    # A narrow terminal gets the columns that fit 80 characters (aliases, memory and licence
+    # are in `models show NAME`, the piped listing and --json); a model's name never breaks.
+    wide = console.width >= WIDE
+    columns = COLUMNS if wide else TERMINAL_COLUMNS
+    shown = [COLUMNS.index(c) for c in columns]
+    table = Table(caption=None if wide else "Aliases, memory and licence: imagear models show NAME")
+    for column in columns:
+        table.add_column(column, overflow="fold", no_wrap=column in ("model", "native size"))
+    for row in rows:
+        table.add_row(*(row[i] for i in shown))
     console.print(table)
 
 
@@ -149,7 +187,7 @@ def show(
         ("notes", desc.notes or "-"),
     ]
     for label, value in facts:
-        console.print(f"  {label}: {value}", markup=False)
+        console.print(f"  {label}: {value}", markup=False, soft_wrap=True)
     table = Table()
     for column in ("option", "given as", "type", "default", "allowed", "description"):
         table.add_column(column, overflow="fold")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from imagear.engines.base import Engine, EngineConfig
 
 Motion = Literal["zoom_in", "zoom_out", "pan_lr", "pan_rl", "ken_burns_diagonal"]
+MOTIONS: tuple[str, ...] = get_args(Motion)
 MIN_FRAMES, MAX_FRAMES = 2, 1500
 
 

@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from imagear.errors import InvalidOption, UnknownModel
-from imagear.models.base import FLAGS, BaseOptions, ModelDescriptor
+from imagear.models.base import FLAGS, BaseOptions, ModelDescriptor, _bounds
 from imagear.models.cogvideox import CogVideoX2B, CogVideoX5BI2V
-from imagear.models.kenburns import KenBurns
+from imagear.models.kenburns import MOTIONS, KenBurns
 from imagear.models.svd import SVD, SVDXT
 from imagear.models.wan import Wan21
 
@@ -241,6 +241,43 @@ def _invalid(
     )
 
 
+def _motion_name_refused(desc: ModelDescriptor, value: Any) -> InvalidOption:
+    """``--motion NAME`` (``-o motion=NAME``) for a model without a ``motion`` option."""
+    advice = f"See its options with `imagear models show {desc.name}`."
+    kenburns = "Ken Burns motions (--model kenburns)"
+    if str(value).strip().lower() in MOTIONS:
+        like = f"names like {str(value).strip()} are {kenburns}"
+    else:
+        like = f"{_show(value)} is no motion name ({', '.join(MOTIONS)} are {kenburns})"
+    info = desc.Options.model_fields.get("motion_bucket_id")
+    if info is None:
+        return InvalidOption(f"{desc.name} has no --motion option; {like}.", advice=advice)
+    low, high, _, _ = _bounds(info)
+    return InvalidOption(
+        f"--motion for {desc.name} must be a number {low}..{high} (motion bucket); {like}.",
+        advice=advice,
+    )
+
+
+def _motion_number_refused(desc: ModelDescriptor, value: Any) -> InvalidOption:
+    """``--motion N`` (a motion bucket) for a model whose ``motion`` option takes a name."""
+    return InvalidOption(
+        f"--motion for {desc.name} takes a motion name ({desc.describe_allowed('motion')}), "
+        f"not {_show(value)}; a number is the motion bucket of SVD models (--model svd).",
+        advice=f"See its options with `imagear models show {desc.name}`.",
+    )
+
+
+def _check_length(labels: Mapping[str, str]) -> None:
+    """A per-call frame count and a per-call ``duration`` both set the clip's length."""
+    if "num_frames" in labels and "duration" in labels:
+        frames, duration = labels["num_frames"], labels["duration"]
+        raise InvalidOption(
+            f"{frames} and {duration} both set the clip's length; "
+            f"give either {frames} or {duration}, not both."
+        )
+
+
 def _per_call(
     desc: ModelDescriptor,
     overrides: Mapping[str, Any],
@@ -262,6 +299,8 @@ def _per_call(
         if value is None:
             continue
         label = FLAGS.get(key, f"--{key.replace('_', '-')}")
+        if key == "motion_bucket_id" and key not in fields and "motion" in fields:
+            raise _motion_number_refused(desc, value)
         if key in ignored:
             ignore(label)
         elif key not in fields:
@@ -276,6 +315,8 @@ def _per_call(
         label = f"-o {raw_key}"
         if key in ignored and key in fields:
             ignore(label)
+        elif key == "motion" and key not in fields:
+            raise _motion_name_refused(desc, value)
         elif key not in fields:
             raise InvalidOption(
                 f"{desc.name} has no option {raw_key!r}; its options are: {', '.join(fields)}.",
@@ -285,6 +326,7 @@ def _per_call(
             raise InvalidOption(f"{key} is given twice ({labels[key]} and {label}); give it once.")
         else:
             values[key], labels[key] = value, label
+    _check_length(labels)
     return values, labels
 
 

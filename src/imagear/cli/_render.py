@@ -1,0 +1,139 @@
+"""Rendering helpers for the commands in :mod:`imagear.cli.animate`: Animator progress, clip
+sizes, SIGTERM as Ctrl-C, and JSON rows in the table's column order."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from rich.console import Group
+from rich.live import Live
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+
+from imagear.cli._common import err_console, warn
+
+
+def size_text(size: Any) -> str:
+    """A clip's size for people: bytes below 1 KB, KB below 1 MB, else MB (decimal units)."""
+    if size is None:
+        return "-"
+    n = int(size)
+    if n < 1_000:
+        return f"{n} B"
+    if n < 1_000_000:
+        return f"{n / 1_000:.1f} KB"
+    return f"{n / 1_000_000:.1f} MB"
+
+
+def table_order(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """An object_image_ar row (as a dict) with its keys in the table's column order, then any
+    other keys sorted, so JSON output is the same from run to run."""
+    if row is None:
+        return None
+    from imagear.db import ObjectImageAr
+
+    ordered = {key: row[key] for key in ObjectImageAr.model_fields if key in row}
+    ordered.update(sorted((k, v) for k, v in row.items() if k not in ordered))
+    return ordered
+
+
+def outcome_json(outcome: Any) -> dict[str, Any]:
+    """An AnimateOutcome as JSON data, its ``animation`` row in column order."""
+    data: dict[str, Any] = outcome.as_dict()
+    if isinstance(data.get("animation"), Mapping):
+        data["animation"] = table_order(data["animation"])
+    return data
+
+
+class Renderer:
+    """Renders Animator progress: a status line (model, parameters, elapsed) and a transfer bar
+    on a terminal; only the warnings otherwise."""
+
+    def __init__(self, fancy: bool) -> None:
+        self.fancy = fancy
+        self._status = Progress(
+            SpinnerColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=err_console,
+        )
+        self._transfer = Progress(
+            TextColumn("  {task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=err_console,
+        )
+        self._live: Live | None = None
+        self._task: TaskID | None = None
+        self._bar: TaskID | None = None
+        self._head = ""
+        self._params = ""
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Renderer]:
+        if not self.fancy:
+            yield self
+            return
+        self._live = Live(Group(self._status, self._transfer), console=err_console, transient=True)
+        with self._live:
+            yield self
+        self._live = None
+
+    def __call__(self, event: str, object_id: int | None = None, **data: Any) -> None:
+        with self._lock:
+            if event == "notice":
+                warn(str(data.get("message")))
+                return
+            if not self.fancy:
+                return
+            if event == "start":
+                params = data.get("params") or {}
+                labels = {"num_frames": "frames", "motion_bucket_id": "motion", "fps": "fps"}
+                labels.update(motion="motion", seed="seed", prompt="prompt")
+                shown = [f"{labels[k]} {v}" for k, v in params.items() if k in labels]
+                if "width" in params:
+                    shown.append(f"{params['width']}x{params.get('height')}")
+                model = escape(str(data.get("model")))
+                self._head = f"[bold]{model}[/] record {object_id}"
+                self._params = escape(", ".join(shown))
+                self._task = self._status.add_task(f"{self._head} ({self._params})", total=None)
+            elif event == "phase" and self._task is not None:
+                text = f"{self._head}: {escape(str(data['message']))} ({self._params})"
+                self._status.update(self._task, description=text)
+            elif event == "transfer":
+                total = data.get("total")
+                if self._bar is None:
+                    self._bar = self._transfer.add_task("Receiving the clip", total=total)
+                self._transfer.update(self._bar, completed=data.get("done", 0), total=total)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so partial files are removed before exiting."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
