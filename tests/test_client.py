@@ -91,6 +91,24 @@ def test_missing_headers_are_none(router: respx.Router, tmp_path: Path) -> None:
     assert clip.elapsed_secs >= 0
 
 
+@pytest.mark.parametrize(
+    ("headers", "sent", "expected"),
+    [
+        ({}, {}, None),  # a model without a motion bucket (kenburns): nothing sent, none kept
+        ({}, {"motion_bucket_id": 90}, 90),  # no header: what was sent
+        ({"X-Motion-Bucket": "0"}, {}, None),  # older servers' "none"
+        ({"X-Motion-Bucket": "0"}, {"motion_bucket_id": 90}, 90),
+        ({"X-Motion-Bucket": "120"}, {"motion_bucket_id": 90}, 120),  # the server's word wins
+    ],
+)
+def test_motion_bucket_header_or_what_was_sent(
+    router: respx.Router, tmp_path: Path, headers: dict, sent: dict, expected: int | None
+) -> None:
+    router.post("/animate").mock(return_value=httpx.Response(200, content=MP4, headers=headers))
+    client, _ = make_client(router)
+    assert post(client, tmp_path, **sent).motion_bucket_id == expected
+
+
 def test_progress_reports_bytes(router: respx.Router, tmp_path: Path) -> None:
     router.post("/animate").mock(return_value=httpx.Response(200, content=MP4))
     client, _ = make_client(router)
@@ -161,6 +179,24 @@ def test_json_errors_are_mapped(
     assert info.value.advice
     assert sleeps == []  # none of these is retried
     assert not (tmp_path / "clip.part").exists()
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_auth_failure_says_whether_a_token_was_sent(
+    router: respx.Router, tmp_path: Path, status: int
+) -> None:
+    router.post("/animate").mock(return_value=httpx.Response(status, json={"detail": "no"}))
+    client, _ = make_client(router)
+    with pytest.raises(AuthenticationFailed) as missing:
+        post(client, tmp_path)
+    assert "requires a bearer token and none was sent" in missing.value.message
+    assert "IMAGEAR_SERVER_TOKEN" in (missing.value.advice or "")
+    client, _ = make_client(router, token="wrong")
+    with pytest.raises(AuthenticationFailed) as refused:
+        post(client, tmp_path)
+    assert "refused the bearer token that was sent" in refused.value.message
+    assert "matches the token the server was started with" in (refused.value.advice or "")
+    assert missing.value.advice != refused.value.advice
 
 
 def test_out_of_memory_advice(router: respx.Router, tmp_path: Path) -> None:

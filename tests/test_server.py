@@ -37,6 +37,7 @@ from imagear.models import ModelDescriptor, register, unregister  # noqa: E402
 from imagear.server import ServerSettings, create_app  # noqa: E402
 
 SMALL = {"width": "160", "height": "96", "num_frames": "12", "fps": "8"}
+SMALL_INTS = {"num_frames": 8, "fps": 8, "width": 160, "height": 96}
 
 
 @dataclass
@@ -75,6 +76,13 @@ def running_server(tmp_dir: Path, **settings: Any) -> Iterator[Served]:
         server.should_exit = True
         thread.join(15)
         sock.close()
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (at the time of asking)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def jpeg_bytes(size: tuple[int, int] = (320, 200)) -> bytes:
@@ -290,7 +298,7 @@ def test_animate_kenburns_returns_an_mp4_with_the_x_headers(served: Served, tmp_
     assert r.headers["x-model"] == "kenburns"
     assert (r.headers["x-frames"], r.headers["x-fps"]) == ("12", "8")
     assert r.headers["x-seed"] == "42"
-    assert r.headers["x-motion-bucket"] == "0"  # kenburns has no motion bucket
+    assert "x-motion-bucket" not in r.headers  # kenburns has no motion bucket
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(r.content)
     info = probe_mp4(clip)
@@ -445,8 +453,13 @@ def test_full_queue_is_503_with_retry_after(tmp_path: Path) -> None:
             time.sleep(0.02)
         refused = post(srv.url, fields)
         assert refused.status_code == 503
-        assert int(refused.headers["retry-after"]) >= 1
+        wait = int(refused.headers["retry-after"])
+        assert wait >= 1
         assert refused.json()["type"] == "ServerBusy"
+        assert refused.json()["error"] == (
+            "The server is busy: 1 generation running and 1 waiting (queue size 1). "
+            f"Retry after {wait} s."
+        )
         SLOW_GATE.set()
         assert running.result().status_code == 200
         assert waiting.result().status_code == 200
@@ -478,15 +491,30 @@ def test_a_waiting_job_whose_client_hangs_up_is_skipped(
         assert wait_until_empty(srv.tmp_dir) == []
 
 
+def test_busy_message_when_every_slot_is_still_uploading() -> None:
+    from imagear.engines.base import EngineConfig
+    from imagear.server_queue import Worker
+
+    worker = Worker(EngineConfig(), queue_size=1)
+    assert worker.admit() and worker.admit() and not worker.admit()
+    message = worker.busy_error().message
+    assert message == "The server is busy: 2 requests being received or prepared (queue size 1)."
+
+
 # -- token ---------------------------------------------------------------------------------------
 
 
 def test_token_guards_every_request(tmp_path: Path) -> None:
     with running_server(tmp_path / "tmp", token="s3cret") as srv:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+        for headers, words in (
+            ({}, "none was sent"),
+            ({"Authorization": "Bearer wrong"}, "refused the bearer token that was sent"),
+            ({"Authorization": "s3cret"}, "none was sent"),
+        ):
             r = httpx.get(f"{srv.url}/health", headers=headers)
             assert r.status_code == 401 and r.json()["type"] == "AuthenticationFailed"
             assert r.headers["www-authenticate"] == "Bearer"
+            assert words in r.json()["error"]
         assert post(srv.url, SMALL).status_code == 401  # the upload is read out, then refused
         good = {"Authorization": "Bearer s3cret"}
         assert httpx.get(f"{srv.url}/health", headers=good).status_code == 200
@@ -510,6 +538,45 @@ def test_imagears_client_talks_to_the_server(tmp_path: Path) -> None:
         assert clip.size_bytes == (tmp_path / "c.mp4").stat().st_size > 1024
 
 
+def test_client_tells_a_missing_token_from_a_wrong_one(tmp_path: Path) -> None:
+    from imagear.client import VideoClient
+    from imagear.errors import AuthenticationFailed
+
+    with running_server(tmp_path / "tmp", token="tok") as srv:
+        with VideoClient(srv.url) as client, pytest.raises(AuthenticationFailed) as missing:
+            client.health()
+        with (
+            VideoClient(srv.url, token="nope") as client,
+            pytest.raises(AuthenticationFailed) as wrong,
+        ):
+            client.health()
+    assert "none was sent" in missing.value.message
+    assert "IMAGEAR_SERVER_TOKEN" in (missing.value.advice or "")
+    assert "refused the bearer token that was sent" in wrong.value.message
+    assert "matches" in (wrong.value.advice or "")
+
+
+def test_kenburns_through_the_server_stores_no_motion_bucket(
+    app: Any, make_image: Any, tmp_path: Path
+) -> None:
+    """As in-process: a model without a motion bucket records ai_motion_bucket_id = null."""
+    from sqlmodel import select
+
+    from imagear import records, settings
+    from imagear.animate import AnimateRequest, Animator
+    from imagear.db import ObjectImageAr
+
+    oid = records.add_record(app, make_image("photo.jpg")).id
+    with running_server(tmp_path / "tmp") as srv:
+        settings.set_value(app.engine, "ar_server_url", srv.url)
+        with Animator(app) as animator:
+            out = animator.animate(AnimateRequest(oid, model="kenburns", overrides=SMALL_INTS))
+    assert out.status == "created"
+    with app.session() as s:
+        row = s.exec(select(ObjectImageAr).where(ObjectImageAr.object_id == oid)).one()
+    assert (row.ai_model, row.ai_motion_bucket_id) == ("kenburns", None)
+
+
 # -- the command ---------------------------------------------------------------------------------
 
 
@@ -522,12 +589,20 @@ def test_serve_command_builds_the_app_from_options_and_config(
     monkeypatch.setenv("IMAGEAR_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("IMAGEAR_SERVER_TOKEN", "from-env")
     monkeypatch.chdir(tmp_path)
+    from imagear.cli import serve as serve_module
+
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
-    args = ["serve", "--model", "ken-burns", "--port", "5999", "--queue-size", "2"]
+
+    def fake_serve(uvicorn: Any, app: Any, sock: socket.socket, level: str) -> None:
+        seen.update(app=app, bound=sock.getsockname(), level=level)
+        sock.close()
+
+    monkeypatch.setattr(serve_module, "_serve_forever", fake_serve)
+    port = free_port()
+    args = ["serve", "--model", "ken-burns", "--port", str(port), "--queue-size", "2"]
     result = runner.invoke(cli, [*args, "--max-upload-mb", "1"])
     assert result.exit_code == 0, result.output
-    assert (seen["host"], seen["port"]) == ("127.0.0.1", 5999)
+    assert seen["bound"] == ("127.0.0.1", port) and seen["level"] == "info"
     settings = seen["app"].api.state.imagear.settings
     assert settings.default_model == "kenburns" and settings.queue_size == 2
     assert settings.token == "from-env" and settings.models_dir == tmp_path / "models"

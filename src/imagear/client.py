@@ -11,7 +11,9 @@ It speaks the Heratio wire protocol (REFERENCE.md section 1) and maps every fail
   server answered 429/503 (honouring ``Retry-After``). Bounded in count and by the deadline.
 - The clip is streamed to a file given by the caller, never held in memory; a body that is not
   an MP4, is under 1024 bytes (Heratio's rule) or ends early raises :class:`BadResponse`.
-- ``Authorization: Bearer <token>`` is sent when a token is configured.
+- ``Authorization: Bearer <token>`` is sent when a token is configured; a 401/403 says
+  whether no token was sent or the one sent was refused.
+- ``X-Motion-Bucket`` missing (a model without one) or 0: the ``motion_bucket_id`` sent, if any.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from imagear.errors import (
     ServerUnreachable,
     StorageError,
 )
-from imagear.wire import ClipResponse, Health, error_text, header, retry_after
+from imagear.wire import ClipResponse, Health, error_text, header, motion_bucket, retry_after
 
 CONNECT_TIMEOUT = 10.0
 HEALTH_TIMEOUT = 30.0
@@ -126,6 +128,7 @@ class VideoClient:
         self.max_retries = max(0, int(max_retries))
         self._sleep = sleep if sleep is not None else pause
         self._clock = clock
+        self.sends_token = bool(token)
         headers = {"User-Agent": "imagear"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -177,7 +180,17 @@ class VideoClient:
                 "with --model.",
             )
         if code in (401, 403):
-            return AuthenticationFailed(f"{where} refused the credentials ({code}): {text}.")
+            if not self.sends_token:
+                return AuthenticationFailed(
+                    f"{where} requires a bearer token and none was sent ({code}): {text}.",
+                    "Set the server's token with IMAGEAR_SERVER_TOKEN (or server_token in "
+                    "imagear.toml).",
+                )
+            return AuthenticationFailed(
+                f"{where} refused the bearer token that was sent ({code}): {text}.",
+                "Check that IMAGEAR_SERVER_TOKEN (or server_token in imagear.toml) matches the "
+                "token the server was started with (its IMAGEAR_SERVER_TOKEN).",
+            )
         if code == 507:
             return OutOfGpuMemory(f"{where} ran out of GPU memory (507): {text}.")
         if code in (429, 503):
@@ -333,7 +346,7 @@ class VideoClient:
                 size_bytes=size,
                 model=header(headers, "x-model", str),
                 seed=header(headers, "x-seed", int),
-                motion_bucket_id=header(headers, "x-motion-bucket", int),
+                motion_bucket_id=motion_bucket(headers, fields),
                 generation_secs=header(headers, "x-generation-secs", float),
                 frames=header(headers, "x-frames", int),
                 fps=header(headers, "x-fps", float),

@@ -138,15 +138,24 @@ class _Gate:
         self.token = token.encode()
         self.drain_bytes = drain_bytes
 
-    def _authorized(self, scope: Scope) -> bool:
+    def _refusal(self, scope: Scope) -> str | None:
+        """None when the request may pass, else why not (for the 401 body)."""
         if not self.token:
-            return True
+            return None
         for name, value in scope.get("headers", ()):
             if name.lower() == b"authorization":
                 scheme, _, given = value.partition(b" ")
-                if scheme.lower() == b"bearer":
-                    return hmac.compare_digest(given.strip(), self.token)
-        return False
+                if scheme.lower() == b"bearer" and given.strip():
+                    if hmac.compare_digest(given.strip(), self.token):
+                        return None
+                    return (
+                        "This server refused the bearer token that was sent: it is not this "
+                        "server's token."
+                    )
+        return (
+            "This server requires a bearer token and none was sent: send "
+            "Authorization: Bearer <token>."
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -177,12 +186,13 @@ class _Gate:
             await send(message)
 
         try:
-            if self._authorized(scope):
+            refusal = self._refusal(scope)
+            if refusal is None:
                 await self.app(scope, counting_receive, draining_send)
             else:
                 error = ApiError(
                     401,
-                    "This server requires a bearer token: send Authorization: Bearer <token>.",
+                    refusal,
                     "AuthenticationFailed",
                     {"WWW-Authenticate": "Bearer"},
                 )
@@ -355,12 +365,14 @@ def result_headers(result: GenerationResult, info: Any, notices: list[str]) -> d
         "X-Model": result.model,
         "X-Frames": str(info.frames or result.num_frames),
         "X-Fps": str(result.fps),
-        # Heratio records this; 0 says the model has no motion bucket (e.g. kenburns).
-        "X-Motion-Bucket": str(result.motion_bucket_id or 0),
         "X-Seed": str(result.seed),
         "X-Width": str(info.width),
         "X-Height": str(info.height),
     }
+    # Only for models with a motion bucket (SVD): a model without one (kenburns) sends no
+    # header, and clients fall back to what they sent (imagear's client records null).
+    if result.motion_bucket_id is not None:
+        headers["X-Motion-Bucket"] = str(result.motion_bucket_id)
     if notices:
         headers["X-Notices"] = _header("; ".join(notices))
     return headers

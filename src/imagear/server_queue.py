@@ -65,7 +65,7 @@ class QueueFull(ServerBusy):
     """The queue has no free slot; ``retry_after`` says when to try again (seconds)."""
 
     def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, advice=f"Retry in {retry_after} s.")
+        super().__init__(message, advice=f"Retry after {retry_after} s.")
         self.retry_after = retry_after
 
 
@@ -246,10 +246,15 @@ class Worker:
 
     def busy_error(self) -> QueueFull:
         wait = self.retry_after()
+        with self._admit_lock:
+            admitted = self._admitted
+        if self.busy:
+            waiting = max(0, admitted - 1)
+            what = f"1 generation running and {waiting} waiting"
+        else:  # every slot is taken by requests still uploading or being prepared
+            what = f"{admitted} request{'s' if admitted != 1 else ''} being received or prepared"
         return QueueFull(
-            f"The server is busy: {self.queue_length} request(s) are waiting "
-            f"(queue size {self.queue_size}).",
-            retry_after=wait,
+            f"The server is busy: {what} (queue size {self.queue_size}).", retry_after=wait
         )
 
     def loaded_models(self) -> list[str]:

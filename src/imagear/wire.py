@@ -117,6 +117,26 @@ def header(headers: httpx.Headers, name: str, kind: type) -> Any:
         return None
 
 
+def motion_bucket(headers: httpx.Headers, sent: Mapping[str, Any]) -> int | None:
+    """The motion bucket of a clip: ``X-Motion-Bucket``, else the ``motion_bucket_id`` sent.
+
+    A server leaves the header out for a model without a motion bucket (kenburns), and then
+    nothing was sent either: None. The protocol's buckets are 1..255, so a 0 (what older imagear
+    servers sent for such models) also means "none" and falls back the same way.
+    """
+    value = header(headers, "x-motion-bucket", int)
+    if value is not None and value > 0:
+        return int(value)
+    raw = sent.get("motion_bucket_id")
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        fallback = int(float(raw))
+    except (TypeError, ValueError):
+        return None
+    return fallback if fallback > 0 else None
+
+
 def retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
     """Seconds asked for by a ``Retry-After`` header (delta-seconds or an HTTP date)."""
     raw = (headers.get("retry-after") or "").strip()
@@ -164,4 +184,4 @@ def error_text(response: httpx.Response, body: bytes) -> str:
     return response.reason_phrase or f"HTTP {response.status_code}"
 
 
-__all__ = ["ClipResponse", "Health", "error_text", "header", "retry_after"]
+__all__ = ["ClipResponse", "Health", "error_text", "header", "motion_bucket", "retry_after"]
