@@ -160,3 +160,42 @@ def runner():
     from typer.testing import CliRunner
 
     return CliRunner()
+
+
+@pytest.fixture
+def server() -> Iterator[object]:
+    """A loopback fake image-to-video server (tests/fake_server.py)."""
+    from fake_server import FakeVideoServer
+
+    with FakeVideoServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def remote(app, server):
+    """The fake server, set as this test's ar_server_url."""
+    from imagear import settings
+
+    settings.set_value(app.engine, "ar_server_url", server.url)
+    return server
+
+
+@pytest.fixture
+def clean_registry() -> Iterator[None]:
+    """The model registry as shipped (no test registrations or cached plugins leak)."""
+    from imagear.models import reset_registry
+
+    reset_registry()
+    yield
+    reset_registry()
+
+
+@pytest.fixture
+def plugins_on_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Put tests/plugins (two .dist-info folders with real entry points) on sys.path."""
+    from imagear.models import reset_plugin_cache
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugins"))
+    reset_plugin_cache()
+    yield
+    reset_plugin_cache()

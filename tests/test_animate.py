@@ -10,7 +10,6 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,18 +43,6 @@ from imagear.errors import (
 from imagear.models import get_model
 
 NAME = re.compile(r"^svd_(\w+)_\d{6}(_[0-9a-f]{6})?\.mp4$")
-
-
-@pytest.fixture
-def server() -> Iterator[FakeVideoServer]:
-    with FakeVideoServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def remote(app: App, server: FakeVideoServer) -> FakeVideoServer:
-    settings.set_value(app.engine, "ar_server_url", server.url)
-    return server
 
 
 def add(app: App, make_image: Any, name: str = "photo.jpg", **kw: Any) -> int:

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +24,6 @@ from imagear.cli import app as cli
 from imagear.db import InformationObject, ObjectImageAr
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-@pytest.fixture
-def server() -> Iterator[FakeVideoServer]:
-    with FakeVideoServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def remote(app: App, server: FakeVideoServer) -> FakeVideoServer:
-    settings.set_value(app.engine, "ar_server_url", server.url)
-    return server
 
 
 def add(app: App, make_image: Any, name: str = "photo.jpg") -> int:

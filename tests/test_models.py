@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from imagear.models import (
     get_model,
     list_models,
     register,
-    reset_plugin_cache,
     reset_registry,
     resolve_generation,
     unregister,
@@ -25,7 +23,6 @@ from imagear.models import (
 from imagear.models.kenburns import KenBurns
 from imagear.models.svd import SVD
 
-PLUGINS = Path(__file__).parent / "plugins"
 SRC = Path(__file__).resolve().parents[1] / "src"
 BUILTIN_NAMES = ["svd", "svd-xt", "cogvideox-2b", "cogvideox-5b-i2v", "wan-2.1", "kenburns"]
 
@@ -42,20 +39,7 @@ NO_OVERRIDES: dict[str, Any] = dict.fromkeys(
 )
 
 
-@pytest.fixture(autouse=True)
-def clean_registry() -> Iterator[None]:
-    reset_registry()
-    yield
-    reset_registry()
-
-
-@pytest.fixture
-def plugins_on_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Put tests/plugins (two .dist-info folders with real entry points) on sys.path."""
-    monkeypatch.syspath_prepend(str(PLUGINS))
-    reset_plugin_cache()
-    yield
-    reset_plugin_cache()
+pytestmark = pytest.mark.usefixtures("clean_registry")
 
 
 def resolve(

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import types
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,30 +19,15 @@ from imagear.models import (
     get_model,
     list_models,
     reset_plugin_cache,
-    reset_registry,
     resolve_generation,
 )
 
-PLUGINS = Path(__file__).parent / "plugins"
 SRC = Path(__file__).resolve().parents[1] / "src"
 BUILTIN_NAMES = ["svd", "svd-xt", "cogvideox-2b", "cogvideox-5b-i2v", "wan-2.1", "kenburns"]
 SETTINGS: dict[str, Any] = {"ar_num_frames": 14, "ar_fps": 7, "ar_seed": 0, "ar_default_prompt": ""}
 
 
-@pytest.fixture(autouse=True)
-def clean_registry() -> Iterator[None]:
-    reset_registry()
-    yield
-    reset_registry()
-
-
-@pytest.fixture
-def plugins_on_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Put tests/plugins (two .dist-info folders with real entry points) on sys.path."""
-    monkeypatch.syspath_prepend(str(PLUGINS))
-    reset_plugin_cache()
-    yield
-    reset_plugin_cache()
+pytestmark = pytest.mark.usefixtures("clean_registry")
 
 
 def resolve(
