@@ -40,7 +40,22 @@ class CogVideoX5BI2VOptions(CogVideoXOptions):
     """Options of CogVideoX-5b-I2V: the image plus an optional prompt."""
 
 
-class CogVideoX2B(ModelDescriptor):
+class _CogVideoX(ModelDescriptor):
+    """What both CogVideoX checkpoints share: fixed 720x480, 8 fps, 8N+1 frames up to 49."""
+
+    family = "cogvideox"
+    uses_prompt = True
+    native_width = 720
+    native_height = 480
+    divisible_by = 16
+    fixed_size = True
+    native_fps = 8
+    default_frames = 49
+    valid_frames = COGVIDEOX_FRAMES
+    frames_rule = "8N+1, max 49"
+
+
+class CogVideoX2B(_CogVideoX):
     """CogVideoX-2b, a TEXT-to-video model, offered for Heratio compatibility.
 
     Honest note: this checkpoint has no image input. imagear does not pretend otherwise: the
@@ -53,17 +68,7 @@ class CogVideoX2B(ModelDescriptor):
 
     name = "cogvideox-2b"
     aliases = ("cogvideox2b", "cogvideox-2b-t2v")
-    family = "cogvideox"
     takes_image = False
-    uses_prompt = True
-    native_width = 720
-    native_height = 480
-    divisible_by = 16
-    fixed_size = True
-    native_fps = 8
-    default_frames = 49
-    valid_frames = COGVIDEOX_FRAMES
-    frames_rule = "8N+1, max 49"
     memory = "fp16; 4 GB or more with sequential CPU offload (slow), far faster without"
     licence = "Apache-2.0"
     hf_repo = "THUDM/CogVideoX-2b"
@@ -86,22 +91,12 @@ class CogVideoX2B(ModelDescriptor):
         ]
 
 
-class CogVideoX5BI2V(ModelDescriptor):
+class CogVideoX5BI2V(_CogVideoX):
     """CogVideoX-5b-I2V: image-to-video with a prompt, fixed 720x480, bf16 only."""
 
     name = "cogvideox-5b-i2v"
     aliases = ("cogvideox-5b", "cogvideox-i2v", "cogvideox5b-i2v")
-    family = "cogvideox"
     takes_image = True
-    uses_prompt = True
-    native_width = 720
-    native_height = 480
-    divisible_by = 16
-    fixed_size = True
-    native_fps = 8
-    default_frames = 49
-    valid_frames = COGVIDEOX_FRAMES
-    frames_rule = "8N+1, max 49"
     memory = "bf16 only (fp16 gives black frames); CPU offload with --low-vram"
     licence = "CogVideoX licence"
     hf_repo = "THUDM/CogVideoX-5b-I2V"
