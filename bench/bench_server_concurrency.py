@@ -37,7 +37,7 @@ import httpx
 from imagear.media import prepare_image, probe_mp4, sample_image_path
 from imagear.models import get_model, resolve_generation
 from imagear.server import ServerSettings, create_app
-from imagear.server_upload import check_image, working_box
+from imagear.server.upload import check_image, working_box
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from fake_server import FakeVideoServer
 from imagear import records, settings, store
@@ -50,7 +50,7 @@ def add(app: App, make_image: Any, name: str = "photo.jpg", **kw: Any) -> int:
 
 
 def row_of(app: App, object_id: int) -> ObjectImageAr | None:
-    with app.session() as s:
+    with Session(app.engine, expire_on_commit=False) as s:
         return s.exec(select(ObjectImageAr).where(ObjectImageAr.object_id == object_id)).first()
 
 
@@ -201,8 +201,7 @@ def test_big_image_is_downscaled_and_master_untouched(
     app: App, remote: FakeVideoServer, make_image: Any
 ) -> None:
     oid = add(app, make_image, "big.jpg", size=(4000, 3000))
-    with app.session() as s:
-        master = records.find_master(s, app, oid)
+    master = records.find_master(app, oid)
     before = sha(master.file)
     with Animator(app) as animator:
         animator.animate(AnimateRequest(oid))
@@ -373,7 +372,7 @@ def test_two_runs_on_one_record_leave_one_clip(
         t.join()
     assert [getattr(r, "status", r) for r in results] == ["replaced", "replaced"]
     assert remote.max_active == 2  # they really overlapped
-    with app.session() as s:
+    with Session(app.engine, expire_on_commit=False) as s:
         rows = s.exec(select(ObjectImageAr).where(ObjectImageAr.object_id == oid)).all()
     assert len(rows) == 1
     assert listing(app, oid) == [rows[0].mp4_filename]
@@ -499,15 +498,14 @@ def test_disabled(app: App, remote: FakeVideoServer, make_image: Any, key: str) 
 
 
 def test_refusals(app: App, remote: FakeVideoServer, make_image: Any) -> None:
-    with app.session() as s:
+    with Session(app.engine, expire_on_commit=False) as s:
         bare = InformationObject(identifier="bare", title="no image")
         s.add(bare)
         s.commit()
         assert bare.id is not None
         bare_id = bare.id
     gone = add(app, make_image, "gone.jpg")
-    with app.session() as s:
-        records.find_master(s, app, gone).file.unlink()
+    records.find_master(app, gone).file.unlink()
     ok = add(app, make_image)
     with Animator(app) as animator:
         with pytest.raises(RecordNotFound):
@@ -556,7 +554,7 @@ def test_the_master_image_is_the_one_sent(
     folder.mkdir(parents=True)
     for f in (master_file, deriv_file):
         (folder / f.name).write_bytes(f.read_bytes())
-    with app.session() as s:
+    with Session(app.engine, expire_on_commit=False) as s:
         first = s.exec(select(DigitalObject).where(DigitalObject.object_id == oid)).one()
         first.usage_id = 142  # demote the first image to a thumbnail
         s.add(first)
@@ -589,7 +587,7 @@ def test_the_master_image_is_the_one_sent(
             )
         )
         s.commit()
-        expected = records.find_master(s, app, oid)
+        expected = records.find_master(app, oid)
     assert expected.name == "master.jpg"
     with Animator(app) as animator:
         out = animator.animate(AnimateRequest(oid))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from fake_server import FakeVideoServer
 from imagear import records, settings, store
@@ -31,7 +31,7 @@ def add(app: App, make_image: Any, name: str = "photo.jpg") -> int:
 
 
 def row_of(app: App, object_id: int) -> ObjectImageAr | None:
-    with app.session() as s:
+    with Session(app.engine, expire_on_commit=False) as s:
         return s.exec(select(ObjectImageAr).where(ObjectImageAr.object_id == object_id)).first()
 
 
@@ -210,7 +210,7 @@ def test_messages_are_not_broken_on_a_narrow_console(
 
 
 def _bare_record(app: App) -> int:
-    with app.session() as s:
+    with Session(app.engine, expire_on_commit=False) as s:
         rec = InformationObject(identifier="bare")
         s.add(rec)
         s.commit()
@@ -255,8 +255,7 @@ def test_refusals(
     elif case == "no-master":
         args[2] = str(_bare_record(app))
     elif case == "missing-file":
-        with app.session() as s:
-            records.find_master(s, app, oid).file.unlink()
+        records.find_master(app, oid).file.unlink()
     elif case == "bad-frames":
         args += ["--frames", "15"]
     elif case == "bad-option":
@@ -363,7 +362,7 @@ def test_two_processes_on_one_record(
     assert [p.returncode for p in procs] == [0, 0], outputs
     statuses = sorted(json.loads(out)["status"] for out, _ in outputs)
     assert statuses == ["replaced", "replaced"] and remote.max_active == 2
-    with app.session() as s:
+    with Session(app.engine, expire_on_commit=False) as s:
         rows = s.exec(select(ObjectImageAr).where(ObjectImageAr.object_id == oid)).all()
     assert len(rows) == 1
     assert listing(app, oid) == [rows[0].mp4_filename]

@@ -1,4 +1,4 @@
-"""The batch service (imagear.batch + imagear.claims) on SQLite and the real PostgreSQL.
+"""The batch service (imagear.batch + imagear.db.claims) on SQLite and the real PostgreSQL.
 
 Records get tiny distinct master images; a loopback fake server (tests/batch_fakes.py) answers
 a tiny MP4 and counts requests per record (by the uploaded file name).
@@ -29,7 +29,8 @@ from imagear.batch import (
     reset_failures,
     retry_delay,
 )
-from imagear.batch_jobs import FILES, JOB, as_utc
+from imagear.db.jobs import as_utc
+from imagear.db.schema import FILES, JOB
 from imagear.errors import (
     FeatureDisabled,
     ImageMissing,

@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 from batch_fakes import clip_counts, make_records, serve_fixture  # noqa: F401 (the serve fixture)
 from imagear.app import App
 from imagear.batch import list_failures
-from imagear.batch_jobs import JOB
 from imagear.cli import app as cli
+from imagear.db.schema import JOB
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

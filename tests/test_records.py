@@ -100,28 +100,28 @@ def _do(
 
 
 def test_master_resolution_order(app, roots) -> None:
-    with app.session() as s:
+    with Session(app.engine, expire_on_commit=False) as s:
         s.add(db.InformationObject(id=5))
         s.commit()
         with pytest.raises(NoMasterImage):
-            find_master(s, app, 5)
+            find_master(app, 5)
         _do(s, 5, 142, name="thumb.jpg")
         _do(s, 5, 140, mime="application/pdf", name="doc.pdf")
-        assert find_master(s, app, 5, check_file=False).name == "thumb.jpg"
+        assert find_master(app, 5, check_file=False).name == "thumb.jpg"
         ref = _do(s, 5, 141, name="ref.jpg")
-        assert find_master(s, app, 5, check_file=False).name == "ref.jpg"
+        assert find_master(app, 5, check_file=False).name == "ref.jpg"
         _do(s, 5, 140, name="deriv.jpg", parent=ref.id)  # a derivative is never the master
-        assert find_master(s, app, 5, check_file=False).name == "ref.jpg"
+        assert find_master(app, 5, check_file=False).name == "ref.jpg"
         _do(s, 5, 140, name="master.tif", mime="image/tiff")
-        m = find_master(s, app, 5, check_file=False)
+        m = find_master(app, 5, check_file=False)
         assert (
             m.name == "master.tif"
             and m.file == roots["images_root"].resolve() / "uploads/r/x/master.tif"
         )
         with pytest.raises(ImageMissing, match="should be at"):
-            find_master(s, app, 5)
+            find_master(app, 5)
         with pytest.raises(RecordNotFound):
-            find_master(s, app, 6)
+            find_master(app, 6)
 
 
 @pytest.mark.parametrize(
@@ -145,12 +145,12 @@ def test_symlink_out_of_root_is_refused(app, runner, roots, tmp_path) -> None:
     link_dir = roots["images_root"] / "uploads" / "r"
     link_dir.mkdir(parents=True)
     os.symlink(outside, link_dir / "evil")
-    with app.session() as s:
+    with Session(app.engine, expire_on_commit=False) as s:
         s.add(db.InformationObject(id=9))
         s.commit()
         _do(s, 9, 140, name="secret.jpg", path="/uploads/r/evil/")
         with pytest.raises(UnsafePath, match="outside the images root"):
-            find_master(s, app, 9)
+            find_master(app, 9)
 
 
 def test_csv_that_is_not_utf8_imports_nothing(cli_env, runner, make_image, tmp_path) -> None:

@@ -24,7 +24,7 @@ pytest.importorskip("uvicorn")
 
 import imagear  # noqa: E402
 from imagear.cli import app as cli  # noqa: E402
-from imagear.cli import serve as serve_module  # noqa: E402
+from imagear.server import run as server_run  # noqa: E402
 
 SRC = Path(imagear.__file__).resolve().parents[1]  # the subprocesses run this same imagear
 
@@ -62,7 +62,7 @@ def no_uvicorn(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         seen.update(app=app, bound=sock.getsockname())
         sock.close()
 
-    monkeypatch.setattr(serve_module, "_serve_forever", fake)
+    monkeypatch.setattr(server_run, "serve_forever", fake)
     return seen
 
 
@@ -106,12 +106,18 @@ def wait_for_health(proc: subprocess.Popen[str], url: str, timeout: float = 60.0
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_stops_the_server_gracefully_with_exit_0(
-    env: dict[str, str], processes: list[subprocess.Popen[str]], sig: signal.Signals
+    env: dict[str, str],
+    processes: list[subprocess.Popen[str]],
+    sig: signal.Signals,
+    tmp_path: Path,
 ) -> None:
     port = free_port()
-    proc = start(serve_cmd(port, "--no-preload"), env)
+    tmp_root = tmp_path / "tmp-root"
+    tmp_root.mkdir()
+    proc = start(serve_cmd(port, "--no-preload"), {**env, "TMPDIR": str(tmp_root)})
     processes.append(proc)
     wait_for_health(proc, f"http://127.0.0.1:{port}")
+    assert len(list(tmp_root.glob("imagear-serve-*"))) == 1  # made when the server started
     sent = time.monotonic()
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=15)
@@ -119,6 +125,7 @@ def test_a_signal_stops_the_server_gracefully_with_exit_0(
     assert time.monotonic() - sent < 5
     assert f"stopped by {sig.name}" in err
     assert "Aborted" not in out + err and "Traceback" not in err
+    assert list(tmp_root.glob("imagear-serve-*")) == []  # its temp folder went with it
 
 
 def test_help_says_how_it_stops() -> None:
@@ -175,6 +182,24 @@ def test_the_socket_handed_over_is_bound_to_host_and_port(
     assert no_uvicorn["bound"] == ("127.0.0.1", port)
 
 
+def test_a_server_that_never_ran_leaves_no_temp_folder(
+    env: dict[str, str],
+    runner: Any,
+    no_uvicorn: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tempfile
+
+    tmp_root = tmp_path / "tmp-root"
+    tmp_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_root))
+    result = runner.invoke(cli, ["serve", "--model", "kenburns", "--port", str(free_port())])
+    assert result.exit_code == 0, result.output
+    assert no_uvicorn["app"] is not None  # the app was built, and its lifespan never ran
+    assert list(tmp_root.iterdir()) == []
+
+
 # -- option checks -------------------------------------------------------------------------------
 
 
@@ -224,8 +249,8 @@ def test_an_app_that_cannot_start_is_exit_1_not_uvicorns_3() -> None:
         await receive()
         await send({"type": "lifespan.startup.failed", "message": "the model folder is gone"})
 
-    sock = serve_module._listen("127.0.0.1", free_port())
+    sock = server_run.listen("127.0.0.1", free_port())
     with pytest.raises(Failure) as info:
-        serve_module._serve_forever(uvicorn, app, sock, "critical")
+        server_run.serve_forever(uvicorn, app, sock, "critical")
     assert info.value.exit_code == 1 and "could not start" in info.value.message
     assert sock.fileno() == -1  # closed

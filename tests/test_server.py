@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import socket
 import struct
@@ -27,6 +28,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import Session
 
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
@@ -44,7 +46,7 @@ SMALL_INTS = {"num_frames": 8, "fps": 8, "width": 160, "height": 96}
 class Served:
     url: str
     app: Any  # the gate; app.api.state.imagear is the ServerState
-    tmp_dir: Path
+    tmp_dir: Path  # the server's temp folder while it runs
 
     @property
     def state(self) -> Any:
@@ -52,10 +54,13 @@ class Served:
 
 
 @contextmanager
-def running_server(tmp_dir: Path, **settings: Any) -> Iterator[Served]:
-    """Run create_app(ServerSettings(...)) under uvicorn on 127.0.0.1:<free port>."""
+def running_server(tmp_dir: Path | None, **settings: Any) -> Iterator[Served]:
+    """Run create_app(ServerSettings(...)) under uvicorn on 127.0.0.1:<free port>.
+
+    ``tmp_dir`` None: the server makes (and removes) a temp folder of its own."""
     settings.setdefault("default_model", "kenburns")
-    tmp_dir.mkdir(parents=True, exist_ok=True)
+    if tmp_dir is not None:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(ServerSettings(tmp_dir=tmp_dir, **settings))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -71,7 +76,7 @@ def running_server(tmp_dir: Path, **settings: Any) -> Iterator[Served]:
             raise RuntimeError("the test server did not start")
         time.sleep(0.01)
     try:
-        yield Served(f"http://127.0.0.1:{port}", app, tmp_dir)
+        yield Served(f"http://127.0.0.1:{port}", app, app.api.state.imagear.tmp_dir)
     finally:
         server.should_exit = True
         thread.join(15)
@@ -257,8 +262,36 @@ def test_kenburns_only_health_does_not_import_torch(tmp_path: Path) -> None:
         f"s = ServerState(ServerSettings(default_model='kenburns', models_dir=Path({str(tmp_path)!r}))); "
         "h = s.health(); assert h['cuda'] is False, h; assert 'torch' not in sys.modules"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    tmp_root = tmp_path / "tmp-root"
+    tmp_root.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp_root)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
     assert done.returncode == 0, done.stderr
+    assert list(tmp_root.iterdir()) == []  # a state that never started makes no temp folder
+
+
+def test_in_process_and_server_agree_on_what_can_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One check (imagear.engines.runtime) behind /models and the in-process path."""
+    from types import SimpleNamespace
+
+    from imagear.generators import local_problem
+    from imagear.models import list_models
+    from imagear.server import ServerState
+
+    monkeypatch.setitem(sys.modules, "diffusers", None)  # as if diffusers were not installed
+    reasons = ServerState(ServerSettings(models_dir=tmp_path)).available()
+    config: Any = SimpleNamespace(models_dir=tmp_path)
+    for desc in list_models():
+        local = local_problem(desc, config)
+        assert (local is None) == (reasons[desc.name] is None), desc.name
+        if local is not None:
+            assert reasons[desc.name].startswith(local.message)  # type: ignore[union-attr]
+    assert reasons["kenburns"] is None
+    assert "diffusers" in (reasons["svd"] or "") and "imagear[diffusers]" in (reasons["svd"] or "")
 
 
 def test_models_lists_descriptors_with_availability(served: Served) -> None:
@@ -309,6 +342,7 @@ def test_animate_kenburns_returns_an_mp4_with_the_x_headers(served: Served, tmp_
 def test_seed_zero_draws_a_random_seed_and_reports_it(served: Served) -> None:
     seeds = {post(served.url, {**SMALL, "seed": "0"}).headers["x-seed"] for _ in range(2)}
     assert len(seeds) == 2 and "0" not in seeds
+    assert all(0 < int(s) < 2**31 for s in seeds)  # the same range as in-process generation
 
 
 def test_fields_a_model_ignores_are_dropped_with_a_notice(served: Served) -> None:
@@ -436,6 +470,29 @@ def test_temp_files_are_removed_after_every_request(served: Served) -> None:
     assert wait_until_empty(served.tmp_dir) == []
 
 
+def test_the_server_leaves_no_temp_folder_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a tmp_dir the server's own temp folder exists only while it runs: building an app
+    or a state that never starts (as the CLI's checks and in-process /health do) makes none."""
+    import tempfile
+
+    from imagear.server import ServerState
+
+    tmp_root = tmp_path / "tmp-root"
+    tmp_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_root))
+    state = ServerState(ServerSettings(default_model="kenburns", models_dir=tmp_path / "models"))
+    assert state.health()["status"] == "ok" and state.models()["models"]
+    create_app(ServerSettings(default_model="kenburns"))
+    assert list(tmp_root.iterdir()) == []
+    with running_server(None) as srv:
+        assert srv.tmp_dir.parent == tmp_root and srv.tmp_dir.name.startswith("imagear-serve-")
+        assert post(srv.url, {"model": "kenburns", **SMALL}).status_code == 200
+        assert post(srv.url, SMALL, image=b"not an image at all").status_code == 415
+    assert list(tmp_root.iterdir()) == []
+
+
 # -- queue ---------------------------------------------------------------------------------------
 
 
@@ -493,7 +550,7 @@ def test_a_waiting_job_whose_client_hangs_up_is_skipped(
 
 def test_busy_message_when_every_slot_is_still_uploading() -> None:
     from imagear.engines.base import EngineConfig
-    from imagear.server_queue import Worker
+    from imagear.server.worker import Worker
 
     worker = Worker(EngineConfig(), queue_size=1)
     assert worker.admit() and worker.admit() and not worker.admit()
@@ -572,7 +629,7 @@ def test_kenburns_through_the_server_stores_no_motion_bucket(
         with Animator(app) as animator:
             out = animator.animate(AnimateRequest(oid, model="kenburns", overrides=SMALL_INTS))
     assert out.status == "created"
-    with app.session() as s:
+    with Session(app.engine, expire_on_commit=False) as s:
         row = s.exec(select(ObjectImageAr).where(ObjectImageAr.object_id == oid)).one()
     assert (row.ai_model, row.ai_motion_bucket_id) == ("kenburns", None)
 
@@ -589,7 +646,7 @@ def test_serve_command_builds_the_app_from_options_and_config(
     monkeypatch.setenv("IMAGEAR_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("IMAGEAR_SERVER_TOKEN", "from-env")
     monkeypatch.chdir(tmp_path)
-    from imagear.cli import serve as serve_module
+    from imagear.server import run as server_run
 
     seen: dict[str, Any] = {}
 
@@ -597,7 +654,7 @@ def test_serve_command_builds_the_app_from_options_and_config(
         seen.update(app=app, bound=sock.getsockname(), level=level)
         sock.close()
 
-    monkeypatch.setattr(serve_module, "_serve_forever", fake_serve)
+    monkeypatch.setattr(server_run, "serve_forever", fake_serve)
     port = free_port()
     args = ["serve", "--model", "ken-burns", "--port", str(port), "--queue-size", "2"]
     result = runner.invoke(cli, [*args, "--max-upload-mb", "1"])

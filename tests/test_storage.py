@@ -13,7 +13,7 @@ from imagear.errors import StorageError
 
 
 def test_first_use_creates_and_seeds(db_url: str) -> None:
-    engine = db.init_db(db_url)
+    engine = db.init_db(db_url, seed_rows=settings.seed_rows())
     names = set(inspect(engine).get_table_names())
     assert {
         "information_object",
@@ -25,9 +25,7 @@ def test_first_use_creates_and_seeds(db_url: str) -> None:
     } <= names
     values = settings.get_all(engine)
     assert (
-        values["ar_model"] == "svd"
-        and values["ar_request_timeout"] == 900
-        and values["ar_enabled"] is True
+        values.ar_model == "svd" and values.ar_request_timeout == 900 and values.ar_enabled is True
     )
     with engine.connect() as conn:
         assert db.current_version(conn) == db.SCHEMA_VERSION
@@ -35,7 +33,7 @@ def test_first_use_creates_and_seeds(db_url: str) -> None:
     assert dict(rows)["ar_fps"] == "integer"
     assert len(rows) == len(settings.SPECS)
     # second boot is a no-op, not a duplicate seed
-    db.init_db(db_url)
+    db.init_db(db_url, seed_rows=settings.seed_rows())
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM image_ar_settings")).scalar() == len(
             settings.SPECS
@@ -43,7 +41,7 @@ def test_first_use_creates_and_seeds(db_url: str) -> None:
 
 
 def test_object_image_ar_is_unique_per_record(db_url: str) -> None:
-    engine = db.init_db(db_url)
+    engine = db.init_db(db_url, seed_rows=settings.seed_rows())
     from sqlalchemy.exc import IntegrityError
 
     with Session(engine) as s:
@@ -67,7 +65,7 @@ def test_upgrade_in_place_keeps_rows(db_url: str) -> None:
         s.commit()
     settings.set_value(engine, "ar_fps", "12")
     assert "image_ar_job" not in inspect(engine).get_table_names()
-    assert db.upgrade(engine) == db.SCHEMA_VERSION
+    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION
     assert "image_ar_job" in inspect(engine).get_table_names()
     with Session(engine) as s:
         assert s.get(db.InformationObject, 7).title == "Old"
@@ -76,7 +74,7 @@ def test_upgrade_in_place_keeps_rows(db_url: str) -> None:
 
 
 def test_newer_database_is_refused(db_url: str) -> None:
-    engine = db.init_db(db_url)
+    engine = db.init_db(db_url, seed_rows=settings.seed_rows())
     with engine.begin() as conn:
         conn.execute(text("UPDATE imagear_schema SET version = 99"))
     with pytest.raises(StorageError, match="newer than this imagear"):
@@ -100,14 +98,14 @@ def test_existing_heratio_tables_are_kept(db_url: str) -> None:
                 "VALUES ('ar_model', 'svd-xt', 'string')"
             )
         )
-    db.upgrade(engine)
+    db.upgrade(engine, seed_rows=settings.seed_rows())
     assert settings.get(engine, "ar_model") == "svd-xt"  # an existing value is never overwritten
     assert settings.get(engine, "ar_fps") == 7  # missing keys are seeded
 
 
 def _boot(url: str, q: mp.Queue) -> None:
     try:
-        engine = db.init_db(url)
+        engine = db.init_db(url, seed_rows=settings.seed_rows())
         q.put(("ok", settings.get(engine, "ar_model")))
     except Exception as exc:  # pragma: no cover - reported to the parent
         q.put(("error", repr(exc)))

@@ -9,7 +9,7 @@ skipped unless ``force`` -> the master image (RecordNotFound / NoMasterImage / I
 UnsafePath) -> settings merged with the per-call values and validated by the model
 (``resolve_generation``: InvalidOption, notices) -> seed 0 becomes a drawn random seed -> the
 generator writes a ``.part`` file next to the destination -> probed as a real MP4 ->
-:func:`imagear.store.commit_clip` swaps it in atomically and logs the generation.
+:func:`imagear.clips.commit_clip` swaps it in atomically and logs the generation.
 
 Services never print. Pass ``progress`` to hear what happens; it is called as
 ``progress(event, object_id=..., **data)`` with these events:
@@ -25,7 +25,6 @@ Services never print. Pass ``progress`` to hear what happens; it is called as
 from __future__ import annotations
 
 import functools
-import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -33,62 +32,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    BindParameter,
-    Connection,
-    Integer,
-    RowMapping,
-    Table,
-    bindparam,
-    literal,
-    select,
-)
-from sqlmodel import Session
-
+from imagear import clips, store
 from imagear import settings as settings_svc
-from imagear import store
 from imagear.app import App
 from imagear.client import Health
-from imagear.db import DigitalObject, InformationObject, ObjectImageAr
-from imagear.errors import BadResponse, FeatureDisabled, MediaError
+from imagear.db import clips as clips_db
+from imagear.errors import BadResponse, MediaError, RecordNotFound
 from imagear.generators import Generator, Job, LocalGenerator, RemoteGenerator, oriented_size
-from imagear.models import get_model, resolve_generation
-from imagear.records import MasterImage, find_master, master_query, safe_join
+from imagear.models import get_model, random_seed, resolve_generation
+from imagear.records import master_image
 
 if TYPE_CHECKING:
     import httpx
-
-MAX_RANDOM_SEED = 2**31 - 1
-
-# What animate() reads before generating, in one statement on one connection (it runs once per
-# record of a batch): whether the record exists, its animation row if any, and the row of its
-# master image as records.master_query picks it.
-_AR: Table = ObjectImageAr.__table__  # type: ignore[attr-defined]
-_DO: Table = DigitalObject.__table__  # type: ignore[attr-defined]
-_IO: Table = InformationObject.__table__  # type: ignore[attr-defined]
-_OID: BindParameter[int] = bindparam("object_id", type_=Integer)
-_MASTER_ID = (
-    master_query(_OID)  # type: ignore[arg-type]  # a bound parameter in place of the id
-    .with_only_columns(_DO.c.id)
-    .limit(1)
-    .correlate(None)  # its digital_object is its own, not the one joined outside
-    .scalar_subquery()
-)
-_LOOKUP = (
-    select(
-        select(_IO.c.id).where(_IO.c.id == _OID).scalar_subquery().label("record_id"),
-        _AR,
-        _DO,
-    )
-    .select_from(select(literal(1).label("one")).subquery())
-    .outerjoin(_AR, _AR.c.object_id == _OID)
-    .outerjoin(_DO, _DO.c.id == _MASTER_ID)
-)
-
-
-def random_seed() -> int:
-    """A random seed in 1..2**31-1 (0 means "random", so it is never drawn)."""
-    return secrets.randbelow(MAX_RANDOM_SEED) + 1
 
 
 def _jsonable(value: Any) -> Any:
@@ -182,15 +137,15 @@ class Animator:
             remote.close()
         self._local.close()
 
-    def settings(self) -> dict[str, Any]:
+    def settings(self) -> settings_svc.Settings:
         """The image_ar_settings values, typed."""
         return settings_svc.get_all(self.app.engine)
 
-    def _generator(self, settings: dict[str, Any], in_process: bool = False) -> Generator:
-        url = str(settings.get("ar_server_url") or "")
+    def _generator(self, settings: settings_svc.Settings, in_process: bool = False) -> Generator:
+        url = settings.ar_server_url
         if in_process or not url:
             return self._local
-        timeout = self._request_timeout or max(60.0, float(settings["ar_request_timeout"]))
+        timeout = self._request_timeout or max(60.0, float(settings.ar_request_timeout))
         key = (url, self.app.config.server_token, timeout)
         with self._lock:
             remote = self._remotes.get(key)
@@ -219,7 +174,7 @@ class Animator:
     def check_ready(self, model: str | None = None) -> Health:
         """Fail fast before work: ServerUnreachable, ModelNotAvailable or EngineUnavailable."""
         settings = self.settings()
-        desc = get_model(model or settings["ar_model"])
+        desc = get_model(model or settings.ar_model)
         return self._generator(settings).check_ready(desc, settings)
 
     # -- animate -----------------------------------------------------------------------------
@@ -229,39 +184,37 @@ class Animator:
         oid = int(req.object_id)
         emit = functools.partial(self._emit, object_id=oid)
         settings = self.settings()
-        off = [key for key in ("ar_enabled", "ar_user_button") if not settings[key]]
-        if off:
-            raise FeatureDisabled(
-                f"Image animation is turned off ({', '.join(f'{k}=0' for k in off)}); "
-                "generating needs both ar_enabled and ar_user_button on."
-            )
+        settings.require_generation()
         config = self.app.config
         directory = store.record_dir(config, oid)
         store.sweep_parts(directory)  # .part files of runs that died (killed, power loss)
-        # one statement on one connection; autocommit: no transaction to begin and roll back
-        with self.app.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            found = conn.execute(_LOOKUP, {"object_id": oid}).one()._mapping
-            if found[_AR.c.id] is not None and not req.force:
-                existing = store.animation_row({c.name: found[c] for c in _AR.c})
-                outcome = AnimateOutcome(
-                    oid,
-                    "skipped",
-                    existing,
-                    [],
-                    store.file_of(config, existing),
-                    message=f"Record {oid} already has an animation ({existing['mp4_path']}); "
-                    "pass --force to replace it.",
-                )
-                emit("done", status="skipped")
-                return outcome
-            master = _master_image(conn, self.app, oid, found)
+        found = clips_db.lookup(self.app.engine, oid)
+        if not found.record_exists:
+            raise RecordNotFound(f"Record {oid} does not exist.")
+        if found.clip is not None and not req.force:
+            existing = found.clip
+            emit("done", status="skipped")
+            return AnimateOutcome(
+                oid,
+                "skipped",
+                existing,
+                [],
+                store.file_of(config, existing),
+                message=f"Record {oid} already has an animation ({existing['mp4_path']}); "
+                "pass --force to replace it.",
+            )
+        master = master_image(self.app, oid, found.master)
 
         from imagear.media import open_image
 
         with open_image(master.file, load=False) as img:
             image_size = oriented_size(img)
         resolved = resolve_generation(
-            req.model or settings["ar_model"], settings, req.overrides, req.extra, image_size
+            req.model or settings.ar_model,
+            settings.model_dump(),
+            req.overrides,
+            req.extra,
+            image_size,
         )
         desc, options = resolved.descriptor, resolved.options
         if not options.seed:
@@ -314,7 +267,7 @@ class Animator:
                 "generation_secs": generated.generation_secs,
                 "created_by": config.user,
             }
-            stored = store.commit_clip(
+            stored = clips.commit_clip(
                 self.app,
                 oid,
                 part,
@@ -362,32 +315,12 @@ class Animator:
 
     def delete(self, object_id: int) -> dict[str, Any]:
         """Remove the record's animation row, then its MP4. AnimationNotFound when none."""
-        return _jsonable(store.delete_clip(self.app, int(object_id)))  # type: ignore[no-any-return]
+        return _jsonable(clips.delete_clip(self.app, int(object_id)))  # type: ignore[no-any-return]
 
     def recent(self, n: int = 5) -> tuple[list[dict[str, Any]], int]:
         """The last ``n`` clips (newest first) and how many there are in all."""
-        rows, total = store.recent_clips(self.app, n)
+        rows, total = clips.recent_clips(self.app, n)
         return [_jsonable(r) for r in rows], total
-
-
-def _master_image(conn: Connection, app: App, oid: int, found: RowMapping) -> MasterImage:
-    """The master image from a _LOOKUP row; anything amiss is left to records.find_master,
-    which raises the precise error (RecordNotFound, NoMasterImage, ImageMissing)."""
-    if found["record_id"] is not None and found[_DO.c.id] is not None:
-        file = safe_join(app.config.images_root, found[_DO.c.path], found[_DO.c.name])
-        if file.is_file():
-            return MasterImage(
-                digital_object_id=found[_DO.c.id],
-                usage_id=found[_DO.c.usage_id],
-                mime_type=found[_DO.c.mime_type],
-                name=found[_DO.c.name] or "",
-                path=found[_DO.c.path] or "",
-                byte_size=found[_DO.c.byte_size],
-                checksum=found[_DO.c.checksum],
-                file=file,
-            )
-    with Session(bind=conn) as session:
-        return find_master(session, app, oid)
 
 
 def _waiting(model: str, generator: Generator) -> str:

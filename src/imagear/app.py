@@ -1,16 +1,19 @@
-"""The App object every service takes: the effective Config and the (lazily opened) database."""
+"""The App object every service takes: the effective Config and the (lazily opened) database.
+
+Importing this module loads no database library: SQLAlchemy and :mod:`imagear.db`
+are imported when the database is first used, so the CLI starts fast."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from sqlalchemy import Engine
-from sqlmodel import Session
+from typing import TYPE_CHECKING
 
 from imagear.config import Config, load_config
-from imagear.db import init_db
 from imagear.errors import ConfigError
+
+if TYPE_CHECKING:  # SQLAlchemy loads when the database is first used, not here
+    from sqlalchemy import Engine
 
 
 @dataclass
@@ -26,8 +29,11 @@ class App:
     def engine(self) -> Engine:
         """The database, created, seeded and upgraded on first use."""
         if self._engine is None:
+            from imagear.db import init_db
+            from imagear.settings import seed_rows
+
             self._check_sqlite_folder()
-            self._engine = init_db(self.config.database_url)
+            self._engine = init_db(self.config.database_url, seed_rows=seed_rows())
         return self._engine
 
     def _check_sqlite_folder(self) -> None:
@@ -44,9 +50,6 @@ class App:
                 f"The folder {folder} of database_url ({self.config.sources['database_url']}) does not exist.",
                 "Fix database_url (`imagear config show`) or create the folder first.",
             )
-
-    def session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -12,11 +12,11 @@ import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from imagear.client import Health, VideoClient
+from imagear.engines import runtime
 from imagear.engines.base import EngineConfig
 from imagear.errors import EngineUnavailable, ImagearError, UnknownModel
 from imagear.models import BaseOptions, ModelDescriptor, get_model, list_models
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from imagear.config import Config
     from imagear.engines.base import Engine
+    from imagear.settings import Settings
 
 Progress = Callable[..., None]
 
@@ -78,9 +79,9 @@ class Generator(Protocol):
 
     remote: bool
 
-    def health(self, settings: Mapping[str, Any]) -> Health: ...
+    def health(self, settings: Settings) -> Health: ...
 
-    def check_ready(self, descriptor: ModelDescriptor, settings: Mapping[str, Any]) -> Health: ...
+    def check_ready(self, descriptor: ModelDescriptor, settings: Settings) -> Health: ...
 
     def generate(self, job: Job, dest: Path, progress: Progress | None) -> Generated: ...
 
@@ -137,10 +138,10 @@ class RemoteGenerator:
             url, token=token, timeout=timeout, transport=transport, **dict(client_options or {})
         )
 
-    def health(self, settings: Mapping[str, Any]) -> Health:
+    def health(self, settings: Settings) -> Health:
         return self.client.health()
 
-    def check_ready(self, descriptor: ModelDescriptor, settings: Mapping[str, Any]) -> Health:
+    def check_ready(self, descriptor: ModelDescriptor, settings: Settings) -> Health:
         from imagear.errors import ModelNotAvailable
 
         health = self.client.health()
@@ -213,45 +214,20 @@ def oriented_size(img: Any) -> tuple[int, int]:
 
 
 def local_problem(descriptor: ModelDescriptor, config: Config) -> EngineUnavailable | None:
-    """Why ``descriptor`` cannot run in this process, or None when it can (cheap: loads nothing)."""
-    if type(descriptor).create_engine is not ModelDescriptor.create_engine:
-        return None  # its own engine (kenburns, plugins): create_engine decides
-    missing = [m for m in ("torch", "diffusers") if find_spec(m) is None]
-    if missing:
-        return EngineUnavailable(
-            f"Model {descriptor.name} cannot run in-process here: {' and '.join(missing)} "
-            f"{'is' if len(missing) == 1 else 'are'} not installed.",
-            f"Install them with pip install 'imagear[diffusers]'. {SERVER_HINT}",
-        )
-    from imagear.engines.diffusers import find_weights
+    """Why ``descriptor`` cannot run in this process, or None when it can (cheap: loads nothing).
 
-    try:
-        find_weights(descriptor, config.models_dir)  # type: ignore[arg-type]
-    except EngineUnavailable as err:
-        return EngineUnavailable(err.message, f"{err.advice or ''} {SERVER_HINT}".strip())
-    return None
+    The check is :func:`imagear.engines.runtime.problem`, the server's too; the advice adds the
+    ways around it (a server, or kenburns).
+    """
+    found = runtime.problem(descriptor, config.models_dir)
+    if found is None:
+        return None
+    return EngineUnavailable(found.message, f"{found.advice or ''} {SERVER_HINT}".strip())
 
 
 def cuda_info() -> dict[str, Any]:
-    """CUDA facts for the local health report; torch is imported only if it is installed."""
-    info: dict[str, Any] = {"cuda": False}
-    if find_spec("torch") is None:
-        return info
-    try:
-        import torch
-
-        if not torch.cuda.is_available():
-            return info
-        free, total = torch.cuda.mem_get_info()
-        info.update(
-            cuda=True,
-            device=torch.cuda.get_device_name(0),
-            vram_free_gb=round(free / 1024**3, 2),
-            vram_total_gb=round(total / 1024**3, 2),
-        )
-    except Exception:  # a broken CUDA install reads as "no CUDA"
-        return {"cuda": False}
-    return info
+    """CUDA facts for the local health report (torch is imported when it is installed)."""
+    return runtime.device_info(import_torch=True)
 
 
 class LocalGenerator:
@@ -306,12 +282,12 @@ class LocalGenerator:
             )
         return out
 
-    def health(self, settings: Mapping[str, Any]) -> Health:
+    def health(self, settings: Settings) -> Health:
         cuda = cuda_info()
         engines = self.engines()
         return Health(
             status="ok",
-            default_model=str(settings.get("ar_model") or "") or None,
+            default_model=settings.ar_model or None,
             loaded_models=[e["name"] for e in engines if e["loaded"]],
             cuda=bool(cuda.get("cuda")),
             low_vram_mode=self.config.low_vram,
@@ -322,7 +298,7 @@ class LocalGenerator:
             engines=engines,
         )
 
-    def check_ready(self, descriptor: ModelDescriptor, settings: Mapping[str, Any]) -> Health:
+    def check_ready(self, descriptor: ModelDescriptor, settings: Settings) -> Health:
         self._engine(descriptor)
         return self.health(settings)
 

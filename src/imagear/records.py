@@ -20,18 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, func
-from sqlmodel import Session, col, select
-
 from imagear.app import App
-from imagear.db import (
-    USAGE_MASTER,
-    USAGE_REFERENCE,
-    USAGE_THUMBNAIL,
-    DigitalObject,
-    InformationObject,
-    ObjectImageAr,
-)
+from imagear.db import records as records_db
+from imagear.db.schema import USAGE_MASTER
 from imagear.errors import (
     ImagearError,
     ImageMissing,
@@ -118,52 +109,39 @@ def safe_join(root: Path, web_path: str | None, name: str | None) -> Path:
     return resolved
 
 
-def _usage_rank() -> Any:
-    return case(
-        (col(DigitalObject.usage_id) == USAGE_MASTER, 0),
-        (col(DigitalObject.usage_id) == USAGE_REFERENCE, 1),
-        (col(DigitalObject.usage_id) == USAGE_THUMBNAIL, 2),
-        else_=3,
-    )
-
-
-def master_query(object_id: int) -> Any:
-    return (
-        select(DigitalObject)
-        .where(DigitalObject.object_id == object_id)
-        .where(col(DigitalObject.mime_type).like("image/%"))
-        .where(col(DigitalObject.parent_id).is_(None))
-        .order_by(_usage_rank(), col(DigitalObject.id))
-    )
-
-
-def find_master(
-    session: Session, app: App, object_id: int, *, check_file: bool = True
+def master_image(
+    app: App, object_id: int, row: dict[str, Any] | None, *, check_file: bool = True
 ) -> MasterImage:
-    """The record's master image, located on disk. Raises the precise NotFound/UnsafePath error."""
-    if session.get(InformationObject, object_id) is None:
-        raise RecordNotFound(f"Record {object_id} does not exist.")
-    do = session.exec(master_query(object_id)).first()
-    if do is None or do.id is None:
+    """The master image of a record from its digital_object ``row`` (None: it has none),
+    located on disk; raises NoMasterImage, UnsafePath or (``check_file``) ImageMissing."""
+    if row is None or row.get("id") is None:
         raise NoMasterImage(
             f"Record {object_id} has no master image (no top-level image/* digital object)."
         )
-    file = safe_join(app.config.images_root, do.path, do.name)
+    file = safe_join(app.config.images_root, row.get("path"), row.get("name"))
     if check_file and not file.is_file():
         raise ImageMissing(
             f"The master image of record {object_id} should be at {file} but is not there.",
             "Check images_root (`imagear config show`) or restore the file.",
         )
     return MasterImage(
-        digital_object_id=do.id,
-        usage_id=do.usage_id,
-        mime_type=do.mime_type,
-        name=do.name or "",
-        path=do.path or "",
-        byte_size=do.byte_size,
-        checksum=do.checksum,
+        digital_object_id=int(row["id"]),
+        usage_id=row.get("usage_id"),
+        mime_type=row.get("mime_type"),
+        name=row.get("name") or "",
+        path=row.get("path") or "",
+        byte_size=row.get("byte_size"),
+        checksum=row.get("checksum"),
         file=file,
     )
+
+
+def find_master(app: App, object_id: int, *, check_file: bool = True) -> MasterImage:
+    """The record's master image, located on disk. Raises the precise NotFound/UnsafePath error."""
+    found = records_db.get(app.engine, object_id)
+    if found is None:
+        raise RecordNotFound(f"Record {object_id} does not exist.")
+    return master_image(app, object_id, found.master, check_file=check_file)
 
 
 def _hash_file(path: Path) -> tuple[str, int]:
@@ -190,34 +168,26 @@ def add_record(
     mime = sniff_mime(image)
     checksum, size = _hash_file(image)
     name = _SAFE_NAME.sub("_", image.name).strip("._") or "image"
-    with app.session() as session:
-        record = InformationObject(identifier=identifier or image.stem, title=title or image.stem)
-        session.add(record)
-        session.flush()
-        assert record.id is not None
-        web_path = f"/uploads/r/{record.id}/"
+    with records_db.adding(app.engine, identifier or image.stem, title or image.stem) as new:
+        web_path = f"/uploads/r/{new.id}/"
         dest = safe_join(app.config.images_root, web_path, name)
         _copy_atomic(image, dest)
         try:
-            session.add(
-                DigitalObject(
-                    object_id=record.id,
-                    usage_id=USAGE_MASTER,
-                    mime_type=mime,
-                    name=name,
-                    path=web_path,
-                    byte_size=size,
-                    checksum=checksum,
-                    checksum_type="sha256",
-                    parent_id=None,
-                    sequence=0,
-                )
+            new.add_file(
+                usage_id=USAGE_MASTER,
+                mime_type=mime,
+                name=name,
+                path=web_path,
+                byte_size=size,
+                checksum=checksum,
+                checksum_type="sha256",
+                parent_id=None,
+                sequence=0,
             )
-            session.commit()
-        except Exception:
+        except BaseException:
             dest.unlink(missing_ok=True)
             raise
-        return get_record(app, record.id)
+    return get_record(app, new.id)
 
 
 def _copy_atomic(src: Path, dest: Path) -> None:
@@ -256,10 +226,7 @@ def _check_utf8(path: Path) -> None:
 
 
 def _identifier_exists(app: App, identifier: str) -> int | None:
-    with app.session() as session:
-        return session.exec(
-            select(InformationObject.id).where(InformationObject.identifier == identifier).limit(1)
-        ).first()
+    return records_db.id_of_identifier(app.engine, identifier)
 
 
 def import_csv(app: App, csv_path: Path, allow_duplicates: bool = False) -> ImportReport:
@@ -325,70 +292,39 @@ def import_csv(app: App, csv_path: Path, allow_duplicates: bool = False) -> Impo
     return report
 
 
-def _animation_dict(row: ObjectImageAr | None) -> dict[str, Any] | None:
-    return row.model_dump() if row is not None else None
-
-
 def get_record(app: App, object_id: int) -> Record:
     """One record with its master image (if any) and its animation (if any)."""
-    with app.session() as session:
-        io = session.get(InformationObject, object_id)
-        if io is None or io.id is None:
-            raise RecordNotFound(f"Record {object_id} does not exist.")
-        try:
-            master: MasterImage | None = find_master(session, app, object_id, check_file=False)
-        except (NoMasterImage, UnsafePath):
-            master = None
-        anim = session.exec(
-            select(ObjectImageAr).where(ObjectImageAr.object_id == object_id)
-        ).first()
-        return Record(
-            id=io.id,
-            identifier=io.identifier,
-            title=io.title,
-            master=master,
-            animation=_animation_dict(anim),
-            has_master=master is not None,
-            has_animation=anim is not None,
-        )
+    found = records_db.get(app.engine, object_id)
+    if found is None:
+        raise RecordNotFound(f"Record {object_id} does not exist.")
+    try:
+        master: MasterImage | None = master_image(app, object_id, found.master, check_file=False)
+    except (NoMasterImage, UnsafePath):
+        master = None
+    return Record(
+        id=int(found.record["id"]),
+        identifier=found.record.get("identifier"),
+        title=found.record.get("title"),
+        master=master,
+        animation=found.animation,
+        has_master=master is not None,
+        has_animation=found.animation is not None,
+    )
 
 
 def list_records(app: App, limit: int = 100, offset: int = 0) -> tuple[list[Record], int]:
     """A page of records (with whether each has a master and an animation) and the total count."""
-    with app.session() as session:
-        total = session.exec(select(func.count()).select_from(InformationObject)).one()
-        rows = session.exec(
-            select(InformationObject)
-            .order_by(col(InformationObject.id))
-            .offset(offset)
-            .limit(limit)
-        ).all()
-        ids = [r.id for r in rows]
-        with_master = set(
-            session.exec(
-                select(DigitalObject.object_id)
-                .where(col(DigitalObject.object_id).in_(ids))
-                .where(col(DigitalObject.mime_type).like("image/%"))
-                .where(col(DigitalObject.parent_id).is_(None))
-            ).all()
+    rows, total = records_db.page(app.engine, limit, offset)
+    return [
+        Record(
+            id=int(r["id"]),
+            identifier=r["identifier"],
+            title=r["title"],
+            has_master=r["has_master"],
+            has_animation=r["has_animation"],
         )
-        animated = set(
-            session.exec(
-                select(ObjectImageAr.object_id).where(col(ObjectImageAr.object_id).in_(ids))
-            ).all()
-        )
-        out = [
-            Record(
-                id=r.id,
-                identifier=r.identifier,
-                title=r.title,
-                has_master=r.id in with_master,
-                has_animation=r.id in animated,
-            )
-            for r in rows
-            if r.id is not None
-        ]
-        return out, int(total)
+        for r in rows
+    ], total
 
 
 __all__ = [
@@ -400,6 +336,6 @@ __all__ = [
     "get_record",
     "import_csv",
     "list_records",
-    "master_query",
+    "master_image",
     "safe_join",
 ]

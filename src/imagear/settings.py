@@ -8,15 +8,15 @@ that was written badly by another tool falls back to the default rather than cra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy import select as sa_select
-from sqlmodel import Session, select
+from pydantic import BaseModel, ConfigDict
 
-from imagear.db import ImageArSetting, utcnow
-from imagear.errors import InvalidSetting, UnknownSetting
+from imagear.errors import FeatureDisabled, InvalidSetting, UnknownSetting
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 _ADVICE = "See every key's allowed values with `imagear settings list`."
 
@@ -161,12 +161,45 @@ def spec(key: str) -> Spec:
         raise UnknownSetting(f"There is no setting named {key!r}.") from None
 
 
-def seed_settings(conn: Connection) -> None:
-    """Insert every missing key with its default (existing values are never touched)."""
-    table = ImageArSetting.__table__  # type: ignore[attr-defined]
-    present = {row[0] for row in conn.execute(sa_select(table.c.setting_key))}
+class Settings(BaseModel):
+    """The ``image_ar_settings`` values, typed (what :func:`get_all` returns)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ar_enabled: bool = True
+    ar_user_button: bool = True
+    ar_server_url: str = ""
+    ar_model: str = "svd"
+    ar_request_timeout: int = 900
+    ar_num_frames: int = 14
+    ar_fps: int = 7
+    ar_motion_bucket_id: int = 127
+    ar_seed: int = 0
+    ar_default_prompt: str = ""
+
+    def value(self, key: str) -> Any:
+        """One value by its key (UnknownSetting for a key imagear does not know)."""
+        return getattr(self, spec(key).key)
+
+    def require_generation(self) -> None:
+        """Raise FeatureDisabled when a feature toggle is off (generating needs both on)."""
+        off = [k for k in ("ar_enabled", "ar_user_button") if not getattr(self, k)]
+        if off:
+            raise FeatureDisabled(
+                f"Image animation is turned off ({', '.join(f'{k}=0' for k in off)}); "
+                "generating needs both ar_enabled and ar_user_button on."
+            )
+
+
+assert set(Settings.model_fields) == set(SPECS), "Settings and SPECS name the same keys"
+
+
+def seed_rows() -> list[dict[str, Any]]:
+    """Every key's default as an ``image_ar_settings`` row (the first-boot seed)."""
+    from imagear.db.schema import utcnow
+
     now = utcnow()
-    rows = [
+    return [
         {
             "setting_key": s.key,
             "setting_value": s.to_text(s.default),
@@ -175,10 +208,7 @@ def seed_settings(conn: Connection) -> None:
             "updated_at": now,
         }
         for s in SPECS.values()
-        if s.key not in present
     ]
-    if rows:
-        conn.execute(table.insert(), rows)
 
 
 def _typed(s: Spec, raw: str | None) -> Any:
@@ -188,15 +218,18 @@ def _typed(s: Spec, raw: str | None) -> Any:
         return s.default
 
 
-def get_all(engine: Engine) -> dict[str, Any]:
+def get_all(engine: Engine) -> Settings:
     """Every known setting, typed. Keys written by other tools are ignored."""
-    with Session(engine) as session:
-        rows = {r.setting_key: r.setting_value for r in session.exec(select(ImageArSetting))}
-    return {key: (_typed(s, rows[key]) if key in rows else s.default) for key, s in SPECS.items()}
+    from imagear.db import settings as rows_db
+
+    rows = rows_db.read_all(engine)
+    return Settings(
+        **{key: (_typed(s, rows[key]) if key in rows else s.default) for key, s in SPECS.items()}
+    )
 
 
 def get(engine: Engine, key: str) -> Any:
-    return get_all(engine)[spec(key).key]
+    return get_all(engine).value(key)
 
 
 def set_value(engine: Engine, key: str, raw: str) -> Any:
@@ -216,17 +249,9 @@ def reset(engine: Engine, key: str | None = None) -> list[str]:
 
 
 def _write(engine: Engine, s: Spec, value: Any) -> None:
-    with Session(engine) as session:
-        row = session.exec(
-            select(ImageArSetting).where(ImageArSetting.setting_key == s.key)
-        ).first()
-        if row is None:
-            row = ImageArSetting(setting_key=s.key, setting_type=s.type, description=s.description)
-        row.setting_value = s.to_text(value)
-        row.setting_type = s.type
-        row.updated_at = utcnow()
-        session.add(row)
-        session.commit()
+    from imagear.db import settings as rows_db
+
+    rows_db.write(engine, s.key, s.to_text(value), s.type, s.description)
 
 
 def describe() -> list[dict[str, Any]]:

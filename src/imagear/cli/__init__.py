@@ -1,29 +1,41 @@
-"""The `imagear` command line: one Typer app assembled from one module per command group."""
+"""The `imagear` command line: one Typer app assembled from one module per command group.
 
-from __future__ import annotations
+Start-up stays fast: importing this package loads Typer and the option declarations, never a
+service (nor Rich, until something is printed). Each command imports the services it uses
+(SQLAlchemy, SQLModel, pydantic models, httpx, PIL, numpy, av come with them) inside its
+function, when it runs; tests/test_startup_cli.py checks this. The root group (:class:`~imagear.cli._common.GuardedGroup`)
+turns any unexpected exception into one line on stderr and exit 1 (``--debug`` or
+IMAGEAR_DEBUG=1: with the traceback).
+"""
 
+# No `from __future__ import annotations`: Typer reads the command signatures at every start,
+# and string annotations would be parsed again each time (see HACKING.md, CLI start-up).
 from typing import Annotated
 
 import typer
 
-from imagear import __version__
 from imagear.cli import animate as animate_cli
 from imagear.cli import batch as batch_cli
 from imagear.cli import config_cmd, records, settings
 from imagear.cli import models as models_cli
+from imagear.cli._common import DEBUG_ENV, GuardedGroup
 from imagear.cli.serve import serve as serve_command
 
 app = typer.Typer(
     name="imagear",
+    cls=GuardedGroup,
     help="Turn archival master images into short looping MP4 clips (Heratio ahg:image-ar compatible).",
     no_args_is_help=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,  # never Rich's long traceback: GuardedGroup says what failed
 )
 
 
 def _version(value: bool) -> None:
     if value:
+        from imagear import __version__
+
         typer.echo(f"imagear {__version__}")
         raise typer.Exit(0)
 
@@ -45,6 +57,13 @@ def root(
             "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help=f"Show the full traceback when a command fails unexpectedly (or set {DEBUG_ENV}=1).",
+        ),
+    ] = False,
     # The mirror of `php artisan ahg:image-ar`: `imagear --object-id N ...`, `imagear --health`.
     object_id: animate_cli.ObjectIdOpt = None,
     model: animate_cli.ModelOpt = None,
@@ -58,7 +77,7 @@ def root(
     health: animate_cli.HealthOpt = False,
     as_json: animate_cli.JsonOpt = False,
 ) -> None:
-    ctx.obj = {"config_path": config}
+    ctx.obj = {"config_path": config, "debug": debug}
     mirror: dict[str, object] = dict(model=model, prompt=prompt, frames=frames, fps=fps)
     mirror.update(motion=motion, seed=seed, force=force, option=option, as_json=as_json)
     if animate_cli.root_mirror(ctx, object_id=object_id, health=health, **mirror):

@@ -7,23 +7,13 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
-
-from rich.console import Group
-from rich.live import Live
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING, Any
 
 from imagear.cli._common import err_console, warn
+
+if TYPE_CHECKING:
+    from rich.live import Live
+    from rich.progress import TaskID
 
 
 def size_text(size: Any) -> str:
@@ -63,19 +53,30 @@ class Renderer:
     on a terminal; only the warnings otherwise."""
 
     def __init__(self, fancy: bool) -> None:
+        # rich.progress and rich.live load when a clip is made, not when the CLI starts
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
+
         self.fancy = fancy
         self._status = Progress(
             SpinnerColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.description}"),
-            console=err_console,
+            console=err_console.real,
         )
         self._transfer = Progress(
             TextColumn("  {task.description}"),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
-            console=err_console,
+            console=err_console.real,
         )
         self._live: Live | None = None
         self._task: TaskID | None = None
@@ -89,7 +90,12 @@ class Renderer:
         if not self.fancy:
             yield self
             return
-        self._live = Live(Group(self._status, self._transfer), console=err_console, transient=True)
+        from rich.console import Group
+        from rich.live import Live
+
+        self._live = Live(
+            Group(self._status, self._transfer), console=err_console.real, transient=True
+        )
         with self._live:
             yield self
         self._live = None
@@ -101,6 +107,8 @@ class Renderer:
                 return
             if not self.fancy:
                 return
+            from rich.markup import escape
+
             if event == "start":
                 params = data.get("params") or {}
                 labels = {"num_frames": "frames", "motion_bucket_id": "motion", "fps": "fps"}

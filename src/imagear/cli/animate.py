@@ -5,17 +5,13 @@ same code as ``imagear animate --object-id N`` and ``imagear health``. The servi
 :class:`imagear.animate.Animator`; this module parses options and renders its progress.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer reads the command signatures at every start,
+# and string annotations would be parsed again each time (see HACKING.md, CLI start-up).
 import shutil
-from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.panel import Panel
-from rich.table import Table
 
 from imagear.cli._common import (
     console,
@@ -36,6 +32,9 @@ from imagear.cli._render import (
 )
 from imagear.cli.models import OptionPairs, parse_options
 from imagear.errors import EXIT_INTERRUPTED, ImagearError, InvalidOption, ServerError, UsageError
+
+if TYPE_CHECKING:
+    from rich.panel import Panel
 
 ObjectIdOpt = Annotated[
     int | None,
@@ -198,7 +197,11 @@ def animate(
 # -- health -------------------------------------------------------------------------------------
 
 
-def _health_panel(h: Any, ar_model: str) -> Panel:
+def _health_panel(h: Any, ar_model: str) -> "Panel":
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.table import Table
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
@@ -247,7 +250,7 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
                 print_json(
                     {
                         "reachable": False,
-                        "url": settings.get("ar_server_url"),
+                        "url": settings.ar_server_url,
                         "error": err.message,
                         "advice": err.advice,
                         "kind": err.kind,
@@ -257,8 +260,8 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
     if as_json:
         print_json(h.as_dict())
     else:
-        console.print(_health_panel(h, str(settings.get("ar_model") or "")))
-    ar_model = str(settings.get("ar_model") or "")
+        console.print(_health_panel(h, settings.ar_model))
+    ar_model = settings.ar_model
     try:
         wanted = get_model(ar_model).name
     except ImagearError:
@@ -312,6 +315,8 @@ def recent(
     if as_json:
         print_json({"total": total, "clips": [table_order(r) for r in rows]})
         return
+    from rich.table import Table
+
     table = Table(caption=f"{len(rows)} of {total} clip(s)")
     for name in ("record", "model", "prompt", "size", "frame size", "generated in", "date"):
         # a record, model name or date broken over two lines is unreadable: they never wrap (a
@@ -351,6 +356,8 @@ def demo(
     Adds the sample as a new record, renders it with kenburns in this process whatever
     ar_model and ar_server_url say (settings are not changed), and prints where the MP4 is.
     """
+    from importlib import resources
+
     from imagear.animate import AnimateRequest
     from imagear.errors import StorageError
     from imagear.records import add_record

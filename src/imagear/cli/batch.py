@@ -1,62 +1,53 @@
 """`imagear batch [OPTIONS]`, `imagear batch failures`, `imagear batch reset`.
 
-The service is :mod:`imagear.batch`; this module parses options, installs the SIGINT/SIGTERM
-handlers (first signal: finish running records, give back the rest, exit 130; second: give
-back everything and exit at once) and renders progress: a Rich bar on a terminal, one log line
-per record otherwise (cron), and a summary (or one JSON object with ``--json``).
+The service is :mod:`imagear.batch`; this module parses options, runs it and prints a summary
+(or one JSON object with ``--json``). The SIGINT/SIGTERM handlers (first signal: finish running
+records, give back the rest, exit 130; second: give back everything and exit at once) and the
+progress display (a Rich bar on a terminal, one log line per record otherwise, for cron) are in
+:mod:`imagear.cli._batch_render`; the wording of results is in :mod:`imagear.cli.batch_text`.
+The service and the progress display are imported when a command runs, not at start-up.
 """
 
-from __future__ import annotations
-
-import contextlib
+# No `from __future__ import annotations`: Typer reads the command signatures at every start,
+# and string annotations would be parsed again each time (see HACKING.md, CLI start-up).
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
-from imagear.batch import (
-    DEFAULT_BACKOFF_CAP_SECS,
-    DEFAULT_BACKOFF_SECS,
-    DEFAULT_MAX_ATTEMPTS,
-    BatchEvents,
-    BatchOptions,
-    BatchRunner,
-    BatchSummary,
-    ItemResult,
-    list_failures,
-    read_ids_file,
-    reset_failures,
+from imagear.cli import animate as animate_cli
+from imagear.cli._common import (
+    LazyConsole,
+    console,
+    err_console,
+    get_app,
+    handle_errors,
+    is_tty,
+    print_json,
 )
-from imagear.batch_jobs import as_utc
-from imagear.batch_report import NamedSkip, Preview
-from imagear.batch_text import (
+from imagear.cli.batch_text import (
     failure_lines,
     failures_count_line,
     given_up_earlier_note,
     given_up_lines,
     item_line,
+    stamp,
 )
-from imagear.cli import animate as animate_cli
-from imagear.cli._common import console, err_console, get_app, handle_errors, is_tty, print_json
 from imagear.cli.models import OptionPairs, parse_options
 from imagear.errors import ImagearError, NotFound, Refused, UsageError
+
+if TYPE_CHECKING:  # the service loads the database layer: imported when a command runs
+    from imagear.batch import BatchSummary, NamedSkip, Preview
+
+# The defaults of imagear.batch (DEFAULT_MAX_ATTEMPTS, DEFAULT_BACKOFF_SECS,
+# DEFAULT_BACKOFF_CAP_SECS), repeated here so `--help` does not load the service;
+# tests/test_startup_cli.py checks that they agree.
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_BACKOFF_SECS = 300.0
+DEFAULT_BACKOFF_CAP_SECS = 6 * 3600.0
 
 _EXIT_CODES = (
     "Exit 0: nothing failed (also: nothing to do); 1: a record failed or was given up in "
@@ -79,107 +70,14 @@ app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _as_utc(value: datetime | None) -> datetime | None:
+    """--since as aware UTC: a time without a zone is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class _Reporter(BatchEvents):
-    """A progress bar for a person, or one timestamped line per record for a log."""
-
-    def __init__(self, fancy: bool, out: Console, max_attempts: int) -> None:
-        self.fancy = fancy
-        self.out = out
-        self.max_attempts = max_attempts
-        self.counts = {"done": 0, "skipped": 0, "failed": 0}
-        self.progress: Progress | None = None
-        self.task: Any = None
-
-    def _print(self, text: str, style: str | None = None) -> None:
-        target = self.progress.console if self.progress is not None else self.out
-        if self.fancy:
-            target.print(text, style=style, markup=False, soft_wrap=True, highlight=False)
-        else:
-            target.print(f"{_stamp()} {text}", markup=False, soft_wrap=True, highlight=False)
-
-    def started(self, planned: int, runner: str, concurrency: int) -> None:
-        if not self.fancy:
-            self._print(f"batch {runner}: {planned} record(s) to do, concurrency {concurrency}")
-            return
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]batch[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[counts]}"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=self.out,
-        )
-        self.progress.start()
-        self.task = self.progress.add_task("batch", total=planned, counts=self._counts(), rate="")
-
-    def _counts(self) -> str:
-        c = self.counts
-        return f"[green]{c['done']} done[/] {c['skipped']} skipped [red]{c['failed']} failed[/]"
-
-    def item(self, result: ItemResult) -> None:
-        key = {"created": "done", "replaced": "done", "skipped": "skipped"}.get(result.outcome)
-        if result.outcome in ("failed", "given_up"):
-            key = "failed"
-        if key:
-            self.counts[key] += 1
-        if self.progress is None:
-            if not self.fancy:
-                self._print(item_line(result, self.max_attempts))
-            return
-        if result.outcome in ("failed", "given_up") or result.notices:
-            self._print(item_line(result, self.max_attempts), "red" if key == "failed" else None)
-        task = self.progress.tasks[0]
-        done = task.completed + (1 if result.outcome != "released" else 0)
-        elapsed = task.elapsed or 0.0
-        rate = f"{done / elapsed * 60:.1f}/min" if elapsed > 0 and done else ""
-        if done > (task.total or 0):
-            self.progress.update(self.task, total=done)
-        self.progress.update(self.task, completed=done, counts=self._counts(), rate=rate)
-
-    def notice(self, message: str) -> None:
-        self._print(message, "yellow")
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-
-@contextlib.contextmanager
-def _signals(runner: BatchRunner, notify: Any) -> Iterator[None]:
-    """SIGINT/SIGTERM: the first stops gracefully, the second aborts."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if runner.stopping:
-            runner.abort()
-            notify(f"{name} again: giving back every claim and exiting now.")
-        else:
-            runner.stop()
-            notify(
-                f"{name}: finishing the running records, taking no new ones ({name} again to quit now)."
-            )
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-def _print_stop(summary: BatchSummary) -> None:
+def _print_stop(summary: "BatchSummary") -> None:
     """The reason a run stopped early, on stderr (with --json too)."""
     if summary.stopped is not None:
         err = summary.stopped
@@ -188,11 +86,11 @@ def _print_stop(summary: BatchSummary) -> None:
             err_console.print(f"  {err.advice}", soft_wrap=True, markup=False, highlight=False)
 
 
-def _print_named(named: list[NamedSkip], out: Console) -> None:
+def _print_named(named: "list[NamedSkip]", out: LazyConsole) -> None:
     """Named records the run did not take, and why, one line each."""
     for n in named:
         out.print(
-            f"{_stamp()} {n.message}",
+            f"{stamp()} {n.message}",
             style="red" if n.not_found else None,
             markup=False,
             soft_wrap=True,
@@ -200,14 +98,14 @@ def _print_named(named: list[NamedSkip], out: Console) -> None:
         )
 
 
-def _print_summary(summary: BatchSummary, max_attempts: int, aborted: bool = False) -> None:
+def _print_summary(summary: "BatchSummary", max_attempts: int, aborted: bool = False) -> None:
     d = summary.as_dict()
     _print_named(summary.named, console)
     earlier = given_up_earlier_note(summary)
     if summary.planned == 0 and not summary.results:
         if summary.stopped is None and not summary.named:
             console.print(
-                f"{_stamp()} Nothing to do: no record needs an animation now.{earlier}",
+                f"{stamp()} Nothing to do: no record needs an animation now.{earlier}",
                 markup=False,
                 soft_wrap=True,
             )
@@ -221,7 +119,7 @@ def _print_summary(summary: BatchSummary, max_attempts: int, aborted: bool = Fal
         if d["released"]:
             parts.append(f"{d['released']} given back")
         console.print(
-            f"{_stamp()} batch {summary.runner}: {', '.join(parts)} "
+            f"{stamp()} batch {summary.runner}: {', '.join(parts)} "
             f"in {summary.elapsed_secs:.1f} s{earlier}",
             markup=False,
             highlight=False,
@@ -236,7 +134,7 @@ def _print_summary(summary: BatchSummary, max_attempts: int, aborted: bool = Fal
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-def _print_plan(preview: Preview, as_json: bool) -> None:
+def _print_plan(preview: "Preview", as_json: bool) -> None:
     if as_json:
         print_json(preview.as_dict())
         return
@@ -249,6 +147,8 @@ def _print_plan(preview: Preview, as_json: bool) -> None:
     shown = f"{len(rows)} record(s)"
     if preview.total > len(rows):
         shown = f"{len(rows)} of the {preview.total} record(s) to do (--limit {preview.limit})"
+    from rich.table import Table
+
     table = Table(caption=f"{shown} would be animated (dry run: nothing changed)")
     for name in ("record", "identifier", "title", "state", "attempts"):
         table.add_column(name, overflow="fold")
@@ -357,6 +257,9 @@ def batch(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from imagear.batch import BatchOptions, BatchRunner, read_ids_file
+    from imagear.cli._batch_render import Reporter, stop_signals
+
     with handle_errors():
         ids: list[int] | None = None
         if object_ids_file is not None or object_id:
@@ -374,7 +277,7 @@ def batch(
             model=model,
             overrides=overrides,
             extra=extra,
-            since=as_utc(since),
+            since=_as_utc(since),
             lease_secs=lease_secs,
             max_attempts=max_attempts,
             backoff_secs=backoff_secs,
@@ -390,10 +293,10 @@ def batch(
             raise typer.Exit(preview.exit_code)
     fancy = is_tty() and not as_json
     out = err_console if as_json else console
-    reporter = _Reporter(fancy, out, max_attempts)
+    reporter = Reporter(fancy, out.real, max_attempts)
     runner.events = reporter
     try:
-        with handle_errors(), _signals(runner, reporter.notice):
+        with handle_errors(), stop_signals(runner, reporter.notice):
             summary = runner.run()
     finally:
         reporter.close()
@@ -413,6 +316,8 @@ def batch(
 @app.command("failures")
 def failures(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Records whose last batch attempt failed: the error, attempts, and the next retry."""
+    from imagear.batch import list_failures
+
     with handle_errors():
         rows = list_failures(get_app(ctx))
     if as_json:
@@ -442,6 +347,8 @@ def reset(
     as_json: JsonOpt = False,
 ) -> None:
     """Let failed or given-up records be retried by the next run (attempts start again at 0)."""
+    from imagear.batch import reset_failures
+
     with handle_errors():
         if bool(object_id) == all_failed:
             raise UsageError(

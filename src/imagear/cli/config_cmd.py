@@ -1,15 +1,13 @@
 """`imagear config init | show`."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer reads the command signatures at every start,
+# and string annotations would be parsed again each time (see HACKING.md, CLI start-up).
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from imagear.cli._common import console, handle_errors, print_json
-from imagear.config import KEYS, load_config, user_config_path, write_starting_file
 
 app = typer.Typer(help="Write or inspect imagear.toml.", no_args_is_help=True)
 
@@ -29,6 +27,8 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starting imagear.toml."""
+    from imagear.config import user_config_path, write_starting_file
+
     with handle_errors():
         written = write_starting_file(path or user_config_path(), force=force)
     console.print(f"Wrote {written}")
@@ -40,6 +40,8 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the effective value of every key and where it came from."""
+    from imagear.config import KEYS, load_config
+
     with handle_errors():
         cfg = load_config(ctx.find_root().obj.get("config_path") if ctx.find_root().obj else None)
     rows = [
@@ -53,6 +55,8 @@ def show(
     if as_json:
         print_json({"config_file": str(cfg.path) if cfg.path else None, "keys": rows})
         return
+    from rich.table import Table
+
     table = Table(title=f"Config file: {cfg.path or '(none: defaults and environment)'}")
     table.add_column("key")
     table.add_column("value", overflow="fold")

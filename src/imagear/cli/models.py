@@ -3,20 +3,21 @@
 ``parse_options`` and ``OptionPairs`` are shared with the commands that generate clips.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer reads the command signatures at every start,
+# and string annotations would be parsed again each time (see HACKING.md, CLI start-up).
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from imagear.cli._common import console, handle_errors, is_tty, print_json, warn
 from imagear.errors import InvalidOption
-from imagear.models import ModelDescriptor, PluginWarning, get_model, list_models
+
+if TYPE_CHECKING:  # the registry (pydantic, entry-point plugins) loads when a command runs
+    from imagear.models import ModelDescriptor
 
 app = typer.Typer(
     help="List the image-to-video models and the options each one accepts.",
@@ -66,6 +67,8 @@ def parse_options(pairs: Sequence[str] | None) -> dict[str, str]:
 @contextmanager
 def _plugin_warnings() -> Iterator[None]:
     """Show plugin load problems as one warning line each instead of Python's warning format."""
+    from imagear.models import PluginWarning
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PluginWarning)
         try:
@@ -83,7 +86,7 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def _size(desc: ModelDescriptor) -> str:
+def _size(desc: "ModelDescriptor") -> str:
     size = f"{desc.native_width}x{desc.native_height}"
     return f"{size} fixed" if desc.fixed_size else f"{size} /{desc.divisible_by}"
 
@@ -113,7 +116,7 @@ TERMINAL_COLUMNS = ("model", "image", "prompt", "frames", "default", "fps", "nat
 WIDE = 160  # terminal columns from which every column is shown
 
 
-def _row(m: ModelDescriptor) -> tuple[str, ...]:
+def _row(m: "ModelDescriptor") -> tuple[str, ...]:
     return (
         m.name,
         ", ".join(m.aliases) or "-",
@@ -142,6 +145,8 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every model (built-in and plugins): inputs, frames, fps, size, memory and licence."""
     if ctx.invoked_subcommand is not None:
         return
+    from imagear.models import list_models
+
     with handle_errors(), _plugin_warnings():
         models = list_models()
     if as_json:
@@ -156,6 +161,8 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     wide = console.width >= WIDE
     columns = COLUMNS if wide else TERMINAL_COLUMNS
     shown = [COLUMNS.index(c) for c in columns]
+    from rich.table import Table
+
     table = Table(caption=None if wide else "Aliases, memory and licence: imagear models show NAME")
     for column in columns:
         table.add_column(column, overflow="fold", no_wrap=column in ("model", "native size"))
@@ -170,6 +177,8 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """One model's options with their defaults, allowed values and descriptions."""
+    from imagear.models import get_model
+
     with handle_errors(), _plugin_warnings():
         desc = get_model(name)
     specs = desc.option_specs()
@@ -188,6 +197,8 @@ def show(
     ]
     for label, value in facts:
         console.print(f"  {label}: {value}", markup=False, soft_wrap=True)
+    from rich.table import Table
+
     table = Table()
     for column in ("option", "given as", "type", "default", "allowed", "description"):
         table.add_column(column, overflow="fold")

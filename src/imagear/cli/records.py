@@ -1,14 +1,15 @@
-"""`imagear records add | import | list | show`."""
+"""`imagear records add | import | list | show`.
 
-from __future__ import annotations
+The service, :mod:`imagear.records`, is imported inside each command (it loads the database
+layer), so ``import imagear.cli`` stays fast."""
 
+# No `from __future__ import annotations`: Typer reads the command signatures at every start,
+# and string annotations would be parsed again each time (see HACKING.md, CLI start-up).
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from imagear import records as svc
 from imagear.cli._common import console, err_console, get_app, handle_errors, print_json
 
 app = typer.Typer(help="Records and their master images.", no_args_is_help=True)
@@ -27,6 +28,8 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Copy IMAGE under the images root and create a record with it as master; prints the id."""
+    from imagear import records as svc
+
     with handle_errors(as_json):
         rec = svc.add_record(get_app(ctx), image, identifier, title)
     if as_json:
@@ -53,6 +56,8 @@ def import_(
 
     Rows whose identifier already exists are skipped, so a fixed file can simply be re-run.
     """
+    from imagear import records as svc
+
     with handle_errors(as_json):
         report = svc.import_csv(get_app(ctx), csv_file, allow_duplicates)
     if as_json:
@@ -79,11 +84,15 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """Records with whether each has a master image and an animation."""
+    from imagear import records as svc
+
     with handle_errors(as_json):
         rows, total = svc.list_records(get_app(ctx), limit, offset)
     if as_json:
         print_json({"total": total, "records": [r.summary() for r in rows]})
         return
+    from rich.table import Table
+
     table = Table(caption=f"{len(rows)} of {total} record(s)")
     for name in ("id", "identifier", "title", "master", "animation"):
         table.add_column(name, overflow="fold")
@@ -105,6 +114,8 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """One record, its master image and its animation."""
+    from imagear import records as svc
+
     with handle_errors(as_json):
         rec = svc.get_record(get_app(ctx), object_id)
     if as_json:

@@ -1,58 +1,24 @@
 """`imagear serve`: run the Heratio-compatible image-to-video server (GET /health, POST /animate).
 
-FastAPI and uvicorn are imported inside the command, so the rest of the CLI works without the
-``server`` extra. The listening socket is bound before anything is loaded, so a taken port or a
-bad --host is one clear error (exit 1 / 2), and uvicorn is handed that socket. SIGTERM and
-SIGINT stop the server gracefully (the running generation finishes) and exit 0: for a service,
-being told to stop is a normal end, and systemd counts it as a clean stop.
+A thin command: it checks the options and hands them to :func:`imagear.server.run.serve`, which
+binds the socket, builds the app and runs uvicorn until SIGTERM or SIGINT (a graceful stop, exit
+0). The server package is imported inside the command, so the rest of the CLI works without the
+``server`` extra, and without it this command says what to install (exit 6).
 """
 
 from __future__ import annotations
 
-import errno
-import ipaddress
-import logging
 import os
 import re
-import signal
-import socket
-import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from imagear.cli._common import console, get_app, handle_errors, warn
-from imagear.errors import ConfigError, EngineUnavailable, Failure, UsageError
-
-log = logging.getLogger("imagear.server")
+from imagear.errors import ConfigError, UsageError
 
 DEVICE_RE = re.compile(r"cpu|mps|cuda(:\d+)?")
-
-SERVER_HINT = "Install it with: pip install 'imagear[server]'"
-
-
-def _import_server() -> tuple[Any, Any]:
-    """(uvicorn, imagear.server) or EngineUnavailable naming the extra to install."""
-    try:
-        import uvicorn
-
-        from imagear import server
-    except ImportError as exc:
-        raise EngineUnavailable(
-            f"`imagear serve` needs FastAPI, uvicorn and python-multipart ({exc}).",
-            advice=SERVER_HINT + ".",
-        ) from exc
-    return uvicorn, server
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _device(device: str | None) -> str | None:
@@ -69,94 +35,6 @@ def _device(device: str | None) -> str | None:
     return value
 
 
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """Bind host:port now, before any model is loaded, so a taken port or a bad address is one
-    clear error: UsageError (exit 2) for a host this machine cannot listen on, Failure (exit 1)
-    for a port that is in use or not allowed."""
-    if re.fullmatch(r"[\d.]+|.*:.*", host):  # looks numeric: never ask DNS about it
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            raise _bad_host(host, "it is not a valid IP address") from None
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = None
-    try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError as exc:
-        if sock is not None:
-            sock.close()
-        raise _bind_error(exc, host, port) from exc
-    return sock
-
-
-def _bad_host(host: str, why: str) -> UsageError:
-    return UsageError(
-        f"--host {host!r} is not an address this machine can listen on: {why}.",
-        "Use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or an IP address of this "
-        "host.",
-    )
-
-
-def _bind_error(exc: OSError, host: str, port: int) -> UsageError | Failure:
-    where = _address(host, port)
-    why = exc.strerror or str(exc)
-    if isinstance(exc, socket.gaierror) or exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
-        return _bad_host(host, why)
-    if exc.errno == errno.EADDRINUSE:
-        return Failure(
-            f"Cannot listen on {where}: address already in use.",
-            "Pick another --port or stop the other server.",
-        )
-    if exc.errno == errno.EACCES:
-        return Failure(
-            f"Cannot listen on {where}: permission denied.",
-            "Ports below 1024 need extra privileges: pick --port 1024 or above.",
-        )
-    return Failure(f"Cannot listen on {where}: {why}.")
-
-
-def _serve_forever(uvicorn: Any, app: Any, sock: socket.socket, level: str) -> str | None:
-    """Run uvicorn on the bound socket until SIGTERM or SIGINT; the signal's name, if any.
-
-    uvicorn stops gracefully on either signal and then raises it again, which would end the
-    process with 143 (SIGTERM) or a KeyboardInterrupt (SIGINT). Handlers set here receive that
-    re-raised signal instead, so a requested stop returns normally and the command exits 0.
-    """
-    config = uvicorn.Config(app, log_level=level, access_log=False)
-    server = uvicorn.Server(config)
-    received: list[int] = []
-
-    def stop(sig: int, _frame: Any) -> None:
-        received.append(sig)
-        server.should_exit = True  # a signal before uvicorn took over still stops it
-
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, stop)
-    try:
-        server.run(sockets=[sock])
-    except SystemExit as exc:  # uvicorn exits 3 when the app cannot start
-        if server.started:
-            raise
-        raise Failure(
-            "The server could not start (see the log above).",
-            "Fix what the log says, or try --no-preload.",
-        ) from exc
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        sock.close()
-    return signal.Signals(received[0]).name if received else None
-
-
 def _token(token: str | None, token_env: str | None, configured: str) -> str:
     """--token, else the variable named by --token-env, else server_token from the config."""
     if token:
@@ -170,6 +48,13 @@ def _token(token: str | None, token_env: str | None, configured: str) -> str:
             )
         return value
     return configured
+
+
+def _progress(event: str, message: str) -> None:
+    if event == "warning":
+        warn(message)
+    else:
+        console.print(message, markup=False)
 
 
 def serve(
@@ -237,59 +122,29 @@ def serve(
     SIGTERM or Ctrl-C: graceful stop, exits 0. Port in use: exit 1. Bad option or --host: exit 2.
     """
     with handle_errors():
-        uvicorn, server = _import_server()
+        from imagear.server import MB, ServerSettings
+        from imagear.server import run as server_run
+
+        server_run.load()  # without the server extra: say what to install, before anything else
         config = get_app(ctx).config
         from imagear.models import get_model
 
         default = get_model(model)  # an unknown name stops here, with the list of models
-        level = log_level.strip().lower()
-        if level not in ("debug", "info", "warning", "error"):
-            raise UsageError(
-                f"--log-level must be debug, info, warning or error, not {log_level!r}."
-            )
+        level = server_run.log_level_name(log_level)
         if max_megapixels is not None and max_megapixels <= 0:
             raise UsageError(
                 f"--max-megapixels must be above 0, not {max_megapixels:g}.",
                 "Leave it out for the default (200 megapixels).",
             )
-        settings = server.ServerSettings(
+        settings = ServerSettings(
             default_model=default.name,
             models_dir=models_dir or config.models_dir,
             low_vram=config.low_vram if low_vram is None else low_vram,
             device=_device(device),
             queue_size=queue_size,
-            max_upload_bytes=int(max_upload_mb * server.MB),
+            max_upload_bytes=int(max_upload_mb * MB),
             max_pixels=max(1, int(max_megapixels * 1_000_000)) if max_megapixels else None,
             token=_token(token, token_env, config.server_token),
             preload=preload,
         )
-        sock = _listen(host, port)
-        try:
-            app = server.create_app(settings)
-        except BaseException:
-            sock.close()
-            raise
-        why = server.unavailable_reason(default, app.api.state.imagear.engine_config)
-        if why:
-            warn(
-                f"The default model {default.name} cannot run on this host: {why} "
-                "Requests that name no model will get 400; pass --model kenburns on a host "
-                "without weights."
-            )
-        if not settings.token and not _loopback(host):
-            warn(f"Listening on {host} without a token: anyone who can reach it can use it.")
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    auth = "bearer token required" if settings.token else "no token"
-    console.print(
-        f"imagear serve on http://{_address(host, port)} (default model {default.name}, {auth}, "
-        f"queue {queue_size})",
-        markup=False,
-    )
-    # One log line per request comes from imagear.server; uvicorn's access log would repeat it.
-    with handle_errors():
-        stopped_by = _serve_forever(uvicorn, app, sock, level)
-    if stopped_by:
-        log.info("stopped by %s", stopped_by)
+        server_run.serve(settings, host, port, level, progress=_progress)

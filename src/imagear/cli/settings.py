@@ -1,13 +1,14 @@
-"""`imagear settings list | get | set | reset`: the image_ar_settings table."""
+"""`imagear settings list | get | set | reset`: the image_ar_settings table.
 
-from __future__ import annotations
+The service, :mod:`imagear.settings`, is imported inside each command, so ``import imagear.cli``
+stays fast."""
 
+# No `from __future__ import annotations`: Typer reads the command signatures at every start,
+# and string annotations would be parsed again each time (see HACKING.md, CLI start-up).
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from imagear import settings as svc
 from imagear.cli._common import console, get_app, handle_errors, print_json
 
 app = typer.Typer(help="Read and change the image_ar_settings table.", no_args_is_help=True)
@@ -24,12 +25,16 @@ def _show(value: object) -> str:
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every setting with its value, default and allowed values."""
+    from imagear import settings as svc
+
     with handle_errors(as_json):
         values = svc.get_all(get_app(ctx).engine)
-    rows = [dict(d, value=values[d["key"]]) for d in svc.describe()]
+    rows = [dict(d, value=values.value(d["key"])) for d in svc.describe()]
     if as_json:
         print_json({r["key"]: r["value"] for r in rows})
         return
+    from rich.table import Table
+
     table = Table()
     for name in ("key", "value", "default", "allowed", "description"):
         table.add_column(name, overflow="fold")
@@ -47,6 +52,8 @@ def get(
     as_json: JsonOpt = False,
 ) -> None:
     """Print one setting's value."""
+    from imagear import settings as svc
+
     with handle_errors(as_json):
         value = svc.get(get_app(ctx).engine, key)
     if as_json:
@@ -62,6 +69,8 @@ def set_(
     value: Annotated[str, typer.Argument(help="New value (checked against the allowed range).")],
 ) -> None:
     """Validate and store one setting. Nothing is written when the value is refused."""
+    from imagear import settings as svc
+
     with handle_errors():
         stored = svc.set_value(get_app(ctx).engine, key, value)
     console.print(f"{key} = {_show(stored)}")
@@ -73,6 +82,8 @@ def reset(
     key: Annotated[str | None, typer.Argument(help="Key to reset; all keys when omitted.")] = None,
 ) -> None:
     """Put one setting, or all of them, back to the default."""
+    from imagear import settings as svc
+
     with handle_errors():
         keys = svc.reset(get_app(ctx).engine, key)
     console.print(f"Reset {', '.join(keys)}")

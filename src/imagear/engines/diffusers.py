@@ -33,8 +33,6 @@ would show as a visible pop, every time the clip loops.
 
 from __future__ import annotations
 
-import gc
-import sys
 import threading
 import time
 import traceback
@@ -53,6 +51,7 @@ from imagear.engines.diffusers_weights import (
     pipeline_class_name,
     weight_dirs,
 )
+from imagear.engines.runtime import free_accelerator_memory
 from imagear.errors import EngineUnavailable, GenerationFailed, ImagearError, OutOfGpuMemory
 
 __all__ = ["INSTALL_HINT", "DiffusersEngine", "DiffusersModel", "find_weights", "weight_dirs"]
@@ -102,14 +101,6 @@ def _is_oom(torch: Any, exc: BaseException) -> bool:
     if oom_types and isinstance(exc, oom_types):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
-def _free_accelerator_memory() -> None:
-    """Collect garbage and return cached CUDA memory to the driver (no-op without CUDA)."""
-    gc.collect()
-    torch = sys.modules.get("torch")  # never import torch just to clean up
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def _uint8_frames(frames: Any) -> Iterator[Any]:
@@ -173,7 +164,7 @@ class DiffusersEngine:
                 raise
             except Exception as exc:
                 oom = _is_oom(torch, exc)
-                _free_accelerator_memory()
+                free_accelerator_memory()
                 if oom:
                     raise OutOfGpuMemory(
                         f"Loading model '{self.name}' ran out of GPU memory on {device}."
@@ -199,7 +190,7 @@ class DiffusersEngine:
                 return
             self._pipe = None
             self.source = None
-            _free_accelerator_memory()
+            free_accelerator_memory()
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -332,7 +323,7 @@ class DiffusersEngine:
                 output = self._pipe(**kwargs)
             except Exception as exc:
                 if not _is_oom(torch, exc):
-                    _free_accelerator_memory()
+                    free_accelerator_memory()
                     raise GenerationFailed(
                         f"Model '{self.name}' failed while generating {num_frames} frames at "
                         f"{width}x{height}: {exc}"
@@ -342,7 +333,7 @@ class DiffusersEngine:
                 if exc.__traceback__ is not None:
                     traceback.clear_frames(exc.__traceback__)
                 exc.__traceback__ = None
-                _free_accelerator_memory()
+                free_accelerator_memory()
                 raise OutOfGpuMemory(
                     f"Model '{self.name}' ran out of GPU memory generating {num_frames} frames "
                     f"at {width}x{height}."

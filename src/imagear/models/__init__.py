@@ -19,17 +19,20 @@ from imagear.models.registry import (
     resolve_generation,
     unregister,
 )
+from imagear.models.seed import MAX_RANDOM_SEED, random_seed
 
 __all__ = [
     "BUILTINS",
     "ENTRY_POINT_GROUP",
     "FLAGS",
+    "MAX_RANDOM_SEED",
     "BaseOptions",
     "ModelDescriptor",
     "PluginWarning",
     "Resolved",
     "get_model",
     "list_models",
+    "random_seed",
     "register",
     "reset_plugin_cache",
     "reset_registry",

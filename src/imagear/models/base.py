@@ -342,6 +342,12 @@ class ModelDescriptor:
 
     # -- engine ----------------------------------------------------------------------------
 
+    @classmethod
+    def has_own_engine(cls) -> bool:
+        """True when the model brings its own engine (overrides :meth:`create_engine`: kenburns,
+        plugins), False when it runs on the built-in diffusers engine."""
+        return cls.create_engine is not ModelDescriptor.create_engine
+
     def create_engine(self, config: EngineConfig) -> Engine:
         """Build the engine that runs this model. Imports the engine module only now.
 

@@ -14,37 +14,26 @@ with its code.
 
 from __future__ import annotations
 
-from typing import Any
-
 from imagear import settings as settings_svc
 from imagear.app import App
-from imagear.batch_options import BatchOptions
-from imagear.errors import FeatureDisabled, ImagearError, InvalidOption
+from imagear.batch.options import BatchOptions
+from imagear.errors import ImagearError, InvalidOption
+from imagear.settings import Settings
 
 
-def check_toggles(settings: dict[str, Any]) -> None:
-    """Raise FeatureDisabled (worded as the animate service words it) when a toggle is off."""
-    off = [key for key in ("ar_enabled", "ar_user_button") if not settings[key]]
-    if off:
-        raise FeatureDisabled(
-            f"Image animation is turned off ({', '.join(f'{k}=0' for k in off)}); "
-            "generating needs both ar_enabled and ar_user_button on."
-        )
-
-
-def check_options(options: BatchOptions, settings: dict[str, Any]) -> None:
+def check_options(options: BatchOptions, settings: Settings) -> None:
     """The model is known (UnknownModel) and the per-call options are ones it accepts
     (InvalidOption). Options that depend on each image's size (a width or height) are left to
     each record."""
     from imagear.models import get_model, resolve_generation
 
-    name = options.model or settings["ar_model"]
+    name = options.model or settings.ar_model
     get_model(name)
     given = {k for k, v in options.overrides.items() if v is not None} | set(options.extra)
     if not given or given & {"width", "height"}:
         return
     try:
-        resolve_generation(name, settings, options.overrides, options.extra, None)
+        resolve_generation(name, settings.model_dump(), options.overrides, options.extra, None)
     except InvalidOption:
         raise
     except ImagearError:
@@ -54,8 +43,8 @@ def check_options(options: BatchOptions, settings: dict[str, Any]) -> None:
 def check_local(app: App, options: BatchOptions) -> None:
     """Toggles, model and options (no network, no writes); raises the first problem."""
     settings = settings_svc.get_all(app.engine)
-    check_toggles(settings)
+    settings.require_generation()
     check_options(options, settings)
 
 
-__all__ = ["check_local", "check_options", "check_toggles"]
+__all__ = ["check_local", "check_options"]

@@ -5,18 +5,14 @@ time anyway, so a single worker thread owns every engine and takes jobs from a b
 The event loop only admits requests, submits jobs and awaits their futures; when every slot is
 taken the server answers 503 with a Retry-After estimated from recent generation times.
 
-Also here: what this host can run (``unavailable_reason``) and what it reports about its GPU
-(``device_info``), both careful never to import torch when no torch-based model can run.
+What this host can run and what its GPU is are not here: see :mod:`imagear.engines.runtime`.
 """
 
 from __future__ import annotations
 
-import gc
-import importlib.util
 import logging
 import math
 import queue
-import sys
 import threading
 import time
 from collections import deque
@@ -27,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagear.engines.base import Engine, EngineConfig, GenerationResult
+from imagear.engines.runtime import free_accelerator_memory
 from imagear.errors import (
     EngineUnavailable,
     GenerationFailed,
@@ -67,88 +64,6 @@ class QueueFull(ServerBusy):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message, advice=f"Retry after {retry_after} s.")
         self.retry_after = retry_after
-
-
-def uses_diffusers(descriptor: ModelDescriptor) -> bool:
-    """True when the model runs on the built-in diffusers engine (needs torch and weights)."""
-    own = type(descriptor).create_engine is not ModelDescriptor.create_engine
-    return bool(descriptor.hf_repo) and not own
-
-
-def unavailable_reason(descriptor: ModelDescriptor, config: EngineConfig) -> str | None:
-    """Why this host cannot run ``descriptor`` (None when it can). Cheap: imports no torch.
-
-    Only the built-in diffusers engine is checked (torch and diffusers installed, weights on
-    disk); a model with its own engine is trusted, and its load errors surface at generation.
-    """
-    if not uses_diffusers(descriptor):
-        return None
-    missing = [m for m in ("torch", "diffusers") if not _importable(m)]
-    if missing:
-        return (
-            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed "
-            "(pip install 'imagear[diffusers]')"
-        )
-    from imagear.engines.diffusers import find_weights
-
-    try:
-        find_weights(descriptor, config.models_dir)  # type: ignore[arg-type]
-    except EngineUnavailable as exc:
-        return exc.one_line()
-    return None
-
-
-def _importable(module: str) -> bool:
-    """True when ``module`` is installed; looks it up without importing it."""
-    if module in sys.modules:
-        return sys.modules[module] is not None
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def device_info(import_torch: bool) -> dict[str, Any]:
-    """The /health GPU fields: cuda, and when it is true device and VRAM in GB (2 decimals).
-
-    torch is used when it is already imported, or imported once when ``import_torch`` (a
-    torch-based model can run here); otherwise a kenburns-only host reports ``cuda: false``
-    without paying for importing torch.
-    """
-    torch = sys.modules.get("torch")
-    if torch is None and import_torch:
-        try:
-            import torch
-        except Exception:  # a broken torch install must not break /health
-            torch = None
-    if torch is None:
-        return {"cuda": False}
-    try:
-        if not torch.cuda.is_available():
-            return {"cuda": False}
-        index = torch.cuda.current_device()
-        free, total = torch.cuda.mem_get_info(index)
-        return {
-            "cuda": True,
-            "device": str(torch.cuda.get_device_name(index)),
-            "vram_total_gb": round(total / 1024**3, 2),
-            "vram_free_gb": round(free / 1024**3, 2),
-        }
-    except Exception as exc:  # a driver error is reported, not raised
-        log.warning("could not read the CUDA device: %s", exc)
-        return {"cuda": False}
-
-
-def free_accelerator_memory() -> None:
-    """Collect garbage and give cached CUDA memory back (never imports torch to do it)."""
-    gc.collect()
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        try:
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except Exception:  # best effort: the OOM itself has already been reported
-            pass
 
 
 class Worker:

@@ -4,6 +4,7 @@ The body is parsed as it arrives (python-multipart): text fields stay in memory 
 the ``image`` part goes straight to a temp file, and the size limit is enforced while reading,
 whatever Content-Length said. Then the image is sniffed from its content (Heratio labels every
 upload image/jpeg) and its pixel count is checked from the header before anything is decoded.
+Refusals are raised as :class:`ApiError` (status, JSON body), which the app answers as they are.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from starlette.responses import JSONResponse
 
 from imagear.errors import InvalidImage, InvalidOption
 from imagear.models import FLAGS, ModelDescriptor, list_models
+from imagear.server import MB
 
-MB = 1024 * 1024
 MAX_FIELD_BYTES = 64 * 1024  # one text field (a prompt is at most 2000 characters)
 MAX_FIELDS = 64
 FORM_OVERHEAD = MB  # boundaries, part headers and text fields on top of the image

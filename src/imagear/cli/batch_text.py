@@ -1,4 +1,5 @@
-"""How batch results are worded for a person: plain strings, no printing (the CLI prints them).
+"""How batch results are worded for a person: plain strings, no printing (the commands in
+:mod:`imagear.cli.batch` print them; services never render text).
 
 - :func:`item_line`: one record's outcome in a run (a log line, and the summary's failures);
 - :func:`given_up_lines`: the given-up part of a run's summary (this run's give-ups said in
@@ -11,9 +12,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from imagear.batch_report import BatchSummary, ItemResult, when
+if TYPE_CHECKING:  # imagear.batch loads the database layer: only its types are needed here
+    from imagear.batch import BatchSummary, ItemResult
+
+
+def when(value: datetime | None) -> str:
+    """A time as ``2026-11-21 15:05:41Z`` (UTC), or ``-``."""
+    if value is None:
+        return "-"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def stamp() -> str:
+    """Now, as the ``2026-11-21T15:05:41Z`` that starts each log line of a batch run."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _plural(n: int, word: str) -> str:
@@ -103,4 +117,6 @@ __all__ = [
     "given_up_earlier_note",
     "given_up_lines",
     "item_line",
+    "stamp",
+    "when",
 ]

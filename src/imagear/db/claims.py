@@ -2,7 +2,7 @@
 
 :class:`ClaimStore` is the claim protocol of one runner: prepare the job rows of a run, sweep
 the claims of dead runners, claim records, renew, record outcomes, give claims back. The job
-rows' states, the selection and the clock are in :mod:`imagear.batch_jobs`.
+rows' states, the selection and the clock are in :mod:`imagear.db.jobs`.
 
 The rules that make several runners (cron entries, hosts) safe against one database:
 
@@ -21,10 +21,6 @@ The rules that make several runners (cron entries, hosts) safe against one datab
   claim (it stalled longer than the lease) cannot overwrite the new holder's bookkeeping.
 - Time comes from one clock: PostgreSQL's ``now()`` when the database is PostgreSQL (hosts
   with skewed clocks still agree), Python's clock on SQLite (one machine).
-
-The job-row names (``JOB``, the statuses, ``ID_WINDOW``, :class:`Selection`, :func:`as_utc`)
-and the failure services (:func:`list_failures`, :func:`count_given_up`,
-:func:`reset_failures`) are re-exported here for the code that imports them from this module.
 """
 
 from __future__ import annotations
@@ -40,6 +36,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Engine,
     Integer,
     Interval,
     and_,
@@ -54,18 +51,12 @@ from sqlalchemy import (
     update,
 )
 
-from imagear import batch_plan
-from imagear.app import App
-from imagear.batch_failures import count_given_up, list_failures, reset_failures
-from imagear.batch_jobs import (
-    CLIPS,
+from imagear.db import locks
+from imagear.db.jobs import (
     DONE,
     FAILED,
     GIVEN_UP,
-    ID_WINDOW,
-    JOB,
     PENDING,
-    RECORDS,
     RUNNER_LOST,
     RUNNING,
     Selection,
@@ -77,8 +68,8 @@ from imagear.batch_jobs import (
     time_param,
     write_tx,
 )
-
-_PG_ENQUEUE_LOCK = 7243102  # pg_advisory_xact_lock key of enqueue (db.py boots on 7243100)
+from imagear.db.records import has_clip
+from imagear.db.schema import JOB, RECORDS
 
 _runner_lock = threading.Lock()
 _runner_count = 0
@@ -105,8 +96,10 @@ class Claim:
 class ClaimStore:
     """The claim protocol for one runner. Thread-safe: every call uses its own connection."""
 
-    def __init__(self, app: App, runner_id: str, *, lease_secs: float, max_attempts: int) -> None:
-        self.app = app
+    def __init__(
+        self, engine: Engine, runner_id: str, *, lease_secs: float, max_attempts: int
+    ) -> None:
+        self.engine = engine
         self.runner_id = runner_id
         self.lease_secs = float(lease_secs)
         self.max_attempts = int(max_attempts)
@@ -116,11 +109,11 @@ class ClaimStore:
 
     @property
     def _pg(self) -> bool:
-        return is_postgres(self.app)
+        return is_postgres(self.engine)
 
     def _at(self, plus_secs: float = 0.0) -> Any:
-        """SQL for "now (+ seconds)" (see :func:`imagear.batch_jobs.sql_now`)."""
-        return sql_now(self.app, plus_secs)
+        """SQL for "now (+ seconds)" (see :func:`imagear.db.jobs.sql_now`)."""
+        return sql_now(self.engine, plus_secs)
 
     def _times(self) -> dict[str, Any]:
         """Values of the time parameters of cached statements (see :meth:`_now_expr`)."""
@@ -139,7 +132,7 @@ class ClaimStore:
     def transaction(self, what: str) -> contextlib.AbstractContextManager[Connection]:
         """A short write transaction (SQLite: ``BEGIN IMMEDIATE``), also to pass as ``conn`` to
         several calls (one commit); database errors raise StorageError."""
-        return write_tx(self.app, what)
+        return write_tx(self.engine, what)
 
     def _use(self, conn: Connection | None, what: str) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext(conn) if conn is not None else self.transaction(what)
@@ -164,8 +157,7 @@ class ClaimStore:
         lock).
         """
         with self.transaction("prepare its job list") as conn:
-            if self._pg:
-                conn.execute(select(func.pg_advisory_xact_lock(_PG_ENQUEUE_LOCK)))
+            locks.lock_key(conn, locks.ENQUEUE_KEY)
             now = self._at()
             for window in sel.windows():
                 has_job = exists(select(JOB.c.object_id).where(JOB.c.object_id == RECORDS.c.id))
@@ -189,10 +181,13 @@ class ClaimStore:
                     .values(status=PENDING, attempts=0, updated_at=now)
                 )
             if sel.only_missing:  # died after storing the clip, before recording it: done
-                has_clip = exists(select(CLIPS.c.id).where(CLIPS.c.object_id == JOB.c.object_id))
                 conn.execute(
                     update(JOB)
-                    .where(JOB.c.status == PENDING, JOB.c.last_error_kind == RUNNER_LOST, has_clip)
+                    .where(
+                        JOB.c.status == PENDING,
+                        JOB.c.last_error_kind == RUNNER_LOST,
+                        has_clip(JOB.c.object_id),
+                    )
                     .values(
                         status=DONE,
                         attempts=0,
@@ -394,32 +389,5 @@ class ClaimStore:
             },
         )
 
-    # -- read-only (see imagear.batch_plan) ----------------------------------------------------
 
-    def plan(self, sel: Selection, limit: int | None) -> list[dict[str, Any]]:
-        """What a run would take now, in order (no writes), for ``--dry-run``."""
-        return batch_plan.plan(self.app, sel, limit)
-
-    def count(self, sel: Selection, limit: int | None) -> int:
-        """How many records :meth:`plan` would list (at most ``limit``)."""
-        return batch_plan.count(self.app, sel, limit)
-
-
-__all__ = [
-    "DONE",
-    "FAILED",
-    "GIVEN_UP",
-    "ID_WINDOW",
-    "JOB",
-    "PENDING",
-    "RUNNER_LOST",
-    "RUNNING",
-    "Claim",
-    "ClaimStore",
-    "Selection",
-    "as_utc",
-    "count_given_up",
-    "list_failures",
-    "new_runner_id",
-    "reset_failures",
-]
+__all__ = ["Claim", "ClaimStore", "new_runner_id"]

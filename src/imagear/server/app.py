@@ -15,9 +15,10 @@ this server unchanged; ``GET /models`` lists the model descriptors. How a reques
 5. The single worker thread generates (507 out of GPU memory, 500 anything else); the MP4 is
    streamed back with the X- headers and deleted afterwards.
 
-Modules: this one (settings, gate, routes), :mod:`imagear.server_upload` (the streamed upload,
-form fields -> options, image checks) and :mod:`imagear.server_queue` (the worker). FastAPI,
-Starlette, uvicorn and python-multipart come with ``pip install 'imagear[server]'``.
+This module holds the gate, the routes and :class:`ServerState`; the upload is read by
+:mod:`imagear.server.upload`, jobs run in :mod:`imagear.server.worker`, and what this host can run
+comes from :mod:`imagear.engines.runtime`. The temp folder for uploads and clips in flight is made
+when the app starts (its lifespan) and removed when it stops: building the app makes nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import secrets
 import shutil
 import tempfile
 import time
@@ -33,7 +33,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from imagear import __version__
+from imagear.engines import runtime
 from imagear.engines.base import EngineConfig, GenerationResult
 from imagear.errors import (
     EngineUnavailable,
@@ -54,19 +54,10 @@ from imagear.errors import (
     UnknownModel,
     UsageError,
 )
-from imagear.models import get_model, list_models, resolve_generation
-from imagear.models.base import MAX_SEED
-from imagear.server_queue import (
-    Job,
-    QueueFull,
-    Worker,
-    device_info,
-    unavailable_reason,
-    uses_diffusers,
-)
-from imagear.server_upload import (
+from imagear.models import get_model, list_models, random_seed, resolve_generation
+from imagear.server import ServerSettings
+from imagear.server.upload import (
     FORM_OVERHEAD,
-    MB,
     ApiError,
     ImageTooLarge,
     Upload,
@@ -77,6 +68,7 @@ from imagear.server_upload import (
     split_fields,
     working_box,
 )
+from imagear.server.worker import Job, QueueFull, Worker
 
 log = logging.getLogger("imagear.server")
 
@@ -86,22 +78,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 DRAIN_SECS = 30.0  # at most this long reading out an unread body before answering early
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    """How `imagear serve` runs; every field has a command-line option."""
-
-    default_model: str = "svd"
-    models_dir: Path | None = None
-    low_vram: bool = False
-    device: str | None = None  # "cuda", "cpu", ...; None: the engine picks
-    queue_size: int = 4  # requests that may wait behind the one being generated
-    max_upload_bytes: int = 100 * MB
-    max_pixels: int | None = None  # None: imagear.media.MAX_IMAGE_PIXELS
-    token: str = ""  # when set, every request needs Authorization: Bearer <token>
-    tmp_dir: Path | None = None  # uploads and clips in flight; None: a fresh temp folder
-    preload: bool = False  # load the default model at start (`imagear serve` turns it on)
 
 
 def api_error(err: ImagearError) -> ApiError:
@@ -236,7 +212,11 @@ def _log_request(scope: Scope, status: int, secs: float, fields: dict[str, Any])
 
 
 class ServerState:
-    """What the routes share: settings, the worker, the temp folder."""
+    """What the routes share: settings, the worker, the temp folder.
+
+    Building one starts nothing and makes nothing on disk: :meth:`start` (the app's lifespan)
+    makes the temp folder and starts the worker, :meth:`stop` undoes both.
+    """
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
@@ -244,8 +224,38 @@ class ServerState:
             models_dir=settings.models_dir, low_vram=settings.low_vram, device=settings.device
         )
         self.worker = Worker(self.engine_config, settings.queue_size)
-        self.tmp_dir = settings.tmp_dir or Path(tempfile.mkdtemp(prefix="imagear-serve-"))
-        self.own_tmp_dir = settings.tmp_dir is None
+        self._tmp_dir: Path | None = None
+        self._own_tmp_dir = False
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Where uploads and clips in flight go (only while the server runs)."""
+        if self._tmp_dir is None:
+            raise RuntimeError("The server has not started: its temp folder is made at startup.")
+        return self._tmp_dir
+
+    def start(self) -> None:
+        """Make the temp folder (settings.tmp_dir, else a fresh one) and start the worker."""
+        if self.settings.tmp_dir is not None:
+            self.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+            self._tmp_dir = self.settings.tmp_dir
+        else:
+            self._tmp_dir = Path(tempfile.mkdtemp(prefix="imagear-serve-"))
+            self._own_tmp_dir = True
+        try:
+            self.worker.start()
+            if self.settings.preload:
+                self.worker.preload(get_model(self.settings.default_model))
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop the worker (the running job finishes), then remove a temp folder of our own."""
+        self.worker.stop()
+        if self._own_tmp_dir and self._tmp_dir is not None:
+            shutil.rmtree(self._tmp_dir, ignore_errors=True)
+        self._tmp_dir, self._own_tmp_dir = None, False
 
     def max_pixels(self) -> int:
         from imagear import media
@@ -254,12 +264,13 @@ class ServerState:
 
     def available(self) -> dict[str, str | None]:
         """Every model -> None when this host can run it, else why not."""
-        return {d.name: unavailable_reason(d, self.engine_config) for d in list_models()}
+        models_dir = self.settings.models_dir
+        return {d.name: runtime.unavailable_reason(d, models_dir) for d in list_models()}
 
     def health(self) -> dict[str, Any]:
         available = [name for name, why in self.available().items() if why is None]
-        torch_models = any(uses_diffusers(get_model(name)) for name in available)
-        gpu = device_info(import_torch=torch_models)
+        torch_models = any(runtime.uses_diffusers(get_model(name)) for name in available)
+        gpu = runtime.device_info(import_torch=torch_models)
         return {
             "status": "ok",
             "default_model": self.settings.default_model,
@@ -298,7 +309,7 @@ class ServerState:
         name = upload.fields.get("model", "").strip() or self.settings.default_model
         desc = get_model(name)
         if not self.worker.is_loaded(desc):
-            why = unavailable_reason(desc, self.engine_config)
+            why = runtime.unavailable_reason(desc, self.settings.models_dir)
             if why is not None:
                 raise EngineUnavailable(
                     f"Model {desc.name!r} is not available on this server: {why}"
@@ -314,7 +325,7 @@ class ServerState:
             ) from exc
         options: Any = resolved.options
         if not options.seed:  # 0 = random: draw it here so the clip can be reproduced
-            options = options.model_copy(update={"seed": secrets.randbelow(MAX_SEED) + 1})
+            options = options.model_copy(update={"seed": random_seed()})
         out_size = (int(options.width), int(options.height))
         try:
             image = prepare_image(upload.path, max_size=working_box(size, out_size))
@@ -385,14 +396,11 @@ def create_app(settings: ServerSettings | None = None) -> Any:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        state.tmp_dir.mkdir(parents=True, exist_ok=True)
-        state.worker.start()
-        if settings.preload:
-            state.worker.preload(get_model(settings.default_model))
-        yield
-        await run_in_threadpool(state.worker.stop)
-        if state.own_tmp_dir:
-            shutil.rmtree(state.tmp_dir, ignore_errors=True)
+        state.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(state.stop)
 
     api = FastAPI(
         title="imagear", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None

@@ -3,10 +3,10 @@
 The service behind ``imagear batch``, and the names its front ends import. One
 :class:`BatchRunner` run:
 
-1. pre-flight (:mod:`imagear.batch_preflight`): both feature toggles on, the model known, the
+1. pre-flight (:mod:`imagear.batch.preflight`): both feature toggles on, the model known, the
    per-call options valid for it; a failure is raised before any job row is touched;
 2. sweeps expired claims (runners that died), then makes sure every selected record has an
-   ``image_ar_job`` row (:mod:`imagear.claims`), and says why named records (``--object-id``)
+   ``image_ar_job`` row (:mod:`imagear.db.claims`), and says why named records (``--object-id``)
    will not be taken (missing, no master image, waiting for a retry, ...);
 3. counts what it can take now (records with a master image and, by default, no animation;
    failed ones whose retry time has come); stops with "nothing to do" when there is none;
@@ -18,7 +18,7 @@ The service behind ``imagear batch``, and the names its front ends import. One
 6. records each outcome: ``done``; ``failed`` with the error's message and kind, retried by a
    later run after an exponential backoff (``backoff_secs`` doubling per attempt, at most
    ``backoff_cap_secs``); ``given_up`` after ``max_attempts``. Which errors stop the run and
-   which wait the full cap is in :mod:`imagear.batch_retry`.
+   which wait the full cap is in :mod:`imagear.batch.retry`.
 
 :meth:`BatchRunner.stop` (SIGINT/SIGTERM in the CLI) stops taking records, lets the running
 ones finish and gives back claims on records not started. Services never print: pass
@@ -26,22 +26,23 @@ ones finish and gives back claims on records not started. Services never print: 
 
 Where each part lives:
 
-- :mod:`imagear.batch_options`: :class:`BatchOptions`, defaults, the lease length, the ids file;
-- :mod:`imagear.batch_preflight`: the checks before any record is touched;
-- :mod:`imagear.batch_retry`: the retry policy by error kind and the backoff;
-- :mod:`imagear.batch_report`: :class:`ItemResult`, :class:`BatchSummary`, :class:`BatchEvents`,
+- :mod:`imagear.batch.options`: :class:`BatchOptions`, defaults, the lease length, the ids file;
+- :mod:`imagear.batch.preflight`: the checks before any record is touched;
+- :mod:`imagear.batch.retry`: the retry policy by error kind and the backoff;
+- :mod:`imagear.batch.report`: :class:`ItemResult`, :class:`BatchSummary`, :class:`BatchEvents`,
   :class:`Preview` (``--dry-run``), :class:`NamedSkip` (a named record not taken, and why);
-- :mod:`imagear.batch_runner`: :class:`BatchRunner`, its main loop, workers and heartbeat;
-- :mod:`imagear.batch_animator`: the settings cache and generation gate the workers share;
-- :mod:`imagear.claims`, :mod:`imagear.batch_jobs`, :mod:`imagear.batch_plan`: the job rows and
-  the claim protocol; :mod:`imagear.batch_failures`: ``imagear batch failures`` / ``reset``.
+- :mod:`imagear.batch.runner`: :class:`BatchRunner`, its main loop, workers and heartbeat;
+- :mod:`imagear.batch.animator`: the settings cache and generation gate the workers share;
+- :mod:`imagear.batch.plan`: what a run would take (``--dry-run``) and why named records are
+  not taken; the job rows and the claim protocol are :mod:`imagear.db.jobs` and
+  :mod:`imagear.db.claims`; :mod:`imagear.batch.failures`: ``imagear batch failures`` / ``reset``.
 """
 
 from __future__ import annotations
 
-from imagear.batch_animator import SETTINGS_TTL_SECS
-from imagear.batch_failures import count_given_up, list_failures, reset_failures
-from imagear.batch_options import (
+from imagear.batch.animator import SETTINGS_TTL_SECS
+from imagear.batch.failures import count_given_up, list_failures, reset_failures
+from imagear.batch.options import (
     DEFAULT_BACKOFF_CAP_SECS,
     DEFAULT_BACKOFF_SECS,
     DEFAULT_MAX_ATTEMPTS,
@@ -50,10 +51,10 @@ from imagear.batch_options import (
     default_lease_secs,
     read_ids_file,
 )
-from imagear.batch_preflight import check_local
-from imagear.batch_report import BatchEvents, BatchSummary, ItemResult, NamedSkip, Preview
-from imagear.batch_retry import RUN_LEVEL, SLOW_RETRY, retry_delay
-from imagear.batch_runner import BatchRunner
+from imagear.batch.preflight import check_local
+from imagear.batch.report import BatchEvents, BatchSummary, ItemResult, NamedSkip, Preview
+from imagear.batch.retry import RUN_LEVEL, SLOW_RETRY, retry_delay
+from imagear.batch.runner import BatchRunner
 
 __all__ = [
     "DEFAULT_BACKOFF_CAP_SECS",

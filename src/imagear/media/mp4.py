@@ -1,274 +1,28 @@
-"""Images in, MP4 out: loading and preparing master images, encoding and probing MP4 clips.
-
-Every failure is mapped to an :mod:`imagear.errors` class at this boundary: a file that is not an
-image (or is too large to decode safely) raises :class:`~imagear.errors.InvalidImage`, a missing
-file :class:`~imagear.errors.ImageMissing`, and anything PyAV/FFmpeg refuses
-:class:`~imagear.errors.MediaError`. Nothing here prints, and the source files are only read.
-
-``av`` (PyAV) is imported inside the functions that need it.
-"""
+"""MP4 out: encoding frames to H.264 MP4 (PyAV) and probing a clip from its boxes and first
+frame. FFmpeg failures become :class:`~imagear.errors.MediaError`; ``av`` is imported inside the
+functions that need it."""
 
 from __future__ import annotations
 
-import io
-import threading
-import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from imagear.errors import ImageMissing, InvalidImage, MediaError
+from imagear.errors import MediaError
 
 if TYPE_CHECKING:
     from av.container import OutputContainer
     from av.video.stream import VideoStream
 
-__all__ = [
-    "MAX_IMAGE_PIXELS",
-    "Mp4Info",
-    "encode_upload",
-    "looks_like_mp4",
-    "open_image",
-    "prepare_image",
-    "probe_mp4",
-    "sample_image_path",
-    "sniff_mime",
-    "write_mp4",
-]
+__all__ = ["Mp4Info", "looks_like_mp4", "probe_mp4", "write_mp4"]
 
-MAX_IMAGE_PIXELS = 200_000_000
-"""Images with more pixels than this are refused as possible decompression bombs.
-
-Read at call time, so it can be changed at run time (``imagear.media.MAX_IMAGE_PIXELS = ...``).
-"""
-
-_IMAGE_KINDS = "JPEG, PNG, TIFF, WebP..."
-_PILLOW_LIMIT_LOCK = threading.Lock()
-_PILLOW_WARNING_SILENCED = False
-_ORIENTATION_TAG = 0x0112
-_SWAPPING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
-_WHITE = (255, 255, 255)
 _AVCOL_SPC_SMPTE170M = 6  # FFmpeg's AVColorSpace for the BT.601 (525) matrix
 _AVCOL_RANGE_MPEG = 1  # limited ("TV") range
-
-
-def sample_image_path() -> Path:
-    """Path of the sample image shipped with imagear (1600x1000 JPEG), for demos and benchmarks."""
-    return Path(str(resources.files("imagear") / "data" / "sample.jpg"))
-
-
-def _raise_pillow_limit(limit: int) -> None:
-    """Let our check replace Pillow's: its limit is raised to ours (so it never refuses first)
-    and its warning, which would only repeat our refusal, is silenced once per process."""
-    global _PILLOW_WARNING_SILENCED
-    with _PILLOW_LIMIT_LOCK:
-        current = Image.MAX_IMAGE_PIXELS
-        if current is not None and current < limit:
-            Image.MAX_IMAGE_PIXELS = limit
-        if not _PILLOW_WARNING_SILENCED:
-            warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-            _PILLOW_WARNING_SILENCED = True
-
-
-def open_image(path: str | Path, *, load: bool = True) -> Image.Image:
-    """Open an image file with Pillow, mapping every failure to an imagear error.
-
-    Raises :class:`ImageMissing` when ``path`` does not exist and :class:`InvalidImage` when it
-    is not an image Pillow can read, is truncated, or has more than :data:`MAX_IMAGE_PIXELS`
-    pixels (a decompression bomb). With ``load=False`` only the header is read (so that
-    :meth:`PIL.Image.Image.draft` can still be applied); the pixels are decoded later.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ImageMissing(f"The image file {path} does not exist.")
-    if not path.is_file():
-        raise InvalidImage(f"{path} is not a file, so it is not an image.")
-    limit = MAX_IMAGE_PIXELS
-    _raise_pillow_limit(limit)
-    try:
-        img = Image.open(path)
-    except Image.DecompressionBombError as exc:
-        raise _bomb(path, None, limit) from exc
-    except FileNotFoundError as exc:
-        raise ImageMissing(f"The image file {path} does not exist.") from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise _not_an_image(path, exc) from exc
-    width, height = img.size
-    if width * height > limit:
-        img.close()
-        raise _bomb(path, (width, height), limit)
-    if load:
-        _load(img, path)
-    return img
-
-
-def _load(img: Image.Image, path: object) -> None:
-    try:
-        img.load()
-    except Image.DecompressionBombError as exc:
-        raise _bomb(path, img.size, MAX_IMAGE_PIXELS) from exc
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise _not_an_image(path, exc) from exc
-
-
-def _not_an_image(path: object, exc: BaseException) -> InvalidImage:
-    return InvalidImage(
-        f"{path} is not an image Pillow can read ({_IMAGE_KINDS}): {exc}",
-        advice="Check that the file is a complete image, or convert it to JPEG or PNG.",
-    )
-
-
-def _bomb(path: object, size: tuple[int, int] | None, limit: int) -> InvalidImage:
-    dims = f" ({size[0]}x{size[1]} pixels)" if size else ""
-    return InvalidImage(
-        f"{path} is too large to decode safely{dims}: the limit is {limit:,} pixels.",
-        advice="Scale the image down first, or raise imagear.media.MAX_IMAGE_PIXELS if you "
-        "trust the file.",
-    )
-
-
-def sniff_mime(path: str | Path) -> str:
-    """The MIME type of an image file, read from its content (not its name), e.g. ``image/jpeg``.
-
-    Raises :class:`InvalidImage` when the file is not an image and :class:`ImageMissing` when it
-    does not exist.
-    """
-    img = open_image(path, load=False)
-    try:
-        fmt = img.format or ""
-        mime = Image.MIME.get(fmt.upper())
-    finally:
-        img.close()
-    return mime or f"image/{fmt.lower() or 'unknown'}"
-
-
-def prepare_image(
-    img_or_path: Image.Image | str | Path, max_size: tuple[int, int] | None = None
-) -> Image.Image:
-    """An RGB copy of an image, upright and fitted inside ``max_size`` (never upscaled).
-
-    EXIF orientation is applied; CMYK, 16-bit and 32-bit integer/float, palette, grayscale and
-    images with alpha (composited on white) become 8-bit RGB. The aspect ratio is kept. When a
-    JPEG path is given, Pillow's draft mode decodes it at 1/2, 1/4 or 1/8 scale when that still
-    covers ``max_size``, so huge JPEGs are cheap. Neither the file nor a given image is modified.
-    """
-    if isinstance(img_or_path, Image.Image):
-        img = img_or_path
-        _load(img, getattr(img, "filename", None) or "the image")
-        owned = False
-    else:
-        img = open_image(img_or_path, load=False)
-        owned = True
-        if max_size is not None and img.format == "JPEG":
-            _draft(img, max_size)
-        _load(img, img_or_path)
-    try:
-        upright = _exif_transpose(img)
-        rgb = _to_rgb(upright)
-    finally:
-        if owned:
-            img.close()
-    if max_size is not None:
-        rgb = _fit(rgb, max_size)
-    return rgb
-
-
-def _draft(img: Image.Image, max_size: tuple[int, int]) -> None:
-    box_w, box_h = max(1, int(max_size[0])), max(1, int(max_size[1]))
-    try:
-        orientation = int(img.getexif().get(_ORIENTATION_TAG, 1))
-    except Exception:  # a broken EXIF block must not stop us: it only costs speed
-        orientation = 1
-    if orientation in _SWAPPING_ORIENTATIONS:
-        box_w, box_h = box_h, box_w
-    # The box must be requested in the aspect of the image so that draft keeps enough pixels to
-    # fit (not fill) the box after the final resize.
-    width, height = img.size
-    scale = min(box_w / width, box_h / height)
-    if scale >= 1.0:
-        return
-    img.draft(img.mode, (max(1, int(width * scale)), max(1, int(height * scale))))
-
-
-def _exif_transpose(img: Image.Image) -> Image.Image:
-    try:
-        out = ImageOps.exif_transpose(img)
-    except Exception:  # broken EXIF: keep the pixels as stored
-        out = None
-    return out if out is not None else img.copy()
-
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    mode = img.mode
-    if mode == "RGB":
-        return img
-    if mode == "CMYK":
-        return img.convert("RGB")
-    if mode in ("P", "PA"):
-        has_alpha = mode == "PA" or "transparency" in img.info
-        img = img.convert("RGBA" if has_alpha else "RGB")
-        mode = img.mode
-        if mode == "RGB":
-            return img
-    if mode in ("RGBA", "LA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (*_WHITE, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    if mode in ("1", "L"):
-        return img.convert("RGB")
-    if mode.startswith("I") or mode == "F":
-        return Image.fromarray(_to_uint8(np.asarray(img), mode), "L").convert("RGB")
-    try:
-        return img.convert("RGB")
-    except ValueError as exc:
-        raise InvalidImage(
-            f"Images in Pillow mode {mode!r} cannot be converted to RGB: {exc}",
-            advice="Convert the image to an RGB JPEG or PNG first.",
-        ) from exc
-
-
-def _to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
-    """Scale 16/32-bit integer or float gray levels to 0..255."""
-    data = arr.astype(np.float64)
-    if mode.startswith("I;16"):
-        return np.clip(np.rint(data / 257.0), 0, 255).astype(np.uint8)
-    lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
-    if mode == "F" and lo >= 0.0 and hi <= 1.0:
-        scaled = data * 255.0
-    elif lo >= 0.0 and hi <= 255.0:
-        scaled = data
-    elif lo >= 0.0 and hi <= 65535.0:
-        scaled = data / 257.0
-    else:
-        scaled = (data - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(data)
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-
-
-def _fit(img: Image.Image, max_size: tuple[int, int]) -> Image.Image:
-    box_w, box_h = max(1, int(max_size[0])), max(1, int(max_size[1]))
-    width, height = img.size
-    scale = min(box_w / width, box_h / height)
-    if scale >= 1.0:
-        return img
-    size = (
-        min(box_w, max(1, round(width * scale))),
-        min(box_h, max(1, round(height * scale))),
-    )
-    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-
-
-def encode_upload(img: Image.Image, quality: int = 92) -> bytes:
-    """JPEG bytes of ``img`` (converted to RGB first), for sending to an image-to-video server."""
-    rgb = _to_rgb(img)
-    buf = io.BytesIO()
-    rgb.save(buf, format="JPEG", quality=int(quality))
-    return buf.getvalue()
 
 
 @dataclass(frozen=True)

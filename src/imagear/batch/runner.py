@@ -5,13 +5,13 @@ in three kinds of thread:
 
 - the thread that calls :meth:`BatchRunner.run` (the main loop) claims records ahead of the
   workers, hands each free worker its next claimed record, records outcomes, and sends every
-  :class:`~imagear.batch_report.BatchEvents` callback;
+  :class:`~imagear.batch.report.BatchEvents` callback;
 - ``concurrency`` worker threads (a few more when the generation gate of
-  :mod:`imagear.batch_animator` is on) only animate: :meth:`Animator.animate` per record;
+  :mod:`imagear.batch.animator` is on) only animate: :meth:`Animator.animate` per record;
 - a heartbeat thread renews the claims this runner holds and reopens claims whose runner died.
 
-The database side of each step is :class:`imagear.claims.ClaimStore`; how failures are retried
-is :mod:`imagear.batch_retry`. :meth:`BatchRunner.stop` (safe from a signal handler) stops
+The database side of each step is :class:`imagear.db.claims.ClaimStore`; how failures are retried
+is :mod:`imagear.batch.retry`. :meth:`BatchRunner.stop` (safe from a signal handler) stops
 taking records, lets the running ones finish and gives back claims on records not started;
 :meth:`BatchRunner.abort` gives back every claim and returns at once.
 """
@@ -30,13 +30,12 @@ from typing import Any
 
 from imagear import settings as settings_svc
 from imagear.app import App
-from imagear.batch_animator import GenerationGate, StoppedWaiting, batch_animator_class
-from imagear.batch_failures import count_given_up
-from imagear.batch_jobs import Selection
-from imagear.batch_options import BatchOptions, default_lease_secs
-from imagear.batch_plan import explain_named
-from imagear.batch_preflight import check_local
-from imagear.batch_report import (
+from imagear.batch.animator import GenerationGate, StoppedWaiting, batch_animator_class
+from imagear.batch.failures import count_given_up
+from imagear.batch.options import BatchOptions, default_lease_secs
+from imagear.batch.plan import count, explain_named, plan
+from imagear.batch.preflight import check_local
+from imagear.batch.report import (
     BatchEvents,
     BatchSummary,
     ItemResult,
@@ -44,8 +43,9 @@ from imagear.batch_report import (
     lost_claim_notice,
     reopened_notice,
 )
-from imagear.batch_retry import RUN_LEVEL, retry_delay
-from imagear.claims import Claim, ClaimStore, new_runner_id
+from imagear.batch.retry import RUN_LEVEL, retry_delay
+from imagear.db.claims import Claim, ClaimStore, new_runner_id
+from imagear.db.jobs import Selection
 from imagear.errors import ImagearError
 
 
@@ -75,9 +75,9 @@ class BatchRunner:
         self._hb_stop = threading.Event()
         self._gate: GenerationGate | None = None
         settings = settings_svc.get_all(app.engine)
-        lease = options.lease_secs or default_lease_secs(settings["ar_request_timeout"])
+        lease = options.lease_secs or default_lease_secs(settings.ar_request_timeout)
         self.store = ClaimStore(
-            app, self.runner_id, lease_secs=lease, max_attempts=options.max_attempts
+            app.engine, self.runner_id, lease_secs=lease, max_attempts=options.max_attempts
         )
 
     # -- control (safe from signal handlers and other threads) --------------------------------
@@ -124,7 +124,7 @@ class BatchRunner:
     def plan(self) -> list[dict[str, Any]]:
         """What a run would take now, in order, without changing anything (``--dry-run``)."""
         started = self.store.db_now()
-        return self.store.plan(self.selection(started), self.options.limit)
+        return plan(self.app, self.selection(started), self.options.limit)
 
     def preview(self) -> Preview:
         """``--dry-run``: the pre-flight a real run does first (raises its error: a disabled
@@ -134,10 +134,10 @@ class BatchRunner:
         check_local(self.app, opts)
         started = self.store.db_now()
         sel = self.selection(started)
-        rows = self.store.plan(sel, opts.limit)
+        rows = plan(self.app, sel, opts.limit)
         total = len(rows)
         if opts.limit is not None and total >= opts.limit:
-            total = self.store.count(sel, None)
+            total = count(self.app, sel, None)
         named = explain_named(self.app, sel, started, opts.max_attempts)
         return Preview(rows, total, opts.limit, named)
 
@@ -176,7 +176,7 @@ class BatchRunner:
             self.events.notice(reopened_notice(len(summary.reopened)))
         self.store.prepare(sel)
         summary.named = explain_named(self.app, sel, started, opts.max_attempts)
-        summary.planned = self.store.count(sel, opts.limit)
+        summary.planned = count(self.app, sel, opts.limit)
         if summary.planned == 0 or self._stop.is_set():
             return
         if self._animator is None:

@@ -22,15 +22,15 @@ def batch_animator_class(base: type) -> type:
     animates many records a second; a change made meanwhile still applies within the TTL)."""
 
     class BatchAnimator(base):  # type: ignore[valid-type, misc]
-        _cached: tuple[float, dict[str, Any]] | None = None
+        _cached: tuple[float, Any] | None = None
         _cache_lock = threading.Lock()
 
-        def settings(self) -> dict[str, Any]:
+        def settings(self) -> Any:
             with self._cache_lock:
                 now = time.monotonic()
                 if self._cached is None or now - self._cached[0] > SETTINGS_TTL_SECS:
                     self._cached = (now, super().settings())
-                return dict(self._cached[1])
+                return self._cached[1]  # Settings is frozen: safe to share
 
     return BatchAnimator
 

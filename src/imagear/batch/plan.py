@@ -1,0 +1,72 @@
+"""What a batch run would take now, read-only: the ``--dry-run`` list, the planned count, and
+why records named with ``--object-id`` / ``--object-ids`` will not be taken.
+
+The queries are :func:`imagear.db.jobs.plan`, :func:`~imagear.db.jobs.count` and
+:func:`~imagear.db.jobs.named_rows`; nothing here writes. The claims themselves are taken by
+:class:`imagear.db.claims.ClaimStore`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from imagear.app import App
+from imagear.batch.report import NamedSkip
+from imagear.db import jobs
+from imagear.db.jobs import FAILED, GIVEN_UP, RUNNING, Selection, as_utc
+
+
+def plan(app: App, sel: Selection, limit: int | None) -> list[dict[str, Any]]:
+    """What a run would take now, in order (no writes), for ``--dry-run``.
+
+    Records with no job row yet count as new; expired claims as what the sweep reopens.
+    """
+    return jobs.plan(app.engine, sel, limit)
+
+
+def count(app: App, sel: Selection, limit: int | None) -> int:
+    """How many records :func:`plan` would list (at most ``limit``)."""
+    return jobs.count(app.engine, sel, limit)
+
+
+def _why_not(r: Any, sel: Selection, now: datetime, max_attempts: int) -> NamedSkip | None:
+    """Why the named record of row ``r`` cannot be taken now (None: it can)."""
+    oid = int(r.id)
+    attempts = int(r.attempts or 0)
+    if not r.has_master:
+        return NamedSkip(oid, "no_master")
+    if sel.only_missing and r.has_clip:
+        return NamedSkip(oid, "has_clip")
+    if r.status == GIVEN_UP:
+        return NamedSkip(oid, "given_up", attempts, max_attempts)
+    retry_at = as_utc(r.next_attempt_at)
+    if r.status == FAILED and retry_at is not None and retry_at > now:
+        return NamedSkip(oid, "waiting", attempts, max_attempts, retry_at)
+    expires = as_utc(r.claim_expires_at)
+    if r.status == RUNNING and expires is not None and expires >= now:
+        return NamedSkip(oid, "running", attempts, max_attempts, expires, r.claimed_by)
+    finished = as_utc(r.finished_at)
+    if not sel.only_missing and sel.since is not None and finished and finished >= sel.since:
+        return NamedSkip(oid, "done_since", attempts, max_attempts, finished)
+    return None
+
+
+def explain_named(app: App, sel: Selection, now: datetime, max_attempts: int) -> list[NamedSkip]:
+    """For a run limited to named ids (``sel.ids``): the named records it will not take now,
+    and why (missing, no master image, already animated, waiting for a retry, ...), by id."""
+    if sel.ids is None:
+        return []
+    out: list[NamedSkip] = []
+    for window in sel.windows():
+        assert window is not None
+        found = jobs.named_rows(app.engine, window)
+        for oid in window:
+            if oid not in found:
+                out.append(NamedSkip(oid, "missing"))
+            elif (why := _why_not(found[oid], sel, now, max_attempts)) is not None:
+                out.append(why)
+    return out
+
+
+__all__ = ["count", "explain_named", "plan"]

@@ -1,0 +1,339 @@
+"""The ``image_ar_job`` rows the batch keeps: their states, which records a run selects, one
+clock, and the read-only queries (the plan, the named records, the failures).
+
+One row per record (:class:`imagear.db.schema.ImageArJob`) says what a batch did with it last:
+``pending`` (to do), ``running`` (held by ``claimed_by`` until ``claim_expires_at``), ``done``,
+``failed`` (retry at ``next_attempt_at``) or ``given_up``. The claim protocol that writes them
+is :mod:`imagear.db.claims`.
+
+Time comes from one clock: PostgreSQL's ``now()`` when the database is PostgreSQL (hosts with
+skewed clocks still agree), Python's clock otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from imagear.db import locks
+from imagear.db.records import has_clip, has_master
+from imagear.db.schema import JOB, RECORDS
+from imagear.errors import StorageError
+
+PENDING, RUNNING, DONE, FAILED, GIVEN_UP = "pending", "running", "done", "failed", "given_up"
+RUNNER_LOST = "RunnerLost"
+ID_WINDOW = 500  # ids per IN (...) list when the run is limited to given ids
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Aware UTC (SQLite hands back naive values that were written as UTC)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC, or None."""
+    aware = as_utc(value)
+    return aware.isoformat() if aware else None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which records a run is about.
+
+    ``only_missing``: records with a master image and no animation. Otherwise (``--all``):
+    every record with a master image, except those this batch already re-animated at or after
+    ``since`` (so runners started with the same ``since`` share the work, and a stopped run can
+    be resumed). ``ids``: only these records.
+    """
+
+    only_missing: bool = True
+    since: datetime | None = None
+    ids: tuple[int, ...] | None = None
+
+    def windows(self) -> list[tuple[int, ...] | None]:
+        """The id lists to work through in order (``[None]``: no id filter)."""
+        if self.ids is None:
+            return [None]
+        ids = sorted(set(self.ids))
+        return [tuple(ids[i : i + ID_WINDOW]) for i in range(0, len(ids), ID_WINDOW)]
+
+
+# -- SQL building blocks -----------------------------------------------------------------------
+
+
+def candidate(oid: Any, sel: Selection, window: Any) -> Any:
+    """SQL: the record ``oid`` is one this selection is about (master image, maybe no clip)."""
+    conds: list[Any] = [has_master(oid)]
+    if sel.only_missing:
+        conds.append(~has_clip(oid))
+    if window is not None:
+        conds.append(oid.in_(window))
+    return and_(*conds)
+
+
+def not_done_since(sel: Selection, since: Any = None) -> Any:
+    """SQL (``--all``): the job row was not finished at or after ``since``."""
+    if sel.only_missing or sel.since is None:
+        return literal(True)
+    return or_(
+        JOB.c.finished_at.is_(None), JOB.c.finished_at < (sel.since if since is None else since)
+    )
+
+
+def is_failure() -> Any:
+    """SQL: the row is a batch failure (``failed``, ``given_up``, or ``pending`` with an error:
+    its runner died or a stopped run gave it back)."""
+    return or_(
+        JOB.c.status.in_([FAILED, GIVEN_UP]),
+        and_(JOB.c.status == PENDING, JOB.c.last_error.is_not(None)),
+    )
+
+
+def time_param(name: str) -> Any:
+    """A bound parameter holding an aware time."""
+    return bindparam(name, type_=DateTime(timezone=True))
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def sql_now(engine: Engine, plus_secs: float = 0.0) -> Any:
+    """SQL for "now (+ seconds)": the database's clock on PostgreSQL, Python's elsewhere."""
+    if is_postgres(engine):
+        now = func.now()
+        return now + timedelta(seconds=plus_secs) if plus_secs else now
+    return literal(datetime.now(UTC) + timedelta(seconds=plus_secs), DateTime(timezone=True))
+
+
+@contextlib.contextmanager
+def write_tx(engine: Engine, what: str) -> Iterator[Connection]:
+    """One short write transaction; errors say "The batch could not ``what``"."""
+    with locks.write_tx(engine, f"The batch could not {what}") as conn:
+        yield conn
+
+
+def read_rows(engine: Engine, query: Any, failure: str) -> list[Any]:
+    """The rows of a read-only query; DB errors -> StorageError ``"<failure>: <error>."``."""
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(query).all())
+    except SQLAlchemyError as exc:
+        raise StorageError(f"{failure}: {locks.reason(exc)}.") from exc
+
+
+# -- the plan (--dry-run) and the named records ------------------------------------------------
+
+
+def _plan_query(engine: Engine, sel: Selection, window: Sequence[int] | None) -> Any:
+    """SELECT of the records a run would take now, in order (no job row yet = new).
+
+    A record is takeable when the selection covers it and its job row (if any) lets a claim
+    take it: no row yet, ``pending``, ``failed`` whose retry time has come, ``done`` (reopened
+    by ``prepare``), or ``running`` with an expired claim (what the sweep reopens).
+    """
+    now = sql_now(engine)
+    j = JOB
+    takeable = or_(
+        j.c.object_id.is_(None),
+        and_(
+            j.c.status.in_([PENDING, FAILED]),
+            or_(j.c.next_attempt_at.is_(None), j.c.next_attempt_at <= now),
+        ),
+        j.c.status == DONE,
+        and_(j.c.status == RUNNING, j.c.claim_expires_at < now),
+    )
+    return (
+        select(
+            RECORDS.c.id,
+            RECORDS.c.identifier,
+            RECORDS.c.title,
+            j.c.status,
+            j.c.attempts,
+            j.c.last_error_kind,
+        )
+        .select_from(RECORDS.outerjoin(j, j.c.object_id == RECORDS.c.id))
+        .where(candidate(RECORDS.c.id, sel, window), takeable, not_done_since(sel))
+        .order_by(RECORDS.c.id)
+    )
+
+
+def plan(engine: Engine, sel: Selection, limit: int | None) -> list[dict[str, Any]]:
+    """What a run would take now, in order (no writes), for ``--dry-run``."""
+    out: list[dict[str, Any]] = []
+    for window in sel.windows():
+        left = None if limit is None else limit - len(out)
+        if left is not None and left <= 0:
+            break
+        query = _plan_query(engine, sel, window)
+        if left is not None:
+            query = query.limit(left)
+        for r in read_rows(engine, query, "The batch could not list the records to do"):
+            status = r.status or "new"
+            out.append(
+                {
+                    "object_id": r.id,
+                    "identifier": r.identifier,
+                    "title": r.title,
+                    "status": "expired claim" if status == RUNNING else status,
+                    "attempts": r.attempts or 0,
+                    "last_error_kind": r.last_error_kind,
+                }
+            )
+    return out
+
+
+def count(engine: Engine, sel: Selection, limit: int | None) -> int:
+    """How many records :func:`plan` would list (at most ``limit``)."""
+    total = 0
+    for window in sel.windows():
+        query = _plan_query(engine, sel, window)
+        if limit is not None:
+            query = query.limit(limit - total)
+        counted = select(func.count()).select_from(query.subquery())
+        rows = read_rows(engine, counted, "The batch could not count the records to do")
+        total += int(rows[0][0])
+        if limit is not None and total >= limit:
+            break
+    return total
+
+
+def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, Any]:
+    """For the ids of ``window``: whether each exists, has a master image and a clip, and its
+    job row's state, keyed by id (missing ids are absent)."""
+    j = JOB
+    query = (
+        select(
+            RECORDS.c.id,
+            has_master(RECORDS.c.id).label("has_master"),
+            has_clip(RECORDS.c.id).label("has_clip"),
+            j.c.status,
+            j.c.attempts,
+            j.c.next_attempt_at,
+            j.c.claimed_by,
+            j.c.claim_expires_at,
+            j.c.finished_at,
+        )
+        .select_from(RECORDS.outerjoin(j, j.c.object_id == RECORDS.c.id))
+        .where(RECORDS.c.id.in_(list(window)))
+    )
+    rows = read_rows(engine, query, "The batch could not look up the named records")
+    return {int(r.id): r for r in rows}
+
+
+# -- failures ----------------------------------------------------------------------------------
+
+_READ_FAILED = "Could not read the batch failures"
+
+
+def _failure_dict(row: Any) -> dict[str, Any]:
+    return {
+        "object_id": row.object_id,
+        "identifier": row.identifier,
+        "status": row.status,
+        "attempts": row.attempts,
+        "error_kind": row.last_error_kind,
+        "error": row.last_error,
+        "next_attempt_at": iso(row.next_attempt_at),
+        "claimed_by": row.claimed_by,
+        "updated_at": iso(row.updated_at),
+    }
+
+
+def failures(engine: Engine) -> list[dict[str, Any]]:
+    """The failure rows (:func:`is_failure`), given-up ones first, then by id."""
+    j = JOB
+    query = (
+        select(
+            j.c.object_id,
+            RECORDS.c.identifier,
+            j.c.status,
+            j.c.attempts,
+            j.c.last_error_kind,
+            j.c.last_error,
+            j.c.next_attempt_at,
+            j.c.claimed_by,
+            j.c.updated_at,
+        )
+        .select_from(j.outerjoin(RECORDS, RECORDS.c.id == j.c.object_id))
+        .where(is_failure())
+        .order_by(case((j.c.status == GIVEN_UP, 0), else_=1), j.c.object_id)
+    )
+    return [_failure_dict(r) for r in read_rows(engine, query, _READ_FAILED)]
+
+
+def count_given_up(engine: Engine) -> int:
+    query = select(func.count()).select_from(JOB).where(JOB.c.status == GIVEN_UP)
+    return int(read_rows(engine, query, _READ_FAILED)[0][0])
+
+
+def reset_failures(engine: Engine, object_ids: Sequence[int] | None = None) -> list[int]:
+    """Failure rows (of ``object_ids``, or all) back to ``pending`` with attempts and error
+    cleared; returns the ids reset."""
+    where = [is_failure()]
+    if object_ids is not None:
+        where.append(JOB.c.object_id.in_(list(object_ids)))
+    with write_tx(engine, "reset failures") as conn:
+        rows = conn.execute(
+            update(JOB)
+            .where(*where)
+            .values(
+                status=PENDING,
+                attempts=0,
+                last_error=None,
+                last_error_kind=None,
+                next_attempt_at=None,
+                updated_at=sql_now(engine),
+            )
+            .returning(JOB.c.object_id)
+        ).all()
+    return sorted(int(r[0]) for r in rows)
+
+
+__all__ = [
+    "DONE",
+    "FAILED",
+    "GIVEN_UP",
+    "ID_WINDOW",
+    "JOB",
+    "PENDING",
+    "RUNNER_LOST",
+    "RUNNING",
+    "Selection",
+    "as_utc",
+    "candidate",
+    "count",
+    "count_given_up",
+    "failures",
+    "is_failure",
+    "is_postgres",
+    "iso",
+    "named_rows",
+    "not_done_since",
+    "plan",
+    "read_rows",
+    "reset_failures",
+    "sql_now",
+    "time_param",
+    "write_tx",
+]

@@ -1,0 +1,184 @@
+"""Records (``information_object``) and their files (``digital_object``): the SQL, and the one
+place the master-image rule is written.
+
+The master image of a record is its top-level (``parent_id IS NULL``) ``image/*`` digital
+object, preferring usage 140 (master), then 141 (reference), then 142 (thumbnail), then the
+lowest id, exactly as Heratio picks it (REFERENCE.md section 2). :func:`is_master_file`,
+:func:`has_master` and :func:`master_query` are that rule as SQL; everything that needs it
+(record pages, the animate lookup, batch selection) builds on them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, case, exists, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from imagear.db import locks
+from imagear.db.schema import (
+    CLIPS,
+    FILES,
+    RECORDS,
+    USAGE_MASTER,
+    USAGE_REFERENCE,
+    USAGE_THUMBNAIL,
+)
+from imagear.errors import StorageError
+
+
+def is_master_file(oid: Any) -> Any:
+    """SQL: a digital_object row that may be the master image of record ``oid``."""
+    return (
+        (FILES.c.object_id == oid) & FILES.c.mime_type.like("image/%") & FILES.c.parent_id.is_(None)
+    )
+
+
+def has_master(oid: Any) -> Any:
+    """SQL: record ``oid`` has a master image."""
+    return exists(select(FILES.c.id).where(is_master_file(oid)))
+
+
+def has_clip(oid: Any) -> Any:
+    """SQL: record ``oid`` has an animation row."""
+    return exists(select(CLIPS.c.id).where(CLIPS.c.object_id == oid))
+
+
+def _usage_rank() -> Any:
+    return case(
+        (FILES.c.usage_id == USAGE_MASTER, 0),
+        (FILES.c.usage_id == USAGE_REFERENCE, 1),
+        (FILES.c.usage_id == USAGE_THUMBNAIL, 2),
+        else_=3,
+    )
+
+
+def master_query(oid: Any) -> Any:
+    """SELECT of record ``oid``'s candidate master images, best first."""
+    return select(FILES).where(is_master_file(oid)).order_by(_usage_rank(), FILES.c.id)
+
+
+def _failed(what: str, exc: SQLAlchemyError) -> StorageError:
+    return StorageError(
+        f"Reading {what} from the database failed: {locks.reason(exc)}.",
+        "Check database_url (`imagear config show`) and that its tables are imagear's or "
+        "Heratio's.",
+    )
+
+
+@dataclass
+class RecordRows:
+    """One record as stored: its row, its master image row and its animation row (or None)."""
+
+    record: dict[str, Any]
+    master: dict[str, Any] | None
+    animation: dict[str, Any] | None
+
+
+def record_exists(conn: Connection, object_id: int) -> bool:
+    return conn.execute(select(RECORDS.c.id).where(RECORDS.c.id == object_id)).first() is not None
+
+
+def master_row(conn: Connection, object_id: int) -> dict[str, Any] | None:
+    """The master image's digital_object row of a record, or None."""
+    found = conn.execute(master_query(object_id).limit(1)).mappings().first()
+    return dict(found) if found is not None else None
+
+
+def get(engine: Engine, object_id: int) -> RecordRows | None:
+    """A record with its master and animation rows; None when it does not exist."""
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(RECORDS).where(RECORDS.c.id == object_id)).mappings().first()
+            if row is None:
+                return None
+            anim = conn.execute(select(CLIPS).where(CLIPS.c.object_id == object_id)).mappings()
+            clip = anim.first()
+            return RecordRows(
+                dict(row), master_row(conn, object_id), dict(clip) if clip is not None else None
+            )
+    except SQLAlchemyError as exc:
+        raise _failed(f"record {object_id}", exc) from exc
+
+
+def page(engine: Engine, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of records in id order, each with ``has_master`` / ``has_animation``, and the total."""
+    query = (
+        select(
+            RECORDS.c.id,
+            RECORDS.c.identifier,
+            RECORDS.c.title,
+            has_master(RECORDS.c.id).label("has_master"),
+            has_clip(RECORDS.c.id).label("has_animation"),
+        )
+        .order_by(RECORDS.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    try:
+        with engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(RECORDS)).scalar_one()
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+    except SQLAlchemyError as exc:
+        raise _failed("the records", exc) from exc
+    for r in rows:
+        r["has_master"], r["has_animation"] = bool(r["has_master"]), bool(r["has_animation"])
+    return rows, int(total)
+
+
+def id_of_identifier(engine: Engine, identifier: str) -> int | None:
+    """The id of a record with this identifier, or None."""
+    query = select(RECORDS.c.id).where(RECORDS.c.identifier == identifier).limit(1)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(query).scalar()
+    except SQLAlchemyError as exc:
+        raise _failed(f"the identifier {identifier!r}", exc) from exc
+    return int(found) if found is not None else None
+
+
+class NewRecord:
+    """A record being added (see :func:`adding`): its id, and the file row to attach."""
+
+    def __init__(self, conn: Connection, record_id: int) -> None:
+        self.conn = conn
+        self.id = record_id
+
+    def add_file(self, **values: Any) -> int:
+        """Insert the record's digital_object row; returns its id."""
+        key = self.conn.execute(FILES.insert().values(object_id=self.id, **values))
+        return int(key.inserted_primary_key[0])  # type: ignore[index]
+
+
+@contextlib.contextmanager
+def adding(engine: Engine, identifier: str | None, title: str | None) -> Iterator[NewRecord]:
+    """Insert a record in a transaction that commits when the block ends without an error (and
+    rolls back, leaving no row, when it raises)."""
+    try:
+        with engine.begin() as conn:
+            key = conn.execute(RECORDS.insert().values(identifier=identifier, title=title))
+            yield NewRecord(conn, int(key.inserted_primary_key[0]))  # type: ignore[index]
+    except SQLAlchemyError as exc:
+        raise StorageError(
+            f"Adding the record failed in the database: {locks.reason(exc)}.",
+            "Check database_url (`imagear config show`) and that the database is writable.",
+        ) from exc
+
+
+__all__ = [
+    "NewRecord",
+    "RecordRows",
+    "adding",
+    "get",
+    "has_clip",
+    "has_master",
+    "id_of_identifier",
+    "is_master_file",
+    "master_query",
+    "master_row",
+    "page",
+    "record_exists",
+]

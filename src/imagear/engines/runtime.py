@@ -1,0 +1,130 @@
+"""What this host can run, and what its accelerator is: one answer for every caller.
+
+Used by the in-process path (:mod:`imagear.generators`: ``imagear animate`` without a server,
+``imagear health``) and by the server's worker and ``/health`` (:mod:`imagear.server`).
+
+Cheap by design: nothing here imports torch or diffusers at module level. :func:`problem` looks
+modules up without importing them and checks weights on disk; :func:`device_info` uses torch only
+when it is already imported or when the caller says importing it is worth it (a torch-based model
+can run here); :func:`free_accelerator_memory` never imports it.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imagear.errors import EngineUnavailable
+
+if TYPE_CHECKING:  # not at run time: imagear.models builds engines, which use this module
+    from imagear.models import ModelDescriptor
+
+log = logging.getLogger("imagear.engines")
+
+DIFFUSERS_MODULES = ("torch", "diffusers")
+DIFFUSERS_EXTRA = "pip install 'imagear[diffusers]'"
+
+
+def uses_diffusers(descriptor: ModelDescriptor) -> bool:
+    """True when the model runs on the built-in diffusers engine (needs torch and weights)."""
+    return bool(descriptor.hf_repo) and not descriptor.has_own_engine()
+
+
+def importable(module: str) -> bool:
+    """True when ``module`` is installed; looks it up without importing it."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def problem(descriptor: ModelDescriptor, models_dir: Path | None) -> EngineUnavailable | None:
+    """Why this host cannot run ``descriptor`` (None when it can). Cheap: imports no torch.
+
+    Only the built-in diffusers engine is checked (torch and diffusers installed, weights on
+    disk); a model with its own engine is trusted, and its load errors surface at generation.
+    """
+    if descriptor.has_own_engine():
+        return None
+    if not descriptor.hf_repo:  # what the default create_engine would refuse
+        return EngineUnavailable(f"Model {descriptor.name!r} names no weights (hf_repo) to load.")
+    missing = [m for m in DIFFUSERS_MODULES if not importable(m)]
+    if missing:
+        verb, them = ("is", "it") if len(missing) == 1 else ("are", "them")
+        return EngineUnavailable(
+            f"Model {descriptor.name} needs {' and '.join(missing)}, which {verb} not installed.",
+            advice=f"Install {them} with {DIFFUSERS_EXTRA}.",
+        )
+    from imagear.engines.diffusers_weights import find_weights
+
+    try:
+        find_weights(descriptor, models_dir)  # type: ignore[arg-type]
+    except EngineUnavailable as exc:
+        return exc
+    return None
+
+
+def unavailable_reason(descriptor: ModelDescriptor, models_dir: Path | None) -> str | None:
+    """:func:`problem` as one line (message and advice), for JSON and logs."""
+    found = problem(descriptor, models_dir)
+    return None if found is None else found.one_line()
+
+
+def device_info(import_torch: bool) -> dict[str, Any]:
+    """The health report's GPU fields: cuda, and when it is true device and VRAM in GB
+    (2 decimals), as REFERENCE.md section 1 has them.
+
+    torch is used when it is already imported, or imported once when ``import_torch``;
+    otherwise (a kenburns-only host) this reports ``cuda: false`` without paying for importing
+    torch. A broken torch install or a driver error reads as "no CUDA", never raises.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None and import_torch and importable("torch"):
+        try:
+            import torch
+        except Exception:  # a broken torch install must not break a health report
+            torch = None
+    if torch is None:
+        return {"cuda": False}
+    try:
+        if not torch.cuda.is_available():
+            return {"cuda": False}
+        index = torch.cuda.current_device()
+        free, total = torch.cuda.mem_get_info(index)
+        return {
+            "cuda": True,
+            "device": str(torch.cuda.get_device_name(index)),
+            "vram_total_gb": round(total / 1024**3, 2),
+            "vram_free_gb": round(free / 1024**3, 2),
+        }
+    except Exception as exc:  # a driver error is reported, not raised
+        log.warning("could not read the CUDA device: %s", exc)
+        return {"cuda": False}
+
+
+def free_accelerator_memory() -> None:
+    """Collect garbage and give cached CUDA memory back (never imports torch to do it)."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:  # best effort: the out-of-memory error has already been reported
+            pass
+
+
+__all__ = [
+    "device_info",
+    "free_accelerator_memory",
+    "importable",
+    "problem",
+    "unavailable_reason",
+    "uses_diffusers",
+]

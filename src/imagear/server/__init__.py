@@ -1,0 +1,59 @@
+"""`imagear serve`: Heratio's image-to-video wire protocol over HTTP (REFERENCE.md section 1).
+
+Modules:
+
+- :mod:`imagear.server.app`: the ASGI app (auth/log gate, routes, :class:`ServerState`);
+- :mod:`imagear.server.upload`: the streamed multipart upload, form fields -> options, image checks;
+- :mod:`imagear.server.worker`: the single generation thread behind a bounded queue;
+- :mod:`imagear.server.run`: binding the socket, running uvicorn, stopping on a signal.
+
+What this host can run and what its GPU is come from :mod:`imagear.engines.runtime`, shared with
+the in-process path. Importing this package is cheap: FastAPI, Starlette, uvicorn and
+python-multipart (``pip install 'imagear[server]'``) are imported by the modules that need them,
+and ``create_app`` / ``ServerState`` are looked up from :mod:`imagear.server.app` on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from imagear.server.app import ServerState, create_app
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How `imagear serve` runs; every field has a command-line option."""
+
+    default_model: str = "svd"
+    models_dir: Path | None = None
+    low_vram: bool = False
+    device: str | None = None  # "cuda", "cpu", ...; None: the engine picks
+    queue_size: int = 4  # requests that may wait behind the one being generated
+    max_upload_bytes: int = 100 * MB
+    max_pixels: int | None = None  # None: imagear.media.MAX_IMAGE_PIXELS
+    token: str = ""  # when set, every request needs Authorization: Bearer <token>
+    # Uploads and clips in flight. None: a fresh temp folder, made when the server starts (in
+    # its lifespan) and removed when it stops; nothing is made by merely building the app.
+    tmp_dir: Path | None = None
+    preload: bool = False  # load the default model at start (`imagear serve` turns it on)
+
+
+_LAZY = {"ServerState": "imagear.server.app", "create_app": "imagear.server.app"}
+
+
+def __getattr__(name: str) -> Any:
+    """``create_app`` and ``ServerState``, imported (with FastAPI) only when asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = ["MB", "ServerSettings", "ServerState", "create_app"]

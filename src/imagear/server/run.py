@@ -1,0 +1,226 @@
+"""Running `imagear serve`: bind the socket, build the app, run uvicorn, stop on a signal.
+
+The listening socket is bound before anything is loaded, so a taken port or a bad host is one
+clear error (:class:`~imagear.errors.Failure`, exit 1, or :class:`~imagear.errors.UsageError`,
+exit 2), and uvicorn is handed that socket. SIGTERM and SIGINT stop the server gracefully (the
+running generation finishes) and :func:`serve` returns normally: for a service, being told to
+stop is a normal end, and systemd counts it as a clean stop.
+
+Nothing here prints: warnings and the "listening" line go to the caller's ``progress`` callback
+(the CLI renders them). Importing this module is cheap; uvicorn and the app (FastAPI) are
+imported by :func:`load`, which names the extra to install when they are missing.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import re
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from imagear.errors import EngineUnavailable, Failure, UsageError
+from imagear.server import ServerSettings
+
+log = logging.getLogger("imagear.server")
+
+SERVER_HINT = "Install it with: pip install 'imagear[server]'"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+Progress = Callable[[str, str], None]
+"""``progress(event, message)``: event is "warning" or "listening"."""
+
+
+def load() -> tuple[Any, Any]:
+    """(uvicorn, imagear.server.app) or EngineUnavailable naming the extra to install."""
+    try:
+        import uvicorn
+
+        from imagear.server import app
+    except ImportError as exc:
+        raise EngineUnavailable(
+            f"`imagear serve` needs FastAPI, uvicorn and python-multipart ({exc}).",
+            advice=SERVER_HINT + ".",
+        ) from exc
+    return uvicorn, app
+
+
+def log_level_name(value: str) -> str:
+    """``value`` as one of LOG_LEVELS, or UsageError (exit 2)."""
+    level = value.strip().lower()
+    if level not in LOG_LEVELS:
+        raise UsageError(f"--log-level must be debug, info, warning or error, not {value!r}.")
+    return level
+
+
+def loopback(host: str) -> bool:
+    """True when ``host`` is only reachable from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def address(host: str, port: int) -> str:
+    """host:port, with an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind host:port now, before any model is loaded, so a taken port or a bad address is one
+    clear error: UsageError (exit 2) for a host this machine cannot listen on, Failure (exit 1)
+    for a port that is in use or not allowed."""
+    if re.fullmatch(r"[\d.]+|.*:.*", host):  # looks numeric: never ask DNS about it
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise _bad_host(host, "it is not a valid IP address") from None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = None
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        if sock is not None:
+            sock.close()
+        raise _bind_error(exc, host, port) from exc
+    return sock
+
+
+def _bad_host(host: str, why: str) -> UsageError:
+    return UsageError(
+        f"--host {host!r} is not an address this machine can listen on: {why}.",
+        "Use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or an IP address of this "
+        "host.",
+    )
+
+
+def _bind_error(exc: OSError, host: str, port: int) -> UsageError | Failure:
+    where = address(host, port)
+    why = exc.strerror or str(exc)
+    if isinstance(exc, socket.gaierror) or exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+        return _bad_host(host, why)
+    if exc.errno == errno.EADDRINUSE:
+        return Failure(
+            f"Cannot listen on {where}: address already in use.",
+            "Pick another --port or stop the other server.",
+        )
+    if exc.errno == errno.EACCES:
+        return Failure(
+            f"Cannot listen on {where}: permission denied.",
+            "Ports below 1024 need extra privileges: pick --port 1024 or above.",
+        )
+    return Failure(f"Cannot listen on {where}: {why}.")
+
+
+def serve_forever(uvicorn: Any, app: Any, sock: socket.socket, level: str) -> str | None:
+    """Run uvicorn on the bound socket until SIGTERM or SIGINT; the signal's name, if any.
+
+    uvicorn stops gracefully on either signal and then raises it again, which would end the
+    process with 143 (SIGTERM) or a KeyboardInterrupt (SIGINT). Handlers set here receive that
+    re-raised signal instead, so a requested stop returns normally and the command exits 0.
+    The socket is closed when this returns.
+    """
+    config = uvicorn.Config(app, log_level=level, access_log=False)
+    server = uvicorn.Server(config)
+    received: list[int] = []
+
+    def stop(sig: int, _frame: Any) -> None:
+        received.append(sig)
+        server.should_exit = True  # a signal before uvicorn took over still stops it
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, stop)
+    try:
+        server.run(sockets=[sock])
+    except SystemExit as exc:  # uvicorn exits 3 when the app cannot start
+        if server.started:
+            raise
+        raise Failure(
+            "The server could not start (see the log above).",
+            "Fix what the log says, or try --no-preload.",
+        ) from exc
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        sock.close()
+    return signal.Signals(received[0]).name if received else None
+
+
+def serve(
+    settings: ServerSettings,
+    host: str = "127.0.0.1",
+    port: int = 5052,
+    log_level: str = "info",
+    progress: Progress | None = None,
+) -> str | None:
+    """Serve until stopped: bind, build the app, warn, then run uvicorn on the bound socket.
+
+    Returns the name of the signal that stopped the server (None when it stopped otherwise).
+    Raises EngineUnavailable without the ``server`` extra, UsageError for a bad host or log
+    level, Failure for a port that cannot be bound or an app that cannot start.
+    """
+    from imagear.engines.runtime import unavailable_reason
+    from imagear.models import get_model
+
+    def say(event: str, message: str) -> None:
+        if progress is not None:
+            progress(event, message)
+
+    level = log_level_name(log_level)
+    uvicorn, app_module = load()
+    default = get_model(settings.default_model)
+    sock = listen(host, port)
+    try:
+        app = app_module.create_app(settings)
+    except BaseException:
+        sock.close()
+        raise
+    why = unavailable_reason(default, settings.models_dir)
+    if why:
+        say(
+            "warning",
+            f"The default model {default.name} cannot run on this host: {why} "
+            "Requests that name no model will get 400; pass --model kenburns on a host "
+            "without weights.",
+        )
+    if not settings.token and not loopback(host):
+        say("warning", f"Listening on {host} without a token: anyone who can reach it can use it.")
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    auth = "bearer token required" if settings.token else "no token"
+    say(
+        "listening",
+        f"imagear serve on http://{address(host, port)} (default model {default.name}, {auth}, "
+        f"queue {settings.queue_size})",
+    )
+    # One log line per request comes from imagear.server; uvicorn's access log would repeat it.
+    stopped_by = serve_forever(uvicorn, app, sock, level)
+    if stopped_by:
+        log.info("stopped by %s", stopped_by)
+    return stopped_by
+
+
+__all__ = [
+    "LOG_LEVELS",
+    "SERVER_HINT",
+    "address",
+    "listen",
+    "load",
+    "log_level_name",
+    "loopback",
+    "serve",
+    "serve_forever",
+]

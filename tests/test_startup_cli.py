@@ -1,0 +1,113 @@
+"""CLI start-up: `import imagear.cli` loads no service, and `--help` / `--version` work in a
+fresh process (bench/bench_startup.py times them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# What `import imagear.cli` must not load: each command imports its services when it runs.
+HEAVY = (
+    "sqlalchemy",
+    "sqlmodel",
+    "httpx",
+    "PIL",
+    "numpy",
+    "av",
+    "pydantic",
+    "importlib.metadata",  # entry-point plugin loading, and the version (asked for by --version)
+    "imagear.models",  # the model registry
+    "imagear.db",
+    "imagear.animate",
+    "imagear.batch",
+    "imagear.records",
+    "imagear.settings",
+    "imagear.store",
+    "rich",  # the consoles are built on first use (LazyConsole), so --version needs no Rich
+)
+
+PROBE = (
+    "import sys, json, imagear.cli\n"
+    "heavy = json.loads(sys.argv[1])\n"
+    "print(json.dumps(sorted(m for m in sys.modules if any("
+    "m == h or m.startswith(h + '.') for h in heavy))))\n"
+)
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEAR_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg-data")
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_import_cli_loads_no_service(tmp_path: Path) -> None:
+    proc = _run(tmp_path, "-c", PROBE, json.dumps(HEAVY))
+    assert proc.returncode == 0, proc.stderr
+    loaded = json.loads(proc.stdout)
+    assert loaded == [], f"import imagear.cli loaded {loaded}: import them inside the command"
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_in_a_fresh_process(tmp_path: Path, flag: str) -> None:
+    proc = _run(tmp_path, "-m", "imagear", flag)
+    assert proc.returncode == 0, proc.stderr
+    for command in ("animate", "batch", "records", "settings", "models", "serve", "config"):
+        assert command in proc.stdout
+    assert "--debug" in proc.stdout and "--version" in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_version_in_a_fresh_process(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    proc = _run(tmp_path, "-m", "imagear", "--version")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"imagear {version('imagear')}\n"
+    assert proc.stderr == ""
+
+
+def test_subcommand_help_loads_no_service(tmp_path: Path) -> None:
+    probe = (
+        "import sys, json\n"
+        "from imagear.cli import main\n"
+        "sys.argv = ['imagear', 'batch', '--help']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "heavy = ('sqlalchemy', 'sqlmodel', 'imagear.batch', 'imagear.models')\n"
+        "sys.stderr.write(json.dumps([code, sorted(m for m in heavy if m in sys.modules)]))\n"
+    )
+    proc = _run(tmp_path, "-c", probe)
+    code, loaded = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert code == 0 and loaded == []
+    assert "--max-attempts" in proc.stdout and "--concurrency" in proc.stdout
+
+
+def test_batch_option_defaults_match_the_service() -> None:
+    """cli/batch.py repeats the service's defaults so that --help does not load imagear.batch."""
+    from imagear import batch
+    from imagear.cli import batch as batch_cli
+
+    assert batch_cli.DEFAULT_MAX_ATTEMPTS == batch.DEFAULT_MAX_ATTEMPTS
+    assert batch_cli.DEFAULT_BACKOFF_SECS == batch.DEFAULT_BACKOFF_SECS
+    assert batch_cli.DEFAULT_BACKOFF_CAP_SECS == batch.DEFAULT_BACKOFF_CAP_SECS
