@@ -26,7 +26,9 @@ app = typer.Typer(
     cls=GuardedGroup,
     help="Turn archival master images into short looping MP4 clips (Heratio ahg:image-ar compatible).",
     no_args_is_help=False,
-    rich_markup_mode="rich",
+    # Plain click help: Typer's Rich help formatter imports markdown-it, pygments and
+    # rich.traceback (~150 ms), which would make every `--help` twice as slow as the CLI itself.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,  # never Rich's long traceback: GuardedGroup says what failed
 )
