@@ -4,10 +4,16 @@ fixture and helpers tests/test_batch.py and tests/test_batch_cli.py share.
 It speaks the Heratio protocol (``GET /health``, ``POST /animate`` multipart) well enough for
 imagear's client: each request holds one of ``max_concurrent`` slots (others queue, like a GPU
 server) for exactly ``latency`` seconds, reading and parsing the upload included, then gets a
-tiny prebuilt MP4. Every request is counted by the uploaded file's name (the record's master
-file stem) and by the image bytes' SHA-256.
+real MP4 of what was asked (width x height, num_frames, fps: built once per ask and cached), a
+moving pattern. That passes imagear's quality gate because the records' master images
+(:func:`make_records`) are flat colours, which the gate cannot compare a clip with: keep them
+flat, or the clip would be refused as not of the image. Every request is counted by the
+uploaded file's name (the record's master file stem) and by the image bytes' SHA-256.
 ``fail_names`` / ``status`` make it answer an error instead; ``hold`` (an Event) holds every
-``/animate`` until it is set.
+``/animate`` until it is set. ``echo`` answers a clip of the uploaded image instead (built once
+per upload and cached), which passes the gate with real photographs as masters (the benchmark's);
+``queue_size`` is reported by ``/health`` as imagear's server does (requests that may wait
+behind the one running: a pool of servers sends at most ``queue_size + 1`` at once).
 
 Why not tests/fake_server.py (the animate tests' fake): the batch needs per-record knobs
 (fail these records, count requests per record), a server that *queues* beyond its slots (as a
@@ -35,11 +41,19 @@ _NAME = re.compile(rb'[; ]name="([^"]*)"')
 _FILENAME = re.compile(rb'filename="([^"]*)"')
 
 
-def tiny_mp4() -> bytes:
-    """A real H.264 MP4 (64x64, 8 frames), from the shared fake server's clip builder."""
-    from fake_server import make_mp4_bytes
+def asked_mp4(fields: dict[str, str], image: bytes | None = None) -> bytes:
+    """A real MP4 of what the form fields ask: a moving pattern, or with ``image`` (the
+    uploaded bytes) that image moving (cached per ask and image)."""
+    from fake_server import asked_mp4_bytes
 
-    return make_mp4_bytes(64, 64, 8, 8)
+    return asked_mp4_bytes(
+        image,
+        int(fields.get("width") or 576),
+        int(fields.get("height") or 320),
+        int(fields.get("num_frames") or 14),
+        int(fields.get("fps") or 7),
+        kind="echo" if image else "unrelated",
+    )
 
 
 def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, Any]]:
@@ -77,8 +91,12 @@ class FakeVideoServer:
         status: int = 200,
         fail_names: set[str] | None = None,
         hold: threading.Event | None = None,
+        echo: bool = False,
+        queue_size: int | None = None,
     ) -> None:
         self.latency = latency
+        self.echo = echo
+        self.queue_size = queue_size
         self.hold = hold  # /animate waits until it is set (so concurrent runners overlap)
         self.models = models
         self.status = status
@@ -91,7 +109,6 @@ class FakeVideoServer:
         self._active = 0
         self._lock = threading.Lock()
         self._slots = threading.Semaphore(max_concurrent) if max_concurrent else None
-        self._mp4 = tiny_mp4()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
@@ -110,6 +127,7 @@ class FakeVideoServer:
                 "requests": sum(self.by_name.values()),
                 "records": len(self.by_name),
                 "repeated": {k: v for k, v in self.by_name.items() if v > 1},
+                "names": dict(self.by_name),
                 "server_secs": self.server_secs,
                 "peak_concurrency": self.peak_concurrency,
                 "health_calls": self.health_calls,
@@ -170,6 +188,7 @@ class FakeVideoServer:
                         "loaded_models": list(server.models),
                         "cuda": False,
                         "low_vram_mode": False,
+                        **({} if server.queue_size is None else {"queue_size": server.queue_size}),
                     },
                 )
 
@@ -211,7 +230,7 @@ class FakeVideoServer:
                     return
                 self._send(
                     200,
-                    server._mp4,
+                    asked_mp4(fields, image if server.echo else None),
                     "video/mp4",
                     {
                         "X-Generation-Secs": f"{server.latency:.2f}",
@@ -226,7 +245,8 @@ class FakeVideoServer:
 
 
 def make_records(app: Any, n: int, folder: Path, size: tuple[int, int] = (48, 32)) -> list[int]:
-    """Add ``n`` records whose master images all differ (named rec_0000.png ...); their ids."""
+    """Add ``n`` records whose master images all differ, flat colours (named rec_0000.png ...);
+    their ids."""
     from PIL import Image
 
     from imagear.records import add_record
@@ -237,7 +257,9 @@ def make_records(app: Any, n: int, folder: Path, size: tuple[int, int] = (48, 32
         path = folder / f"rec_{i:04d}.png"
         color = (i * 37 % 256, i * 91 % 256, (i * 7 + 60) % 256)
         img = Image.new("RGB", size, color)
-        img.putpixel((i % size[0], (i // size[0]) % size[1]), (255 - color[0], 0, 0))
+        # one pixel a shade off marks each image as its own while it stays a flat colour (see
+        # the module docstring: the quality gate does not compare clips with flat images)
+        img.putpixel((i % size[0], (i // size[0]) % size[1]), ((color[0] + 1) % 256, *color[1:]))
         img.save(path)
         ids.append(add_record(app, path).id)
     return ids

@@ -1,9 +1,11 @@
 """Shared fixtures: every test gets its own temp dirs, config and database.
 
 ``db_url`` (and everything built on it: ``app``, ``cli_env``) is parametrized over SQLite and the
-real PostgreSQL at 127.0.0.1:5432. Each PostgreSQL test gets its own schema (dropped afterwards).
-When PostgreSQL is unreachable the PostgreSQL half skips with a message, unless
-IMAGEAR_REQUIRE_POSTGRES=1 (set by .ci/run), where it fails.
+real PostgreSQL at 127.0.0.1:5432, and, in the storage, animate, batch and records modules
+(:data:`MYSQL_MODULES`, or a test marked ``mysql``), the real MariaDB/MySQL at 127.0.0.1:3306.
+Each PostgreSQL test gets its own schema, each MySQL test its own database (dropped
+afterwards). When a server is unreachable its part skips with a message, unless
+IMAGEAR_REQUIRE_POSTGRES=1 / IMAGEAR_REQUIRE_MYSQL=1 (both set by .ci/run), where it fails.
 """
 
 from __future__ import annotations
@@ -20,6 +22,23 @@ os.environ["COLUMNS"] = "200"
 
 PG_URL = os.environ.get(
     "IMAGEAR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+MYSQL_URL = os.environ.get("IMAGEAR_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+# the modules whose database tests also run on MySQL/MariaDB (the same suite on every database)
+MYSQL_MODULES = {
+    "test_storage",
+    "test_records",
+    "test_animate",
+    "test_animate_cli",
+    "test_batch",
+    "test_batch_cli",
+    "test_heratio",
+}
+_KEEP_ENV = (
+    "IMAGEAR_REQUIRE_POSTGRES",
+    "IMAGEAR_TEST_POSTGRES_URL",
+    "IMAGEAR_REQUIRE_MYSQL",
+    "IMAGEAR_TEST_MYSQL_URL",
 )
 
 
@@ -69,11 +88,115 @@ def pg_url() -> Iterator[str]:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
+def _mysql_connect(database: str | None = None, timeout: int = 10) -> object:
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    url = make_url(MYSQL_URL)
+    return pymysql.connect(
+        host=url.host or "127.0.0.1",
+        port=url.port or 3306,
+        user=url.username or "root",
+        password=url.password or "",
+        database=database if database is not None else url.database,
+        connect_timeout=timeout,
+        autocommit=True,
+        charset="utf8mb4",
+    )
+
+
+def _mysql_available() -> str | None:
+    try:
+        _mysql_connect(timeout=3).close()  # type: ignore[attr-defined]
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not here"
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+_MYSQL_PROBLEM: str | None | bool = False  # False = not probed yet
+
+
+def mysql_problem() -> str | None:
+    global _MYSQL_PROBLEM
+    if _MYSQL_PROBLEM is False:
+        _MYSQL_PROBLEM = _mysql_available()
+    return _MYSQL_PROBLEM  # type: ignore[return-value]
+
+
+def require_mysql() -> None:
+    """Skip (or, with IMAGEAR_REQUIRE_MYSQL=1, fail) when MySQL/MariaDB is unreachable."""
+    problem = mysql_problem()
+    if problem:
+        if os.environ.get("IMAGEAR_REQUIRE_MYSQL") == "1":
+            pytest.fail(
+                f"MySQL/MariaDB at {MYSQL_URL} is required (IMAGEAR_REQUIRE_MYSQL=1) but unreachable: {problem}"
+            )
+        pytest.skip(
+            f"MySQL/MariaDB at {MYSQL_URL} is unreachable ({problem}); set it up to run the MySQL part"
+        )
+
+
+@pytest.fixture
+def mysql_database() -> Iterator[str]:
+    """A fresh MySQL/MariaDB database of this test's own (dropped afterwards); its name."""
+    require_mysql()
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    conn = _mysql_connect()
+    try:
+        with conn.cursor() as cur:  # type: ignore[attr-defined]
+            cur.execute(
+                f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
+    finally:
+        conn.close()  # type: ignore[attr-defined]
+    yield name
+    conn = _mysql_connect()
+    try:
+        with conn.cursor() as cur:  # type: ignore[attr-defined]
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        conn.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def mysql_url(mysql_database: str) -> str:
+    """A MySQL/MariaDB URL of a fresh database of this test's own."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(MYSQL_URL).set(database=mysql_database).render_as_string(hide_password=False)
+
+
+_BACKEND_MARKS = {"postgresql": [pytest.mark.postgres], "mysql": [pytest.mark.mysql]}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``db_backend``: sqlite and postgresql everywhere; mysql too in :data:`MYSQL_MODULES` and
+    for tests marked ``mysql``."""
+    if "db_backend" not in metafunc.fixturenames:
+        return
+    names = ["sqlite", "postgresql"]
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module in MYSQL_MODULES or metafunc.definition.get_closest_marker("mysql"):
+        names.append("mysql")
+    metafunc.parametrize(
+        "db_backend",
+        [pytest.param(n, id=n, marks=_BACKEND_MARKS.get(n, [])) for n in names],
+        indirect=True,
+    )
+
+
+@pytest.fixture
+def db_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if db_backend == "sqlite":
         return f"sqlite:///{tmp_path / 'imagear.db'}"
-    return request.getfixturevalue("pg_url")
+    if db_backend == "mysql":
+        return str(request.getfixturevalue("mysql_url"))
+    return str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture
@@ -99,10 +222,7 @@ def cli_env(
 ) -> dict[str, str]:
     """IMAGEAR_* variables pointing every path at this test's temp dirs (no user config leaks in)."""
     for key in list(os.environ):
-        if key.startswith("IMAGEAR_") and key not in (
-            "IMAGEAR_REQUIRE_POSTGRES",
-            "IMAGEAR_TEST_POSTGRES_URL",
-        ):
+        if key.startswith("IMAGEAR_") and key not in _KEEP_ENV:
             monkeypatch.delenv(key)
     env = {
         "IMAGEAR_DATABASE_URL": db_url,

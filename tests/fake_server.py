@@ -21,7 +21,14 @@ between requests, or per request through ``script``):
   with ``Retry-After: retry_after``
 - ``token``         require ``Authorization: Bearer <token>`` (401 otherwise)
 - ``health``        fields merged into the /health answer
-- ``clip``          (width, height, frames, fps) of the real MP4 inside
+- ``clip``          None (default): a real MP4 that is what was asked, made from the uploaded
+  image (stretched to the asked width x height, as Heratio's server does; num_frames, fps;
+  Heratio's defaults 576x320, 14, 7 when not sent), drifting sideways so it moves, and so it
+  passes imagear's quality gate; or (width, height, frames, fps): a fixed clip of a moving random
+  pattern, whatever was asked
+- ``clip_kind``     what the asked clip shows: ``echo`` (the image, moving), ``black``,
+  ``blank`` (one flat grey), ``frozen`` (the image, still) or ``unrelated`` (a moving pattern
+  that is not the image): each fails exactly one check of the quality gate
 - ``script``        a list of dicts of knobs, one per /animate request in order (then the base)
 
 It records every request in ``requests`` (method, path, headers, form fields, the image bytes,
@@ -65,7 +72,8 @@ DEFAULTS: dict[str, Any] = {
     "retry_after": 1,
     "token": None,
     "health": None,
-    "clip": (128, 72, 8, 8),
+    "clip": None,
+    "clip_kind": "echo",
     "headers": None,
     "hold_until_active": None,
 }
@@ -89,6 +97,73 @@ def make_mp4_bytes(width: int = 128, height: int = 72, frames: int = 8, fps: int
                 )
                 _CLIPS[key] = out.read_bytes()
         return _CLIPS[key]
+
+
+CLIP_KINDS = ("echo", "black", "blank", "frozen", "unrelated")
+_ASKED: dict[tuple[Any, ...], bytes] = {}
+
+
+def render_clip(
+    image: Any, width: int, height: int, frames: int, fps: int, kind: str, out: Path
+) -> None:
+    """Write a real MP4 to ``out``: ``frames`` frames of ``width`` x ``height`` at ``fps``
+    showing ``kind`` (see the ``clip_kind`` knob) of the PIL ``image`` (stretched to the size;
+    only ``echo`` and ``frozen`` use it)."""
+    import numpy as np
+    from PIL import Image
+
+    from imagear.media import write_mp4
+
+    if kind not in CLIP_KINDS:
+        raise ValueError(f"clip_kind must be one of {CLIP_KINDS}, not {kind!r}")
+    if kind in ("echo", "frozen") and image is None:
+        kind = "unrelated"  # no image: nothing to echo
+    if kind in ("echo", "frozen"):
+        base = np.asarray(image.convert("RGB").resize((width, height), Image.Resampling.BILINEAR))
+    elif kind == "unrelated":  # diagonal stripes: nothing like a photograph or the test images
+        yy, xx = np.mgrid[0:height, 0:width]
+        stripes = ((xx + 2 * yy) // max(2, width // 12)) % 2 * 200 + 30
+        base = np.repeat(stripes[:, :, None], 3, axis=2).astype(np.uint8)
+    else:
+        base = np.full((height, width, 3), 0 if kind == "black" else 128, dtype=np.uint8)
+    step = max(1, width // 64) if kind in ("echo", "unrelated") else 0
+    write_mp4(
+        (np.roll(base, i * step, axis=1) for i in range(frames)),
+        fps,
+        out,
+        width,
+        height,
+        crf=23,
+        preset="ultrafast",
+    )
+
+
+def asked_mp4_bytes(
+    image: bytes | None, width: int, height: int, frames: int, fps: int, kind: str = "echo"
+) -> bytes:
+    """A real MP4 of ``width`` x ``height``, ``frames`` frames at ``fps`` showing ``kind`` (see
+    the ``clip_kind`` knob) of the uploaded ``image`` bytes (cached per image and ask)."""
+    import hashlib
+
+    uses_image = kind in ("echo", "frozen") and bool(image)
+    digest = hashlib.sha256(image or b"").hexdigest() if uses_image else ""
+    key = (digest, width, height, frames, fps, kind)
+    with _CLIPS_LOCK:
+        if key in _ASKED:
+            return _ASKED[key]
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "clip.mp4"
+        try:
+            picture = Image.open(io.BytesIO(image or b"")) if uses_image else None
+        except OSError:  # not an image (a client test's placeholder bytes): nothing to echo
+            picture = None
+        render_clip(picture, width, height, frames, fps, kind, out)
+        data = out.read_bytes()
+    with _CLIPS_LOCK:
+        _ASKED[key] = data
+    return data
 
 
 def free_box_header(size: int) -> bytes:
@@ -205,7 +280,8 @@ class FakeVideoServer:
         return [r for r in self.requests if r.path == "/animate"]
 
     def start(self) -> FakeVideoServer:
-        make_mp4_bytes(*self.knobs["clip"])  # encode before the first request
+        if self.knobs["clip"] is not None:
+            make_mp4_bytes(*self.knobs["clip"])  # encode before the first request
         handler = type("Handler", (_Handler,), {"fake": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
@@ -347,11 +423,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(status, error, extra)
             return
         fields = rec.fields
+        if knobs["clip"] is not None:
+            clip = tuple(knobs["clip"])
+        else:  # what was asked, with Heratio's server defaults for what was not sent
+            clip = (
+                int(fields.get("width") or 576),
+                int(fields.get("height") or 320),
+                int(fields.get("num_frames") or 14),
+                int(fields.get("fps") or 7),
+            )
         if knobs["body"] is not None:
             chunks: Iterator[bytes] = iter([knobs["body"]])
             total = len(knobs["body"])
         else:
-            base = make_mp4_bytes(*knobs["clip"])
+            if knobs["clip"] is not None:
+                base = make_mp4_bytes(*clip)
+            else:
+                base = asked_mp4_bytes(rec.image, *clip, kind=knobs["clip_kind"])
             total = padded_size(base, knobs["body_size"])
             chunks = padded_mp4(base, knobs["body_size"], int(knobs["chunk_size"]))
         self.send_response(200)
@@ -359,7 +447,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(total))
         if knobs["x_headers"]:
             seed = int(fields.get("seed") or 0) or random.randint(1, 2**31 - 1)
-            _, _, frames, fps = knobs["clip"]
+            _, _, frames, fps = clip
             self.send_header("X-Model", fields.get("model") or "svd")
             self.send_header("X-Seed", str(seed))
             self.send_header("X-Motion-Bucket", fields.get("motion_bucket_id") or "127")

@@ -59,6 +59,14 @@ def listing(app: App, object_id: int) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
+def with_companions(*names: str) -> list[str]:
+    """Clip file names plus each clip's poster (.jpg) and preview (.webp), as listing() sorts."""
+    out: list[str] = []
+    for name in names:
+        out += [name, name[:-4] + ".jpg", name[:-4] + ".webp"] if name.endswith(".mp4") else [name]
+    return sorted(out)
+
+
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -79,11 +87,12 @@ def test_remote_flow_records_probe_and_headers(
     assert NAME.match(row.mp4_filename), row.mp4_filename
     assert row.mp4_path == f"/uploads/ar/{oid}/{row.mp4_filename}"
     assert out.file == app.config.storage_root / "uploads" / "ar" / str(oid) / row.mp4_filename
-    # probed values
-    assert (row.mp4_width, row.mp4_height, row.mp4_fps) == (128, 72, 8.0)
-    assert row.mp4_duration_secs == pytest.approx(1.0)
+    # probed values: the fake answers what was asked (svd: 14 frames at 7 fps, the image's
+    # aspect ratio at SVD's size)
+    assert (row.mp4_width, row.mp4_height, row.mp4_fps) == (968, 608, 7.0)
+    assert row.mp4_duration_secs == pytest.approx(2.0)
     assert row.mp4_size == out.file.stat().st_size
-    assert out.mp4 is not None and out.mp4["frames"] == 8
+    assert out.mp4 is not None and out.mp4["frames"] == 14
     # X- headers (the fake echoes what was sent)
     assert (row.ai_model, row.ai_seed, row.ai_motion_bucket_id) == ("svd", 77, 90)
     assert row.mp4_motion == "ai-svd" and row.created_by == "tester"
@@ -93,7 +102,9 @@ def test_remote_flow_records_probe_and_headers(
     kinds = [e for e, _ in events]
     assert kinds[0] == "start" and kinds[-1] == "done" and "transfer" in kinds
     assert all(d["object_id"] == oid for _, d in events)
-    assert listing(app, oid) == [row.mp4_filename]
+    assert listing(app, oid) == with_companions(row.mp4_filename)
+    assert (out.poster, out.preview) == tuple(store.companions(out.file))
+    assert out.quality["measured"]["resemblance"] > 0.9
 
 
 def test_skip_then_force_replaces(app: App, remote: FakeVideoServer, make_image: Any) -> None:
@@ -101,15 +112,19 @@ def test_skip_then_force_replaces(app: App, remote: FakeVideoServer, make_image:
     with Animator(app) as animator:
         first = animator.animate(AnimateRequest(oid))
         skipped = animator.animate(AnimateRequest(oid))
-        assert skipped.status == "skipped" and "--force" in (skipped.message or "")
+        assert skipped.status == "skipped" and "pass force to" in (skipped.message or "")
         assert remote.count == 1
         second = animator.animate(AnimateRequest(oid, force=True))
-    assert second.status == "replaced" and second.removed == [first.file]
+    assert first.file is not None
+    assert second.status == "replaced" and second.removed == [
+        first.file,
+        *store.companions(first.file),
+    ]
     assert first.file is not None and not first.file.exists()
     row = row_of(app, oid)
     assert row is not None and row.mp4_filename == second.file.name  # type: ignore[union-attr]
     assert row.id == first.animation["id"]  # type: ignore[index]  # updated in place
-    assert listing(app, oid) == [row.mp4_filename]
+    assert listing(app, oid) == with_companions(row.mp4_filename)
 
 
 def test_headers_missing_fall_back_to_what_was_sent(
@@ -157,7 +172,8 @@ def test_notices_are_reported_once(app: App, remote: FakeVideoServer, make_image
 
     with Animator(app, progress=progress) as animator:
         out = animator.animate(AnimateRequest(oid, overrides={"prompt": "a slow pan"}))
-    assert out.notices == ["svd ignores --prompt"] and notices == out.notices
+    # a service named options by their option names: the CLI passes its wording (flags)
+    assert out.notices == ["svd ignores prompt"] and notices == out.notices
     assert "prompt" not in remote.animate_requests()[0].fields
 
 
@@ -187,7 +203,7 @@ def test_busy_for_good(app: App, remote: FakeVideoServer, make_image: Any) -> No
     remote.configure(status=503, retry_after=0)
     oid = add(app, make_image)
     with (
-        Animator(app, client_options={"max_retries": 2}) as animator,
+        Animator(app, client_options={"busy_retries": 2}) as animator,
         pytest.raises(ServerBusy),
     ):
         animator.animate(AnimateRequest(oid))
@@ -278,7 +294,7 @@ def test_failure_keeps_the_previous_clip(
             animator.animate(AnimateRequest(oid, force=True))
     assert row_of(app, oid) == before_row
     assert sha(first.file) == before_sha
-    assert listing(app, oid) == [first.file.name]
+    assert listing(app, oid) == with_companions(first.file.name)
 
 
 def test_rename_failure_keeps_the_previous_clip(
@@ -294,7 +310,7 @@ def test_rename_failure_keeps_the_previous_clip(
         monkeypatch.setattr(store.os, "replace", disk_full)
         with pytest.raises(StorageError, match="No space left"):
             animator.animate(AnimateRequest(oid, force=True))
-    assert first.file is not None and listing(app, oid) == [first.file.name]
+    assert first.file is not None and listing(app, oid) == with_companions(first.file.name)
     row = row_of(app, oid)
     assert row is not None and row.mp4_filename == first.file.name
 
@@ -312,7 +328,7 @@ def test_failure_after_the_rename_removes_the_new_file(
         monkeypatch.setattr(store, "web_path", broken)
         with pytest.raises(RuntimeError):
             animator.animate(AnimateRequest(oid, force=True))
-    assert first.file is not None and listing(app, oid) == [first.file.name]
+    assert first.file is not None and listing(app, oid) == with_companions(first.file.name)
     row = row_of(app, oid)
     assert row is not None and row.mp4_filename == first.file.name
 
@@ -340,7 +356,7 @@ def test_stale_parts_and_orphans_are_swept(
     finally:
         os.close(fd)
     assert out.file is not None
-    assert listing(app, oid) == sorted([live.name, out.file.name])
+    assert listing(app, oid) == with_companions(live.name, out.file.name)
 
 
 # -- concurrency --------------------------------------------------------------------------------
@@ -375,7 +391,7 @@ def test_two_runs_on_one_record_leave_one_clip(
     with Session(app.engine, expire_on_commit=False) as s:
         rows = s.exec(select(ObjectImageAr).where(ObjectImageAr.object_id == oid)).all()
     assert len(rows) == 1
-    assert listing(app, oid) == [rows[0].mp4_filename]
+    assert listing(app, oid) == with_companions(rows[0].mp4_filename)
 
 
 def test_two_runs_without_force_create_once(
@@ -397,7 +413,7 @@ def test_two_runs_without_force_create_once(
     skipped = next(r for r in results if r.status == "skipped")
     assert "another run" in (skipped.message or "")
     row = row_of(app, oid)
-    assert row is not None and listing(app, oid) == [row.mp4_filename]
+    assert row is not None and listing(app, oid) == with_companions(row.mp4_filename)
 
 
 def test_one_animator_many_threads(app: App, remote: FakeVideoServer, make_image: Any) -> None:

@@ -40,6 +40,11 @@ def listing(app: App, object_id: int) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
+def with_companions(name: str) -> list[str]:
+    """A clip's file name plus its poster (.jpg) and preview (.webp), as listing() sorts."""
+    return sorted([name, name[:-4] + ".jpg", name[:-4] + ".webp"])
+
+
 def invoke(runner: Any, *args: str) -> Any:
     return runner.invoke(cli, list(args), catch_exceptions=False)
 
@@ -64,8 +69,10 @@ def test_animate_json_row_and_file(
     assert row is not None
     for key in ("mp4_filename", "mp4_path", "mp4_size", "mp4_width", "ai_model", "ai_seed"):
         assert anim[key] == getattr(row, key)
-    assert Path(data["file"]).is_file() and data["mp4"]["frames"] == 8
-    assert listing(app, oid) == [row.mp4_filename]
+    assert Path(data["file"]).is_file() and data["mp4"]["frames"] == 14
+    assert listing(app, oid) == with_companions(row.mp4_filename)
+    assert Path(data["poster"]).name == row.mp4_filename[:-4] + ".jpg"
+    assert Path(data["preview"]).name == row.mp4_filename[:-4] + ".webp"
 
 
 def test_animate_human_output_and_skip(
@@ -75,7 +82,7 @@ def test_animate_human_output_and_skip(
     result = invoke(runner, "animate", "--id", str(oid), "--prompt", "drift")
     assert result.exit_code == 0, result.output
     assert "Created the animation of record" in result.stdout
-    assert "128x72, 8 frames at 8 fps" in result.stdout
+    assert "968x608, 14 frames at 7 fps" in result.stdout
     assert result.stderr.count("svd ignores --prompt") == 1
     assert "\x1b[" not in result.stdout  # not a terminal: nothing decorative
     again = invoke(runner, "animate", "--object-id", str(oid))
@@ -190,7 +197,7 @@ def test_messages_are_not_broken_on_a_narrow_console(
     oid = add(app, make_image, "a-photo-with-a-rather-long-file-name.jpg")
     created = invoke(runner, "animate", "--object-id", str(oid))
     assert created.exit_code == 0, created.output
-    assert " KB, 128x72, 8 frames" in created.stdout and "0.0 MB" not in created.stdout
+    assert " KB, 968x608, 14 frames" in created.stdout and "0.0 MB" not in created.stdout
     skipped = invoke(runner, "animate", "--object-id", str(oid))
     assert skipped.exit_code == 0
     lines = skipped.stdout.strip().splitlines()
@@ -230,7 +237,7 @@ def _bare_record(app: App) -> int:
         ("bad-option", 2, "-o needs KEY=VALUE"),
         ("unreachable", 5, "Cannot reach the image-to-video server at"),
         ("server-500", 5, "pipeline exploded"),
-        ("local-svd", 6, "--model kenburns, which runs anywhere"),
+        ("local-svd", 6, "use Ken Burns: --model kenburns"),
     ],
 )
 def test_refusals(
@@ -291,7 +298,7 @@ def test_server_failure_keeps_the_previous_clip(
         assert result.exit_code == 5, result.output
         assert "Error: " in result.stderr
         assert row_of(app, oid) == before and sha(clip) == digest
-        assert listing(app, oid) == [before.mp4_filename]
+        assert listing(app, oid) == with_companions(before.mp4_filename)
         remote.configure(status=200, body=None)
     remote.configure(status=507, error={"error": "CUDA out of memory", "type": "OOM"})
     failed = invoke(runner, "animate", "--object-id", str(oid), "--force", "--json")
@@ -342,13 +349,13 @@ def test_kill_mid_download_keeps_the_previous_clip(
     assert sha(folder / before.mp4_filename) == digest
     if sig == signal.SIGTERM:  # unwinds: exit 130, the .part is removed at once
         assert proc.returncode == 130 and b"previous clip is kept" in err
-        assert listing(app, oid) == [before.mp4_filename]
+        assert listing(app, oid) == with_companions(before.mp4_filename)
         return
     assert parts[0].exists()  # a SIGKILL leaves it behind ...
     remote.configure(body_size=None, chunk_delay=0.0)
     result = invoke(runner, "animate", "--object-id", str(oid))  # ... the next run sweeps it
     assert result.exit_code == 0 and "already has an animation" in result.stdout
-    assert listing(app, oid) == [before.mp4_filename]
+    assert listing(app, oid) == with_companions(before.mp4_filename)
 
 
 def test_two_processes_on_one_record(
@@ -365,7 +372,7 @@ def test_two_processes_on_one_record(
     with Session(app.engine, expire_on_commit=False) as s:
         rows = s.exec(select(ObjectImageAr).where(ObjectImageAr.object_id == oid)).all()
     assert len(rows) == 1
-    assert listing(app, oid) == [rows[0].mp4_filename]
+    assert listing(app, oid) == with_companions(rows[0].mp4_filename)
 
 
 # -- health -------------------------------------------------------------------------------------
@@ -381,8 +388,8 @@ def test_health_panel_and_model_warning(app: App, remote: FakeVideoServer, runne
         assert text in result.stdout
     assert "Warning" not in result.stderr
     settings.set_value(app.engine, "ar_model", "wan-2.1")
-    warned = invoke(runner, "--health")
-    assert warned.exit_code == 0 and "ar_model is 'wan-2.1'" in warned.stderr
+    warned = invoke(runner, "--health")  # the server cannot serve ar_model: not healthy
+    assert warned.exit_code == 5 and "wan-2.1" in warned.stderr and "Error:" in warned.stderr
 
 
 def test_health_unreachable(app: App, runner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -402,9 +409,9 @@ def test_health_unreachable(app: App, runner: Any, monkeypatch: pytest.MonkeyPat
 def test_health_local(app: App, runner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("imagear.generators.cuda_info", lambda: {"cuda": False})
     result = invoke(runner, "health")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 6, result.output  # svd (ar_model) cannot run here
     assert "In-process engines" in result.stdout and "kenburns" in result.stdout
-    assert "ar_model is 'svd'" in result.stderr  # svd cannot run here
+    assert "The default model svd (ar_model) cannot run in this process" in result.stderr
     data = json.loads(invoke(runner, "health", "--json").stdout)
     assert {e["name"]: e["available"] for e in data["engines"]}["kenburns"] is True
 

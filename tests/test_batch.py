@@ -309,7 +309,9 @@ def test_named_ids_that_cannot_be_taken_are_explained(app: App, serve: Any, tmp_
     assert why[ids[3]].message.startswith(f"record {ids[3]} has no master image")
     waiting = why[ids[1]].message
     assert "waiting until 20" in waiting and "(attempt 1 of 2)" in waiting
-    assert f"`imagear batch reset --object-id {ids[1]}` retries now" in waiting
+    from imagear.cli.batch_text import named_message  # the command line words its way out
+
+    assert f"`imagear batch reset --object-id {ids[1]}` retries now" in named_message(why[ids[1]])
     assert summary.exit_code == 3  # a named record is unknown and nothing else failed
     assert server.requests == 3 + 1
     # only waiting / given up: said, but not an error
@@ -349,7 +351,7 @@ def test_run_level_error_mid_run_gives_the_record_back(
 def test_stop_finishes_running_and_gives_back_the_rest(
     app: App, serve: Any, tmp_path: Path
 ) -> None:
-    make_records(app, 12, tmp_path / "in")
+    make_records(app, 20, tmp_path / "in")
     server = serve(latency=0.1)
 
     class StopAfterFirst(BatchEvents):
@@ -364,14 +366,15 @@ def test_stop_finishes_running_and_gives_back_the_rest(
     summary = runner.run()
     assert summary.interrupted and summary.exit_code == 130
     created = summary.count("created")
-    # those at the server (2, then the next 2 as slots freed) finish; the ones waiting for a
-    # slot or claimed ahead are given back without being sent
-    assert 1 <= created <= 5 and server.requests == created
+    # those finished when the first was reported and those at the server or past it (each at
+    # most the 2 * 2 + 2 workers) finish; the ones waiting for a slot or claimed ahead are
+    # given back without being sent
+    assert 1 <= created <= 12 and server.requests == created
     assert summary.count("released") + len(summary.released) >= 1
     rows = jobs(app)
     assert not [j for j in rows.values() if j.status == "running"]
     pending = [j for j in rows.values() if j.status == "pending"]
-    assert len(pending) == 12 - created
+    assert len(pending) == 20 - created
     assert all(j.attempts == 0 for j in pending)
 
 
@@ -394,7 +397,8 @@ def test_dry_run_changes_nothing(app: App, serve: Any, tmp_path: Path) -> None:
     assert [(n.object_id, n.reason) for n in preview.named] == [(404, "missing")]
     assert preview.exit_code == 3
     assert BatchRunner(app, BatchOptions(limit=1)).preview().total == 3
-    assert jobs(app) == {} and server.requests == 0 and server.health_calls == 0
+    assert jobs(app) == {} and server.requests == 0  # nothing was animated, nothing written
+    assert server.health_calls == 2  # but the server was checked, as a real run checks it
 
 
 def test_limit_must_be_positive() -> None:
@@ -414,6 +418,44 @@ def test_all_reanimates_each_record_once(app: App, serve: Any, tmp_path: Path) -
     # a resumed --all run with the same --since does not redo them
     assert run(app, only_missing=False, since=since).planned == 0
     assert server.requests == 8
+
+
+def test_all_keeps_the_clips_a_curator_approved(app: App, serve: Any, tmp_path: Path) -> None:
+    from imagear import review
+    from imagear.db import clips as clips_db
+
+    ids = make_records(app, 3, tmp_path / "in")
+    server = serve()
+    assert run(app).count("created") == 3
+    review.approve(app, ids[0], "curator")
+    kept = clips_db.rows(app.engine, [ids[0]])
+    since = datetime.now(UTC)
+    assert BatchRunner(app, BatchOptions(only_missing=False, since=since)).preview().total == 2
+    redo = run(app, only_missing=False, since=since)
+    assert redo.count("replaced") == 2 and redo.exit_code == 0
+    assert clips_db.rows(app.engine, [ids[0]]) == kept  # the approved clip is untouched
+    assert review.state(app, ids[0])["state"] == "approved"  # type: ignore[index]
+    # named, it is made again: the verdict was on the clip it replaced
+    named = run(app, only_missing=False, object_ids=[ids[0]], since=datetime.now(UTC))
+    assert named.count("replaced") == 1
+    assert review.state(app, ids[0]) is None and review.approved_ids(app) == set()
+    assert server.requests == 6
+
+
+def test_a_rejected_clip_is_made_again_and_its_verdict_forgotten(
+    app: App, serve: Any, tmp_path: Path
+) -> None:
+    from imagear import review
+
+    ids = make_records(app, 2, tmp_path / "in")
+    serve()
+    assert run(app).count("created") == 2
+    review.reject(app, ids[1], "curator")
+    assert mp4_files(app, ids[1]) == []
+    assert review.state(app, ids[1])["state"] == "rejected"  # type: ignore[index]
+    again = run(app, backoff_secs=0.0)
+    assert again.count("created") == 1 and len(mp4_files(app, ids[1])) == 1
+    assert review.state(app, ids[1]) is None
 
 
 def test_read_ids_file(tmp_path: Path) -> None:

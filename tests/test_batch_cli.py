@@ -81,7 +81,8 @@ def test_exit_codes_log_lines_and_json(app: App, serve: Any, runner: Any, tmp_pa
     runner.invoke(cli, ["batch", "reset", "--all-failed"])
     down = runner.invoke(cli, ["batch", "--json"])
     assert down.exit_code == 5, down.output
-    assert down.stdout == ""  # a pre-flight failure prints only the error
+    failed = json.loads(down.stdout)  # a pre-flight failure prints only the error (as JSON)
+    assert failed["status"] == "failed" and failed["exit_code"] == 5
     assert "Error:" in down.stderr and "Cannot reach" in down.stderr
     assert statuses(app) == {"done": 2, "pending": 1}
 
@@ -219,8 +220,8 @@ def test_preflight_errors_print_only_the_error(
     assert jobs_by_id(app) == before  # nothing claimed, nothing given back
     assert server.requests == 2
     helptext = " ".join(runner.invoke(cli, ["batch", "--help"]).stdout.split())
-    assert "2: a bad option" in helptext and "3: not found (an unknown --model" in helptext
-    assert "4: refused" in helptext
+    assert "2 a bad option" in helptext and "3 not found: an unknown --model" in helptext
+    assert "4 refused" in helptext
 
 
 def jobs_by_id(app: App) -> dict[int, tuple[Any, ...]]:
@@ -235,7 +236,8 @@ def test_named_ids_are_reported(app: App, serve: Any, runner: Any, tmp_path: Pat
     for args in (["--object-id", "99999"], ["--object-id", "99999", "--dry-run"]):
         result = runner.invoke(cli, ["batch", *args])
         assert result.exit_code == 3, result.output
-        assert "record 99999 does not exist" in result.stdout
+        assert "Error: record 99999 does not exist" in result.stderr  # with what to do
+        assert "`imagear records list`" in result.stderr
         assert "Nothing to do" not in result.stdout and "Nothing would" not in result.stdout
     id_file = tmp_path / "ids.txt"
     id_file.write_text(f"{ids[0]}\n99999\n", encoding="utf-8")

@@ -321,7 +321,7 @@ def test_busy_retries_are_bounded_in_count(router: respx.Router, tmp_path: Path)
     route = router.post("/animate").mock(
         return_value=httpx.Response(503, json={"detail": "busy"}, headers={"Retry-After": "1"})
     )
-    client, sleeps = make_client(router, max_retries=3)
+    client, sleeps = make_client(router, busy_retries=3)
     with pytest.raises(ServerBusy) as info:
         post(client, tmp_path)
     assert route.call_count == 4 and sleeps == [1.0, 1.0, 1.0]

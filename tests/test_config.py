@@ -92,6 +92,7 @@ def test_missing_explicit_file(clean_env: Path, runner) -> None:
 
 def test_config_init_writes_every_key_and_show_reads_it(clean_env: Path, runner) -> None:
     target = clean_env / "out" / "imagear.toml"
+    target.parent.mkdir()  # a folder given with --path must exist (a typo is not created)
     result = runner.invoke(app, ["config", "init", "--path", str(target)])
     assert result.exit_code == 0, result.output
     text = target.read_text()

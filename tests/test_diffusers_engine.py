@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 from pydantic import Field
 
+from imagear.engines import diffusers as engine_module
 from imagear.engines.base import Engine, EngineConfig
 from imagear.engines.diffusers import DiffusersEngine, find_weights, weight_dirs
 from imagear.engines.diffusers_weights import cuda_dtype_name, pipeline_class_name
@@ -264,7 +265,7 @@ def fake_engine(
     """An engine whose real loader finds weights on disk but builds ``FakePipe(exc)``."""
     (tmp_path / "svd").mkdir(exist_ok=True)
     (tmp_path / "svd" / "model_index.json").write_text("{}")
-    monkeypatch.setattr(DiffusersEngine, "_from_pretrained", lambda self, *args: FakePipe(exc))
+    monkeypatch.setattr(engine_module, "load_pipeline", lambda *args: FakePipe(exc))
     return DiffusersEngine(TinySVD(), EngineConfig(models_dir=tmp_path, device="cpu"))
 
 
@@ -341,7 +342,7 @@ def test_real_svd_descriptor_and_options_reach_the_pipeline(
     pipe = RecordingPipe()
     (tmp_path / "svd").mkdir()
     (tmp_path / "svd" / "model_index.json").write_text("{}")
-    monkeypatch.setattr(DiffusersEngine, "_from_pretrained", lambda self, *args: pipe)
+    monkeypatch.setattr(engine_module, "load_pipeline", lambda *args: pipe)
     svd = get_model("svd")
     eng = svd.create_engine(EngineConfig(models_dir=tmp_path, device="cpu"))
     options = svd.Options(seed=77, width=128, height=64, motion_bucket_id=180)
@@ -365,26 +366,26 @@ def test_pipeline_arguments_per_family() -> None:
     image = source_image()
     cog2b = get_model("cogvideox-2b")
     opts = cog2b.Options(prompt="a ship", seed=5)
-    cog = DiffusersEngine(cog2b, EngineConfig())._call_kwargs(image, opts, 720, 480)
+    cog = DiffusersEngine(cog2b, EngineConfig()).call_kwargs(image, opts, 720, 480)
     assert "image" not in cog  # CogVideoX-2b is text-to-video only
     assert cog["prompt"] == "a ship" and cog["guidance_scale"] == 6.0
     assert cog["num_inference_steps"] == 50 and cog["num_frames"] == 49
 
     cog5b = get_model("cogvideox-5b-i2v")
-    i2v = DiffusersEngine(cog5b, EngineConfig())._call_kwargs(
+    i2v = DiffusersEngine(cog5b, EngineConfig()).call_kwargs(
         image, cog5b.Options(seed=5, num_frames=17), 720, 480
     )
     assert i2v["image"].size == (720, 480) and i2v["num_frames"] == 17
     assert i2v["prompt"] == ""
 
     wan_model = get_model("wan-2.1")
-    wan = DiffusersEngine(wan_model, EngineConfig())._call_kwargs(
+    wan = DiffusersEngine(wan_model, EngineConfig()).call_kwargs(
         image, wan_model.Options(seed=5, prompt="waves", guidance_scale=0.0), 832, 480
     )
     assert wan["image"].size == (832, 480) and wan["guidance_scale"] == 0.0
     assert wan["prompt"] == "waves" and wan["num_frames"] == 81 and wan["output_type"] == "np"
 
-    svd = DiffusersEngine(get_model("svd"), EngineConfig(low_vram=True))._call_kwargs(
+    svd = DiffusersEngine(get_model("svd"), EngineConfig(low_vram=True)).call_kwargs(
         image, get_model("svd").Options(seed=1), 1024, 576
     )
     assert svd["decode_chunk_size"] == 2  # low-VRAM default
@@ -398,6 +399,9 @@ def test_pipelines_and_cuda_dtypes_per_model() -> None:
         "cogvideox-2b": ("CogVideoXPipeline", "float16"),
         "cogvideox-5b-i2v": ("CogVideoXImageToVideoPipeline", "bfloat16"),
         "wan-2.1": ("WanImageToVideoPipeline", "bfloat16"),
+        "wan-2.2": ("WanImageToVideoPipeline", "bfloat16"),
+        "wan-2.2-a14b": ("WanImageToVideoPipeline", "bfloat16"),
+        "ltx-video": ("LTXImageToVideoPipeline", "bfloat16"),
     }
     for name, (pipeline, dtype) in expected.items():
         model = get_model(name)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import Field, ValidationError
 
+from imagear.cli.wording import CLI
 from imagear.errors import InvalidOption, UnknownModel
 from imagear.models import (
     BUILTINS,
@@ -24,7 +25,17 @@ from imagear.models.kenburns import KenBurns
 from imagear.models.svd import SVD
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-BUILTIN_NAMES = ["svd", "svd-xt", "cogvideox-2b", "cogvideox-5b-i2v", "wan-2.1", "kenburns"]
+BUILTIN_NAMES = [
+    "svd",
+    "svd-xt",
+    "cogvideox-2b",
+    "cogvideox-5b-i2v",
+    "wan-2.1",
+    "wan-2.2",
+    "wan-2.2-a14b",
+    "ltx-video",
+    "kenburns",
+]
 
 HERATIO_SETTINGS: dict[str, Any] = {
     "ar_model": "svd",
@@ -49,12 +60,15 @@ def resolve(
     image_size: tuple[int, int] | None = (1600, 900),
     **overrides: Any,
 ):
+    """Resolve as the command line does: messages name its flags (test_models_wording.py has
+    the option-name and server wordings)."""
     return resolve_generation(
         model,
         HERATIO_SETTINGS if settings is None else settings,
         {**NO_OVERRIDES, **overrides},
         extra or {},
         image_size,
+        wording=CLI,
     )
 
 
@@ -73,6 +87,9 @@ FACTS = {  # repo, default frames, native size, fps, (takes image, uses prompt, 
     "cogvideox-2b": ("THUDM/CogVideoX-2b", 49, (720, 480), 8, (False, True, True)),
     "cogvideox-5b-i2v": ("THUDM/CogVideoX-5b-I2V", 49, (720, 480), 8, (True, True, True)),
     "wan-2.1": ("Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", 81, (832, 480), 16, (True, True, True)),
+    "wan-2.2": ("Wan-AI/Wan2.2-TI2V-5B-Diffusers", 121, (1280, 704), 24, (True, True, True)),
+    "wan-2.2-a14b": ("Wan-AI/Wan2.2-I2V-A14B-Diffusers", 81, (832, 480), 16, (True, True, True)),
+    "ltx-video": ("Lightricks/LTX-Video", 161, (704, 512), 25, (True, True, True)),
     "kenburns": (None, 125, (1280, 720), 25, (True, False, False)),
 }
 
@@ -222,22 +239,23 @@ def test_settings_may_be_strings() -> None:
 
 
 def test_invalid_setting_falls_back_to_the_model_default_with_a_notice() -> None:
-    r = resolve("wan-2.1")
+    r = resolve("wan-2.1", settings={**HERATIO_SETTINGS, "ar_num_frames": 20})
     assert r.options.num_frames == 81
-    assert r.notices == [
-        "ar_num_frames=14 is not valid for wan-2.1 (frames: 4N+1, max 121); using 81"
-    ]
+    assert r.notices[0] == (
+        "ar_num_frames=20 is not valid for wan-2.1 (frames: 4N+1, max 121); using 81"
+    )
     r = resolve("cogvideox-5b-i2v", settings={**HERATIO_SETTINGS, "ar_num_frames": 20})
     assert r.options.num_frames == 49
-    assert len(r.notices) == 1 and "ar_num_frames=20" in r.notices[0] and "8N+1" in r.notices[0]
+    about = [n for n in r.notices if "ar_num_frames" in n]
+    assert len(about) == 1 and "ar_num_frames=20" in about[0] and "8N+1" in about[0]
     r = resolve("svd", settings={**HERATIO_SETTINGS, "ar_motion_bucket_id": 300})
     assert r.options.motion_bucket_id == 127
     assert "ar_motion_bucket_id=300" in r.notices[0] and "using 127" in r.notices[0]
 
 
 def test_invalid_setting_is_not_reported_when_the_call_overrides_it() -> None:
-    r = resolve("wan-2.1", num_frames=49)
-    assert r.options.num_frames == 49 and r.notices == []
+    r = resolve("wan-2.1", settings={**HERATIO_SETTINGS, "ar_num_frames": 20}, num_frames=49)
+    assert r.options.num_frames == 49 and not any("ar_num_frames" in n for n in r.notices)
 
 
 def test_kenburns_does_not_honour_the_ai_settings() -> None:
@@ -262,7 +280,7 @@ def test_ignored_per_call_parameters_give_one_notice_each() -> None:
     r = resolve("svd", prompt="a slow zoom")
     assert r.options.prompt is None
     assert r.notices == ["svd ignores --prompt"]
-    r = resolve("wan-2.1", num_frames=81, motion_bucket_id=200)
+    r = resolve("wan-2.1", num_frames=81, fps=16, motion_bucket_id=200)
     assert r.notices == ["wan-2.1 ignores --motion"]
     assert not hasattr(r.options, "motion_bucket_id")
     r = resolve("kenburns", prompt="x")
@@ -321,7 +339,7 @@ def test_frames_and_duration_per_call_are_refused(
 
 def test_frames_from_settings_do_not_conflict_with_duration() -> None:
     """Only per-call values conflict: a settings frame count never blocks -o duration."""
-    settings = {**HERATIO_SETTINGS, "ar_num_frames": 14}
+    settings = {**HERATIO_SETTINGS, "ar_num_frames": 20, "ar_fps": 10}  # not the seeded ones
     assert resolve("kenburns", settings=settings, extra={"duration": "2"}).options.num_frames == 50
 
     class KenBurnsWithSettings(KenBurns):  # a model that does take ar_num_frames
@@ -330,9 +348,9 @@ def test_frames_from_settings_do_not_conflict_with_duration() -> None:
         honours_settings = True
 
     register(KenBurnsWithSettings)
-    assert resolve("kenburns-settings", settings=settings).options.num_frames == 14
+    assert resolve("kenburns-settings", settings=settings).options.num_frames == 20
     r = resolve("kenburns-settings", settings=settings, extra={"duration": "4"})
-    assert r.options.num_frames == 28  # 4 s at ar_fps 7
+    assert r.options.num_frames == 40  # 4 s at ar_fps 10
 
 
 def test_cogvideox_2b_is_honest_about_text_to_video() -> None:

@@ -13,12 +13,23 @@ from typer.testing import CliRunner
 
 from imagear.cli import models as models_cli
 from imagear.cli._common import handle_errors, print_json
-from imagear.cli.models import OptionPairs, parse_options
+from imagear.cli.gen_options import OptionPairs, parse_options
+from imagear.cli.wording import CLI
 from imagear.errors import InvalidOption
 from imagear.models import list_models, reset_plugin_cache, reset_registry, resolve_generation
 
 PLUGINS = Path(__file__).parent / "plugins"
-BUILTIN_NAMES = ["svd", "svd-xt", "cogvideox-2b", "cogvideox-5b-i2v", "wan-2.1", "kenburns"]
+BUILTIN_NAMES = [
+    "svd",
+    "svd-xt",
+    "cogvideox-2b",
+    "cogvideox-5b-i2v",
+    "wan-2.1",
+    "wan-2.2",
+    "wan-2.2-a14b",
+    "ltx-video",
+    "kenburns",
+]
 
 app = typer.Typer()
 app.add_typer(models_cli.app, name="models")
@@ -36,7 +47,8 @@ def generate(
     height: Annotated[int | None, typer.Option("--height")] = None,
     option: OptionPairs = None,
 ) -> None:
-    """What a generating command does: resolve inside handle_errors, print the options."""
+    """What a generating command does: resolve inside handle_errors (in the CLI's wording),
+    print the options."""
     overrides: dict[str, Any] = {
         "num_frames": frames,
         "fps": fps,
@@ -48,7 +60,12 @@ def generate(
     }
     with handle_errors():
         resolved = resolve_generation(
-            model, {"ar_num_frames": 14, "ar_fps": 7}, overrides, parse_options(option), (800, 600)
+            model,
+            {"ar_num_frames": 14, "ar_fps": 7},
+            overrides,
+            parse_options(option),
+            (800, 600),
+            wording=CLI,
         )
     print_json({"options": resolved.options.model_dump(), "notices": resolved.notices})
 

@@ -23,7 +23,17 @@ from imagear.models import (
 )
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-BUILTIN_NAMES = ["svd", "svd-xt", "cogvideox-2b", "cogvideox-5b-i2v", "wan-2.1", "kenburns"]
+BUILTIN_NAMES = [
+    "svd",
+    "svd-xt",
+    "cogvideox-2b",
+    "cogvideox-5b-i2v",
+    "wan-2.1",
+    "wan-2.2",
+    "wan-2.2-a14b",
+    "ltx-video",
+    "kenburns",
+]
 SETTINGS: dict[str, Any] = {"ar_num_frames": 14, "ar_fps": 7, "ar_seed": 0, "ar_default_prompt": ""}
 
 
@@ -133,7 +143,8 @@ def test_plugin_models_resolve_like_builtins(plugins_on_path: None) -> None:
     more = get_model("test-more")
     assert more.Options.descriptor is type(more) and m.Options.descriptor is type(m)
     r = resolve("test-fake", settings={**SETTINGS, "ar_default_prompt": "p"})
-    assert (r.options.num_frames, r.options.prompt) == (14, "p")
+    # Its own 10 frames: the seeded ar_num_frames=14 is SVD's (models.native).
+    assert (r.options.num_frames, r.options.prompt) == (10, "p")
     assert (r.options.width, r.options.height) == (340, 192)
     with pytest.raises(InvalidOption, match="from 0.0 to 1.0"):
         resolve("test-fake", extra={"strength": "2"})

@@ -43,7 +43,7 @@ def test_not_an_image_and_missing_file(cli_env, runner, tmp_path) -> None:
     bogus = tmp_path / "notes.jpg"
     bogus.write_text("hello, not an image")
     r = runner.invoke(cli, ["records", "add", str(bogus)])
-    assert r.exit_code == 2 and "not an image" in r.output
+    assert r.exit_code == 1 and "not an image" in r.output  # data that cannot be used: 1
     r = runner.invoke(cli, ["records", "add", str(tmp_path / "missing.jpg")])
     assert r.exit_code == 3 and "does not exist" in r.output
     listed = json.loads(runner.invoke(cli, ["records", "list", "--json"]).stdout)

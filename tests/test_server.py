@@ -37,6 +37,7 @@ from imagear.engines.base import GenerationResult  # noqa: E402
 from imagear.errors import GenerationFailed, OutOfGpuMemory  # noqa: E402
 from imagear.models import ModelDescriptor, register, unregister  # noqa: E402
 from imagear.server import ServerSettings, create_app  # noqa: E402
+from imagear.server.tmpdir import LOCK_NAME  # noqa: E402
 
 SMALL = {"width": "160", "height": "96", "num_frames": "12", "fps": "8"}
 SMALL_INTS = {"num_frames": 8, "fps": 8, "width": 160, "height": 96}
@@ -123,7 +124,7 @@ def wait_until_empty(folder: Path, timeout: float = 5.0) -> list[str]:
     """The files left in ``folder`` once cleanup had ``timeout`` seconds to run."""
     deadline = time.monotonic() + timeout
     while True:
-        left = sorted(p.name for p in folder.iterdir())
+        left = sorted(p.name for p in folder.iterdir() if p.name != LOCK_NAME)  # held while up
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.02)
@@ -555,7 +556,7 @@ def test_busy_message_when_every_slot_is_still_uploading() -> None:
     worker = Worker(EngineConfig(), queue_size=1)
     assert worker.admit() and worker.admit() and not worker.admit()
     message = worker.busy_error().message
-    assert message == "The server is busy: 2 requests being received or prepared (queue size 1)."
+    assert message == "The server is busy: 2 requests being prepared (queue size 1)."
 
 
 # -- token ---------------------------------------------------------------------------------------

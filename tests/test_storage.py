@@ -1,4 +1,4 @@
-"""Storage runs on SQLite and the real PostgreSQL (see conftest.db_url)."""
+"""Storage runs on SQLite, the real PostgreSQL and the real MariaDB/MySQL (see conftest.db_url)."""
 
 from __future__ import annotations
 
@@ -84,7 +84,11 @@ def test_newer_database_is_refused(db_url: str) -> None:
 def test_existing_heratio_tables_are_kept(db_url: str) -> None:
     engine = db.make_engine(db_url)
     # Heratio's table, as its own migration made it (auto-increment id).
-    pk = "SERIAL PRIMARY KEY" if engine.dialect.name == "postgresql" else "INTEGER PRIMARY KEY"
+    pk = {
+        "postgresql": "SERIAL PRIMARY KEY",
+        "mysql": "INTEGER AUTO_INCREMENT PRIMARY KEY",
+        "mariadb": "INTEGER AUTO_INCREMENT PRIMARY KEY",
+    }.get(engine.dialect.name, "INTEGER PRIMARY KEY")
     with engine.begin() as conn:
         conn.execute(
             text(

@@ -4,19 +4,27 @@ The service behind ``imagear animate`` (and the root mirror ``imagear --object-i
 :mod:`imagear.batch` from a thread pool. :class:`Animator` is thread-safe: settings are read per
 call, the HTTP client is shared, and each in-process engine runs one generation at a time.
 
-Flow of :meth:`Animator.animate`: both toggles on (else FeatureDisabled) -> an existing clip is
-skipped unless ``force`` -> the master image (RecordNotFound / NoMasterImage / ImageMissing /
+Flow of :meth:`Animator.animate`: both toggles on (else FeatureDisabled) -> the record exists
+(RecordNotFound) -> an existing clip is skipped unless ``force``, once the model and the per-call
+values were checked (:meth:`Animator.validate`: a typo fails whatever the record's state) -> the
+master image (RecordNotFound / NoMasterImage / ImageMissing /
 UnsafePath) -> settings merged with the per-call values and validated by the model
-(``resolve_generation``: InvalidOption, notices) -> seed 0 becomes a drawn random seed -> the
-generator writes a ``.part`` file next to the destination -> probed as a real MP4 ->
-:func:`imagear.clips.commit_clip` swaps it in atomically and logs the generation.
+(``resolve_generation``: InvalidOption, notices) -> a clip longer than the database can
+record is refused (:func:`imagear.heratio.check_duration`: InvalidOption, nothing generated) ->
+seed 0 becomes a drawn random seed -> the
+generator writes a ``.part`` file next to the destination -> probed as a real MP4 -> the quality
+gate (:mod:`imagear.quality`) decodes every frame: a refused clip goes to the record's quarantine
+folder and QualityRejected is raised (nothing replaced) -> its poster and preview are written
+from the same decode -> :func:`imagear.clips.commit_clip` swaps the three in atomically and logs
+the generation.
 
 Services never print. Pass ``progress`` to hear what happens; it is called as
 ``progress(event, object_id=..., **data)`` with these events:
 
 - ``notice``   message: a warning about the request (e.g. "svd ignores --prompt"), once each
-- ``start``    model, remote (bool), url, params (dict of what is sent)
-- ``phase``    phase ("prepare" | "generate" | "probe" | "store"), message
+- ``start``    model, remote (bool), url, params (dict of what is sent), replacing (bool: the
+  record has a clip, which this one replaces when it is stored)
+- ``phase``    phase ("prepare" | "generate" | "probe" | "check" | "store"), message
 - ``upload``   width, height, bytes: the prepared image (remote only)
 - ``transfer`` done, total: bytes of the clip received so far (remote only)
 - ``done``     status ("created" | "replaced" | "skipped")
@@ -32,14 +40,29 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imagear import clips, store
+from imagear import clips, heratio, store
 from imagear import settings as settings_svc
 from imagear.app import App
 from imagear.client import Health
 from imagear.db import clips as clips_db
-from imagear.errors import BadResponse, MediaError, RecordNotFound
-from imagear.generators import Generator, Job, LocalGenerator, RemoteGenerator, oriented_size
-from imagear.models import get_model, random_seed, resolve_generation
+from imagear.errors import (
+    BadResponse,
+    ImagearError,
+    InvalidOption,
+    MediaError,
+    NotFound,
+    RecordNotFound,
+)
+from imagear.generators import (
+    Generator,
+    Job,
+    LocalGenerator,
+    RemoteGenerator,
+    default_model_problem,
+    oriented_size,
+)
+from imagear.models import OPTION_NAMES, Wording, get_model, random_seed, resolve_generation
+from imagear.pool import PoolGenerator, pool_urls
 from imagear.records import master_image
 
 if TYPE_CHECKING:
@@ -63,8 +86,9 @@ class AnimateRequest:
     """One record to animate, with per-call overrides.
 
     ``overrides``: num_frames, fps, motion_bucket_id, seed, prompt, width, height (None = not
-    given). ``extra``: model options as ``-o KEY=VALUE`` gives them. ``in_process`` runs the
-    model in this process even when ``ar_server_url`` is set (``imagear demo``).
+    given). ``extra``: model options by name. ``in_process`` runs the model in this process
+    even when ``ar_server_url`` is set (``imagear demo``). ``wording``: how the caller's front
+    end names options in messages and notices (default: by their option names).
     """
 
     object_id: int
@@ -73,6 +97,7 @@ class AnimateRequest:
     extra: dict[str, Any] = field(default_factory=dict)
     force: bool = False
     in_process: bool = False
+    wording: Wording | None = None
 
 
 @dataclass
@@ -88,6 +113,9 @@ class AnimateOutcome:
     message: str | None = None  # why it was skipped
     removed: list[Path] = field(default_factory=list)  # previous clip files deleted
     upload: dict[str, Any] = field(default_factory=dict)  # the image as sent to the model
+    poster: Path | None = None  # the first frame, JPEG, beside the clip (same stem)
+    preview: Path | None = None  # the animated WebP preview, beside the clip (same stem)
+    quality: dict[str, Any] = field(default_factory=dict)  # the gate's measurements
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (dates as ISO 8601 text, paths as text)."""
@@ -118,8 +146,9 @@ class Animator:
         self._request_timeout = request_timeout
         self._client_options = client_options or {}
         self._lock = threading.Lock()
-        self._remotes: dict[tuple[str, str, float], RemoteGenerator] = {}
+        self._remotes: dict[tuple[tuple[str, ...], str, float], RemoteGenerator] = {}
         self._local = LocalGenerator(app.config)
+        self._route_warned = False  # the route warning is given once per Animator
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -141,22 +170,37 @@ class Animator:
         """The image_ar_settings values, typed."""
         return settings_svc.get_all(self.app.engine)
 
+    def route(
+        self, settings: settings_svc.Settings | None = None, in_process: bool = False
+    ) -> heratio.Route:
+        """Where generation requests go (``server_url`` in imagear.toml, else the database's
+        ``ar_server_url``), why, and a warning when Heratio would read the row differently."""
+        settings = settings if settings is not None else self.settings()
+        shared = heratio.is_shared(self.app)
+        return heratio.route(self.app.config, settings, shared, in_process)
+
     def _generator(self, settings: settings_svc.Settings, in_process: bool = False) -> Generator:
-        url = settings.ar_server_url
-        if in_process or not url:
+        url = self.route(settings, in_process).url
+        if url is None:
             return self._local
         timeout = self._request_timeout or max(60.0, float(settings.ar_request_timeout))
-        key = (url, self.app.config.server_token, timeout)
+        # ar_server_pool adds servers to the one the route names (imagear.pool)
+        urls = tuple(pool_urls(url, settings.ar_server_pool))
+        key = (urls, self.app.config.server_token, timeout)
         with self._lock:
             remote = self._remotes.get(key)
             if remote is None:
-                remote = RemoteGenerator(
-                    url,
-                    token=self.app.config.server_token,
-                    timeout=timeout,
-                    transport=self._transport,
-                    client_options=self._client_options,
-                )
+                cap = int(self.app.config.max_clip_mb * 1024 * 1024)  # refused while streaming
+                options: dict[str, Any] = {
+                    "token": self.app.config.server_token,
+                    "timeout": timeout,
+                    "transport": self._transport,
+                    "client_options": {"max_clip_bytes": cap, **self._client_options},
+                }
+                if len(urls) > 1:
+                    remote = PoolGenerator(urls, **options)
+                else:
+                    remote = RemoteGenerator(url, **options)
                 self._remotes[key] = remote
             return remote
 
@@ -171,11 +215,18 @@ class Animator:
         settings = self.settings()
         return self._generator(settings).health(settings)
 
-    def check_ready(self, model: str | None = None) -> Health:
-        """Fail fast before work: ServerUnreachable, ModelNotAvailable or EngineUnavailable."""
+    def check_ready(self, model: str | None = None, wording: Wording | None = None) -> Health:
+        """Fail fast before work: ServerUnreachable, ModelNotAvailable or EngineUnavailable
+        (for the default model with no server set, worded for a first run, as animate says
+        it; ``wording``: how the front end chooses a model)."""
         settings = self.settings()
         desc = get_model(model or settings.ar_model)
-        return self._generator(settings).check_ready(desc, settings)
+        generator = self._generator(settings)
+        if not generator.remote and model is None:
+            problem = default_model_problem(desc, self.app.config, wording)
+            if problem is not None:
+                raise problem
+        return generator.check_ready(desc, settings)
 
     # -- animate -----------------------------------------------------------------------------
 
@@ -191,7 +242,9 @@ class Animator:
         found = clips_db.lookup(self.app.engine, oid)
         if not found.record_exists:
             raise RecordNotFound(f"Record {oid} does not exist.")
+        wording = req.wording or OPTION_NAMES
         if found.clip is not None and not req.force:
+            self.validate(req, settings)  # a typo fails whatever the record's state
             existing = found.clip
             emit("done", status="skipped")
             return AnimateOutcome(
@@ -201,7 +254,7 @@ class Animator:
                 [],
                 store.file_of(config, existing),
                 message=f"Record {oid} already has an animation ({existing['mp4_path']}); "
-                "pass --force to replace it.",
+                f"pass {wording.label('force', 'option')} to replace it.",
             )
         master = master_image(self.app, oid, found.master)
 
@@ -215,13 +268,24 @@ class Animator:
             req.overrides,
             req.extra,
             image_size,
+            wording=req.wording,
         )
         desc, options = resolved.descriptor, resolved.options
+        # a clip the database cannot record is refused before anything is generated
+        heratio.check_duration(self.app.engine, options.num_frames, options.fps, desc.name)
         if not options.seed:
             options = options.model_copy(update={"seed": random_seed()})
         for notice in resolved.notices:
             emit("notice", message=notice)
+        route = self.route(settings, req.in_process)
+        if route.warning and not self._route_warned:
+            self._route_warned = True
+            emit("notice", message=route.warning)
         generator = self._generator(settings, req.in_process)
+        if not generator.remote and req.model is None:  # the default model, no server set
+            problem = default_model_problem(desc, self.app.config, wording)
+            if problem is not None:
+                raise problem
         job = Job(
             oid,
             desc,
@@ -240,6 +304,7 @@ class Animator:
             remote=generator.remote,
             url=getattr(generator, "url", None),
             params={k: v for k, v in params.items() if v is not None and k != "model"},
+            replacing=found.clip is not None,
         )
 
         with store.part_file(directory, desc.name) as part:
@@ -247,6 +312,8 @@ class Animator:
             generated = generator.generate(job, part.path, emit)
             emit("phase", phase="probe", message="checking the clip")
             info = self._probe(part.path, generator)
+            emit("phase", phase="check", message="checking the clip's frames")
+            verdict = self._check(oid, part.path, settings, job, generated, generator)
             emit("phase", phase="store", message="storing the clip")
             motion = generated.motion
             if not motion:
@@ -265,23 +332,32 @@ class Animator:
                 "ai_seed": generated.seed,
                 "ai_motion_bucket_id": generated.motion_bucket_id,
                 "generation_secs": generated.generation_secs,
-                "created_by": config.user,
+                "created_by": heratio.created_by(config, heratio.is_shared(self.app)),
             }
-            stored = clips.commit_clip(
-                self.app,
-                oid,
-                part,
-                model=generated.model,
-                source_name=master.name,
-                values=values,
-                force=req.force,
-            )
+            from imagear.media.preview import write_poster, write_preview
+
+            with (
+                store.part_file(directory, desc.name, store.POSTER_SUFFIX) as poster,
+                store.part_file(directory, desc.name, store.PREVIEW_SUFFIX) as preview,
+            ):
+                write_poster(verdict.scan, poster.path)
+                write_preview(verdict.scan, preview.path)
+                stored = clips.commit_clip(
+                    self.app,
+                    oid,
+                    part,
+                    model=generated.model,
+                    source_name=master.name,
+                    values=values,
+                    force=req.force,
+                    companions={store.POSTER_SUFFIX: poster, store.PREVIEW_SUFFIX: preview},
+                )
         notices = list(resolved.notices)
         message = None
         if stored.status == "skipped":
             message = (
                 f"Record {oid} got an animation from another run meanwhile; it was kept and "
-                "this clip discarded (pass --force to replace it)."
+                f"this clip discarded (pass {wording.label('force', 'option')} to replace it)."
             )
         emit("done", status=stored.status)
         return AnimateOutcome(
@@ -294,6 +370,70 @@ class Animator:
             message=message,
             removed=stored.removed,
             upload=generated.upload,
+            poster=stored.companions.get(store.POSTER_SUFFIX),
+            preview=stored.companions.get(store.PREVIEW_SUFFIX),
+            quality={k: v for k, v in verdict.as_dict().items() if k in ("measured", "skipped")},
+        )
+
+    def validate(self, req: AnimateRequest, settings: settings_svc.Settings) -> None:
+        """What a typo in the request fails, without the master image: the model is known
+        (UnknownModel), the per-call values are valid for it (InvalidOption) and the clip fits
+        the database (InvalidOption). Values that depend on the image's size are checked when
+        the record is generated."""
+        name = req.model or settings.ar_model
+        get_model(name)
+        try:
+            resolved = resolve_generation(
+                name, settings.model_dump(), req.overrides, req.extra, None, wording=req.wording
+            )
+        except (InvalidOption, NotFound):
+            raise
+        except ImagearError:
+            return  # about the image rather than the request: said when it is generated
+        o = resolved.options
+        heratio.check_duration(self.app.engine, o.num_frames, o.fps, resolved.descriptor.name)
+
+    def _check(
+        self,
+        oid: int,
+        path: Path,
+        settings: settings_svc.Settings,
+        job: Job,
+        generated: Any,
+        generator: Generator,
+    ) -> Any:
+        """The quality gate on the new clip (keeping poster and preview frames): its Verdict,
+        or QualityRejected raised after the clip was quarantined."""
+        from imagear import quality, quarantine
+        from imagear.media.scan import PreviewSpec, load_reference
+
+        desc = job.descriptor
+        reference = generated.reference
+        if reference is None and desc.takes_image:
+            reference = load_reference(job.source)
+        try:
+            verdict = quality.inspect(
+                path,
+                expected=quality.Expected.from_options(job.options),
+                reference=reference,
+                takes_image=desc.takes_image,
+                thresholds=quality.Thresholds.from_settings(settings),
+                preview=PreviewSpec(),
+            )
+        except MediaError as err:
+            if generator.remote:
+                raise _unplayable(err) from err
+            raise
+        if verdict.ok:
+            return verdict
+        raise quarantine.refuse(
+            self.app.config,
+            oid,
+            path,
+            verdict,
+            limit=settings.ar_quality_quarantine_keep,
+            model=generated.model,
+            seed=generated.seed,
         )
 
     @staticmethod
@@ -304,11 +444,7 @@ class Animator:
             return probe_mp4(path)
         except MediaError as err:
             if generator.remote:
-                raise BadResponse(
-                    f"The image-to-video server sent a clip that is not a playable MP4: "
-                    f"{err.message}",
-                    "The clip was not saved; check the server's log.",
-                ) from err
+                raise _unplayable(err) from err
             raise
 
     # -- delete / recent ---------------------------------------------------------------------
@@ -321,6 +457,13 @@ class Animator:
         """The last ``n`` clips (newest first) and how many there are in all."""
         rows, total = clips.recent_clips(self.app, n)
         return [_jsonable(r) for r in rows], total
+
+
+def _unplayable(err: MediaError) -> BadResponse:
+    return BadResponse(
+        f"The image-to-video server sent a clip that is not a playable MP4: {err.message}",
+        "The clip was not saved; check the server's log.",
+    )
 
 
 def _waiting(model: str, generator: Generator) -> str:

@@ -5,6 +5,7 @@ are imported when the database is first used, so the CLI starts fast."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,9 @@ if TYPE_CHECKING:  # SQLAlchemy loads when the database is first used, not here
 class App:
     config: Config
     _engine: Engine | None = field(default=None, repr=False)
+    # called with the database's URL (no password) when first use created imagear's tables
+    # there: the CLI says so once, so a mistyped database_url does not go unnoticed
+    on_create: Callable[[str], None] | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, config_path: str | Path | None = None) -> App:
@@ -33,7 +37,12 @@ class App:
             from imagear.settings import seed_rows
 
             self._check_sqlite_folder()
-            self._engine = init_db(self.config.database_url, seed_rows=seed_rows())
+            self._engine = init_db(
+                self.config.database_url,
+                seed_rows=seed_rows(),
+                time_zone=self.config.zone(),
+                on_create=self.on_create,
+            )
         return self._engine
 
     def _check_sqlite_folder(self) -> None:

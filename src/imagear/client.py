@@ -7,10 +7,13 @@ It speaks the Heratio wire protocol (REFERENCE.md section 1) and maps every fail
   connecting, uploading, waiting and downloading. httpx timeouts are per operation, so the read
   timeout is set to what is left, every chunk checks the clock, and a watchdog shuts the socket
   down at the deadline so even a stalled read cannot outlive it.
-- Retries only where it is safe: the connection was refused before anything was sent, or the
-  server answered 429/503 (honouring ``Retry-After``). Bounded in count and by the deadline.
+- Retries only where it is safe: the connection was refused before anything was sent
+  (bounded in count and by the deadline), or the server answered 429/503: then the request
+  waits its turn (never sooner than ``Retry-After``) for as long as the deadline allows.
 - The clip is streamed to a file given by the caller, never held in memory; a body that is not
-  an MP4, is under 1024 bytes (Heratio's rule) or ends early raises :class:`BadResponse`.
+  an MP4, is under 1024 bytes (Heratio's rule), ends early or is larger than
+  ``max_clip_bytes`` (config ``max_clip_mb``) raises :class:`BadResponse`.
+- Messages name the server by its URL without a password (``http://***@host``).
 - ``Authorization: Bearer <token>`` is sent when a token is configured; a 401/403 says
   whether no token was sent or the one sent was refused.
 - ``X-Motion-Bucket`` missing (a model without one) or 0: the ``motion_bucket_id`` sent, if any.
@@ -32,22 +35,40 @@ import httpx
 from imagear.errors import (
     AuthenticationFailed,
     BadResponse,
+    ConfigError,
     ImagearError,
     ModelNotAvailable,
     OutOfGpuMemory,
+    QualityRejected,
     ServerBusy,
     ServerError,
     ServerTimeout,
     ServerUnreachable,
     StorageError,
 )
-from imagear.wire import ClipResponse, Health, error_text, header, motion_bucket, retry_after
+from imagear.wire import (
+    ClipResponse,
+    Health,
+    clip_too_big,
+    error_text,
+    error_type,
+    form_value,
+    header,
+    motion_bucket,
+    read_capped,
+    redact_url,
+    retry_after,
+    token_problem,
+)
 
 CONNECT_TIMEOUT = 10.0
 HEALTH_TIMEOUT = 30.0
 MIN_BODY_BYTES = 1024  # Heratio treats a smaller body as a failure
 MAX_RETRIES = 3
-MAX_RETRY_WAIT = 60.0  # a Retry-After longer than this is not waited for
+MAX_RETRY_WAIT = 60.0  # a Retry-After longer than this is not waited for (except when busy)
+MAX_BUSY_WAIT = 8.0  # without a Retry-After, a busy server is asked again at least this often
+MIN_BUSY_WAIT = 0.5  # and never more often than this
+DEFAULT_MAX_CLIP_BYTES = 500 * 1024 * 1024  # config max_clip_mb (IMAGEAR_MAX_CLIP_MB)
 _ERROR_BODY_LIMIT = 64 * 1024
 
 Progress = Callable[..., None]
@@ -122,8 +143,18 @@ class VideoClient:
         max_retries: int = MAX_RETRIES,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_clip_bytes: int | None = DEFAULT_MAX_CLIP_BYTES,
+        busy_retries: int | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.shown_url = redact_url(self.base_url)  # for messages and logs: no password
+        if (problem := token_problem(token)) is not None:
+            raise ConfigError(
+                f"server_token (IMAGEAR_SERVER_TOKEN) cannot be sent as a bearer token: {problem}.",
+                "Set it to the token the server was started with: printable ASCII, no spaces.",
+            )
+        self.max_clip_bytes = max_clip_bytes
+        self.busy_retries = busy_retries  # None: wait for a turn as long as the deadline allows
         self.timeout = float(timeout)
         self.max_retries = max(0, int(max_retries))
         self._sleep = sleep if sleep is not None else pause
@@ -154,14 +185,15 @@ class VideoClient:
 
     def _unreachable(self, exc: Exception) -> ServerUnreachable:
         return ServerUnreachable(
-            f"Cannot reach the image-to-video server at {self.base_url}: {exc or type(exc).__name__}.",
+            f"Cannot reach the image-to-video server at {self.shown_url}: "
+            f"{redact_url(str(exc)) or type(exc).__name__}.",
             "Check ar_server_url (`imagear settings get ar_server_url`) and that the service is "
             "running there (`imagear health`).",
         )
 
     def _timed_out(self, seconds: float, what: str) -> ServerTimeout:
         return ServerTimeout(
-            f"The image-to-video server at {self.base_url} timed out after {seconds:g} s "
+            f"The image-to-video server at {self.shown_url} timed out after {seconds:g} s "
             f"while {what}.",
             "Raise ar_request_timeout (`imagear settings set ar_request_timeout 1800`), use "
             "fewer frames, or check that the server is not stuck (`imagear health`).",
@@ -172,7 +204,7 @@ class VideoClient:
     ) -> ImagearError:
         code = response.status_code
         text = error_text(response, body)
-        where = f"The image-to-video server at {self.base_url}"
+        where = f"The image-to-video server at {self.shown_url}"
         if code == 400:
             return ModelNotAvailable(
                 f"{where} refused the request (400): {text}.",
@@ -200,6 +232,12 @@ class VideoClient:
                 f"{where} is busy ({code}: {text}); gave up after {attempts} "
                 f"attempt{'s' if attempts != 1 else ''}{hint}.",
                 "Try again later, or lower the batch concurrency.",
+            )
+        if code >= 500 and error_type(body) == "QualityRejected":
+            return QualityRejected(
+                f"{where} refused the clip it made (its quality gate): {text}.",
+                "The previous clip (if any) is kept; try again (another seed is drawn when "
+                "ar_seed is 0, or pass --seed), or try another model.",
             )
         if code == 404:
             return ServerError(
@@ -229,6 +267,20 @@ class VideoClient:
             return False
         if wait > 0:
             self._sleep(wait)
+        return True
+
+    def _wait_turn(self, attempt: int, deadline: _Deadline, asked: float | None) -> bool:
+        """After busy answer ``attempt`` (429/503): wait a turn, never sooner than asked; False
+        when the wait cannot fit in the deadline (or ``busy_retries`` are used up)."""
+        if self.busy_retries is not None and attempt > self.busy_retries:
+            return False
+        if asked is not None:
+            wait = max(asked, MIN_BUSY_WAIT)
+        else:
+            wait = min(MAX_BUSY_WAIT, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+        if wait >= deadline.remaining():
+            return False
+        self._sleep(wait)
         return True
 
     # -- /health -----------------------------------------------------------------------------
@@ -270,11 +322,11 @@ class VideoClient:
                 data = None
             if not isinstance(data, dict):
                 raise BadResponse(
-                    f"{self.base_url}/health did not answer with a JSON object, so this is not "
+                    f"{self.shown_url}/health did not answer with a JSON object, so this is not "
                     "an image-to-video server.",
                     "Check ar_server_url (`imagear settings get ar_server_url`).",
                 )
-            return Health.from_json(data, url=self.base_url)
+            return Health.from_json(data, url=self.shown_url)
 
     # -- /animate ----------------------------------------------------------------------------
 
@@ -294,9 +346,10 @@ class VideoClient:
         """
         deadline = _Deadline(self.timeout, self._clock)
         started = self._clock()
-        data = {k: _form_value(v) for k, v in fields.items() if v is not None}
+        data = {k: form_value(v) for k, v in fields.items() if v is not None}
         got: list[int] = [0, -1]  # bytes received, Content-Length (-1: not given)
-        attempt = 0
+        attempt = 0  # connection attempts refused
+        busy = 0  # busy answers (429/503): waited for, within the deadline
         while True:
             try:
                 with self._http.stream(
@@ -308,13 +361,15 @@ class VideoClient:
                 ) as response:
                     if response.status_code in (429, 503):
                         asked = retry_after(response.headers)
-                        body = _read_capped(response)
-                        attempt += 1
-                        if self._backoff(attempt, deadline, asked):
+                        body = read_capped(response, _ERROR_BODY_LIMIT)
+                        busy += 1
+                        if self._wait_turn(busy, deadline, asked):
                             continue
-                        raise self._status_error(response, body, "/animate", attempt)
+                        raise self._status_error(response, body, "/animate", busy)
                     if response.status_code != 200:
-                        raise self._status_error(response, _read_capped(response), "/animate")
+                        raise self._status_error(
+                            response, read_capped(response, _ERROR_BODY_LIMIT), "/animate"
+                        )
                     with _watchdog(response, deadline):
                         size = self._download(response, dest, deadline, progress, got)
             except httpx.ConnectError as exc:
@@ -333,7 +388,7 @@ class VideoClient:
                     raise self._timed_out(deadline.seconds, "sending the clip") from exc
                 expected = f" of {got[1]}" if got[1] >= 0 else ""
                 raise BadResponse(
-                    f"The clip from {self.base_url} is truncated: the connection broke after "
+                    f"The clip from {self.shown_url} is truncated: the connection broke after "
                     f"{got[0]}{expected} bytes ({exc}).",
                     "The clip was not saved; try again, and check the network and the server's log.",
                 ) from exc
@@ -363,8 +418,15 @@ class VideoClient:
     ) -> int:
         """Stream the body to ``dest`` (1 MiB chunks); check it is an MP4 as it arrives."""
         total_header = response.headers.get("content-length")
-        total = int(total_header) if total_header and total_header.isdigit() else None
+        total = (
+            int(total_header)
+            if total_header and total_header.isascii() and total_header.isdigit()
+            else None
+        )
         got[1] = total if total is not None else -1
+        cap = self.max_clip_bytes
+        if cap is not None and total is not None and total > cap:
+            raise clip_too_big(self.shown_url, cap, f"announced {total:,} bytes")
         done = 0
         head = b""
         last_report = 0.0
@@ -379,7 +441,7 @@ class VideoClient:
                 if len(head) < 12:
                     head += chunk[: 12 - len(head)]
                     if len(head) >= 12:
-                        _check_head(head, response, self.base_url)
+                        _check_head(head, response, self.shown_url)
                 try:
                     fh.write(chunk)
                 except OSError as exc:
@@ -389,6 +451,8 @@ class VideoClient:
                     ) from exc
                 done += len(chunk)
                 got[0] = done
+                if cap is not None and done > cap:
+                    raise clip_too_big(self.shown_url, cap, f"sent more than {cap:,} bytes")
                 now = self._clock()
                 if progress is not None and now - last_report >= 0.1:
                     last_report = now
@@ -400,14 +464,14 @@ class VideoClient:
         if done < MIN_BODY_BYTES:
             if len(head) >= 12 or done == 0:
                 raise BadResponse(
-                    f"The image-to-video server at {self.base_url} sent only {done} bytes, too "
+                    f"The image-to-video server at {self.shown_url} sent only {done} bytes, too "
                     f"few for a clip (at least {MIN_BODY_BYTES} expected).",
                     "Look at the server's log; the generation probably failed.",
                 )
-            _check_head(head, response, self.base_url)
+            _check_head(head, response, self.shown_url)
         if total is not None and done != total:
             raise BadResponse(
-                f"The clip from {self.base_url} is truncated: {done} of {total} bytes arrived.",
+                f"The clip from {self.shown_url} is truncated: {done} of {total} bytes arrived.",
                 "Try again; check the network and the server's log.",
             )
         return done
@@ -424,21 +488,6 @@ def _check_head(head: bytes, response: httpx.Response, base_url: str) -> None:
         f"MP4 (it starts with {head[:12]!r}).",
         "Check that ar_server_url points at an image-to-video server (`imagear health`).",
     )
-
-
-def _read_capped(response: httpx.Response) -> bytes:
-    body = b""
-    for chunk in response.iter_bytes():
-        body += chunk
-        if len(body) >= _ERROR_BODY_LIMIT:
-            break
-    return body[:_ERROR_BODY_LIMIT]
-
-
-def _form_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 __all__ = ["ClipResponse", "Health", "VideoClient", "error_text", "retry_after"]

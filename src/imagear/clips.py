@@ -2,20 +2,23 @@
 
 The replace protocol (:func:`commit_clip`):
 
-1. the clip was written to a ``.part`` file in the record's folder (:mod:`imagear.store`);
+1. the clip was written to a ``.part`` file in the record's folder (:mod:`imagear.store`), and
+   passed the quality gate; its poster (``.jpg``) and preview (``.webp``) were written to
+   ``.part`` files beside it;
 2. under the per-record lock and inside one transaction (:func:`imagear.db.clips.replacing`):
-   the row is read, the ``.part`` is renamed to its final name (``os.replace``), the row is
-   updated in place or inserted, commit;
+   the row is read, the ``.part`` files are renamed to their final names, one stem
+   (``os.replace``), the row is updated in place or inserted, commit;
 3. only after the commit are the old MP4 and any orphan MP4 (left by a run killed between
-   rename and commit) deleted.
+   rename and commit) deleted, each with its poster and preview.
 
-A failure before the commit removes the new file and leaves the old clip and row untouched.
+A failure before the commit removes the new files and leaves the old clip and row untouched.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +26,7 @@ from typing import Any
 from imagear import store
 from imagear.app import App
 from imagear.db import clips as clips_db
-from imagear.db.schema import utcnow
-from imagear.errors import AnimationNotFound, StorageError
+from imagear.errors import AnimationNotFound, RecordNotFound, StorageError
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Stored:
     animation: dict[str, Any]
     file: Path | None
     removed: list[Path] = field(default_factory=list)
+    companions: dict[str, Path] = field(default_factory=dict)  # suffix -> poster / preview
 
 
 def _file_error(exc: OSError) -> StorageError:
@@ -53,13 +56,18 @@ def commit_clip(
     source_name: str,
     values: dict[str, Any],
     force: bool,
+    companions: Mapping[str, store.PartFile] | None = None,
 ) -> Stored:
-    """Make ``part`` the record's clip and log it: one transaction, old file removed after.
+    """Make ``part`` the record's clip and log it: one transaction, old files removed after.
 
-    ``values`` are the object_image_ar columns other than the ids, names and dates. When
-    ``force`` is false and another run stored a clip meanwhile, ours is discarded (skipped).
+    ``values`` are the object_image_ar columns other than the ids, names and dates.
+    ``companions`` maps a suffix (``.jpg``, ``.webp``) to the ``.part`` file of the clip's
+    poster or preview, renamed with it to the clip's stem. When ``force`` is false and another
+    run stored a clip meanwhile, ours is discarded (skipped).
     """
     directory = part.path.parent
+    extras = dict(companions or {})
+    placed: dict[str, Path] = {}
     final: Path | None = None
     committed = False
     old_file: Path | None = None
@@ -69,13 +77,19 @@ def commit_clip(
             row = slot.row
             if row is not None and not force:
                 part.discard()
+                for extra in extras.values():
+                    extra.discard()
                 return Stored("skipped", row, store.file_of(app.config, row))
             old_file = store.file_of(app.config, row) if row is not None else None
             name = store.unique_name(directory, store.clip_name(model, source_name))
             final = directory / name
             orphans = [p for p in directory.glob("*.mp4") if p != old_file]
             os.replace(part.path, final)
-            now = utcnow()
+            for suffix, extra in extras.items():
+                target = final.with_suffix(suffix)
+                os.replace(extra.path, target)
+                placed[suffix] = target
+            now = clips_db.now(app.engine)  # Heratio's DATETIMEs: the configured zone
             status, animation = slot.write(
                 {
                     **values,
@@ -92,48 +106,77 @@ def commit_clip(
             raise
         if final is not None:
             final.unlink(missing_ok=True)
+        for placed_file in placed.values():
+            placed_file.unlink(missing_ok=True)
         part.discard()
+        for extra in extras.values():
+            extra.discard()
         if isinstance(exc, OSError):
             raise _file_error(exc) from exc
         raise
     part.release()
+    for extra in extras.values():
+        extra.release()
     removed = []
     for stale in ([old_file] if old_file is not None and old_file != final else []) + orphans:
-        with contextlib.suppress(FileNotFoundError):
-            stale.unlink()
-            removed.append(stale)
-    return Stored(status, animation, final, removed)
+        for path in [stale, *store.companions(stale)]:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return Stored(status, animation, final, removed, placed)
 
 
 def delete_clip(app: App, object_id: int) -> dict[str, Any]:
-    """Delete the record's row (in a transaction, under the record lock), then its MP4."""
+    """Delete the record's row (in a transaction, under the record lock), then its MP4, poster
+    and preview (``removed``: the files that were there), then the record's clip folder when
+    that left it empty. RecordNotFound when there is no such record, AnimationNotFound when it
+    has no clip."""
     data = clips_db.delete(app.engine, object_id)
     if data is None:
+        if not clips_db.lookup(app.engine, object_id).record_exists:
+            raise RecordNotFound(f"Record {object_id} does not exist.")
         raise AnimationNotFound(
             f"Record {object_id} has no animation to delete.",
             "See the clips with `imagear recent`.",
         )
     path = store.file_of(app.config, data)
     removed = False
+    gone: list[str] = []
     if path is not None:
-        try:
-            path.unlink()
-            removed = True
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise StorageError(
-                f"The animation of record {object_id} was deleted, but its file {path} could "
-                f"not be removed: {exc.strerror}.",
-                "Remove the file by hand.",
-            ) from exc
-    return {**data, "file": str(path) if path else None, "file_removed": removed}
+        for index, target in enumerate([path, *store.companions(path)]):
+            try:
+                target.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StorageError(
+                    f"The animation of record {object_id} was deleted, but its file {target} "
+                    f"could not be removed: {exc.strerror}.",
+                    "Remove the file by hand.",
+                ) from exc
+            removed = removed or index == 0
+            gone.append(str(target))
+    with contextlib.suppress(OSError):  # not empty (another run's .part file): kept
+        store.record_dir(app.config, object_id).rmdir()
+    return {
+        **data,
+        "file": str(path) if path else None,
+        "file_removed": removed,
+        "removed": gone,
+    }
 
 
 def recent_clips(app: App, n: int = 5) -> tuple[list[dict[str, Any]], int]:
     """The last ``n`` clips (newest first) with their record's identifier and title, and the
-    total number of clips."""
-    return clips_db.recent(app.engine, n)
+    total number of clips. Each row also names its ``poster`` and ``preview`` files (None when
+    the clip has none, e.g. one made before imagear wrote them, or by Heratio)."""
+    rows, total = clips_db.recent(app.engine, n)
+    for row in rows:
+        clip = store.file_of(app.config, row)
+        poster, preview = store.companions(clip) if clip else (None, None)
+        row["poster"] = str(poster) if poster and poster.is_file() else None
+        row["preview"] = str(preview) if preview and preview.is_file() else None
+    return rows, total
 
 
 __all__ = ["Stored", "commit_clip", "delete_clip", "recent_clips"]

@@ -13,8 +13,11 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 import tomli_w
@@ -22,6 +25,8 @@ import tomli_w
 from imagear.errors import ConfigError
 
 APP_NAME = "imagear"
+DEFAULT_MAX_CLIP_MB = 500.0  # a 2 s clip is a few MB; the largest models' clips tens of MB
+MAX_MB = 1024.0 * 1024  # 1 TB: anything above is a typo
 CONFIG_FILENAME = "imagear.toml"
 
 
@@ -37,7 +42,8 @@ KEYS: tuple[Key, ...] = (
     Key(
         "database_url",
         str,
-        "SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db",
+        "SQLAlchemy URL: sqlite:///path.db, postgresql://user@host/db, or mysql://user:password@host/db "
+        "(a Heratio install's MySQL/MariaDB database)",
     ),
     Key("storage_root", Path, "Clips are written to {storage_root}/uploads/ar/{record id}/"),
     Key("images_root", Path, "Master images live at {images_root}/{digital_object.path}/{name}"),
@@ -52,7 +58,30 @@ KEYS: tuple[Key, ...] = (
         "Local folder of diffusers checkpoints for in-process engines and `imagear serve`",
     ),
     Key("low_vram", bool, "In-process engines: CPU offload, forward chunking, small decode chunks"),
-    Key("user", str, "Name written to object_image_ar.created_by"),
+    Key("user", str, "Name written to object_image_ar.created_by (imagear's own database)"),
+    Key(
+        "server_url",
+        str,
+        "Where this install sends generation requests: an http(s) URL, or in-process; empty: "
+        "the database's ar_server_url (on a Heratio database that row is shared with Heratio)",
+    ),
+    Key(
+        "heratio_user_id",
+        int,
+        "Heratio user id written to object_image_ar.created_by on an AtoM/Heratio database "
+        "(empty: NULL, as Heratio's own CLI writes)",
+    ),
+    Key(
+        "time_zone",
+        str,
+        "Time zone of the times written into Heratio's DATETIME columns, e.g. Europe/Berlin "
+        "(empty: this machine's, as Heratio writes its application's local time)",
+    ),
+    Key(
+        "max_clip_mb",
+        float,
+        "Largest clip accepted from an image-to-video server, in MB (a larger one is refused)",
+    ),
 )
 KEY_NAMES = tuple(k.name for k in KEYS)
 
@@ -66,8 +95,24 @@ def default_values() -> dict[str, Any]:
         "server_token": "",
         "models_dir": data / "models",
         "low_vram": False,
-        "user": os.environ.get("USER", "imagear"),
+        "user": login_name(),
+        "server_url": "",
+        "heratio_user_id": None,
+        "time_zone": "",
+        "max_clip_mb": DEFAULT_MAX_CLIP_MB,
     }
+
+
+def login_name() -> str:
+    """Who runs imagear, for ``created_by``: $LOGNAME / $USER (as ``getpass`` reads them), else
+    the account of this process's user id (cron and systemd units may set neither), else
+    "imagear"."""
+    import getpass
+
+    try:
+        return getpass.getuser() or "imagear"
+    except (KeyError, OSError):  # a user id with no passwd entry (some containers)
+        return "imagear"
 
 
 @dataclass
@@ -81,11 +126,19 @@ class Config:
     models_dir: Path | None = None
     low_vram: bool = False
     user: str = "imagear"
+    server_url: str = ""  # "" (follow ar_server_url) | "in-process" | an http(s) URL
+    heratio_user_id: int | None = None
+    time_zone: str = ""  # "" = this machine's zone
+    max_clip_mb: float = DEFAULT_MAX_CLIP_MB
     path: Path | None = None  # the file that was read, if any
     sources: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in KEY_NAMES}
+
+    def zone(self) -> tzinfo | None:
+        """The configured time zone (None: this machine's); checked when the config loads."""
+        return ZoneInfo(self.time_zone) if self.time_zone else None
 
 
 def _coerce(key: Key, value: Any, origin: str) -> Any:
@@ -98,11 +151,82 @@ def _coerce(key: Key, value: Any, origin: str) -> Any:
         if text in ("0", "false", "no", "off", ""):
             return False
         raise ConfigError(f"{key.name} in {origin} must be true or false, not {value!r}.")
+    if key.kind is float:
+        return _megabytes(key, value, origin)
+    if key.kind is int:
+        return _user_id(key, value, origin)
     if not isinstance(value, str):
         raise ConfigError(f"{key.name} in {origin} must be a string, not {value!r}.")
     if key.kind is Path:
         return Path(value).expanduser()
+    if key.name == "server_url":
+        return _server_url(value, origin)
+    if key.name == "time_zone":
+        return _time_zone(value, origin)
     return value
+
+
+def _user_id(key: Key, value: Any, origin: str) -> int | None:
+    """A positive whole number, or empty (None)."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    try:
+        number = int(str(value).strip()) if not isinstance(value, bool | float) else 0
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ConfigError(
+            f"{key.name} in {origin} must be a Heratio user id (a whole number above 0) or "
+            f"empty, not {value!r}.",
+            "Find the id in Heratio's user admin (or its `user` table); leave it empty to "
+            "record NULL, as Heratio's own CLI does.",
+        )
+    return number
+
+
+def _server_url(value: str, origin: str) -> str:
+    """Empty, ``in-process``, or an http(s) URL without a trailing slash."""
+    text = value.strip()
+    if text.lower() in ("in-process", "in_process", "inprocess"):
+        return "in-process"
+    if not text:
+        return ""
+    parsed = urlparse(text)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(
+            f"server_url in {origin} must be an http(s) URL such as http://gpu-host:5052, "
+            f"in-process, or empty, not {value!r}.",
+            "Empty follows the database's ar_server_url; in-process runs the models here.",
+        )
+    return text.rstrip("/")
+
+
+def _time_zone(value: str, origin: str) -> str:
+    text = value.strip()
+    if text:
+        try:
+            ZoneInfo(text)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"time_zone in {origin} is not a time zone name: {value!r}.",
+                "Use an IANA name such as Europe/Berlin or UTC (the zone Heratio's app.timezone "
+                "names), or leave it empty for this machine's zone.",
+            ) from None
+    return text
+
+
+def _megabytes(key: Key, value: Any, origin: str) -> float:
+    """A size in MB: a number above 0 (at most MAX_MB)."""
+    try:
+        number = float(value) if not isinstance(value, bool) else float("nan")
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not 0 < number <= MAX_MB:  # also false for nan
+        raise ConfigError(
+            f"{key.name} in {origin} must be a number of megabytes above 0 (at most {MAX_MB:g}), "
+            f"not {value!r}."
+        )
+    return number
 
 
 def find_config_file(explicit: str | Path | None = None) -> Path | None:
@@ -196,9 +320,22 @@ def render_starting_file(config: Config | None = None) -> str:
     return "\n".join(lines)
 
 
-def write_starting_file(path: Path, force: bool = False) -> Path:
+def write_starting_file(path: Path, force: bool = False, make_folder: bool = False) -> Path:
+    """Write the commented starting file at ``path``. ConfigError when a file is there (unless
+    ``force``); NotFound when its folder does not exist, unless ``make_folder`` (the default
+    location, the user config dir, is made on first use: a folder typed by hand is not)."""
+    from imagear.errors import NotFound, StorageError
+
     if path.exists() and not force:
-        raise ConfigError(f"{path} already exists.", "Pass --force to overwrite it.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_starting_file(), encoding="utf-8")
+        raise ConfigError(f"{path} already exists.", "Overwrite it only if you mean to.")
+    if not make_folder and not path.parent.is_dir():
+        raise NotFound(
+            f"The folder {path.parent} does not exist; {path.name} was not written.",
+            "Create the folder first, or check the path for a typo.",
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_starting_file(), encoding="utf-8")
+    except OSError as exc:
+        raise StorageError(f"Cannot write {path}: {exc.strerror}.") from exc
     return path

@@ -15,11 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from imagear.client import Health, VideoClient
+from imagear.client import ClipResponse, Health, VideoClient
 from imagear.engines import runtime
 from imagear.engines.base import EngineConfig
 from imagear.errors import EngineUnavailable, ImagearError, UnknownModel
-from imagear.models import BaseOptions, ModelDescriptor, get_model, list_models
+from imagear.models import (
+    OPTION_NAMES,
+    BaseOptions,
+    ModelDescriptor,
+    Wording,
+    get_model,
+    list_models,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -72,6 +79,8 @@ class Generated:
     motion: str | None = None
     prompt: str | None = None
     upload: dict[str, Any] = field(default_factory=dict)  # size/bytes of the image sent
+    # the image as the model got it, small and grey, for the quality gate (imagear.quality)
+    reference: Any = None
 
 
 class Generator(Protocol):
@@ -133,10 +142,10 @@ class RemoteGenerator:
         transport: httpx.BaseTransport | None = None,
         client_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.url = url
         self.client = VideoClient(
             url, token=token, timeout=timeout, transport=transport, **dict(client_options or {})
         )
+        self.url = self.client.shown_url  # for messages and progress: without a password
 
     def health(self, settings: Settings) -> Health:
         return self.client.health()
@@ -155,7 +164,8 @@ class RemoteGenerator:
             )
         return health
 
-    def fields(self, job: Job) -> dict[str, Any]:
+    @staticmethod
+    def fields(job: Job) -> dict[str, Any]:
         """The form fields sent with the image: the protocol's, plus the ``-o`` keys given."""
         values = job.options.model_dump()
         out: dict[str, Any] = {"model": job.descriptor.name}
@@ -164,24 +174,43 @@ class RemoteGenerator:
                 out[key] = values[key]
         return out
 
-    def generate(self, job: Job, dest: Path, progress: Progress | None) -> Generated:
+    @staticmethod
+    def prepare(job: Job) -> tuple[bytes, dict[str, Any], Any]:
+        """The upload of ``job``: (JPEG bytes, its width/height/bytes, the small grey reference
+        the quality gate compares the clip with). The master is decoded once, just large
+        enough to cover what the model renders."""
         from imagear.media import encode_upload, open_image, prepare_image
+        from imagear.media.scan import reference_of
 
-        opts = job.options
         with open_image(job.source, load=False) as probe:
             size = oriented_size(probe)
-        image = prepare_image(job.source, upload_box(opts, size))
+        image = prepare_image(job.source, upload_box(job.options, size))
         try:
+            reference = reference_of(image)
             payload = encode_upload(image)
             upload = {"width": image.width, "height": image.height, "bytes": len(payload)}
         finally:
             image.close()
+        return payload, upload, reference
+
+    def send(
+        self,
+        payload: bytes,
+        sent: dict[str, Any],
+        dest: Path,
+        filename: str,
+        progress: Progress | None,
+    ) -> ClipResponse:
+        """POST the upload and stream the clip to ``dest`` (a pool picks a server here)."""
+        return self.client.animate(payload, sent, dest, filename=filename, progress=progress)
+
+    def generate(self, job: Job, dest: Path, progress: Progress | None) -> Generated:
+        opts = job.options
+        payload, upload, reference = self.prepare(job)
         if progress is not None:
             progress("upload", **upload)
         sent = self.fields(job)
-        clip = self.client.animate(
-            payload, sent, dest, filename=f"{job.source.stem}.jpg", progress=progress
-        )
+        clip = self.send(payload, sent, dest, f"{job.source.stem}.jpg", progress)
         del payload
         motion_bucket = clip.motion_bucket_id
         if motion_bucket is None:
@@ -197,6 +226,7 @@ class RemoteGenerator:
             fps=clip.fps,
             prompt=opts.prompt if job.descriptor.uses_prompt else None,
             upload=upload,
+            reference=reference,
         )
 
     def close(self) -> None:
@@ -223,6 +253,26 @@ def local_problem(descriptor: ModelDescriptor, config: Config) -> EngineUnavaila
     if found is None:
         return None
     return EngineUnavailable(found.message, f"{found.advice or ''} {SERVER_HINT}".strip())
+
+
+def default_model_problem(
+    descriptor: ModelDescriptor, config: Config, wording: Wording | None = None
+) -> EngineUnavailable | None:
+    """Why the default model (``ar_model``) cannot run in this process when no server is set,
+    worded for a first run on a fresh install (no server, no weights), or None when it can.
+    ``wording``: how the caller's front end chooses a model (``--model kenburns``)."""
+    found = runtime.problem(descriptor, config.models_dir)
+    if found is None:
+        return None
+    kenburns = (wording or OPTION_NAMES).model("kenburns")
+    return EngineUnavailable(
+        f"The default model {descriptor.name} (ar_model) cannot run in this process, and no "
+        f"image-to-video server is set (ar_server_url is empty): {found.message.rstrip('.')}.",
+        f"For a clip without a GPU use Ken Burns: {kenburns} (or make it the default: "
+        f"`imagear settings set ar_model kenburns`). To use {descriptor.name}, set "
+        "ar_server_url to an image-to-video server (`imagear settings set ar_server_url "
+        "http://gpu-host:5052`)" + (f", or: {found.advice}" if found.advice else "."),
+    )
 
 
 def cuda_info() -> dict[str, Any]:
@@ -304,12 +354,14 @@ class LocalGenerator:
 
     def generate(self, job: Job, dest: Path, progress: Progress | None) -> Generated:
         from imagear.media import open_image, prepare_image
+        from imagear.media.scan import reference_of
 
         engine, lock = self._engine(job.descriptor)
         with open_image(job.source, load=False) as probe:
             size = oriented_size(probe)
         image = prepare_image(job.source, upload_box(job.options, size))
         prepared = {"width": image.width, "height": image.height}
+        reference = reference_of(image)
         try:
             with lock:
                 result = engine.generate(image, job.options, dest)
@@ -325,6 +377,7 @@ class LocalGenerator:
             motion=result.motion,
             prompt=result.prompt,
             upload=prepared,
+            reference=reference,
         )
 
     def close(self) -> None:

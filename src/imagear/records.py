@@ -3,8 +3,10 @@
 A record is an ``information_object``; its master image is the top-level ``image/*``
 ``digital_object`` preferring usage 140 (master), then 141 (reference), then 142 (thumbnail),
 exactly as Heratio picks it. On disk a digital object lives at
-``{images_root}/{path without leading slash}/{name}``; a stored path or name that would leave the
-images root (``..``, an absolute name, a symlink pointing out) is refused.
+``{images_root}/{path without leading slash}/{name}`` (or, with images_root at Heratio's
+uploads path, where Heratio looks: :func:`master_places`); a stored path or name that would
+leave the images root (``..``, an absolute name, a symlink pointing out) is refused. On an
+AtoM/Heratio database records are AtoM's to make: adding or importing them is refused.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import csv
 import hashlib
 import os
 import re
+import secrets
 import shutil
-import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +112,36 @@ def safe_join(root: Path, web_path: str | None, name: str | None) -> Path:
     return resolved
 
 
+def master_places(root: Path, object_id: int, web_path: str | None, name: str | None) -> list[Path]:
+    """Where a master file may be, in the order they are tried (all inside ``root``):
+
+    1. ``{root}/{path}/{name}``: ``root`` is the web root AtoM's ``/uploads/r/...`` paths hang
+       from (imagear's own records too);
+    2. ``{root}/{path without /uploads/}/{name}`` and ``{root}/{path without /uploads/r/}/{name}``:
+       ``root`` is Heratio's uploads path;
+    3. ``{root}/{record id}/{name}``: Heratio's own fallback.
+
+    The first place is checked strictly (UnsafePath when the stored path or name would leave
+    ``root``); a later place that would leave ``root`` is skipped.
+    """
+    web = (web_path or "").replace("\\", "/")
+    bare = web.lstrip("/")
+    folders = [web]
+    for prefix in ("uploads/", "uploads/r/"):
+        if bare.startswith(prefix):
+            folders.append(bare[len(prefix) :])
+    folders.append(str(int(object_id)))
+    places = [safe_join(root, folders[0], name)]
+    for folder in folders[1:]:
+        try:
+            place = safe_join(root, folder, name)
+        except UnsafePath:
+            continue
+        if place not in places:
+            places.append(place)
+    return places
+
+
 def master_image(
     app: App, object_id: int, row: dict[str, Any] | None, *, check_file: bool = True
 ) -> MasterImage:
@@ -118,11 +151,15 @@ def master_image(
         raise NoMasterImage(
             f"Record {object_id} has no master image (no top-level image/* digital object)."
         )
-    file = safe_join(app.config.images_root, row.get("path"), row.get("name"))
+    places = master_places(app.config.images_root, object_id, row.get("path"), row.get("name"))
+    file = next((place for place in places if place.is_file()), places[0])
     if check_file and not file.is_file():
+        elsewhere = f" (nor at {', '.join(str(p) for p in places[1:])})" if places[1:] else ""
         raise ImageMissing(
-            f"The master image of record {object_id} should be at {file} but is not there.",
-            "Check images_root (`imagear config show`) or restore the file.",
+            f"The master image of record {object_id} should be at {file} but is not "
+            f"there{elsewhere}.",
+            "Check images_root (`imagear config show`): Heratio's web root or its uploads "
+            "folder; or restore the file.",
         )
     return MasterImage(
         digital_object_id=int(row["id"]),
@@ -157,18 +194,22 @@ def _hash_file(path: Path) -> tuple[str, int]:
 def add_record(
     app: App, image: Path, identifier: str | None = None, title: str | None = None
 ) -> Record:
-    """Copy ``image`` under the images root and make it a new record's master (usage 140)."""
+    """Copy ``image`` under the images root and make it a new record's master (usage 140).
+    Refused (ReadOnlyRecords) on an AtoM/Heratio database: records are AtoM's to make."""
     from imagear.media import sniff_mime
 
-    image = Path(image).expanduser()
-    if not image.exists():
-        raise NotFound(f"{image} does not exist.", "Check the path of the image.")
-    if not image.is_file():
-        raise UsageError(f"{image} is not a file.")
+    records_db.refuse_adding(app.engine)
+
+    image = _source(image)
     mime = sniff_mime(image)
+    _check_decodes(image)
+    identifier, title = identifier or image.stem, title or image.stem
+    problem = text_problem(identifier, title)
+    if problem is not None:
+        raise UsageError(f"The record cannot be added: {problem}.")
     checksum, size = _hash_file(image)
     name = _SAFE_NAME.sub("_", image.name).strip("._") or "image"
-    with records_db.adding(app.engine, identifier or image.stem, title or image.stem) as new:
+    with records_db.adding(app.engine, identifier, title) as new:
         web_path = f"/uploads/r/{new.id}/"
         dest = safe_join(app.config.images_root, web_path, name)
         _copy_atomic(image, dest)
@@ -190,15 +231,56 @@ def add_record(
     return get_record(app, new.id)
 
 
+def _source(image: Path) -> Path:
+    """The image file to add: NotFound when it is not there, UsageError for a folder."""
+    image = Path(image).expanduser()
+    if not image.exists():
+        raise NotFound(f"{image} does not exist.", "Check the path of the image.")
+    if image.is_dir():
+        raise UsageError(
+            f"{image} is a folder, not an image file.",
+            "Give the path of one image file; to add many, list them in an AtoM CSV "
+            "(identifier, title, digitalObjectPath) and use `imagear records import`.",
+        )
+    if not image.is_file():
+        raise UsageError(f"{image} is not a file.", "Give the path of one image file.")
+    return image
+
+
+def find_identifier(app: App, identifier: str) -> int | None:
+    """The id of a record with this identifier, or None."""
+    return records_db.id_of_identifier(app.engine, identifier)
+
+
+def add_unless_exists(
+    app: App, image: Path, identifier: str | None = None, title: str | None = None
+) -> tuple[Record, bool]:
+    """:func:`add_record`, unless a record with its identifier (default: the file stem)
+    exists: then that record and False, and nothing is copied or written (as
+    :func:`import_csv` skips such a row). Refused on an AtoM/Heratio database, as adding is."""
+    records_db.refuse_adding(app.engine)
+    image = _source(image)
+    key = identifier or image.stem
+    # text no database can store (a NUL) is refused by add_record, before any query
+    existing = None if text_problem(key, title) else find_identifier(app, key)
+    if existing is not None:
+        return get_record(app, existing), False
+    return add_record(app, image, identifier, title), True
+
+
 def _copy_atomic(src: Path, dest: Path) -> None:
+    """Copy ``src`` to ``dest`` through a hidden temporary file in its folder, renamed into
+    place. The copy gets the permissions the umask gives a new file (0644 under umask 022),
+    as ``cp`` does, so a web server reading images_root can serve it."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".incoming-")
-    os.close(fd)
+    tmp = dest.parent / f".incoming-{secrets.token_hex(6)}"
     try:
-        shutil.copyfile(src, tmp)
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as out:
+            with src.open("rb") as fh:
+                shutil.copyfileobj(fh, out, 1 << 20)
         os.replace(tmp, dest)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise StorageError(f"Could not copy {src} to {dest}: {exc.strerror}.") from exc
 
 
@@ -225,8 +307,48 @@ def _check_utf8(path: Path) -> None:
         ) from None
 
 
-def _identifier_exists(app: App, identifier: str) -> int | None:
-    return records_db.id_of_identifier(app.engine, identifier)
+MAX_IDENTIFIER = 1024
+"""information_object.identifier is VARCHAR(1024) in AtoM/Heratio and in imagear's schema."""
+
+
+def text_problem(identifier: str, title: str | None, path: str | None = None) -> str | None:
+    """Why a record's text cannot be stored the same way on every database, or None: a NUL
+    character (PostgreSQL text cannot hold one), an identifier longer than its column."""
+    for what, value in (("identifier", identifier), ("title", title), ("path", path)):
+        if value and "\x00" in value:
+            return f"the {what} contains a NUL character"
+    if len(identifier) > MAX_IDENTIFIER:
+        return (
+            f"the identifier is {len(identifier):,} characters long; at most {MAX_IDENTIFIER:,} "
+            "fit (information_object.identifier)"
+        )
+    return None
+
+
+def _check_decodes(image: Path) -> None:
+    """Decode the whole image now (as animating will), so a truncated or corrupt file is
+    refused here rather than when it is animated (InvalidImage)."""
+    from imagear.media import prepare_image
+
+    prepare_image(image, (64, 64)).close()
+
+
+def _rows(reader: csv.DictReader[str], report: ImportReport) -> Iterator[tuple[int, dict]]:
+    """(line number, row) of each readable row; an unreadable one (a field over the CSV
+    module's limit, ...) is reported on its line and the import goes on."""
+    rows = iter(reader)
+    last = reader.line_num  # the bad row starts on the line after the last good one
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            report.errors.append((last + 1, f"the row is not readable CSV ({exc})."))
+            last = reader.line_num
+            continue
+        last = reader.line_num
+        yield last, row
 
 
 def import_csv(app: App, csv_path: Path, allow_duplicates: bool = False) -> ImportReport:
@@ -234,8 +356,10 @@ def import_csv(app: App, csv_path: Path, allow_duplicates: bool = False) -> Impo
 
     Relative ``digitalObjectPath`` values are relative to the CSV file's folder. A row whose
     identifier (default: the file stem) already exists, in the database or earlier in the file, is
-    skipped and reported, so re-running a fixed file imports only what was missing.
+    skipped and reported, so re-running a fixed file imports only what was missing. Refused
+    (ReadOnlyRecords) on an AtoM/Heratio database before any row is read.
     """
+    records_db.refuse_adding(app.engine)
     csv_path = Path(csv_path).expanduser()
     if not csv_path.is_file():
         raise NotFound(f"{csv_path} does not exist.", "Check the path of the CSV file.")
@@ -244,7 +368,10 @@ def import_csv(app: App, csv_path: Path, allow_duplicates: bool = False) -> Impo
     seen: dict[str, int] = {}
     with csv_path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
-        fields = reader.fieldnames or []
+        try:
+            fields = reader.fieldnames or []
+        except csv.Error as exc:
+            raise UsageError(f"{csv_path}: the header line is not readable CSV ({exc}).") from exc
         if "digitalObjectPath" not in fields:
             advice = (
                 "Use AtoM's CSV columns: identifier, title, digitalObjectPath (comma-separated)."
@@ -257,8 +384,7 @@ def import_csv(app: App, csv_path: Path, allow_duplicates: bool = False) -> Impo
                 f"{csv_path} has no digitalObjectPath column (found: {', '.join(fields) or 'none'}).",
                 advice,
             )
-        for row in reader:
-            line = reader.line_num
+        for line, row in _rows(reader, report):
             raw = (row.get("digitalObjectPath") or "").strip()
             if not raw:
                 report.errors.append((line, "digitalObjectPath is empty."))
@@ -275,8 +401,12 @@ def import_csv(app: App, csv_path: Path, allow_duplicates: bool = False) -> Impo
             if not path.is_absolute():
                 path = csv_path.parent / path
             identifier = (row.get("identifier") or "").strip() or path.stem
+            problem = text_problem(identifier, row.get("title"), raw)
+            if problem is not None:  # the same refusal on every database, before any query
+                report.errors.append((line, f"{problem}; the row was skipped."))
+                continue
             if not allow_duplicates:
-                existing = seen.get(identifier) or _identifier_exists(app, identifier)
+                existing = seen.get(identifier) or find_identifier(app, identifier)
                 if existing:
                     report.skipped.append(
                         (line, f"identifier {identifier!r} already exists (record {existing}).")
@@ -332,6 +462,8 @@ __all__ = [
     "MasterImage",
     "Record",
     "add_record",
+    "add_unless_exists",
+    "find_identifier",
     "find_master",
     "get_record",
     "import_csv",

@@ -7,18 +7,24 @@ that was written badly by another tool falls back to the default rather than cra
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict
 
 from imagear.errors import FeatureDisabled, InvalidSetting, UnknownSetting
+from imagear.models.base import MAX_SEED
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 _ADVICE = "See every key's allowed values with `imagear settings list`."
+
+
+def _num(value: float) -> str:
+    """4294967295, not 4.29497e+09."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -34,16 +40,22 @@ class Spec:
         if self.type == "boolean":
             return "0 or 1"
         if self.low is not None and self.high is not None:
-            return f"{self.low:g}..{self.high:g}"
+            return f"{_num(self.low)}..{_num(self.high)}"
         if self.low is not None:
-            return f">= {self.low:g}"
+            return f">= {_num(self.low)}"
         if self.key == "ar_server_url":
             return "an http(s) URL, or empty for the in-process engines"
+        if self.key == "ar_server_pool":
+            return "http(s) URLs separated by spaces or commas, or empty"
+        if self.key == "ar_model":
+            from imagear.models import list_models  # the registry is light: no torch
+
+            return "a model: " + ", ".join(m.name for m in list_models())
         return "any text"
 
     def _range(self) -> str:
         if self.low is not None and self.high is None:
-            return f"at least {self.low:g}"
+            return f"at least {_num(self.low)}"
         return f"in {self.allowed()}"
 
     def parse(self, raw: Any) -> Any:
@@ -72,21 +84,23 @@ class Spec:
                 )
             return number
         if self.key == "ar_server_url" and text_value:
-            parsed = urlparse(text_value)
-            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            from imagear.wire import redact_url, server_url_problem
+
+            problem = server_url_problem(text_value)
+            if problem is not None:
                 raise InvalidSetting(
-                    f"ar_server_url must be an http(s) URL such as http://gpu-host:5052, not {text_value!r}.",
+                    f"ar_server_url must be an http(s) URL such as http://gpu-host:5052, not "
+                    f"{redact_url(text_value)!r}: {problem}.",
                     "Leave it empty to run the engines in-process.",
                 )
             return text_value.rstrip("/")
+        if self.key == "ar_server_pool":
+            return _server_pool(text_value)
         if self.key == "ar_model" and text_value:
-            from imagear.errors import UnknownModel
             from imagear.models import get_model  # the registry is light: no torch
 
-            try:
-                return get_model(text_value).name
-            except UnknownModel as err:  # a bad value for a setting is a usage error (exit 2)
-                raise InvalidSetting(err.message, err.advice) from None
+            # an unknown model is UnknownModel (exit 3), as --model NAME is everywhere
+            return get_model(text_value).name
         if self.key == "ar_model":
             raise InvalidSetting(
                 "ar_model cannot be empty.", "List the models with `imagear models`."
@@ -117,6 +131,12 @@ SPECS: dict[str, Spec] = {
             "",
             "Base URL of the image-to-video server (empty: in-process engines)",
         ),
+        Spec(
+            "ar_server_pool",
+            "string",
+            "",
+            "Further image-to-video servers (URLs, space-separated) that share the requests",
+        ),
         Spec("ar_model", "string", "svd", "Model used when a call names none"),
         Spec("ar_request_timeout", "integer", 900, "Maximum seconds for one generation", 60, 3600),
         Spec(
@@ -142,7 +162,7 @@ SPECS: dict[str, Spec] = {
             0,
             "0 = random per call; a positive value is deterministic",
             0,
-            None,
+            MAX_SEED,  # what every model takes (their Options bound it too)
         ),
         Spec(
             "ar_default_prompt",
@@ -150,8 +170,79 @@ SPECS: dict[str, Spec] = {
             "",
             "Prompt for prompt-aware models when a call gives none",
         ),
+        # The quality gate (imagear.quality): every new clip passes it before it may replace
+        # anything. Grey levels are 0..255; a threshold of 0 turns its check off.
+        Spec(
+            "ar_quality_gate",
+            "boolean",
+            True,
+            "Refuse black, blank, frozen, unrelated or not-as-asked clips before they are stored",
+        ),
+        Spec(
+            "ar_quality_min_brightness",
+            "decimal",
+            10.0,
+            "Quality gate: a frame darker than this mean grey level (0..255) is black",
+            0,
+            255,
+        ),
+        Spec(
+            "ar_quality_min_contrast",
+            "decimal",
+            2.0,
+            "Quality gate: a frame whose grey levels vary less than this (std) is blank",
+            0,
+            255,
+        ),
+        Spec(
+            "ar_quality_min_motion",
+            "decimal",
+            1.0,
+            "Quality gate: a clip whose frames change less than this from the first is frozen",
+            0,
+            255,
+        ),
+        Spec(
+            "ar_quality_min_resemblance",
+            "decimal",
+            0.5,
+            "Quality gate: the first frame must correlate this well (0..1) with the image",
+            0,
+            1,
+        ),
+        Spec(
+            "ar_quality_quarantine_keep",
+            "integer",
+            3,
+            "Refused clips kept per record in {storage_root}/quarantine/ (0 keeps none)",
+            0,
+            100,
+        ),
     )
 }
+
+
+def parse_pool(text: str | None) -> list[str]:
+    """The URLs of an ``ar_server_pool`` value (separated by spaces, commas or semicolons)."""
+    return [u.rstrip("/") for u in re.split(r"[\s,;]+", text or "") if u.strip()]
+
+
+def _server_pool(text_value: str) -> str:
+    """``ar_server_pool``: every URL checked like ar_server_url's, kept once, space-separated."""
+    from imagear.wire import redact_url, server_url_problem
+
+    urls: list[str] = []
+    for url in parse_pool(text_value):
+        problem = server_url_problem(url)
+        if problem is not None:
+            raise InvalidSetting(
+                f"ar_server_pool must list http(s) URLs such as http://gpu-host-2:5052, and "
+                f"{redact_url(url)!r} is not one: {problem}.",
+                "Separate the URLs with spaces or commas; leave it empty for one server.",
+            )
+        if url not in urls:
+            urls.append(url)
+    return " ".join(urls)
 
 
 def spec(key: str) -> Spec:
@@ -169,6 +260,7 @@ class Settings(BaseModel):
     ar_enabled: bool = True
     ar_user_button: bool = True
     ar_server_url: str = ""
+    ar_server_pool: str = ""
     ar_model: str = "svd"
     ar_request_timeout: int = 900
     ar_num_frames: int = 14
@@ -176,6 +268,12 @@ class Settings(BaseModel):
     ar_motion_bucket_id: int = 127
     ar_seed: int = 0
     ar_default_prompt: str = ""
+    ar_quality_gate: bool = True
+    ar_quality_min_brightness: float = 10.0
+    ar_quality_min_contrast: float = 2.0
+    ar_quality_min_motion: float = 1.0
+    ar_quality_min_resemblance: float = 0.5
+    ar_quality_quarantine_keep: int = 3
 
     def value(self, key: str) -> Any:
         """One value by its key (UnknownSetting for a key imagear does not know)."""

@@ -5,7 +5,8 @@ A record's clips live in ``{storage_root}/uploads/ar/{object_id}/`` (web path
 ``{model without punctuation}_{source stem}_{last 6 digits of unix time}.mp4``.
 
 A clip being written is a ``.part`` file in that folder, held under an exclusive ``flock`` while
-it is written, so a sweep can tell a live download from one whose process died. The protocol
+it is written, so a sweep can tell a live download from one whose process died. A clip's poster
+(``.jpg``) and preview (``.webp``) have its stem (:func:`companions`). The protocol
 that swaps a new clip in and records it is :mod:`imagear.clips`; this module never touches the
 database.
 """
@@ -84,12 +85,14 @@ class PartFile:
 
 
 @contextlib.contextmanager
-def part_file(directory: Path, model: str) -> Iterator[PartFile]:
-    """Create a locked ``.{model}-{random}.mp4.part`` in ``directory``; removed on failure."""
+def part_file(directory: Path, model: str, suffix: str = ".mp4") -> Iterator[PartFile]:
+    """Create a locked ``.{model}-{random}{suffix}.part`` in ``directory``; removed on failure."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f".{re.sub(r'[^A-Za-z0-9]', '', model)}-{secrets.token_hex(4)}.mp4.part"
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+        stem = f".{re.sub(r'[^A-Za-z0-9]', '', model)}-{secrets.token_hex(4)}"
+        path = directory / f"{stem}{suffix}.part"
+        # 0o666 less the umask, as any new file (0644 under umask 022): a web server serves it
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o666)
     except OSError as exc:
         raise StorageError(
             f"Cannot create a file in {directory}: {exc.strerror}.",
@@ -135,6 +138,32 @@ def sweep_parts(directory: Path, max_age: float = STALE_PART_SECS) -> list[Path]
     return removed
 
 
+POSTER_SUFFIX = ".jpg"
+PREVIEW_SUFFIX = ".webp"
+COMPANION_SUFFIXES = (POSTER_SUFFIX, PREVIEW_SUFFIX)
+"""A clip's poster frame (JPEG) and animated preview (WebP) sit beside it with its stem."""
+
+
+def companions(clip: Path) -> list[Path]:
+    """The poster and preview paths of the clip at ``clip`` (whether they exist or not)."""
+    return [clip.with_suffix(suffix) for suffix in COMPANION_SUFFIXES]
+
+
+def sweep_all_parts(config: Config, max_age: float = STALE_PART_SECS) -> list[Path]:
+    """:func:`sweep_parts` in every record folder under storage_root: the ``.part`` files of
+    runs that died beside records that already have a clip (which no animate call visits)."""
+    root = Path(config.storage_root) / "uploads" / "ar"
+    removed: list[Path] = []
+    try:
+        folders = [entry for entry in os.scandir(root) if entry.is_dir(follow_symlinks=False)]
+    except OSError:  # no storage yet, or unreadable: nothing to sweep
+        return removed
+    for entry in folders:
+        with contextlib.suppress(OSError):
+            removed += sweep_parts(Path(entry.path), max_age)
+    return removed
+
+
 def unique_name(directory: Path, name: str) -> str:
     candidate = name
     while (directory / candidate).exists():
@@ -143,12 +172,17 @@ def unique_name(directory: Path, name: str) -> str:
 
 
 __all__ = [
+    "COMPANION_SUFFIXES",
+    "POSTER_SUFFIX",
+    "PREVIEW_SUFFIX",
     "STALE_PART_SECS",
     "PartFile",
     "clip_name",
+    "companions",
     "file_of",
     "part_file",
     "record_dir",
+    "sweep_all_parts",
     "sweep_parts",
     "unique_name",
     "web_path",

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+
+from imagear.errors import BadResponse
 
 _HEALTH_KNOWN = (
     "status",
@@ -155,8 +159,28 @@ def retry_after(headers: httpx.Headers, now: float | None = None) -> float | Non
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
+MAX_ERROR_TEXT = 500
+"""A server's error text is cut to this many characters in messages."""
+
+
+def error_type(body: bytes) -> str | None:
+    """The ``type`` of a JSON error body (``{"error": ..., "type": "QualityRejected"}``)."""
+    try:
+        data = json.loads(body.decode("utf-8", errors="replace"))
+    except ValueError:
+        return None
+    kind = data.get("type") if isinstance(data, dict) else None
+    return kind if isinstance(kind, str) and kind else None
+
+
 def error_text(response: httpx.Response, body: bytes) -> str:
-    """The server's own words: ``error`` / ``detail`` of a JSON body, else the start of it."""
+    """The server's own words: ``error`` / ``detail`` of a JSON body, else the start of it
+    (at most :data:`MAX_ERROR_TEXT` characters)."""
+    text = _error_text(response, body)
+    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 3] + "..."
+
+
+def _error_text(response: httpx.Response, body: bytes) -> str:
     try:
         data = json.loads(body.decode("utf-8", errors="replace"))
     except ValueError:
@@ -184,4 +208,90 @@ def error_text(response: httpx.Response, body: bytes) -> str:
     return response.reason_phrase or f"HTTP {response.status_code}"
 
 
-__all__ = ["ClipResponse", "Health", "error_text", "header", "motion_bucket", "retry_after"]
+def read_capped(response: httpx.Response, limit: int) -> bytes:
+    """At most ``limit`` bytes of a (streamed) response body: enough for an error message."""
+    body = b""
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) >= limit:
+            break
+    return body[:limit]
+
+
+def clip_too_big(url: str, cap: int, what: str) -> BadResponse:
+    """A clip over ``max_clip_mb``: ``what`` the server at ``url`` did ("sent more than ...")."""
+    return BadResponse(
+        f"The image-to-video server at {url} {what} for one clip, over the limit of "
+        f"{cap / (1024 * 1024):g} MB (max_clip_mb); the clip was refused and the previous one "
+        "is kept.",
+        "Check the server (`imagear health`), or raise max_clip_mb (IMAGEAR_MAX_CLIP_MB) if "
+        "clips this large are expected.",
+    )
+
+
+def form_value(value: Any) -> str:
+    """A form field's text (booleans as true/false)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# -- the server URL and the bearer token ----------------------------------------------------------
+
+_UNSAFE_URL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+_USERINFO = re.compile(r"(?<=//)[^/?#@]*@")
+_TOKEN = re.compile(r"[!-~]+")  # visible ASCII: what an HTTP header can carry as it is
+
+
+def server_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an image-to-video server's base URL, or None when it can.
+
+    It must be http(s) with a host, a port in 1..65535 when one is given, and no space, tab,
+    newline or control character (each would break the request line, or send it elsewhere).
+    """
+    if _UNSAFE_URL.search(url):
+        return "it contains a space, tab, line break or control character"
+    try:
+        parsed = urlsplit(url)
+        port = parsed.port
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
+        if "port" in str(exc).lower():
+            return "its port must be a number in 1..65535"
+        return f"it is not a valid URL ({exc})"
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return "it must start with http:// or https:// and name a host"
+    if port is not None and not 1 <= port <= 65535:
+        return "its port must be a number in 1..65535"
+    return None
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password (``http://user:secret@host`` -> ``http://***@host``), for
+    messages and logs."""
+    return _USERINFO.sub("***@", url)
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot be sent as ``Authorization: Bearer <token>``, or None."""
+    if not token or _TOKEN.fullmatch(token):
+        return None
+    if any(ord(c) > 0x7E for c in token):
+        return "it has a character that is not ASCII"
+    return "it has a space, line break or control character"
+
+
+__all__ = [
+    "ClipResponse",
+    "Health",
+    "clip_too_big",
+    "error_text",
+    "error_type",
+    "form_value",
+    "header",
+    "motion_bucket",
+    "read_capped",
+    "redact_url",
+    "retry_after",
+    "server_url_problem",
+    "token_problem",
+]

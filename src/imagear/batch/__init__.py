@@ -45,8 +45,8 @@ from imagear.batch.failures import count_given_up, list_failures, reset_failures
 from imagear.batch.options import (
     DEFAULT_BACKOFF_CAP_SECS,
     DEFAULT_BACKOFF_SECS,
+    DEFAULT_LEASE_SECS,
     DEFAULT_MAX_ATTEMPTS,
-    MIN_LEASE_SECS,
     BatchOptions,
     default_lease_secs,
     read_ids_file,
@@ -60,7 +60,7 @@ __all__ = [
     "DEFAULT_BACKOFF_CAP_SECS",
     "DEFAULT_BACKOFF_SECS",
     "DEFAULT_MAX_ATTEMPTS",
-    "MIN_LEASE_SECS",
+    "DEFAULT_LEASE_SECS",
     "RUN_LEVEL",
     "SETTINGS_TTL_SECS",
     "SLOW_RETRY",

@@ -6,6 +6,11 @@ A batch animates many records a second from one :class:`imagear.animate.Animator
 ``concurrency`` records in the generation step while extra workers prepare and store the
 others. A record still waiting for a slot when the run stops raises :class:`StoppedWaiting`:
 nothing was sent, and the runner gives its claim back.
+
+That is the batch's pipeline: a record's upload is prepared (the master decoded and shrunk)
+before it asks for a slot, so it is sent the moment one frees; the record that leaves the slot
+checks and stores its clip outside it. :func:`warm_imports` loads what checking and storing
+need while the first requests run.
 """
 
 from __future__ import annotations
@@ -19,11 +24,16 @@ SETTINGS_TTL_SECS = 2.0
 
 def batch_animator_class(base: type) -> type:
     """An Animator that reads image_ar_settings at most every SETTINGS_TTL_SECS (a batch
-    animates many records a second; a change made meanwhile still applies within the TTL)."""
+    animates many records a second; a change made meanwhile still applies within the TTL),
+    and starts :func:`warm_imports` when it is made (before the run's pre-flight)."""
 
     class BatchAnimator(base):  # type: ignore[valid-type, misc]
         _cached: tuple[float, Any] | None = None
         _cache_lock = threading.Lock()
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            threading.Thread(target=warm_imports, name="imagear-warm", daemon=True).start()
 
         def settings(self) -> Any:
             with self._cache_lock:
@@ -54,6 +64,7 @@ class GenerationGate:
         self._lock = threading.Lock()
         self._stop = stop
         self.waited = 0.0  # seconds records spent waiting for a slot, in all
+        self._timing: dict[int, list[float]] = {}  # id -> [waited, entered at, generating]
 
     def __call__(self, event: str, object_id: int | None = None, **data: Any) -> None:
         if object_id is None:
@@ -72,9 +83,11 @@ class GenerationGate:
         while self._stop.is_set() or not self._slots.acquire(timeout=0.2):
             if self._stop.is_set():  # not sent yet: give it back rather than start it
                 raise StoppedWaiting
+        now = time.monotonic()
         with self._lock:
             self._inside.add(object_id)
-            self.waited += time.monotonic() - t0
+            self.waited += now - t0
+            self._timing[object_id] = [now - t0, now, 0.0]
 
     def release(self, object_id: int) -> None:
         """Leave the generation step (no-op when ``object_id`` is not in it)."""
@@ -83,7 +96,61 @@ class GenerationGate:
             if object_id not in self._inside:
                 return
             self._inside.discard(object_id)
+            timing = self._timing.get(object_id)
+            if timing is not None:
+                timing[2] = time.monotonic() - timing[1]
         self._slots.release()
 
+    def timing(self, object_id: int) -> tuple[float, float | None]:
+        """(seconds the record waited for a slot, seconds it spent in the generation step or
+        None when it never entered it), forgotten once read."""
+        with self._lock:
+            timing = self._timing.pop(object_id, None)
+        if timing is None:
+            return 0.0, None
+        return timing[0], timing[2]
 
-__all__ = ["SETTINGS_TTL_SECS", "GenerationGate", "StoppedWaiting", "batch_animator_class"]
+
+def warm_imports() -> None:
+    """Import what checking and storing the first clip needs (PyAV, the quality gate, the
+    previews) in the background, while the pre-flight and the first generations run, rather
+    than on the first worker whose clip came back (a run's start is part of its wall time)."""
+    import importlib
+
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the worker that needs it will say what is wrong
+            return
+
+
+WARM_MODULES = (
+    "av",
+    "imagear.media.mp4",
+    "imagear.media.scan",
+    "imagear.media.preview",
+    "imagear.quality",
+    "imagear.quarantine",
+    "imagear.clips",
+)
+
+
+def timing(gate: GenerationGate | None, object_id: int, outcome: Any) -> tuple[float, float | None]:
+    """(seconds a record waited for a generation slot, seconds it generated or None): the
+    clip's own ``generation_secs`` when one was stored, else what the gate measured."""
+    wait, generation = gate.timing(object_id) if gate is not None else (0.0, None)
+    clip = getattr(outcome, "animation", None) or {}
+    if getattr(outcome, "status", None) in ("created", "replaced") and clip.get("generation_secs"):
+        generation = float(clip["generation_secs"])
+    return wait, generation
+
+
+__all__ = [
+    "SETTINGS_TTL_SECS",
+    "WARM_MODULES",
+    "GenerationGate",
+    "StoppedWaiting",
+    "batch_animator_class",
+    "timing",
+    "warm_imports",
+]

@@ -9,6 +9,7 @@ died, or a stopped run gave it back: the next run retries it); see :mod:`imagear
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from imagear.app import App
@@ -19,6 +20,11 @@ def list_failures(app: App) -> list[dict[str, Any]]:
     """Records whose last batch attempt failed, given-up ones first: ``failed`` (will be
     retried), ``given_up``, and ``pending`` rows that carry an error."""
     return jobs.failures(app.engine)
+
+
+def waiting_retries(app: App) -> tuple[int, datetime | None]:
+    """Failed records waiting for their retry time: how many, and the first retry time (UTC)."""
+    return jobs.waiting(app.engine)
 
 
 def count_given_up(app: App) -> int:
@@ -35,4 +41,4 @@ def reset_failures(app: App, object_ids: Sequence[int] | None = None) -> list[in
     return jobs.reset_failures(app.engine, object_ids)
 
 
-__all__ = ["count_given_up", "list_failures", "reset_failures"]
+__all__ = ["count_given_up", "list_failures", "reset_failures", "waiting_retries"]

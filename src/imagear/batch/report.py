@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from imagear.errors import EXIT_INTERRUPTED, ImagearError, NotFound
+from imagear.models.wording import OPTION_NAMES, Wording
 
 
 def when(value: datetime | None) -> str:
@@ -45,18 +46,20 @@ class NamedSkip:
 
     @property
     def message(self) -> str:
-        oid, reset = self.object_id, f"`imagear batch reset --object-id {self.object_id}`"
+        """Why, in words that name no front end's options (the CLI words its own:
+        :func:`imagear.cli.batch_text.named_message`)."""
+        oid = self.object_id
         return {
             "missing": f"record {oid} does not exist",
             "no_master": f"record {oid} has no master image (a top-level image/* file)",
-            "has_clip": f"record {oid} already has an animation (`--all` re-animates it)",
+            "has_clip": f"record {oid} already has an animation",
             "waiting": f"record {oid} is waiting until {when(self.at)} (attempt "
-            f"{self.attempts} of {self.max_attempts}); {reset} retries now",
-            "given_up": f"record {oid} was given up after {self.attempts} attempt(s); "
-            f"{reset} retries it",
+            f"{self.attempts} of {self.max_attempts})",
+            "given_up": f"record {oid} was given up after {self.attempts} attempt(s)",
             "running": f"record {oid} is being animated by {self.holder or '?'} "
             f"(claim until {when(self.at)})",
-            "done_since": f"record {oid} was re-animated at {when(self.at)}, after --since",
+            "done_since": f"record {oid} was re-animated at {when(self.at)}, after the run's "
+            "start time (since)",
         }.get(self.reason, f"record {oid} cannot be taken now ({self.reason})")
 
     def as_dict(self) -> dict[str, Any]:
@@ -79,19 +82,24 @@ class ItemResult:
 
     object_id: int
     outcome: str  # created | replaced | skipped | failed | given_up | released
-    secs: float
+    secs: float  # in all, from the worker taking it to the outcome: waits included
     attempts: int
     error_kind: str | None = None
     error: str | None = None
     retry_at: datetime | None = None
     notices: list[str] = field(default_factory=list)
     stop_error: ImagearError | None = field(default=None, repr=False)
+    wait_secs: float = 0.0  # waiting for a generation slot (other records were generating)
+    generation_secs: float | None = None  # generating (the clip's own generation_secs)
 
     def as_dict(self) -> dict[str, Any]:
+        generation = None if self.generation_secs is None else round(self.generation_secs, 3)
         return {
             "object_id": self.object_id,
             "outcome": self.outcome,
             "secs": round(self.secs, 3),
+            "generation_secs": generation,
+            "wait_secs": round(self.wait_secs, 3),
             "attempts": self.attempts,
             "error_kind": self.error_kind,
             "error": self.error,
@@ -115,6 +123,8 @@ class BatchSummary:
     elapsed_secs: float = 0.0
     given_up_total: int = 0  # given-up records in the database after the run
     named: list[NamedSkip] = field(default_factory=list)  # named records not taken, and why
+    waiting: int = 0  # nothing to do: failed records waiting for their retry time
+    next_retry_at: datetime | None = None  # ... and the first of those times
 
     @property
     def given_up_earlier(self) -> int:
@@ -155,6 +165,8 @@ class BatchSummary:
             "given_up_total": self.given_up_total,
             "given_up_earlier": self.given_up_earlier,
             "named": [n.as_dict() for n in self.named],
+            "waiting": self.waiting,
+            "next_retry_at": self.next_retry_at.isoformat() if self.next_retry_at else None,
             "interrupted": self.interrupted,
             "stopped": None
             if self.stopped is None
@@ -204,11 +216,13 @@ class BatchEvents:
         """Something a person should know (stopping, a lost claim, dead runners swept)."""
 
 
-def lost_claim_notice(object_id: int) -> str:
-    """A record's outcome could not be recorded: another runner holds its claim now."""
+def lost_claim_notice(object_id: int, wording: Wording | None = None) -> str:
+    """A record's outcome could not be recorded: another runner holds its claim now.
+    ``wording``: how the front end names the lease option (default: its option name)."""
+    lease = (wording or OPTION_NAMES).label("lease_secs", "option")
     return (
         f"The claim on record {object_id} had expired and was taken over by another runner "
-        "(raise --lease-secs if this runner was merely slow)."
+        f"(raise {lease} if this runner was merely slow)."
     )
 
 

@@ -28,11 +28,11 @@ from datetime import UTC, datetime, timedelta
 from queue import Empty, SimpleQueue
 from typing import Any
 
-from imagear import settings as settings_svc
+from imagear import store
 from imagear.app import App
-from imagear.batch.animator import GenerationGate, StoppedWaiting, batch_animator_class
-from imagear.batch.failures import count_given_up
-from imagear.batch.options import BatchOptions, default_lease_secs
+from imagear.batch.animator import GenerationGate, StoppedWaiting, batch_animator_class, timing
+from imagear.batch.failures import count_given_up, waiting_retries
+from imagear.batch.options import BatchOptions, default_lease_secs, heartbeat_secs
 from imagear.batch.plan import count, explain_named, plan
 from imagear.batch.preflight import check_local
 from imagear.batch.report import (
@@ -43,10 +43,14 @@ from imagear.batch.report import (
     lost_claim_notice,
     reopened_notice,
 )
-from imagear.batch.retry import RUN_LEVEL, retry_delay
+from imagear.batch.retry import QUALITY, RUN_LEVEL, failure_kind, retry_delay
 from imagear.db.claims import Claim, ClaimStore, new_runner_id
 from imagear.db.jobs import Selection
 from imagear.errors import ImagearError
+from imagear.pool import pool_lines
+
+PREVIEW_ROWS = 1000
+"""``--dry-run`` without ``--limit`` lists the first this many records (all are counted)."""
 
 
 class BatchRunner:
@@ -74,8 +78,7 @@ class BatchRunner:
         self._held_lock = threading.Lock()
         self._hb_stop = threading.Event()
         self._gate: GenerationGate | None = None
-        settings = settings_svc.get_all(app.engine)
-        lease = options.lease_secs or default_lease_secs(settings.ar_request_timeout)
+        lease = options.lease_secs or default_lease_secs()
         self.store = ClaimStore(
             app.engine, self.runner_id, lease_secs=lease, max_attempts=options.max_attempts
         )
@@ -93,10 +96,13 @@ class BatchRunner:
 
     @property
     def _workers(self) -> int:
-        """Worker threads: ``concurrency``, plus some when the gate keeps the generations to
-        ``concurrency`` (the extra workers prepare and store while the others generate)."""
+        """Worker threads: ``concurrency``, plus as many again and two when the gate keeps the
+        generations to ``concurrency``: while ``concurrency`` records generate, the others
+        prepare the next uploads (then wait at the gate, ready to be sent the moment a slot
+        frees) and check and store the clips that came back, so that a server slot never waits
+        on the client while the client has a CPU to spare (see :mod:`imagear.batch.animator`)."""
         n = self.options.concurrency
-        return n + max(1, n // 4) if self._gate is not None else n
+        return 2 * n + 2 if self._gate is not None else n
 
     @property
     def slot_wait_secs(self) -> float:
@@ -127,19 +133,31 @@ class BatchRunner:
         return plan(self.app, self.selection(started), self.options.limit)
 
     def preview(self) -> Preview:
-        """``--dry-run``: the pre-flight a real run does first (raises its error: a disabled
-        feature, an unknown model, refused options), then what a run would take now, how many
+        """``--dry-run``: every pre-flight check of a real run (raises the error that would stop
+        it; the server is only asked for its health), then what a run would take now, how many
         are takeable in all, and why named records would not be taken. Changes nothing."""
         opts = self.options
         check_local(self.app, opts)
         started = self.store.db_now()
         sel = self.selection(started)
-        rows = plan(self.app, sel, opts.limit)
+        shown = opts.limit if opts.limit is not None else PREVIEW_ROWS
+        rows = plan(self.app, sel, shown)
         total = len(rows)
-        if opts.limit is not None and total >= opts.limit:
+        if total >= shown:  # listed: the first ones; counted: all of them
             total = count(self.app, sel, None)
         named = explain_named(self.app, sel, started, opts.max_attempts)
+        if rows:  # as a real run: the generation side is checked when there is work
+            self._ready()
         return Preview(rows, total, opts.limit, named)
+
+    def _ready(self) -> Any:
+        """The pre-flight of the generation side (:meth:`Animator.check_ready`): raises."""
+        if self._animator is not None:
+            return self._animator.check_ready(self.options.model, self.options.wording)
+        from imagear.animate import Animator
+
+        with Animator(self.app) as animator:
+            return animator.check_ready(self.options.model, self.options.wording)
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -169,6 +187,8 @@ class BatchRunner:
     def _run(self, summary: BatchSummary) -> None:
         opts = self.options
         check_local(self.app, opts)  # pre-flight, before any write: raises
+        # .part files of killed runs beside existing clips: no animate call would visit them
+        store.sweep_all_parts(self.app.config)
         started = self.store.db_now()
         sel = self.selection(started)
         summary.reopened = self.store.sweep()
@@ -177,6 +197,8 @@ class BatchRunner:
         self.store.prepare(sel)
         summary.named = explain_named(self.app, sel, started, opts.max_attempts)
         summary.planned = count(self.app, sel, opts.limit)
+        if summary.planned == 0 and opts.object_ids is None:  # say when there will be work
+            summary.waiting, summary.next_retry_at = waiting_retries(self.app)
         if summary.planned == 0 or self._stop.is_set():
             return
         if self._animator is None:
@@ -184,7 +206,9 @@ class BatchRunner:
 
             self._gate = GenerationGate(opts.concurrency, self._stop)
             self._animator = batch_animator_class(Animator)(self.app, progress=self._gate)
-        self._animator.check_ready(opts.model)  # pre-flight, before the first claim: raises
+        ready = self._ready()  # pre-flight, before any claim: raises
+        for line in pool_lines(ready):  # a pool of servers: each one's state
+            self.events.notice(line)
         self.events.started(summary.planned, self.runner_id, opts.concurrency)
         heartbeat = threading.Thread(target=self._heartbeat, name="imagear-heartbeat", daemon=True)
         heartbeat.start()
@@ -294,9 +318,10 @@ class BatchRunner:
     # -- threads -------------------------------------------------------------------------------
 
     def _heartbeat(self) -> None:
-        """Renew this runner's claims every third of a lease; reopen claims of dead runners."""
+        """Renew this runner's claims often (:func:`heartbeat_secs`); reopen claims of dead
+        runners."""
         stop = self._hb_stop
-        interval = max(0.05, self.store.lease_secs / 3.0)
+        interval = heartbeat_secs(self.store.lease_secs)
         while not stop.wait(interval):
             with self._held_lock:
                 ids = sorted(self._held)
@@ -322,22 +347,30 @@ class BatchRunner:
         from imagear.animate import AnimateRequest
 
         opts = self.options
+        overrides = dict(opts.overrides)
+        if claim.last_error_kind == QUALITY:  # the same seed would make the same bad clip
+            from imagear.models import random_seed
+
+            overrides["seed"] = random_seed()
         request = AnimateRequest(
             object_id=claim.object_id,
             model=opts.model,
-            overrides=dict(opts.overrides),
+            overrides=overrides,
             extra=dict(opts.extra),
             force=not opts.only_missing,
+            wording=opts.wording,
         )
         t0 = time.monotonic()
+        outcome, error = None, None
         try:
             outcome = self._animator.animate(request)  # type: ignore[union-attr]
         except Exception as exc:  # classified by _record; a bug costs one record, not the run
-            return _Done(claim, time.monotonic() - t0, None, exc)
+            error = exc
         finally:
             if self._gate is not None:
                 self._gate.release(claim.object_id)
-        return _Done(claim, time.monotonic() - t0, outcome, None)
+        wait, generation = timing(self._gate, claim.object_id, outcome)
+        return _Done(claim, time.monotonic() - t0, outcome, error, wait, generation)
 
     # -- bookkeeping (main thread) -------------------------------------------------------------
 
@@ -357,16 +390,17 @@ class BatchRunner:
                 if problem:
                     result.notices.append(problem)
                 elif recorded is not None and oid not in recorded:
-                    result.notices.append(lost_claim_notice(oid))
+                    result.notices.append(lost_claim_notice(oid, self.options.wording))
             elif isinstance(d.error, RUN_LEVEL):
                 result = self._give_back(d.claim, d.error, d.secs)
             elif isinstance(d.error, StoppedWaiting):  # stopped before reaching the server
                 result = self._give_back(d.claim, None, d.secs)
             elif isinstance(d.error, ImagearError):
-                result = self._failed(d, d.error.kind, d.error.one_line())
+                result = self._failed(d, failure_kind(d.error), d.error.one_line())
             else:
                 kind = type(d.error).__name__
                 result = self._failed(d, kind, f"Unexpected error: {kind}: {d.error}")
+            result.wait_secs, result.generation_secs = d.wait_secs, d.generation_secs
             with self._held_lock:
                 self._held.discard(d.claim.object_id)
             results.append(result)
@@ -394,7 +428,7 @@ class BatchRunner:
                 claim.object_id, kind=kind, message=message, retry_in=delay
             )
             if not stored:
-                result.notices.append(lost_claim_notice(claim.object_id))
+                result.notices.append(lost_claim_notice(claim.object_id, opts.wording))
         except ImagearError as rec_err:
             result.notices.append(f"The failure could not be recorded: {rec_err.message}")
         return result
@@ -420,9 +454,11 @@ class _Done:
     """What a worker hands back: the outcome or the exception, and how long it took."""
 
     claim: Claim
-    secs: float
+    secs: float  # in all: waiting for a generation slot included
     outcome: Any
     error: Exception | None
+    wait_secs: float = 0.0  # waiting for a generation slot (the gate)
+    generation_secs: float | None = None  # generating (None: it never got that far)
 
 
 class _Work:

@@ -10,6 +10,7 @@ IMAGEAR_DEBUG=1: with the traceback).
 
 # No `from __future__ import annotations`: Typer reads the command signatures at every start,
 # and string annotations would be parsed again each time (see HACKING.md, CLI start-up).
+import os
 from typing import Annotated
 
 import typer
@@ -17,14 +18,19 @@ import typer
 from imagear.cli import animate as animate_cli
 from imagear.cli import batch as batch_cli
 from imagear.cli import config_cmd, records, settings
+from imagear.cli import gen_options as gen
 from imagear.cli import models as models_cli
 from imagear.cli._common import DEBUG_ENV, GuardedGroup
+from imagear.cli.check import check as check_command
+from imagear.cli.demo import demo as demo_command
 from imagear.cli.serve import serve as serve_command
+from imagear.cli.web import web as web_command
 
 app = typer.Typer(
     name="imagear",
     cls=GuardedGroup,
-    help="Turn archival master images into short looping MP4 clips (Heratio ahg:image-ar compatible).",
+    help="Turn archival master images into short looping MP4 clips, store them and log them, "
+    "as Heratio's `php artisan ahg:image-ar` does.",
     no_args_is_help=False,
     # Plain click help: Typer's Rich help formatter imports markdown-it, pygments and
     # rich.traceback (~150 ms), which would make every `--help` twice as slow as the CLI itself.
@@ -50,6 +56,7 @@ def root(
         typer.Option(
             "--config",
             "-c",
+            metavar="PATH",
             help="Path of imagear.toml (else IMAGEAR_CONFIG, ./imagear.toml, user config dir).",
         ),
     ] = None,
@@ -66,20 +73,30 @@ def root(
             help=f"Show the full traceback when a command fails unexpectedly (or set {DEBUG_ENV}=1).",
         ),
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            help="Show the model libraries' own loading output: log lines, progress bars, "
+            "warnings (or set IMAGEAR_VERBOSE=1).",
+        ),
+    ] = False,
     # The mirror of `php artisan ahg:image-ar`: `imagear --object-id N ...`, `imagear --health`.
     object_id: animate_cli.ObjectIdOpt = None,
-    model: animate_cli.ModelOpt = None,
-    prompt: animate_cli.PromptOpt = None,
-    frames: animate_cli.FramesOpt = None,
-    fps: animate_cli.FpsOpt = None,
-    motion: animate_cli.MotionOpt = None,
-    seed: animate_cli.SeedOpt = None,
+    model: gen.ModelOpt = None,
+    prompt: gen.PromptOpt = None,
+    frames: gen.FramesOpt = None,
+    fps: gen.FpsOpt = None,
+    motion: gen.MotionOpt = None,
+    seed: gen.SeedOpt = None,
     force: animate_cli.ForceOpt = False,
-    option: animate_cli.OptionPairs = None,
+    option: gen.OptionPairs = None,
     health: animate_cli.HealthOpt = False,
     as_json: animate_cli.JsonOpt = False,
 ) -> None:
     ctx.obj = {"config_path": config, "debug": debug}
+    if verbose:  # read by the engines (imagear.engines.diffusers_setup), in-process and served
+        os.environ["IMAGEAR_VERBOSE"] = "1"
     mirror: dict[str, object] = dict(model=model, prompt=prompt, frames=frames, fps=fps)
     mirror.update(motion=motion, seed=seed, force=force, option=option, as_json=as_json)
     if animate_cli.root_mirror(ctx, object_id=object_id, health=health, **mirror):
@@ -88,13 +105,23 @@ def root(
         typer.echo(ctx.get_help())
 
 
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(settings.app, name="settings")
-app.add_typer(records.app, name="records")
-app.add_typer(models_cli.app, name="models")
-app.add_typer(batch_cli.app, name="batch")
-app.command("serve")(serve_command)
+# `imagear --help` lists the commands in this order, each with its short help (a whole line)
 animate_cli.register(app)
+app.command("demo", short_help="Animate the bundled sample image (no GPU or server needed).")(
+    demo_command
+)
+app.command("check", short_help="Re-check stored clips with the quality gate.")(check_command)
+app.command("serve", short_help="Serve image-to-video over HTTP, speaking Heratio's protocol.")(
+    serve_command
+)
+app.command("web", short_help="Run the curator console: clips, animate, review, settings.")(
+    web_command
+)
+app.add_typer(batch_cli.app, name="batch")
+app.add_typer(records.app, name="records")
+app.add_typer(settings.app, name="settings")
+app.add_typer(models_cli.app, name="models")
+app.add_typer(config_cmd.app, name="config")
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from rich.progress import (
 )
 
 from imagear.batch import BatchEvents, BatchRunner, ItemResult
+from imagear.cli._text import text as as_text
 from imagear.cli.batch_text import item_line, stamp
 
 
@@ -41,10 +42,9 @@ class Reporter(BatchEvents):
 
     def _print(self, text: str, style: str | None = None) -> None:
         target = self.progress.console if self.progress is not None else self.out
-        if self.fancy:
-            target.print(text, style=style, markup=False, soft_wrap=True, highlight=False)
-        else:
-            target.print(f"{stamp()} {text}", markup=False, soft_wrap=True, highlight=False)
+        shown = as_text(text if self.fancy else f"{stamp()} {text}")
+        style = style if self.fancy and style else ""
+        target.print(shown, style=style, soft_wrap=True, highlight=False)
 
     def started(self, planned: int, runner: str, concurrency: int) -> None:
         if not self.fancy:

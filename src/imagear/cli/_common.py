@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
+from imagear.cli._help import click_conventions
+from imagear.cli._text import text, visible
 from imagear.errors import ImagearError
 
 if TYPE_CHECKING:
@@ -96,25 +99,40 @@ def is_tty() -> bool:
     return sys.stdout.isatty()
 
 
+def one_line(message: str) -> str:
+    """A message of click's on one line: its line breaks and tabs become one space (data in
+    our own messages is shown with its control characters as escapes, by :func:`text`)."""
+    return re.sub(r"[ \t]*[\r\n\t]+[ \t]*", " ", message).strip(" ")
+
+
+def failure_json(kind: str, message: str, advice: str | None, exit_code: int) -> dict[str, Any]:
+    """The JSON document of a failure (docs/json.md): the same five keys for every command."""
+    return {
+        "status": "failed",
+        "kind": kind,
+        "error": message,
+        "advice": advice,
+        "exit_code": exit_code,
+    }
+
+
 def fail(err: ImagearError, as_json: bool = False) -> NoReturn:
     """Print one clear error line (plus advice) on stderr and exit with the error's code.
 
-    With ``as_json`` the failure is also written to stdout as one JSON object, so scripts that
-    asked for JSON always get JSON."""
-    if as_json:
-        print_json(
-            {
-                "status": "failed",
-                "kind": err.kind,
-                "error": err.message,
-                "advice": err.advice,
-                "exit_code": err.exit_code,
-            }
-        )
-    err_console.print(f"[bold red]Error:[/] {err.message}", markup=True, soft_wrap=True)
-    if err.advice:
-        err_console.print(f"  {err.advice}", soft_wrap=True, markup=False)
+    With ``as_json`` the failure is also written to stdout as one JSON object (unless the
+    command already wrote its JSON document), so scripts that asked for JSON always get one."""
+    if as_json and not json_printed():
+        print_json(failure_json(err.kind, err.message, err.advice, err.exit_code))
+    error_lines(err.message, err.advice)
     raise typer.Exit(err.exit_code)
+
+
+def error_lines(message: str, advice: str | None = None, prefix: str = "") -> None:
+    """``Error: message`` (one line) and the advice indented below it, on stderr."""
+    head = text(prefix, ("Error:", "bold red"), " ", message)
+    err_console.print(head, soft_wrap=True, highlight=False)
+    if advice:
+        err_console.print(text("  ", advice), soft_wrap=True, highlight=False)
 
 
 @contextmanager
@@ -182,19 +200,81 @@ def fail_unexpected(exc: Exception, ctx: Any) -> NoReturn:
     stop = "" if what.endswith((".", "!", "?")) else "."
     line = f"{command} failed unexpectedly: {what}{stop}"
     advice = f"Run `imagear --debug ...` (or set {DEBUG_ENV}=1) to see the traceback."
-    if failed.params.get("as_json"):
-        error = {"status": "failed", "kind": type(exc).__name__, "error": line}
-        print_json({**error, "advice": advice, "exit_code": 1})
+    if failed.params.get("as_json") and not json_printed():
+        print_json(failure_json(type(exc).__name__, line, advice, 1))
     if not debug:
         line += " " + advice
-    from rich.markup import escape
-
-    err_console.print(f"[bold red]Error:[/] {escape(line)}", soft_wrap=True, highlight=False)
+    err_console.print(text(("Error:", "bold red"), " ", line), soft_wrap=True, highlight=False)
     raise typer.Exit(1)
 
 
+_ClickUsageError: type[Exception] = _click_class(typer.BadParameter, "UsageError")
+# `imagear records` (a group given no command) prints its help: not an error to reword
+_NoArgsIsHelp: type[BaseException] | None = getattr(
+    sys.modules[_ClickUsageError.__module__], "NoArgsIsHelpError", None
+)
+ARGS_KEY = "imagear.args"  # ctx.meta: the command line as given (for --json on usage errors)
+
+
+def _wants_json(ctx: Any, args: list[str] | None = None) -> bool:
+    """The command of ``ctx`` takes ``--json`` and it was asked for (in ``args`` when the
+    command line could not be parsed, else in the parsed parameters)."""
+    if ctx is None:
+        return False
+    if args is None:
+        return bool(ctx.params.get("as_json"))
+    given = args[: args.index("--")] if "--" in args else args
+    takes = any("--json" in getattr(p, "opts", ()) for p in ctx.command.params)
+    return takes and "--json" in given
+
+
+def usage_failed(err: Any, args: list[str] | None) -> NoReturn:
+    """A usage error (exit 2) said as every other error is: ``Error: ...`` on one line and
+    where to look, instead of click's usage block; with ``--json``, one JSON document too."""
+    ctx = err.ctx
+    message = one_line(err.format_message())
+    if not message.endswith((".", "!", "?")):
+        message += "."
+    command = ctx.command_path if ctx is not None else "imagear"
+    advice = f"See `{command} --help`."
+    if _wants_json(ctx, args or []) and not json_printed():
+        print_json(failure_json("UsageError", message, advice, err.exit_code))
+    error_lines(message, advice)
+    raise typer.Exit(err.exit_code)
+
+
+def _undecodable(arg: str) -> bool:
+    """True when ``arg`` carries bytes that were not UTF-8 (Python's surrogate escapes)."""
+    return any("\udc80" <= char <= "\udcff" for char in arg)
+
+
 class GuardedGroup(TyperGroup):
-    """The root command group: no traceback reaches a user (see the module docstring)."""
+    """The root command group: no traceback reaches a user (see the module docstring). Usage
+    errors read as every other error (:func:`usage_failed`); the whole tree's help follows
+    click's conventions (:mod:`imagear.cli._help`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        click_conventions(self)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        _JSON_STATE["printed"] = False  # a new command line (CliRunner reuses the process)
+        given = ctx.meta[ARGS_KEY] = list(args)  # parsing consumes ``args``
+        try:
+            # Text is stored and sent as UTF-8 (as Heratio does): refuse undecodable bytes
+            # here, as a usage error (exit 2), rather than deep inside a command.
+            for arg in args:
+                if _undecodable(arg):
+                    raise _ClickUsageError(
+                        f"The argument '{visible(arg)}' is not valid UTF-8: imagear reads "
+                        "names, titles and paths as UTF-8. Rename the file or re-type the text.",
+                        ctx,
+                    )
+            return list(super().parse_args(ctx, args))
+        except _ClickUsageError as err:
+            if _NoArgsIsHelp is not None and isinstance(err, _NoArgsIsHelp):
+                raise
+            usage_failed(err, given)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -202,10 +282,21 @@ class GuardedGroup(TyperGroup):
                 return super().invoke(ctx)
             finally:
                 ctx.close()  # close callbacks (App.close) run here, inside the guard
+        except _ClickUsageError as err:
+            if _NoArgsIsHelp is not None and isinstance(err, _NoArgsIsHelp):
+                raise
+            usage_failed(err, ctx.meta.get(ARGS_KEY))
+        except typer.Exit as stop:
+            failed = _failed_context(stop, ctx)
+            code = stop.exit_code
+            if code and _wants_json(failed) and not json_printed():  # the --json promise
+                what = f"{failed.command_path or 'imagear'} stopped with exit code {code}."
+                print_json(failure_json("Exit", what, None, code))
+            raise
         except _CLICK_EXITS:
-            raise  # usage errors, typer.Exit(code), Abort: Typer reports them as always
+            raise  # typer.Abort and other click exits: Typer reports them as always
         except ImagearError as err:  # raised outside handle_errors(): still one clear line
-            fail(err)
+            fail(err, _wants_json(_failed_context(err, ctx)))
         except OSError as exc:
             if exc.errno == errno.EPIPE:
                 raise  # a closed pipe (`imagear ... | head`): Typer exits 1 quietly
@@ -214,20 +305,32 @@ class GuardedGroup(TyperGroup):
             fail_unexpected(exc, ctx)
 
 
+_JSON_STATE = {"printed": False}
+
+
+def json_printed() -> bool:
+    """True once this command line wrote its JSON document (a second one is never added)."""
+    return _JSON_STATE["printed"]
+
+
 def print_json(obj: Any) -> None:
     """Write one JSON document to stdout (plain, so pipes and jq get exact bytes)."""
     import json
 
-    sys.stdout.write(json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n")
+    _JSON_STATE["printed"] = True
+    out = json.dumps(obj, indent=2, default=str, ensure_ascii=False)
+    # a lone surrogate (a byte that was not UTF-8, e.g. in a file name) is written as \udcXX
+    sys.stdout.write(out.encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
     sys.stdout.flush()
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]Warning:[/] {message}", soft_wrap=True)
+    err_console.print(text(("Warning:", "yellow"), " ", message), soft_wrap=True)
 
 
-def get_app(ctx: typer.Context) -> Any:
-    """The App for this invocation, built once from the root --config option."""
+def get_app(ctx: typer.Context, *, read_only: bool = False) -> Any:
+    """The App for this invocation, built once from the root --config option. A ``read_only``
+    command (one that only shows data) says so when its database had to be created."""
     from imagear.app import App
 
     root = ctx.find_root()
@@ -235,5 +338,22 @@ def get_app(ctx: typer.Context) -> Any:
     root.obj = obj
     if "app" not in obj:
         obj["app"] = App.load(obj.get("config_path"))
+        if read_only:
+            obj["app"].on_create = _created
         root.call_on_close(obj["app"].close)
     return obj["app"]
+
+
+def _created(where: str) -> None:
+    """A command that only shows data met a database without imagear's tables and created
+    them: said once (stderr), so that a mistyped database_url (`records list` against it) does
+    not silently start an empty database."""
+    err_console.print(
+        text(
+            ("Note:", "cyan"),
+            f" first use of the database at {where}: imagear's tables were created there; "
+            "check database_url (`imagear config show`) if you expected existing data.",
+        ),
+        soft_wrap=True,
+        highlight=False,
+    )

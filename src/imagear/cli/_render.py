@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from imagear.cli._common import err_console, warn
+from imagear.cli._text import visible
 
 if TYPE_CHECKING:
     from rich.live import Live
@@ -84,6 +85,7 @@ class Renderer:
         self._head = ""
         self._params = ""
         self._lock = threading.Lock()
+        self.replacing: bool | None = None  # from "start": does the record have a clip?
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Renderer]:
@@ -105,6 +107,8 @@ class Renderer:
             if event == "notice":
                 warn(str(data.get("message")))
                 return
+            if event == "start":
+                self.replacing = bool(data.get("replacing"))
             if not self.fancy:
                 return
             from rich.markup import escape
@@ -116,12 +120,13 @@ class Renderer:
                 shown = [f"{labels[k]} {v}" for k, v in params.items() if k in labels]
                 if "width" in params:
                     shown.append(f"{params['width']}x{params.get('height')}")
-                model = escape(str(data.get("model")))
+                # progress descriptions are markup: data goes in escaped, control chars visible
+                model = escape(visible(data.get("model")))
                 self._head = f"[bold]{model}[/] record {object_id}"
-                self._params = escape(", ".join(shown))
+                self._params = escape(visible(", ".join(shown)))
                 self._task = self._status.add_task(f"{self._head} ({self._params})", total=None)
             elif event == "phase" and self._task is not None:
-                text = f"{self._head}: {escape(str(data['message']))} ({self._params})"
+                text = f"{self._head}: {escape(visible(data['message']))} ({self._params})"
                 self._status.update(self._task, description=text)
             elif event == "transfer":
                 total = data.get("total")

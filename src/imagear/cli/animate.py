@@ -1,4 +1,4 @@
-"""`imagear animate | health | delete | recent | demo`, and the root mirror of ``ahg:image-ar``.
+"""`imagear animate | health | delete | recent`, and the root mirror of ``ahg:image-ar``.
 
 ``imagear --object-id N [...]`` and ``imagear --health`` (options on the root callback) run the
 same code as ``imagear animate --object-id N`` and ``imagear health``. The service is
@@ -7,8 +7,7 @@ same code as ``imagear animate --object-id N`` and ``imagear health``. The servi
 
 # No `from __future__ import annotations`: Typer reads the command signatures at every start,
 # and string annotations would be parsed again each time (see HACKING.md, CLI start-up).
-import shutil
-from pathlib import Path
+import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -16,7 +15,9 @@ import typer
 from imagear.cli._common import (
     console,
     err_console,
+    error_lines,
     fail,
+    failure_json,
     get_app,
     handle_errors,
     is_tty,
@@ -30,35 +31,37 @@ from imagear.cli._render import (
     size_text,
     table_order,
 )
-from imagear.cli.models import OptionPairs, parse_options
-from imagear.errors import EXIT_INTERRUPTED, ImagearError, InvalidOption, ServerError, UsageError
+from imagear.cli._text import text
+from imagear.cli.gen_options import (
+    FpsOpt,
+    FramesOpt,
+    HeightOpt,
+    ModelOpt,
+    MotionOpt,
+    OptionPairs,
+    PromptOpt,
+    SeedOpt,
+    WidthOpt,
+    generation_values,
+)
+from imagear.cli.wording import CLI
+from imagear.errors import EXIT_INTERRUPTED, ImagearError, ServerError, UsageError
+from imagear.limits import MAX_COUNT, MAX_ID
 
 if TYPE_CHECKING:
     from rich.panel import Panel
 
 ObjectIdOpt = Annotated[
     int | None,
-    typer.Option("--object-id", "--id", help="The record (information object) id.", min=1),
-]
-ModelOpt = Annotated[
-    str | None, typer.Option("--model", "-m", help="Model to use (default: ar_model).")
-]
-PromptOpt = Annotated[
-    str | None, typer.Option("--prompt", help="Text prompt (prompt-aware models only).")
-]
-FramesOpt = Annotated[int | None, typer.Option("--frames", help="Frames to generate.")]
-FpsOpt = Annotated[int | None, typer.Option("--fps", help="Frames per second.")]
-MotionOpt = Annotated[
-    str | None,
     typer.Option(
-        "--motion",
-        help="Motion: a number is SVD's motion bucket (1..255); a name is a Ken Burns motion "
-        "(zoom_in, zoom_out, pan_lr, pan_rl, ken_burns_diagonal).",
+        "--object-id",
+        "--id",
+        metavar="ID",
+        help="The record (information object) id.",
+        min=1,
+        max=MAX_ID,
     ),
 ]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed; 0 = random.", min=0)]
-WidthOpt = Annotated[int | None, typer.Option("--width", help="Output width in pixels.")]
-HeightOpt = Annotated[int | None, typer.Option("--height", help="Output height in pixels.")]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Re-render even if the record already has an animation.")
 ]
@@ -71,39 +74,19 @@ HealthOpt = Annotated[
 # -- animate ------------------------------------------------------------------------------------
 
 
-def _overrides(
-    frames: int | None,
-    fps: int | None,
-    motion: str | None,
-    seed: int | None,
-    prompt: str | None,
-    width: int | None,
-    height: int | None,
-    extra: dict[str, Any],
-) -> dict[str, Any]:
-    overrides: dict[str, Any] = {
-        "num_frames": frames,
-        "fps": fps,
-        "seed": seed,
-        "prompt": prompt,
-        "width": width,
-        "height": height,
-    }
-    lengths = {k.strip().lower().replace("-", "_") for k in extra}
-    if "duration" in lengths and (frames is not None or "num_frames" in lengths):
-        flag = "--frames" if frames is not None else "-o num_frames"
-        raise InvalidOption(
-            f"{flag} and -o duration both set the clip's length; "
-            f"give either {flag} or -o duration, not both."
-        )
-    if motion is not None:
-        if motion.strip().isdigit():
-            overrides["motion_bucket_id"] = int(motion)
-        elif "motion" in extra:
-            raise InvalidOption("motion is given twice (--motion and -o motion); give it once.")
-        else:
-            extra["motion"] = motion.strip()
-    return {k: v for k, v in overrides.items() if v is not None}
+def _interrupted(object_id: int, replacing: bool | None, as_json: bool) -> None:
+    """Ctrl-C / SIGTERM while animating: nothing was changed; say what the record still has
+    (``replacing`` None: interrupted before it was known)."""
+    kept = {
+        True: "; the previous clip is kept",
+        False: f"; record {object_id} still has no animation",
+        None: "",
+    }[replacing]
+    message = f"Interrupted: nothing was changed{kept}."
+    if as_json:
+        print_json(failure_json("Interrupted", message, None, EXIT_INTERRUPTED))
+    err_console.print(text(("Interrupted", "red"), message[len("Interrupted") :]), soft_wrap=True)
+    raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def _print_outcome(outcome: Any, as_json: bool) -> None:
@@ -112,18 +95,22 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
         return
     if outcome.status == "skipped":
         message = outcome.message or f"Record {outcome.object_id} was skipped."
-        console.print(message, markup=False, soft_wrap=True)
+        console.print(text(message), soft_wrap=True)
         return
     a = outcome.animation or {}
     verb = "Created" if outcome.status == "created" else "Replaced"
     mp4 = outcome.mp4 or {}
     console.print(
-        f"{verb} the animation of record {outcome.object_id}: {outcome.file}\n"
-        f"  {size_text(a.get('mp4_size'))}, {a.get('mp4_width')}x{a.get('mp4_height')}, "
-        f"{mp4.get('frames', '?')} frames at {a.get('mp4_fps'):g} fps "
-        f"({a.get('mp4_duration_secs')} s); model {a.get('ai_model')}, seed {a.get('ai_seed')}, "
-        f"generated in {a.get('generation_secs')} s",
-        markup=False,
+        text(f"{verb} the animation of record {outcome.object_id}: {outcome.file}"),
+        soft_wrap=True,
+    )
+    console.print(
+        text(
+            f"  {size_text(a.get('mp4_size'))}, {a.get('mp4_width')}x{a.get('mp4_height')}, "
+            f"{mp4.get('frames', '?')} frames at {a.get('mp4_fps'):g} fps "
+            f"({a.get('mp4_duration_secs')} s); model {a.get('ai_model')}, "
+            f"seed {a.get('ai_seed')}, generated in {a.get('generation_secs')} s"
+        ),
         soft_wrap=True,
     )
 
@@ -134,7 +121,7 @@ def run_animate(ctx: typer.Context, request: Any, as_json: bool, show: bool = Tr
     from imagear.animate import Animator
 
     renderer = Renderer(fancy=is_tty() and not as_json)
-    with handle_errors():
+    with handle_errors(as_json):
         app = get_app(ctx)
         try:
             with (
@@ -144,21 +131,15 @@ def run_animate(ctx: typer.Context, request: Any, as_json: bool, show: bool = Tr
             ):
                 outcome = animator.animate(request)
         except KeyboardInterrupt:
-            err_console.print(
-                "[red]Interrupted[/]: nothing was changed; the previous clip is kept.",
-                soft_wrap=True,
-            )
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            _interrupted(request.object_id, renderer.replacing, as_json)
         except ImagearError as err:
             if as_json:  # scripts get the failure as JSON too (and the exit code)
                 print_json(
                     {
                         "object_id": request.object_id,
-                        "status": "failed",
-                        "kind": err.kind,
-                        "error": err.message,
-                        "advice": err.advice,
-                        "exit_code": err.exit_code,
+                        **failure_json(err.kind, err.message, err.advice, err.exit_code),
+                        # QualityRejected: the failed checks and where the clip was kept
+                        **(err.details() if hasattr(err, "details") else {}),
                     }
                 )
             raise
@@ -182,23 +163,28 @@ def animate(
     option: OptionPairs = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Animate one record's master image into an MP4 (like `php artisan ahg:image-ar`)."""
+    """Animate one record's master image into an MP4 clip, as Heratio's `php artisan
+    ahg:image-ar` does.
+
+    A record that already has a clip is skipped (exit 0) unless --force; the options are
+    checked first either way, so a typo fails whatever the record's state.
+    """
     from imagear.animate import AnimateRequest
 
-    with handle_errors():
+    with handle_errors(as_json):
         if object_id is None:
             raise UsageError("--object-id is required.", "e.g. imagear animate --object-id 42")
-        extra: dict[str, Any] = dict(parse_options(option))
-        overrides = _overrides(frames, fps, motion, seed, prompt, width, height, extra)
-    request = AnimateRequest(object_id, model, overrides, extra, force)
+        overrides, extra = generation_values(
+            option, frames, fps, motion, seed, prompt, width, height
+        )
+    request = AnimateRequest(object_id, model, overrides, extra, force, wording=CLI)
     run_animate(ctx, request, as_json)
 
 
 # -- health -------------------------------------------------------------------------------------
 
 
-def _health_panel(h: Any, ar_model: str) -> "Panel":
-    from rich.markup import escape
+def _health_panel(h: Any, ar_model: str, route: Any = None) -> "Panel":
     from rich.panel import Panel
     from rich.table import Table
 
@@ -206,76 +192,125 @@ def _health_panel(h: Any, ar_model: str) -> "Panel":
     grid.add_column(style="bold")
     grid.add_column()
     if h.local:
-        grid.add_row("Server", "none (ar_server_url is empty): in-process engines")
+        grid.add_row("Server", "none: in-process engines")
     else:
-        grid.add_row("Server", f"{h.url}  [green]reachable[/] (status {h.status})")
-    grid.add_row("Default model", str(h.default_model or "-"))
-    grid.add_row("Loaded models", ", ".join(h.loaded_models) or "none")
+        grid.add_row("Server", text(h.url, "  ", ("reachable", "green"), f" (status {h.status})"))
+    if route is not None:  # server_url in imagear.toml, or the database's ar_server_url
+        grid.add_row("Chosen by", text(route.source))
+    grid.add_row("Default model", text(h.default_model or "-"))
+    grid.add_row("Loaded models", text(", ".join(map(str, h.loaded_models)) or "none"))
     if h.available_models is not None and not h.local:
-        grid.add_row("Available models", ", ".join(h.available_models) or "none")
+        grid.add_row("Available models", text(", ".join(map(str, h.available_models)) or "none"))
     grid.add_row("CUDA", "yes" if h.cuda else "no")
     grid.add_row("Low-VRAM mode", "on" if h.low_vram_mode else "off")
     if h.cuda or h.device:
         vram = ""
         if h.vram_total_gb is not None:
             vram = f"  {h.vram_free_gb} GB free of {h.vram_total_gb} GB"
-        grid.add_row("GPU", f"{h.device or '-'}{vram}")
+        grid.add_row("GPU", text(f"{h.device or '-'}{vram}"))
     for engine in h.engines:
-        state = "[green]can run here[/]" if engine["available"] else "[red]cannot run here[/]"
+        state = ("can run here", "green") if engine["available"] else ("cannot run here", "red")
         reason = str(engine.get("reason") or "").split(";")[0].rstrip(".")
-        grid.add_row(f"  {engine['name']}", f"{state}: {escape(reason)}" if reason else state)
+        grid.add_row(
+            text(f"  {engine['name']}"), text(state, ": ", reason) if reason else text(state)
+        )
     if any(not e["available"] for e in h.engines):
         grid.add_row(
-            "", "[dim]`imagear health --json` says where imagear looked and what to do.[/]"
+            "", text(("`imagear health --json` says where imagear looked and what to do.", "dim"))
         )
     title = "In-process engines" if h.local else "Image-to-video server"
     return Panel(grid, title=title, expand=False)
 
 
-def run_health(ctx: typer.Context, as_json: bool) -> None:
-    """Report health; exit 5 when the server is unreachable."""
-    from imagear.animate import Animator
-    from imagear.generators import server_models
+def _not_circular(err: ImagearError) -> ImagearError:
+    """The error as `imagear health` says it: advice that sends the user to `imagear health`
+    (the command just run) loses that part."""
+    if err.advice:
+        advice = re.sub(r"\s*\(`imagear health`\)|\s*Run `imagear health`[^.]*\.", "", err.advice)
+        err.advice = advice.strip() or None
+    return err
+
+
+def _model_problem(animator: Any, ar_model: str, h: Any) -> ImagearError | None:
+    """Why ar_model cannot be served where generation requests go (None: it can): in this
+    process (EngineUnavailable, exit 6) or by the server (ModelNotAvailable, exit 5)."""
+    from imagear.generators import default_model_problem, server_models
     from imagear.models import get_model
 
-    with handle_errors():
-        app = get_app(ctx)
+    try:
+        desc = get_model(ar_model)
+    except ImagearError as err:
+        return err
+    if desc.name in server_models(h):
+        return None
+    if h.local:
+        return default_model_problem(desc, animator.app.config, CLI)
+    try:
+        animator.check_ready()  # the server's own answer (ModelNotAvailable, ...)
+    except ImagearError as err:
+        return _not_circular(err)
+    return None
+
+
+def run_health(ctx: typer.Context, as_json: bool) -> None:
+    """Report health. Exit 5 when the server is unreachable or cannot serve ar_model, 6 when
+    ar_model cannot run in this process (no server set)."""
+    from imagear.animate import Animator
+    from imagear.pool import pool_lines
+    from imagear.wire import redact_url
+
+    with handle_errors(as_json):
+        app = get_app(ctx, read_only=True)
         with Animator(app) as animator:
             settings = animator.settings()
+            route = animator.route(settings)  # where requests go, and why
+            route_json = {**route.as_dict(), "url": redact_url(route.url) if route.url else None}
             try:
                 h = animator.health()
             except ServerError as err:
+                if route.warning:
+                    warn(route.warning)
+                said = _not_circular(err)
                 if not as_json:
-                    raise
+                    raise said from None
+                url = redact_url(route.url or "")
+                unreachable = {"reachable": False, "url": url, "route": route_json}
                 print_json(
                     {
-                        "reachable": False,
-                        "url": settings.ar_server_url,
-                        "error": err.message,
-                        "advice": err.advice,
-                        "kind": err.kind,
+                        **unreachable,
+                        **failure_json(said.kind, said.message, said.advice, said.exit_code),
                     }
                 )
-                raise typer.Exit(err.exit_code) from None
+                raise typer.Exit(said.exit_code) from None
+            problem = _model_problem(animator, settings.ar_model, h)
+    pool = h.extra.get("pool")  # a pool of servers (ar_server_pool): every server's state
     if as_json:
-        print_json(h.as_dict())
+        model = {"name": settings.ar_model, "available": problem is None}
+        data = {**h.as_dict(), "route": route_json, **({"pool": pool} if pool else {})}
+        data.update(ar_model=model, exit_code=0)
+        if problem is not None:
+            data.update(
+                failure_json(problem.kind, problem.message, problem.advice, problem.exit_code)
+            )
+        print_json(data)
     else:
-        console.print(_health_panel(h, settings.ar_model))
-    ar_model = settings.ar_model
-    try:
-        wanted = get_model(ar_model).name
-    except ImagearError:
-        wanted = ar_model
-    if wanted and wanted not in server_models(h):
-        where = "in this process" if h.local else f"on the server at {h.url}"
-        warn(
-            f"ar_model is {ar_model!r}, which is not available {where}; generation with it "
-            "will fail. Choose another with `imagear settings set ar_model NAME`."
-        )
+        console.print(_health_panel(h, settings.ar_model, route))
+        for line in pool_lines(h):
+            console.print(text(line))
+    if route.warning:
+        warn(route.warning)
+    if problem is not None:
+        error_lines(problem.message, problem.advice)
+        raise typer.Exit(problem.exit_code)
 
 
 def health(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Is the image-to-video server reachable; its models, CUDA, low-VRAM mode and GPU memory."""
+    """Is the image-to-video server reachable; its models, CUDA, low-VRAM mode and GPU memory.
+
+    With no server set, the same for the in-process engines. Exits 5 when the server cannot be
+    reached or cannot serve ar_model, 6 when ar_model cannot run in this process: a monitoring
+    check reads "healthy" only when a clip can be made.
+    """
     run_health(ctx, as_json)
 
 
@@ -286,31 +321,39 @@ def delete(ctx: typer.Context, object_id: ObjectIdOpt = None, as_json: JsonOpt =
     """Remove a record's animation: its object_image_ar row, then its MP4."""
     from imagear.animate import Animator
 
-    with handle_errors():
+    with handle_errors(as_json):
         if object_id is None:
             raise UsageError("--object-id is required.", "e.g. imagear delete --object-id 42")
         with Animator(get_app(ctx)) as animator:
             result = animator.delete(object_id)
-    if as_json:
-        print_json(result)
+    if as_json:  # the row's columns in table order, then file, file_removed, removed
+        print_json({"status": "deleted", **(table_order(result) or {})})
         return
-    gone = "and its file " if result.get("file_removed") else "(its file was already gone) "
-    console.print(
-        f"Deleted the animation of record {object_id} {gone}{result.get('file')}.",
-        markup=False,
-        soft_wrap=True,
-    )
+    if result.get("file") is None:  # its stored path would leave storage_root: not touched
+        line = (
+            f"Deleted the animation of record {object_id}; its stored path "
+            f"{result.get('mp4_path')!r} is outside storage_root, so no file was removed."
+        )
+    else:
+        gone = "and its file" if result.get("file_removed") else "(its file was already gone)"
+        line = f"Deleted the animation of record {object_id} {gone} {result.get('file')}."
+    console.print(text(line), soft_wrap=True)
 
 
 def recent(
     ctx: typer.Context,
-    n: Annotated[int, typer.Option("-n", "--limit", min=1, help="How many clips to show.")] = 5,
+    n: Annotated[
+        int,
+        typer.Option(
+            "-n", "--limit", metavar="N", min=1, max=MAX_COUNT, help="How many clips to show."
+        ),
+    ] = 5,
     as_json: JsonOpt = False,
 ) -> None:
     """The last clips: record, model, prompt, size, generation time and date."""
     from imagear.animate import Animator
 
-    with handle_errors(), Animator(get_app(ctx)) as animator:
+    with handle_errors(as_json), Animator(get_app(ctx, read_only=True)) as animator:
         rows, total = animator.recent(n)
     if as_json:
         print_json({"total": total, "clips": [table_order(r) for r in rows]})
@@ -329,9 +372,9 @@ def recent(
     for r in rows:
         label = f"{r['object_id']}" + (f" {r['identifier']}" if r.get("identifier") else "")
         table.add_row(
-            label,
-            str(r.get("ai_model") or "-"),
-            str(r.get("ai_prompt") or "-"),
+            text(label),
+            text(r.get("ai_model") or "-"),
+            text(r.get("ai_prompt") or "-"),
             size_text(r.get("mp4_size")),
             f"{r.get('mp4_width')}x{r.get('mp4_height')}",
             f"{r.get('generation_secs')} s",
@@ -340,83 +383,39 @@ def recent(
     console.print(table)
 
 
-# -- demo ---------------------------------------------------------------------------------------
-
-
-def demo(
-    ctx: typer.Context,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Also copy the clip into this folder.")
-    ] = None,
-    option: OptionPairs = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """First run: animate the bundled sample image with kenburns in-process (no GPU, no server).
-
-    Adds the sample as a new record, renders it with kenburns in this process whatever
-    ar_model and ar_server_url say (settings are not changed), and prints where the MP4 is.
-    """
-    from importlib import resources
-
-    from imagear.animate import AnimateRequest
-    from imagear.errors import StorageError
-    from imagear.records import add_record
-
-    with handle_errors():
-        extra = dict(parse_options(option))
-        app = get_app(ctx)
-        sample = resources.files("imagear") / "data" / "sample.jpg"
-        with resources.as_file(sample) as sample_path:
-            record = add_record(app, sample_path, "imagear-demo", "imagear demo (sample image)")
-    request = AnimateRequest(record.id, "kenburns", {}, extra, force=True, in_process=True)
-    outcome = run_animate(ctx, request, as_json, show=False)
-    copied = None
-    if out is not None and outcome.file is not None:
-        with handle_errors():
-            try:
-                out.mkdir(parents=True, exist_ok=True)
-                copied = Path(shutil.copy2(outcome.file, out / outcome.file.name))
-            except OSError as exc:
-                raise StorageError(f"Cannot copy the clip to {out}: {exc.strerror}.") from exc
-    if as_json:
-        print_json({**outcome_json(outcome), "copied_to": str(copied) if copied else None})
-        return
-    mp4 = outcome.mp4 or {}
-    console.print(
-        f"Demo clip of record {record.id}: {outcome.file}\n"
-        f"  {size_text(mp4.get('size_bytes'))}, {mp4.get('width')}x{mp4.get('height')}, "
-        f"{mp4.get('frames')} frames at {mp4.get('fps')} fps ({mp4.get('duration_secs')} s)"
-        + (f"\n  copied to {copied}" if copied else ""),
-        markup=False,
-        soft_wrap=True,
-    )
-
-
 # -- registration and the root mirror ---------------------------------------------------------
 
 
 def register(app: typer.Typer) -> None:
-    """Add animate, health, delete, recent and demo to the root app."""
-    app.command("animate")(animate)
-    app.command("health")(health)
-    app.command("delete")(delete)
-    app.command("recent")(recent)
-    app.command("demo")(demo)
+    """Add animate, health, delete and recent to the root app."""
+    app.command("animate", short_help="Animate one record's master image into an MP4 clip.")(
+        animate
+    )
+    app.command("health", short_help="Check where clips are made, and that ar_model runs there.")(
+        health
+    )
+    app.command("delete", short_help="Remove a record's clip and its row.")(delete)
+    app.command("recent", short_help="List the last clips made.")(recent)
 
 
 def root_mirror(ctx: typer.Context, *, object_id: int | None, health: bool, **opts: Any) -> bool:
     """``imagear --object-id N ...`` / ``imagear --health``: True when it handled the call."""
     given = object_id is not None or health
+    as_json = bool(opts.get("as_json"))
     if not given:
         if any(v not in (None, False) for v in opts.values()):
-            fail(UsageError("These options need --object-id N (or use `imagear animate`)."))
+            fail(
+                UsageError("These options need --object-id N (or use `imagear animate`)."),
+                as_json,
+            )
         return False
     if ctx.invoked_subcommand is not None:
         fail(
             UsageError(
                 f"--object-id / --health cannot be combined with `{ctx.invoked_subcommand}`.",
                 "Give them either to the root (`imagear --object-id N`) or use `imagear animate`.",
-            )
+            ),
+            as_json,
         )
     if health:
         run_health(ctx, bool(opts.get("as_json")))

@@ -12,32 +12,46 @@ The service and the progress display are imported when a command runs, not at st
 # and string annotations would be parsed again each time (see HACKING.md, CLI start-up).
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from imagear.cli import animate as animate_cli
+from imagear.cli import gen_options as gen
 from imagear.cli._common import (
     LazyConsole,
     console,
     err_console,
+    error_lines,
+    failure_json,
     get_app,
     handle_errors,
     is_tty,
+    json_printed,
     print_json,
 )
+from imagear.cli._text import text
 from imagear.cli.batch_text import (
+    NAMED_ADVICE,
     failure_lines,
     failures_count_line,
     given_up_earlier_note,
     given_up_lines,
     item_line,
+    named_json,
+    named_message,
+    nothing_to_do_line,
     stamp,
 )
-from imagear.cli.models import OptionPairs, parse_options
+from imagear.cli.wording import CLI
 from imagear.errors import ImagearError, NotFound, Refused, UsageError
+from imagear.limits import MAX_COUNT, MAX_ID
+
+MAX_WAIT_SECS = 30 * 86400.0  # backoffs and leases: 30 days (a larger timedelta overflows)
+MAX_CONCURRENCY = 256
 
 if TYPE_CHECKING:  # the service loads the database layer: imported when a command runs
     from imagear.batch import BatchSummary, NamedSkip, Preview
@@ -49,20 +63,27 @@ DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_BACKOFF_SECS = 300.0
 DEFAULT_BACKOFF_CAP_SECS = 6 * 3600.0
 
-_EXIT_CODES = (
-    "Exit 0: nothing failed (also: nothing to do); 1: a record failed or was given up in "
-    "this run; 2: a bad option or setting (--limit 0, --frames 99 for svd); 3: not found (an "
-    "unknown --model, a named record that does not exist or has no master image); 4: refused "
-    "(ar_enabled or ar_user_button is off); 5: the server is down, refuses the credentials or "
-    "lacks the model; 6: the model cannot run here; 130: interrupted."
-)
+_EXIT_CODES = """Exit codes:
+
+\b
+  0    nothing failed (also: nothing to do)
+  1    a record failed or was given up in this run
+  2    a bad option or setting (--limit 0, --frames 99 for svd)
+  3    not found: an unknown --model, a named record that does not exist
+       or has no master image
+  4    refused: ar_enabled or ar_user_button is off
+  5    the server is down, refuses the credentials or lacks the model
+  6    the model cannot run here
+  130  interrupted"""
 
 app = typer.Typer(
-    help="Animate every record with a master image and no animation (or --all of them). "
+    help="Animate every record with a master image and no animation (or --all of them).\n\n"
     "Records are claimed in the database, so several cron entries or hosts can run this at "
     "once, and a stopped or killed run is picked up by the next. Failures are retried by later "
     "runs with a growing wait and given up after --max-attempts (see `imagear batch "
-    "failures`). " + _EXIT_CODES,
+    "failures`). --dry-run runs the same checks first and lists what would be animated.\n\n"
+    + _EXIT_CODES,
+    short_help="Animate every record that has no clip yet (cron-safe).",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -77,25 +98,43 @@ def _as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _print_stop(summary: "BatchSummary") -> None:
-    """The reason a run stopped early, on stderr (with --json too)."""
+def _prefix(stamped: bool) -> str:
+    """The timestamp that starts every line of a run's log (not on a terminal)."""
+    return f"{stamp()} " if stamped else ""
+
+
+def _print_stop(summary: "BatchSummary", stamped: bool) -> None:
+    """The reason a run stopped early, on stderr (with --json too), timestamped in a log."""
     if summary.stopped is not None:
-        err = summary.stopped
-        err_console.print(f"[bold red]Error:[/] {err.message}", soft_wrap=True, highlight=False)
-        if err.advice:
-            err_console.print(f"  {err.advice}", soft_wrap=True, markup=False, highlight=False)
+        error_lines(summary.stopped.message, summary.stopped.advice, _prefix(stamped))
+
+
+@contextmanager
+def _errors(as_json: bool, stamped: bool, dry_run: bool = False) -> Iterator[None]:
+    """handle_errors() for a batch run: the error line is timestamped in a log, as every other
+    line of the run, and a dry run says that the real run would stop the same way."""
+    try:
+        yield
+    except ImagearError as err:
+        message = err.message
+        if dry_run:
+            how = "be refused" if isinstance(err, Refused) else "stop before any record"
+            message = f"dry run: the real run would {how}: {message}"
+        if as_json and not json_printed():
+            failed = failure_json(err.kind, message, err.advice, err.exit_code)
+            print_json({"dry_run": True, **failed} if dry_run else failed)
+        error_lines(message, err.advice, _prefix(stamped))
+        raise typer.Exit(err.exit_code) from None
 
 
 def _print_named(named: "list[NamedSkip]", out: LazyConsole) -> None:
-    """Named records the run did not take, and why, one line each."""
+    """Named records the run did not take, and why, one line each: a record that does not
+    exist (or has no master image) is an error (exit 3), said on stderr with what to do."""
     for n in named:
-        out.print(
-            f"{stamp()} {n.message}",
-            style="red" if n.not_found else None,
-            markup=False,
-            soft_wrap=True,
-            highlight=False,
-        )
+        if n.not_found:
+            error_lines(named_message(n), NAMED_ADVICE.get(n.reason), f"{stamp()} ")
+            continue
+        out.print(text(f"{stamp()} {named_message(n)}"), soft_wrap=True, highlight=False)
 
 
 def _print_summary(summary: "BatchSummary", max_attempts: int, aborted: bool = False) -> None:
@@ -105,9 +144,7 @@ def _print_summary(summary: "BatchSummary", max_attempts: int, aborted: bool = F
     if summary.planned == 0 and not summary.results:
         if summary.stopped is None and not summary.named:
             console.print(
-                f"{stamp()} Nothing to do: no record needs an animation now.{earlier}",
-                markup=False,
-                soft_wrap=True,
+                text(f"{stamp()} {nothing_to_do_line(summary)}"), soft_wrap=True, highlight=False
             )
     else:
         parts = [
@@ -126,17 +163,17 @@ def _print_summary(summary: "BatchSummary", max_attempts: int, aborted: bool = F
             soft_wrap=True,
         )
     for r in summary.failures:
-        console.print(f"  {item_line(r, max_attempts)}", markup=False, soft_wrap=True)
+        console.print(text(f"  {item_line(r, max_attempts)}"), soft_wrap=True)
     if summary.interrupted:
         what = "records in progress were given back" if aborted else "running records finished"
         err_console.print(f"[yellow]Interrupted[/]: {what}; the rest wait for the next run.")
     for line in given_up_lines(summary):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+        console.print(text(line), highlight=False, soft_wrap=True)
 
 
 def _print_plan(preview: "Preview", as_json: bool) -> None:
     if as_json:
-        print_json(preview.as_dict())
+        print_json({**preview.as_dict(), "named": [named_json(n) for n in preview.named]})
         return
     _print_named(preview.named, console)
     rows = preview.rows
@@ -146,7 +183,8 @@ def _print_plan(preview: "Preview", as_json: bool) -> None:
         return
     shown = f"{len(rows)} record(s)"
     if preview.total > len(rows):
-        shown = f"{len(rows)} of the {preview.total} record(s) to do (--limit {preview.limit})"
+        why = f"--limit {preview.limit}" if preview.limit else "the first ones; --limit N lists N"
+        shown = f"{len(rows)} of the {preview.total} record(s) to do ({why})"
     from rich.table import Table
 
     table = Table(caption=f"{shown} would be animated (dry run: nothing changed)")
@@ -155,25 +193,12 @@ def _print_plan(preview: "Preview", as_json: bool) -> None:
     for r in rows:
         table.add_row(
             str(r["object_id"]),
-            r["identifier"] or "",
-            r["title"] or "",
+            text(r["identifier"]),
+            text(r["title"]),
             str(r["status"]),
             str(r["attempts"]),
         )
     console.print(table)
-
-
-def _dry_run_refused(err: ImagearError) -> NoReturn:
-    """The pre-flight of a dry run failed: say that the real run would stop the same way."""
-    how = "be refused" if isinstance(err, Refused) else "stop before any record"
-    err_console.print(
-        f"[bold red]Error:[/] dry run: the real run would {how}: {err.message}",
-        soft_wrap=True,
-        highlight=False,
-    )
-    if err.advice:
-        err_console.print(f"  {err.advice}", soft_wrap=True, markup=False, highlight=False)
-    raise typer.Exit(err.exit_code)
 
 
 @app.callback()
@@ -183,64 +208,93 @@ def batch(
         bool,
         typer.Option(
             "--only-missing/--all",
-            help="Only records without an animation (default), or all (re-animate, replacing).",
+            help="Only records without an animation (default), or all (re-animate, replacing; a clip a curator approved in `imagear web` is kept unless named).",
         ),
     ] = True,
     object_ids_file: Annotated[
         Path | None,
         typer.Option(
             "--object-ids",
+            metavar="FILE",
             help="File of record ids: one per line (# comments, blank lines ignored) or a "
             "JSON list.",
         ),
     ] = None,
     object_id: Annotated[
         list[int] | None,
-        typer.Option("--object-id", "--id", min=1, help="A record id (repeatable)."),
+        typer.Option(
+            "--object-id", "--id", metavar="ID", min=1, max=MAX_ID, help="A record id (repeatable)."
+        ),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="At most this many records this run.")
+        int | None,
+        typer.Option(
+            "--limit", metavar="N", min=1, max=MAX_COUNT, help="At most this many records this run."
+        ),
     ] = None,
     concurrency: Annotated[
         int,
         typer.Option(
-            "--concurrency", "-j", min=1, help="Generations at the server at once (its slots)."
+            "--concurrency",
+            "-j",
+            metavar="N",
+            min=1,
+            max=MAX_CONCURRENCY,
+            help="Generations at the server at once (its slots).",
         ),
     ] = 1,
-    model: animate_cli.ModelOpt = None,
-    prompt: animate_cli.PromptOpt = None,
-    frames: animate_cli.FramesOpt = None,
-    fps: animate_cli.FpsOpt = None,
-    motion: animate_cli.MotionOpt = None,
-    seed: animate_cli.SeedOpt = None,
-    width: animate_cli.WidthOpt = None,
-    height: animate_cli.HeightOpt = None,
-    option: OptionPairs = None,
+    model: gen.ModelOpt = None,
+    prompt: gen.PromptOpt = None,
+    frames: gen.FramesOpt = None,
+    fps: gen.FpsOpt = None,
+    motion: gen.MotionOpt = None,
+    seed: gen.SeedOpt = None,
+    width: gen.WidthOpt = None,
+    height: gen.HeightOpt = None,
+    option: gen.OptionPairs = None,
     since: Annotated[
         datetime | None,
         typer.Option(
+            metavar="TIME",
             help="With --all: skip records this batch animated at or after this time (UTC "
             "unless it says otherwise); resumes a stopped --all run. Default: when the run starts.",
         ),
     ] = None,
     max_attempts: Annotated[
-        int, typer.Option(min=1, help="Give a record up after this many failed attempts.")
+        int,
+        typer.Option(
+            metavar="N",
+            min=1,
+            max=MAX_COUNT,
+            help="Give a record up after this many failed attempts.",
+        ),
     ] = DEFAULT_MAX_ATTEMPTS,
     backoff_secs: Annotated[
-        float, typer.Option(min=0, help="Wait before the first retry; doubles per attempt.")
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            min=0,
+            max=MAX_WAIT_SECS,
+            help="Wait before the first retry; doubles per attempt.",
+        ),
     ] = DEFAULT_BACKOFF_SECS,
     backoff_cap_secs: Annotated[
         float,
         typer.Option(
-            min=0, help="Longest wait between retries (and the wait after a usage error)."
+            metavar="SECONDS",
+            min=0,
+            max=MAX_WAIT_SECS,
+            help="Longest wait between retries (and the wait after a usage error).",
         ),
     ] = DEFAULT_BACKOFF_CAP_SECS,
     lease_secs: Annotated[
         float | None,
         typer.Option(
+            metavar="SECONDS",
             min=0.1,
-            help="How long a claim lasts without a heartbeat "
-            "(default: max(2 x ar_request_timeout, 600)).",
+            max=MAX_WAIT_SECS,
+            help="How long a claim lasts without a heartbeat (default: 120; the heartbeat "
+            "renews it every sixth of it, at most every 20 s).",
         ),
     ] = None,
     dry_run: Annotated[
@@ -260,15 +314,17 @@ def batch(
     from imagear.batch import BatchOptions, BatchRunner, read_ids_file
     from imagear.cli._batch_render import Reporter, stop_signals
 
-    with handle_errors():
+    fancy = is_tty() and not as_json  # else a log: every line starts with its time
+    with _errors(as_json, not fancy):
         ids: list[int] | None = None
         if object_ids_file is not None or object_id:
             ids = read_ids_file(object_ids_file) if object_ids_file is not None else []
             ids = list(dict.fromkeys([*ids, *(object_id or [])]))
         if since is not None and only_missing:
             raise UsageError("--since only makes sense with --all.")
-        extra: dict[str, Any] = dict(parse_options(option))
-        overrides = animate_cli._overrides(frames, fps, motion, seed, prompt, width, height, extra)
+        overrides, extra = gen.generation_values(
+            option, frames, fps, motion, seed, prompt, width, height
+        )
         options = BatchOptions(
             only_missing=only_missing,
             object_ids=ids,
@@ -282,28 +338,26 @@ def batch(
             max_attempts=max_attempts,
             backoff_secs=backoff_secs,
             backoff_cap_secs=backoff_cap_secs,
+            wording=CLI,
         )
-        runner = BatchRunner(get_app(ctx), options)
-        if dry_run:
-            try:
-                preview = runner.preview()
-            except ImagearError as err:
-                _dry_run_refused(err)
-            _print_plan(preview, as_json)
-            raise typer.Exit(preview.exit_code)
-    fancy = is_tty() and not as_json
+        runner = BatchRunner(get_app(ctx, read_only=dry_run), options)
+    if dry_run:
+        with _errors(as_json, not fancy, dry_run=True):
+            preview = runner.preview()
+        _print_plan(preview, as_json)
+        raise typer.Exit(preview.exit_code)
     out = err_console if as_json else console
     reporter = Reporter(fancy, out.real, max_attempts)
     runner.events = reporter
     try:
-        with handle_errors(), stop_signals(runner, reporter.notice):
+        with _errors(as_json, not fancy), stop_signals(runner, reporter.notice):
             summary = runner.run()
     finally:
         reporter.close()
-    _print_stop(summary)
+    _print_stop(summary, not fancy)
     if as_json:
         _print_named(summary.named, err_console)
-        print_json(summary.as_dict())
+        print_json({**summary.as_dict(), "named": [named_json(n) for n in summary.named]})
     else:
         _print_summary(summary, max_attempts, runner.aborted)
     if runner.aborted:  # workers may still be blocked on the network: leave now
@@ -313,13 +367,13 @@ def batch(
     raise typer.Exit(summary.exit_code)
 
 
-@app.command("failures")
+@app.command("failures", short_help="List the records whose last attempt failed.")
 def failures(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Records whose last batch attempt failed: the error, attempts, and the next retry."""
     from imagear.batch import list_failures
 
-    with handle_errors():
-        rows = list_failures(get_app(ctx))
+    with handle_errors(as_json):
+        rows = list_failures(get_app(ctx, read_only=True))
     if as_json:
         print_json(rows)
         return
@@ -329,17 +383,24 @@ def failures(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     for row in rows:
         head, error = failure_lines(row)
         style = "red" if row["status"] == "given_up" else None
-        console.print(head, style=style, markup=False, soft_wrap=True, highlight=False)
-        console.print(error, markup=False, soft_wrap=True, highlight=False)
-    console.print(failures_count_line(rows), markup=False, soft_wrap=True, highlight=False)
+        console.print(text(head), style=style or "", soft_wrap=True, highlight=False)
+        console.print(text(error), soft_wrap=True, highlight=False)
+    console.print(text(failures_count_line(rows)), soft_wrap=True, highlight=False)
 
 
-@app.command("reset")
+@app.command("reset", short_help="Let failed records be retried by the next run.")
 def reset(
     ctx: typer.Context,
     object_id: Annotated[
         list[int] | None,
-        typer.Option("--object-id", "--id", min=1, help="A record to retry (repeatable)."),
+        typer.Option(
+            "--object-id",
+            "--id",
+            metavar="ID",
+            min=1,
+            max=MAX_ID,
+            help="A record to retry (repeatable).",
+        ),
     ] = None,
     all_failed: Annotated[
         bool, typer.Option("--all-failed", help="Every failed and given-up record.")
@@ -349,7 +410,7 @@ def reset(
     """Let failed or given-up records be retried by the next run (attempts start again at 0)."""
     from imagear.batch import reset_failures
 
-    with handle_errors():
+    with handle_errors(as_json):
         if bool(object_id) == all_failed:
             raise UsageError(
                 "Give either --object-id N (repeatable) or --all-failed.",

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imagear.batch loads the database layer: only its types are needed here
-    from imagear.batch import BatchSummary, ItemResult
+    from imagear.batch import BatchSummary, ItemResult, NamedSkip
 
 
 def when(value: datetime | None) -> str:
@@ -35,10 +35,15 @@ def _plural(n: int, word: str) -> str:
 
 
 def item_line(r: ItemResult, max_attempts: int) -> str:
-    """``record 18 failed 6.02s ServerTimeout: ... (attempt 2/5, retry after ...)``."""
-    line = f"record {r.object_id} {r.outcome} {r.secs:.2f}s"
+    """``record 6 created in 39.97s: generation 17.61s, waited 20.10s`` (waited: for a
+    generation slot while other records generated), ``record 18 failed in 6.02s: generation
+    6.01s, waited 0.00s ServerTimeout: ... (attempt 2/5, retry after ...)``."""
+    line = f"record {r.object_id} {r.outcome} in {r.secs:.2f}s: "
+    if r.generation_secs is not None:
+        line += f"generation {r.generation_secs:.2f}s, "
+    line += f"waited {r.wait_secs:.2f}s"
     if r.error:
-        line += f" {r.error_kind}: {r.error}" if r.error_kind else f" ({r.error})"
+        line += f"; {r.error_kind}: {r.error}" if r.error_kind else f" ({r.error})"
     if r.outcome == "failed":
         line += f" (attempt {r.attempts}/{max_attempts}, retry after {when(r.retry_at)})"
     elif r.outcome == "given_up":
@@ -46,6 +51,45 @@ def item_line(r: ItemResult, max_attempts: int) -> str:
     for notice in r.notices:
         line += f" [{notice}]"
     return line
+
+
+def named_message(n: NamedSkip) -> str:
+    """Why a record named with --object-id is not taken, with the command line's way out."""
+    oid, reset = n.object_id, f"`imagear batch reset --object-id {n.object_id}`"
+    worded = {
+        "has_clip": f"record {oid} already has an animation (`--all` re-animates it)",
+        "waiting": f"{n.message}; {reset} retries now",
+        "given_up": f"{n.message}; {reset} retries it",
+        "done_since": f"record {oid} was re-animated at {when(n.at)}, after --since",
+    }
+    return worded.get(n.reason, n.message)
+
+
+NAMED_ADVICE = {
+    "missing": "List records with `imagear records list`.",
+    "no_master": "Attach an image with `imagear records add IMAGE` or in Heratio.",
+}
+"""What to do about a named record that is not found (the run exits 3)."""
+
+
+def named_json(n: NamedSkip) -> dict[str, Any]:
+    """A named record not taken, as --json says it (its message worded for the command line,
+    and advice when it is not found)."""
+    return {**n.as_dict(), "message": named_message(n), "advice": NAMED_ADVICE.get(n.reason)}
+
+
+def nothing_to_do_line(summary: BatchSummary) -> str:
+    """``Nothing to do: ...``, and when failed records wait for their retry, how many and when
+    the first comes (so a second run soon after a failure does not look stuck)."""
+    line = "Nothing to do: no record needs an animation now"
+    if summary.waiting:
+        line += (
+            f"; {_plural(summary.waiting, 'failed record')} "
+            f"{'waits' if summary.waiting == 1 else 'wait'} for a retry, the first at "
+            f"{when(summary.next_retry_at)} (`imagear batch failures` lists them, "
+            "`imagear batch reset --all-failed` retries them now)"
+        )
+    return line + "." + given_up_earlier_note(summary)
 
 
 def given_up_earlier_note(summary: BatchSummary) -> str:
@@ -112,11 +156,15 @@ def failure_lines(row: dict[str, Any], now: datetime | None = None) -> list[str]
 
 
 __all__ = [
+    "NAMED_ADVICE",
     "failure_lines",
     "failures_count_line",
     "given_up_earlier_note",
     "given_up_lines",
     "item_line",
+    "named_json",
+    "named_message",
+    "nothing_to_do_line",
     "stamp",
     "when",
 ]

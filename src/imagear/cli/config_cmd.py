@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from imagear.cli._common import console, handle_errors, print_json
+from imagear.cli._text import text
 
 app = typer.Typer(help="Write or inspect imagear.toml.", no_args_is_help=True)
 
@@ -22,16 +23,25 @@ def _text(value: object) -> str:
 def init(
     path: Annotated[
         Path | None,
-        typer.Option("--path", help="Where to write it (default: the user config dir)."),
+        typer.Option(
+            "--path",
+            metavar="PATH",
+            help="Where to write it; its folder must exist (default: the user config dir, "
+            "made when missing).",
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starting imagear.toml."""
     from imagear.config import user_config_path, write_starting_file
+    from imagear.errors import ConfigError
 
+    target = path.expanduser() if path is not None else user_config_path()
     with handle_errors():
-        written = write_starting_file(path or user_config_path(), force=force)
-    console.print(f"Wrote {written}")
+        if target.exists() and not force:
+            raise ConfigError(f"{target} already exists.", "Pass --force to overwrite it.")
+        written = write_starting_file(target, force=force, make_folder=path is None)
+    console.print(text(f"Wrote {written}"), soft_wrap=True)
 
 
 @app.command("show")
@@ -42,7 +52,7 @@ def show(
     """Print the effective value of every key and where it came from."""
     from imagear.config import KEYS, load_config
 
-    with handle_errors():
+    with handle_errors(as_json):
         cfg = load_config(ctx.find_root().obj.get("config_path") if ctx.find_root().obj else None)
     rows = [
         {
@@ -57,11 +67,11 @@ def show(
         return
     from rich.table import Table
 
-    table = Table(title=f"Config file: {cfg.path or '(none: defaults and environment)'}")
+    table = Table(title=text(f"Config file: {cfg.path or '(none: defaults and environment)'}"))
     table.add_column("key")
     table.add_column("value", overflow="fold")
     table.add_column("source")
     for row in rows:
         value = "***" if row["key"] == "server_token" and row["value"] else row["value"]
-        table.add_row(row["key"], value, row["source"])
+        table.add_row(row["key"], text(value), text(row["source"]))
     console.print(table)

@@ -1,20 +1,22 @@
-"""`imagear models [--json]` and `imagear models show NAME [--json]`; plus ``-o KEY=VALUE``.
+"""`imagear models [--json]` and `imagear models show NAME [--json]`.
 
-``parse_options`` and ``OptionPairs`` are shared with the commands that generate clips.
+The registry lists options by their option names; ``models show`` adds how the command line
+takes each one (its flag, or ``-o KEY=VALUE``) from :mod:`imagear.cli.wording`.
 """
 
 # No `from __future__ import annotations`: Typer reads the command signatures at every start,
 # and string annotations would be parsed again each time (see HACKING.md, CLI start-up).
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from imagear.cli._common import console, handle_errors, is_tty, print_json, warn
-from imagear.errors import InvalidOption
+from imagear.cli._text import text
+from imagear.cli.wording import CLI
 
 if TYPE_CHECKING:  # the registry (pydantic, entry-point plugins) loads when a command runs
     from imagear.models import ModelDescriptor
@@ -25,43 +27,6 @@ app = typer.Typer(
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-OptionPairs = Annotated[
-    list[str] | None,
-    typer.Option(
-        "-o",
-        "--option",
-        metavar="KEY=VALUE",
-        help="A model option, repeatable, e.g. -o motion=zoom_in "
-        "(see `imagear models show MODEL`).",
-    ),
-]
-"""The ``-o KEY=VALUE`` option for commands that generate; pass its value to parse_options."""
-
-
-def parse_options(pairs: Sequence[str] | None) -> dict[str, str]:
-    """Turn repeated ``-o KEY=VALUE`` values into a dict (values stay strings).
-
-    Declare the option with :data:`OptionPairs` (``list[str]``, one ``KEY=VALUE`` token per
-    ``-o``). Typer cannot declare a repeatable two-value option (``list[tuple[str, str]]`` is
-    refused: "List types with complex sub-types are not currently supported"), so the pair is
-    one token split at the first ``=``: ``-o prompt="a slow pan"`` keeps spaces and later ``=``.
-    The strings are coerced by the model's pydantic Options in ``resolve_generation``.
-    Raises InvalidOption for a token without ``=`` or an empty key, and for a key given twice.
-    """
-    options: dict[str, str] = {}
-    for pair in pairs or ():
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise InvalidOption(
-                f"-o needs KEY=VALUE (e.g. -o num_inference_steps=30), not {pair!r}.",
-                advice="See a model's options with `imagear models show MODEL`.",
-            )
-        if key in options:
-            raise InvalidOption(f"-o {key} is given twice; give it once.")
-        options[key] = value
-    return options
 
 
 @contextmanager
@@ -147,7 +112,7 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return
     from imagear.models import list_models
 
-    with handle_errors(), _plugin_warnings():
+    with handle_errors(as_json), _plugin_warnings():
         models = list_models()
     if as_json:
         print_json([m.info() for m in models])
@@ -167,36 +132,38 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     for column in columns:
         table.add_column(column, overflow="fold", no_wrap=column in ("model", "native size"))
     for row in rows:
-        table.add_row(*(row[i] for i in shown))
+        table.add_row(*(text(row[i]) for i in shown))
     console.print(table)
 
 
-@app.command("show")
+@app.command("show", short_help="One model's options, their defaults and allowed values.")
 def show(
     name: Annotated[str, typer.Argument(help="Model name or alias, e.g. svd.")],
     as_json: JsonOpt = False,
 ) -> None:
     """One model's options with their defaults, allowed values and descriptions."""
     from imagear.models import get_model
+    from imagear.models.native import describe as frames_and_fps
 
-    with handle_errors(), _plugin_warnings():
+    with handle_errors(as_json), _plugin_warnings():
         desc = get_model(name)
-    specs = desc.option_specs()
+    specs = [{"name": s["name"], "flag": CLI.given_as(s["name"]), **s} for s in desc.option_specs()]
     if as_json:
-        print_json({**desc.info(), "options": specs})
+        print_json({**desc.info(), "frames_and_fps": frames_and_fps(desc), "options": specs})
         return
-    console.print(f"[bold]{desc.name}[/] ({desc.family})", markup=True)
+    console.print(text((desc.name, "bold"), f" ({desc.family})"))
     facts = [
         ("aliases", ", ".join(desc.aliases) or "-"),
         ("takes the image", _yes(desc.takes_image)),
         ("uses a prompt", _yes(desc.uses_prompt)),
         ("weights", desc.hf_repo or "-"),
+        ("frames and fps", frames_and_fps(desc)),
         ("memory", desc.memory),
         ("licence", desc.licence),
         ("notes", desc.notes or "-"),
     ]
     for label, value in facts:
-        console.print(f"  {label}: {value}", markup=False, soft_wrap=True)
+        console.print(text(f"  {label}: {value}"), soft_wrap=True)
     from rich.table import Table
 
     table = Table()
@@ -206,12 +173,6 @@ def show(
         description = spec["description"]
         if spec["ignored"]:
             description = f"(ignored by {desc.name}) {description}"
-        table.add_row(
-            spec["name"],
-            spec["flag"],
-            spec["type"],
-            _show_default(spec["default"]),
-            spec["allowed"],
-            description,
-        )
+        cells = (spec["name"], spec["flag"], spec["type"], _show_default(spec["default"]))
+        table.add_row(*(text(c) for c in cells), text(spec["allowed"]), text(description))
     console.print(table)

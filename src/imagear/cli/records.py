@@ -10,39 +10,69 @@ from typing import Annotated
 
 import typer
 
-from imagear.cli._common import console, err_console, get_app, handle_errors, print_json
+from imagear.cli._common import (
+    console,
+    err_console,
+    get_app,
+    handle_errors,
+    print_json,
+    warn,
+)
+from imagear.cli._text import text
+from imagear.limits import MAX_COUNT, MAX_ID
 
 app = typer.Typer(help="Records and their master images.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-@app.command("add")
+@app.command("add", short_help="Add one record with IMAGE as its master image.")
 def add(
     ctx: typer.Context,
     image: Annotated[Path, typer.Argument(help="Image file to make the new record's master.")],
     identifier: Annotated[
-        str | None, typer.Option(help="Reference code (default: the file stem).")
+        str | None,
+        typer.Option(metavar="TEXT", help="Reference code (default: the file stem)."),
     ] = None,
-    title: Annotated[str | None, typer.Option(help="Title (default: the file stem).")] = None,
+    title: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="Title (default: the file stem).")
+    ] = None,
+    allow_duplicates: Annotated[
+        bool,
+        typer.Option("--allow-duplicates", help="Add it even when a record has this identifier."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Copy IMAGE under the images root and create a record with it as master; prints the id."""
+    """Copy IMAGE under the images root and create a record with it as master; prints the id.
+
+    When a record already has the identifier, nothing is added: a warning names it and its id
+    is printed (as `records import` skips such a row), unless --allow-duplicates.
+    """
     from imagear import records as svc
 
     with handle_errors(as_json):
-        rec = svc.add_record(get_app(ctx), image, identifier, title)
+        app = get_app(ctx)
+        if allow_duplicates:
+            rec, added = svc.add_record(app, image, identifier, title), True
+        else:
+            rec, added = svc.add_unless_exists(app, image, identifier, title)
+    if not added:
+        warn(
+            f"A record with the identifier {rec.identifier!r} already exists (record {rec.id}); "
+            "nothing was added. Pass --allow-duplicates to add another."
+        )
     if as_json:
-        print_json(rec.as_dict())
+        print_json({"status": "created" if added else "exists", **rec.as_dict()})
     else:
         typer.echo(rec.id)
 
 
-@app.command("import")
+@app.command("import", short_help="Add many records from an AtoM-style CSV file.")
 def import_(
     ctx: typer.Context,
     csv_file: Annotated[
-        Path, typer.Argument(help="AtoM-style CSV: identifier, title, digitalObjectPath.")
+        Path,
+        typer.Argument(metavar="CSV", help="AtoM-style CSV: identifier, title, digitalObjectPath."),
     ],
     allow_duplicates: Annotated[
         bool,
@@ -64,9 +94,11 @@ def import_(
         print_json(report.as_dict())
     else:
         for line, message in report.skipped:
-            err_console.print(f"[yellow]line {line}: skipped:[/] {message}", soft_wrap=True)
+            err_console.print(
+                text((f"line {line}: skipped:", "yellow"), " ", message), soft_wrap=True
+            )
         for line, message in report.errors:
-            err_console.print(f"[red]line {line}:[/] {message}", soft_wrap=True)
+            err_console.print(text((f"line {line}:", "red"), " ", message), soft_wrap=True)
         skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
         console.print(
             f"Imported {len(report.added)} record(s){skipped}, {len(report.errors)} row(s) failed.",
@@ -79,15 +111,19 @@ def import_(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(min=1, help="How many to show.")] = 100,
-    offset: Annotated[int, typer.Option(min=0, help="How many to skip.")] = 0,
+    limit: Annotated[
+        int, typer.Option(metavar="N", min=1, max=MAX_COUNT, help="How many to show.")
+    ] = 100,
+    offset: Annotated[
+        int, typer.Option(metavar="N", min=0, max=MAX_COUNT, help="How many to skip.")
+    ] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """Records with whether each has a master image and an animation."""
     from imagear import records as svc
 
     with handle_errors(as_json):
-        rows, total = svc.list_records(get_app(ctx), limit, offset)
+        rows, total = svc.list_records(get_app(ctx, read_only=True), limit, offset)
     if as_json:
         print_json({"total": total, "records": [r.summary() for r in rows]})
         return
@@ -99,8 +135,8 @@ def list_(
     for r in rows:
         table.add_row(
             str(r.id),
-            r.identifier or "",
-            r.title or "",
+            text(r.identifier),
+            text(r.title),
             "yes" if r.has_master else "no",
             "yes" if r.has_animation else "no",
         )
@@ -110,30 +146,38 @@ def list_(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    object_id: Annotated[int, typer.Argument(help="Record id.")],
+    object_id: Annotated[int, typer.Argument(metavar="ID", help="Record id.", min=1, max=MAX_ID)],
     as_json: JsonOpt = False,
 ) -> None:
     """One record, its master image and its animation."""
     from imagear import records as svc
 
     with handle_errors(as_json):
-        rec = svc.get_record(get_app(ctx), object_id)
+        rec = svc.get_record(get_app(ctx, read_only=True), object_id)
     if as_json:
         print_json(rec.as_dict())
         return
-    console.print(f"[bold]Record {rec.id}[/]  {rec.identifier or ''}  {rec.title or ''}")
+    console.print(
+        text((f"Record {rec.id}", "bold"), "  ", rec.identifier, "  ", rec.title), soft_wrap=True
+    )
     if rec.master:
         m = rec.master
         console.print(
-            f"Master image: {m.file}  ({m.mime_type}, {m.byte_size} bytes, usage {m.usage_id})"
+            text(
+                f"Master image: {m.file}  ({m.mime_type}, {m.byte_size} bytes, usage {m.usage_id})"
+            ),
+            soft_wrap=True,
         )
     else:
         console.print("Master image: none")
     if rec.animation:
         a = rec.animation
         console.print(
-            f"Animation: {a['mp4_path']}  {a['mp4_width']}x{a['mp4_height']} @ {a['mp4_fps']} fps, "
-            f"{a['mp4_duration_secs']} s, model {a['ai_model']}, seed {a['ai_seed']}"
+            text(
+                f"Animation: {a['mp4_path']}  {a['mp4_width']}x{a['mp4_height']} @ {a['mp4_fps']} "
+                f"fps, {a['mp4_duration_secs']} s, model {a['ai_model']}, seed {a['ai_seed']}"
+            ),
+            soft_wrap=True,
         )
     else:
         console.print("Animation: none")

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from imagear.cli._common import console, get_app, handle_errors, warn
+from imagear.cli._text import text
 from imagear.errors import ConfigError, UsageError
 
 DEVICE_RE = re.compile(r"cpu|mps|cuda(:\d+)?")
@@ -36,7 +37,21 @@ def _device(device: str | None) -> str | None:
 
 
 def _token(token: str | None, token_env: str | None, configured: str) -> str:
-    """--token, else the variable named by --token-env, else server_token from the config."""
+    """--token, else the variable named by --token-env, else server_token from the config;
+    ConfigError (exit 2) for one that no client could send as a bearer token."""
+    from imagear.wire import token_problem
+
+    value = _given_token(token, token_env, configured)
+    problem = token_problem(value)
+    if problem is not None:
+        raise ConfigError(
+            f"The server token cannot be a bearer token: {problem}.",
+            "Use printable ASCII without spaces (e.g. `openssl rand -hex 32`).",
+        )
+    return value
+
+
+def _given_token(token: str | None, token_env: str | None, configured: str) -> str:
     if token:
         return token
     if token_env:
@@ -50,11 +65,18 @@ def _token(token: str | None, token_env: str | None, configured: str) -> str:
     return configured
 
 
+def _finite(value: float, flag: str) -> float:
+    """``value``, or UsageError for NaN (which passes click's range checks)."""
+    if value != value:
+        raise UsageError(f"{flag} must be a number, not nan.")
+    return value
+
+
 def _progress(event: str, message: str) -> None:
     if event == "warning":
         warn(message)
     else:
-        console.print(message, markup=False)
+        console.print(text(message), soft_wrap=True)
 
 
 def serve(
@@ -85,14 +107,32 @@ def serve(
         typer.Option(help="Torch device: cpu, cuda, cuda:N, mps or auto (default: the best)."),
     ] = None,
     queue_size: Annotated[
-        int, typer.Option(help="Requests that may wait behind the running one; then 503.", min=1)
+        int,
+        typer.Option(
+            help="Requests that may wait behind the running one; then 503.", min=1, max=10_000
+        ),
     ] = 4,
     max_upload_mb: Annotated[
-        float, typer.Option(help="Largest accepted upload, in MB; larger gets 413.", min=0.01)
+        float,
+        typer.Option(
+            help="Largest accepted upload, in MB; larger gets 413.", min=0.01, max=1024 * 1024
+        ),
     ] = 100.0,
+    upload_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds for a whole upload to arrive; a slower one gets 408 and is cut off "
+            "(uploads are read before they take a queue slot).",
+            min=1,
+            max=86400,
+        ),
+    ] = 120.0,
     max_megapixels: Annotated[
         float | None,
-        typer.Option(help="Largest image decoded, in megapixels (default 200); larger gets 413."),
+        typer.Option(
+            help="Largest image decoded, in megapixels (default 200); larger gets 413.",
+            max=1_000_000,
+        ),
     ] = None,
     token: Annotated[
         str | None,
@@ -115,6 +155,44 @@ def serve(
         ),
     ] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    quality_gate: Annotated[
+        bool,
+        typer.Option(
+            "--quality-gate/--no-quality-gate",
+            help="Refuse (500, type QualityRejected) a black, blank, frozen, unrelated or "
+            "not-as-asked clip instead of sending it.",
+        ),
+    ] = True,
+    min_brightness: Annotated[
+        float,
+        typer.Option(
+            help="Quality gate: frames darker than this mean grey (0..255) are black.",
+            min=0,
+            max=255,
+        ),
+    ] = 10.0,
+    min_contrast: Annotated[
+        float,
+        typer.Option(
+            help="Quality gate: frames varying less than this (grey std) are blank.", min=0, max=255
+        ),
+    ] = 2.0,
+    min_motion: Annotated[
+        float,
+        typer.Option(
+            help="Quality gate: clips changing less than this (grey levels) are frozen.",
+            min=0,
+            max=255,
+        ),
+    ] = 1.0,
+    min_resemblance: Annotated[
+        float,
+        typer.Option(
+            help="Quality gate: the first frame's least correlation (0..1) with the image; 0: off.",
+            min=0,
+            max=1,
+        ),
+    ] = 0.5,
 ) -> None:
     """Serve image-to-video over HTTP, speaking Heratio's protocol (GET /health, POST /animate,
     plus GET /models). One generation at a time; extra requests queue, then get 503.
@@ -131,20 +209,31 @@ def serve(
 
         default = get_model(model)  # an unknown name stops here, with the list of models
         level = server_run.log_level_name(log_level)
-        if max_megapixels is not None and max_megapixels <= 0:
+        if max_megapixels is not None and not max_megapixels > 0:  # also NaN
             raise UsageError(
                 f"--max-megapixels must be above 0, not {max_megapixels:g}.",
                 "Leave it out for the default (200 megapixels).",
             )
+        from imagear.quality import Thresholds
+
+        quality = Thresholds(
+            enabled=quality_gate,
+            min_brightness=min_brightness,
+            min_contrast=min_contrast,
+            min_motion=min_motion,
+            min_resemblance=min_resemblance,
+        )
         settings = ServerSettings(
             default_model=default.name,
             models_dir=models_dir or config.models_dir,
             low_vram=config.low_vram if low_vram is None else low_vram,
             device=_device(device),
             queue_size=queue_size,
-            max_upload_bytes=int(max_upload_mb * MB),
+            max_upload_bytes=int(_finite(max_upload_mb, "--max-upload-mb") * MB),
+            upload_timeout=_finite(upload_timeout, "--upload-timeout"),
             max_pixels=max(1, int(max_megapixels * 1_000_000)) if max_megapixels else None,
             token=_token(token, token_env, config.server_token),
             preload=preload,
+            quality=quality,
         )
         server_run.serve(settings, host, port, level, progress=_progress)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from imagear.cli._common import console, get_app, handle_errors, print_json
+from imagear.cli._text import text, visible
 
 app = typer.Typer(help="Read and change the image_ar_settings table.", no_args_is_help=True)
 
@@ -28,7 +29,7 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from imagear import settings as svc
 
     with handle_errors(as_json):
-        values = svc.get_all(get_app(ctx).engine)
+        values = svc.get_all(get_app(ctx, read_only=True).engine)
     rows = [dict(d, value=values.value(d["key"])) for d in svc.describe()]
     if as_json:
         print_json({r["key"]: r["value"] for r in rows})
@@ -40,7 +41,9 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         table.add_column(name, overflow="fold")
     for r in rows:
         table.add_row(
-            r["key"], _show(r["value"]), _show(r["default"]), r["allowed"], r["description"]
+            *(text(v) for v in (r["key"], _show(r["value"]), _show(r["default"]))),
+            text(r["allowed"]),
+            text(r["description"]),
         )
     console.print(table)
 
@@ -55,11 +58,11 @@ def get(
     from imagear import settings as svc
 
     with handle_errors(as_json):
-        value = svc.get(get_app(ctx).engine, key)
+        value = svc.get(get_app(ctx, read_only=True).engine, key)
     if as_json:
         print_json({key: value})
     else:
-        typer.echo(_show(value))
+        typer.echo(visible(_show(value)))
 
 
 @app.command("set", context_settings={"ignore_unknown_options": True})
@@ -73,7 +76,7 @@ def set_(
 
     with handle_errors():
         stored = svc.set_value(get_app(ctx).engine, key, value)
-    console.print(f"{key} = {_show(stored)}")
+    console.print(text(f"{key} = {_show(stored)}"), soft_wrap=True)
 
 
 @app.command("reset")
@@ -86,4 +89,4 @@ def reset(
 
     with handle_errors():
         keys = svc.reset(get_app(ctx).engine, key)
-    console.print(f"Reset {', '.join(keys)}")
+    console.print(text(f"Reset {', '.join(keys)}"))

@@ -3,7 +3,9 @@
 ::
 
     schema      the tables (AtoM/Heratio names) and Core handles on them
-    engine      URL normalisation, drivers, SQLite pragmas
+    engine      URL normalisation, drivers (SQLite, PostgreSQL, MySQL/MariaDB), SQLite pragmas
+    flavour     imagear's own database or an AtoM/Heratio one, decided on first use
+    diagnose    database errors worded as one line with advice
     migrations  first boot, versioned upgrades, the settings seed handed in by the caller
     locks       every lock: boot, per-record, enqueue, short write transactions
     records     information_object / digital_object, and the master-image rule (once)
@@ -14,7 +16,7 @@
 
 Services (:mod:`imagear.records`, :mod:`imagear.clips`, :mod:`imagear.settings`,
 :mod:`imagear.batch`) call these modules with an :class:`sqlalchemy.Engine`; database errors come
-back as :class:`imagear.errors.StorageError`.
+back as :class:`imagear.errors.StorageError` (:mod:`imagear.db.diagnose`).
 """
 
 from __future__ import annotations

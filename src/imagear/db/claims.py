@@ -10,17 +10,20 @@ The rules that make several runners (cron entries, hosts) safe against one datab
   taken by one conditional ``UPDATE ... WHERE object_id IN (SELECT ... FOR UPDATE SKIP LOCKED
   LIMIT n) RETURNING`` in a short transaction (shared with recording finished records): on
   PostgreSQL ``SKIP LOCKED`` makes two runners take disjoint rows without waiting on each
-  other; on SQLite the transaction starts with ``BEGIN IMMEDIATE`` (the database's one write
-  lock, waited for by ``busy_timeout``), so the select-and-update cannot interleave with
-  another runner's on the same machine.
+  other; on MySQL/MariaDB (no ``UPDATE ... RETURNING``) the same transaction selects the ids
+  ``FOR UPDATE SKIP LOCKED`` first, then updates and reads back those rows
+  (:class:`imagear.db.jobs.PickAndUpdate`); on SQLite the transaction starts with
+  ``BEGIN IMMEDIATE`` (the database's one write lock, waited for by ``busy_timeout``), so the
+  select-and-update cannot interleave with another runner's on the same machine.
 - Claims are leases: ``claim_expires_at = now + lease``, renewed by the runner's heartbeat for
   the rows it holds (by id). A runner that dies stops renewing; any later runner's *sweep* turns
   its expired rows back into ``pending`` (counting the lost attempt, ``RunnerLost``), so nothing
   stays stuck and the next run picks them up with no flag.
 - Every write is guarded by ``claimed_by = me AND status = 'running'``: a runner that lost its
   claim (it stalled longer than the lease) cannot overwrite the new holder's bookkeeping.
-- Time comes from one clock: PostgreSQL's ``now()`` when the database is PostgreSQL (hosts
-  with skewed clocks still agree), Python's clock on SQLite (one machine).
+- Time comes from one clock: the database server's on PostgreSQL (``now()``) and MySQL/MariaDB
+  (``UTC_TIMESTAMP(6)``), so hosts with skewed clocks still agree; Python's clock on SQLite
+  (one machine).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,10 +52,13 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import locks
+from imagear.db.engine import MYSQL, POSTGRES, skip_locked_problem
 from imagear.db.jobs import (
     DONE,
     FAILED,
@@ -59,18 +66,24 @@ from imagear.db.jobs import (
     PENDING,
     RUNNER_LOST,
     RUNNING,
+    PickAndUpdate,
     Selection,
     as_utc,
     candidate,
-    is_postgres,
+    clock,
+    mysql_now,
+    mysql_plus,
     not_done_since,
+    on_index,
     sql_now,
     time_param,
     write_tx,
 )
 from imagear.db.records import has_clip
-from imagear.db.schema import JOB, RECORDS
+from imagear.db.schema import JOB, JOB_INDEX, RECORDS
+from imagear.errors import StorageError
 
+SKIPPED_WAIT_SECS = 1.0  # MySQL: how long a claim retries rows skipped for a moment
 _runner_lock = threading.Lock()
 _runner_count = 0
 
@@ -87,10 +100,18 @@ def new_runner_id() -> str:
 
 @dataclass(frozen=True)
 class Claim:
-    """A record this runner holds; ``attempts`` counts this one."""
+    """A record this runner holds; ``attempts`` counts this one. ``last_error_kind``: how its
+    previous attempt failed (None: it did not, or this is the first); e.g. ``quality`` makes
+    the batch draw a new seed."""
 
     object_id: int
     attempts: int
+    last_error_kind: str | None = None
+
+
+ANALYZE_AFTER = 10_000
+"""Rows a run adds to image_ar_job (or reopens) after which PostgreSQL's statistics are
+refreshed."""
 
 
 class ClaimStore:
@@ -104,12 +125,14 @@ class ClaimStore:
         self.lease_secs = float(lease_secs)
         self.max_attempts = int(max_attempts)
         self._cache: dict[tuple[Any, ...], Any] = {}  # hot statements, built once
+        # new work is walked in id order from the highest id this runner claimed (per window)
+        self._after: dict[tuple[int, ...] | None, int] = {}
 
     # -- plumbing ------------------------------------------------------------------------------
 
     @property
-    def _pg(self) -> bool:
-        return is_postgres(self.engine)
+    def _clock(self) -> str:
+        return clock(self.engine)
 
     def _at(self, plus_secs: float = 0.0) -> Any:
         """SQL for "now (+ seconds)" (see :func:`imagear.db.jobs.sql_now`)."""
@@ -117,16 +140,20 @@ class ClaimStore:
 
     def _times(self) -> dict[str, Any]:
         """Values of the time parameters of cached statements (see :meth:`_now_expr`)."""
-        if self._pg:
+        if self._clock == POSTGRES:
             return {"lease": timedelta(seconds=self.lease_secs)}
+        if self._clock == MYSQL:
+            return {"lease_us": int(self.lease_secs * 1e6)}
         now = datetime.now(UTC)
         return {"now": now, "expires": now + timedelta(seconds=self.lease_secs)}
 
     def _now_expr(self, lease: bool = False) -> Any:
-        """Now (+ the lease) as SQL for a cached statement: ``now()`` on PostgreSQL, a
-        parameter filled by :meth:`_times` on SQLite."""
-        if self._pg:
+        """Now (+ the lease) as SQL for a cached statement: the server's clock on PostgreSQL
+        and MySQL/MariaDB, a parameter filled by :meth:`_times` on SQLite."""
+        if self._clock == POSTGRES:
             return func.now() + bindparam("lease", type_=Interval()) if lease else func.now()
+        if self._clock == MYSQL:
+            return mysql_plus(bindparam("lease_us", type_=Integer())) if lease else mysql_now()
         return time_param("expires" if lease else "now")
 
     def transaction(self, what: str) -> contextlib.AbstractContextManager[Connection]:
@@ -139,10 +166,11 @@ class ClaimStore:
 
     def db_now(self) -> datetime:
         """The current time on the clock claims use."""
-        if not self._pg:
+        if self._clock == "python":
             return datetime.now(UTC)
+        now = func.now() if self._clock == POSTGRES else mysql_now()
         with self.transaction("read the database clock") as conn:
-            value = conn.execute(select(func.now())).scalar_one()
+            value = conn.execute(select(now)).scalar_one()
         return as_utc(value) or datetime.now(UTC)
 
     # -- once per run --------------------------------------------------------------------------
@@ -156,6 +184,7 @@ class ClaimStore:
         storing its clip is marked done. Serialised between runners (advisory lock / SQLite
         lock).
         """
+        added = 0
         with self.transaction("prepare its job list") as conn:
             locks.lock_key(conn, locks.ENQUEUE_KEY)
             now = self._at()
@@ -166,12 +195,13 @@ class ClaimStore:
                     .where(candidate(RECORDS.c.id, sel, window), ~has_job)
                     .order_by(RECORDS.c.id)
                 )
-                conn.execute(
-                    insert(JOB).from_select(
-                        ["object_id", "status", "attempts", "updated_at"], source
-                    )
+                add = insert(JOB).from_select(
+                    ["object_id", "status", "attempts", "updated_at"], source
                 )
-                conn.execute(
+                added += max(
+                    0, conn.execute(add.execution_options(preserve_rowcount=True)).rowcount
+                )
+                reopen = (
                     update(JOB)
                     .where(
                         JOB.c.status == DONE,
@@ -180,8 +210,9 @@ class ClaimStore:
                     )
                     .values(status=PENDING, attempts=0, updated_at=now)
                 )
+                added += max(0, conn.execute(on_index(reopen, JOB_INDEX)).rowcount)
             if sel.only_missing:  # died after storing the clip, before recording it: done
-                conn.execute(
+                stored = (
                     update(JOB)
                     .where(
                         JOB.c.status == PENDING,
@@ -197,39 +228,59 @@ class ClaimStore:
                         updated_at=now,
                     )
                 )
+                conn.execute(on_index(stored, JOB_INDEX))
+        if added >= ANALYZE_AFTER and self._clock == POSTGRES:
+            self._analyze()
+
+    def _analyze(self) -> None:
+        """Refresh PostgreSQL's statistics of image_ar_job after many rows were added or
+        reopened: planned with the old ones (say, an empty table), a claim reads every pending
+        row and sorts them (seconds a claim) until autovacuum gets to the table."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text(f"ANALYZE {JOB.name}"))
+                conn.commit()
+        except SQLAlchemyError:
+            pass  # not the table's owner: autovacuum analyses it a little later
 
     def sweep(self) -> list[int]:
         """Reopen rows whose holder's claim expired (it died); return their ids.
 
         The lost attempt counts: a record that keeps killing its runner is given up after
-        ``max_attempts`` like any other failure.
+        ``max_attempts`` like any other failure. The first claim statement of every run:
+        a MySQL/MariaDB too old for ``SKIP LOCKED`` is refused here, before any write.
         """
+        problem = skip_locked_problem(self.engine)
+        if problem:
+            raise StorageError(
+                problem,
+                "Upgrade the database server, or run imagear animate per record instead.",
+            )
         now = self._at()
-        expired = (
+        expired = on_index(
             select(JOB.c.object_id)
             .where(JOB.c.status == RUNNING, JOB.c.claim_expires_at < now)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True),
+            JOB_INDEX,
         )
         message = (
             literal("The runner ")
             + func.coalesce(JOB.c.claimed_by, "?")
             + literal(" stopped (killed or crashed) while holding this record; its claim expired.")
         )
-        stmt = (
-            update(JOB)
-            .where(JOB.c.object_id.in_(expired))
-            .values(
+        stmt = PickAndUpdate(
+            expired,
+            update(JOB).values(
                 status=case((JOB.c.attempts >= self.max_attempts, GIVEN_UP), else_=PENDING),
                 last_error=message,
                 last_error_kind=RUNNER_LOST,
                 claim_expires_at=None,
                 next_attempt_at=None,
                 updated_at=now,
-            )
-            .returning(JOB.c.object_id)
+            ),
         )
         with self.transaction("release expired claims") as conn:
-            return sorted(row[0] for row in conn.execute(stmt))
+            return sorted(int(row[0]) for row in stmt.run(conn))
 
     # -- per chunk / per record ----------------------------------------------------------------
 
@@ -244,34 +295,37 @@ class ClaimStore:
         key = ("claim", phase, sel.only_missing, sel.since is not None, windowed)
         if key not in self._cache:
             now = self._now_expr()
-            if phase == 0:
-                cond = JOB.c.status == PENDING
+            if phase == 0:  # from this runner's cursor (see claim)
+                cond = and_(JOB.c.status == PENDING, JOB.c.object_id > bindparam("after"))
             else:
                 due = or_(JOB.c.next_attempt_at.is_(None), JOB.c.next_attempt_at <= now)
                 cond = and_(JOB.c.status == FAILED, due, JOB.c.updated_at < time_param("started"))
             window: Any = bindparam("window", expanding=True) if windowed else None
-            pick = (
+            probe = (
                 select(JOB.c.object_id)
                 .where(
                     cond,
                     not_done_since(sel, time_param("since")),
-                    candidate(JOB.c.object_id, sel, window),
+                    candidate(JOB.c.object_id, sel, window, per_row=True),
                 )
                 .order_by(JOB.c.status, JOB.c.object_id)
                 .limit(bindparam("n", type_=Integer()))
-                .with_for_update(skip_locked=True)
             )
-            self._cache[key] = (
-                update(JOB)
-                .where(JOB.c.object_id.in_(pick))
-                .values(
+            # InnoDB locks every row it reads: a table scan and a sort would lock all the
+            # pending rows (the other runners would then skip them all), the index walk locks
+            # only the n rows taken
+            pick = on_index(probe.with_for_update(skip_locked=True), JOB_INDEX)
+            self._cache[("probe", *key[1:])] = probe
+            self._cache[key] = PickAndUpdate(
+                pick,
+                update(JOB).values(
                     status=RUNNING,
                     claimed_by=bindparam("me"),
                     claim_expires_at=self._now_expr(lease=True),
                     attempts=JOB.c.attempts + 1,
                     updated_at=now,
-                )
-                .returning(JOB.c.object_id, JOB.c.attempts)
+                ),
+                (JOB.c.object_id, JOB.c.attempts, JOB.c.last_error_kind),
             )
         return self._cache[key]
 
@@ -284,21 +338,60 @@ class ClaimStore:
         conn: Connection | None = None,
     ) -> list[Claim]:
         """Claim up to ``n`` records: new ones first, then due retries, lowest ids first.
-        Each claim counts one attempt (given back by :meth:`release` if never started)."""
+        Each claim counts one attempt (given back by :meth:`release` if never started).
+
+        New work is taken above the highest id this runner has claimed so far (a cursor),
+        so a claim reads a few rows however far the run has got, whichever index the
+        database walks; when that comes up short, the walk starts once more from the first
+        id, for records given back or reopened behind the cursor.
+        """
         if n <= 0:
             return []
         rows: list[Any] = []
         params: dict[str, Any] = {"me": self.runner_id, "started": started, "since": sel.since}
         if window is not None:
             params["window"] = list(window)
+        cursor = tuple(window) if window is not None else None
+        after = self._after.get(cursor, 0)
+        walks = [(0, after), (0, 0)] if after else [(0, 0)]  # from the cursor, then the start
+        newest = 0
         with self._use(conn, "claim records") as tx:
-            for phase in (0, 1):
+            for phase, start in [*walks, (1, 0)]:
                 left = n - len(rows)
                 if left <= 0:
                     break
                 stmt = self._claim_stmt(phase, sel, window is not None)
-                rows.extend(tx.execute(stmt, {**params, **self._times(), "n": left}).all())
-        return sorted((Claim(int(r[0]), int(r[1])) for r in rows), key=lambda c: c.object_id)
+                values = {**params, **self._times(), "n": left, "after": start}
+                got = stmt.run(tx, values)
+                if not got and self._clock == MYSQL:
+                    probe = self._cache[("probe", phase, *self._shape(sel, window))]
+                    got = self._skipped_for_a_moment(tx, stmt, probe, values)
+                rows.extend(got)
+                if phase == 0 and got:
+                    newest = max(int(r[0]) for r in got)
+        self._after[cursor] = newest  # 0 when no new work was found: from the start next time
+        claims = (Claim(int(r[0]), int(r[1]), r[2]) for r in rows)
+        return sorted(claims, key=lambda c: c.object_id)
+
+    @staticmethod
+    def _shape(sel: Selection, window: Sequence[int] | None) -> tuple[Any, ...]:
+        return (sel.only_missing, sel.since is not None, window is not None)
+
+    def _skipped_for_a_moment(
+        self, tx: Connection, stmt: PickAndUpdate, probe: Any, values: dict[str, Any]
+    ) -> list[Any]:
+        """MySQL/MariaDB: a claim that found nothing while a plain read still sees takeable
+        rows skipped rows another statement held for a moment (InnoDB locks what it reads);
+        try again for up to :data:`SKIPPED_WAIT_SECS` rather than end the run early."""
+        deadline = time.monotonic() + SKIPPED_WAIT_SECS
+        while time.monotonic() < deadline:
+            if tx.execute(probe, values).first() is None:
+                return []  # nothing takeable: the rows were taken (or finished) meanwhile
+            time.sleep(0.02)
+            got = stmt.run(tx, values)
+            if got:
+                return got
+        return []
 
     def _mine(self, ids: Sequence[int]) -> Any:
         return and_(
@@ -313,7 +406,7 @@ class ClaimStore:
         """Set ``values()`` (built inside the transaction) on the rows of ``ids`` this runner
         still holds, in one transaction; return how many it held."""
         with self.transaction(what) as conn:
-            result = conn.execute(update(JOB).where(self._mine(ids)).values(**values()))
+            result = conn.execute(on_index(update(JOB).where(self._mine(ids)).values(**values())))
         return int(result.rowcount or 0)
 
     def renew(self, ids: Sequence[int]) -> int:
@@ -331,14 +424,18 @@ class ClaimStore:
             return set()
         if ("done",) not in self._cache:
             now = self._now_expr()
-            self._cache[("done",)] = (
-                update(JOB)
+            mine = on_index(
+                select(JOB.c.object_id)
                 .where(
                     JOB.c.object_id.in_(bindparam("ids", expanding=True)),
                     JOB.c.claimed_by == bindparam("me"),
                     JOB.c.status == RUNNING,
                 )
-                .values(
+                .with_for_update()
+            )
+            self._cache[("done",)] = PickAndUpdate(
+                mine,
+                update(JOB).values(
                     status=DONE,
                     attempts=0,
                     claim_expires_at=None,
@@ -347,12 +444,11 @@ class ClaimStore:
                     last_error_kind=None,
                     next_attempt_at=None,
                     updated_at=now,
-                )
-                .returning(JOB.c.object_id)
+                ),
             )
         params = {"ids": list(object_ids), "me": self.runner_id, **self._times()}
         with self._use(conn, "record finished records") as tx:
-            rows = tx.execute(self._cache[("done",)], params).all()
+            rows = self._cache[("done",)].run(tx, params)
         return {int(r[0]) for r in rows}
 
     def finish_failed(

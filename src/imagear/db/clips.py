@@ -7,32 +7,37 @@
   row, let the caller rename the new file into place, insert or update the row, commit.
 - :func:`delete` and :func:`recent`.
 
+On an AtoM/Heratio database (:mod:`imagear.db.flavour`) values are fitted to Heratio's column
+types before they are written (:meth:`~imagear.db.flavour.Flavour.fit`), timestamps are the
+configured zone's wall-clock time (:func:`now`) and come back aware in that zone, and titles
+come from ``information_object_i18n``. :func:`limit` tells a caller, before it generates
+anything, what a column can hold.
+
 Database errors become :class:`~imagear.errors.StorageError` with a message that says which of
-these failed.
+these failed (:mod:`imagear.db.diagnose`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, func, select, update
 from sqlalchemy import delete as sa_delete
 from sqlalchemy.exc import SQLAlchemyError
 
-from imagear.db import locks
+from imagear.db import flavour, locks
+from imagear.db.flavour import ColumnLimit
 from imagear.db.records import master_query
-from imagear.db.schema import CLIPS, FILES, RECORDS
-from imagear.errors import StorageError
+from imagear.db.review import REVIEW
+from imagear.db.schema import CLIP_COLUMNS, FILES, RECORDS
 
-COLUMNS = tuple(c.name for c in CLIPS.c)
+COLUMNS = CLIP_COLUMNS  # what imagear reads and writes, on both kinds
 _FILE_COLUMNS = tuple(c.name for c in FILES.c)
-
-# Built once: the lookup and the commit path run once per record of a batch.
-_ROW_OF = select(CLIPS).where(CLIPS.c.object_id == bindparam("object_id"))
-_UPDATE = update(CLIPS).where(CLIPS.c.id == bindparam("row_id"))
 _MASTER_ID = (  # the record's master image as master_query picks it, for the outer record
     master_query(RECORDS.c.id)
     .with_only_columns(FILES.c.id)
@@ -40,27 +45,74 @@ _MASTER_ID = (  # the record's master image as master_query picks it, for the ou
     .correlate(RECORDS)  # its digital_object is its own, not the one joined outside
     .scalar_subquery()
 )
-_LOOKUP = (
-    select(
-        RECORDS.c.id.label("record_id"),
-        *[c.label(f"clip_{c.name}") for c in CLIPS.c],
-        *[c.label(f"file_{c.name}") for c in FILES.c],
-    )
-    .select_from(
-        RECORDS.outerjoin(CLIPS, CLIPS.c.object_id == RECORDS.c.id).outerjoin(
-            FILES, FILES.c.id == _MASTER_ID
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The hot statements on one object_image_ar table handle (built once per handle: the
+    lookup and the commit path run once per record of a batch)."""
+
+    columns: tuple[Any, ...]
+    row_of: Any
+    update: Any
+    lookup: Any
+
+
+@functools.cache
+def _statements(table: Table) -> _Statements:
+    """Statements on ``table``: imagear's own object_image_ar, or Heratio's (whose naive
+    DATETIMEs and DECIMALs are typed as Heratio made them; see :attr:`Flavour.clips`)."""
+    columns = tuple(table.c[name] for name in COLUMNS)
+    lookup = (
+        select(
+            RECORDS.c.id.label("record_id"),
+            *[c.label(f"clip_{c.name}") for c in columns],
+            *[c.label(f"file_{c.name}") for c in FILES.c],
         )
+        .select_from(
+            RECORDS.outerjoin(table, table.c.object_id == RECORDS.c.id).outerjoin(
+                # the object_id term ties the file to the record for SQLAlchemy's FROM linter
+                # too (without it MySQL's compilation warns of a cartesian product)
+                FILES,
+                (FILES.c.object_id == RECORDS.c.id) & (FILES.c.id == _MASTER_ID),
+            )
+        )
+        .where(RECORDS.c.id == bindparam("object_id"))
     )
-    .where(RECORDS.c.id == bindparam("object_id"))
-)
+    return _Statements(
+        columns,
+        select(*columns).where(table.c.object_id == bindparam("object_id")),
+        update(table).where(table.c.id == bindparam("row_id")),
+        lookup,
+    )
+
 
 _WRITE_ADVICE = "The previous clip is kept; check the database and try again."
 _READ_ADVICE = "Check database_url (`imagear config show`) and that the database is reachable."
 
 
-def row_dict(values: Mapping[Any, Any]) -> dict[str, Any]:
-    """An object_image_ar row as a dict keyed by column; columns ``values`` lacks are None."""
+def row_dict(values: Mapping[Any, Any], fl: flavour.Flavour | None = None) -> dict[str, Any]:
+    """An object_image_ar row as a dict keyed by column; columns ``values`` lacks are None.
+    With ``fl``, times are shown as that flavour shows them (aware, on AtoM/Heratio's)."""
+    if fl is not None:
+        return fl.clip_row(values)
     return {name: values.get(name) for name in COLUMNS}
+
+
+def now(engine: Engine) -> datetime:
+    """The time to write into object_image_ar on this database (see
+    :meth:`imagear.db.flavour.Flavour.now`)."""
+    return flavour.of(engine).now()
+
+
+def limit(engine: Engine, column: str) -> ColumnLimit | None:
+    """What ``object_image_ar.<column>`` can hold on this database (None: no limit known)."""
+    return flavour.of(engine).clip_limit(column)
+
+
+def is_heratio(engine: Engine) -> bool:
+    """Whether ``engine`` is an AtoM/Heratio database (object_image_ar is shared with Heratio)."""
+    return flavour.of(engine).is_atom
 
 
 @dataclass
@@ -74,18 +126,26 @@ class Lookup:
 
 def lookup(engine: Engine, object_id: int) -> Lookup:
     """The record's existence, clip row and master image row, in one statement."""
+    fl = flavour.of(engine)
     try:
         # autocommit: one read, no transaction to begin and roll back
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            found = conn.execute(_LOOKUP, {"object_id": int(object_id)}).mappings().first()
+            found = (
+                conn.execute(_statements(fl.clips).lookup, {"object_id": int(object_id)})
+                .mappings()
+                .first()
+            )
     except SQLAlchemyError as exc:
-        raise StorageError(
-            f"Reading record {object_id} from the database failed: {locks.reason(exc)}.",
-            _READ_ADVICE,
+        raise flavour.failed(
+            engine, f"Reading record {object_id} from the database failed", exc, _READ_ADVICE
         ) from exc
     if found is None:
         return Lookup(False, None, None)
-    clip = {n: found[f"clip_{n}"] for n in COLUMNS} if found["clip_id"] is not None else None
+    clip = (
+        row_dict({n: found[f"clip_{n}"] for n in COLUMNS}, fl)
+        if found["clip_id"] is not None
+        else None
+    )
     master = (
         {n: found[f"file_{n}"] for n in _FILE_COLUMNS} if found["file_id"] is not None else None
     )
@@ -95,20 +155,33 @@ def lookup(engine: Engine, object_id: int) -> Lookup:
 class ClipSlot:
     """A record's clip row inside its locked write transaction (see :func:`replacing`)."""
 
-    def __init__(self, conn: Connection, object_id: int, row: dict[str, Any] | None) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        object_id: int,
+        row: dict[str, Any] | None,
+        fl: flavour.Flavour | None = None,
+    ) -> None:
         self._conn = conn
+        self._flavour = fl or flavour.Flavour(flavour.IMAGEAR, "")
         self.object_id = object_id
         self.row = row  # the row as it was when the lock was taken, or None
         self.committed = False
 
     def write(self, columns: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """Insert the row or update it in place; returns ("created" | "replaced", the row)."""
+        """Insert the row or update it in place; returns ("created" | "replaced", the row).
+        Values are fitted to the columns first (StorageError, nothing written, when one
+        cannot be held)."""
+        fl = self._flavour
+        columns = fl.fit(columns)
+        # a curator's verdict was on the clip this one replaces
+        self._conn.execute(sa_delete(REVIEW).where(REVIEW.c.object_id == self.object_id))
         if self.row is None:
             values = {**columns, "object_id": self.object_id}
-            key = self._conn.execute(CLIPS.insert(), values).inserted_primary_key
-            return "created", row_dict({**values, "id": key[0] if key else None})
-        self._conn.execute(_UPDATE, {**columns, "row_id": self.row["id"]})
-        return "replaced", row_dict({**self.row, **columns})
+            key = self._conn.execute(fl.clips.insert(), values).inserted_primary_key
+            return "created", row_dict({**values, "id": key[0] if key else None}, fl)
+        self._conn.execute(_statements(fl.clips).update, {**columns, "row_id": self.row["id"]})
+        return "replaced", row_dict({**self.row, **columns}, fl)
 
     def commit(self) -> None:
         self._conn.commit()
@@ -119,43 +192,65 @@ class ClipSlot:
 def replacing(engine: Engine, object_id: int) -> Iterator[ClipSlot]:
     """Lock the record, read its clip row, and yield a :class:`ClipSlot`. Nothing is written
     unless the caller calls :meth:`ClipSlot.commit`; an error rolls everything back."""
+    fl = flavour.of(engine)
     try:
         with engine.connect() as conn:
             try:
                 locks.lock_record(conn, object_id)
-                found = conn.execute(_ROW_OF, {"object_id": object_id}).mappings().first()
-                slot = ClipSlot(conn, object_id, row_dict(found) if found is not None else None)
+                found = (
+                    conn.execute(_statements(fl.clips).row_of, {"object_id": object_id})
+                    .mappings()
+                    .first()
+                )
+                row = row_dict(found, fl) if found is not None else None
+                slot = ClipSlot(conn, object_id, row, fl)
                 yield slot
                 if not slot.committed:
                     conn.rollback()
             except BaseException:
                 conn.rollback()
                 raise
+            finally:
+                locks.release(conn)
     except SQLAlchemyError as exc:
-        raise StorageError(
-            f"Recording the clip in the database failed: {locks.reason(exc)}.", _WRITE_ADVICE
+        raise flavour.failed(
+            engine,
+            "Recording the clip in the database failed",
+            exc,
+            _WRITE_ADVICE,
+            table="object_image_ar",
         ) from exc
 
 
 def delete(engine: Engine, object_id: int) -> dict[str, Any] | None:
     """Delete the record's clip row under the record lock; returns the row, or None if none."""
+    fl = flavour.of(engine)
     try:
         with engine.connect() as conn:
             try:
                 locks.lock_record(conn, object_id)
-                found = conn.execute(_ROW_OF, {"object_id": object_id}).mappings().first()
+                found = (
+                    conn.execute(_statements(fl.clips).row_of, {"object_id": object_id})
+                    .mappings()
+                    .first()
+                )
                 if found is None:
                     conn.rollback()
                     return None
-                conn.execute(sa_delete(CLIPS).where(CLIPS.c.id == found["id"]))
+                conn.execute(sa_delete(fl.clips).where(fl.clips.c.id == found["id"]))
+                conn.execute(sa_delete(REVIEW).where(REVIEW.c.object_id == object_id))
                 conn.commit()
-                return row_dict(found)
+                return row_dict(found, fl)
             except BaseException:
                 conn.rollback()
                 raise
+            finally:
+                locks.release(conn)
     except SQLAlchemyError as exc:
-        raise StorageError(
-            f"Deleting the clip row of record {object_id} failed: {locks.reason(exc)}.",
+        raise flavour.failed(
+            engine,
+            f"Deleting the clip row of record {object_id} failed",
+            exc,
             "Nothing was deleted; check the database and try again.",
         ) from exc
 
@@ -163,24 +258,52 @@ def delete(engine: Engine, object_id: int) -> dict[str, Any] | None:
 def recent(engine: Engine, n: int) -> tuple[list[dict[str, Any]], int]:
     """The last ``n`` clip rows (newest first) with their record's identifier and title, and
     the total number of clips."""
+    fl = flavour.of(engine)
+    r, clips = fl.records, fl.clips
     query = (
-        select(CLIPS, RECORDS.c.identifier, RECORDS.c.title)
-        .select_from(CLIPS.outerjoin(RECORDS, RECORDS.c.id == CLIPS.c.object_id))
-        .order_by(CLIPS.c.updated_at.desc(), CLIPS.c.id.desc())
+        select(*_statements(clips).columns, r.c.identifier, fl.title().label("title"))
+        .select_from(clips.outerjoin(r, r.c.id == clips.c.object_id))
+        .order_by(clips.c.updated_at.desc(), clips.c.id.desc())
         .limit(max(0, int(n)))
     )
     try:
         with engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(CLIPS)).scalar_one()
+            total = conn.execute(select(func.count()).select_from(clips)).scalar_one()
             rows = [
-                {**row_dict(r), "identifier": r["identifier"], "title": r["title"]}
-                for r in conn.execute(query).mappings()
+                {**row_dict(row, fl), "identifier": row["identifier"], "title": row["title"]}
+                for row in conn.execute(query).mappings()
             ]
     except SQLAlchemyError as exc:
-        raise StorageError(
-            f"Reading the recent clips failed: {locks.reason(exc)}.", _READ_ADVICE
-        ) from exc
+        raise flavour.failed(engine, "Reading the recent clips failed", exc, _READ_ADVICE) from exc
     return rows, int(total)
 
 
-__all__ = ["COLUMNS", "ClipSlot", "Lookup", "delete", "lookup", "recent", "replacing", "row_dict"]
+def rows(engine: Engine, object_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """The clip rows of ``object_ids`` (None: every clip), by object_id (``imagear check``)."""
+    fl = flavour.of(engine)
+    clips = fl.clips
+    query = select(*_statements(clips).columns).order_by(clips.c.object_id)
+    if object_ids is not None:
+        query = query.where(clips.c.object_id.in_([int(i) for i in object_ids]))
+    try:
+        with engine.connect() as conn:
+            return [row_dict(row, fl) for row in conn.execute(query).mappings()]
+    except SQLAlchemyError as exc:
+        raise flavour.failed(engine, "Reading the clips failed", exc, _READ_ADVICE) from exc
+
+
+__all__ = [
+    "COLUMNS",
+    "ClipSlot",
+    "ColumnLimit",
+    "Lookup",
+    "delete",
+    "is_heratio",
+    "limit",
+    "lookup",
+    "now",
+    "recent",
+    "replacing",
+    "row_dict",
+    "rows",
+]

@@ -1,4 +1,9 @@
-"""Opening a database: URL normalisation, the driver, and the pragmas imagear relies on."""
+"""Opening a database: URL normalisation, the driver, and the options imagear relies on.
+
+Three families are supported: SQLite (one machine), PostgreSQL (psycopg 3) and MySQL/MariaDB
+(PyMySQL), the database a Heratio install runs on. :func:`family` names the family of an
+engine's dialect; every dialect branch of the data layer asks it, nothing else.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +11,91 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from imagear.errors import ConfigError
 
+SQLITE_BUSY_SECS = 30.0
+"""How long a SQLite writer waits for another process's write lock before giving up."""
+
+SQLITE, POSTGRES, MYSQL = "sqlite", "postgresql", "mysql"
+
+# the URLs people paste -> the driver imagear ships an extra for
+_SCHEMES = {
+    "postgres://": "postgresql+psycopg://",
+    "postgresql://": "postgresql+psycopg://",
+    "mysql://": "mysql+pymysql://",
+    "mariadb://": "mariadb+pymysql://",
+}
+
 
 def normalize_url(url: str) -> str:
-    """Accept the URLs people paste (postgres://, postgresql://) and pick psycopg 3."""
-    for prefix in ("postgres://", "postgresql://"):
+    """Accept the URLs people paste: ``postgres://`` and ``postgresql://`` mean psycopg 3,
+    ``mysql://`` and ``mariadb://`` mean PyMySQL; a MySQL URL gets ``charset=utf8mb4`` (what
+    AtoM and Heratio use) unless it names a charset."""
+    for prefix, full in _SCHEMES.items():
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
+            url = full + url[len(prefix) :]
+            break
+    scheme = url.split(":", 1)[0]
+    if ("mysql" in scheme or "mariadb" in scheme) and "charset=" not in url:
+        url += ("&" if "?" in url else "?") + "charset=utf8mb4"
     return url
 
 
+def family(dialect_name: str) -> str:
+    """``sqlite`` | ``postgresql`` | ``mysql`` (MySQL and MariaDB) | the name itself."""
+    return MYSQL if dialect_name in ("mysql", "mariadb") else dialect_name
+
+
+def is_mysql(bind: Any) -> bool:
+    """True for an Engine or Connection on MySQL or MariaDB."""
+    return family(bind.dialect.name) == MYSQL
+
+
+def skip_locked_problem(engine: Engine) -> str | None:
+    """Why this server cannot run batch claims (``SELECT ... FOR UPDATE SKIP LOCKED``: MySQL
+    8.0+, MariaDB 10.6+), or None. Known once the engine has connected."""
+    if family(engine.dialect.name) != MYSQL:
+        return None
+    version = getattr(engine.dialect, "server_version_info", None)
+    if not version:
+        return None
+    mariadb = bool(getattr(engine.dialect, "is_mariadb", False))
+    needed = (10, 6) if mariadb else (8, 0)
+    if tuple(version[:2]) >= needed:
+        return None
+    name = "MariaDB" if mariadb else "MySQL"
+    shown = ".".join(str(v) for v in version[:3])
+    return (
+        f"imagear batch needs {name} {needed[0]}.{needed[1]} or later (SELECT ... FOR UPDATE "
+        f"SKIP LOCKED); this server is {name} {shown}."
+    )
+
+
 def make_engine(url: str) -> Engine:
-    """An engine with the pragmas imagear relies on (SQLite: WAL, busy timeout)."""
+    """An engine with the options imagear relies on: SQLite WAL and a busy timeout; MySQL in
+    READ COMMITTED (as PostgreSQL is: a locked read and the next plain read see the same
+    committed rows), connections recycled before the server's idle timeout."""
     url = normalize_url(url)
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     try:
-        if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        scheme = make_url(url).get_backend_name()
+        if scheme == "sqlite":
+            engine = create_engine(
+                url, connect_args={"timeout": SQLITE_BUSY_SECS, "check_same_thread": False}
+            )
             event.listen(engine, "connect", _sqlite_pragmas)
+        elif family(scheme) == MYSQL:
+            engine = create_engine(
+                url,
+                pool_pre_ping=True,
+                pool_recycle=3600,
+                isolation_level="READ COMMITTED",
+                connect_args=_mysql_connect_args(url),
+            )
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except ModuleNotFoundError as exc:
@@ -40,21 +108,45 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def _mysql_connect_args(url: str) -> dict[str, Any]:
+    """PyMySQL's options: a connect timeout; and, for a server on this machine (loopback or
+    socket) whose URL names no TLS option, no TLS. PyMySQL otherwise tries TLS on every new
+    connection and builds a fresh SSL context for it (loading the system's certificates:
+    tens of milliseconds, holding the GIL, and far longer on a busy host) for an encryption
+    the loopback does not need. A remote server keeps PyMySQL's own default."""
+    args: dict[str, Any] = {"connect_timeout": 10}
+    parsed = make_url(url)
+    if parsed.get_driver_name() != "pymysql" or any(k.startswith("ssl") for k in parsed.query):
+        return args
+    if parsed.host in (None, "", "localhost", "127.0.0.1", "::1") or "unix_socket" in parsed.query:
+        args["ssl_disabled"] = True
+    return args
+
+
 def _driver_advice(url: str) -> str:
     scheme = url.split(":", 1)[0]
     if scheme.startswith("postgres"):
         return "Install it with `pip install 'imagear[postgres]'`."
     if "mysql" in scheme or "mariadb" in scheme:
-        return "Install a driver (`pip install pymysql`) and use mysql+pymysql://user@host/db."
-    return "Install the SQLAlchemy driver this URL names, or use sqlite:/// or postgresql://."
+        return "Install it with `pip install 'imagear[mysql]'` (PyMySQL) and use mysql://user:password@host/db."
+    return "Install the SQLAlchemy driver this URL names, or use sqlite:///, postgresql:// or mysql://."
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout = 30000")
+    cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_SECS * 1000)}")
     cur.execute("PRAGMA journal_mode = WAL")
     cur.execute("PRAGMA synchronous = NORMAL")
     cur.close()
 
 
-__all__ = ["make_engine", "normalize_url"]
+__all__ = [
+    "MYSQL",
+    "POSTGRES",
+    "SQLITE",
+    "family",
+    "is_mysql",
+    "make_engine",
+    "normalize_url",
+    "skip_locked_problem",
+]

@@ -6,8 +6,14 @@ One row per record (:class:`imagear.db.schema.ImageArJob`) says what a batch did
 ``failed`` (retry at ``next_attempt_at``) or ``given_up``. The claim protocol that writes them
 is :mod:`imagear.db.claims`.
 
-Time comes from one clock: PostgreSQL's ``now()`` when the database is PostgreSQL (hosts with
-skewed clocks still agree), Python's clock otherwise.
+Time comes from one clock: the database server's when it has one (PostgreSQL ``now()``,
+MySQL/MariaDB ``UTC_TIMESTAMP(6)``: hosts with skewed clocks still agree), Python's clock on
+SQLite (one machine).
+
+``UPDATE ... RETURNING`` of the rows a locked ``SELECT`` picks is :class:`PickAndUpdate`: one
+statement where the database can (PostgreSQL, SQLite); on MySQL/MariaDB, which have no
+``UPDATE ... RETURNING`` and refuse an UPDATE that selects from its own table, the same
+transaction selects the ids ``FOR UPDATE SKIP LOCKED``, updates them, and reads them back.
 """
 
 from __future__ import annotations
@@ -22,21 +28,26 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Integer,
+    Select,
     and_,
     bindparam,
     case,
     func,
     literal,
+    literal_column,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from imagear.db import locks
-from imagear.db.records import has_clip, has_master
-from imagear.db.schema import JOB, RECORDS
-from imagear.errors import StorageError
+from imagear.db import flavour, locks
+from imagear.db.engine import MYSQL, POSTGRES, family
+from imagear.db.records import has_clip, has_master, is_master_file
+from imagear.db.review import APPROVED, REVIEW
+from imagear.db.schema import CLIPS, FILES, JOB
 
 PENDING, RUNNING, DONE, FAILED, GIVEN_UP = "pending", "running", "done", "failed", "given_up"
 RUNNER_LOST = "RunnerLost"
@@ -63,7 +74,8 @@ class Selection:
     ``only_missing``: records with a master image and no animation. Otherwise (``--all``):
     every record with a master image, except those this batch already re-animated at or after
     ``since`` (so runners started with the same ``since`` share the work, and a stopped run can
-    be resumed). ``ids``: only these records.
+    be resumed) and those whose clip a curator approved (unless named in ``ids``).
+    ``ids``: only these records.
     """
 
     only_missing: bool = True
@@ -81,11 +93,31 @@ class Selection:
 # -- SQL building blocks -----------------------------------------------------------------------
 
 
-def candidate(oid: Any, sel: Selection, window: Any) -> Any:
-    """SQL: the record ``oid`` is one this selection is about (master image, maybe no clip)."""
-    conds: list[Any] = [has_master(oid)]
-    if sel.only_missing:
-        conds.append(~has_clip(oid))
+def candidate(oid: Any, sel: Selection, window: Any, per_row: bool = False) -> Any:
+    """SQL: the record ``oid`` is one this selection is about (master image, maybe no clip).
+
+    ``per_row``: for a statement that reads a few rows of an index walk (a claim): the tests
+    are scalar subqueries, run for each row visited. As EXISTS they become joins, which read
+    digital_object / object_image_ar from their first row, so a claim would cost more the
+    further a run has got (PostgreSQL: 46 ms instead of 3 ms, 4% into a million records).
+    """
+    approved = and_(REVIEW.c.object_id == oid, REVIEW.c.state == APPROVED)
+    keep_approved = not sel.only_missing and sel.ids is None  # a named record is redone
+    if per_row:
+        master = select(FILES.c.id).where(is_master_file(oid)).limit(1).scalar_subquery()
+        clip = select(CLIPS.c.id).where(CLIPS.c.object_id == oid).limit(1).scalar_subquery()
+        conds: list[Any] = [master.is_not(None)]
+        if sel.only_missing:
+            conds.append(clip.is_(None))
+        if keep_approved:
+            verdict = select(REVIEW.c.object_id).where(approved).limit(1).scalar_subquery()
+            conds.append(verdict.is_(None))
+    else:
+        conds = [has_master(oid)]
+        if sel.only_missing:
+            conds.append(~has_clip(oid))
+        if keep_approved:
+            conds.append(~select(REVIEW.c.object_id).where(approved).exists())
     if window is not None:
         conds.append(oid.in_(window))
     return and_(*conds)
@@ -118,12 +150,73 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+def clock(engine: Engine) -> str:
+    """Whose clock claims use: ``postgresql`` | ``mysql`` (the server's) | ``python``."""
+    fam = family(engine.dialect.name)
+    return fam if fam in (POSTGRES, MYSQL) else "python"
+
+
+def mysql_now() -> Any:
+    """SQL: MySQL/MariaDB's UTC clock, to the microsecond."""
+    return func.utc_timestamp(literal_column("6"))
+
+
+def mysql_plus(microseconds: Any) -> Any:
+    """SQL: MySQL/MariaDB's UTC clock plus ``microseconds`` (an int or a bound parameter)."""
+    return func.timestampadd(text("MICROSECOND"), microseconds, mysql_now())
+
+
 def sql_now(engine: Engine, plus_secs: float = 0.0) -> Any:
-    """SQL for "now (+ seconds)": the database's clock on PostgreSQL, Python's elsewhere."""
-    if is_postgres(engine):
+    """SQL for "now (+ seconds)": the database's clock on PostgreSQL and MySQL/MariaDB,
+    Python's on SQLite."""
+    which = clock(engine)
+    if which == POSTGRES:
         now = func.now()
         return now + timedelta(seconds=plus_secs) if plus_secs else now
+    if which == MYSQL:
+        return mysql_plus(literal(int(plus_secs * 1e6), Integer())) if plus_secs else mysql_now()
     return literal(datetime.now(UTC) + timedelta(seconds=plus_secs), DateTime(timezone=True))
+
+
+def on_index(stmt: Any, index: str = "PRIMARY") -> Any:
+    """``stmt`` (a SELECT or UPDATE of image_ar_job) with MySQL's ``FORCE INDEX (index)``;
+    unchanged elsewhere. InnoDB locks every row a locking statement reads, if only for a
+    moment: a table scan would make the other runners' ``SKIP LOCKED`` claims skip rows that
+    were never theirs to skip. Walking an index reads (and locks) only the rows meant."""
+    hint = f"FORCE INDEX ({index})"
+    for dialect in ("mysql", "mariadb"):
+        if isinstance(stmt, Select):
+            stmt = stmt.with_hint(JOB, hint, dialect_name=dialect)
+        else:  # UPDATE: the hint text comes first
+            stmt = stmt.with_hint(hint, JOB, dialect_name=dialect)
+    return stmt
+
+
+class PickAndUpdate:
+    """``UPDATE image_ar_job SET ... WHERE object_id IN (<pick>) RETURNING <returning>`` on
+    every database (see the module docstring). ``pick`` selects ``object_id`` (locked, e.g.
+    ``FOR UPDATE SKIP LOCKED``); ``stmt`` is the UPDATE without that condition. Build once,
+    :meth:`run` with the parameters of both."""
+
+    _IDS = "picked_ids"
+
+    def __init__(self, pick: Any, stmt: Any, returning: tuple[Any, ...] = (JOB.c.object_id,)):
+        self.pick = pick
+        self.one = stmt.where(JOB.c.object_id.in_(pick)).returning(*returning)
+        ids: Any = bindparam(self._IDS, expanding=True)
+        self.by_ids = on_index(stmt.where(JOB.c.object_id.in_(ids)))
+        self.read = select(*returning).where(JOB.c.object_id.in_(ids))
+
+    def run(self, conn: Connection, params: dict[str, Any] | None = None) -> list[Any]:
+        params = params or {}
+        if conn.dialect.update_returning:
+            return list(conn.execute(self.one, params).all())
+        picked = [row[0] for row in conn.execute(self.pick, params)]
+        if not picked:
+            return []
+        both = {**params, self._IDS: picked}
+        conn.execute(self.by_ids, both)
+        return list(conn.execute(self.read, both).all())
 
 
 @contextlib.contextmanager
@@ -134,12 +227,12 @@ def write_tx(engine: Engine, what: str) -> Iterator[Connection]:
 
 
 def read_rows(engine: Engine, query: Any, failure: str) -> list[Any]:
-    """The rows of a read-only query; DB errors -> StorageError ``"<failure>: <error>."``."""
+    """The rows of a read-only query; DB errors -> StorageError ``"<failure>: <cause>."``."""
     try:
         with engine.connect() as conn:
             return list(conn.execute(query).all())
     except SQLAlchemyError as exc:
-        raise StorageError(f"{failure}: {locks.reason(exc)}.") from exc
+        raise flavour.failed(engine, failure, exc) from exc
 
 
 # -- the plan (--dry-run) and the named records ------------------------------------------------
@@ -154,6 +247,8 @@ def _plan_query(engine: Engine, sel: Selection, window: Sequence[int] | None) ->
     """
     now = sql_now(engine)
     j = JOB
+    fl = flavour.of(engine)
+    r = fl.records
     takeable = or_(
         j.c.object_id.is_(None),
         and_(
@@ -165,16 +260,16 @@ def _plan_query(engine: Engine, sel: Selection, window: Sequence[int] | None) ->
     )
     return (
         select(
-            RECORDS.c.id,
-            RECORDS.c.identifier,
-            RECORDS.c.title,
+            r.c.id,
+            r.c.identifier,
+            fl.title().label("title"),
             j.c.status,
             j.c.attempts,
             j.c.last_error_kind,
         )
-        .select_from(RECORDS.outerjoin(j, j.c.object_id == RECORDS.c.id))
-        .where(candidate(RECORDS.c.id, sel, window), takeable, not_done_since(sel))
-        .order_by(RECORDS.c.id)
+        .select_from(r.outerjoin(j, j.c.object_id == r.c.id))
+        .where(candidate(r.c.id, sel, window), takeable, not_done_since(sel))
+        .order_by(r.c.id)
     )
 
 
@@ -207,7 +302,7 @@ def count(engine: Engine, sel: Selection, limit: int | None) -> int:
     """How many records :func:`plan` would list (at most ``limit``)."""
     total = 0
     for window in sel.windows():
-        query = _plan_query(engine, sel, window)
+        query = _plan_query(engine, sel, window).order_by(None)  # a count needs no order
         if limit is not None:
             query = query.limit(limit - total)
         counted = select(func.count()).select_from(query.subquery())
@@ -222,11 +317,12 @@ def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, Any]:
     """For the ids of ``window``: whether each exists, has a master image and a clip, and its
     job row's state, keyed by id (missing ids are absent)."""
     j = JOB
+    r = flavour.of(engine).records
     query = (
         select(
-            RECORDS.c.id,
-            has_master(RECORDS.c.id).label("has_master"),
-            has_clip(RECORDS.c.id).label("has_clip"),
+            r.c.id,
+            has_master(r.c.id).label("has_master"),
+            has_clip(r.c.id).label("has_clip"),
             j.c.status,
             j.c.attempts,
             j.c.next_attempt_at,
@@ -234,8 +330,8 @@ def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, Any]:
             j.c.claim_expires_at,
             j.c.finished_at,
         )
-        .select_from(RECORDS.outerjoin(j, j.c.object_id == RECORDS.c.id))
-        .where(RECORDS.c.id.in_(list(window)))
+        .select_from(r.outerjoin(j, j.c.object_id == r.c.id))
+        .where(r.c.id.in_(list(window)))
     )
     rows = read_rows(engine, query, "The batch could not look up the named records")
     return {int(r.id): r for r in rows}
@@ -263,10 +359,11 @@ def _failure_dict(row: Any) -> dict[str, Any]:
 def failures(engine: Engine) -> list[dict[str, Any]]:
     """The failure rows (:func:`is_failure`), given-up ones first, then by id."""
     j = JOB
+    r = flavour.of(engine).records
     query = (
         select(
             j.c.object_id,
-            RECORDS.c.identifier,
+            r.c.identifier,
             j.c.status,
             j.c.attempts,
             j.c.last_error_kind,
@@ -275,11 +372,21 @@ def failures(engine: Engine) -> list[dict[str, Any]]:
             j.c.claimed_by,
             j.c.updated_at,
         )
-        .select_from(j.outerjoin(RECORDS, RECORDS.c.id == j.c.object_id))
+        .select_from(j.outerjoin(r, r.c.id == j.c.object_id))
         .where(is_failure())
         .order_by(case((j.c.status == GIVEN_UP, 0), else_=1), j.c.object_id)
     )
     return [_failure_dict(r) for r in read_rows(engine, query, _READ_FAILED)]
+
+
+def waiting(engine: Engine) -> tuple[int, datetime | None]:
+    """Failed records whose retry time has not come yet: how many, and the first retry time
+    (UTC), so that a run with nothing to do can say when there will be."""
+    query = select(func.count(), func.min(JOB.c.next_attempt_at)).where(
+        JOB.c.status == FAILED, JOB.c.next_attempt_at > sql_now(engine)
+    )
+    n, first = read_rows(engine, query, _READ_FAILED)[0]
+    return int(n), as_utc(first)
 
 
 def count_given_up(engine: Engine) -> int:
@@ -293,20 +400,19 @@ def reset_failures(engine: Engine, object_ids: Sequence[int] | None = None) -> l
     where = [is_failure()]
     if object_ids is not None:
         where.append(JOB.c.object_id.in_(list(object_ids)))
+    reset = PickAndUpdate(
+        select(JOB.c.object_id).where(*where).with_for_update(),
+        update(JOB).values(
+            status=PENDING,
+            attempts=0,
+            last_error=None,
+            last_error_kind=None,
+            next_attempt_at=None,
+            updated_at=sql_now(engine),
+        ),
+    )
     with write_tx(engine, "reset failures") as conn:
-        rows = conn.execute(
-            update(JOB)
-            .where(*where)
-            .values(
-                status=PENDING,
-                attempts=0,
-                last_error=None,
-                last_error_kind=None,
-                next_attempt_at=None,
-                updated_at=sql_now(engine),
-            )
-            .returning(JOB.c.object_id)
-        ).all()
+        rows = reset.run(conn)
     return sorted(int(r[0]) for r in rows)
 
 
@@ -317,17 +423,22 @@ __all__ = [
     "ID_WINDOW",
     "JOB",
     "PENDING",
+    "PickAndUpdate",
     "RUNNER_LOST",
     "RUNNING",
     "Selection",
     "as_utc",
     "candidate",
+    "clock",
     "count",
     "count_given_up",
     "failures",
     "is_failure",
     "is_postgres",
     "iso",
+    "mysql_now",
+    "mysql_plus",
+    "on_index",
     "named_rows",
     "not_done_since",
     "plan",
@@ -335,5 +446,6 @@ __all__ = [
     "reset_failures",
     "sql_now",
     "time_param",
+    "waiting",
     "write_tx",
 ]

@@ -10,20 +10,28 @@ would see dozens of unrelated tables, and must run from a wheel with no script d
 The seed rows (``image_ar_settings`` defaults) come from the caller
 (:func:`imagear.settings.seed_rows`): the data layer stores settings, it does not define them.
 Rows whose key is already present are never touched.
+
+On an AtoM/Heratio database (:mod:`imagear.db.flavour`) step 1 never touches AtoM's tables: it
+creates Heratio's ``object_image_ar`` / ``image_ar_settings`` in Heratio's own shape only when
+they are missing; imagear's own ``image_ar_job``, ``imagear_review`` (the web console's review) and
+``imagear_schema`` are the only other tables it adds. No step ever alters an existing table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import SQLModel
 
-from imagear.db import locks
+from imagear.db import diagnose, flavour, locks
 from imagear.db.engine import make_engine
+from imagear.db.review import ImagearReview
 from imagear.db.schema import (
+    HERATIO_TABLES,
     SCHEMA_TABLE,
     SETTINGS,
     DigitalObject,
@@ -35,7 +43,7 @@ from imagear.db.schema import (
 )
 from imagear.errors import StorageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _create(*models: type[SQLModel]) -> Callable[[Connection], None]:
@@ -46,10 +54,24 @@ def _create(*models: type[SQLModel]) -> Callable[[Connection], None]:
     return step
 
 
+_OWN_TABLES = _create(InformationObject, DigitalObject, ObjectImageAr, ImageArSetting)
+
+
+def _heratio_tables(conn: Connection) -> None:
+    """imagear's own database: its four tables. An AtoM/Heratio database: only Heratio's two
+    tables, in Heratio's shape, and only when missing (AtoM's are AtoM's to make)."""
+    if flavour.detect(conn) == flavour.ATOM:
+        for table in HERATIO_TABLES:
+            table.create(conn, checkfirst=True)
+    else:
+        _OWN_TABLES(conn)
+
+
 # (version, what it does, step). Append only; never edit a released step.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
-    (1, "Heratio tables", _create(InformationObject, DigitalObject, ObjectImageAr, ImageArSetting)),
+    (1, "Heratio tables", _heratio_tables),
     (2, "batch job table", _create(ImageArJob)),
+    (3, "web console review table", _create(ImagearReview)),
 ]
 
 
@@ -69,21 +91,32 @@ def _check_not_newer(version: int) -> int:
     return version
 
 
-def seed(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert the settings rows whose ``setting_key`` is missing (existing values are kept)."""
+def seed(
+    conn: Connection, rows: Sequence[dict[str, Any]], now: Any = None, table: Table = SETTINGS
+) -> None:
+    """Insert the settings rows whose ``setting_key`` is missing (existing values are kept);
+    ``now``, when given, is their ``updated_at``; ``table``: image_ar_settings as this kind of
+    database types it."""
     present = {row[0] for row in conn.execute(select(SETTINGS.c.setting_key))}
-    missing = [r for r in rows if r["setting_key"] not in present]
+    missing = [
+        {**r, **({"updated_at": now} if now is not None else {})}
+        for r in rows
+        if r["setting_key"] not in present
+    ]
     if missing:
-        conn.execute(SETTINGS.insert(), missing)
+        conn.execute(table.insert(), missing)
 
 
 def upgrade(
     engine: Engine,
     target: int = SCHEMA_VERSION,
     seed_rows: Sequence[dict[str, Any]] = (),
+    on_create: Callable[[str], None] | None = None,
 ) -> int:
     """Run the missing migrations up to ``target`` and add missing ``seed_rows``; return the
-    version now in the database."""
+    version now in the database. ``on_create(where)`` is called once the tables were created
+    in a database that had none of imagear's (``where``: its URL without the password)."""
+    fresh = False
     try:
         with engine.connect() as conn:
             version = _check_not_newer(current_version(conn))
@@ -94,33 +127,51 @@ def upgrade(
                 locks.lock_key(conn, locks.BOOT_KEY)
             SCHEMA_TABLE.create(conn, checkfirst=True)
             version = _check_not_newer(current_version(conn))
+            fresh = version == 0
             for number, _what, step in MIGRATIONS:
                 if version < number <= target:
                     step(conn)
                     version = number
             if version >= 1 and seed_rows:
-                seed(conn, seed_rows)
+                kind = flavour.detect(conn)
+                fl = flavour.Flavour(kind, "", flavour.zone_of(engine))
+                seed(conn, seed_rows, fl.now() if fl.is_atom else None, fl.settings)
             now = utcnow()
             if conn.execute(select(SCHEMA_TABLE.c.id)).first() is None:
                 conn.execute(SCHEMA_TABLE.insert().values(id=1, version=version, upgraded_at=now))
             else:
                 conn.execute(SCHEMA_TABLE.update().values(version=version, upgraded_at=now))
-            return version
+        if fresh and on_create is not None:  # committed: say so once
+            on_create(engine.url.render_as_string(hide_password=True))
+        return version
     except OperationalError as exc:
-        raise StorageError(
-            f"Cannot open the database at {engine.url.render_as_string(hide_password=True)}: {locks.reason(exc)}.",
-            "Check database_url (`imagear config show`) and that the server is running.",
-        ) from exc
+        where = engine.url.render_as_string(hide_password=True)
+        cause = diagnose.classify(exc).kind
+        if cause in ("unreachable", "access", "unknown_database", "other"):
+            raise diagnose.storage_error(
+                f"Cannot open the database at {where}",
+                exc,
+                "Check database_url (`imagear config show`) and that the server is running.",
+            ) from exc
+        raise flavour.failed(engine, "Creating or upgrading the database failed", exc) from exc
     except SQLAlchemyError as exc:
-        raise StorageError(
-            f"Creating or upgrading the database failed: {locks.reason(exc)}."
-        ) from exc
+        raise flavour.failed(engine, "Creating or upgrading the database failed", exc) from exc
+    finally:
+        flavour.forget(engine)  # tables may have changed: detect again on next use
 
 
-def init_db(url: str, seed_rows: Sequence[dict[str, Any]] = ()) -> Engine:
-    """Open the database at ``url``, creating it and adding ``seed_rows`` on first use."""
+def init_db(
+    url: str,
+    seed_rows: Sequence[dict[str, Any]] = (),
+    time_zone: tzinfo | None = None,
+    on_create: Callable[[str], None] | None = None,
+) -> Engine:
+    """Open the database at ``url``, creating it and adding ``seed_rows`` on first use.
+    ``time_zone``: the wall-clock zone of the timestamps written into Heratio's tables on an
+    AtoM/Heratio database (None: this machine's). ``on_create``: see :func:`upgrade`."""
     engine = make_engine(url)
-    upgrade(engine, seed_rows=seed_rows)
+    flavour.set_time_zone(engine, time_zone)
+    upgrade(engine, seed_rows=seed_rows, on_create=on_create)
     return engine
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, case, exists, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from imagear.db import locks
+from imagear.db import flavour
 from imagear.db.schema import (
     CLIPS,
     FILES,
@@ -27,7 +27,7 @@ from imagear.db.schema import (
     USAGE_REFERENCE,
     USAGE_THUMBNAIL,
 )
-from imagear.errors import StorageError
+from imagear.errors import ReadOnlyRecords, StorageError
 
 
 def is_master_file(oid: Any) -> Any:
@@ -61,12 +61,19 @@ def master_query(oid: Any) -> Any:
     return select(FILES).where(is_master_file(oid)).order_by(_usage_rank(), FILES.c.id)
 
 
-def _failed(what: str, exc: SQLAlchemyError) -> StorageError:
-    return StorageError(
-        f"Reading {what} from the database failed: {locks.reason(exc)}.",
+def _failed(engine: Engine, what: str, exc: SQLAlchemyError) -> StorageError:
+    return flavour.failed(
+        engine,
+        f"Reading {what} from the database failed",
+        exc,
         "Check database_url (`imagear config show`) and that its tables are imagear's or "
         "Heratio's.",
     )
+
+
+def _record_columns(fl: flavour.Flavour) -> list[Any]:
+    r = fl.records
+    return [r.c.id, r.c.identifier, fl.title().label("title")]
 
 
 @dataclass
@@ -90,42 +97,48 @@ def master_row(conn: Connection, object_id: int) -> dict[str, Any] | None:
 
 def get(engine: Engine, object_id: int) -> RecordRows | None:
     """A record with its master and animation rows; None when it does not exist."""
+    fl = flavour.of(engine)
+    query = select(*_record_columns(fl)).where(fl.records.c.id == object_id)
     try:
         with engine.connect() as conn:
-            row = conn.execute(select(RECORDS).where(RECORDS.c.id == object_id)).mappings().first()
+            row = conn.execute(query).mappings().first()
             if row is None:
                 return None
-            anim = conn.execute(select(CLIPS).where(CLIPS.c.object_id == object_id)).mappings()
+            clips = fl.clips
+            anim = conn.execute(select(clips).where(clips.c.object_id == object_id)).mappings()
             clip = anim.first()
-            return RecordRows(
-                dict(row), master_row(conn, object_id), dict(clip) if clip is not None else None
-            )
+            shown = fl.clip_row(clip) if clip is not None else None
+            return RecordRows(dict(row), master_row(conn, object_id), shown)
     except SQLAlchemyError as exc:
-        raise _failed(f"record {object_id}", exc) from exc
+        raise _failed(engine, f"record {object_id}", exc) from exc
 
 
 def page(engine: Engine, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     """A page of records in id order, each with ``has_master`` / ``has_animation``, and the total."""
+    fl = flavour.of(engine)
+    r = fl.records
     query = (
         select(
-            RECORDS.c.id,
-            RECORDS.c.identifier,
-            RECORDS.c.title,
-            has_master(RECORDS.c.id).label("has_master"),
-            has_clip(RECORDS.c.id).label("has_animation"),
+            *_record_columns(fl),
+            has_master(r.c.id).label("has_master"),
+            has_clip(r.c.id).label("has_animation"),
         )
-        .order_by(RECORDS.c.id)
+        .where(fl.listed())
+        .order_by(r.c.id)
         .offset(offset)
         .limit(limit)
     )
     try:
         with engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(RECORDS)).scalar_one()
-            rows = [dict(r) for r in conn.execute(query).mappings()]
+            total = conn.execute(
+                select(func.count()).select_from(r).where(fl.listed())
+            ).scalar_one()
+            rows = [dict(row) for row in conn.execute(query).mappings()]
     except SQLAlchemyError as exc:
-        raise _failed("the records", exc) from exc
-    for r in rows:
-        r["has_master"], r["has_animation"] = bool(r["has_master"]), bool(r["has_animation"])
+        raise _failed(engine, "the records", exc) from exc
+    for found in rows:
+        found["has_master"] = bool(found["has_master"])
+        found["has_animation"] = bool(found["has_animation"])
     return rows, int(total)
 
 
@@ -136,7 +149,7 @@ def id_of_identifier(engine: Engine, identifier: str) -> int | None:
         with engine.connect() as conn:
             found = conn.execute(query).scalar()
     except SQLAlchemyError as exc:
-        raise _failed(f"the identifier {identifier!r}", exc) from exc
+        raise _failed(engine, f"the identifier {identifier!r}", exc) from exc
     return int(found) if found is not None else None
 
 
@@ -153,17 +166,30 @@ class NewRecord:
         return int(key.inserted_primary_key[0])  # type: ignore[index]
 
 
+def refuse_adding(engine: Engine) -> None:
+    """ReadOnlyRecords on an AtoM/Heratio database: its records are AtoM's to make (with their
+    ``object`` row, slug, nested-set position and i18n rows)."""
+    if flavour.of(engine).is_atom:
+        raise ReadOnlyRecords(
+            "This is an AtoM/Heratio database: records (and their master images) are made in "
+            "AtoM/Heratio, never by imagear."
+        )
+
+
 @contextlib.contextmanager
 def adding(engine: Engine, identifier: str | None, title: str | None) -> Iterator[NewRecord]:
     """Insert a record in a transaction that commits when the block ends without an error (and
-    rolls back, leaving no row, when it raises)."""
+    rolls back, leaving no row, when it raises). Refused on an AtoM/Heratio database."""
+    refuse_adding(engine)
     try:
         with engine.begin() as conn:
             key = conn.execute(RECORDS.insert().values(identifier=identifier, title=title))
             yield NewRecord(conn, int(key.inserted_primary_key[0]))  # type: ignore[index]
     except SQLAlchemyError as exc:
-        raise StorageError(
-            f"Adding the record failed in the database: {locks.reason(exc)}.",
+        raise flavour.failed(
+            engine,
+            "Adding the record failed in the database",
+            exc,
             "Check database_url (`imagear config show`) and that the database is writable.",
         ) from exc
 
@@ -181,4 +207,5 @@ __all__ = [
     "master_row",
     "page",
     "record_exists",
+    "refuse_adding",
 ]

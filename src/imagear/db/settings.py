@@ -6,9 +6,8 @@ from __future__ import annotations
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from imagear.db import locks
-from imagear.db.schema import SETTINGS, utcnow
-from imagear.errors import StorageError
+from imagear.db import flavour, locks
+from imagear.db.schema import SETTINGS
 
 
 def read_all(engine: Engine) -> dict[str, str | None]:
@@ -17,25 +16,29 @@ def read_all(engine: Engine) -> dict[str, str | None]:
         with engine.connect() as conn:
             rows = conn.execute(select(SETTINGS.c.setting_key, SETTINGS.c.setting_value)).all()
     except SQLAlchemyError as exc:
-        raise StorageError(
-            f"Reading the settings (image_ar_settings) failed: {locks.reason(exc)}.",
+        raise flavour.failed(
+            engine,
+            "Reading the settings (image_ar_settings) failed",
+            exc,
             "Check database_url (`imagear config show`) and that the database is reachable.",
         ) from exc
     return {str(k): v for k, v in rows}
 
 
 def write(engine: Engine, key: str, value: str, setting_type: str, description: str) -> None:
-    """Store one value (the row is created when missing), in one transaction."""
-    now = utcnow()
+    """Store one value (the row is created when missing), in one transaction. ``updated_at``
+    is the database's kind of time (Heratio's: the configured zone's wall clock)."""
+    fl = flavour.of(engine)
+    now, table = fl.now(), fl.settings
     with locks.write_tx(engine, f"Saving the setting {key} failed") as conn:
         done = conn.execute(
-            update(SETTINGS)
-            .where(SETTINGS.c.setting_key == key)
+            update(table)
+            .where(table.c.setting_key == key)
             .values(setting_value=value, setting_type=setting_type, updated_at=now)
         )
         if not done.rowcount:
             conn.execute(
-                SETTINGS.insert().values(
+                table.insert().values(
                     setting_key=key,
                     setting_value=value,
                     setting_type=setting_type,

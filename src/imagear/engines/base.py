@@ -17,6 +17,11 @@ class EngineConfig:
     models_dir: Path | None = None  # local folder of diffusers checkpoints (see engines/diffusers)
     low_vram: bool = False  # model CPU offload, forward chunking, small decode chunks
     device: str | None = None  # "cuda", "cpu", ...; None picks the best available
+    # Loading and pipeline log lines / progress bars: None follows IMAGEAR_VERBOSE (--verbose).
+    verbose: bool | None = None
+    # torch.compile of the denoiser: None follows IMAGEAR_TORCH_COMPILE (off by default);
+    # "" is off; "default", "reduce-overhead", "max-autotune"... is on, in that mode.
+    torch_compile: str | None = None
 
 
 @dataclass

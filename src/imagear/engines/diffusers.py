@@ -1,11 +1,12 @@
-"""The diffusers engine: Stable Video Diffusion, CogVideoX and Wan 2.1, run in-process.
+"""The diffusers engine: SVD, CogVideoX, Wan 2.1 / 2.2 and LTX-Video, run in-process.
 
 torch and diffusers are imported inside functions only, so ``import imagear.engines.diffusers``
 is cheap and works without the ``diffusers`` extra; a missing extra surfaces as
 :class:`~imagear.errors.EngineUnavailable` (naming ``pip install 'imagear[diffusers]'``) when
 the engine first loads. Where weights are looked up is documented in
 :mod:`imagear.engines.diffusers_weights`; every ``from_pretrained`` call passes
-``local_files_only=True``, so nothing is ever downloaded at request time.
+``local_files_only=True``, so nothing is ever downloaded at request time. Loading and the
+pipeline call are silent unless ``EngineConfig.verbose`` (``--verbose``, IMAGEAR_VERBOSE=1).
 
 Pipelines and dtypes on CUDA (on a CPU, or any other device, everything runs in float32):
 
@@ -13,26 +14,26 @@ Pipelines and dtypes on CUDA (on a CPU, or any other device, everything runs in 
   folder has fp16 weight files.
 - cogvideox-2b (text-to-video: the image is ignored): ``CogVideoXPipeline`` in float16.
 - cogvideox-5b-i2v: ``CogVideoXImageToVideoPipeline`` in bfloat16 (float16 gives black frames).
-- wan-2.1: ``WanImageToVideoPipeline`` in bfloat16, its VAE (``AutoencoderKLWan``) and image
-  encoder (``CLIPVisionModel``) in float32, as diffusers' Wan docs recommend.
+- wan-2.1, wan-2.2, wan-2.2-a14b: ``WanImageToVideoPipeline`` in bfloat16, its VAE (and the
+  CLIP image encoder of Wan 2.1) in float32, as diffusers' Wan docs recommend. Which Wan layout
+  a folder holds (one denoiser, ``expand_timesteps``, or two experts) is read from its
+  ``model_index.json``.
+- ltx-video: ``LTXImageToVideoPipeline`` in bfloat16.
 
 The descriptor's ``pipeline`` and ``torch_dtype`` attributes, when set, override these.
+Low-VRAM mode, offloading and the CUDA speed settings are in
+:mod:`imagear.engines.diffusers_setup`; the call arguments per family in
+:mod:`imagear.engines.diffusers_call`.
 
-``low_vram``: SVD gets ``unet.enable_forward_chunking()`` and a default decode chunk of 2
-frames; CogVideoX and Wan get VAE tiling and slicing. On CUDA (or another accelerator) the
-pipeline is then offloaded with ``enable_model_cpu_offload()`` instead of ``.to(device)``; Wan on
-CUDA gets leaf-level group offload instead, since whole-model offload cannot fit its 14B
-transformer. On a CPU there is nothing to offload to (``enable_model_cpu_offload`` needs an
-accelerator), so the pipeline just stays on the CPU.
-
-The first frame: SVD, CogVideoX-I2V and Wan are conditioned on the source image, so their first
-frame already shows it (through the VAE). The engine does NOT paste the resized source over frame
-0: decoded frames differ slightly from the source in colour and sharpness, and a pasted frame 0
-would show as a visible pop, every time the clip loops.
+The first frame: every image-to-video model here is conditioned on the source image, so its
+first frame already shows it (through the VAE). The engine does NOT paste the resized source over
+frame 0: decoded frames differ slightly from the source in colour and sharpness, and a pasted
+frame 0 would show as a visible pop, every time the clip loops.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
@@ -41,31 +42,32 @@ from pathlib import Path
 from typing import Any
 
 from imagear.engines.base import EngineConfig, GenerationResult
+from imagear.engines.diffusers_call import SVD_DEFAULTS, call_kwargs, fps_of
+from imagear.engines.diffusers_setup import (
+    compile_denoiser,
+    compile_mode,
+    load_pipeline,
+    place,
+    quiet,
+    speed_up,
+    verbose_wanted,
+)
 from imagear.engines.diffusers_weights import (
     DiffusersModel,
+    Layout,
     cuda_dtype_name,
-    dtype_kwarg,
     find_weights,
-    has_variant,
     native_size,
-    pipeline_class_name,
+    read_layout,
     weight_dirs,
 )
-from imagear.engines.runtime import free_accelerator_memory
+from imagear.engines.runtime import free_accelerator_memory, requirements_problem
 from imagear.errors import EngineUnavailable, GenerationFailed, ImagearError, OutOfGpuMemory
 
 __all__ = ["INSTALL_HINT", "DiffusersEngine", "DiffusersModel", "find_weights", "weight_dirs"]
 
 INSTALL_HINT = "Install it with: pip install 'imagear[diffusers]'"
-
-# SVD knobs, as the model authors and diffusers default them.
-_SVD_DEFAULTS = {
-    "motion_bucket_id": 127,
-    "noise_aug_strength": 0.02,
-    "num_inference_steps": 25,
-    "min_guidance_scale": 1.0,
-    "max_guidance_scale": 3.0,
-}
+log = logging.getLogger("imagear.engines")
 
 
 def _import_torch_diffusers() -> tuple[Any, Any]:
@@ -91,6 +93,12 @@ def _pick_device(torch: Any, wanted: str | None) -> Any:
     return torch.device("cpu")
 
 
+def generator_device(device: Any) -> str:
+    """Where the seeded ``torch.Generator`` lives: the CUDA device itself (with its index, so
+    ``--device cuda:1`` draws on GPU 1), else the CPU (MPS generators are unreliable)."""
+    return str(device) if device.type == "cuda" else "cpu"
+
+
 def _is_oom(torch: Any, exc: BaseException) -> bool:
     """CUDA's OutOfMemoryError, or a RuntimeError saying "out of memory" (other backends)."""
     candidates = (
@@ -103,13 +111,34 @@ def _is_oom(torch: Any, exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
-def _uint8_frames(frames: Any) -> Iterator[Any]:
-    """Yield HxWx3 uint8 arrays from a pipeline's ``frames`` (an np batch or lists of PIL)."""
+def _release(exc: BaseException) -> None:
+    """Drop the traceback's frames, then give cached accelerator memory back.
+
+    The frames pin the tensors that filled the GPU (activations, half-loaded weights): while
+    they live, ``torch.cuda.empty_cache()`` frees nothing.
+    """
+    if exc.__traceback__ is not None:
+        traceback.clear_frames(exc.__traceback__)
+    exc.__traceback__ = None
+    free_accelerator_memory()
+
+
+def _uint8_frames(frames: Any, seen: dict[str, bool] | None = None) -> Iterator[Any]:
+    """Yield HxWx3 uint8 arrays from a pipeline's ``frames`` (an np batch or lists of PIL).
+
+    ``seen["finite"]`` is set False when a float frame holds NaN or infinity (a model that
+    overflowed, e.g. in a dtype it does not tolerate); such values are written as 0.
+    """
     import numpy as np
 
     for frame in frames[0]:  # one video per request
         if isinstance(frame, np.ndarray):
             if frame.dtype != np.uint8:
+                finite = np.isfinite(frame)
+                if not finite.all():
+                    if seen is not None:
+                        seen["finite"] = False
+                    frame = np.where(finite, frame, 0.0)
                 frame = (np.clip(frame, 0.0, 1.0) * 255.0).round().astype(np.uint8)
             yield frame
         else:  # a PIL image
@@ -120,9 +149,9 @@ class DiffusersEngine:
     """One diffusers model, loaded on first use and kept in memory until :meth:`close`.
 
     ``descriptor`` is a model descriptor (class or instance: name, family, hf_repo, takes_image,
-    uses_prompt, native_fps, default_frames); ``config`` says where weights live, the device and
-    low-VRAM mode. Callers run one generation at a time, but a lock serialises load and generate
-    anyway: a diffusers pipeline must never run from two threads at once.
+    uses_prompt, native_fps, default_frames); ``config`` says where weights live, the device,
+    low-VRAM mode and verbosity. Callers run one generation at a time, but a lock serialises
+    load and generate anyway: a diffusers pipeline must never run from two threads at once.
     """
 
     def __init__(self, descriptor: DiffusersModel, config: EngineConfig | None = None) -> None:
@@ -130,16 +159,27 @@ class DiffusersEngine:
         self.config = config if config is not None else EngineConfig()
         self.name: str = descriptor.name
         self.source: str | None = None  # where the weights were loaded from, once loaded
+        self.setup: dict[str, Any] = {}  # how the pipeline was placed and sped up, once loaded
         self._pipe: Any = None
         self._device: Any = None
         self._dtype: Any = None
+        self._layout = Layout(frozenset(), frozenset(), {})
+        self._compiled_shapes: set[tuple[int, int, int]] | None = None  # None: not compiled
         self._lock = threading.RLock()
+
+    @property
+    def verbose(self) -> bool:
+        return verbose_wanted() if self.config.verbose is None else self.config.verbose
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def loaded(self) -> bool:
         """True when the pipeline is in memory."""
         return self._pipe is not None
+
+    def holds_accelerator(self) -> bool:
+        """True when the loaded pipeline keeps memory on an accelerator (not the CPU)."""
+        return self._pipe is not None and self._device is not None and self._device.type != "cpu"
 
     def load(self) -> float:
         """Load the pipeline if needed; return the seconds it took (0.0 when already loaded).
@@ -153,18 +193,24 @@ class DiffusersEngine:
             started = time.perf_counter()
             torch, diffusers = _import_torch_diffusers()
             folder, source = find_weights(self.descriptor, self.config.models_dir)
+            missing = requirements_problem(self.descriptor, folder)  # e.g. ftfy for Wan
+            if missing is not None:
+                raise missing
+            layout = read_layout(folder)
             device = _pick_device(torch, self.config.device)
             on_cuda = device.type == "cuda"
             dtype = getattr(torch, cuda_dtype_name(self.descriptor)) if on_cuda else torch.float32
             try:
-                pipe = self._from_pretrained(torch, diffusers, folder, dtype, on_cuda)
-                pipe.set_progress_bar_config(disable=True)  # services never print
-                self._place(pipe, device)
+                with quiet(self.verbose):
+                    pipe = load_pipeline(
+                        torch, diffusers, self.descriptor, folder, layout, dtype, on_cuda
+                    )
+                self._set_up(torch, pipe, device, dtype, layout, source)
             except ImagearError:
                 raise
             except Exception as exc:
                 oom = _is_oom(torch, exc)
-                free_accelerator_memory()
+                _release(exc)
                 if oom:
                     raise OutOfGpuMemory(
                         f"Loading model '{self.name}' ran out of GPU memory on {device}."
@@ -176,8 +222,42 @@ class DiffusersEngine:
                         f"them again with `huggingface-cli download {self.descriptor.hf_repo}`."
                     ),
                 ) from exc
-            self._pipe, self._device, self._dtype, self.source = pipe, device, dtype, source
             return time.perf_counter() - started
+
+    def use_pipeline(self, pipe: Any, source: str = "a pipeline built in memory") -> float:
+        """Adopt a pipeline built elsewhere (bench/bench_gpu.py builds full-size ones from
+        configs) and set it up exactly as :meth:`load` sets up a loaded one: the device, low-VRAM
+        offload, speed settings. Its dtype is kept. Returns the seconds the setup took."""
+        with self._lock:
+            self.close()
+            torch, _ = _import_torch_diffusers()
+            started = time.perf_counter()
+            device = _pick_device(torch, self.config.device)
+            layout = Layout(
+                frozenset(k for k, v in pipe.components.items() if v is not None),
+                frozenset(),
+                {k: v for k, v in pipe.config.items() if not isinstance(v, list | tuple)},
+            )
+            self._set_up(torch, pipe, device, pipe.dtype, layout, source)
+            return time.perf_counter() - started
+
+    def _set_up(
+        self, torch: Any, pipe: Any, device: Any, dtype: Any, layout: Layout, source: str
+    ) -> None:
+        pipe.set_progress_bar_config(disable=True)  # services never print
+        setup: dict[str, Any] = {
+            "placement": place(torch, pipe, device, self.descriptor, self.config.low_vram)
+        }
+        setup["speed"] = speed_up(torch, pipe, device)
+        mode = compile_mode() if self.config.torch_compile is None else self.config.torch_compile
+        self._compiled_shapes = None
+        if mode:
+            setup["compiled"] = compile_denoiser(pipe, mode)
+            setup["compile_mode"] = mode
+            self._compiled_shapes = set()
+        setup["layout"] = layout.describe()
+        self._pipe, self._device, self._dtype, self._layout = pipe, device, dtype, layout
+        self.source, self.setup = source, setup
 
     def warmup(self) -> float:
         """Load now rather than on the first request (the first call after load is slow)."""
@@ -188,68 +268,15 @@ class DiffusersEngine:
         with self._lock:
             if self._pipe is None:
                 return
-            self._pipe = None
-            self.source = None
+            pipe, self._pipe = self._pipe, None
+            if getattr(pipe, "_all_hooks", None) or self.config.low_vram:
+                try:  # offload hooks hold references to the modules
+                    pipe.remove_all_hooks()
+                except Exception:  # best effort: the references go with `pipe` anyway
+                    pass
+            del pipe
+            self.source, self.setup = None, {}
             free_accelerator_memory()
-
-    # -- loading -----------------------------------------------------------------------------
-
-    def _from_pretrained(
-        self, torch: Any, diffusers: Any, folder: Path, dtype: Any, on_cuda: bool
-    ) -> Any:
-        class_name = pipeline_class_name(self.descriptor)
-        pipeline_class = getattr(diffusers, class_name, None)
-        if pipeline_class is None:
-            raise EngineUnavailable(
-                f"diffusers {diffusers.__version__} has no {class_name}, which model "
-                f"'{self.name}' needs.",
-                advice="Upgrade it with: pip install -U 'imagear[diffusers]'.",
-            )
-        kwargs: dict[str, Any] = {"local_files_only": True, dtype_kwarg(diffusers): dtype}
-        if self.descriptor.family == "svd" and on_cuda and has_variant(folder, "fp16"):
-            kwargs["variant"] = "fp16"  # half the bytes to read; loading it needs the files
-        if self.descriptor.family == "wan":
-            # Wan's VAE and CLIP image encoder lose quality below fp32 (diffusers' Wan docs).
-            import transformers
-
-            kwargs["vae"] = diffusers.AutoencoderKLWan.from_pretrained(
-                folder,
-                subfolder="vae",
-                local_files_only=True,
-                **{dtype_kwarg(diffusers): torch.float32},
-            )
-            if self.descriptor.takes_image:
-                kwargs["image_encoder"] = transformers.CLIPVisionModel.from_pretrained(
-                    folder,
-                    subfolder="image_encoder",
-                    local_files_only=True,
-                    **{dtype_kwarg(transformers): torch.float32},
-                )
-        return pipeline_class.from_pretrained(folder, **kwargs)
-
-    def _place(self, pipe: Any, device: Any) -> None:
-        """Move the pipeline to ``device``, or set up offloading in low-VRAM mode."""
-        family = self.descriptor.family
-        if self.config.low_vram:
-            if family == "svd":
-                pipe.unet.enable_forward_chunking()  # feed-forward layers in chunks
-            else:
-                for switch in ("enable_tiling", "enable_slicing"):
-                    if hasattr(pipe.vae, switch):
-                        getattr(pipe.vae, switch)()
-            if device.type == "cuda" and family == "wan" and hasattr(pipe, "enable_group_offload"):
-                # Wan's 14B transformer alone needs ~30 GB, so whole-model offload would not
-                # help; leaf-level group offload with CUDA streams gets it to ~14 GB.
-                pipe.enable_group_offload(
-                    onload_device=device, offload_type="leaf_level", use_stream=True
-                )
-                return
-            if device.type != "cpu":
-                # Whole models hop to the accelerator one at a time; needs accelerate.
-                pipe.enable_model_cpu_offload(device=device)
-                return
-            # On a CPU there is nothing to offload to: the pipeline stays where it is.
-        pipe.to(device)
 
     # -- generation --------------------------------------------------------------------------
 
@@ -259,44 +286,20 @@ class DiffusersEngine:
         height = getattr(options, "height", None) or native_h
         return int(width), int(height)
 
-    def _call_kwargs(self, image: Any, options: Any, width: int, height: int) -> dict[str, Any]:
-        """The pipeline arguments for one request, per family (no generator yet)."""
-        from PIL import Image
-
-        family = self.descriptor.family
-        num_frames = int(getattr(options, "num_frames", None) or self.descriptor.default_frames)
-        kwargs: dict[str, Any] = {
-            "num_frames": num_frames,
-            "height": height,
-            "width": width,
-            "output_type": "np",
-        }
-        if self.descriptor.takes_image:
-            # Stretched to width x height, as Heratio's server does; the caller picks a size
-            # that keeps the image's aspect ratio where the model allows it.
-            kwargs["image"] = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
-        if family == "svd":
-            for key, default in _SVD_DEFAULTS.items():
-                value = getattr(options, key, None)
-                kwargs[key] = default if value is None else value
-            # diffusers documents `fps` as the clip's frame rate and subtracts 1 itself (SVD was
-            # micro-conditioned on fps - 1), so the requested fps goes in unchanged.
-            kwargs["fps"] = int(getattr(options, "fps", None) or self.descriptor.native_fps)
-            chunk = getattr(options, "decode_chunk_size", None)
-            if chunk is None and self.config.low_vram:
-                chunk = 2  # the VAE decode is the memory peak of SVD
-            kwargs["decode_chunk_size"] = chunk  # None: diffusers decodes all frames at once
-            return kwargs
-        kwargs["prompt"] = getattr(options, "prompt", None) or ""
-        negative = getattr(options, "negative_prompt", None)
-        if negative:
-            kwargs["negative_prompt"] = negative
-        steps = getattr(options, "num_inference_steps", None)
-        kwargs["num_inference_steps"] = int(steps) if steps else 50
-        guidance = getattr(options, "guidance_scale", None)
-        default_guidance = 6.0 if family == "cogvideox" else 5.0
-        kwargs["guidance_scale"] = default_guidance if guidance is None else float(guidance)
-        return kwargs
+    def call_kwargs(self, image: Any, options: Any, width: int, height: int) -> dict[str, Any]:
+        """The pipeline arguments for one request (no generator yet)."""
+        vae = getattr(self._pipe, "vae", None)
+        timestep_vae = bool(getattr(getattr(vae, "config", None), "timestep_conditioning", False))
+        return call_kwargs(
+            self.descriptor,
+            options,
+            image,
+            width,
+            height,
+            low_vram=self.config.low_vram,
+            two_experts=self._layout.two_experts,
+            timestep_vae=timestep_vae,
+        )
 
     def generate(self, image: Any, options: Any, out_path: Path) -> GenerationResult:
         """Generate one clip from ``image`` with ``options`` and write it to ``out_path``.
@@ -313,14 +316,17 @@ class DiffusersEngine:
 
             started = time.perf_counter()
             width, height = self._size(options)
-            kwargs = self._call_kwargs(image, options, width, height)
+            kwargs = self.call_kwargs(image, options, width, height)
             num_frames = kwargs["num_frames"]
             seed = int(options.seed)
-            # CUDA generator on CUDA; elsewhere a CPU one (MPS generators are unreliable).
-            gen_device = "cuda" if self._device.type == "cuda" else "cpu"
+            gen_device = generator_device(self._device)
             kwargs["generator"] = torch.Generator(device=gen_device).manual_seed(seed)
+            warmup = self._compiled_shapes is not None and (
+                (num_frames, width, height) not in self._compiled_shapes
+            )
             try:
-                output = self._pipe(**kwargs)
+                with quiet(self.verbose):
+                    output = self._pipe(**kwargs)
             except Exception as exc:
                 if not _is_oom(torch, exc):
                     free_accelerator_memory()
@@ -328,26 +334,39 @@ class DiffusersEngine:
                         f"Model '{self.name}' failed while generating {num_frames} frames at "
                         f"{width}x{height}: {exc}"
                     ) from exc
-                # The traceback's frames pin the activations that filled the GPU: drop them
-                # before emptying the cache, or empty_cache() frees nothing.
-                if exc.__traceback__ is not None:
-                    traceback.clear_frames(exc.__traceback__)
-                exc.__traceback__ = None
-                free_accelerator_memory()
+                _release(exc)
                 raise OutOfGpuMemory(
                     f"Model '{self.name}' ran out of GPU memory generating {num_frames} frames "
                     f"at {width}x{height}."
                 ) from exc
             finally:
                 kwargs.clear()  # the generator and the resized image are no longer needed
-            fps = int(getattr(options, "fps", None) or self.descriptor.native_fps)
-            written = write_mp4(_uint8_frames(output.frames), fps, out_path, width, height)
+            fps = fps_of(self.descriptor, options)
+            seen = {"finite": True}
+            written = write_mp4(_uint8_frames(output.frames, seen), fps, out_path, width, height)
             del output
+            secs = time.perf_counter() - started
+            extra = self._extra(load_secs, width, height)
+            extra["finite"] = seen["finite"]
+            if self._compiled_shapes is not None:
+                self._compiled_shapes.add((num_frames, width, height))
+                extra["torch_compile"] = "warm-up (includes compiling)" if warmup else "compiled"
+                if warmup:
+                    log.info(
+                        "model %s: the first clip at %d frames %dx%d took %.1f s, compiling "
+                        "included; the next ones of this size run compiled",
+                        self.name,
+                        num_frames,
+                        width,
+                        height,
+                        secs,
+                    )
             motion_bucket_id = None
             if self.descriptor.family == "svd":
-                value = getattr(options, "motion_bucket_id", None)
                 motion_bucket_id = int(
-                    _SVD_DEFAULTS["motion_bucket_id"] if value is None else value
+                    SVD_DEFAULTS["motion_bucket_id"]
+                    if getattr(options, "motion_bucket_id", None) is None
+                    else options.motion_bucket_id
                 )
             prompt = getattr(options, "prompt", None) or None
             return GenerationResult(
@@ -355,17 +374,22 @@ class DiffusersEngine:
                 seed=seed,
                 num_frames=written,
                 fps=fps,
-                generation_secs=time.perf_counter() - started,
+                generation_secs=secs,
                 motion_bucket_id=motion_bucket_id,
                 prompt=prompt if self.descriptor.uses_prompt else None,
                 motion=f"ai-{self.name}",
-                extra={
-                    "device": str(self._device),
-                    "dtype": str(self._dtype).removeprefix("torch."),
-                    "width": width,
-                    "height": height,
-                    "load_secs": round(load_secs, 3),
-                    "weights": self.source,
-                    "low_vram": self.config.low_vram,
-                },
+                extra=extra,
             )
+
+    def _extra(self, load_secs: float, width: int, height: int) -> dict[str, Any]:
+        return {
+            "device": str(self._device),
+            "dtype": str(self._dtype).removeprefix("torch."),
+            "width": width,
+            "height": height,
+            "load_secs": round(load_secs, 3),
+            "weights": self.source,
+            "low_vram": self.config.low_vram,
+            "placement": self.setup.get("placement"),
+            "layout": self.setup.get("layout"),
+        }

@@ -20,13 +20,16 @@ Weights are never downloaded at request time. The first match wins:
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from imagear.errors import EngineUnavailable
 
 # Native sizes (width, height) per family, for descriptors without native_width/native_height.
-NATIVE_SIZE = {"svd": (1024, 576), "cogvideox": (720, 480), "wan": (832, 480)}
+NATIVE_SIZE = {"svd": (1024, 576), "cogvideox": (720, 480), "wan": (832, 480), "ltx": (704, 512)}
+FAMILIES = ("svd", "cogvideox", "wan", "ltx")
 
 
 class DiffusersModel(Protocol):
@@ -37,7 +40,7 @@ class DiffusersModel(Protocol):
     """
 
     name: str
-    family: str  # "svd" | "cogvideox" | "wan"
+    family: str  # "svd" | "cogvideox" | "wan" | "ltx"
     hf_repo: str | None
     takes_image: bool
     uses_prompt: bool
@@ -123,9 +126,11 @@ def pipeline_class_name(descriptor: DiffusersModel) -> str:
         return "CogVideoXImageToVideoPipeline" if descriptor.takes_image else "CogVideoXPipeline"
     if family == "wan":
         return "WanImageToVideoPipeline" if descriptor.takes_image else "WanPipeline"
+    if family == "ltx":
+        return "LTXImageToVideoPipeline" if descriptor.takes_image else "LTXPipeline"
     raise EngineUnavailable(
         f"Model '{descriptor.name}' has family '{family}', which the diffusers engine cannot run.",
-        advice="Supported families: svd, cogvideox, wan.",
+        advice=f"Supported families: {', '.join(FAMILIES)}.",
     )
 
 
@@ -140,7 +145,7 @@ def cuda_dtype_name(descriptor: DiffusersModel) -> str:
     if descriptor.family == "cogvideox":
         # CogVideoX-5b (and its I2V) only works in bf16: fp16 overflows into black frames.
         return "bfloat16" if descriptor.takes_image or "5b" in descriptor.name else "float16"
-    return "bfloat16"  # wan
+    return "bfloat16"  # wan, ltx
 
 
 def has_variant(folder: Path, variant: str) -> bool:
@@ -173,3 +178,73 @@ def native_size(descriptor: DiffusersModel) -> tuple[int, int]:
     width = getattr(descriptor, "native_width", None) or fallback[0]
     height = getattr(descriptor, "native_height", None) or fallback[1]
     return int(width), int(height)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a checkpoint folder holds, read from its ``model_index.json`` (cheap: no torch).
+
+    ``components``: the component folders it names (``None`` entries left out);
+    ``tokenizer_files``: the files of its ``tokenizer`` folder; ``config``: the pipeline's own
+    settings (``expand_timesteps``, ``boundary_ratio`` for Wan 2.2).
+    """
+
+    components: frozenset[str]
+    tokenizer_files: frozenset[str]
+    config: dict[str, Any]
+
+    @property
+    def two_experts(self) -> bool:
+        """Wan 2.2 A14B: ``transformer`` and ``transformer_2`` switched at ``boundary_ratio``."""
+        return "transformer_2" in self.components and self.config.get("boundary_ratio") is not None
+
+    @property
+    def has_image_encoder(self) -> bool:
+        return "image_encoder" in self.components
+
+    @property
+    def sentencepiece_tokenizer(self) -> bool:
+        """The tokenizer ships as ``spiece.model`` only (no ``tokenizer.json``): transformers
+        can read it only with sentencepiece and protobuf installed."""
+        files = self.tokenizer_files
+        return "spiece.model" in files and "tokenizer.json" not in files
+
+    def describe(self) -> str:
+        """The layout in words, for results and logs."""
+        if self.two_experts:
+            return "two experts (transformer + transformer_2)"
+        if self.config.get("expand_timesteps"):
+            return "expand_timesteps (Wan 2.2 TI2V)"
+        return "one denoiser"
+
+
+def read_layout(folder: Path) -> Layout:
+    """The :class:`Layout` of a diffusers folder; an unreadable index gives an empty one (the
+    pipeline's own loader then says what is wrong)."""
+    try:
+        index = json.loads((Path(folder) / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        index = {}
+    if not isinstance(index, dict):
+        index = {}
+    components = frozenset(
+        key
+        for key, value in index.items()
+        if not key.startswith("_")
+        and isinstance(value, list)
+        and len(value) == 2
+        and value[0] is not None
+    )
+    config = {
+        key: value
+        for key, value in index.items()
+        if not key.startswith("_") and not isinstance(value, list)
+    }
+    tokenizer = Path(folder) / "tokenizer"
+    try:
+        files = (
+            frozenset(p.name for p in tokenizer.iterdir()) if tokenizer.is_dir() else frozenset()
+        )
+    except OSError:
+        files = frozenset()
+    return Layout(components, files, config)

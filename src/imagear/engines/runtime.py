@@ -27,6 +27,10 @@ log = logging.getLogger("imagear.engines")
 
 DIFFUSERS_MODULES = ("torch", "diffusers")
 DIFFUSERS_EXTRA = "pip install 'imagear[diffusers]'"
+# The module a distribution installs, where the two names differ.
+MODULE_OF = {"protobuf": "google.protobuf", "pillow": "PIL"}
+# What a tokenizer shipped as spiece.model only needs (transformers converts it on load).
+SENTENCEPIECE_REQUIRES = ("sentencepiece", "protobuf")
 
 
 def uses_diffusers(descriptor: ModelDescriptor) -> bool:
@@ -44,11 +48,61 @@ def importable(module: str) -> bool:
         return False
 
 
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("."):
+        digits = "".join(c for c in piece if c.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def missing_requirements(requirements: tuple[str, ...] | list[str]) -> list[str]:
+    """The requirements ("name" or "name>=version") that are not met here, in words
+    ("ftfy (not installed)", "diffusers>=0.35 (0.34.0 is installed)"). Imports nothing: the
+    module is looked up, the version read from the installed distribution's metadata."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    missing: list[str] = []
+    for requirement in requirements:
+        name, _, minimum = (part.strip() for part in requirement.partition(">="))
+        if not importable(MODULE_OF.get(name, name.replace("-", "_"))):
+            missing.append(f"{name} (not installed)")
+            continue
+        if not minimum:
+            continue
+        try:
+            installed = version(name)
+        except PackageNotFoundError:  # importable but not pip-installed: trust it
+            continue
+        if _version_tuple(installed) < _version_tuple(minimum):
+            missing.append(f"{name}>={minimum} ({installed} is installed)")
+    return missing
+
+
+def _requirements_problem(name: str, needs: list[str]) -> EngineUnavailable | None:
+    lacking = missing_requirements(needs)
+    if not lacking:
+        return None
+    upgrade = any("is installed" in item for item in lacking)
+    return EngineUnavailable(
+        f"Model {name} needs {', '.join(lacking)}.",
+        advice=(
+            "Upgrade with pip install -U 'imagear[diffusers]'."
+            if upgrade
+            else f"Install what it needs with {DIFFUSERS_EXTRA}."
+        ),
+    )
+
+
 def problem(descriptor: ModelDescriptor, models_dir: Path | None) -> EngineUnavailable | None:
     """Why this host cannot run ``descriptor`` (None when it can). Cheap: imports no torch.
 
-    Only the built-in diffusers engine is checked (torch and diffusers installed, weights on
-    disk); a model with its own engine is trusted, and its load errors surface at generation.
+    Only the built-in diffusers engine is checked: torch and diffusers installed, the
+    descriptor's ``requires`` met (e.g. ftfy for Wan), weights on disk, and sentencepiece and
+    protobuf when the weights' tokenizer is a ``spiece.model`` only. A model with its own
+    engine is trusted, and its load errors surface at generation.
     """
     if descriptor.has_own_engine():
         return None
@@ -61,13 +115,28 @@ def problem(descriptor: ModelDescriptor, models_dir: Path | None) -> EngineUnava
             f"Model {descriptor.name} needs {' and '.join(missing)}, which {verb} not installed.",
             advice=f"Install {them} with {DIFFUSERS_EXTRA}.",
         )
+    declared = _requirements_problem(descriptor.name, list(descriptor.requires))
+    if declared is not None:
+        return declared
     from imagear.engines.diffusers_weights import find_weights
 
     try:
-        find_weights(descriptor, models_dir)  # type: ignore[arg-type]
+        folder, _ = find_weights(descriptor, models_dir)  # type: ignore[arg-type]
     except EngineUnavailable as exc:
         return exc
-    return None
+    return requirements_problem(descriptor, folder)
+
+
+def requirements_problem(descriptor: Any, folder: Path) -> EngineUnavailable | None:
+    """What the model's pipeline needs beyond torch and diffusers and is not installed: the
+    descriptor's ``requires``, plus sentencepiece and protobuf when ``folder``'s tokenizer is a
+    ``spiece.model`` only. Cheap: imports nothing."""
+    from imagear.engines.diffusers_weights import read_layout
+
+    needs = list(getattr(descriptor, "requires", ()))
+    if read_layout(folder).sentencepiece_tokenizer:
+        needs += [r for r in SENTENCEPIECE_REQUIRES if r not in needs]
+    return _requirements_problem(descriptor.name, needs)
 
 
 def unavailable_reason(descriptor: ModelDescriptor, models_dir: Path | None) -> str | None:
@@ -124,7 +193,9 @@ __all__ = [
     "device_info",
     "free_accelerator_memory",
     "importable",
+    "missing_requirements",
     "problem",
+    "requirements_problem",
     "unavailable_reason",
     "uses_diffusers",
 ]

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from imagear.errors import ImageMissing, InvalidImage
+from imagear.errors import ImageMissing, InvalidImage, MediaError
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
@@ -88,6 +88,11 @@ def open_image(path: str | Path, *, load: bool = True) -> Image.Image:
         raise _bomb(path, None, limit) from exc
     except FileNotFoundError as exc:
         raise ImageMissing(f"The image file {path} does not exist.") from exc
+    except PermissionError as exc:  # a file this user may not read is not a bad image
+        raise MediaError(
+            f"The image file {path} cannot be read: {exc.strerror}.",
+            "Check the file's permissions: imagear reads it as the user it runs as.",
+        ) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise _not_an_image(path, exc) from exc
     width, height = img.size
@@ -147,7 +152,9 @@ def prepare_image(
     EXIF orientation is applied; CMYK, 16-bit and 32-bit integer/float, palette, grayscale and
     images with alpha (composited on white) become 8-bit RGB. The aspect ratio is kept. When a
     JPEG path is given, Pillow's draft mode decodes it at 1/2, 1/4 or 1/8 scale when that still
-    covers ``max_size``, so huge JPEGs are cheap. Neither the file nor a given image is modified.
+    covers ``max_size``, so huge JPEGs are cheap; other large files (TIFF and PNG scans) are
+    first shrunk by a whole factor the same way (:func:`_reduce`). Neither the file nor a given
+    image is modified.
     """
     if isinstance(img_or_path, Image.Image):
         img = img_or_path
@@ -159,6 +166,11 @@ def prepare_image(
         if max_size is not None and img.format == "JPEG":
             _draft(img, max_size)
         _load(img, img_or_path)
+        if max_size is not None:
+            reduced = _reduce(img, max_size)
+            if reduced is not img:
+                img.close()
+                img = reduced
     try:
         upright = _exif_transpose(img)
         rgb = _to_rgb(upright)
@@ -185,6 +197,37 @@ def _draft(img: Image.Image, max_size: tuple[int, int]) -> None:
     if scale >= 1.0:
         return
     img.draft(img.mode, (max(1, int(width * scale)), max(1, int(height * scale))))
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(_ORIENTATION_TAG, 1))
+    except Exception:  # a broken EXIF block: take the pixels as stored
+        return 1
+
+
+def _reduce(img: Image.Image, max_size: tuple[int, int]) -> Image.Image:
+    """``img`` shrunk by the largest whole factor that still covers the fit of ``max_size``
+    (box averaging in C, what JPEG's draft mode does while decoding), so that the final Lanczos
+    fit works on less than twice its output; ``img`` itself when that factor is 1.
+
+    16-bit greyscale is reduced through 32-bit integers (Pillow cannot reduce I;16) and stays
+    16-bit; palette images and images with an EXIF orientation are left to the slow path.
+    """
+    mode = img.mode
+    if mode in ("1", "P", "PA") or _orientation(img) != 1:
+        return img
+    width, height = img.size
+    scale = min(max(1, int(max_size[0])) / width, max(1, int(max_size[1])) / height)
+    factor = int(1.0 / scale) if scale > 0 else 1
+    if factor < 2:
+        return img
+    try:
+        if mode.startswith("I;16"):
+            return img.convert("I").reduce(factor).convert("I;16")
+        return img.reduce(factor)
+    except (ValueError, OSError):  # a mode Pillow cannot reduce: the slow path still works
+        return img
 
 
 def _exif_transpose(img: Image.Image) -> Image.Image:

@@ -1,35 +1,41 @@
 """Model descriptors and the registry (built-ins plus plugins from entry point group
-``imagear.models``).
+``imagear.models``), and the merge rule of one generation's parameters.
 
 Importing this package is cheap: it never imports torch, diffusers, av or the server stack;
-engines are imported by :meth:`ModelDescriptor.create_engine` when one is needed.
+engines are imported by :meth:`ModelDescriptor.create_engine` when one is needed. Options are
+known by their option names; how a front end takes them is its :class:`Wording`.
 """
 
-from imagear.models.base import FLAGS, BaseOptions, ModelDescriptor
+from imagear.models.base import COMMON_PARAMETERS, BaseOptions, ModelDescriptor, OptionProblem
 from imagear.models.registry import (
     BUILTINS,
     ENTRY_POINT_GROUP,
     PluginWarning,
-    Resolved,
     get_model,
     list_models,
     register,
     reset_plugin_cache,
     reset_registry,
-    resolve_generation,
     unregister,
 )
+from imagear.models.resolve import Resolved, resolve_generation
 from imagear.models.seed import MAX_RANDOM_SEED, random_seed
+from imagear.models.wording import OPTION_NAMES, GivenAs, OptionNames, Wording
 
 __all__ = [
     "BUILTINS",
+    "COMMON_PARAMETERS",
     "ENTRY_POINT_GROUP",
-    "FLAGS",
     "MAX_RANDOM_SEED",
+    "OPTION_NAMES",
     "BaseOptions",
+    "GivenAs",
     "ModelDescriptor",
+    "OptionNames",
+    "OptionProblem",
     "PluginWarning",
     "Resolved",
+    "Wording",
     "get_model",
     "list_models",
     "random_seed",

@@ -9,7 +9,7 @@ imported inside :meth:`ModelDescriptor.create_engine`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args, get_origin
 
 import annotated_types
@@ -23,17 +23,37 @@ if TYPE_CHECKING:
 
 MAX_SEED = 2**32 - 1
 
-FLAGS: dict[str, str] = {
-    "num_frames": "--frames",
-    "fps": "--fps",
-    "motion_bucket_id": "--motion",
-    "seed": "--seed",
-    "prompt": "--prompt",
-    "width": "--width",
-    "height": "--height",
-}
-"""The per-call CLI flag of each common parameter (the keys of ``resolve_generation``'s
-``overrides``). Every other option is given as ``-o KEY=VALUE``."""
+COMMON_PARAMETERS: tuple[str, ...] = (
+    "num_frames",
+    "fps",
+    "motion_bucket_id",
+    "seed",
+    "prompt",
+    "width",
+    "height",
+)
+"""The per-call parameters every front end offers on their own (the keys of
+``resolve_generation``'s ``overrides``); every other option is a model option (``extra``)."""
+
+
+class OptionProblem(ValueError):
+    """A validator's refusal that names options, for a model validator to raise.
+
+    Write ``{key}`` where the text names option ``key`` (one of ``fields``): each front end
+    words it its own way (a command-line flag, a form field); ``str()`` names the options by
+    their option names. ``fields`` are the options at fault, which the refusal carries on.
+    """
+
+    def __init__(self, template: str, *fields: str) -> None:
+        self.template, self.fields = template, fields
+        super().__init__(self.worded(lambda key: key))
+
+    def worded(self, name: Callable[[str], str]) -> str:
+        """The text with each ``{key}`` of ``fields`` replaced by ``name(key)``."""
+        text = self.template
+        for key in self.fields:
+            text = text.replace("{" + key + "}", name(key))
+        return text
 
 
 class BaseOptions(BaseModel):
@@ -151,7 +171,8 @@ class ModelDescriptor:
     (the allowed counts, or None to leave it to the Options bounds) and ``frames_rule`` (the
     same in words, used in messages); ``memory`` (GPU guidance), ``licence``, ``hf_repo``;
     ``requires_gpu``; ``honours_settings`` (whether ar_num_frames / ar_fps /
-    ar_motion_bucket_id apply); ``notes`` (anything a user should know before choosing it).
+    ar_motion_bucket_id apply); ``notes`` (anything a user should know before choosing it);
+    ``requires`` and ``low_vram_offload`` (what the diffusers engine needs and how it offloads).
     Each subclass gets an Options class of its own, bound to it (``Options.descriptor``).
     """
 
@@ -178,6 +199,12 @@ class ModelDescriptor:
     requires_gpu: bool = True
     honours_settings: bool = True  # ar_num_frames / ar_fps / ar_motion_bucket_id
     notes: str = ""
+    # Diffusers engine only. Packages its pipeline needs beyond torch and diffusers, as
+    # "name" or "name>=version" (checked without importing them, e.g. "ftfy", "diffusers>=0.35").
+    requires: tuple[str, ...] = ()
+    # Low-VRAM placement on an accelerator: "model" (whole models hop on and off),
+    # "sequential" (layer by layer: least memory, slowest) or "group" (leaf-level group offload).
+    low_vram_offload: str = "model"
 
     Options: type[BaseOptions] = BaseOptions
 
@@ -235,9 +262,9 @@ class ModelDescriptor:
     # -- options ---------------------------------------------------------------------------
 
     def ignored_parameters(self) -> frozenset[str]:
-        """Common per-call parameters (keys of :data:`FLAGS`) this model does not use."""
+        """Common per-call parameters (:data:`COMMON_PARAMETERS`) this model does not use."""
         fields = self.Options.model_fields
-        ignored = {key for key in FLAGS if key not in fields}
+        ignored = {key for key in COMMON_PARAMETERS if key not in fields}
         if not self.uses_prompt:
             ignored.add("prompt")
         return frozenset(ignored)
@@ -290,7 +317,10 @@ class ModelDescriptor:
         return below + above
 
     def option_specs(self) -> list[dict[str, Any]]:
-        """One dict per option: name, flag, type, default, allowed, bounds, description."""
+        """One dict per option: name, type, default, allowed, bounds, description, ignored.
+
+        Options are named by their option names; a front end adds how it takes each one (the
+        command line's flag, a form's field)."""
         specs = []
         for field, info in self.Options.model_fields.items():
             low, high, _, _ = _bounds(info)
@@ -300,7 +330,6 @@ class ModelDescriptor:
             specs.append(
                 {
                     "name": field,
-                    "flag": FLAGS.get(field, f"-o {field}=VALUE"),
                     "type": _type_name(info),
                     "default": info.default,
                     "allowed": self.describe_allowed(field),
@@ -314,7 +343,7 @@ class ModelDescriptor:
         return specs
 
     def info(self) -> dict[str, Any]:
-        """A JSON-ready summary of the descriptor (what `imagear models --json` prints)."""
+        """A JSON-ready summary of the descriptor (what a front end lists for it)."""
         return {
             "name": self.name,
             "aliases": list(self.aliases),
@@ -338,6 +367,10 @@ class ModelDescriptor:
 
     def notices(self) -> list[str]:
         """Notices to show with every generation of this model (none by default)."""
+        return []
+
+    def option_notices(self, options: BaseOptions) -> list[str]:
+        """Notices about one generation's validated ``options`` (none by default)."""
         return []
 
     # -- engine ----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import Field, model_validator
 
-from imagear.models.base import BaseOptions, ModelDescriptor
+from imagear.models.base import BaseOptions, ModelDescriptor, OptionProblem
 
 if TYPE_CHECKING:
     from imagear.engines.base import Engine, EngineConfig
@@ -38,9 +38,10 @@ class KenBurnsOptions(BaseOptions):
         if self.duration is not None:
             frames = round(self.duration * self.fps)
             if not MIN_FRAMES <= frames <= MAX_FRAMES:
-                raise ValueError(
+                raise OptionProblem(
                     f"duration {self.duration} s at {self.fps} fps gives {frames} frames; "
-                    f"kenburns allows {MIN_FRAMES} to {MAX_FRAMES} frames"
+                    f"kenburns allows {MIN_FRAMES} to {MAX_FRAMES} frames",
+                    "duration",
                 )
             self.num_frames = frames
         return self

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from imagear.models.base import BaseOptions, ModelDescriptor
+from imagear.models.base import BaseOptions, ModelDescriptor, OptionProblem
 
 SVD_MEMORY = (
-    "fp16; under 8 GB with --low-vram (model CPU offload, forward chunking, decode_chunk_size=2)"
+    "fp16; under 8 GB in low-VRAM mode (model CPU offload, forward chunking, decode_chunk_size=2)"
 )
 SVD_LICENCE = "Stability AI non-commercial community licence"
 
@@ -38,7 +38,7 @@ class SVDOptions(BaseOptions):
     decode_chunk_size: int | None = Field(
         None,
         description="Frames the VAE decodes at once; lower saves memory. "
-        "Default: all frames (2 with --low-vram).",
+        "Default: all frames (2 in low-VRAM mode).",
         ge=1,
         le=25,
     )
@@ -46,9 +46,11 @@ class SVDOptions(BaseOptions):
     @model_validator(mode="after")
     def _guidance_order(self) -> SVDOptions:
         if self.max_guidance_scale < self.min_guidance_scale:
-            raise ValueError(
+            raise OptionProblem(
                 f"max_guidance_scale ({self.max_guidance_scale}) must be at least "
-                f"min_guidance_scale ({self.min_guidance_scale})"
+                f"min_guidance_scale ({self.min_guidance_scale})",
+                "max_guidance_scale",
+                "min_guidance_scale",
             )
         return self
 

@@ -1,4 +1,4 @@
-"""Wan 2.1 image-to-video (14B, 480P): ``wan-2.1``."""
+"""Wan 2.1 image-to-video (14B, 480P): ``wan-2.1``; the options every Wan model shares."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from pydantic import Field
 from imagear.models.base import BaseOptions, ModelDescriptor
 
 WAN_FRAMES = range(5, 122, 4)  # 4N+1 from 5 to 121; trained at 81
+# diffusers cleans Wan prompts with ftfy (a NameError without it); Wan image-to-video arrived in
+# diffusers 0.33.
+WAN_REQUIRES = ("ftfy", "diffusers>=0.33")
+WAN_NEGATIVE = "What the clip should not show."
 
 
 class WanOptions(BaseOptions):
@@ -23,6 +27,7 @@ class WanOptions(BaseOptions):
         ge=0.0,
         le=20.0,
     )
+    negative_prompt: str | None = Field(None, description=WAN_NEGATIVE, max_length=2000)
 
 
 class Wan21(ModelDescriptor):
@@ -42,11 +47,14 @@ class Wan21(ModelDescriptor):
     default_frames = 81
     valid_frames = WAN_FRAMES
     frames_rule = "4N+1, max 121"
-    memory = ">= 35 GB plain; about 14 GB with group offload (--low-vram)"
+    memory = ">= 35 GB plain; about 14 GB with group offload (low-VRAM mode)"
     licence = "Apache-2.0"
     hf_repo = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
     pipeline = "WanImageToVideoPipeline"
     torch_dtype = "bfloat16"
+    requires = WAN_REQUIRES
+    # The 14B transformer alone is about 28 GB in bf16: whole-model offload cannot fit it.
+    low_vram_offload = "group"
     requires_gpu = True
     honours_settings = True
     notes = (

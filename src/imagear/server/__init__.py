@@ -15,9 +15,11 @@ and ``create_app`` / ``ServerState`` are looked up from :mod:`imagear.server.app
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from imagear.quality import Thresholds
 
 if TYPE_CHECKING:
     from imagear.server.app import ServerState, create_app
@@ -35,12 +37,18 @@ class ServerSettings:
     device: str | None = None  # "cuda", "cpu", ...; None: the engine picks
     queue_size: int = 4  # requests that may wait behind the one being generated
     max_upload_bytes: int = 100 * MB
+    # Seconds for a whole upload to arrive (then 408). Uploads are read before a queue slot is
+    # taken, so a slow or stalled client never holds a slot, only its own connection.
+    upload_timeout: float | None = 120.0
     max_pixels: int | None = None  # None: imagear.media.MAX_IMAGE_PIXELS
     token: str = ""  # when set, every request needs Authorization: Bearer <token>
     # Uploads and clips in flight. None: a fresh temp folder, made when the server starts (in
     # its lifespan) and removed when it stops; nothing is made by merely building the app.
     tmp_dir: Path | None = None
     preload: bool = False  # load the default model at start (`imagear serve` turns it on)
+    # every clip passes imagear's quality gate before it is sent; a refused one gets a 500
+    # {"error": ..., "type": "QualityRejected"} (see imagear.quality)
+    quality: Thresholds = field(default_factory=Thresholds)
 
 
 _LAZY = {"ServerState": "imagear.server.app", "create_app": "imagear.server.app"}

@@ -7,9 +7,11 @@ this server unchanged; ``GET /models`` lists the model descriptors. How a reques
    it), one log line per request, a JSON 500 for anything unexpected, temp-file cleanup, and
    reading out an unread request body before answering early (so clients that send the whole
    upload first, like PHP's curl, see the 401/413/503 rather than a reset connection).
-2. A slot of the worker's bounded queue is taken first (503 + Retry-After when none is free),
-   so surplus requests cost no upload or decode work.
-3. The multipart body is streamed to a temp file with the size limit enforced while reading.
+2. The multipart body is streamed to a temp file, with the size limit enforced while reading
+   and a deadline for the whole upload (408, connection closed); when no queue slot is free at
+   all the request is refused (503 + Retry-After) before its upload is read.
+3. Only then is a slot of the worker's bounded queue taken (503 when none is left), so a slow,
+   stalled or vanished client never holds one.
 4. In a thread: model lookup and availability (400), image sniffing and pixel limit (415/413),
    parameters validated by the model registry (422), the image decoded and prepared.
 5. The single worker thread generates (507 out of GPU memory, 500 anything else); the MP4 is
@@ -24,10 +26,9 @@ when the app starts (its lifespan) and removed when it stops: building the app m
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -40,6 +41,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from imagear import __version__
 from imagear.engines import runtime
@@ -48,7 +50,6 @@ from imagear.errors import (
     EngineUnavailable,
     ImagearError,
     InvalidImage,
-    InvalidOption,
     OutOfGpuMemory,
     ServerBusy,
     UnknownModel,
@@ -56,13 +57,16 @@ from imagear.errors import (
 )
 from imagear.models import get_model, list_models, random_seed, resolve_generation
 from imagear.server import ServerSettings
+from imagear.server.openapi import ANIMATE_DOC, public_reason
+from imagear.server.tmpdir import TempFolder
 from imagear.server.upload import (
+    FORM,
     FORM_OVERHEAD,
     ApiError,
+    ClientGone,
     ImageTooLarge,
     Upload,
     check_image,
-    form_wording,
     read_upload,
     relabel,
     split_fields,
@@ -108,11 +112,14 @@ def api_error(err: ImagearError) -> ApiError:
 class _Gate:
     """Pure ASGI middleware around the whole app (see the module docstring, step 1)."""
 
-    def __init__(self, app: Any, token: str, drain_bytes: int) -> None:
+    def __init__(
+        self, app: Any, token: str, drain_bytes: int, drain_secs: float = DRAIN_SECS
+    ) -> None:
         self.app = app
         self.api = app  # the FastAPI app inside (its .state.imagear is the ServerState)
         self.token = token.encode()
         self.drain_bytes = drain_bytes
+        self.drain_secs = drain_secs
 
     def _refusal(self, scope: Scope) -> str | None:
         """None when the request may pass, else why not (for the 401 body)."""
@@ -157,7 +164,7 @@ class _Gate:
         async def draining_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                if not body["done"]:
+                if not body["done"] and not _closes(message):  # 408: a slow client is cut off
                     await self._drain(counting_receive, body)
             await send(message)
 
@@ -173,6 +180,8 @@ class _Gate:
                     {"WWW-Authenticate": "Bearer"},
                 )
                 await error.response()(scope, counting_receive, draining_send)
+        except ClientDisconnect:  # the client went away: nothing to answer, nothing wrong here
+            fields["client"] = "gone"
         except Exception as exc:
             # Starlette has already answered (with the handler below) when it re-raises here.
             log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
@@ -185,9 +194,17 @@ class _Gate:
 
     async def _drain(self, receive: Receive, body: dict[str, Any]) -> None:
         """Read out (and drop) the rest of the request body, up to a size and time budget."""
-        with anyio.move_on_after(DRAIN_SECS):
+        with anyio.move_on_after(self.drain_secs):
             while not body["done"] and body["read"] <= self.drain_bytes:
                 await receive()
+
+
+def _closes(message: Message) -> bool:
+    """True when a response start says ``Connection: close``."""
+    return any(
+        name.lower() == b"connection" and value.lower() == b"close"
+        for name, value in message.get("headers", ())
+    )
 
 
 def _internal_error(exc: BaseException) -> ApiError:
@@ -223,25 +240,19 @@ class ServerState:
         self.engine_config = EngineConfig(
             models_dir=settings.models_dir, low_vram=settings.low_vram, device=settings.device
         )
-        self.worker = Worker(self.engine_config, settings.queue_size)
-        self._tmp_dir: Path | None = None
-        self._own_tmp_dir = False
+        self.worker = Worker(self.engine_config, settings.queue_size, settings.quality)
+        self._tmp = TempFolder(settings.tmp_dir)
 
     @property
     def tmp_dir(self) -> Path:
         """Where uploads and clips in flight go (only while the server runs)."""
-        if self._tmp_dir is None:
+        if self._tmp.path is None:
             raise RuntimeError("The server has not started: its temp folder is made at startup.")
-        return self._tmp_dir
+        return self._tmp.path
 
     def start(self) -> None:
         """Make the temp folder (settings.tmp_dir, else a fresh one) and start the worker."""
-        if self.settings.tmp_dir is not None:
-            self.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-            self._tmp_dir = self.settings.tmp_dir
-        else:
-            self._tmp_dir = Path(tempfile.mkdtemp(prefix="imagear-serve-"))
-            self._own_tmp_dir = True
+        self._tmp.open()  # and remove what servers killed before (kill -9) left behind
         try:
             self.worker.start()
             if self.settings.preload:
@@ -253,9 +264,7 @@ class ServerState:
     def stop(self) -> None:
         """Stop the worker (the running job finishes), then remove a temp folder of our own."""
         self.worker.stop()
-        if self._own_tmp_dir and self._tmp_dir is not None:
-            shutil.rmtree(self._tmp_dir, ignore_errors=True)
-        self._tmp_dir, self._own_tmp_dir = None, False
+        self._tmp.close()
 
     def max_pixels(self) -> int:
         from imagear import media
@@ -293,7 +302,7 @@ class ServerState:
                 {
                     **d.info(),
                     "available": reasons.get(d.name) is None,
-                    "unavailable_reason": reasons.get(d.name),
+                    "unavailable_reason": public_reason(reasons.get(d.name)),
                     "loaded": self.worker.is_loaded(d),
                     "options": d.option_specs(),
                 }
@@ -310,19 +319,15 @@ class ServerState:
         desc = get_model(name)
         if not self.worker.is_loaded(desc):
             why = runtime.unavailable_reason(desc, self.settings.models_dir)
-            if why is not None:
+            if why is not None:  # the whole reason (local paths) goes to the log only
+                log.warning("model %s is not available: %s", desc.name, why)
                 raise EngineUnavailable(
-                    f"Model {desc.name!r} is not available on this server: {why}"
+                    f"Model {desc.name!r} is not available on this server: {public_reason(why)}"
                 )
         label = f"The upload {upload.filename!r}" if upload.filename else "The upload"
         size = check_image(upload.path, self.max_pixels(), label)
         overrides, extra, dropped = split_fields(desc, upload.fields)
-        try:
-            resolved = resolve_generation(desc.name, {}, overrides, extra, image_size=size)
-        except InvalidOption as exc:
-            raise InvalidOption(
-                form_wording(exc.message), exc.advice and form_wording(exc.advice)
-            ) from exc
+        resolved = resolve_generation(desc.name, {}, overrides, extra, size, wording=FORM)
         options: Any = resolved.options
         if not options.seed:  # 0 = random: draw it here so the clip can be reproduced
             options = options.model_copy(update={"seed": random_seed()})
@@ -359,7 +364,7 @@ def _noop() -> None:
     pass
 
 
-def _drop(paths: list[Path], release: Callable[[], None]) -> None:
+def _drop(paths: list[Path], release: Callable[[], None], _future: Any = None) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
     release()
@@ -429,28 +434,43 @@ def create_app(settings: ServerSettings | None = None) -> Any:
         """Every model's descriptor and options, and whether this host can run it."""
         return state.models()
 
-    @api.post("/animate")
+    @api.post("/animate", response_class=Response, **ANIMATE_DOC)
     async def animate(request: Request) -> Response:
         """One image in, one MP4 out (multipart form as Heratio sends it)."""
         fields, cleanup = request.state.log_fields, request.state.cleanup
-        if not state.worker.admit():  # refused before reading a possibly large upload
+        if state.worker.full():  # no slot is free: refused before reading the upload
+            raise state.worker.busy_error()
+        # The whole upload is read (size limit, read deadline) before a slot is taken, so a
+        # slow or stalled client holds only its own connection, never a slot.
+        try:
+            upload = await read_upload(
+                request, state.tmp_dir, settings.max_upload_bytes, settings.upload_timeout
+            )
+        except ClientGone:
+            fields["client"] = "gone"
+            return Response(status_code=499)
+        cleanup.extend(p for p in (upload.path,) if p is not None)
+        if not state.worker.admit():
+            upload.cleanup()
             raise state.worker.busy_error()
         release = state.worker.release
         try:
-            return await _animate(request, fields, cleanup)
+            return await _animate(request, upload, fields, cleanup)
         except _ClientGone as gone:
             fields["client"] = "gone"
             if gone.running:  # the slot and the clip are freed when the worker is done
                 late = list(cleanup)
                 cleanup.clear()
-                gone.future.add_done_callback(lambda _f: _drop(late, release))
+                # bound now: a lambda would read `release` after it was set to _noop below
+                gone.future.add_done_callback(functools.partial(_drop, late, release))
                 release = _noop
             return Response(status_code=499)
         finally:
             release()
 
-    async def _animate(request: Request, fields: dict[str, Any], cleanup: list[Path]) -> Response:
-        upload = await read_upload(request, state.tmp_dir, settings.max_upload_bytes)
+    async def _animate(
+        request: Request, upload: Upload, fields: dict[str, Any], cleanup: list[Path]
+    ) -> Response:
         out_path = state.tmp_dir / f"clip-{uuid.uuid4().hex}.mp4"
         cleanup.append(out_path)
         fields["model"] = upload.fields.get("model") or settings.default_model
@@ -465,4 +485,6 @@ def create_app(settings: ServerSettings | None = None) -> Any:
             out_path, media_type="video/mp4", headers=result_headers(result, info, notices)
         )
 
-    return _Gate(api, settings.token, settings.max_upload_bytes + FORM_OVERHEAD)
+    # An early answer waits for the rest of the body no longer than a whole upload may take.
+    drain_secs = min(DRAIN_SECS, settings.upload_timeout or DRAIN_SECS)
+    return _Gate(api, settings.token, settings.max_upload_bytes + FORM_OVERHEAD, drain_secs)

@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from imagear.errors import InvalidImage, InvalidOption
-from imagear.models import FLAGS, ModelDescriptor, list_models
+from imagear.models import COMMON_PARAMETERS, ModelDescriptor, OptionNames, list_models
 from imagear.server import MB
 
 MAX_FIELD_BYTES = 64 * 1024  # one text field (a prompt is at most 2000 characters)
@@ -173,52 +173,77 @@ def _too_large(max_bytes: int) -> ApiError:
     )
 
 
-async def read_upload(request: Request, tmp_dir: Path, max_bytes: int) -> Upload:
-    """Stream a multipart/form-data body: fields in memory, the image to ``tmp_dir``."""
+class ClientGone(Exception):
+    """The client hung up before its request was answered (answered 499 in the log only)."""
+
+
+async def read_upload(
+    request: Request, tmp_dir: Path, max_bytes: int, deadline: float | None = None
+) -> Upload:
+    """Stream a multipart/form-data body: fields in memory, the image to ``tmp_dir``.
+
+    The whole body must arrive within ``deadline`` seconds (None: no limit), else 408 and the
+    connection is closed (a client trickling bytes holds nothing but its own connection).
+    A client that hangs up while sending raises :class:`ClientGone`.
+    """
     mime, params = parse_options_header(request.headers.get("content-type", ""))
     if mime != b"multipart/form-data" or b"boundary" not in params:
         raise ApiError(
             415, "POST /animate takes multipart/form-data with an 'image' file.", "InvalidRequest"
         )
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes + FORM_OVERHEAD:
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes + FORM_OVERHEAD:
         raise _too_large(max_bytes)  # early; the limit is enforced while reading anyway
     reader = _FormReader(tmp_dir, max_bytes)
-    parser = MultipartParser(params[b"boundary"], reader.callbacks())  # type: ignore[arg-type]
-    total = 0
     try:
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > max_bytes + FORM_OVERHEAD:
-                raise _too_large(max_bytes)
-            parser.write(chunk)
-            await reader.flush()
-        parser.finalize()
-        await reader.flush(final=True)
+        with anyio.move_on_after(deadline) as scope:
+            await _read_body(request, reader, params[b"boundary"], max_bytes)
     except FormParserError as exc:
         reader.discard()
         raise ApiError(400, f"The multipart body is malformed: {exc}", "InvalidRequest") from exc
+    except ClientDisconnect as exc:
+        reader.discard()
+        raise ClientGone("the client went away while sending the upload") from exc
     except BaseException:
         reader.discard()
         raise
+    if scope.cancelled_caught:
+        reader.discard()
+        raise ApiError(
+            408,
+            f"The upload did not arrive within {deadline:g} s; the connection is closed.",
+            "RequestTimeout",
+            {"Connection": "close"},
+        )
     if reader.upload.path is None:
         raise _bad_form("The form has no 'image' file part (the image to animate).")
     return reader.upload
 
 
+async def _read_body(request: Request, reader: _FormReader, boundary: bytes, limit: int) -> None:
+    parser = MultipartParser(boundary, reader.callbacks())  # type: ignore[arg-type]
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit + FORM_OVERHEAD:
+            raise _too_large(limit)
+        parser.write(chunk)
+        await reader.flush()
+    parser.finalize()
+    await reader.flush(final=True)
+
+
 # -- from form fields to a job -------------------------------------------------------------------
 
 
-def form_wording(message: str) -> str:
-    """Registry messages name CLI flags (--frames, -o key): name the form fields instead."""
-    for key, flag in FLAGS.items():
-        message = message.replace(f" {flag} ", f" {key} ")
-    message = message.replace(" -o ", " ")
-    return re.sub(
-        r"See (?:its options|them) with `imagear models show ([^`]+)`\.",
-        r"GET /models lists the options of \1.",
-        message,
-    )
+class FormWording(OptionNames):
+    """The server's wording of options: its form fields, which are the option names."""
+
+    def options_advice(self, model: str, *, listed: bool = False) -> str | None:
+        return f"GET /models lists the options of {model}."
+
+
+FORM = FormWording()
 
 
 def split_fields(
@@ -239,16 +264,17 @@ def split_fields(
     for key, value in fields.items():
         if key == "model" or value.strip() == "":
             continue
-        if key in FLAGS and key not in ignored:
+        if key in COMMON_PARAMETERS and key not in ignored:
             overrides[key] = value
         elif key in own and key not in ignored:
             extra[key] = value
-        elif key in known or key in FLAGS:
+        elif key in known or key in COMMON_PARAMETERS:
             dropped.append(key)
         else:
             raise InvalidOption(
                 f"Unknown form field {key!r}; {desc.name} takes: {', '.join(own)}.",
                 advice="GET /models lists the options of every model.",
+                fields=(key,),
             )
     return overrides, extra, dropped
 

@@ -2,6 +2,9 @@
 
 diffusers pipelines must not run from two threads at once, and one GPU runs one generation at a
 time anyway, so a single worker thread owns every engine and takes jobs from a bounded queue.
+One model at a time is kept on an accelerator: before a model that needs a GPU is built or run,
+every other engine holding accelerator memory is closed (models on the CPU, such as kenburns,
+stay), so models a server has served do not pile up on the GPU until it runs out of memory.
 The event loop only admits requests, submits jobs and awaits their futures; when every slot is
 taken the server answers 503 with a Retry-After estimated from recent generation times.
 
@@ -32,6 +35,7 @@ from imagear.errors import (
     ServerBusy,
 )
 from imagear.models import ModelDescriptor
+from imagear.quality import Thresholds
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -70,15 +74,19 @@ class Worker:
     """One thread that runs jobs in order and owns a cache of engines (one per model).
 
     ``queue_size`` is how many requests may wait behind the one being generated. A request
-    takes a slot (:meth:`admit`) before its upload is read and gives it back (:meth:`release`)
-    once answered, so surplus requests are refused at once, before any upload or decode work,
-    and the queue itself can never overflow.
+    takes a slot (:meth:`admit`) once its whole upload has arrived, so a slow or stalled client
+    never holds one, and gives it back (:meth:`release`) once answered; the queue itself can
+    never overflow. While every slot is taken (:meth:`full`) new requests are refused before
+    their upload is read.
     """
 
-    def __init__(self, engine_config: EngineConfig, queue_size: int) -> None:
+    def __init__(
+        self, engine_config: EngineConfig, queue_size: int, quality: Thresholds | None = None
+    ) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
         self.engine_config = engine_config
+        self.quality = quality if quality is not None else Thresholds()
         self.queue_size = queue_size
         self.capacity = queue_size + 1  # the running request + queue_size waiting
         self._queue: queue.Queue[Job | Callable[[], None] | None] = queue.Queue()
@@ -134,7 +142,7 @@ class Worker:
 
     @property
     def queue_length(self) -> int:
-        """Requests waiting (uploading, being prepared or queued), not the one generating."""
+        """Requests waiting (being prepared or queued), not the one generating."""
         with self._admit_lock:
             admitted = self._admitted
         return max(0, admitted - (1 if self.busy else 0))
@@ -166,8 +174,8 @@ class Worker:
         if self.busy:
             waiting = max(0, admitted - 1)
             what = f"1 generation running and {waiting} waiting"
-        else:  # every slot is taken by requests still uploading or being prepared
-            what = f"{admitted} request{'s' if admitted != 1 else ''} being received or prepared"
+        else:  # every slot is taken by requests being prepared (their uploads have arrived)
+            what = f"{admitted} request{'s' if admitted != 1 else ''} being prepared"
         return QueueFull(
             f"The server is busy: {what} (queue size {self.queue_size}).", retry_after=wait
         )
@@ -241,10 +249,42 @@ class Worker:
         except Exception as exc:  # an engine bug: keep the traceback in the log, say it in 500
             log.exception("model %s failed", name)
             raise GenerationFailed(f"Model {name!r} failed while generating: {exc}") from exc
-        # Never hand back a clip that does not play: probing is cheap next to generating.
-        return result, probe_mp4(job.out_path)
+        # Never hand back a clip that does not play, or that the quality gate refuses: both
+        # are cheap next to generating.
+        info = probe_mp4(job.out_path)
+        self._check(job)
+        return result, info
+
+    def _check(self, job: Job) -> None:
+        """The quality gate (imagear.quality) on the clip just made: QualityRejected (a 500
+        ``{"type": "QualityRejected"}``), so a client that only checks the size never gets a
+        black, frozen or unrelated clip."""
+        if not self.quality.enabled:
+            return
+        from imagear import quality
+        from imagear.media.scan import reference_of
+
+        desc = job.descriptor
+        verdict = quality.inspect(
+            job.out_path,
+            expected=quality.Expected.from_options(job.options),
+            reference=reference_of(job.image) if desc.takes_image else None,
+            takes_image=desc.takes_image,
+            thresholds=self.quality,
+        )
+        if not verdict.ok:
+            log.warning(
+                "model %s: clip refused by the quality gate: %s", desc.name, verdict.summary()
+            )
+            raise quality.rejection(
+                verdict,
+                f"The clip made by model {desc.name}",
+                advice="Nothing was sent; try again with another seed or model.",
+            )
 
     def _engine(self, descriptor: ModelDescriptor) -> Engine:
+        if descriptor.requires_gpu:
+            self._make_room(keep=descriptor.name)
         with self._engines_lock:
             entry = self._engines.get(descriptor.name)
         if entry is not None and entry[0] is descriptor:
@@ -262,6 +302,19 @@ class Worker:
         if entry is not None:
             _close(entry[1])
 
+    def _make_room(self, keep: str) -> None:
+        """Close every other engine that holds accelerator memory: one model on a GPU at a
+        time (each 14B model alone fills most of a card)."""
+        with self._engines_lock:
+            names = [
+                name
+                for name, (_, engine) in self._engines.items()
+                if name != keep and _holds_accelerator(engine)
+            ]
+        for name in names:
+            log.info("unloading model %s: one model on the GPU at a time", name)
+            self._drop(name)
+
     def _drop_others(self, keep: str) -> None:
         """After an out-of-memory error: unload every other model to make room."""
         with self._engines_lock:
@@ -274,6 +327,16 @@ class Worker:
 def _loaded(engine: Engine) -> bool:
     try:
         return bool(engine.loaded())
+    except Exception:
+        return False
+
+
+def _holds_accelerator(engine: Engine) -> bool:
+    """The engine's own answer (``holds_accelerator()``, the diffusers engine has one); an
+    engine without one is taken to hold none."""
+    check = getattr(engine, "holds_accelerator", None)
+    try:
+        return bool(check()) if callable(check) else False
     except Exception:
         return False
 

@@ -1,0 +1,75 @@
+"""`imagear web`: the curator console (grid of clips, record pages, animate, review, settings).
+
+A thin command: it reads the admin token and hands over to :func:`imagear.web.run.serve`
+(imported here, when the command runs: the ``server`` extra). Without --token-env a token is
+drawn for this run and printed once.
+"""
+
+import os
+import secrets
+from typing import Annotated
+
+import typer
+
+from imagear.cli._common import console, get_app, handle_errors, warn
+from imagear.cli._text import text
+
+
+def _token(token_env: str | None) -> str:
+    from imagear.errors import ConfigError
+    from imagear.wire import token_problem
+
+    if token_env is None:
+        return ""
+    value = os.environ.get(token_env, "")
+    if not value:
+        raise ConfigError(
+            f"The variable {token_env} named by --token-env is not set or empty.",
+            f"Set it first, e.g. export {token_env}=$(openssl rand -hex 32).",
+        )
+    problem = token_problem(value)
+    if problem is not None:
+        raise ConfigError(
+            f"The admin token in {token_env} cannot be used: {problem}.",
+            "Use printable ASCII without spaces (e.g. `openssl rand -hex 32`).",
+        )
+    return value
+
+
+def web(
+    ctx: typer.Context,
+    host: Annotated[
+        str, typer.Option(help="Address to bind; the default is this machine only.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8470,
+    token_env: Annotated[
+        str | None,
+        typer.Option(
+            help="Environment variable holding the admin token (default: a token drawn for "
+            "this run, printed once)."
+        ),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option(help="uvicorn log level: debug, info, warning or error.")
+    ] = "warning",
+) -> None:
+    """Run the curator console: browse clips, animate, approve or reject, and change settings.
+
+    Reading is open; changes need the admin token (log in with it, or send it as a Bearer
+    header). SIGTERM or Ctrl-C: graceful stop, exits 0.
+    """
+    with handle_errors():
+        from imagear.server.run import loopback
+        from imagear.web.run import serve
+
+        token = _token(token_env)
+        if not token:
+            token = secrets.token_urlsafe(24)
+            console.print(text(f"Admin token for this run: {token}"), soft_wrap=True)
+        if not loopback(host):
+            warn(f"Listening on {host}: anyone who can reach it can read the records and clips.")
+
+        def progress(_event: str, message: str) -> None:
+            console.print(text(message), soft_wrap=True)
+
+        serve(get_app(ctx), token, host, port, log_level, progress=progress)

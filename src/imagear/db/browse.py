@@ -1,0 +1,126 @@
+"""The web console's record grid: one page of records (LIMIT/OFFSET in SQL, never all of them),
+searched by identifier or title and filtered by what happened to them.
+
+Filters (:data:`FILTERS`): ``animated`` (has a clip), ``missing`` (no clip yet), ``failed``
+(its last batch attempt failed, not by the quality gate), ``refused`` (the quality gate refused
+its last clip), ``rejected`` (a curator rejected its clip). Each row carries its clip row (or
+None), its review state and its batch job's status and error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, and_, exists, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from imagear.db import flavour
+from imagear.db.records import has_clip, has_master
+from imagear.db.review import REJECTED, REVIEW
+from imagear.db.schema import JOB
+
+FILTERS = ("all", "animated", "missing", "failed", "refused", "rejected")
+_FAILED = ("failed", "given_up")
+QUALITY = "quality"
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filter(oid: Any, name: str) -> Any:
+    failed = and_(
+        JOB.c.object_id == oid,
+        or_(
+            JOB.c.status.in_(_FAILED),
+            and_(JOB.c.status == "pending", JOB.c.last_error.is_not(None)),
+        ),
+    )
+    if name == "animated":
+        return has_clip(oid)
+    if name == "missing":
+        return ~has_clip(oid)
+    if name == "failed":
+        kind = or_(JOB.c.last_error_kind.is_(None), JOB.c.last_error_kind != QUALITY)
+        return exists(select(JOB.c.object_id).where(failed, kind))
+    if name == "refused":
+        refused = and_(failed, JOB.c.last_error_kind == QUALITY)
+        return and_(exists(select(JOB.c.object_id).where(refused)), ~rejected_sql(oid))
+    if name == "rejected":
+        return rejected_sql(oid)
+    return None
+
+
+def rejected_sql(oid: Any) -> Any:
+    return exists(
+        select(REVIEW.c.object_id).where(REVIEW.c.object_id == oid, REVIEW.c.state == REJECTED)
+    )
+
+
+def page(
+    engine: Engine, query: str = "", show: str = "all", limit: int = 24, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """(rows, total matching) for one page of the grid, in id order."""
+    if show not in FILTERS:
+        raise ValueError(f"unknown filter {show!r}")
+    fl = flavour.of(engine)
+    r = fl.records
+    title = fl.title()
+    where = [fl.listed()]
+    text = query.strip()
+    if text:
+        pattern = f"%{_escape_like(text)}%"
+        where.append(
+            or_(r.c.identifier.like(pattern, escape="\\"), title.like(pattern, escape="\\"))
+        )
+    chosen = _filter(r.c.id, show)
+    if chosen is not None:
+        where.append(chosen)
+    columns = [
+        r.c.id,
+        r.c.identifier,
+        title.label("title"),
+        has_master(r.c.id).label("has_master"),
+    ]
+    listing = select(*columns).where(*where).order_by(r.c.id).offset(offset).limit(limit)
+    try:
+        with engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(r).where(*where)).scalar_one()
+            rows = [dict(row) for row in conn.execute(listing).mappings()]
+            ids = [int(row["id"]) for row in rows]
+            clips = fl.clips
+            clip_rows = {}
+            reviews = {}
+            job_rows = {}
+            if ids:
+                for found in conn.execute(
+                    select(clips).where(clips.c.object_id.in_(ids))
+                ).mappings():
+                    clip_rows[int(found["object_id"])] = fl.clip_row(found)
+                for found in conn.execute(
+                    select(REVIEW).where(REVIEW.c.object_id.in_(ids))
+                ).mappings():
+                    reviews[int(found["object_id"])] = found["state"]
+                for found in conn.execute(select(JOB).where(JOB.c.object_id.in_(ids))).mappings():
+                    job_rows[int(found["object_id"])] = dict(found)
+    except SQLAlchemyError as exc:
+        raise flavour.failed(
+            engine,
+            "Reading the records failed",
+            exc,
+            "Check database_url (`imagear config show`) and that its tables are imagear's or "
+            "Heratio's.",
+        ) from exc
+    for row in rows:
+        oid = int(row["id"])
+        row["has_master"] = bool(row["has_master"])
+        row["animation"] = clip_rows.get(oid)
+        row["review"] = reviews.get(oid)
+        job = job_rows.get(oid)
+        row["job_status"] = job["status"] if job else None
+        row["job_error"] = job["last_error"] if job else None
+        row["job_error_kind"] = job["last_error_kind"] if job else None
+    return rows, int(total)
+
+
+__all__ = ["FILTERS", "page", "rejected_sql"]

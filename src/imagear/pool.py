@@ -1,0 +1,485 @@
+"""A pool of image-to-video servers: the one ``ar_server_url`` names (or ``server_url`` in
+imagear.toml, per install) and the further ones of ``ar_server_pool`` (docs/batch.md, "A pool
+of servers"). :class:`PoolGenerator` prepares the upload once, as
+:class:`~imagear.generators.RemoteGenerator` does, and :class:`ServerPool` picks the server:
+
+- a free slot first: a server takes at most ``queue_size + 1`` requests at once when its
+  ``/health`` says ``queue_size``, else what it held when it last answered 503/429 (and nothing
+  before its ``Retry-After``); the least full server gets the request, or it waits here;
+- a refused connection (nothing was sent) moves the request to another server, and the server
+  is taken out and probed again after :data:`PROBE_SECS`, doubling up to :data:`PROBE_MAX_SECS`;
+- a request that reached a server is never sent again while it could still be answered: a
+  timeout, an error or a broken connection is the record's failure, except when the server is
+  proven gone (its address refuses connections after the break): then another server gets it,
+  once;
+- a server whose ``/health`` lacks the model gets no request for it; with no server left,
+  ServerUnreachable (or ModelNotAvailable) names every server and why.
+
+Health and pre-flight report every server: the first ready server's health, with each server's
+state in ``extra["pool"]`` (:func:`pool_lines` words it).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from imagear.client import VideoClient
+from imagear.errors import (
+    BadResponse,
+    ImagearError,
+    ModelNotAvailable,
+    ServerBusy,
+    ServerTimeout,
+    ServerUnreachable,
+)
+from imagear.generators import Progress, RemoteGenerator, server_models
+from imagear.settings import parse_pool
+from imagear.wire import ClipResponse, Health, redact_url
+
+if TYPE_CHECKING:
+    from imagear.models import ModelDescriptor
+    from imagear.settings import Settings
+
+PROBE_SECS = 5.0
+"""Seconds before a server taken out is probed again (doubling while it stays down)."""
+PROBE_MAX_SECS = 60.0
+PROBE_TIMEOUT = 10.0
+"""Seconds a probe (``GET /health``) may take."""
+BUSY_SECS = 2.0
+"""How long a busy server gets no request when it did not say (no ``Retry-After``)."""
+
+
+def pool_urls(primary: str | None, pool: str | None) -> list[str]:
+    """Every server: ``primary`` first (None: requests run in-process, so no pool), then those
+    of ``pool``, each once."""
+    if not primary:
+        return []
+    urls = [primary.rstrip("/")]
+    for url in parse_pool(pool):
+        if url not in urls:
+            urls.append(url)
+    return urls
+
+
+class _TurnOffered(Exception):
+    """Raised by a pool client's ``sleep``: the server answered 429/503 (it did not take the
+    request) and asked to wait ``seconds``; the pool tries another server meanwhile."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+def _turn_offered(seconds: float) -> None:
+    raise _TurnOffered(seconds)
+
+
+@dataclass
+class Server:
+    """One server of the pool and what the pool knows of it."""
+
+    url: str
+    client: VideoClient
+    capacity: int | None = None  # requests it takes at once; None: not known (unbounded)
+    in_flight: int = 0
+    peak: int = 0  # the most requests in flight at once
+    up: bool = True
+    error: str | None = None  # why it was taken out
+    next_probe: float = 0.0
+    probe_wait: float = PROBE_SECS
+    probing: bool = False
+    busy_until: float = 0.0
+    models: set[str] | None = None  # None: it did not say
+    sent: int = 0
+
+    @property
+    def shown(self) -> str:
+        return self.client.shown_url
+
+    def serves(self, model: str | None) -> bool:
+        return model is None or self.models is None or model in self.models
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "url": self.shown,
+            "reachable": self.up,
+            "capacity": self.capacity,
+            "in_flight": self.in_flight,
+            "peak": self.peak,
+            "sent": self.sent,
+            "error": self.error,
+        }
+
+
+def capacity_of(health: Health) -> int | None:
+    """Requests a server takes at once: ``queue_size + 1`` when its /health says, else None."""
+    size = health.extra.get("queue_size")
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+        return size + 1
+    return None
+
+
+class ServerPool:
+    """The servers and their state; thread-safe. ``clock`` replaces ``time.monotonic`` (tests)."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        token: str = "",
+        timeout: float = 900.0,
+        transport: httpx.BaseTransport | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        probe_secs: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        options = dict(client_options or {})
+        # the pool decides what a refused connection or a busy answer means: the clients do
+        # not retry on their own, and a busy answer comes back through `sleep` (_TurnOffered)
+        options.update(max_retries=0, busy_retries=None, sleep=_turn_offered)
+        self.servers = [
+            Server(
+                url, VideoClient(url, token=token, timeout=timeout, transport=transport, **options)
+            )
+            for url in urls
+        ]
+        self.timeout = float(timeout)
+        self.probe_secs = PROBE_SECS if probe_secs is None else probe_secs
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._asked = threading.Lock()
+        self._known = False  # every server's /health was asked once (capacity, models)
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.client.close()
+
+    def now(self) -> float:
+        """The pool's clock (deadlines of :meth:`acquire` are on it)."""
+        return self._clock()
+
+    # -- what the servers say ----------------------------------------------------------------
+
+    def _learn(self, server: Server, health: Health) -> None:
+        with self._cond:
+            server.capacity = capacity_of(health)
+            names = server_models(health)
+            server.models = names if (health.loaded_models or health.available_models) else None
+            server.up, server.error = True, None
+            server.probe_wait = self.probe_secs
+            self._cond.notify_all()
+
+    def probe(self, server: Server) -> Health | ImagearError:
+        """``GET /health`` of one server: it is (back) in the pool when it answers, taken out
+        when it does not. Returns its health or the error."""
+        try:
+            health = server.client.health(timeout=PROBE_TIMEOUT)
+        except ImagearError as err:
+            self.take_out(server, err)
+            return err
+        finally:
+            with self._cond:
+                server.probing = False
+        self._learn(server, health)
+        return health
+
+    def probe_all(self) -> list[Health | ImagearError]:
+        """Every server's health (asked at once), in pool order."""
+        with ThreadPoolExecutor(len(self.servers), thread_name_prefix="imagear-probe") as ex:
+            found = list(ex.map(self.probe, self.servers))
+        self._known = True
+        return found
+
+    def _know(self) -> None:
+        """Ask every server's /health once, before the first request is routed."""
+        if self._known:
+            return
+        with self._asked:
+            if not self._known:
+                self.probe_all()
+
+    def _probe_later(self, now: float) -> None:
+        """Probe, in the background, the servers taken out whose time has come (lock held)."""
+        for server in self.servers:
+            if not server.up and not server.probing and now >= server.next_probe:
+                server.probing = True
+                threading.Thread(
+                    target=self._probe_quietly, args=(server,), name="imagear-probe", daemon=True
+                ).start()
+
+    def _probe_quietly(self, server: Server) -> None:
+        try:
+            self.probe(server)
+        except Exception:  # noqa: BLE001 - e.g. the pool was closed meanwhile: no traceback
+            with self._cond:
+                server.probing = False
+
+    # -- routing -----------------------------------------------------------------------------
+
+    def take_out(self, server: Server, err: ImagearError) -> None:
+        """``server`` stopped answering: no request goes there until a probe answers."""
+        with self._cond:
+            if server.up:
+                server.probe_wait = self.probe_secs
+            else:
+                server.probe_wait = min(PROBE_MAX_SECS, server.probe_wait * 2)
+            server.up, server.error = False, err.message
+            server.next_probe = self._clock() + server.probe_wait
+            self._cond.notify_all()
+
+    def busy(self, server: Server, wait: float | None) -> None:
+        """``server`` answered 429/503 with ``server.in_flight`` requests of ours (this one
+        included): it takes one fewer at once, and nothing before ``wait`` seconds."""
+        with self._cond:
+            server.capacity = max(1, server.in_flight - 1)
+            server.busy_until = self._clock() + (BUSY_SECS if wait is None else wait)
+            self._cond.notify_all()
+
+    def acquire(self, model: str | None, deadline: float) -> Server:
+        """A server with a free slot for ``model`` (its slot is held until :meth:`release`);
+        waits for one until ``deadline`` (on the pool's clock)."""
+        self._know()
+        reprobed = False
+        with self._cond:
+            while True:
+                now = self._clock()
+                self._probe_later(now)
+                usable = [s for s in self.servers if s.up and s.serves(model)]
+                free = [
+                    s
+                    for s in usable
+                    if now >= s.busy_until and (s.capacity is None or s.in_flight < s.capacity)
+                ]
+                if free:
+                    best = min(
+                        free,
+                        key=lambda s: (s.in_flight / (s.capacity or 1), s.in_flight, s.sent),
+                    )
+                    best.in_flight += 1
+                    best.peak = max(best.peak, best.in_flight)
+                    best.sent += 1
+                    return best
+                if not usable and not any(s.probing for s in self.servers):
+                    if not reprobed:  # each down server gets one more chance, now
+                        reprobed = True
+                        self._cond.release()
+                        try:
+                            for server in [s for s in self.servers if not s.up]:
+                                self.probe(server)
+                        finally:
+                            self._cond.acquire()
+                        continue
+                    raise self._none_left(model)
+                left = deadline - now
+                if left <= 0:
+                    raise self._all_busy()
+                waits = [s.busy_until - now for s in usable if s.busy_until > now]
+                waits += [s.next_probe - now for s in self.servers if not s.up and not s.probing]
+                self._cond.wait(min([left, 1.0, *[w for w in waits if w > 0]]))
+
+    def release(self, server: Server) -> None:
+        with self._cond:
+            server.in_flight = max(0, server.in_flight - 1)
+            self._cond.notify_all()
+
+    def gone(self, server: Server) -> bool:
+        """After a broken connection: is ``server`` gone, i.e. does its address refuse a new
+        connection now (so the process that had the request is dead, and its generation with
+        it)? Taken out when it is. A timeout or an answer says it may still be generating."""
+        if not _refuses(server.url):
+            return False
+        self.take_out(
+            server,
+            ServerUnreachable(
+                f"The image-to-video server at {server.shown} went away while generating "
+                "(the connection broke, and it refuses connections now)."
+            ),
+        )
+        return True
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def _listing(self) -> str:
+        return "; ".join(
+            f"{s.shown} ({s.error or ('up' if s.up else 'down')})" for s in self.servers
+        )
+
+    def _none_left(self, model: str | None) -> ImagearError:
+        if any(s.up for s in self.servers):
+            return ModelNotAvailable(
+                f"No server of the pool has model {model} ({self._listing()}).",
+                "Load it on a server, or choose another model with --model or "
+                "`imagear settings set ar_model NAME`.",
+            )
+        return ServerUnreachable(
+            f"Cannot reach any image-to-video server of the pool: {self._listing()}.",
+            "Check ar_server_url and ar_server_pool (`imagear settings get ar_server_pool`) "
+            "and that the services are running (`imagear health`).",
+        )
+
+    def _all_busy(self) -> ServerBusy:
+        return ServerBusy(
+            f"Every image-to-video server of the pool stayed busy for {self.timeout:g} s "
+            f"({self._listing()}).",
+            "Try again later, or lower the batch concurrency.",
+        )
+
+
+def _refuses(url: str, tries: int = 4, pause: float = 0.1) -> bool:
+    """True when a new TCP connection to ``url``'s host and port is refused (nothing listens
+    there), on a fresh socket: a kept-alive connection would only say that it broke. Asked a
+    few times ``pause`` seconds apart: a process being killed closes its connections a moment
+    before its listening socket, which meanwhile still accepts."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    for attempt in range(tries):
+        if attempt:
+            time.sleep(pause)
+        try:
+            with socket.create_connection((parts.hostname or "", port), timeout=PROBE_TIMEOUT):
+                pass
+        except ConnectionRefusedError:
+            return True
+        except OSError:  # unreachable, timed out, no such host: not proof that it died
+            return False
+    return False
+
+
+def _broke(err: BaseException) -> bool:
+    """The request reached the server and the connection then broke (no timeout)."""
+    cause = err.__cause__
+    return isinstance(cause, httpx.TransportError) and not isinstance(cause, httpx.TimeoutException)
+
+
+class PoolGenerator(RemoteGenerator):
+    """Generation on a pool of servers (see the module docstring)."""
+
+    remote = True
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        token: str = "",
+        timeout: float = 900.0,
+        transport: httpx.BaseTransport | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        probe_secs: float | None = None,
+    ) -> None:
+        self.pool = ServerPool(
+            urls,
+            token=token,
+            timeout=timeout,
+            transport=transport,
+            client_options=client_options,
+            probe_secs=probe_secs,
+        )
+        first = self.pool.servers[0].shown
+        self.url = f"{first} (+{len(urls) - 1} in the pool)"  # messages and progress
+        self.client = self.pool.servers[0].client
+
+    # -- health --------------------------------------------------------------------------------
+
+    def _report(self, found: list[Health | ImagearError], model: str | None = None) -> Health:
+        states = []
+        first: Health | None = None
+        for server, got in zip(self.pool.servers, found, strict=True):
+            state = server.state()
+            if isinstance(got, Health):
+                state["ready"] = server.serves(model)
+                state["default_model"] = got.default_model
+                state["loaded_models"] = list(got.loaded_models)
+                if first is None and state["ready"]:
+                    first = got
+            else:
+                state["ready"] = False
+                state["kind"] = got.kind
+            states.append(state)
+        if first is None:
+            raise self.pool._none_left(model)
+        first.extra["pool"] = states
+        return first
+
+    def health(self, settings: Settings) -> Health:
+        """The first reachable server's health, with every server's state in
+        ``extra["pool"]``; ServerUnreachable naming each when none answers."""
+        return self._report(self.pool.probe_all())
+
+    def check_ready(self, descriptor: ModelDescriptor, settings: Settings) -> Health:
+        """Every server asked; fails only when none can take ``descriptor``'s requests."""
+        return self._report(self.pool.probe_all(), descriptor.name)
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def send(
+        self,
+        payload: bytes,
+        sent: dict[str, Any],
+        dest: Path,
+        filename: str,
+        progress: Progress | None,
+    ) -> ClipResponse:
+        pool = self.pool
+        deadline = pool.now() + pool.timeout
+        model = sent.get("model")
+        resent = False
+        while True:
+            server = pool.acquire(model, deadline)
+            try:
+                return server.client.animate(
+                    payload, sent, dest, filename=filename, progress=progress
+                )
+            except _TurnOffered as turn:  # 429/503: it did not take the request
+                pool.busy(server, turn.seconds)
+            except ServerBusy:  # it asked to wait longer than a whole request may take
+                pool.busy(server, pool.timeout)
+            except ServerUnreachable as err:  # refused before anything was sent
+                pool.take_out(server, err)
+            except (BadResponse, ServerTimeout) as err:
+                # the request reached the server: never sent again while it could still be
+                # answered; only a server proven gone (refusing connections now) is replaced
+                if resent or not _broke(err) or not pool.gone(server):
+                    raise
+                resent = True
+            finally:
+                pool.release(server)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def pool_lines(health: Any) -> list[str]:
+    """One line per server of a pool's health (none for a single server), for the batch
+    pre-flight and ``imagear health``."""
+    extra = getattr(health, "extra", None)
+    states = extra.get("pool") if isinstance(extra, dict) else None
+    if not states:
+        return []
+    ready = sum(1 for s in states if s.get("ready"))
+    lines = [f"Server pool: {ready} of {len(states)} servers ready."]
+    for s in states:
+        url = redact_url(str(s.get("url")))
+        if s.get("ready"):
+            cap = s.get("capacity")
+            at_once = f"{cap} requests at once" if cap else "capacity not reported"
+            lines.append(f"  {url}: ready ({at_once}).")
+        elif s.get("reachable"):
+            lines.append(f"  {url}: reachable, but lacks the model; it gets no requests.")
+        else:
+            lines.append(
+                f"  {url}: taken out, probed again later: {s.get('error') or 'unreachable'}"
+            )
+    return lines
+
+
+__all__ = ["PoolGenerator", "Server", "ServerPool", "capacity_of", "pool_lines", "pool_urls"]

@@ -1,0 +1,360 @@
+"""The quality gate: every new clip passes it before it may replace anything.
+
+Image-to-video models fail silently (fp16 runs give black frames, some seeds a frozen still, a
+wrong checkpoint a clip unrelated to the image), and a server's only promise is a body of some
+size. So before a clip is stored (``imagear animate``, ``imagear batch``, the in-process
+engines) and before ``imagear serve`` replies, every frame is decoded cheaply
+(:func:`imagear.media.scan.scan_clip`: the luma plane on a small grid) and these checks run:
+
+- ``black``: a frame's mean brightness is under ``min_brightness`` (grey levels, 0..255);
+- ``blank``: a frame is one flat tone: the standard deviation of its grey levels (contrast) is
+  under ``min_contrast``;
+- ``frozen``: nothing moves: the largest mean change of a frame from the first one is under
+  ``min_motion`` grey levels (a one-frame clip is frozen);
+- ``resemblance``: for models that take the image, the first frame does not look like the
+  master image: the best normalised cross-correlation of the two (small, grey; the image
+  stretched to the clip or cropped as Ken Burns starts) is under ``min_resemblance`` (0..1);
+  text-to-video models skip it;
+- ``frames``, ``size``, ``fps``: the clip is not what was asked (frame count and size exactly,
+  frame rate within :data:`FPS_TOLERANCE`).
+
+A check that compares with the master image is skipped when the image itself cannot be judged
+that way: ``black`` when the image is as dark, ``blank``, ``frozen`` and ``resemblance`` when it
+is one flat tone. A threshold of 0 turns its check off; :attr:`Thresholds.enabled` (setting
+``ar_quality_gate``) turns the whole gate off. The thresholds are ``image_ar_settings`` keys
+(:meth:`Thresholds.from_settings`); ``imagear serve`` takes them as options.
+
+This module is light (no numpy, PIL or av at import): the server's settings hold a
+:class:`Thresholds`. A refusal is :class:`~imagear.errors.QualityRejected` (exit 7), naming each
+failed check with its measured value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imagear.errors import QualityRejected
+
+if TYPE_CHECKING:
+    from imagear.media.scan import ClipScan, PreviewSpec, Reference
+
+FPS_TOLERANCE = 0.5
+"""How far (frames per second) the clip's frame rate may be from the one asked."""
+
+CHECKS = ("black", "blank", "frozen", "resemblance", "frames", "size", "fps")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The gate's limits (defaults = the ``ar_quality_*`` settings' defaults)."""
+
+    enabled: bool = True
+    min_brightness: float = 10.0
+    min_contrast: float = 2.0
+    min_motion: float = 1.0
+    min_resemblance: float = 0.5
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Thresholds:
+        """From typed :class:`imagear.settings.Settings` (the ``ar_quality_*`` keys)."""
+        return cls(
+            enabled=bool(settings.ar_quality_gate),
+            min_brightness=float(settings.ar_quality_min_brightness),
+            min_contrast=float(settings.ar_quality_min_contrast),
+            min_motion=float(settings.ar_quality_min_motion),
+            min_resemblance=float(settings.ar_quality_min_resemblance),
+        )
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What was asked of the generation; None: not asked, not checked. ``said``: how the
+    messages name where the values come from ("asked"; ``imagear check``: "recorded")."""
+
+    frames: int | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    said: str = "asked"
+
+    @classmethod
+    def from_options(cls, options: Any) -> Expected:
+        """From a model's validated Options (num_frames, width, height, fps)."""
+
+        def num(name: str) -> Any:
+            value = getattr(options, name, None)
+            return value if value else None
+
+        return cls(num("num_frames"), num("width"), num("height"), num("fps"))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One failed check: its name, what was measured, the limit, and a phrase for people."""
+
+    check: str
+    measured: Any
+    limit: Any
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Verdict:
+    """What the gate found. ``findings`` are the failed checks (empty: the clip passes);
+    ``measured`` every value taken; ``skipped`` the checks not applied, with why."""
+
+    scan: ClipScan
+    findings: list[Finding] = field(default_factory=list)
+    measured: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def summary(self) -> str:
+        """The failed checks as one phrase ("the frames are black: ...; the clip is ...")."""
+        return "; ".join(f.message for f in self.findings)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "findings": [f.as_dict() for f in self.findings],
+            "measured": dict(self.measured),
+            "skipped": dict(self.skipped),
+        }
+
+
+def _g(value: float) -> str:
+    """A grey level or score for people: one decimal below 10, else whole."""
+    return f"{value:.1f}" if abs(value) < 10 else f"{value:.0f}"
+
+
+def _share(count: int, total: int, what: str) -> str:
+    if count == total:
+        return f"the frames are {what}"
+    if count == 1:
+        return f"1 of {total} frames is {what}"
+    return f"{count} of {total} frames are {what}"
+
+
+def _frame_checks(
+    scan: ClipScan, reference: Reference | None, limits: Thresholds, verdict: Verdict
+) -> bool:
+    """black, blank, frozen; True when some frames are black or blank."""
+    means, stds = scan.means, scan.stds
+    n = scan.frames
+    verdict.measured.update(
+        brightness=round(float(means.mean()), 2),
+        darkest_frame=round(float(means.min()), 2),
+        contrast=round(float(stds.min()), 2),
+        motion=round(scan.motion, 2),
+    )
+    flat_image = reference is not None and reference.std < limits.min_contrast
+    dark = (means < limits.min_brightness) if limits.min_brightness > 0 else means < -1
+    if (
+        limits.min_brightness > 0
+        and reference is not None
+        and reference.mean < limits.min_brightness
+    ):
+        verdict.skipped["black"] = "the master image is itself this dark"
+        dark = means < -1
+    if dark.any():
+        value = float(means[dark].mean())
+        verdict.findings.append(
+            Finding(
+                "black",
+                round(value, 2),
+                limits.min_brightness,
+                f"{_share(int(dark.sum()), n, 'black')}: mean brightness {_g(value)} of 255 "
+                f"(at least {limits.min_brightness:g} needed)",
+            )
+        )
+    flat = (stds < limits.min_contrast) & ~dark if limits.min_contrast > 0 else stds < -1
+    if flat_image:
+        verdict.skipped["blank"] = "the master image is itself one flat tone"
+        flat = stds < -1
+    if flat.any():
+        value = float(stds[flat].mean())
+        verdict.findings.append(
+            Finding(
+                "blank",
+                round(value, 2),
+                limits.min_contrast,
+                f"{_share(int(flat.sum()), n, 'blank (one flat tone)')}: contrast {_g(value)} "
+                f"of 255 (at least {limits.min_contrast:g} needed)",
+            )
+        )
+    bad = bool(dark.any() or flat.any())
+    if limits.min_motion <= 0:
+        verdict.skipped["frozen"] = "turned off (ar_quality_min_motion is 0)"
+    elif flat_image:
+        verdict.skipped["frozen"] = "the master image is one flat tone: no motion can show"
+    elif bad:
+        verdict.skipped["frozen"] = "the frames are black or blank already"
+    elif n < 2:
+        verdict.findings.append(
+            Finding("frozen", 0.0, limits.min_motion, "the clip is frozen: it has one frame")
+        )
+    elif scan.motion < limits.min_motion:
+        verdict.findings.append(
+            Finding(
+                "frozen",
+                round(scan.motion, 3),
+                limits.min_motion,
+                f"the clip is frozen: its frames barely change (largest change "
+                f"{_g(scan.motion)} of 255, at least {limits.min_motion:g} needed)",
+            )
+        )
+    return bad
+
+
+def _resemblance_check(
+    scan: ClipScan,
+    reference: Reference | None,
+    takes_image: bool,
+    limits: Thresholds,
+    verdict: Verdict,
+    frames_bad: bool,
+) -> None:
+    why = None
+    if not takes_image:
+        why = "the model does not take the image (text-to-video)"
+    elif reference is None:
+        why = "no master image to compare with"
+    elif limits.min_resemblance <= 0:
+        why = "turned off (ar_quality_min_resemblance is 0)"
+    elif reference.std < limits.min_contrast:
+        why = "the master image is one flat tone"
+    elif frames_bad:
+        why = "the frames are black or blank already"
+    if why is not None:
+        verdict.skipped["resemblance"] = why
+        return
+    from imagear.media.scan import resemblance
+
+    assert reference is not None
+    score = resemblance(scan, reference)
+    if score is None:
+        verdict.skipped["resemblance"] = "the first frame is one flat tone"
+        return
+    verdict.measured["resemblance"] = round(score, 3)
+    if score < limits.min_resemblance:
+        verdict.findings.append(
+            Finding(
+                "resemblance",
+                round(score, 3),
+                limits.min_resemblance,
+                f"the first frame does not look like the master image: resemblance "
+                f"{score:.2f} (at least {limits.min_resemblance:g} needed)",
+            )
+        )
+
+
+def _asked_checks(scan: ClipScan, expected: Expected, verdict: Verdict) -> None:
+    verdict.measured.update(frames=scan.frames, width=scan.width, height=scan.height, fps=scan.fps)
+    if expected.frames is not None and scan.frames != expected.frames:
+        verdict.findings.append(
+            Finding(
+                "frames",
+                scan.frames,
+                expected.frames,
+                f"the clip has {scan.frames} frames, {expected.frames} were {expected.said}",
+            )
+        )
+    width = expected.width if expected.width is not None else scan.width
+    height = expected.height if expected.height is not None else scan.height
+    if (scan.width, scan.height) != (width, height):
+        verdict.findings.append(
+            Finding(
+                "size",
+                f"{scan.width}x{scan.height}",
+                f"{width}x{height}",
+                f"the clip is {scan.width}x{scan.height}, {width}x{height} was {expected.said}",
+            )
+        )
+    if expected.fps is not None and abs(scan.fps - float(expected.fps)) > FPS_TOLERANCE:
+        verdict.findings.append(
+            Finding(
+                "fps",
+                scan.fps,
+                expected.fps,
+                f"the clip plays at {scan.fps:g} fps, {float(expected.fps):g} were {expected.said}",
+            )
+        )
+
+
+def judge(
+    scan: ClipScan,
+    *,
+    expected: Expected,
+    reference: Reference | None,
+    takes_image: bool,
+    thresholds: Thresholds,
+) -> Verdict:
+    """Run every check on a scanned clip (see the module docstring)."""
+    verdict = Verdict(scan)
+    if not thresholds.enabled:
+        verdict.skipped = dict.fromkeys(CHECKS, "the quality gate is off (ar_quality_gate is 0)")
+        return verdict
+    ref = reference if takes_image else None
+    bad = _frame_checks(scan, ref, thresholds, verdict)
+    _resemblance_check(scan, reference, takes_image, thresholds, verdict, bad)
+    _asked_checks(scan, expected, verdict)
+    return verdict
+
+
+def inspect(
+    path: str | Path,
+    *,
+    expected: Expected,
+    reference: Reference | None,
+    takes_image: bool,
+    thresholds: Thresholds,
+    preview: PreviewSpec | None = None,
+) -> Verdict:
+    """Scan the clip at ``path`` (keeping poster and preview frames with ``preview``) and judge
+    it. Raises MediaError when it does not decode."""
+    from imagear.media.scan import scan_clip
+
+    scan = scan_clip(path, preview=preview)
+    return judge(
+        scan,
+        expected=expected,
+        reference=reference,
+        takes_image=takes_image,
+        thresholds=thresholds,
+    )
+
+
+def rejection(
+    verdict: Verdict, what: str, quarantined: Path | None = None, advice: str | None = None
+) -> QualityRejected:
+    """The error for a refused clip: ``what`` names it ("The new clip of record 5")."""
+    advice = advice if advice is not None else QualityRejected.default_advice or ""
+    if quarantined is not None:
+        advice = f"The refused clip was kept for a look at {quarantined}. {advice}"
+    return QualityRejected(
+        f"{what} was refused by the quality gate: {verdict.summary()}.",
+        advice,
+        checks=[f.as_dict() for f in verdict.findings],
+        quarantined=str(quarantined) if quarantined is not None else None,
+    )
+
+
+__all__ = [
+    "CHECKS",
+    "FPS_TOLERANCE",
+    "Expected",
+    "Finding",
+    "Thresholds",
+    "Verdict",
+    "inspect",
+    "judge",
+    "rejection",
+]

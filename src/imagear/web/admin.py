@@ -1,0 +1,102 @@
+"""The admin page (Heratio's ``GET|POST /admin/image-ar/settings``): every setting in one form,
+checked like ``imagear settings set`` (nothing is written when one value is refused; the
+refusals are shown by their fields); the health card (the AI server, or the in-process
+engines); the last five generations; the batch's failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+
+from imagear import settings as settings_svc
+from imagear.batch import list_failures
+from imagear.clips import recent_clips
+from imagear.errors import ImagearError
+from imagear.web.actions import Refused, authorised, refused
+from imagear.web.console import Console
+
+PATH = "/admin/image-ar/settings"
+
+
+def _health(console: Console) -> dict[str, Any]:
+    try:
+        health = console.worker.animator.health()
+    except ImagearError as err:
+        return {"ok": False, "error": err.one_line()}
+    return {"ok": True, "health": health}
+
+
+def _page(
+    console: Console,
+    request: Request,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    saved: list[str] | None = None,
+) -> Response:
+    app = console.app
+    current = settings_svc.get_all(app.engine)
+    rows = []
+    for item in settings_svc.describe():
+        spec = settings_svc.SPECS[item["key"]]
+        shown = spec.to_text(current.value(spec.key))
+        rows.append({**item, "value": (values or {}).get(spec.key, shown)})
+    recent, total = recent_clips(app, 5)
+    return console.page(
+        request,
+        "settings.html",
+        status,
+        rows=rows,
+        errors=errors or {},
+        saved=saved or [],
+        health=_health(console),
+        recent=recent,
+        total=total,
+        failures=list_failures(app)[:50],
+    )
+
+
+def add_routes(web: FastAPI, console: Console) -> None:
+    app = console.app
+
+    @web.get(PATH)
+    def settings_page(request: Request) -> Response:
+        who = console.who(request)
+        if not who.admin:
+            if request.headers.get("authorization"):
+                return refused(console, request, Refused(401, "That is not the admin token."))
+            return RedirectResponse(f"/login?next={PATH}", status_code=303)
+        return _page(console, request)
+
+    @web.post(PATH)
+    async def settings_save(request: Request) -> Response:
+        try:
+            _who, form = await authorised(console, request)
+        except Refused as err:
+            return refused(console, request, err)
+        current = settings_svc.get_all(app.engine)
+        changes: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        for key, spec in settings_svc.SPECS.items():
+            raw = form.get(key)
+            if raw is None or raw == spec.to_text(current.value(key)):
+                continue
+            try:
+                spec.parse(raw)
+            except ImagearError as err:
+                errors[key] = err.one_line()
+            changes[key] = raw
+        unknown = sorted(set(form) - set(settings_svc.SPECS) - {"csrf"})
+        if unknown:
+            errors["_form"] = f"Unknown setting(s): {', '.join(unknown)}."
+        if errors:
+            values = {k: v for k, v in form.items() if k in settings_svc.SPECS}
+            return _page(console, request, 400, errors=errors, values=values)
+        for key, raw in changes.items():
+            settings_svc.set_value(app.engine, key, raw)
+        return _page(console, request, saved=sorted(changes))
+
+
+__all__ = ["PATH", "add_routes"]

@@ -1,0 +1,128 @@
+"""The web console's app: error pages, the grid of records and the record page; the routes of
+the changes are in :mod:`imagear.web.actions`, the admin
+page in :mod:`imagear.web.admin`, the files in :mod:`imagear.web.media`."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from imagear import review, store
+from imagear.animate import Animator
+from imagear.app import App
+from imagear.errors import ImagearError, NotFound, UsageError
+from imagear.web import actions, admin, media
+from imagear.web.auth import Auth
+from imagear.web.console import HERE, Console, error_response, record_view
+from imagear.web.worker import Worker
+
+PAGE_SIZE = 24
+FILTER_LABELS = {
+    "all": "All",
+    "animated": "Animated",
+    "missing": "Not yet",
+    "failed": "Failed",
+    "refused": "Refused by the gate",
+    "rejected": "Rejected",
+}
+
+
+def _status_of(err: ImagearError) -> int:
+    if isinstance(err, NotFound):
+        return 404
+    if isinstance(err, UsageError):
+        return 400
+    return 500
+
+
+def create_app(
+    app: App, token: str, *, animator: Callable[..., Animator] = Animator, key: bytes | None = None
+) -> FastAPI:
+    """The console for ``app``, changes guarded by ``token``; ``animator`` makes the worker's
+    Animator (tests hand in one with a fake transport)."""
+
+    worker = Worker(app, animator)
+    console = Console(app, Auth(token, key), worker)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_web: FastAPI) -> AsyncIterator[None]:
+        yield
+        worker.stop()
+
+    web = FastAPI(
+        title="imagear web", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
+    web.state.console = console
+    web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @web.exception_handler(ImagearError)
+    async def _imagear_error(request: Request, err: ImagearError) -> Response:
+        return error_response(console, request, _status_of(err), err.one_line())
+
+    @web.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, err: StarletteHTTPException) -> Response:
+        message = str(err.detail) if err.detail else "Error."
+        if err.status_code == 404 and message == "Not Found":
+            message = "There is nothing at this address."
+        response = error_response(console, request, err.status_code, message)
+        for name, value in (err.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @web.get("/", response_class=HTMLResponse)
+    def grid(request: Request, q: str = "", show: str = "all", page: int = 1) -> Response:
+        show = show if show in review.FILTERS else "all"
+        page = max(1, min(page, 10**7))
+        rows, total = review.browse(app, q, show, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        for row in rows:
+            row["poster_url"] = f"/image-ar/{row['id']}/poster"
+            row["preview_url"] = _preview_url(app, row)
+
+        def link(**changes: Any) -> str:
+            params = {"q": q, "show": show, "page": page, **changes}
+            return "/?" + urlencode({k: v for k, v in params.items() if v not in ("", None)})
+
+        return console.page(
+            request,
+            "grid.html",
+            rows=rows,
+            total=total,
+            q=q,
+            show=show,
+            page=page,
+            pages=pages,
+            link=link,
+            filters=FILTER_LABELS,
+        )
+
+    @web.get("/records/{object_id}", response_class=HTMLResponse)
+    def record_page(request: Request, object_id: int) -> Response:
+        return record_view(console, request, object_id)
+
+    actions.add_routes(web, console)
+    admin.add_routes(web, console)
+    media.add_routes(web, console)
+    return web
+
+
+def _preview_url(app: App, row: dict[str, Any]) -> str | None:
+    anim = row.get("animation")
+    if not anim:
+        return None
+    clip = store.file_of(app.config, anim)
+    if clip is None:
+        return None
+    preview = store.companions(clip)[1]
+    return f"/image-ar/{row['id']}/preview" if preview.is_file() else None
+
+
+__all__ = ["PAGE_SIZE", "create_app"]

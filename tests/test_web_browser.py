@@ -1,0 +1,178 @@
+"""The web console in a real browser: Playwright driving Debian's Chromium (/usr/bin/chromium;
+Playwright's own browser download is never used). Skipped when Chromium or the playwright
+package is missing, unless IMAGEAR_REQUIRE_BROWSER=1 (set by .ci/run), where that fails."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from web_helpers import TOKEN, add_records, small_kenburns
+
+CHROMIUM = os.environ.get("IMAGEAR_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+pytestmark = pytest.mark.slow
+
+
+def _browser_problem() -> str | None:
+    try:
+        import fastapi  # noqa: F401
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        return f"the playwright package or the server extra is missing ({exc})"
+    if not (os.path.isfile(CHROMIUM) or shutil.which(CHROMIUM)):
+        return f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    problem = _browser_problem()
+    if problem:
+        if os.environ.get("IMAGEAR_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"IMAGEAR_REQUIRE_BROWSER=1 but {problem}.")
+        pytest.skip(problem)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def site(app: Any, make_image: Any, db_backend: str) -> Iterator[tuple[str, list[int]]]:
+    """The console served by uvicorn in a thread; (base URL, record ids: first two animated)."""
+    if db_backend != "sqlite":
+        pytest.skip("the browser tests run on SQLite; the HTTP tests cover the databases")
+    import uvicorn
+
+    from imagear.web.app import create_app
+
+    ids = add_records(app, make_image, 4, animated=2)
+    small_kenburns(app)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(app, TOKEN), port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", ids
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    p = context.new_page()
+    p.set_default_timeout(30_000)
+    yield p
+    context.close()
+
+
+def _login(page: Any, base: str) -> None:
+    page.goto(f"{base}/login?next=/")
+    page.fill("input[name=token]", TOKEN)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def test_grid_record_and_the_clip_plays(page: Any, site: Any) -> None:
+    base, ids = site
+    page.goto(base + "/")
+    assert page.locator("li.tile").count() == 4
+    assert page.locator("#total").inner_text() == "4 records"
+    page.click("a[data-filter=animated]")
+    page.wait_for_url("**show=animated**")
+    assert page.locator("li.tile").count() == 2
+    tile = page.locator(f"li.tile[data-id='{ids[0]}'] img.poster")
+    tile.hover()
+    assert "/preview" in (tile.get_attribute("src") or "")
+    tile.click()
+    page.wait_for_url(f"{base}/records/{ids[0]}")
+    assert "REC-000" in page.locator("h1").inner_text()
+    page.evaluate("document.getElementById('clip').play()")
+    page.wait_for_function("document.getElementById('clip').currentTime > 0.3")
+    assert page.evaluate("document.getElementById('clip').loop") is True
+    assert page.evaluate("document.getElementById('clip').muted") is True
+
+
+def test_animate_from_the_record_page_and_reject(page: Any, site: Any) -> None:
+    base, ids = site
+    _login(page, base)
+    page.goto(f"{base}/records/{ids[2]}")
+    assert page.locator("#clip").is_hidden()
+    page.fill("#f-num_frames", "abc")
+    page.click("#animate-button")
+    error = page.locator(".field-error[data-field=num_frames]")
+    error.wait_for()
+    assert "whole number" in error.inner_text()
+    page.fill("#f-num_frames", "10")
+    page.fill("#f-fps", "10")
+    page.click("#animate-button")
+    page.wait_for_function("document.getElementById('record').dataset.state === 'done'")
+    page.wait_for_function("!document.getElementById('clip').hidden")
+    assert "/image-ar/" in (page.locator("#clip").get_attribute("src") or "")
+    assert page.locator("#made").inner_text().count("kenburns") == 1
+    page.goto(f"{base}/records/{ids[1]}")
+    page.click("#reject")
+    page.wait_for_url(f"{base}/records/{ids[1]}")
+    assert page.locator("#review-state").inner_text().startswith("rejected")
+    assert page.locator("#clip").is_hidden()
+    page.goto(f"{base}/?show=rejected")
+    assert page.locator("li.tile").count() == 1
+
+
+def test_change_a_setting_as_admin(app: Any, page: Any, site: Any) -> None:
+    from imagear import settings
+
+    base, _ids = site
+    _login(page, base)
+    page.goto(f"{base}/admin/image-ar/settings")
+    assert page.locator("#health").is_visible()
+    page.fill("#s-ar_fps", "0")
+    page.click("#save")
+    assert "ar_fps" in page.locator("tr.has-error").inner_text()
+    page.fill("#s-ar_fps", "12")
+    page.click("#save")
+    page.locator("#saved").wait_for()
+    assert settings.get(app.engine, "ar_fps") == 12
+
+
+def test_refused_without_the_token(page: Any, site: Any) -> None:
+    base, ids = site
+    page.goto(f"{base}/admin/image-ar/settings")
+    page.wait_for_url("**/login?next=**")
+    page.fill("input[name=token]", "not-the-token")
+    page.click("button[type=submit]")
+    assert "not the admin token" in page.locator("#login-error").inner_text()
+    page.goto(f"{base}/records/{ids[2]}")
+    assert page.locator("#animate-button").is_disabled()
+    status = page.evaluate(
+        f"fetch('/image-ar/generate/{ids[2]}', {{method: 'POST', body: new FormData()}})"
+        ".then(r => r.status)"
+    )
+    assert status == 401
