@@ -11,7 +11,9 @@ image for the first frame. Two baselines:
    gate was specified). The gate timed here includes making the reference from the prepared
    image. Target: at most 5% of the generation (judged at the engine's preset). The gate's
    cost is decoding the clip, which grows with its bitrate, while a faster preset spends less
-   time and more bits: see the two rows. Also printed: the gate with the poster and preview
+   time and more bits: see the two rows, and the floor row (PyAV decoding every frame and
+   measuring nothing), below which no gate that decodes every frame can go. Also printed: the
+   gate with the poster and preview
    kept and written (one decode), i.e. all that an accepted clip costs on top of generating;
 2. a 500 MB clip download: the fake server (tests/fake_server.py, in its own process) answers
    a real SVD-XT-shaped clip (1024x576, 25 frames at 7 fps, of the uploaded image) padded by a
@@ -93,6 +95,17 @@ def gate(path: Path, expected: quality.Expected, image: Any, keep: bool = False)
     return verdict
 
 
+def bare_decode(path: Path) -> int:
+    """The floor under any gate that decodes every frame: PyAV decoding the clip, one thread,
+    nothing measured."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        return sum(1 for _ in container.decode(stream))
+
+
 def start_server(mb: int) -> tuple[subprocess.Popen[str], str]:
     """The fake server in its own process, padding every clip to ``mb`` MB."""
     proc = subprocess.Popen(
@@ -127,11 +140,13 @@ def main() -> int:
     from imagear.engines.kenburns import PRESET
 
     ratios: dict[str, float] = {}
+    floors: dict[str, float] = {}
     for preset in dict.fromkeys([PRESET, args.baseline_preset]):
         clip = work / f"kenburns-{preset}.mp4"
-        gen_runs, gate_runs, keep_runs = [], [], []
+        gen_runs, gate_runs, keep_runs, floor_runs = [], [], [], []
         for _ in range(args.repeat):
             gen_runs.append(timed(lambda: kenburns(clip, preset)))  # noqa: B023
+            floor_runs.append(timed(lambda: bare_decode(clip)))  # noqa: B023
             options, image = gen_runs[-1][2]
             expected = quality.Expected.from_options(options)
             gate_runs.append(timed(lambda: gate(clip, expected, image)))  # noqa: B023
@@ -140,7 +155,9 @@ def main() -> int:
         gen_wall, gen_cpu = best(gen_runs)
         gate_wall, gate_cpu = best(gate_runs)
         keep_wall, keep_cpu = best(keep_runs)
+        floor_wall, floor_cpu = best(floor_runs)
         ratios[preset] = gate_cpu / gen_cpu
+        floors[preset] = floor_cpu / gen_cpu
         print(
             f"Ken Burns 1280x720, 125 frames at 25 fps (sample image), libx264 preset {preset} "
             f"({clip.stat().st_size / MB:.1f} MB), best of {args.repeat}; gate measured: "
@@ -149,6 +166,7 @@ def main() -> int:
         print(f"{'':38}{'wall s':>9}{'CPU s':>9}{'wall %':>9}{'CPU %':>8}")
         print(f"{'generation (prepare, render, encode)':38}{gen_wall:>9.3f}{gen_cpu:>9.3f}")
         for label, wall, cpu in (
+            ("bare decode of every frame (floor)", floor_wall, floor_cpu),
             ("quality gate", gate_wall, gate_cpu),
             ("gate + poster + preview", keep_wall, keep_cpu),
         ):
@@ -205,6 +223,11 @@ def main() -> int:
         f"\ngate / Ken Burns generation (CPU): {100 * ratio:.1f}% at the engine's preset {PRESET} "
         f"(target <= {100 * args.target:.0f}%: {verdict_text}){'; ' + others if others else ''}; "
         f"gate / {size / MB:.0f} MB download: {100 * big_wall / down_wall:.1f}% wall"
+    )
+    print(
+        f"decoding alone (no gate) costs {100 * floors[PRESET]:.1f}% of a generation at {PRESET}: "
+        f"a gate that decodes every frame cannot cost less; the gate is "
+        f"{ratio / floors[PRESET]:.2f}x that floor"
     )
     return 0 if ratio <= args.target else 1
 
