@@ -242,6 +242,28 @@ def test_the_server_urls_password_never_appears(app: App, make_image: Any, runne
         assert "s3cr3t-pw" not in result.output and "***@127.0.0.1" in result.output
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://bob:s3cr3t-pw@127.0.0.1:5432/no_such_db",
+        "mysql+pymysql://bob:s3cr3t-pw@127.0.0.1:3306/test",
+        "postgresql+psycopg://bob:s3cr3t-pw@127.0.0.1:5432:99/x",  # a port that is no number
+    ],
+)
+def test_the_database_urls_password_never_appears(
+    cli_env: Any, runner: Any, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("IMAGEAR_DATABASE_URL", url)
+    for args in (("config", "show"), ("config", "show", "--json")):
+        result = invoke(runner, *args)
+        assert result.exit_code == 0, result.output
+        assert "s3cr3t-pw" not in result.output and "bob:***@127.0.0.1" in result.output
+    result = invoke(runner, "records", "list")
+    assert result.exit_code != 0 and "unexpectedly" not in result.output, result.output
+    assert "s3cr3t-pw" not in result.output and "bob:***@127.0.0.1" in result.output
+    assert len(result.output.strip().splitlines()) <= 3, result.output
+
+
 def test_delete_of_a_row_whose_path_escapes_storage_says_so(app: App, runner: Any) -> None:
     oid = 7  # a clip row written by another tool, whose stored path leaves storage_root
     add_clip_row(app, oid, mp4_path="/uploads/ar/../../../../etc/passwd", mp4_filename="passwd")

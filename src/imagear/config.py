@@ -11,6 +11,7 @@ then the platformdirs user config dir. Every key can be overridden by ``IMAGEAR_
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -84,6 +85,15 @@ KEYS: tuple[Key, ...] = (
     ),
 )
 KEY_NAMES = tuple(k.name for k in KEYS)
+
+
+_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@/\s]*@")
+
+
+def hide_password(url: str) -> str:
+    """``url`` with its password shown as ``***`` (``postgresql://bob:pw@host/db`` ->
+    ``postgresql://bob:***@host/db``), for messages, logs and ``config show``."""
+    return _PASSWORD.sub(r"\1:***@", url)
 
 
 def default_values() -> dict[str, Any]:

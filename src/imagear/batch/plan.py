@@ -8,6 +8,7 @@ The queries are :func:`imagear.db.jobs.plan`, :func:`~imagear.db.jobs.count` and
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,31 @@ def plan(app: App, sel: Selection, limit: int | None) -> list[dict[str, Any]]:
 def count(app: App, sel: Selection, limit: int | None) -> int:
     """How many records :func:`plan` would list (at most ``limit``)."""
     return jobs.count(app.engine, sel, limit)
+
+
+class Counting:
+    """:func:`count` with no limit, run in a daemon thread while the caller does other work (a
+    failing pre-flight does not wait for it); :meth:`result` returns the count or raises."""
+
+    def __init__(self, app: App, sel: Selection) -> None:
+        self._value = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(app, sel), name="imagear-count", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, app: App, sel: Selection) -> None:
+        try:
+            self._value = count(app, sel, None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> int:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _why_not(r: Any, sel: Selection, now: datetime, max_attempts: int) -> NamedSkip | None:
@@ -69,4 +95,4 @@ def explain_named(app: App, sel: Selection, now: datetime, max_attempts: int) ->
     return out
 
 
-__all__ = ["count", "explain_named", "plan"]
+__all__ = ["Counting", "count", "explain_named", "plan"]

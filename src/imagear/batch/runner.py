@@ -33,7 +33,7 @@ from imagear.app import App
 from imagear.batch.animator import GenerationGate, StoppedWaiting, batch_animator_class, timing
 from imagear.batch.failures import count_given_up, waiting_retries
 from imagear.batch.options import BatchOptions, default_lease_secs, heartbeat_secs
-from imagear.batch.plan import count, explain_named, plan
+from imagear.batch.plan import Counting, count, explain_named, plan
 from imagear.batch.preflight import check_local
 from imagear.batch.report import (
     BatchEvents,
@@ -142,12 +142,15 @@ class BatchRunner:
         sel = self.selection(started)
         shown = opts.limit if opts.limit is not None else PREVIEW_ROWS
         rows = plan(self.app, sel, shown)
-        total = len(rows)
-        if total >= shown:  # listed: the first ones; counted: all of them
-            total = count(self.app, sel, None)
+        counting = None
+        if len(rows) >= shown:  # listed: the first ones; counted: all of them
+            # the count (a second or so over a million records, in the database) runs while
+            # the server's health is asked here
+            counting = Counting(self.app, sel)
         named = explain_named(self.app, sel, started, opts.max_attempts)
         if rows:  # as a real run: the generation side is checked when there is work
             self._ready()
+        total = counting.result() if counting is not None else len(rows)
         return Preview(rows, total, opts.limit, named)
 
     def _ready(self) -> Any:

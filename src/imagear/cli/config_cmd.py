@@ -50,14 +50,15 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the effective value of every key and where it came from."""
-    from imagear.config import KEYS, load_config
+    from imagear.config import KEYS, hide_password, load_config
 
     with handle_errors(as_json):
         cfg = load_config(ctx.find_root().obj.get("config_path") if ctx.find_root().obj else None)
     rows = [
         {
             "key": k.name,
-            "value": _text(getattr(cfg, k.name)),
+            # passwords in URLs are never shown (a screen share or a pasted bug report)
+            "value": hide_password(_text(getattr(cfg, k.name))),
             "source": cfg.sources.get(k.name, "default"),
         }
         for k in KEYS

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from imagear.config import hide_password
 from imagear.errors import ConfigError
 
 SQLITE_BUSY_SECS = 30.0
@@ -103,8 +104,11 @@ def make_engine(url: str) -> Engine:
             f"The database driver for {url.split(':', 1)[0]} is not installed ({exc.name}).",
             _driver_advice(url),
         ) from exc
-    except ArgumentError as exc:
-        raise ConfigError(f"database_url {url!r} is not a valid SQLAlchemy URL.") from exc
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        raise ConfigError(
+            f"database_url {hide_password(url)!r} is not a valid SQLAlchemy URL ({exc}).",
+            "Fix it (`imagear config show`), e.g. postgresql://user:password@host:5432/dbname.",
+        ) from exc
     return engine
 
 
