@@ -242,6 +242,20 @@ def test_the_server_urls_password_never_appears(app: App, make_image: Any, runne
         assert "s3cr3t-pw" not in result.output and "***@127.0.0.1" in result.output
 
 
+def test_advice_names_the_setting_that_chose_the_server(
+    app: App, make_image: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_server import free_port
+
+    oid = records.add_record(app, make_image()).id
+    monkeypatch.setenv("IMAGEAR_SERVER_URL", f"http://127.0.0.1:{free_port()}")
+    for args in (("health",), ("animate", "--object-id", str(oid))):
+        result = invoke(runner, *args)
+        assert result.exit_code == 5, result.output
+        assert "Check server_url (`imagear config show`)" in result.output, result.output
+        assert "ar_server_url" not in result.output
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -180,9 +180,12 @@ class Animator:
         return heratio.route(self.app.config, settings, shared, in_process)
 
     def _generator(self, settings: settings_svc.Settings, in_process: bool = False) -> Generator:
-        url = self.route(settings, in_process).url
+        route = self.route(settings, in_process)
+        url = route.url
         if url is None:
             return self._local
+        # advice names the setting that chose the server (imagear.toml's, or the database's)
+        setting = "server_url" if route.source.startswith("server_url") else "ar_server_url"
         timeout = self._request_timeout or max(60.0, float(settings.ar_request_timeout))
         # ar_server_pool adds servers to the one the route names (imagear.pool)
         urls = tuple(pool_urls(url, settings.ar_server_pool))
@@ -195,7 +198,11 @@ class Animator:
                     "token": self.app.config.server_token,
                     "timeout": timeout,
                     "transport": self._transport,
-                    "client_options": {"max_clip_bytes": cap, **self._client_options},
+                    "client_options": {
+                        "max_clip_bytes": cap,
+                        "setting": setting,
+                        **self._client_options,
+                    },
                 }
                 if len(urls) > 1:
                     remote = PoolGenerator(urls, **options)

@@ -145,8 +145,17 @@ class VideoClient:
         clock: Callable[[], float] = time.monotonic,
         max_clip_bytes: int | None = DEFAULT_MAX_CLIP_BYTES,
         busy_retries: int | None = None,
+        setting: str = "ar_server_url",
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # the setting that named this server, for advice: the database's ar_server_url, or
+        # server_url in imagear.toml / IMAGEAR_SERVER_URL
+        self.setting = setting
+        self.see = (
+            "`imagear config show`"
+            if setting == "server_url"
+            else f"`imagear settings get {setting}`"
+        )
         self.shown_url = redact_url(self.base_url)  # for messages and logs: no password
         if (problem := token_problem(token)) is not None:
             raise ConfigError(
@@ -187,8 +196,8 @@ class VideoClient:
         return ServerUnreachable(
             f"Cannot reach the image-to-video server at {self.shown_url}: "
             f"{redact_url(str(exc)) or type(exc).__name__}.",
-            "Check ar_server_url (`imagear settings get ar_server_url`) and that the service is "
-            "running there (`imagear health`).",
+            f"Check {self.setting} ({self.see}) and that the service is running there "
+            "(`imagear health`).",
         )
 
     def _timed_out(self, seconds: float, what: str) -> ServerTimeout:
@@ -242,7 +251,8 @@ class VideoClient:
         if code == 404:
             return ServerError(
                 f"{where} has no {what} endpoint (404): {text}.",
-                "Check that ar_server_url points at the image-to-video server itself.",
+                f"Check that {self.setting} ({self.see}) points at the image-to-video server "
+                "itself.",
             )
         return ServerError(
             f"{where} failed ({code}): {text}.",
@@ -324,7 +334,7 @@ class VideoClient:
                 raise BadResponse(
                     f"{self.shown_url}/health did not answer with a JSON object, so this is not "
                     "an image-to-video server.",
-                    "Check ar_server_url (`imagear settings get ar_server_url`).",
+                    f"Check {self.setting} ({self.see}).",
                 )
             return Health.from_json(data, url=self.shown_url)
 
@@ -441,7 +451,7 @@ class VideoClient:
                 if len(head) < 12:
                     head += chunk[: 12 - len(head)]
                     if len(head) >= 12:
-                        _check_head(head, response, self.shown_url)
+                        _check_head(head, response, self.shown_url, self.setting)
                 try:
                     fh.write(chunk)
                 except OSError as exc:
@@ -468,7 +478,7 @@ class VideoClient:
                     f"few for a clip (at least {MIN_BODY_BYTES} expected).",
                     "Look at the server's log; the generation probably failed.",
                 )
-            _check_head(head, response, self.shown_url)
+            _check_head(head, response, self.shown_url, self.setting)
         if total is not None and done != total:
             raise BadResponse(
                 f"The clip from {self.shown_url} is truncated: {done} of {total} bytes arrived.",
@@ -477,7 +487,9 @@ class VideoClient:
         return done
 
 
-def _check_head(head: bytes, response: httpx.Response, base_url: str) -> None:
+def _check_head(
+    head: bytes, response: httpx.Response, base_url: str, setting: str = "ar_server_url"
+) -> None:
     from imagear.media import looks_like_mp4
 
     if looks_like_mp4(head):
@@ -486,7 +498,7 @@ def _check_head(head: bytes, response: httpx.Response, base_url: str) -> None:
     raise BadResponse(
         f"The image-to-video server at {base_url} answered 200 but sent {ctype} that is not an "
         f"MP4 (it starts with {head[:12]!r}).",
-        "Check that ar_server_url points at an image-to-video server (`imagear health`).",
+        f"Check that {setting} points at an image-to-video server (`imagear health`).",
     )
 
 
