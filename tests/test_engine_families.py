@@ -390,6 +390,56 @@ def test_the_worker_keeps_one_model_on_the_gpu(monkeypatch: pytest.MonkeyPatch) 
         reset_registry()
 
 
+def test_in_process_generation_keeps_one_model_on_the_gpu(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The same rule in this process (`imagear web`, or a batch without a server, may switch
+    models): building a GPU model closes the others that hold accelerator memory."""
+    from imagear import generators
+    from imagear.config import load_config
+    from imagear.models import ModelDescriptor, register, reset_registry
+
+    closed: list[str] = []
+
+    class GpuEngine:
+        def __init__(self, name: str, gpu: bool) -> None:
+            self.name, self.gpu = name, gpu
+
+        def loaded(self) -> bool:
+            return True
+
+        def holds_accelerator(self) -> bool:
+            return self.gpu
+
+        def close(self) -> None:
+            closed.append(self.name)
+
+    def gpu_model(model: str, gpu: bool) -> type[ModelDescriptor]:
+        class Desc(ModelDescriptor):
+            name, family, requires_gpu, hf_repo = model, "fake", gpu, None
+
+            def create_engine(self, config: EngineConfig) -> Any:
+                return GpuEngine(self.name, self.requires_gpu)
+
+        return register(Desc)
+
+    monkeypatch.setattr(generators, "local_problem", lambda descriptor, config: None)
+    monkeypatch.setenv("IMAGEAR_STORAGE_ROOT", str(tmp_path))
+    try:
+        gpu_model("gpu-a", True), gpu_model("gpu-b", True), gpu_model("cpu-c", False)
+        local = generators.LocalGenerator(load_config())
+        local._engine(get_model("gpu-a"))
+        local._engine(get_model("cpu-c"))
+        local._engine(get_model("gpu-a"))  # the same model again: kept
+        assert closed == []
+        local._engine(get_model("gpu-b"))
+        assert closed == ["gpu-a"]
+        assert sorted(e["name"] for e in local.engines() if e["loaded"]) == ["cpu-c", "gpu-b"]
+        local.close()
+    finally:
+        reset_registry()
+
+
 def test_torch_compile_compiles_the_denoiser_and_marks_the_warm_up(
     models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -292,6 +292,8 @@ class LocalGenerator:
         self._guard = threading.Lock()
 
     def _engine(self, descriptor: ModelDescriptor) -> tuple[Engine, threading.Lock]:
+        if descriptor.requires_gpu:
+            self._make_room(keep=descriptor.name)
         with self._guard:
             found = self._engines.get(descriptor.name)
             if found is None:
@@ -313,6 +315,22 @@ class LocalGenerator:
                 found = (engine, threading.Lock())
                 self._engines[descriptor.name] = found
             return found
+
+    def _make_room(self, keep: str) -> None:
+        """Close every other engine holding accelerator memory (after its running generation):
+        one model on a GPU at a time, as in ``imagear serve``."""
+        with self._guard:
+            names = [
+                name
+                for name, (engine, _lock) in self._engines.items()
+                if name != keep and runtime.holds_accelerator(engine)
+            ]
+            dropped = [self._engines.pop(name) for name in names]
+        for engine, lock in dropped:
+            with lock:
+                engine.close()
+        if dropped:
+            runtime.free_accelerator_memory()
 
     def engines(self) -> list[dict[str, Any]]:
         """Every known model: can it run here, and why not."""

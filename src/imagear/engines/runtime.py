@@ -189,9 +189,22 @@ def free_accelerator_memory() -> None:
             pass
 
 
+def holds_accelerator(engine: Any) -> bool:
+    """Whether ``engine`` holds accelerator memory now: the engine's own answer
+    (``holds_accelerator()``, the diffusers engine has one); an engine without one holds none.
+    The server and the in-process generator keep one such model at a time (each 14B model
+    alone fills most of a card)."""
+    check = getattr(engine, "holds_accelerator", None)
+    try:
+        return bool(check()) if callable(check) else False
+    except Exception:
+        return False
+
+
 __all__ = [
     "device_info",
     "free_accelerator_memory",
+    "holds_accelerator",
     "importable",
     "missing_requirements",
     "problem",

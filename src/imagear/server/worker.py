@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagear.engines.base import Engine, EngineConfig, GenerationResult
-from imagear.engines.runtime import free_accelerator_memory
+from imagear.engines.runtime import free_accelerator_memory, holds_accelerator
 from imagear.errors import (
     EngineUnavailable,
     GenerationFailed,
@@ -309,7 +309,7 @@ class Worker:
             names = [
                 name
                 for name, (_, engine) in self._engines.items()
-                if name != keep and _holds_accelerator(engine)
+                if name != keep and holds_accelerator(engine)
             ]
         for name in names:
             log.info("unloading model %s: one model on the GPU at a time", name)
@@ -327,16 +327,6 @@ class Worker:
 def _loaded(engine: Engine) -> bool:
     try:
         return bool(engine.loaded())
-    except Exception:
-        return False
-
-
-def _holds_accelerator(engine: Engine) -> bool:
-    """The engine's own answer (``holds_accelerator()``, the diffusers engine has one); an
-    engine without one is taken to hold none."""
-    check = getattr(engine, "holds_accelerator", None)
-    try:
-        return bool(check()) if callable(check) else False
     except Exception:
         return False
 
