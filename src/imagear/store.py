@@ -165,8 +165,12 @@ def sweep_all_parts(config: Config, max_age: float = STALE_PART_SECS) -> list[Pa
 
 
 def unique_name(directory: Path, name: str) -> str:
+    """``name``, or ``name`` with a random suffix, such that neither the clip nor its poster
+    or preview exists in ``directory``. The companions count: another run may be removing an
+    old clip of that name, its MP4 first, and would then remove our new poster and preview.
+    (It removes the companions last, so once they are gone it is done with that name.)"""
     candidate = name
-    while (directory / candidate).exists():
+    while any(p.exists() for p in (directory / candidate, *companions(directory / candidate))):
         candidate = f"{name[:-4]}_{secrets.token_hex(3)}.mp4"
     return candidate
 
