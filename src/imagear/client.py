@@ -49,6 +49,7 @@ from imagear.errors import (
 from imagear.wire import (
     ClipResponse,
     Health,
+    check_head,
     clip_too_big,
     error_text,
     error_type,
@@ -148,13 +149,10 @@ class VideoClient:
         setting: str = "ar_server_url",
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        # the setting that named this server, for advice: the database's ar_server_url, or
-        # server_url in imagear.toml / IMAGEAR_SERVER_URL
+        # for advice: the setting that named this server (ar_server_url, or imagear.toml's)
         self.setting = setting
         self.see = (
-            "`imagear config show`"
-            if setting == "server_url"
-            else f"`imagear settings get {setting}`"
+            f"`imagear {'config show' if setting == 'server_url' else 'settings get ' + setting}`"
         )
         self.shown_url = redact_url(self.base_url)  # for messages and logs: no password
         if (problem := token_problem(token)) is not None:
@@ -451,7 +449,7 @@ class VideoClient:
                 if len(head) < 12:
                     head += chunk[: 12 - len(head)]
                     if len(head) >= 12:
-                        _check_head(head, response, self.shown_url, self.setting)
+                        check_head(head, response, self.shown_url, self.setting)
                 try:
                     fh.write(chunk)
                 except OSError as exc:
@@ -478,28 +476,13 @@ class VideoClient:
                     f"few for a clip (at least {MIN_BODY_BYTES} expected).",
                     "Look at the server's log; the generation probably failed.",
                 )
-            _check_head(head, response, self.shown_url, self.setting)
+            check_head(head, response, self.shown_url, self.setting)
         if total is not None and done != total:
             raise BadResponse(
                 f"The clip from {self.shown_url} is truncated: {done} of {total} bytes arrived.",
                 "Try again; check the network and the server's log.",
             )
         return done
-
-
-def _check_head(
-    head: bytes, response: httpx.Response, base_url: str, setting: str = "ar_server_url"
-) -> None:
-    from imagear.media import looks_like_mp4
-
-    if looks_like_mp4(head):
-        return
-    ctype = response.headers.get("content-type", "unknown")
-    raise BadResponse(
-        f"The image-to-video server at {base_url} answered 200 but sent {ctype} that is not an "
-        f"MP4 (it starts with {head[:12]!r}).",
-        f"Check that {setting} points at an image-to-video server (`imagear health`).",
-    )
 
 
 __all__ = ["ClipResponse", "Health", "VideoClient", "error_text", "retry_after"]

@@ -280,7 +280,24 @@ def token_problem(token: str) -> str | None:
     return "it has a space, line break or control character"
 
 
+def check_head(
+    head: bytes, response: httpx.Response, base_url: str, setting: str = "ar_server_url"
+) -> None:
+    """A 200 answer to /animate must start like an MP4; BadResponse saying what came instead."""
+    from imagear.media import looks_like_mp4
+
+    if looks_like_mp4(head):
+        return
+    ctype = response.headers.get("content-type", "unknown")
+    raise BadResponse(
+        f"The image-to-video server at {base_url} answered 200 but sent {ctype} that is not an "
+        f"MP4 (it starts with {head[:12]!r}).",
+        f"Check that {setting} points at an image-to-video server (`imagear health`).",
+    )
+
+
 __all__ = [
+    "check_head",
     "ClipResponse",
     "Health",
     "clip_too_big",
