@@ -33,6 +33,7 @@ MYSQL_MODULES = {
     "test_batch",
     "test_batch_cli",
     "test_heratio",
+    "test_batch_progress",
 }
 _KEEP_ENV = (
     "IMAGEAR_REQUIRE_POSTGRES",

@@ -176,3 +176,25 @@ def test_refused_without_the_token(page: Any, site: Any) -> None:
         ".then(r => r.status)"
     )
     assert status == 401
+
+
+def test_the_batch_page_follows_a_run_without_a_reload(app: Any, page: Any, site: Any) -> None:
+    from imagear.batch import BatchOptions, BatchRunner
+
+    base, ids = site
+    page.goto(f"{base}/batch")
+    assert page.locator("#batch-total").inner_text() == "0"
+    assert page.locator("#batch-active").inner_text() == "idle"
+    page.evaluate("window.notReloaded = true")
+    # a batch run elsewhere (here: this process, as cron would in another): the two records
+    # without a clip, small kenburns clips
+    small = {"num_frames": 10, "fps": 10, "width": 160, "height": 96}
+    summary = BatchRunner(app, BatchOptions(overrides=small)).run()
+    assert summary.count("created") == 2
+    page.wait_for_function("document.getElementById('batch-done').textContent === '2'")
+    assert page.locator("#batch-total").inner_text() == "2"
+    assert page.locator("#batch-percent").inner_text() == "100.0"
+    assert page.locator("#batch-last a").all_inner_texts() == [str(i) for i in ids[2:4]][::-1]
+    assert page.evaluate("window.notReloaded") is True  # updated in place
+    page.click(f"#batch-last a >> text={ids[3]}")
+    page.wait_for_url(f"{base}/records/{ids[3]}")

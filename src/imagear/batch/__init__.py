@@ -33,6 +33,7 @@ Where each part lives:
   :class:`Preview` (``--dry-run``), :class:`NamedSkip` (a named record not taken, and why);
 - :mod:`imagear.batch.runner`: :class:`BatchRunner`, its main loop, workers and heartbeat;
 - :mod:`imagear.batch.animator`: the settings cache and generation gate the workers share;
+- :mod:`imagear.batch.progress`: how the batch is getting on (``imagear batch status``);
 - :mod:`imagear.batch.plan`: what a run would take (``--dry-run``) and why named records are
   not taken; the job rows and the claim protocol are :mod:`imagear.db.jobs` and
   :mod:`imagear.db.claims`; :mod:`imagear.batch.failures`: ``imagear batch failures`` / ``reset``.
@@ -52,6 +53,7 @@ from imagear.batch.options import (
     read_ids_file,
 )
 from imagear.batch.preflight import check_local
+from imagear.batch.progress import BatchProgress, progress
 from imagear.batch.report import BatchEvents, BatchSummary, ItemResult, NamedSkip, Preview
 from imagear.batch.retry import RUN_LEVEL, SLOW_RETRY, retry_delay
 from imagear.batch.runner import BatchRunner
@@ -66,6 +68,7 @@ __all__ = [
     "SLOW_RETRY",
     "BatchEvents",
     "BatchOptions",
+    "BatchProgress",
     "BatchRunner",
     "BatchSummary",
     "ItemResult",
@@ -75,6 +78,7 @@ __all__ = [
     "count_given_up",
     "default_lease_secs",
     "list_failures",
+    "progress",
     "read_ids_file",
     "reset_failures",
     "retry_delay",

@@ -44,6 +44,7 @@ from imagear.cli.batch_text import (
     named_json,
     named_message,
     nothing_to_do_line,
+    progress_lines,
     stamp,
 )
 from imagear.cli.wording import CLI
@@ -386,6 +387,22 @@ def failures(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         console.print(text(head), style=style or "", soft_wrap=True, highlight=False)
         console.print(text(error), soft_wrap=True, highlight=False)
     console.print(text(failures_count_line(rows)), soft_wrap=True, highlight=False)
+
+
+@app.command("status", short_help="How the batch is getting on (from the database).")
+def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Records done, to do, running (and by which runner), failed and given up; the rate over
+    the last ten minutes and the time left at it. Read from the database, so it shows runs
+    started by cron, by other processes and on other hosts."""
+    from imagear.batch import progress
+
+    with handle_errors(as_json):
+        now = progress(get_app(ctx, read_only=True))
+    if as_json:
+        print_json(now.as_dict())
+        return
+    for line in progress_lines(now):
+        console.print(text(line), soft_wrap=True, highlight=False)
 
 
 @app.command("reset", short_help="Let failed records be retried by the next run.")

@@ -6,7 +6,8 @@
   full, earlier ones mentioned once);
 - :func:`failure_lines` / :func:`failures_count_line`: ``imagear batch failures``, one block
   per failure (a header line, the error on its own indented line) so the whole error stays
-  readable in a pipe or an 80-column terminal.
+  readable in a pipe or an 80-column terminal;
+- :func:`progress_lines`: ``imagear batch status``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imagear.batch loads the database layer: only its types are needed here
-    from imagear.batch import BatchSummary, ItemResult, NamedSkip
+    from imagear.batch import BatchProgress, BatchSummary, ItemResult, NamedSkip
 
 
 def when(value: datetime | None) -> str:
@@ -168,3 +169,54 @@ __all__ = [
     "stamp",
     "when",
 ]
+
+
+def duration(secs: float) -> str:
+    """``45 s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h``."""
+    secs = max(0, round(secs))
+    if secs < 60:
+        return f"{secs} s"
+    minutes, hours = secs // 60, secs // 3600
+    if hours < 1:
+        return f"{minutes} min"
+    if hours < 48:
+        return f"{hours} h {minutes % 60} min"
+    return f"{hours // 24} d {hours % 24} h"
+
+
+def progress_lines(p: BatchProgress) -> list[str]:
+    """``imagear batch status``: counts, rate and time left, the claims held, the last done."""
+    if not p.total:
+        return [
+            "No batch has run on this database yet (`imagear batch --dry-run` shows what one "
+            "would take)."
+        ]
+    c = p.counts
+    done = c.get("done", 0)
+    lines = [
+        f"Batch: {done:,} of {p.total:,} records done ({100 * done / p.total:.1f}%); "
+        f"{c.get('pending', 0):,} pending, {c.get('running', 0):,} running, "
+        f"{c.get('failed', 0):,} failed (retried later), {c.get('given_up', 0):,} given up."
+    ]
+    if p.per_minute:
+        window = "10 min" if p.done_10min else "hour"
+        left = f"; about {duration(p.eta_secs)} left" if p.eta_secs is not None else ""
+        lines.append(f"Rate: {p.per_minute:.1f} records/min over the last {window}{left}.")
+    else:
+        lines.append("Rate: nothing finished in the last hour.")
+    if p.running:
+        lines.append(f"Running ({_plural(len(p.running), 'claim')}):")
+    for claim in p.running:
+        age = duration((p.now - claim["since"]).total_seconds()) if claim["since"] else "-"
+        state = (
+            "claim EXPIRED: its runner is gone; the next run takes the record again"
+            if claim["expired"]
+            else f"for {age}, attempt {claim['attempts']}"
+        )
+        lines.append(f"  record {claim['object_id']}  {claim['runner'] or '-'}  {state}")
+    if p.last_done:
+        shown = ", ".join(f"{d['object_id']} ({when(d['finished_at'])})" for d in p.last_done[:5])
+        lines.append(f"Last finished: {shown}.")
+    if p.next_retry_at is not None:
+        lines.append(f"Next retry of a failed record: {when(p.next_retry_at)}.")
+    return lines

@@ -19,7 +19,7 @@ from imagear import review, store
 from imagear.animate import Animator
 from imagear.app import App
 from imagear.errors import ImagearError, NotFound, UsageError
-from imagear.web import actions, admin, media
+from imagear.web import actions, admin, batchpage, media
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
 from imagear.web.worker import Worker
@@ -110,6 +110,7 @@ def create_app(
 
     actions.add_routes(web, console)
     admin.add_routes(web, console)
+    batchpage.add_routes(web, console)
     media.add_routes(web, console)
     return web
 

@@ -79,3 +79,66 @@
 
   if (record.dataset.state === "queued" || record.dataset.state === "running") { poll(); }
 })();
+
+// imagear web: the batch page keeps its numbers current (GET /batch.json) without a reload.
+(function () {
+  "use strict";
+  var card = document.getElementById("batch");
+  if (!card) { return; }
+  var every = parseInt(card.dataset.refresh, 10) || 3000;
+
+  function num(n) { return Number(n).toLocaleString("en-US"); }
+  function ago(secs) {
+    if (secs == null) { return ""; }
+    if (secs < 60) { return Math.round(secs) + " s"; }
+    if (secs < 3600) { return Math.round(secs / 60) + " min"; }
+    return Math.floor(secs / 3600) + " h " + Math.round((secs % 3600) / 60) + " min";
+  }
+  function cell(row, text, href) {
+    var td = document.createElement("td");
+    if (href) { var a = document.createElement("a"); a.href = href; a.textContent = text; td.appendChild(a); }
+    else { td.textContent = text; }
+    row.appendChild(td);
+  }
+
+  function show(p) {
+    var done = p.counts.done;
+    document.getElementById("batch-done").textContent = num(done);
+    document.getElementById("batch-total").textContent = num(p.total);
+    document.getElementById("batch-percent").textContent = (p.total ? 100 * done / p.total : 0).toFixed(1);
+    var bar = document.getElementById("batch-bar");
+    bar.max = p.total || 1; bar.value = done;
+    document.getElementById("batch-active").textContent = p.active ? "running" : "idle";
+    card.querySelectorAll("dd[data-status]").forEach(function (dd) { dd.textContent = num(p.counts[dd.dataset.status]); });
+    document.getElementById("batch-rate").textContent = p.per_minute + " records/min";
+    document.getElementById("batch-eta").textContent = ago(p.eta_secs);
+    document.getElementById("batch-retry").textContent = p.next_retry_at || "";
+    var body = document.querySelector("#batch-running tbody");
+    body.innerHTML = "";
+    p.running.forEach(function (c) {
+      var tr = document.createElement("tr");
+      cell(tr, String(c.object_id), "/records/" + c.object_id);
+      cell(tr, c.runner || ""); cell(tr, c.since || ""); cell(tr, String(c.attempts));
+      cell(tr, c.expired ? "expired: the runner is gone" : "held");
+      body.appendChild(tr);
+    });
+    document.getElementById("batch-none-running").hidden = p.running.length > 0;
+    var last = document.getElementById("batch-last");
+    last.innerHTML = "";
+    p.last_done.forEach(function (d) {
+      var li = document.createElement("li"), a = document.createElement("a"), s = document.createElement("span");
+      a.href = "/records/" + d.object_id; a.textContent = String(d.object_id);
+      s.className = "muted"; s.textContent = " " + (d.finished_at || "");
+      li.appendChild(a); li.appendChild(s); last.appendChild(li);
+    });
+  }
+
+  function poll() {
+    fetch("/batch.json", { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(show)
+      .catch(function () {})
+      .then(function () { setTimeout(poll, every); });
+  }
+  setTimeout(poll, every);
+})();

@@ -1,0 +1,97 @@
+"""How the batch is getting on, read from ``image_ar_job`` alone: batches run from cron in other
+processes and on other hosts, so the database is the only place that knows.
+
+One :func:`snapshot` reads, in one connection: the rows per status (one ``GROUP BY`` on the
+``(status, object_id)`` index), the claims held now (and whether each has expired: its runner
+is gone and the next run's sweep reopens it), how many finished in the last ten minutes and the
+last hour (the rate), the last records finished, and the first retry time of those waiting.
+Time comes from the database's clock, as the claims use it (:func:`imagear.db.jobs.sql_now`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from imagear.db import flavour
+from imagear.db.jobs import DONE, FAILED, RUNNING, as_utc, sql_now
+from imagear.db.schema import JOB
+
+RUNNING_SHOWN = 50  # claims listed (a pool of servers rarely has more slots)
+LAST_SHOWN = 10  # finished records listed
+
+
+def snapshot(engine: Engine) -> dict[str, Any]:
+    """The batch's state now: ``counts`` (status -> rows), ``running`` (the claims, lowest
+    ids first, at most :data:`RUNNING_SHOWN`), ``done_10min`` / ``done_hour``, ``last_done``
+    (newest first), ``next_retry_at`` and ``now`` (the database's clock, aware UTC)."""
+    j = JOB
+    now_sql = sql_now(engine)
+    try:
+        with engine.connect() as conn:
+            now = as_utc(conn.execute(select(now_sql)).scalar_one())
+            assert now is not None
+            counts = {
+                str(status): int(n)
+                for status, n in conn.execute(select(j.c.status, func.count()).group_by(j.c.status))
+            }
+            running = [
+                {
+                    "object_id": int(r.object_id),
+                    "runner": r.claimed_by,
+                    "attempts": int(r.attempts or 0),
+                    "since": as_utc(r.updated_at),
+                    "expires_at": as_utc(r.claim_expires_at),
+                }
+                for r in conn.execute(
+                    select(j.c.object_id, j.c.claimed_by, j.c.attempts, j.c.updated_at)
+                    .add_columns(j.c.claim_expires_at)
+                    .where(j.c.status == RUNNING)
+                    .order_by(j.c.object_id)
+                    .limit(RUNNING_SHOWN)
+                )
+            ]
+            done = select(func.count()).select_from(j).where(j.c.status == DONE)
+            done_10 = conn.execute(
+                done.where(j.c.finished_at >= now - timedelta(minutes=10))
+            ).scalar_one()
+            done_60 = conn.execute(done.where(j.c.finished_at >= now - timedelta(hours=1)))
+            done_hour = done_60.scalar_one()
+            last = [
+                {"object_id": int(r.object_id), "finished_at": as_utc(r.finished_at)}
+                for r in conn.execute(
+                    select(j.c.object_id, j.c.finished_at)
+                    .where(j.c.status == DONE, j.c.finished_at.is_not(None))
+                    .order_by(j.c.finished_at.desc(), j.c.object_id.desc())
+                    .limit(LAST_SHOWN)
+                )
+            ]
+            next_retry = conn.execute(
+                select(func.min(j.c.next_attempt_at)).where(
+                    j.c.status == FAILED, j.c.next_attempt_at > now
+                )
+            ).scalar_one()
+    except SQLAlchemyError as exc:
+        raise flavour.failed(
+            engine,
+            "Reading the batch's progress failed",
+            exc,
+            "Check database_url (`imagear config show`) and that the database is reachable.",
+        ) from exc
+    for claim in running:
+        claim["expired"] = claim["expires_at"] is not None and claim["expires_at"] < now
+    return {
+        "now": now,
+        "counts": counts,
+        "running": running,
+        "done_10min": int(done_10),
+        "done_hour": int(done_hour),
+        "last_done": last,
+        "next_retry_at": as_utc(next_retry),
+    }
+
+
+__all__ = ["LAST_SHOWN", "RUNNING_SHOWN", "snapshot"]

@@ -1,0 +1,51 @@
+"""The batch page (``/batch``): how the batch is getting on and its failures, for a curator or
+an operator watching a cron run. ``/batch.json`` is the same snapshot, which the page fetches
+every few seconds to update its numbers without a reload. Read-only: no token needed, as for
+the grid (the console listens on loopback unless told otherwise)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from imagear.batch import list_failures, progress
+from imagear.web.console import Console
+
+FAILURES_SHOWN = 100
+REFRESH_MS = 3000
+
+
+def _ago(secs: float | None) -> str:
+    """As the page's script words it (``45 s``, ``12 min``, ``3 h 5 min``)."""
+    if secs is None:
+        return ""
+    if secs < 60:
+        return f"{round(secs)} s"
+    if secs < 3600:
+        return f"{round(secs / 60)} min"
+    return f"{int(secs // 3600)} h {round((secs % 3600) / 60)} min"
+
+
+def add_routes(web: FastAPI, console: Console) -> None:
+    app = console.app
+
+    @web.get("/batch", response_class=HTMLResponse)
+    def batch_page(request: Request) -> Response:
+        now = progress(app)
+        failures = list_failures(app)
+        return console.page(
+            request,
+            "batch.html",
+            p=now.as_dict(),
+            failures=failures[:FAILURES_SHOWN],
+            failures_total=len(failures),
+            refresh_ms=REFRESH_MS,
+            eta=_ago(now.eta_secs),
+        )
+
+    @web.get("/batch.json")
+    def batch_json() -> Response:
+        return JSONResponse(progress(app).as_dict(), headers={"Cache-Control": "no-store"})
+
+
+__all__ = ["add_routes"]

@@ -1,0 +1,123 @@
+"""How the batch is getting on (imagear.batch.progress, `imagear batch status`, the web
+console's /batch page), read from image_ar_job on every database."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from batch_fakes import make_records, serve_fixture  # noqa: F401 (the serve fixture)
+from imagear.app import App
+from imagear.batch import BatchOptions, BatchRunner, progress
+from imagear.cli import app as cli
+from imagear.db.schema import JOB
+
+
+def run(app: App, **kw: Any) -> Any:
+    return BatchRunner(app, BatchOptions(backoff_secs=600.0, **kw)).run()
+
+
+def set_job(app: App, oid: int, **values: Any) -> None:
+    with app.engine.begin() as conn:
+        conn.execute(update(JOB).where(JOB.c.object_id == oid).values(**values))
+
+
+@pytest.fixture
+def worked(app: App, serve: Any, tmp_path: Path) -> list[int]:
+    """Eight records: seven done by real runs, one pending; then of the done ones one is made
+    a held claim, one an expired claim (its runner died) and one a failure waiting to retry."""
+    ids = make_records(app, 8, tmp_path / "in")
+    serve()
+    assert run(app, limit=6).count("created") == 6
+    run(app, limit=1, object_ids=[ids[6]])  # a seventh record, done last
+    BatchRunner(app, BatchOptions()).store.prepare(BatchRunner(app, BatchOptions()).selection())
+    now = datetime.now(UTC)
+    set_job(
+        app,
+        ids[4],
+        status="running",
+        claimed_by="host-a:1",
+        attempts=1,
+        updated_at=now - timedelta(seconds=90),
+        claim_expires_at=now + timedelta(minutes=2),
+    )
+    set_job(
+        app,
+        ids[5],
+        status="running",
+        claimed_by="host-b:2",
+        attempts=2,
+        updated_at=now - timedelta(minutes=9),
+        claim_expires_at=now - timedelta(minutes=1),
+    )
+    set_job(
+        app,
+        ids[3],
+        status="failed",
+        attempts=1,
+        last_error="boom",
+        last_error_kind="server",
+        next_attempt_at=now + timedelta(minutes=30),
+        finished_at=None,
+    )
+    return ids
+
+
+def test_the_snapshot_counts_claims_rate_and_time_left(app: App, worked: list[int]) -> None:
+    p = progress(app)
+    assert p.counts == {"done": 4, "running": 2, "failed": 1, "pending": 1}
+    assert p.total == 8 and p.to_do == 4
+    running = {c["object_id"]: c for c in p.running}
+    assert running[worked[4]]["runner"] == "host-a:1" and not running[worked[4]]["expired"]
+    assert running[worked[5]]["expired"] and p.active
+    assert p.done_10min == 4 and p.per_minute == pytest.approx(0.4)
+    assert p.eta_secs == pytest.approx(600.0)  # 4 to do at 0.4 a minute
+    assert [d["object_id"] for d in p.last_done][0] == worked[6]  # newest first
+    assert p.next_retry_at is not None and p.next_retry_at > datetime.now(UTC)
+    data = p.as_dict()
+    assert data["counts"] == {"pending": 1, "running": 2, "done": 4, "failed": 1, "given_up": 0}
+    assert data["eta_secs"] == 600 and json.dumps(data)
+
+
+def test_no_batch_yet(app: App) -> None:
+    p = progress(app)
+    assert (p.total, p.running, p.eta_secs, p.active) == (0, [], None, False)
+
+
+def test_cli_status_text_and_json(app: App, worked: list[int], runner: Any) -> None:
+    result = runner.invoke(cli, ["batch", "status"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Batch: 4 of 8 records done (50.0%); 1 pending, 2 running, 1 failed" in out
+    assert "Rate: 0.4 records/min over the last 10 min; about 10 min left." in out
+    assert f"record {worked[4]}  host-a:1  for 1 min, attempt 1" in out
+    assert f"record {worked[5]}  host-b:2  claim EXPIRED" in out
+    assert "Next retry of a failed record:" in out
+    data = json.loads(runner.invoke(cli, ["batch", "status", "--json"]).output)
+    assert data["counts"]["done"] == 4 and data["to_do"] == 4 and len(data["running"]) == 2
+
+
+def test_cli_status_before_any_batch(app: App, runner: Any) -> None:
+    result = runner.invoke(cli, ["batch", "status"])
+    assert result.exit_code == 0 and "No batch has run on this database yet" in result.output
+
+
+def test_the_web_page_and_its_json(app: App, worked: list[int]) -> None:
+    pytest.importorskip("fastapi")
+    from web_helpers import client
+
+    c = client(app)
+    page = c.get("/batch")
+    assert page.status_code == 200
+    assert 'id="batch-done">4<' in page.text and 'id="batch-total">8<' in page.text
+    assert (
+        f'href="/records/{worked[4]}"' in page.text and "expired: the runner is gone" in page.text
+    )
+    assert "boom" in page.text  # the failures list
+    data = c.get("/batch.json").json()
+    assert data["counts"]["running"] == 2 and data["last_done"][0]["object_id"] == worked[6]
