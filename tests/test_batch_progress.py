@@ -93,10 +93,18 @@ def test_cli_status_text_and_json(app: App, worked: list[int], runner: Any) -> N
     result = runner.invoke(cli, ["batch", "status"])
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "Batch: 4 of 8 records done (50.0%); 1 pending, 2 running, 1 failed" in out
+    assert "Batch: 4 of 8 records done (50.0%)." in out
+    counts = [line.split(None, 1) for line in out.splitlines()[1:6]]
+    assert counts == [
+        ["1", "pending"],
+        ["2", "running"],
+        ["4", "done"],
+        ["1", "failed (retried later)"],
+        ["0", "given up"],
+    ]
     assert "Rate: 0.4 records/min over the last 10 min; about 10 min left." in out
-    assert f"record {worked[4]}  host-a:1  for 1 min, attempt 1" in out
-    assert f"record {worked[5]}  host-b:2  claim EXPIRED" in out
+    assert f"record {worked[4]}  host-a:1  for 1 min, attempt 1\n" in out
+    assert f"record {worked[5]}  host-b:2  for 9 min, attempt 2; claim EXPIRED" in out
     assert "Next retry of a failed record:" in out
     data = json.loads(runner.invoke(cli, ["batch", "status", "--json"]).output)
     assert data["counts"]["done"] == 4 and data["to_do"] == 4 and len(data["running"]) == 2
@@ -119,5 +127,26 @@ def test_the_web_page_and_its_json(app: App, worked: list[int]) -> None:
         f'href="/records/{worked[4]}"' in page.text and "expired: the runner is gone" in page.text
     )
     assert "boom" in page.text  # the failures list
+    assert "+00:00" not in page.text  # times shown as 2026-11-28 19:56:58Z
     data = c.get("/batch.json").json()
     assert data["counts"]["running"] == 2 and data["last_done"][0]["object_id"] == worked[6]
+
+
+HOSTILE_RUNNER = "<script>alert(1)</script>[red]x[/red]"
+HOSTILE_ERROR = '<img src=x onerror="alert(2)">'
+
+
+def test_hostile_text_is_shown_not_run(app: App, worked: list[int], runner: Any) -> None:
+    """A runner name and an error message come from other hosts and servers: the page escapes
+    them, the command shows them as they are (never read as Rich markup)."""
+    pytest.importorskip("fastapi")
+    from web_helpers import client
+
+    set_job(app, worked[4], claimed_by=HOSTILE_RUNNER)
+    set_job(app, worked[3], last_error=HOSTILE_ERROR)
+    page = client(app).get("/batch").text
+    assert "<script>alert(1)" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in page
+    out = runner.invoke(cli, ["batch", "status"]).output
+    assert HOSTILE_RUNNER in out

@@ -196,5 +196,31 @@ def test_the_batch_page_follows_a_run_without_a_reload(app: Any, page: Any, site
     assert page.locator("#batch-percent").inner_text() == "100.0"
     assert sorted(page.locator("#batch-last a").all_inner_texts()) == [str(i) for i in ids[2:4]]
     assert page.evaluate("window.notReloaded") is True  # updated in place
+    # a runner elsewhere claims a record (held for 100 s so far): its row shows, with its age
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from imagear.db.schema import JOB
+
+    now = datetime.now(UTC)
+    with app.engine.begin() as conn:
+        conn.execute(
+            update(JOB)
+            .where(JOB.c.object_id == ids[2])
+            .values(
+                status="running",
+                claimed_by="host-b:7 <b>",
+                attempts=1,
+                updated_at=now - timedelta(seconds=100),
+                claim_expires_at=now + timedelta(minutes=2),
+            )
+        )
+    page.wait_for_selector("#batch-running tbody tr")
+    cells = page.locator("#batch-running tbody tr td").all_inner_texts()
+    assert cells == [str(ids[2]), "host-b:7 <b>", "2 min", "1", "held"]
+    assert page.locator("#batch-active").inner_text() == "running"
+    assert page.locator("#batch-none-running").is_hidden()
+    assert page.evaluate("window.notReloaded") is True
     page.click(f"#batch-last a >> text={ids[3]}")
     page.wait_for_url(f"{base}/records/{ids[3]}")

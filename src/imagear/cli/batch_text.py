@@ -156,21 +156,6 @@ def failure_lines(row: dict[str, Any], now: datetime | None = None) -> list[str]
     return [head, f"    {kind}: {error}" if kind else f"    {error}"]
 
 
-__all__ = [
-    "NAMED_ADVICE",
-    "failure_lines",
-    "failures_count_line",
-    "given_up_earlier_note",
-    "given_up_lines",
-    "item_line",
-    "named_json",
-    "named_message",
-    "nothing_to_do_line",
-    "stamp",
-    "when",
-]
-
-
 def duration(secs: float) -> str:
     """``45 s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h``."""
     secs = max(0, round(secs))
@@ -184,8 +169,18 @@ def duration(secs: float) -> str:
     return f"{hours // 24} d {hours % 24} h"
 
 
+STATUS_LABELS = (
+    ("pending", "pending"),
+    ("running", "running"),
+    ("done", "done"),
+    ("failed", "failed (retried later)"),
+    ("given_up", "given up"),
+)
+
+
 def progress_lines(p: BatchProgress) -> list[str]:
-    """``imagear batch status``: counts, rate and time left, the claims held, the last done."""
+    """``imagear batch status``: done of all, one line per status, rate and time left, the
+    claims held (runner, age), the last done, the next retry."""
     if not p.total:
         return [
             "No batch has run on this database yet (`imagear batch --dry-run` shows what one "
@@ -193,26 +188,24 @@ def progress_lines(p: BatchProgress) -> list[str]:
         ]
     c = p.counts
     done = c.get("done", 0)
-    lines = [
-        f"Batch: {done:,} of {p.total:,} records done ({100 * done / p.total:.1f}%); "
-        f"{c.get('pending', 0):,} pending, {c.get('running', 0):,} running, "
-        f"{c.get('failed', 0):,} failed (retried later), {c.get('given_up', 0):,} given up."
-    ]
+    lines = [f"Batch: {done:,} of {p.total:,} records done ({100 * done / p.total:.1f}%)."]
+    width = max(len(f"{c.get(s, 0):,}") for s, _ in STATUS_LABELS)
+    lines += [f"  {c.get(s, 0):>{width},}  {label}" for s, label in STATUS_LABELS]
     if p.per_minute:
         window = "10 min" if p.done_10min else "hour"
         left = f"; about {duration(p.eta_secs)} left" if p.eta_secs is not None else ""
         lines.append(f"Rate: {p.per_minute:.1f} records/min over the last {window}{left}.")
     else:
         lines.append("Rate: nothing finished in the last hour.")
+    held = c.get("running", 0)
     if p.running:
-        lines.append(f"Running ({_plural(len(p.running), 'claim')}):")
+        first = f"the first {len(p.running)} of {held:,}" if held > len(p.running) else ""
+        lines.append(f"Running ({first or _plural(len(p.running), 'claim')}):")
     for claim in p.running:
         age = duration((p.now - claim["since"]).total_seconds()) if claim["since"] else "-"
-        state = (
-            "claim EXPIRED: its runner is gone; the next run takes the record again"
-            if claim["expired"]
-            else f"for {age}, attempt {claim['attempts']}"
-        )
+        state = f"for {age}, attempt {claim['attempts']}"
+        if claim["expired"]:
+            state += "; claim EXPIRED: its runner is gone, the next run takes the record again"
         lines.append(f"  record {claim['object_id']}  {claim['runner'] or '-'}  {state}")
     if p.last_done:
         shown = ", ".join(f"{d['object_id']} ({when(d['finished_at'])})" for d in p.last_done[:5])
@@ -220,3 +213,21 @@ def progress_lines(p: BatchProgress) -> list[str]:
     if p.next_retry_at is not None:
         lines.append(f"Next retry of a failed record: {when(p.next_retry_at)}.")
     return lines
+
+
+__all__ = [
+    "NAMED_ADVICE",
+    "STATUS_LABELS",
+    "duration",
+    "failure_lines",
+    "failures_count_line",
+    "given_up_earlier_note",
+    "given_up_lines",
+    "item_line",
+    "named_json",
+    "named_message",
+    "nothing_to_do_line",
+    "progress_lines",
+    "stamp",
+    "when",
+]

@@ -19,11 +19,17 @@ def _ago(secs: float | None) -> str:
     """As the page's script words it (``45 s``, ``12 min``, ``3 h 5 min``)."""
     if secs is None:
         return ""
+    secs = max(0.0, secs)
     if secs < 60:
         return f"{round(secs)} s"
     if secs < 3600:
         return f"{round(secs / 60)} min"
     return f"{int(secs // 3600)} h {round((secs % 3600) / 60)} min"
+
+
+def _stamp(iso: str | None) -> str:
+    """An ISO time in UTC as the page shows it (``2026-11-28 19:56:58Z``), as its script does."""
+    return f"{iso[:19].replace('T', ' ')}Z" if iso else ""
 
 
 def add_routes(web: FastAPI, console: Console) -> None:
@@ -33,10 +39,15 @@ def add_routes(web: FastAPI, console: Console) -> None:
     def batch_page(request: Request) -> Response:
         now = progress(app)
         failures = list_failures(app)
+        ages = [
+            _ago((now.now - c["since"]).total_seconds()) if c["since"] else "" for c in now.running
+        ]
         return console.page(
             request,
             "batch.html",
             p=now.as_dict(),
+            ages=ages,
+            stamp=_stamp,
             failures=failures[:FAILURES_SHOWN],
             failures_total=len(failures),
             refresh_ms=REFRESH_MS,

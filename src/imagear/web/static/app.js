@@ -90,10 +90,14 @@
   function num(n) { return Number(n).toLocaleString("en-US"); }
   function ago(secs) {
     if (secs == null) { return ""; }
+    secs = Math.max(0, secs);
     if (secs < 60) { return Math.round(secs) + " s"; }
     if (secs < 3600) { return Math.round(secs / 60) + " min"; }
     return Math.floor(secs / 3600) + " h " + Math.round((secs % 3600) / 60) + " min";
   }
+  // times come as ISO 8601 in UTC: shown as the server shows them (2026-11-28 19:56:58Z)
+  function stamp(iso) { return iso ? iso.slice(0, 19).replace("T", " ") + "Z" : ""; }
+  function secs(iso) { return Date.parse(iso.replace(/\.\d+/, "")) / 1000; }
   function cell(row, text, href) {
     var td = document.createElement("td");
     if (href) { var a = document.createElement("a"); a.href = href; a.textContent = text; td.appendChild(a); }
@@ -112,13 +116,16 @@
     card.querySelectorAll("dd[data-status]").forEach(function (dd) { dd.textContent = num(p.counts[dd.dataset.status]); });
     document.getElementById("batch-rate").textContent = p.per_minute + " records/min";
     document.getElementById("batch-eta").textContent = ago(p.eta_secs);
-    document.getElementById("batch-retry").textContent = p.next_retry_at || "";
+    document.getElementById("batch-retry").textContent = stamp(p.next_retry_at);
     var body = document.querySelector("#batch-running tbody");
     body.innerHTML = "";
     p.running.forEach(function (c) {
       var tr = document.createElement("tr");
       cell(tr, String(c.object_id), "/records/" + c.object_id);
-      cell(tr, c.runner || ""); cell(tr, c.since || ""); cell(tr, String(c.attempts));
+      cell(tr, c.runner || "");
+      cell(tr, c.since ? ago(secs(p.now) - secs(c.since)) : "");
+      tr.lastChild.title = "since " + stamp(c.since);
+      cell(tr, String(c.attempts));
       cell(tr, c.expired ? "expired: the runner is gone" : "held");
       body.appendChild(tr);
     });
@@ -128,17 +135,19 @@
     p.last_done.forEach(function (d) {
       var li = document.createElement("li"), a = document.createElement("a"), s = document.createElement("span");
       a.href = "/records/" + d.object_id; a.textContent = String(d.object_id);
-      s.className = "muted"; s.textContent = " " + (d.finished_at || "");
+      s.className = "muted"; s.textContent = " " + stamp(d.finished_at);
       li.appendChild(a); li.appendChild(s); last.appendChild(li);
     });
   }
 
+  // a slow answer (a very large job table) is asked for less often: ten times its own time apart
   function poll() {
+    var started = Date.now();
     fetch("/batch.json", { headers: { Accept: "application/json" } })
       .then(function (r) { return r.json(); })
       .then(show)
       .catch(function () {})
-      .then(function () { setTimeout(poll, every); });
+      .then(function () { setTimeout(poll, Math.max(every, 10 * (Date.now() - started))); });
   }
   setTimeout(poll, every);
 })();
