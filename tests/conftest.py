@@ -1,11 +1,13 @@
 """Shared fixtures: every test gets its own temp dirs, config and database.
 
-``db_url`` (and everything built on it: ``app``, ``cli_env``) is parametrized over SQLite and the
-real PostgreSQL at 127.0.0.1:5432, and, in the storage, animate, batch and records modules
-(:data:`MYSQL_MODULES`, or a test marked ``mysql``), the real MariaDB/MySQL at 127.0.0.1:3306.
-Each PostgreSQL test gets its own schema, each MySQL test its own database (dropped
-afterwards). When a server is unreachable its part skips with a message, unless
-IMAGEAR_REQUIRE_POSTGRES=1 / IMAGEAR_REQUIRE_MYSQL=1 (both set by .ci/run), where it fails.
+``db_url`` (and everything built on it: ``app``, ``cli_env``) is SQLite by default. A test (or a
+module, through ``pytestmark``) marked ``all_databases`` - the ones that exercise storage
+semantics: claims, locks, replace, queries - runs on SQLite and the real PostgreSQL at
+127.0.0.1:5432, and, in the storage, animate, batch and records modules (:data:`MYSQL_MODULES`),
+or when marked ``mysql``, the real MariaDB/MySQL at 127.0.0.1:3306 as well. Each PostgreSQL test
+gets its own schema, each MySQL test its own database (dropped afterwards). When a server is
+unreachable its part skips with a message, unless IMAGEAR_REQUIRE_POSTGRES=1 /
+IMAGEAR_REQUIRE_MYSQL=1 (both set by .ci/run), where it fails.
 """
 
 from __future__ import annotations
@@ -171,13 +173,18 @@ _BACKEND_MARKS = {"postgresql": [pytest.mark.postgres], "mysql": [pytest.mark.my
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """``db_backend``: sqlite and postgresql everywhere; mysql too in :data:`MYSQL_MODULES` and
-    for tests marked ``mysql``."""
+    """``db_backend``: SQLite only, unless the test is marked ``all_databases`` (or ``mysql``):
+    then sqlite and postgresql, and mysql too in :data:`MYSQL_MODULES` and for tests marked
+    ``mysql``."""
     if "db_backend" not in metafunc.fixturenames:
         return
+    definition = metafunc.definition
+    mysql = definition.get_closest_marker("mysql") is not None
+    if not mysql and definition.get_closest_marker("all_databases") is None:
+        return  # the plain fixtures: SQLite, no parameter
     names = ["sqlite", "postgresql"]
     module = metafunc.module.__name__.rsplit(".", 1)[-1]
-    if module in MYSQL_MODULES or metafunc.definition.get_closest_marker("mysql"):
+    if module in MYSQL_MODULES or mysql:
         names.append("mysql")
     metafunc.parametrize(
         "db_backend",
@@ -188,7 +195,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def db_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+    return str(getattr(request, "param", "sqlite"))
 
 
 @pytest.fixture

@@ -74,6 +74,7 @@ def sha(path: Path) -> str:
 # -- the remote flow ----------------------------------------------------------------------------
 
 
+@pytest.mark.all_databases
 def test_remote_flow_records_probe_and_headers(
     app: App, remote: FakeVideoServer, make_image: Any
 ) -> None:
@@ -107,6 +108,7 @@ def test_remote_flow_records_probe_and_headers(
     assert out.quality["measured"]["resemblance"] > 0.9
 
 
+@pytest.mark.all_databases
 def test_skip_then_force_replaces(app: App, remote: FakeVideoServer, make_image: Any) -> None:
     oid = add(app, make_image)
     with Animator(app) as animator:
@@ -279,6 +281,7 @@ FAILURES = [
 ]
 
 
+@pytest.mark.all_databases
 @pytest.mark.parametrize(("knobs", "error"), FAILURES)
 def test_failure_keeps_the_previous_clip(
     app: App, remote: FakeVideoServer, make_image: Any, knobs: dict, error: type
@@ -297,6 +300,7 @@ def test_failure_keeps_the_previous_clip(
     assert listing(app, oid) == with_companions(first.file.name)
 
 
+@pytest.mark.all_databases
 def test_rename_failure_keeps_the_previous_clip(
     app: App, remote: FakeVideoServer, make_image: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -315,6 +319,7 @@ def test_rename_failure_keeps_the_previous_clip(
     assert row is not None and row.mp4_filename == first.file.name
 
 
+@pytest.mark.all_databases
 def test_failure_after_the_rename_removes_the_new_file(
     app: App, remote: FakeVideoServer, make_image: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -333,6 +338,7 @@ def test_failure_after_the_rename_removes_the_new_file(
     assert row is not None and row.mp4_filename == first.file.name
 
 
+@pytest.mark.all_databases
 def test_stale_parts_and_orphans_are_swept(
     app: App, remote: FakeVideoServer, make_image: Any
 ) -> None:
@@ -362,6 +368,7 @@ def test_stale_parts_and_orphans_are_swept(
 # -- concurrency --------------------------------------------------------------------------------
 
 
+@pytest.mark.all_databases
 def test_two_runs_on_one_record_leave_one_clip(
     app: App, remote: FakeVideoServer, make_image: Any
 ) -> None:
@@ -394,6 +401,7 @@ def test_two_runs_on_one_record_leave_one_clip(
     assert listing(app, oid) == with_companions(rows[0].mp4_filename)
 
 
+@pytest.mark.all_databases
 def test_two_runs_without_force_create_once(
     app: App, remote: FakeVideoServer, make_image: Any
 ) -> None:
@@ -416,6 +424,7 @@ def test_two_runs_without_force_create_once(
     assert row is not None and listing(app, oid) == with_companions(row.mp4_filename)
 
 
+@pytest.mark.all_databases
 def test_one_animator_many_threads(app: App, remote: FakeVideoServer, make_image: Any) -> None:
     remote.configure(script=[{"hold_until_active": 2}] * 2)  # the first two overlap for sure
     ids = [add(app, make_image, f"img{i}.jpg") for i in range(4)]
@@ -540,6 +549,7 @@ def test_refusals(app: App, remote: FakeVideoServer, make_image: Any) -> None:
 # -- delete / recent ----------------------------------------------------------------------------
 
 
+@pytest.mark.all_databases
 def test_delete_and_recent(app: App, remote: FakeVideoServer, make_image: Any) -> None:
     ids = [add(app, make_image, f"r{i}.jpg") for i in range(3)]
     with Animator(app) as animator:

@@ -56,6 +56,7 @@ def sha(path: Path) -> str:
 # -- animate ------------------------------------------------------------------------------------
 
 
+@pytest.mark.all_databases
 def test_animate_json_row_and_file(
     app: App, remote: FakeVideoServer, make_image: Any, runner: Any
 ) -> None:
@@ -165,6 +166,7 @@ def test_motion_of_the_wrong_kind_says_what_the_model_takes(
     assert remote.count == 0 and row_of(app, oid) is None
 
 
+@pytest.mark.all_databases
 def test_json_animation_keys_follow_the_table_columns(
     app: App, make_image: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -283,6 +285,7 @@ def test_refusals(
     assert row_of(app, oid) is None and not any(listing(app, oid))
 
 
+@pytest.mark.all_databases
 def test_server_failure_keeps_the_previous_clip(
     app: App, remote: FakeVideoServer, make_image: Any, runner: Any
 ) -> None:
@@ -323,6 +326,7 @@ def _spawn(*args: str) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.all_databases
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_kill_mid_download_keeps_the_previous_clip(
     app: App, remote: FakeVideoServer, make_image: Any, runner: Any, sig: signal.Signals
@@ -358,6 +362,7 @@ def test_kill_mid_download_keeps_the_previous_clip(
     assert listing(app, oid) == with_companions(before.mp4_filename)
 
 
+@pytest.mark.all_databases
 def test_two_processes_on_one_record(
     app: App, remote: FakeVideoServer, make_image: Any, runner: Any
 ) -> None:
@@ -419,6 +424,7 @@ def test_health_local(app: App, runner: Any, monkeypatch: pytest.MonkeyPatch) ->
 # -- delete / recent ----------------------------------------------------------------------------
 
 
+@pytest.mark.all_databases
 def test_delete_and_recent(app: App, remote: FakeVideoServer, make_image: Any, runner: Any) -> None:
     ids = [add(app, make_image, f"p{i}.jpg") for i in range(2)]
     for oid in ids:

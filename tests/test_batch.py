@@ -42,6 +42,8 @@ from imagear.errors import (
     UsageError,
 )
 
+pytestmark = pytest.mark.all_databases  # storage semantics: every database
+
 
 def jobs(app: App) -> dict[int, Any]:
     with app.engine.connect() as conn:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from batch_fakes import clip_counts, make_records, serve_fixture  # noqa: F401 (the serve fixture)
@@ -24,6 +25,8 @@ from imagear.app import App
 from imagear.batch import list_failures
 from imagear.cli import app as cli
 from imagear.db.schema import JOB
+
+pytestmark = pytest.mark.all_databases  # storage semantics: every database
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

@@ -17,6 +17,8 @@ from imagear.batch import BatchOptions, BatchRunner, progress
 from imagear.cli import app as cli
 from imagear.db.schema import JOB
 
+pytestmark = pytest.mark.all_databases  # storage semantics: every database
+
 
 def run(app: App, **kw: Any) -> Any:
     return BatchRunner(app, BatchOptions(backoff_secs=600.0, **kw)).run()

@@ -108,6 +108,7 @@ def test_root_mirror_failure_names_the_root_command(cli_env, runner, monkeypatch
     assert "RuntimeError: kaboom" in line
 
 
+@pytest.mark.all_databases
 def test_database_with_foreign_tables_is_a_clear_error(
     cli_env, runner, tmp_path, monkeypatch
 ) -> None:

@@ -61,6 +61,7 @@ def add_clip_row(app: App, object_id: int, **values: Any) -> None:
 # -- defect 3: data and server text are text ----------------------------------------------------
 
 
+@pytest.mark.all_databases
 def test_hostile_titles_identifiers_prompts_and_values_are_shown_as_text(
     app: App, make_image: Any, runner: Any
 ) -> None:

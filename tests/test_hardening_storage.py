@@ -36,6 +36,8 @@ from imagear.cli import app as cli
 from imagear.client import VideoClient
 from imagear.errors import BadResponse
 
+pytestmark = pytest.mark.all_databases  # storage semantics: every database
+
 TINY = {"num_frames": 8, "width": 64, "height": 64}
 
 

@@ -262,6 +262,7 @@ def test_batch_records_quality_and_retries_with_a_new_seed(
 # -- imagear check -------------------------------------------------------------------------------
 
 
+@pytest.mark.all_databases
 def test_check_reaudits_stored_clips(
     app: App, remote: FakeVideoServer, make_image: Any, runner: Any, tmp_path: Path
 ) -> None:

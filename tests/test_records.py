@@ -13,6 +13,8 @@ from imagear.cli import app as cli
 from imagear.errors import ImageMissing, NoMasterImage, RecordNotFound, UnsafePath
 from imagear.records import find_master, safe_join
 
+pytestmark = pytest.mark.all_databases  # storage semantics: every database
+
 
 def test_add_copies_hashes_and_sniffs(cli_env, runner, make_image, roots) -> None:
     src = make_image("photo.png", fmt="PNG")

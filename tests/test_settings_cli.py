@@ -11,6 +11,7 @@ def invoke(runner, *args: str):
     return runner.invoke(app, list(args))
 
 
+@pytest.mark.all_databases
 def test_list_get_set_reset(cli_env, runner) -> None:
     r = invoke(runner, "settings", "list", "--json")
     assert r.exit_code == 0, r.output

@@ -11,6 +11,8 @@ from sqlmodel import Session
 from imagear import db, settings
 from imagear.errors import StorageError
 
+pytestmark = pytest.mark.all_databases  # storage semantics: every database
+
 
 def test_first_use_creates_and_seeds(db_url: str) -> None:
     engine = db.init_db(db_url, seed_rows=settings.seed_rows())

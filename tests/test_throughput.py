@@ -81,6 +81,7 @@ def test_heavy_imports_are_warmed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert all(name in sys.modules for name in WARM_MODULES)
 
 
+@pytest.mark.all_databases
 def test_a_dry_run_lists_the_first_records_and_counts_them_all(
     app: App, serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -99,6 +100,7 @@ def test_a_dry_run_lists_the_first_records_and_counts_them_all(
 # -- claims from a cursor ------------------------------------------------------------------------
 
 
+@pytest.mark.all_databases
 @pytest.mark.mysql
 def test_claims_walk_from_a_cursor_and_still_take_records_given_back_behind_it(
     app: App, tmp_path: Path
@@ -119,6 +121,7 @@ def test_claims_walk_from_a_cursor_and_still_take_records_given_back_behind_it(
     assert store.claim(10, sel, None, started) == []
 
 
+@pytest.mark.all_databases
 def test_postgresql_statistics_are_refreshed_after_a_large_enqueue(
     app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -138,6 +141,7 @@ def test_postgresql_statistics_are_refreshed_after_a_large_enqueue(
     assert tuples == 3  # analysed: an unanalysed table says -1 (or 0)
 
 
+@pytest.mark.all_databases
 @pytest.mark.mysql
 def test_two_runners_claim_disjoint_records(app: App, tmp_path: Path) -> None:
     ids = make_records(app, 10, tmp_path / "in")

@@ -83,6 +83,7 @@ def test_3_failures_carry_both_times_in_json(
 # -- 4: a dry run runs every pre-flight check --------------------------------------------------------
 
 
+@pytest.mark.all_databases
 def test_4_dry_run_stops_where_the_real_run_would(
     sqlite_only: None, app: App, runner: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -133,6 +134,7 @@ def test_11_the_early_stop_line_has_its_timestamp(
     assert re.match(STAMP + " Error: Cannot reach", lines(result.stderr)[0]), result.stderr
 
 
+@pytest.mark.all_databases
 @pytest.mark.mysql
 def test_11_nothing_to_do_says_how_many_wait_and_until_when(
     app: App, serve: Any, runner: Any, tmp_path: Path

@@ -36,6 +36,7 @@ def login(c: Any) -> str:
     return found.group(1)
 
 
+@pytest.mark.all_databases
 def test_grid_lists_records_with_posters_and_filters(web: Any) -> None:
     c, ids = web
     page = c.get("/")
@@ -51,6 +52,7 @@ def test_grid_lists_records_with_posters_and_filters(web: Any) -> None:
     assert "No records match" in c.get("/?q=100%25").text  # % is a literal, not a wildcard
 
 
+@pytest.mark.all_databases
 def test_browse_pages_in_sql(app: Any, make_image: Any) -> None:
     add_records(app, make_image, 5, animated=0)
     rows, total = review.browse(app, "", "all", limit=2, offset=2)
