@@ -16,9 +16,6 @@ from typing import Any
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("diffusers")
-
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRED = {"model", "device", "dtype", "frames", "width", "height", "imagear_secs"}
 REQUIRED |= {"reference_secs", "peak_vram_gb"}
@@ -43,6 +40,7 @@ def _bench() -> Any:
 
 @pytest.mark.parametrize("name", list(PUBLISHED))
 def test_full_size_configs_have_the_published_sizes(name: str, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
     pipe = _bench().full_pipeline(name, "meta", torch.bfloat16, 14, tmp_path)
     for component, (low, high) in PUBLISHED[name].items():
         billions = sum(p.numel() for p in getattr(pipe, component).parameters()) / 1e9
@@ -79,3 +77,10 @@ def test_tiny_run_on_the_cpu_writes_a_clip_and_a_line_per_model(tmp_path: Path) 
         info = probe_mp4(tmp_path / f"{line['model']}.mp4")
         assert (info.frames, info.width, info.height) == (line["frames"], 32, 32)
     assert done.stderr.strip() == ""  # the libraries' progress bars stay quiet
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_torch_and_diffusers() -> None:
+    """Imported here, not at collection: torch and diffusers take seconds to import."""
+    pytest.importorskip("torch")
+    pytest.importorskip("diffusers")

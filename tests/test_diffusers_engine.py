@@ -12,9 +12,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pytest
 from PIL import Image
 from pydantic import Field
@@ -26,6 +25,9 @@ from imagear.engines.diffusers_weights import cuda_dtype_name, pipeline_class_na
 from imagear.errors import EngineUnavailable, GenerationFailed, OutOfGpuMemory
 from imagear.models import BaseOptions, get_model
 from imagear.models.svd import SVD, SVDOptions
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -69,6 +71,8 @@ def svd_options(**overrides: Any) -> BaseOptions:
 
 
 def source_image() -> Image.Image:
+    import numpy as np
+
     rng = np.random.default_rng(7)
     return Image.fromarray(rng.integers(0, 256, (48, 80, 3), dtype=np.uint8))
 
@@ -76,6 +80,7 @@ def source_image() -> Image.Image:
 def decode(path: Path) -> np.ndarray:
     """Every frame of an MP4 as one (frames, H, W, 3) uint8 array."""
     import av
+    import numpy as np
 
     with av.open(str(path)) as container:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
@@ -137,6 +142,8 @@ def test_generates_an_mp4_that_decodes(
 def test_same_seed_same_frames_other_seed_other_frames(
     engine: DiffusersEngine, tmp_path: Path
 ) -> None:
+    import numpy as np
+
     image = source_image()
     engine.generate(image, svd_options(seed=42), tmp_path / "a.mp4")
     engine.generate(image, svd_options(seed=42), tmp_path / "b.mp4")
@@ -329,6 +336,8 @@ class RecordingPipe(FakePipe):
         self.calls: list[dict[str, Any]] = []
 
     def __call__(self, **kwargs: Any) -> Any:
+        import numpy as np
+
         self.calls.append(dict(kwargs))
         shape = (1, kwargs["num_frames"], kwargs["height"], kwargs["width"], 3)
         return SimpleNamespace(frames=np.full(shape, 0.5, dtype=np.float32))

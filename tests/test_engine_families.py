@@ -18,9 +18,8 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -33,15 +32,16 @@ from imagear.errors import EngineUnavailable, OutOfGpuMemory
 from imagear.models import COMMON_PARAMETERS, get_model, resolve_generation
 from tiny_pipelines import TINY_FRAMES, built, install, tiny_descriptors, tiny_extra
 
-FAMILIES = list(TINY_FRAMES)  # svd, cogvideox-2b, cogvideox-5b-i2v, wan-2.1, wan-2.2, ...
+if TYPE_CHECKING:
+    import numpy as np
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("diffusers")
+FAMILIES = list(TINY_FRAMES)  # svd, cogvideox-2b, cogvideox-5b-i2v, wan-2.1, wan-2.2, ...
 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread() -> Iterator[None]:
     """Tiny tensors: one thread is fastest on a busy CI box (no spinning OpenMP workers)."""
+    torch = pytest.importorskip("torch")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -66,12 +66,15 @@ def options(name: str, **values: Any) -> Any:
 
 
 def source_image() -> Image.Image:
+    import numpy as np
+
     rng = np.random.default_rng(7)
     return Image.fromarray(rng.integers(0, 256, (48, 80, 3), dtype=np.uint8))
 
 
 def decode(path: Path) -> np.ndarray:
     import av
+    import numpy as np
 
     with av.open(str(path)) as container:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
@@ -95,6 +98,8 @@ def engines(models_dir: Path) -> Iterator[dict[str, DiffusersEngine]]:
 def encoded(monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
     """The frames the engine hands the MP4 encoder, one array per clip (the real encoder
     still writes the clip)."""
+    import numpy as np
+
     import imagear.media
 
     real = imagear.media.write_mp4
@@ -117,6 +122,8 @@ def test_family_makes_a_decodable_clip_and_same_seed_same_frames(
     tmp_path: Path,
     encoded: list[np.ndarray],
 ) -> None:
+    import numpy as np
+
     engine = engines[name]
     assert isinstance(engine, DiffusersEngine)
     image = source_image()
@@ -277,6 +284,7 @@ class RecordingPipe:
     ],
 )
 def test_low_vram_offload_on_an_accelerator(name: str, method: str) -> None:
+    torch = pytest.importorskip("torch")
     pipe = RecordingPipe()
     how = place(torch, pipe, torch.device("cuda:1"), get_model(name), low_vram=True)  # type: ignore[arg-type]
     assert [call for call, _ in pipe.calls] == [method], how
@@ -287,6 +295,7 @@ def test_low_vram_offload_on_an_accelerator(name: str, method: str) -> None:
 
 
 def test_the_generator_follows_the_cuda_device_index() -> None:
+    torch = pytest.importorskip("torch")
     assert generator_device(torch.device("cuda:1")) == "cuda:1"
     assert generator_device(torch.device("cuda")) == "cuda"
     assert generator_device(torch.device("mps")) == "cpu"
@@ -297,6 +306,8 @@ def test_out_of_memory_while_loading_frees_the_memory_it_held(
 ) -> None:
     """The half-loaded weights live in the failing frames: they must be gone before the
     cache is emptied, or empty_cache() frees nothing."""
+    torch = pytest.importorskip("torch")
+
     from imagear.engines import diffusers as engine_module
 
     held: list[weakref.ref[Any]] = []
@@ -444,6 +455,7 @@ def test_torch_compile_compiles_the_denoiser_and_marks_the_warm_up(
     models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real compile path, with dynamo's eager backend (inductor takes minutes on a CPU)."""
+    torch = pytest.importorskip("torch")
     real = torch.nn.Module.compile
 
     def eager(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -481,6 +493,8 @@ def test_the_compile_setting_is_read_from_the_environment(monkeypatch: pytest.Mo
 
 
 def test_channels_last_for_svds_unet_on_cuda_only(engines: dict[str, DiffusersEngine]) -> None:
+    torch = pytest.importorskip("torch")
+
     from imagear.engines.diffusers_setup import speed_up
 
     engine = engines["svd"]
@@ -495,3 +509,10 @@ def test_channels_last_for_svds_unet_on_cuda_only(engines: dict[str, DiffusersEn
     assert (
         speed_up(torch, engines["ltx-video"]._pipe or SimpleNamespace(), torch.device("cuda")) == []
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_torch_and_diffusers() -> None:
+    """Imported here, not at collection: torch and diffusers take seconds to import."""
+    pytest.importorskip("torch")
+    pytest.importorskip("diffusers")

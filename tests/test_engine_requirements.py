@@ -21,9 +21,6 @@ from tiny_pipelines import TINY_FRAMES, built, install, tiny_descriptors
 
 FAMILIES = list(TINY_FRAMES)
 
-pytest.importorskip("torch")
-pytest.importorskip("diffusers")
-
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -133,3 +130,10 @@ def test_an_administrators_setting_and_the_call_still_win() -> None:
     assert (call.options.num_frames, call.options.fps) == (41, 20)
     short = resolve_generation("cogvideox-5b-i2v", {}, {"num_frames": 25}, {}, None)
     assert any("trained for 49 frames" in n for n in short.notices)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_torch_and_diffusers() -> None:
+    """Imported here, not at collection: torch and diffusers take seconds to import."""
+    pytest.importorskip("torch")
+    pytest.importorskip("diffusers")

@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import numpy as np
 import pytest
 
 from imagear.app import App
@@ -23,12 +22,13 @@ from imagear.media import probe_mp4
 from imagear.models import get_model, register, reset_registry
 from tiny_pipelines import TINY_FRAMES, install, tiny_descriptors, tiny_extra
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("diffusers")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 from test_server import jpeg_bytes, running_server  # noqa: E402
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FAMILIES = list(TINY_FRAMES)
 
@@ -41,6 +41,7 @@ def db_url(sqlite_url: str) -> str:  # this module: SQLite only (overrides conft
 @pytest.fixture(scope="module", autouse=True)
 def tiny_models() -> Iterator[None]:
     """The tiny descriptors in the real models' places; one torch thread (tiny tensors)."""
+    torch = pytest.importorskip("torch")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     for cls in tiny_descriptors().values():
@@ -60,6 +61,7 @@ def no_quality_gate(app: App) -> None:
 
 def decode(path: Path) -> np.ndarray:
     import av
+    import numpy as np
 
     with av.open(str(path)) as container:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
@@ -227,3 +229,10 @@ def test_animate_without_ftfy_exits_6_naming_the_extra(
     health = json.loads(runner.invoke(cli, ["health", "--json"]).stdout)
     wan = next(e for e in health["engines"] if e["name"] == "wan-2.1")
     assert wan["available"] is False and "ftfy" in wan["reason"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_torch_and_diffusers() -> None:
+    """Imported here, not at collection: torch and diffusers take seconds to import."""
+    pytest.importorskip("torch")
+    pytest.importorskip("diffusers")

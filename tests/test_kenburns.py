@@ -6,10 +6,8 @@ import itertools
 import threading
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import av
-import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
@@ -18,12 +16,17 @@ from imagear.engines.kenburns import MOTIONS, KenBurnsEngine, camera_path, prefe
 from imagear.errors import InvalidOption, MediaError
 from imagear.media import probe_mp4
 
+if TYPE_CHECKING:
+    import numpy as np
+
 W, H = 160, 90
 
 
 @pytest.fixture(scope="module")
 def picture() -> Image.Image:
     """A detailed, asymmetric test picture (so that motions and mirrors can be told apart)."""
+    import numpy as np
+
     rng = np.random.default_rng(7)
     yy, xx = np.mgrid[0:300, 0:480]
     arr = np.stack([xx * 255 // 479, yy * 255 // 299, (xx + yy) % 256], axis=-1).astype(float)
@@ -47,16 +50,22 @@ def options(**kw: Any) -> SimpleNamespace:
 
 
 def frames_of(img: Image.Image, **kw: Any) -> list[np.ndarray]:
+    import numpy as np
+
     args: dict[str, Any] = dict(width=W, height=H, num_frames=16, motion="zoom_in", zoom=1.3)
     args.update(kw)
     return [f.astype(np.float64) for f in render_frames(img, **args)]
 
 
 def mad(a: np.ndarray, b: np.ndarray) -> float:
+    import numpy as np
+
     return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean())
 
 
 def decode_all(path: Path) -> list[np.ndarray]:
+    import av
+
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
 
@@ -140,6 +149,8 @@ def test_zoom_reaches_the_final_zoom() -> None:
 
 
 def test_render_frames_is_lazy_and_sized(picture: Image.Image) -> None:
+    import numpy as np
+
     gen = render_frames(picture, width=W, height=H, num_frames=1000)
     first = next(gen)
     assert first.shape == (H, W, 3) and first.dtype == np.uint8
@@ -147,6 +158,9 @@ def test_render_frames_is_lazy_and_sized(picture: Image.Image) -> None:
 
 
 def test_yuv420p_frames_match_the_rgb_frames(picture: Image.Image) -> None:
+    import av
+    import numpy as np
+
     rgb = list(render_frames(picture, width=W, height=H, num_frames=3, motion="pan_rl"))
     yuv = list(
         render_frames(
@@ -218,12 +232,16 @@ def test_loop_mp4_last_frame_is_close_to_first(tmp_path: Path, picture: Image.Im
 
 
 def _blob_picture(width: int, height: int) -> Image.Image:
+    import numpy as np
+
     yy, xx = np.mgrid[0:height, 0:width].astype(float)
     blob = 255 * np.exp(-((xx - width / 2) ** 2 + (yy - height / 2) ** 2) / (2 * 8.0**2))
     return Image.fromarray(np.repeat(blob[..., None], 3, axis=2).astype(np.uint8))
 
 
 def _centroids_x(frames: list[np.ndarray]) -> np.ndarray:
+    import numpy as np
+
     xs = np.arange(frames[0].shape[1], dtype=float)
     out = []
     for frame in frames:
@@ -234,6 +252,8 @@ def _centroids_x(frames: list[np.ndarray]) -> np.ndarray:
 
 def _is_smooth(steps: np.ndarray) -> bool:
     """Every frame moves the same way, none stands still, speed changes gently."""
+    import numpy as np
+
     if not (np.all(steps < 0) or np.all(steps > 0)):
         return False
     speed = np.abs(steps)
@@ -245,6 +265,8 @@ def _is_smooth(steps: np.ndarray) -> bool:
 
 def test_slow_pan_moves_by_sub_pixel_steps_smoothly() -> None:
     # a pan of ~16 px over 30 frames: ~0.6 px per frame, the case where zoompan stutters
+    import numpy as np
+
     picture = _blob_picture(168, 90)
     frames = frames_of(picture, motion="pan_lr", zoom=1.05, num_frames=30)
     steps = np.diff(_centroids_x(frames))
@@ -253,6 +275,8 @@ def test_slow_pan_moves_by_sub_pixel_steps_smoothly() -> None:
 
 
 def test_smoothness_check_catches_whole_pixel_jitter() -> None:
+    import numpy as np
+
     picture = _blob_picture(168, 90)
     rects = camera_path(picture.size, (W, H), 30, "pan_lr", 1.05)
     jittery = [  # what zoompan does: the crop snaps to whole pixels

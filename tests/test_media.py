@@ -7,14 +7,16 @@ import io
 import struct
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
-import numpy as np
 import pytest
 from PIL import Image
 
 from imagear import media
 from imagear.errors import ImageMissing, InvalidImage, MediaError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _png_header_only(path: Path, width: int, height: int) -> None:
@@ -38,6 +40,8 @@ def _jpeg_with_orientation(path: Path, size: tuple[int, int], orientation: int) 
 
 
 def _frames(n: int, w: int = 64, h: int = 48) -> list[np.ndarray]:
+    import numpy as np
+
     return [np.full((h, w, 3), (i * 9) % 256, np.uint8) for i in range(n)]
 
 
@@ -110,6 +114,8 @@ def test_sniff_mime_not_an_image(tmp_path: Path) -> None:
 
 
 def test_exif_orientation_is_honoured(tmp_path: Path) -> None:
+    import numpy as np
+
     path = tmp_path / "rotated.jpg"
     _jpeg_with_orientation(path, (40, 20), 6)  # stored landscape, displayed portrait
     img = media.prepare_image(path, None)
@@ -157,6 +163,8 @@ def test_downscale_keeps_aspect_and_never_upscales(tmp_path: Path) -> None:
 
 
 def _save_and_prepare(tmp_path: Path, img: Image.Image, name: str, **save: object) -> np.ndarray:
+    import numpy as np
+
     path = tmp_path / name
     img.save(path, **save)
     out = media.prepare_image(path, None)
@@ -172,6 +180,8 @@ def test_cmyk_becomes_rgb(tmp_path: Path) -> None:
 
 
 def test_16_bit_gray_becomes_rgb(tmp_path: Path) -> None:
+    import numpy as np
+
     data = np.full((10, 20), 65535, np.uint16)
     data[:, 10:] = 32768
     img = Image.fromarray(data)  # mode I;16
@@ -182,6 +192,8 @@ def test_16_bit_gray_becomes_rgb(tmp_path: Path) -> None:
 
 
 def test_32_bit_integer_becomes_rgb(tmp_path: Path) -> None:
+    import numpy as np
+
     img = Image.fromarray(np.full((6, 6), 1000, np.int32), "I")
     out = media.prepare_image(img, None)
     assert out.mode == "RGB"
@@ -248,6 +260,8 @@ def test_sample_image_is_shipped() -> None:
 
 
 def test_write_and_probe_mp4(tmp_path: Path) -> None:
+    import av
+
     out = tmp_path / "clip.mp4"
     frames = _frames(12)
     frames[3] = Image.fromarray(frames[3])  # PIL frames are accepted too
@@ -269,6 +283,9 @@ def test_write_and_probe_mp4(tmp_path: Path) -> None:
 
 
 def test_write_mp4_takes_yuv420p_planes(tmp_path: Path) -> None:
+    import av
+    import numpy as np
+
     out = tmp_path / "yuv.mp4"
     w, h = 64, 48
     planes = np.empty((h * 3 // 2, w), np.uint8)
@@ -399,6 +416,8 @@ def test_probe_undecodable_first_frame(tmp_path: Path) -> None:
 def test_probe_fragmented_mp4_counts_packets(tmp_path: Path) -> None:
     """A fragmented MP4's moov declares no samples: the frames are counted from the packets."""
     from fractions import Fraction
+
+    import av
 
     out = tmp_path / "frag.mp4"
     with av.open(

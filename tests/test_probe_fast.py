@@ -9,12 +9,15 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pytest
 
 from imagear import media
 from imagear.errors import MediaError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BIG = 200 * 1024 * 1024
 FAST_SECS = 0.5  # "well under a second"; a probe takes milliseconds, reading 200 MB does not
@@ -36,6 +39,8 @@ def _boxes(data: bytes) -> list[tuple[int, int, bytes]]:
 
 
 def _frames(n: int) -> list[np.ndarray]:
+    import numpy as np
+
     return [np.full((48, 64, 3), (i * 13) % 256, np.uint8) for i in range(n)]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -214,6 +213,8 @@ def test_not_what_was_asked_is_refused(
 
 
 def test_some_black_frames_are_counted(tmp_path: Path) -> None:
+    import numpy as np
+
     base = np.asarray(picture((160, 96)))
     frames = [np.roll(base, 3 * i, axis=1) if i < 7 else np.zeros_like(base) for i in range(10)]
     out = tmp_path / "c.mp4"
@@ -224,6 +225,8 @@ def test_some_black_frames_are_counted(tmp_path: Path) -> None:
 
 
 def test_one_frame_is_frozen(tmp_path: Path) -> None:
+    import numpy as np
+
     out = tmp_path / "c.mp4"
     write_mp4([np.asarray(picture((160, 96)))], 8, out, 160, 96)
     verdict = judge(out, picture(), quality.Expected(1, 160, 96, 8))
@@ -271,6 +274,8 @@ def test_settings_defaults_are_the_gate_defaults() -> None:
 
 def test_limited_range_black_reads_as_zero(tmp_path: Path) -> None:
     """H.264 stores black as luma 16 (limited range): the gate reads 0 of 255."""
+    import numpy as np
+
     out = tmp_path / "c.mp4"
     write_mp4([np.zeros((96, 160, 3), np.uint8)] * 3, 8, out, 160, 96)
     scan = scan_clip(out)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import av
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -26,11 +24,16 @@ from imagear.db.jobs import Selection
 from imagear.engines.kenburns import CRF, PRESET, KenBurnsEngine, render_frames
 from imagear.media import prepare_image
 
+if TYPE_CHECKING:
+    import numpy as np
+
 # -- large masters -------------------------------------------------------------------------------
 
 
 def grey16(path: Path, size: tuple[int, int]) -> Path:
     """A 16-bit greyscale TIFF: a smooth gradient with a bright disc (values up to 65535)."""
+    import numpy as np
+
     w, h = size
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     arr = (xx / w) * 40000 + (yy / h) * 20000
@@ -40,6 +43,8 @@ def grey16(path: Path, size: tuple[int, int]) -> Path:
 
 
 def test_a_large_16_bit_tiff_is_shrunk_before_it_is_converted(tmp_path: Path) -> None:
+    import numpy as np
+
     path = grey16(tmp_path / "scan16.tif", (3000, 2000))
     fast = prepare_image(path, (400, 300))  # from the file: reduced by a whole factor first
     with Image.open(path) as opened:
@@ -161,6 +166,9 @@ def test_two_runners_claim_disjoint_records(app: App, tmp_path: Path) -> None:
 
 
 def _luma(path: Path, width: int) -> list[np.ndarray]:
+    import av
+    import numpy as np
+
     with av.open(str(path)) as container:
         out = []
         for frame in container.decode(video=0):
@@ -171,6 +179,8 @@ def _luma(path: Path, width: int) -> list[np.ndarray]:
 
 
 def test_ken_burns_encodes_at_its_fast_preset_without_losing_quality(tmp_path: Path) -> None:
+    import numpy as np
+
     assert (PRESET, CRF) == ("superfast", 18)
     rng = np.random.default_rng(3)
     yy, xx = np.mgrid[0:400, 0:640]
