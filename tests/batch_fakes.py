@@ -304,3 +304,40 @@ def clip_counts(app: Any) -> dict[int, int]:
     with app.engine.connect() as conn:
         rows = conn.execute(select(clips.c.object_id, func.count()).group_by(clips.c.object_id))
         return {int(r[0]): int(r[1]) for r in rows}
+
+
+def leases_expire(app: Any) -> int:
+    """Time passes: every running claim's lease ends a second ago (instead of sleeping through
+    it). The database clock is the claims' clock, so the stored expiry moves, not a Python one.
+    Returns how many claims it aged."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from imagear.db.schema import JOB
+
+    with app.engine.begin() as conn:
+        result = conn.execute(
+            update(JOB)
+            .where(JOB.c.status == "running")
+            .values(claim_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    return int(result.rowcount or 0)
+
+
+def claims_held(app: Any) -> int:
+    """How many running claims have a lease that has not ended."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from imagear.db.schema import JOB
+
+    with app.engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(JOB)
+                .where(JOB.c.status == "running", JOB.c.claim_expires_at > datetime.now(UTC))
+            ).scalar_one()
+        )

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
+from batch_fakes import claims_held, leases_expire
 from fake_server import FakeVideoServer, make_mp4_bytes
 from imagear import records, settings, store
 from imagear.animate import AnimateRequest, Animator
@@ -280,7 +281,12 @@ def test_a_live_runner_keeps_its_claims_past_the_lease(app: App, make_image: Any
     with ThreadPoolExecutor(1) as pool:
         done = pool.submit(first.run)
         assert started.wait(10)
-        time.sleep(1.5)  # 2.5 leases: only the heartbeat keeps the claim alive
+        # the lease runs out (time passes, no sleep): only the heartbeat brings the claim back
+        assert leases_expire(app) == 1 and claims_held(app) == 0
+        deadline = time.monotonic() + 10
+        while claims_held(app) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert claims_held(app) == 1, "the heartbeat did not renew the claim"
         other = BatchRunner(App.load(), BatchOptions(lease_secs=0.6)).run()
         release.set()
         summary = done.result(30)
