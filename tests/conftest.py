@@ -13,8 +13,9 @@ IMAGEAR_REQUIRE_MYSQL=1 (both set by .ci/run), where it fails.
 from __future__ import annotations
 
 import os
+import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -327,3 +328,27 @@ def plugins_on_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_plugin_cache()
     yield
     reset_plugin_cache()
+
+
+@pytest.fixture
+def reserve_port() -> Iterator[Callable[[], int]]:
+    """``reserve_port()``: a loopback TCP port bound once, here, and held until the test ends.
+
+    The socket is bound with SO_REUSEADDR and never listens, so while the test runs nothing
+    else on the machine can take the port (no pick-then-bind race), a connection to it is
+    refused (an unreachable server), and a server the test starts on it - which binds with
+    SO_REUSEADDR, as ``imagear serve`` does - may still listen there (Linux allows a second
+    SO_REUSEADDR bind while the first socket does not listen). Where the test starts the
+    server itself, hand it a bound socket instead (``uvicorn.Server.run(sockets=[sock])``)."""
+    held: list[socket.socket] = []
+
+    def reserve() -> int:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        held.append(sock)
+        return int(sock.getsockname()[1])
+
+    yield reserve
+    for sock in held:
+        sock.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -231,11 +232,11 @@ def test_ar_seed_is_bounded_as_the_models_bound_it(app: App, runner: Any) -> Non
 # -- defect 8 ------------------------------------------------------------------------------------
 
 
-def test_the_server_urls_password_never_appears(app: App, make_image: Any, runner: Any) -> None:
-    from test_server import free_port
-
+def test_the_server_urls_password_never_appears(
+    app: App, make_image: Any, runner: Any, reserve_port: Callable[[], int]
+) -> None:
     oid = records.add_record(app, make_image()).id
-    url = f"http://archivist:s3cr3t-pw@127.0.0.1:{free_port()}"
+    url = f"http://archivist:s3cr3t-pw@127.0.0.1:{reserve_port()}"
     assert invoke(runner, "settings", "set", "ar_server_url", url).exit_code == 0
     for args in (("health",), ("health", "--json"), ("animate", "--object-id", str(oid))):
         result = invoke(runner, *args)
@@ -244,12 +245,14 @@ def test_the_server_urls_password_never_appears(app: App, make_image: Any, runne
 
 
 def test_advice_names_the_setting_that_chose_the_server(
-    app: App, make_image: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
+    app: App,
+    make_image: Any,
+    runner: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    reserve_port: Callable[[], int],
 ) -> None:
-    from test_server import free_port
-
     oid = records.add_record(app, make_image()).id
-    monkeypatch.setenv("IMAGEAR_SERVER_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("IMAGEAR_SERVER_URL", f"http://127.0.0.1:{reserve_port()}")
     for args in (("health",), ("animate", "--object-id", str(oid))):
         result = invoke(runner, *args)
         assert result.exit_code == 5, result.output

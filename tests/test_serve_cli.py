@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,6 @@ from imagear.cli import app as cli  # noqa: E402
 from imagear.server import run as server_run  # noqa: E402
 
 SRC = Path(imagear.__file__).resolve().parents[1]  # the subprocesses run this same imagear
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -110,8 +104,9 @@ def test_a_signal_stops_the_server_gracefully_with_exit_0(
     processes: list[subprocess.Popen[str]],
     sig: signal.Signals,
     tmp_path: Path,
+    reserve_port: Callable[[], int],
 ) -> None:
-    port = free_port()
+    port = reserve_port()
     tmp_root = tmp_path / "tmp-root"
     tmp_root.mkdir()
     proc = start(serve_cmd(port, "--no-preload"), {**env, "TMPDIR": str(tmp_root)})
@@ -174,9 +169,9 @@ def test_a_bad_host_is_a_usage_error(
 
 
 def test_the_socket_handed_over_is_bound_to_host_and_port(
-    env: dict[str, str], runner: Any, no_uvicorn: dict[str, Any]
+    env: dict[str, str], runner: Any, no_uvicorn: dict[str, Any], reserve_port: Callable[[], int]
 ) -> None:
-    port = free_port()
+    port = reserve_port()
     result = runner.invoke(cli, ["serve", "--model", "kenburns", "--port", str(port)])
     assert result.exit_code == 0, result.output
     assert no_uvicorn["bound"] == ("127.0.0.1", port)
@@ -188,13 +183,14 @@ def test_a_server_that_never_ran_leaves_no_temp_folder(
     no_uvicorn: dict[str, Any],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    reserve_port: Callable[[], int],
 ) -> None:
     import tempfile
 
     tmp_root = tmp_path / "tmp-root"
     tmp_root.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_root))
-    result = runner.invoke(cli, ["serve", "--model", "kenburns", "--port", str(free_port())])
+    result = runner.invoke(cli, ["serve", "--model", "kenburns", "--port", str(reserve_port())])
     assert result.exit_code == 0, result.output
     assert no_uvicorn["app"] is not None  # the app was built, and its lifespan never ran
     assert list(tmp_root.iterdir()) == []
@@ -231,15 +227,16 @@ def test_good_devices_are_passed_on(
     no_uvicorn: dict[str, Any],
     device: str,
     expected: str | None,
+    reserve_port: Callable[[], int],
 ) -> None:
-    args = ["serve", "--model", "kenburns", "--port", str(free_port()), "--device", device]
+    args = ["serve", "--model", "kenburns", "--port", str(reserve_port()), "--device", device]
     result = runner.invoke(cli, [*args, "--max-megapixels", "0.5"])
     assert result.exit_code == 0, result.output
     settings = no_uvicorn["app"].api.state.imagear.settings
     assert settings.device == expected and settings.max_pixels == 500_000
 
 
-def test_an_app_that_cannot_start_is_exit_1_not_uvicorns_3() -> None:
+def test_an_app_that_cannot_start_is_exit_1_not_uvicorns_3(reserve_port: Callable[[], int]) -> None:
     import uvicorn
 
     from imagear.errors import Failure
@@ -249,7 +246,7 @@ def test_an_app_that_cannot_start_is_exit_1_not_uvicorns_3() -> None:
         await receive()
         await send({"type": "lifespan.startup.failed", "message": "the model folder is gone"})
 
-    sock = server_run.listen("127.0.0.1", free_port())
+    sock = server_run.listen("127.0.0.1", reserve_port())
     with pytest.raises(Failure) as info:
         server_run.serve_forever(uvicorn, app, sock, "critical")
     assert info.value.exit_code == 1 and "could not start" in info.value.message

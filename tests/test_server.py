@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -82,13 +82,6 @@ def running_server(tmp_dir: Path | None, **settings: Any) -> Iterator[Served]:
         server.should_exit = True
         thread.join(15)
         sock.close()
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on (at the time of asking)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def jpeg_bytes(size: tuple[int, int] = (320, 200)) -> bytes:
@@ -639,7 +632,7 @@ def test_kenburns_through_the_server_stores_no_motion_bucket(
 
 
 def test_serve_command_builds_the_app_from_options_and_config(
-    monkeypatch: pytest.MonkeyPatch, runner: Any, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, runner: Any, tmp_path: Path, reserve_port: Callable[[], int]
 ) -> None:
     from imagear.cli import app as cli
 
@@ -656,7 +649,7 @@ def test_serve_command_builds_the_app_from_options_and_config(
         sock.close()
 
     monkeypatch.setattr(server_run, "serve_forever", fake_serve)
-    port = free_port()
+    port = reserve_port()
     args = ["serve", "--model", "ken-burns", "--port", str(port), "--queue-size", "2"]
     result = runner.invoke(cli, [*args, "--max-upload-mb", "1"])
     assert result.exit_code == 0, result.output

@@ -54,12 +54,6 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def site(app: Any, make_image: Any, db_backend: str) -> Iterator[tuple[str, list[int]]]:
     """The console served by uvicorn in a thread; (base URL, record ids: first two animated)."""
@@ -71,9 +65,11 @@ def site(app: Any, make_image: Any, db_backend: str) -> Iterator[tuple[str, list
 
     ids = add_records(app, make_image, 4, animated=2)
     small_kenburns(app)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(app, TOKEN), port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    sock = socket.socket()  # bound once, here, and handed to uvicorn (no pick-then-bind race)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(app, TOKEN), log_level="error"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     for _ in range(200):
         if server.started:
@@ -82,6 +78,7 @@ def site(app: Any, make_image: Any, db_backend: str) -> Iterator[tuple[str, list
     yield f"http://127.0.0.1:{port}", ids
     server.should_exit = True
     thread.join(10)
+    sock.close()
 
 
 @pytest.fixture
