@@ -53,12 +53,16 @@ def fake(fakes: list[FakeVideoServer], **knobs: Any) -> FakeVideoServer:
     return server
 
 
+_DEAD: list[socket.socket] = []  # bound, never listening, until the tests end
+
+
 def dead_url() -> str:
-    """A loopback URL where nothing listens (connections are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    """A loopback URL where nothing listens (connections are refused): its port stays bound, so
+    nothing else on the machine can start listening there meanwhile."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _DEAD.append(sock)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def use_pool(app: App, first: str, *others: str) -> None:
