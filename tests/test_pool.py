@@ -57,9 +57,11 @@ _DEAD: list[socket.socket] = []  # bound, never listening, until the tests end
 
 
 def dead_url() -> str:
-    """A loopback URL where nothing listens (connections are refused): its port stays bound, so
-    nothing else on the machine can start listening there meanwhile."""
+    """A loopback URL where nothing listens (connections are refused): its port stays bound
+    (SO_REUSEADDR, never listening), so nothing else on the machine takes it meanwhile, while
+    :func:`revive` (an HTTP server: SO_REUSEADDR too) may still listen there."""
     sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     _DEAD.append(sock)
     return f"http://127.0.0.1:{sock.getsockname()[1]}"
