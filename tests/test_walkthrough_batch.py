@@ -83,7 +83,6 @@ def test_3_failures_carry_both_times_in_json(
 # -- 4: a dry run runs every pre-flight check --------------------------------------------------------
 
 
-@pytest.mark.all_databases
 def test_4_dry_run_stops_where_the_real_run_would(
     sqlite_only: None, app: App, runner: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
