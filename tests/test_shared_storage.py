@@ -299,3 +299,23 @@ def test_animate_leaves_an_unnamed_clip_for_check_repair(
     assert invoke(runner, "animate", "--object-id", str(oid), *FAST).exit_code == 0
     assert invoke(runner, "animate", "--object-id", str(oid), *FAST, "--force").exit_code == 0
     assert orphan.exists()
+
+
+def test_repair_keeps_a_file_a_row_names_even_in_a_path_imagear_does_not_trust(
+    app: App, make_image: Any, runner: Any
+) -> None:
+    oid = records.add_record(app, make_image()).id
+    settings.set_value(app.engine, "ar_server_url", "")
+    assert invoke(runner, "animate", "--object-id", str(oid), *FAST).exit_code == 0
+    folder = store.record_dir(app.config, oid)
+    clip = folder / "svd_photo_333333.mp4"
+    clip.write_bytes(b"x")
+    age(clip, *folder.iterdir())
+    set_row(app, oid, mp4_path=f"/storage/uploads/ar/{oid}/{clip.name}", mp4_filename=clip.name)
+    before = names(folder)
+    result = invoke(runner, "check", "--repair", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    assert clip.exists()
+    # the clip imagear made before is no longer named: it and its companions go
+    assert names(folder) == {clip.name}
+    assert len(before) == 4

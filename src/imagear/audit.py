@@ -114,15 +114,18 @@ def _audit_one(app: App, row: dict[str, Any], limits: quality.Thresholds) -> Cli
     audit = ClipAudit(oid)
     path = store.file_of(app.config, row)
     if path is None:
-        audit.problem("file", f"its stored path {row.get('mp4_path')!r} leaves storage_root")
+        audit.problem(
+            "file",
+            f"its stored path {row.get('mp4_path')!r} is not a clip file in its own "
+            f"uploads/ar/{oid}/ inside storage_root",
+        )
         return audit
     audit.file = path
     if not path.is_file():
         audit.problem("file", f"the file {path} does not exist")
         return audit
-    poster, preview = store.companions(path)
-    audit.poster = poster if poster.is_file() else None
-    audit.preview = preview if preview.is_file() else None
+    audit.poster = store.companion_of(path, store.POSTER_SUFFIX)
+    audit.preview = store.companion_of(path, store.PREVIEW_SUFFIX)
     try:
         info = probe_mp4(path)
         takes_image = _takes_image(row)
@@ -213,15 +216,21 @@ def leftovers(
     ]
     if not folders:
         return []
-    named = {int(r["object_id"]): r for r in clips_db.rows(app.engine, [oid for oid, _ in folders])}
+    ids = [oid for oid, _ in folders]
+    rows = {
+        int(r["object_id"]): r
+        for start in range(0, len(ids), 500)  # bounded IN lists (SQLite's variable limit)
+        for r in clips_db.rows(app.engine, ids[start : start + 500])
+    }
     clock = time.time() if now is None else now
     found: list[Leftover] = []
     for oid, folder in folders:
-        row = named.get(oid)
+        row = rows.get(oid)
         if row is None and not clips_db.lookup(app.engine, oid).record_exists:
             continue  # not a record here: another database's folder
-        clip = store.file_of(app.config, row) if row is not None else None
-        for path in store.unnamed_files(folder, clip):
+        said = [str(row.get(k) or "") for k in ("mp4_filename", "mp4_path")] if row else []
+        named = {s.replace("\\", "/").rsplit("/", 1)[-1] for s in said} - {""}  # valid or not
+        for path in store.unnamed_files(folder, named):
             is_clip = path.suffix == ".mp4"
             reason = (
                 "a clip no row names"

@@ -177,9 +177,10 @@ def recent_clips(app: App, n: int = 5) -> tuple[list[dict[str, Any]], int]:
     rows, total = clips_db.recent(app.engine, n)
     for row in rows:
         clip = store.file_of(app.config, row)
-        poster, preview = store.companions(clip) if clip else (None, None)
-        row["poster"] = str(poster) if poster and poster.is_file() else None
-        row["preview"] = str(preview) if preview and preview.is_file() else None
+        poster = store.companion_of(clip, store.POSTER_SUFFIX) if clip else None
+        preview = store.companion_of(clip, store.PREVIEW_SUFFIX) if clip else None
+        row["poster"] = str(poster) if poster else None
+        row["preview"] = str(preview) if preview else None
     return rows, total
 
 

@@ -24,7 +24,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,12 +224,12 @@ def record_folders(config: Config) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def unnamed_files(folder: Path, named: Path | None) -> list[Path]:
+def unnamed_files(folder: Path, named: Collection[str]) -> list[Path]:
     """The files in a record folder that imagear would have written and no row names: clips
-    of the clip name pattern other than ``named`` (the row's clip), and the posters and
-    previews of such clips. Plain files only: symlinks, dot files (``.part``), and any file
-    not of a clip's name are never listed."""
-    keep = named.name if named is not None else None
+    of the clip name pattern whose name is not in ``named`` (the file names a row gives), and
+    the posters and previews of such clips. Plain files only: symlinks, dot files (``.part``),
+    and any file not of a clip's name are never listed."""
+    keep = set(named)
     found: list[Path] = []
     try:
         entries = list(os.scandir(folder))
@@ -241,7 +241,11 @@ def unnamed_files(folder: Path, named: Path | None) -> list[Path]:
             continue
         stem, dot, suffix = name.rpartition(".")
         clip = f"{stem}.mp4" if dot else ""
-        if f".{suffix}" in (".mp4", *COMPANION_SUFFIXES) and is_clip_name(clip) and clip != keep:
+        if (
+            f".{suffix}" in (".mp4", *COMPANION_SUFFIXES)
+            and is_clip_name(clip)
+            and clip not in keep
+        ):
             found.append(Path(entry.path))
     return sorted(found)
 
