@@ -121,7 +121,7 @@ def test_recognised_as_atom_and_atom_tables_untouched(
     url = atom_db.rows(
         "SELECT setting_value FROM image_ar_settings WHERE setting_key = 'ar_server_url'"
     )
-    assert url[0]["setting_value"] == "http://192.168.0.40:5052"
+    assert url[0]["setting_value"] == "http://heratio-gpu.invalid:5052"
 
 
 def test_missing_heratio_tables_are_made_in_heratios_shape(

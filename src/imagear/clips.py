@@ -8,10 +8,16 @@ The replace protocol (:func:`commit_clip`):
 2. under the per-record lock and inside one transaction (:func:`imagear.db.clips.replacing`):
    the row is read, the ``.part`` files are renamed to their final names, one stem
    (``os.replace``), the row is updated in place or inserted, commit;
-3. only after the commit are the old MP4 and any orphan MP4 (left by a run killed between
-   rename and commit) deleted, each with its poster and preview.
+3. only after the commit is the old MP4 (the one the replaced row named) deleted, with its
+   poster and preview.
 
 A failure before the commit removes the new files and leaves the old clip and row untouched.
+
+imagear removes only the files named by the row it replaces or deletes (and its own ``.part``
+files): never another MP4 in the folder, which may be another database's clip sharing this
+storage_root, or one Heratio has written and not yet recorded. :func:`imagear.store.file_of`
+refuses a row that names anything but a clip of its own record folder. Files no row names are
+listed (and on request removed) by ``imagear check --repair`` (:mod:`imagear.audit`).
 """
 
 from __future__ import annotations
@@ -71,7 +77,6 @@ def commit_clip(
     final: Path | None = None
     committed = False
     old_file: Path | None = None
-    orphans: list[Path] = []
     try:
         with clips_db.replacing(app.engine, object_id) as slot:
             row = slot.row
@@ -83,7 +88,6 @@ def commit_clip(
             old_file = store.file_of(app.config, row) if row is not None else None
             name = store.unique_name(directory, store.clip_name(model, source_name))
             final = directory / name
-            orphans = [p for p in directory.glob("*.mp4") if p != old_file]
             os.replace(part.path, final)
             for suffix, extra in extras.items():
                 target = final.with_suffix(suffix)
@@ -118,8 +122,8 @@ def commit_clip(
     for extra in extras.values():
         extra.release()
     removed = []
-    for stale in ([old_file] if old_file is not None and old_file != final else []) + orphans:
-        for path in [stale, *store.companions(stale)]:
+    if old_file is not None and (final is None or old_file.name != final.name):
+        for path in [old_file, *store.companions(old_file)]:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path)
@@ -156,7 +160,7 @@ def delete_clip(app: App, object_id: int) -> dict[str, Any]:
                 ) from exc
             removed = removed or index == 0
             gone.append(str(target))
-    with contextlib.suppress(OSError):  # not empty (another run's .part file): kept
+    with contextlib.suppress(OSError, StorageError):  # not empty, or a link: kept
         store.record_dir(app.config, object_id).rmdir()
     return {
         **data,
@@ -173,9 +177,10 @@ def recent_clips(app: App, n: int = 5) -> tuple[list[dict[str, Any]], int]:
     rows, total = clips_db.recent(app.engine, n)
     for row in rows:
         clip = store.file_of(app.config, row)
-        poster, preview = store.companions(clip) if clip else (None, None)
-        row["poster"] = str(poster) if poster and poster.is_file() else None
-        row["preview"] = str(preview) if preview and preview.is_file() else None
+        poster = store.companion_of(clip, store.POSTER_SUFFIX) if clip else None
+        preview = store.companion_of(clip, store.PREVIEW_SUFFIX) if clip else None
+        row["poster"] = str(poster) if poster else None
+        row["preview"] = str(preview) if preview else None
     return rows, total
 
 

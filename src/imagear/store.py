@@ -9,6 +9,11 @@ it is written, so a sweep can tell a live download from one whose process died. 
 (``.jpg``) and preview (``.webp``) have its stem (:func:`companions`). The protocol
 that swaps a new clip in and records it is :mod:`imagear.clips`; this module never touches the
 database.
+
+What a row may name (:func:`file_of`): only a file of the clip name pattern
+(:data:`CLIP_NAME`) directly in its own record folder, the folder inside storage_root. Whatever
+a tampered row says, imagear serves and deletes nothing else. A record folder that leads out
+of storage_root (a symlink) is refused before anything is written (:func:`record_dir`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +35,30 @@ from imagear.records import safe_join
 
 STALE_PART_SECS = 3600
 _STEM = re.compile(r"[^A-Za-z0-9_-]+")
+CLIP_NAME = re.compile(r"[A-Za-z0-9]+_[^/\\\x00-\x1f\x7f]+_[0-9]{6}(?:_[0-9a-f]{6})?\.mp4")
+"""A clip's file name, Heratio's and imagear's (:func:`clip_name`, :func:`unique_name`):
+``{model}_{source stem}_{6 digits}[_{6 hex}].mp4``."""
+
+
+def is_clip_name(name: str) -> bool:
+    """Whether ``name`` is a plain file name of the clip name pattern."""
+    return CLIP_NAME.fullmatch(name) is not None
 
 
 def record_dir(config: Config, object_id: int) -> Path:
-    """``{storage_root}/uploads/ar/{object_id}``."""
-    return Path(config.storage_root) / "uploads" / "ar" / str(int(object_id))
+    """``{storage_root}/uploads/ar/{object_id}``; StorageError when that folder is a symlink,
+    or leads out of storage_root (through a symlink above it)."""
+    root = Path(config.storage_root)
+    folder = root / "uploads" / "ar" / str(int(object_id))
+    with contextlib.suppress(OSError, RuntimeError):  # a loop: mkdir fails, said there
+        real = folder.resolve()
+        if folder.is_symlink() or not real.is_relative_to(root.resolve()):
+            raise StorageError(
+                f"The record folder {folder} is a link to {real}, which imagear does not "
+                "write through (it must be a plain folder inside storage_root); nothing was "
+                "written."
+            )
+    return folder
 
 
 def web_path(object_id: int, filename: str) -> str:
@@ -51,15 +75,35 @@ def clip_name(model: str, source_name: str, now: float | None = None) -> str:
 
 
 def file_of(config: Config, data: dict[str, Any]) -> Path | None:
-    """Where an object_image_ar row's MP4 is on disk; None when its stored path would leave
-    storage_root."""
-    web = str(data.get("mp4_path") or "")
-    name = data.get("mp4_filename") or web.rsplit("/", 1)[-1]
-    folder = web.rsplit("/", 1)[0] if "/" in web else ""
+    """Where an object_image_ar row's MP4 is on disk (resolved), or None when the row does not
+    name a clip of its own: the file must have the clip name pattern (:data:`CLIP_NAME`), sit
+    directly in ``uploads/ar/{object_id}/`` (``mp4_path``'s folder, when set, must be that
+    one, and agree with ``mp4_filename``), not be a symlink, and stay inside storage_root."""
     try:
-        return safe_join(Path(config.storage_root), folder, name)
-    except UnsafePath:
+        object_id = int(data["object_id"])
+    except (KeyError, TypeError, ValueError):
         return None
+    web = str(data.get("mp4_path") or "")
+    name = str(data.get("mp4_filename") or web.rsplit("/", 1)[-1])
+    if web and web.strip("/") != web_path(object_id, name).strip("/"):
+        return None  # another folder, or the two columns disagree
+    if not is_clip_name(name):
+        return None
+    try:
+        folder = record_dir(config, object_id)
+        path = safe_join(Path(config.storage_root), web_path(object_id, "").strip("/"), name)
+    except (UnsafePath, StorageError):
+        return None
+    if path != folder.resolve() / name:  # a symlink: the file is elsewhere
+        return None
+    return path
+
+
+def companion_of(clip: Path, suffix: str) -> Path | None:
+    """The clip's poster or preview (``suffix``) when it is a regular file beside it (not a
+    symlink), else None."""
+    path = clip.with_suffix(suffix)
+    return path if path.is_file() and not path.is_symlink() else None
 
 
 # -- .part files -------------------------------------------------------------------------------
@@ -164,6 +208,48 @@ def sweep_all_parts(config: Config, max_age: float = STALE_PART_SECS) -> list[Pa
     return removed
 
 
+def record_folders(config: Config) -> list[tuple[int, Path]]:
+    """The record folders under ``uploads/ar`` (plain folders named by a record id, no
+    symlinks), by id."""
+    root = Path(config.storage_root) / "uploads" / "ar"
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return []
+    found = [
+        (int(e.name), Path(e.path))
+        for e in entries
+        if e.name.isascii() and e.name.isdigit() and e.is_dir(follow_symlinks=False)
+    ]
+    return sorted(found)
+
+
+def unnamed_files(folder: Path, named: Collection[str]) -> list[Path]:
+    """The files in a record folder that imagear would have written and no row names: clips
+    of the clip name pattern whose name is not in ``named`` (the file names a row gives), and
+    the posters and previews of such clips. Plain files only: symlinks, dot files (``.part``),
+    and any file not of a clip's name are never listed."""
+    keep = set(named)
+    found: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return found
+    for entry in entries:
+        name = entry.name
+        if name.startswith(".") or not entry.is_file(follow_symlinks=False):
+            continue
+        stem, dot, suffix = name.rpartition(".")
+        clip = f"{stem}.mp4" if dot else ""
+        if (
+            f".{suffix}" in (".mp4", *COMPANION_SUFFIXES)
+            and is_clip_name(clip)
+            and clip not in keep
+        ):
+            found.append(Path(entry.path))
+    return sorted(found)
+
+
 def unique_name(directory: Path, name: str) -> str:
     """``name``, or ``name`` with a random suffix, such that neither the clip nor its poster
     or preview exists in ``directory``. The companions count: another run may be removing an
@@ -181,13 +267,18 @@ __all__ = [
     "PREVIEW_SUFFIX",
     "STALE_PART_SECS",
     "PartFile",
+    "CLIP_NAME",
     "clip_name",
+    "companion_of",
     "companions",
     "file_of",
+    "is_clip_name",
     "part_file",
     "record_dir",
+    "record_folders",
     "sweep_all_parts",
     "sweep_parts",
     "unique_name",
+    "unnamed_files",
     "web_path",
 ]

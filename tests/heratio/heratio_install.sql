@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS `image_ar_settings` (
 INSERT IGNORE INTO `image_ar_settings` (`setting_key`, `setting_value`, `setting_type`, `description`) VALUES
 	('ar_enabled', '1', 'boolean', 'Enable image animation'),
 	('ar_user_button', '1', 'boolean', 'Show the Animate image (AI) button'),
-	('ar_server_url', 'http://192.168.0.40:5052', 'string', 'Video server URL'),
+	('ar_server_url', 'http://heratio-gpu.invalid:5052', 'string', 'Video server URL'),
 	('ar_model', 'svd', 'string', 'Default model'),
 	('ar_request_timeout', '900', 'integer', 'Request timeout (s)'),
 	('ar_num_frames', '14', 'integer', 'Frames'),

@@ -332,7 +332,8 @@ def delete(ctx: typer.Context, object_id: ObjectIdOpt = None, as_json: JsonOpt =
     if result.get("file") is None:  # its stored path would leave storage_root: not touched
         line = (
             f"Deleted the animation of record {object_id}; its stored path "
-            f"{result.get('mp4_path')!r} is outside storage_root, so no file was removed."
+            f"{result.get('mp4_path')!r} is outside storage_root or not this record's clip "
+            "file, so no file was removed."
         )
     else:
         gone = "and its file" if result.get("file_removed") else "(its file was already gone)"

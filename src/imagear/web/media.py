@@ -2,8 +2,10 @@
 so seeking works: 206 Partial Content), its poster (the master image when the clip has none),
 its animated preview and its master image.
 
-Nothing outside ``storage_root`` (clips) or ``images_root`` (masters) is served: a stored path
-that would leave them (``..``, a symlink pointing out) is a 404, as a missing file is.
+Of ``storage_root`` only the clip the row names and its poster and preview are served
+(:func:`imagear.store.file_of`: a file of the clip name pattern in the record's own
+``uploads/ar/{id}/``, no symlink); masters only from ``images_root``. Any other stored path
+(``..``, ``quarantine/``, another record's folder, a symlink) is a 404, as a missing file is.
 """
 
 from __future__ import annotations
@@ -48,16 +50,15 @@ def add_routes(web: FastAPI, console: Console) -> None:
             clip = clip_of(object_id)
         except HTTPException:
             clip = None
-        if clip is not None:
-            jpg = store.companions(clip)[0]
-            if jpg.is_file():
-                return FileResponse(jpg, media_type="image/jpeg", headers=_cache())
+        jpg = store.companion_of(clip, store.POSTER_SUFFIX) if clip is not None else None
+        if jpg is not None:
+            return FileResponse(jpg, media_type="image/jpeg", headers=_cache())
         return FileResponse(master_of(object_id), headers=_cache())
 
     @web.get("/image-ar/{object_id}/preview")
     def preview(object_id: int) -> Response:
-        webp = store.companions(clip_of(object_id))[1]
-        if not webp.is_file():
+        webp = store.companion_of(clip_of(object_id), store.PREVIEW_SUFFIX)
+        if webp is None:
             raise HTTPException(404, "This clip has no preview.")
         return FileResponse(webp, media_type="image/webp", headers=_cache())
 
