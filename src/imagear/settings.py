@@ -7,7 +7,6 @@ that was written badly by another tool falls back to the default rather than cra
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from imagear.errors import FeatureDisabled, InvalidSetting, UnknownSetting
 from imagear.models.base import MAX_SEED
+from imagear.urls import check_server_url, parse_pool
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -84,16 +84,12 @@ class Spec:
                 )
             return number
         if self.key == "ar_server_url" and text_value:
-            from imagear.wire import redact_url, server_url_problem
-
-            problem = server_url_problem(text_value)
-            if problem is not None:
-                raise InvalidSetting(
-                    f"ar_server_url must be an http(s) URL such as http://gpu-host:5052, not "
-                    f"{redact_url(text_value)!r}: {problem}.",
-                    "Leave it empty to run the engines in-process.",
-                )
-            return text_value.rstrip("/")
+            return check_server_url(
+                text_value,
+                "ar_server_url",
+                InvalidSetting,
+                "Leave it empty to run the engines in-process.",
+            )
         if self.key == "ar_server_pool":
             return _server_pool(text_value)
         if self.key == "ar_model" and text_value:
@@ -222,26 +218,19 @@ SPECS: dict[str, Spec] = {
 }
 
 
-def parse_pool(text: str | None) -> list[str]:
-    """The URLs of an ``ar_server_pool`` value (separated by spaces, commas or semicolons)."""
-    return [u.rstrip("/") for u in re.split(r"[\s,;]+", text or "") if u.strip()]
-
-
 def _server_pool(text_value: str) -> str:
     """``ar_server_pool``: every URL checked like ar_server_url's, kept once, space-separated."""
-    from imagear.wire import redact_url, server_url_problem
-
     urls: list[str] = []
     for url in parse_pool(text_value):
-        problem = server_url_problem(url)
-        if problem is not None:
-            raise InvalidSetting(
-                f"ar_server_pool must list http(s) URLs such as http://gpu-host-2:5052, and "
-                f"{redact_url(url)!r} is not one: {problem}.",
-                "Separate the URLs with spaces or commas; leave it empty for one server.",
-            )
-        if url not in urls:
-            urls.append(url)
+        checked = check_server_url(
+            url,
+            "ar_server_pool",
+            InvalidSetting,
+            "Separate the URLs with spaces or commas; leave it empty for one server.",
+            pool=True,
+        )
+        if checked not in urls:
+            urls.append(checked)
     return " ".join(urls)
 
 

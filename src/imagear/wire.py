@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import email.utils
 import json
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -236,50 +234,6 @@ def form_value(value: Any) -> str:
     return str(value)
 
 
-# -- the server URL and the bearer token ----------------------------------------------------------
-
-_UNSAFE_URL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
-_USERINFO = re.compile(r"(?<=//)[^/?#@]*@")
-_TOKEN = re.compile(r"[!-~]+")  # visible ASCII: what an HTTP header can carry as it is
-
-
-def server_url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be an image-to-video server's base URL, or None when it can.
-
-    It must be http(s) with a host, a port in 1..65535 when one is given, and no space, tab,
-    newline or control character (each would break the request line, or send it elsewhere).
-    """
-    if _UNSAFE_URL.search(url):
-        return "it contains a space, tab, line break or control character"
-    try:
-        parsed = urlsplit(url)
-        port = parsed.port
-    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
-        if "port" in str(exc).lower():
-            return "its port must be a number in 1..65535"
-        return f"it is not a valid URL ({exc})"
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        return "it must start with http:// or https:// and name a host"
-    if port is not None and not 1 <= port <= 65535:
-        return "its port must be a number in 1..65535"
-    return None
-
-
-def redact_url(url: str) -> str:
-    """``url`` without its password (``http://user:secret@host`` -> ``http://***@host``), for
-    messages and logs."""
-    return _USERINFO.sub("***@", url)
-
-
-def token_problem(token: str) -> str | None:
-    """Why ``token`` cannot be sent as ``Authorization: Bearer <token>``, or None."""
-    if not token or _TOKEN.fullmatch(token):
-        return None
-    if any(ord(c) > 0x7E for c in token):
-        return "it has a character that is not ASCII"
-    return "it has a space, line break or control character"
-
-
 def check_head(
     head: bytes, response: httpx.Response, base_url: str, setting: str = "ar_server_url"
 ) -> None:
@@ -307,8 +261,5 @@ __all__ = [
     "header",
     "motion_bucket",
     "read_capped",
-    "redact_url",
     "retry_after",
-    "server_url_problem",
-    "token_problem",
 ]

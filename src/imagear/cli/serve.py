@@ -39,7 +39,7 @@ def _device(device: str | None) -> str | None:
 def _token(token: str | None, token_env: str | None, configured: str) -> str:
     """--token, else the variable named by --token-env, else server_token from the config;
     ConfigError (exit 2) for one that no client could send as a bearer token."""
-    from imagear.wire import token_problem
+    from imagear.urls import token_problem
 
     value = _given_token(token, token_env, configured)
     problem = token_problem(value)

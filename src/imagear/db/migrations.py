@@ -42,6 +42,7 @@ from imagear.db.schema import (
     utcnow,
 )
 from imagear.errors import StorageError
+from imagear.urls import redact_url
 
 SCHEMA_VERSION = 3
 
@@ -142,10 +143,10 @@ def upgrade(
             else:
                 conn.execute(SCHEMA_TABLE.update().values(version=version, upgraded_at=now))
         if fresh and on_create is not None:  # committed: say so once
-            on_create(engine.url.render_as_string(hide_password=True))
+            on_create(redact_url(engine.url.render_as_string(hide_password=False)))
         return version
     except OperationalError as exc:
-        where = engine.url.render_as_string(hide_password=True)
+        where = redact_url(engine.url.render_as_string(hide_password=False))
         cause = diagnose.classify(exc).kind
         if cause in ("unreachable", "access", "unknown_database", "other"):
             raise diagnose.storage_error(
