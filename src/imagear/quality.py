@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagear.errors import QualityRejected
+from imagear.settings_spec import DEFAULTS, Settings
 
 if TYPE_CHECKING:
     from imagear.media.scan import ClipScan, PreviewSpec, Reference
@@ -46,18 +47,29 @@ FPS_TOLERANCE = 0.5
 CHECKS = ("black", "blank", "frozen", "resemblance", "frames", "size", "fps")
 
 
+THRESHOLD_SETTINGS = {
+    "enabled": "ar_quality_gate",
+    "min_brightness": "ar_quality_min_brightness",
+    "min_contrast": "ar_quality_min_contrast",
+    "min_motion": "ar_quality_min_motion",
+    "min_resemblance": "ar_quality_min_resemblance",
+}
+"""Each threshold's ``image_ar_settings`` key (where its default, bounds and meaning are
+declared: :mod:`imagear.settings_spec`)."""
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """The gate's limits (defaults = the ``ar_quality_*`` settings' defaults)."""
 
-    enabled: bool = True
-    min_brightness: float = 10.0
-    min_contrast: float = 2.0
-    min_motion: float = 1.0
-    min_resemblance: float = 0.5
+    enabled: bool = DEFAULTS.ar_quality_gate
+    min_brightness: float = DEFAULTS.ar_quality_min_brightness
+    min_contrast: float = DEFAULTS.ar_quality_min_contrast
+    min_motion: float = DEFAULTS.ar_quality_min_motion
+    min_resemblance: float = DEFAULTS.ar_quality_min_resemblance
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Thresholds:
+    def from_settings(cls, settings: Settings) -> Thresholds:
         """From typed :class:`imagear.settings.Settings` (the ``ar_quality_*`` keys)."""
         return cls(
             enabled=bool(settings.ar_quality_gate),

@@ -17,11 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic.fields import FieldInfo
 
 from imagear.errors import EngineUnavailable
+from imagear.limits import MAX_SEED
 
 if TYPE_CHECKING:
     from imagear.engines.base import Engine, EngineConfig
-
-MAX_SEED = 2**32 - 1
 
 COMMON_PARAMETERS: tuple[str, ...] = (
     "num_frames",

@@ -20,8 +20,9 @@ NATIVE_SETTINGS = {"num_frames": "ar_num_frames", "fps": "ar_fps"}
 """The parameters a model has its own value of, and the setting that can override it."""
 
 SEEDED = {"ar_num_frames": 14, "ar_fps": 7}
-"""The first-boot values of those settings (imagear.settings.SPECS, which imports the models, so
-they are repeated here; tests/test_engine_families.py checks that the two agree)."""
+"""The first-boot values of those settings (declared in imagear.settings_spec, which looks models
+up to check ar_model, so they are repeated here; tests/test_engine_requirements.py checks that
+the two agree)."""
 
 
 def seeded_value(setting: str) -> Any:
