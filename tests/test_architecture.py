@@ -1,5 +1,6 @@
-"""The tree keeps its design: no import cycles (imports inside functions count), small modules,
-and SQL only in the data layer (:mod:`imagear.db`)."""
+"""The tree keeps its design: no import cycles (imports inside functions and under
+``TYPE_CHECKING`` count: a type-only cycle is still two modules that each need the other), small
+modules, and SQL only in the data layer (:mod:`imagear.db`)."""
 
 from __future__ import annotations
 
@@ -56,10 +57,11 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
 
 
 def _graph() -> dict[str, set[str]]:
+    """Who imports whom inside imagear: every import, in functions and TYPE_CHECKING included."""
     graph: dict[str, set[str]] = {name: set() for name in MODULES}
     for name, path in MODULES.items():
-        for target, typing_only in _imports(path):
-            if not typing_only and target in MODULES and target != name:
+        for target, _typing_only in _imports(path):
+            if target in MODULES and target != name:
                 graph[name].add(target)
     return graph
 
@@ -106,10 +108,23 @@ def test_the_checker_sees_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
+def test_type_checking_imports_are_edges() -> None:
+    graph = _graph()
+    typing_only = [
+        (name, target)
+        for name, path in MODULES.items()
+        for target, flag in _imports(path)
+        if flag and target in MODULES and target != name
+    ]
+    assert typing_only, "the tree has TYPE_CHECKING imports of its own modules"
+    assert all(target in graph[name] for name, target in typing_only)
+
+
 def test_no_import_cycle_inside_imagear() -> None:
     cycles = _cycles(_graph())
-    assert not cycles, "import cycles (imports inside functions count): " + "; ".join(
-        " <-> ".join(c) for c in cycles
+    assert not cycles, (
+        "import cycles (imports inside functions and under TYPE_CHECKING count): "
+        + "; ".join(" <-> ".join(c) for c in cycles)
     )
 
 

@@ -16,12 +16,20 @@ import importlib.util
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from imagear.engines.diffusers_weights import DiffusersModel
 from imagear.errors import EngineUnavailable
 
-if TYPE_CHECKING:  # not at run time: imagear.models builds engines, which use this module
-    from imagear.models import ModelDescriptor
+
+class RunnableModel(DiffusersModel, Protocol):
+    """What these checks read of a model descriptor (:class:`imagear.models.ModelDescriptor` is
+    one). A protocol: the models build engines, so engines import nothing of imagear.models."""
+
+    requires: tuple[str, ...]
+
+    def has_own_engine(self) -> bool: ...
+
 
 log = logging.getLogger("imagear.engines")
 
@@ -33,7 +41,7 @@ MODULE_OF = {"protobuf": "google.protobuf", "pillow": "PIL"}
 SENTENCEPIECE_REQUIRES = ("sentencepiece", "protobuf")
 
 
-def uses_diffusers(descriptor: ModelDescriptor) -> bool:
+def uses_diffusers(descriptor: RunnableModel) -> bool:
     """True when the model runs on the built-in diffusers engine (needs torch and weights)."""
     return bool(descriptor.hf_repo) and not descriptor.has_own_engine()
 
@@ -96,7 +104,7 @@ def _requirements_problem(name: str, needs: list[str]) -> EngineUnavailable | No
     )
 
 
-def problem(descriptor: ModelDescriptor, models_dir: Path | None) -> EngineUnavailable | None:
+def problem(descriptor: RunnableModel, models_dir: Path | None) -> EngineUnavailable | None:
     """Why this host cannot run ``descriptor`` (None when it can). Cheap: imports no torch.
 
     Only the built-in diffusers engine is checked: torch and diffusers installed, the
@@ -121,13 +129,13 @@ def problem(descriptor: ModelDescriptor, models_dir: Path | None) -> EngineUnava
     from imagear.engines.diffusers_weights import find_weights
 
     try:
-        folder, _ = find_weights(descriptor, models_dir)  # type: ignore[arg-type]
+        folder, _ = find_weights(descriptor, models_dir)
     except EngineUnavailable as exc:
         return exc
     return requirements_problem(descriptor, folder)
 
 
-def requirements_problem(descriptor: Any, folder: Path) -> EngineUnavailable | None:
+def requirements_problem(descriptor: DiffusersModel, folder: Path) -> EngineUnavailable | None:
     """What the model's pipeline needs beyond torch and diffusers and is not installed: the
     descriptor's ``requires``, plus sentencepiece and protobuf when ``folder``'s tokenizer is a
     ``spiece.model`` only. Cheap: imports nothing."""
@@ -139,7 +147,7 @@ def requirements_problem(descriptor: Any, folder: Path) -> EngineUnavailable | N
     return _requirements_problem(descriptor.name, needs)
 
 
-def unavailable_reason(descriptor: ModelDescriptor, models_dir: Path | None) -> str | None:
+def unavailable_reason(descriptor: RunnableModel, models_dir: Path | None) -> str | None:
     """:func:`problem` as one line (message and advice), for JSON and logs."""
     found = problem(descriptor, models_dir)
     return None if found is None else found.one_line()
