@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from imagear.errors import QualityRejected
 from imagear.settings_spec import DEFAULTS, Settings
@@ -92,14 +92,14 @@ class Expected:
     said: str = "asked"
 
     @classmethod
-    def from_options(cls, options: Any) -> Expected:
+    def from_options(cls, options: object) -> Expected:
         """From a model's validated Options (num_frames, width, height, fps)."""
 
-        def num(name: str) -> Any:
-            value = getattr(options, name, None)
-            return value if value else None
-
-        return cls(num("num_frames"), num("width"), num("height"), num("fps"))
+        frames, width, height, fps = (
+            getattr(options, name, None) or None
+            for name in ("num_frames", "width", "height", "fps")
+        )
+        return cls(frames, width, height, fps)
 
 
 @dataclass(frozen=True)
@@ -107,11 +107,11 @@ class Finding:
     """One failed check: its name, what was measured, the limit, and a phrase for people."""
 
     check: str
-    measured: Any
-    limit: Any
+    measured: object
+    limit: object
     message: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -122,7 +122,7 @@ class Verdict:
 
     scan: ClipScan
     findings: list[Finding] = field(default_factory=list)
-    measured: dict[str, Any] = field(default_factory=dict)
+    measured: dict[str, object] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -133,7 +133,7 @@ class Verdict:
         """The failed checks as one phrase ("the frames are black: ...; the clip is ...")."""
         return "; ".join(f.message for f in self.findings)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "ok": self.ok,
             "findings": [f.as_dict() for f in self.findings],

@@ -16,10 +16,19 @@ import importlib.util
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol, TypedDict
 
 from imagear.engines.diffusers_weights import DiffusersModel
 from imagear.errors import EngineUnavailable
+
+
+class DeviceInfo(TypedDict, total=False):
+    """The health report's GPU fields (REFERENCE.md section 1): ``cuda`` always."""
+
+    cuda: bool
+    device: str
+    vram_total_gb: float
+    vram_free_gb: float
 
 
 class RunnableModel(DiffusersModel, Protocol):
@@ -153,7 +162,7 @@ def unavailable_reason(descriptor: RunnableModel, models_dir: Path | None) -> st
     return None if found is None else found.one_line()
 
 
-def device_info(import_torch: bool) -> dict[str, Any]:
+def device_info(import_torch: bool) -> DeviceInfo:
     """The health report's GPU fields: cuda, and when it is true device and VRAM in GB
     (2 decimals), as REFERENCE.md section 1 has them.
 
@@ -197,7 +206,7 @@ def free_accelerator_memory() -> None:
             pass
 
 
-def holds_accelerator(engine: Any) -> bool:
+def holds_accelerator(engine: object) -> bool:
     """Whether ``engine`` holds accelerator memory now: the engine's own answer
     (``holds_accelerator()``, the diffusers engine has one); an engine without one holds none.
     The server and the in-process generator keep one such model at a time (each 14B model
