@@ -5,6 +5,7 @@ first-boot rows, the validation, the typed values, the quality gate's thresholds
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 import typer
@@ -66,3 +67,18 @@ def test_serves_quality_options_are_the_declared_settings() -> None:
         assert option.default == spec.default, name
         if spec.type == "decimal":
             assert (option.min, option.max) == (spec.low, spec.high), name
+
+
+def test_the_readme_table_names_every_key_with_its_declared_default_and_range() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| key | default | allowed |\n|---|---|---|\n", 1)[1].split("\n\n")[0]
+    seen: set[str] = set()
+    for line in table.splitlines():
+        keys, default, allowed = (cell.strip() for cell in line.strip("|").split("|", 2))
+        for key in keys.split(", "):
+            spec = SPECS[key]
+            seen.add(key)
+            assert default == (spec.to_text(spec.default) or "empty"), key
+            if spec.type in ("integer", "decimal"):
+                assert allowed.startswith(spec.allowed()), (key, allowed)
+    assert seen == set(SPECS)
