@@ -11,11 +11,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from imagear.errors import BadResponse
+
+_N = TypeVar("_N", int, float, str)
 
 _HEALTH_KNOWN = (
     "status",
@@ -71,7 +73,7 @@ class Health:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], url: str | None = None) -> Health:
+    def from_json(cls, data: Mapping[str, object], url: str | None = None) -> Health:
         """Parse a /health body, tolerating missing fields and keeping unknown ones."""
 
         def num(key: str) -> float | None:
@@ -108,7 +110,7 @@ class ClipResponse:
     elapsed_secs: float = 0.0  # wall time of the whole call, upload and download included
 
 
-def header(headers: httpx.Headers, name: str, kind: type) -> Any:
+def header(headers: httpx.Headers, name: str, kind: type[_N]) -> _N | None:
     """A typed X- header (``kind`` int, float or str), None when missing or malformed."""
     raw = headers.get(name)
     if raw is None or not raw.strip():
@@ -119,7 +121,7 @@ def header(headers: httpx.Headers, name: str, kind: type) -> Any:
         return None
 
 
-def motion_bucket(headers: httpx.Headers, sent: Mapping[str, Any]) -> int | None:
+def motion_bucket(headers: httpx.Headers, sent: Mapping[str, object]) -> int | None:
     """The motion bucket of a clip: ``X-Motion-Bucket``, else the ``motion_bucket_id`` sent.
 
     A server leaves the header out for a model without a motion bucket (kenburns), and then
@@ -130,7 +132,7 @@ def motion_bucket(headers: httpx.Headers, sent: Mapping[str, Any]) -> int | None
     if value is not None and value > 0:
         return int(value)
     raw = sent.get("motion_bucket_id")
-    if raw is None or isinstance(raw, bool):
+    if raw is None or isinstance(raw, bool) or not isinstance(raw, int | float | str):
         return None
     try:
         fallback = int(float(raw))
@@ -227,7 +229,7 @@ def clip_too_big(url: str, cap: int, what: str) -> BadResponse:
     )
 
 
-def form_value(value: Any) -> str:
+def form_value(value: object) -> str:
     """A form field's text (booleans as true/false)."""
     if isinstance(value, bool):
         return "true" if value else "false"
