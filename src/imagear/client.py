@@ -46,6 +46,7 @@ from imagear.errors import (
     ServerUnreachable,
     StorageError,
 )
+from imagear.urls import redact_url, token_problem
 from imagear.wire import (
     ClipResponse,
     Health,
@@ -57,9 +58,7 @@ from imagear.wire import (
     header,
     motion_bucket,
     read_capped,
-    redact_url,
     retry_after,
-    token_problem,
 )
 
 CONNECT_TIMEOUT = 10.0

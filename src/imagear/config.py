@@ -11,19 +11,18 @@ then the platformdirs user config dir. Every key can be overridden by ``IMAGEAR_
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 import tomli_w
 
 from imagear.errors import ConfigError
+from imagear.urls import IN_PROCESS, check_server_url
 
 APP_NAME = "imagear"
 DEFAULT_MAX_CLIP_MB = 500.0  # a 2 s clip is a few MB; the largest models' clips tens of MB
@@ -85,15 +84,6 @@ KEYS: tuple[Key, ...] = (
     ),
 )
 KEY_NAMES = tuple(k.name for k in KEYS)
-
-
-_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@/\s]*@")
-
-
-def hide_password(url: str) -> str:
-    """``url`` with its password shown as ``***`` (``postgresql://bob:pw@host/db`` ->
-    ``postgresql://bob:***@host/db``), for messages, logs and ``config show``."""
-    return _PASSWORD.sub(r"\1:***@", url)
 
 
 def default_values() -> dict[str, Any]:
@@ -195,20 +185,19 @@ def _user_id(key: Key, value: Any, origin: str) -> int | None:
 
 
 def _server_url(value: str, origin: str) -> str:
-    """Empty, ``in-process``, or an http(s) URL without a trailing slash."""
+    """Empty, ``in-process``, or an http(s) URL (the rule of :mod:`imagear.urls`, which
+    ``settings set ar_server_url`` applies too) without a trailing slash."""
     text = value.strip()
     if text.lower() in ("in-process", "in_process", "inprocess"):
-        return "in-process"
+        return IN_PROCESS
     if not text:
         return ""
-    parsed = urlparse(text)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ConfigError(
-            f"server_url in {origin} must be an http(s) URL such as http://gpu-host:5052, "
-            f"in-process, or empty, not {value!r}.",
-            "Empty follows the database's ar_server_url; in-process runs the models here.",
-        )
-    return text.rstrip("/")
+    return check_server_url(
+        text,
+        f"server_url in {origin}",
+        ConfigError,
+        "Empty follows the database's ar_server_url; in-process runs the models here.",
+    )
 
 
 def _time_zone(value: str, origin: str) -> str:

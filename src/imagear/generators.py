@@ -277,7 +277,7 @@ def default_model_problem(
 
 def cuda_info() -> dict[str, Any]:
     """CUDA facts for the local health report (torch is imported when it is installed)."""
-    return runtime.device_info(import_torch=True)
+    return dict(runtime.device_info(import_torch=True))
 
 
 class LocalGenerator:

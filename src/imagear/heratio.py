@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from imagear.errors import InvalidOption
+from imagear.urls import IN_PROCESS
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from imagear.config import Config
     from imagear.settings import Settings
 
-IN_PROCESS = "in-process"
 _LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
 

@@ -12,4 +12,7 @@ MAX_ID = 2**31 - 1
 MAX_COUNT = 2**31 - 1
 """The largest count or offset a command takes."""
 
-__all__ = ["MAX_COUNT", "MAX_ID"]
+MAX_SEED = 2**32 - 1
+"""The largest seed a model takes (an unsigned 32-bit value, as torch's generators take it)."""
+
+__all__ = ["MAX_COUNT", "MAX_ID", "MAX_SEED"]

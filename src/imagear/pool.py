@@ -43,8 +43,8 @@ from imagear.errors import (
     ServerUnreachable,
 )
 from imagear.generators import Progress, RemoteGenerator, server_models
-from imagear.settings import parse_pool
-from imagear.wire import ClipResponse, Health, redact_url
+from imagear.urls import parse_pool, redact_url
+from imagear.wire import ClipResponse, Health
 
 if TYPE_CHECKING:
     from imagear.models import ModelDescriptor

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from imagear.errors import QualityRejected
+from imagear.settings_spec import DEFAULTS, Settings
 
 if TYPE_CHECKING:
     from imagear.media.scan import ClipScan, PreviewSpec, Reference
@@ -46,18 +47,29 @@ FPS_TOLERANCE = 0.5
 CHECKS = ("black", "blank", "frozen", "resemblance", "frames", "size", "fps")
 
 
+THRESHOLD_SETTINGS = {
+    "enabled": "ar_quality_gate",
+    "min_brightness": "ar_quality_min_brightness",
+    "min_contrast": "ar_quality_min_contrast",
+    "min_motion": "ar_quality_min_motion",
+    "min_resemblance": "ar_quality_min_resemblance",
+}
+"""Each threshold's ``image_ar_settings`` key (where its default, bounds and meaning are
+declared: :mod:`imagear.settings_spec`)."""
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """The gate's limits (defaults = the ``ar_quality_*`` settings' defaults)."""
 
-    enabled: bool = True
-    min_brightness: float = 10.0
-    min_contrast: float = 2.0
-    min_motion: float = 1.0
-    min_resemblance: float = 0.5
+    enabled: bool = DEFAULTS.ar_quality_gate
+    min_brightness: float = DEFAULTS.ar_quality_min_brightness
+    min_contrast: float = DEFAULTS.ar_quality_min_contrast
+    min_motion: float = DEFAULTS.ar_quality_min_motion
+    min_resemblance: float = DEFAULTS.ar_quality_min_resemblance
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Thresholds:
+    def from_settings(cls, settings: Settings) -> Thresholds:
         """From typed :class:`imagear.settings.Settings` (the ``ar_quality_*`` keys)."""
         return cls(
             enabled=bool(settings.ar_quality_gate),
@@ -80,14 +92,14 @@ class Expected:
     said: str = "asked"
 
     @classmethod
-    def from_options(cls, options: Any) -> Expected:
+    def from_options(cls, options: object) -> Expected:
         """From a model's validated Options (num_frames, width, height, fps)."""
 
-        def num(name: str) -> Any:
-            value = getattr(options, name, None)
-            return value if value else None
-
-        return cls(num("num_frames"), num("width"), num("height"), num("fps"))
+        frames, width, height, fps = (
+            getattr(options, name, None) or None
+            for name in ("num_frames", "width", "height", "fps")
+        )
+        return cls(frames, width, height, fps)
 
 
 @dataclass(frozen=True)
@@ -95,11 +107,11 @@ class Finding:
     """One failed check: its name, what was measured, the limit, and a phrase for people."""
 
     check: str
-    measured: Any
-    limit: Any
+    measured: object
+    limit: object
     message: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -110,7 +122,7 @@ class Verdict:
 
     scan: ClipScan
     findings: list[Finding] = field(default_factory=list)
-    measured: dict[str, Any] = field(default_factory=dict)
+    measured: dict[str, object] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -121,7 +133,7 @@ class Verdict:
         """The failed checks as one phrase ("the frames are black: ...; the clip is ...")."""
         return "; ".join(f.message for f in self.findings)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "ok": self.ok,
             "findings": [f.as_dict() for f in self.findings],

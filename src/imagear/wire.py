@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import email.utils
 import json
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, TypeVar
 
 import httpx
 
 from imagear.errors import BadResponse
+
+_N = TypeVar("_N", int, float, str)
 
 _HEALTH_KNOWN = (
     "status",
@@ -73,7 +73,7 @@ class Health:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], url: str | None = None) -> Health:
+    def from_json(cls, data: Mapping[str, object], url: str | None = None) -> Health:
         """Parse a /health body, tolerating missing fields and keeping unknown ones."""
 
         def num(key: str) -> float | None:
@@ -110,7 +110,7 @@ class ClipResponse:
     elapsed_secs: float = 0.0  # wall time of the whole call, upload and download included
 
 
-def header(headers: httpx.Headers, name: str, kind: type) -> Any:
+def header(headers: httpx.Headers, name: str, kind: type[_N]) -> _N | None:
     """A typed X- header (``kind`` int, float or str), None when missing or malformed."""
     raw = headers.get(name)
     if raw is None or not raw.strip():
@@ -121,7 +121,7 @@ def header(headers: httpx.Headers, name: str, kind: type) -> Any:
         return None
 
 
-def motion_bucket(headers: httpx.Headers, sent: Mapping[str, Any]) -> int | None:
+def motion_bucket(headers: httpx.Headers, sent: Mapping[str, object]) -> int | None:
     """The motion bucket of a clip: ``X-Motion-Bucket``, else the ``motion_bucket_id`` sent.
 
     A server leaves the header out for a model without a motion bucket (kenburns), and then
@@ -132,7 +132,7 @@ def motion_bucket(headers: httpx.Headers, sent: Mapping[str, Any]) -> int | None
     if value is not None and value > 0:
         return int(value)
     raw = sent.get("motion_bucket_id")
-    if raw is None or isinstance(raw, bool):
+    if raw is None or isinstance(raw, bool) or not isinstance(raw, int | float | str):
         return None
     try:
         fallback = int(float(raw))
@@ -229,55 +229,11 @@ def clip_too_big(url: str, cap: int, what: str) -> BadResponse:
     )
 
 
-def form_value(value: Any) -> str:
+def form_value(value: object) -> str:
     """A form field's text (booleans as true/false)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-# -- the server URL and the bearer token ----------------------------------------------------------
-
-_UNSAFE_URL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
-_USERINFO = re.compile(r"(?<=//)[^/?#@]*@")
-_TOKEN = re.compile(r"[!-~]+")  # visible ASCII: what an HTTP header can carry as it is
-
-
-def server_url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be an image-to-video server's base URL, or None when it can.
-
-    It must be http(s) with a host, a port in 1..65535 when one is given, and no space, tab,
-    newline or control character (each would break the request line, or send it elsewhere).
-    """
-    if _UNSAFE_URL.search(url):
-        return "it contains a space, tab, line break or control character"
-    try:
-        parsed = urlsplit(url)
-        port = parsed.port
-    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
-        if "port" in str(exc).lower():
-            return "its port must be a number in 1..65535"
-        return f"it is not a valid URL ({exc})"
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        return "it must start with http:// or https:// and name a host"
-    if port is not None and not 1 <= port <= 65535:
-        return "its port must be a number in 1..65535"
-    return None
-
-
-def redact_url(url: str) -> str:
-    """``url`` without its password (``http://user:secret@host`` -> ``http://***@host``), for
-    messages and logs."""
-    return _USERINFO.sub("***@", url)
-
-
-def token_problem(token: str) -> str | None:
-    """Why ``token`` cannot be sent as ``Authorization: Bearer <token>``, or None."""
-    if not token or _TOKEN.fullmatch(token):
-        return None
-    if any(ord(c) > 0x7E for c in token):
-        return "it has a character that is not ASCII"
-    return "it has a space, line break or control character"
 
 
 def check_head(
@@ -307,8 +263,5 @@ __all__ = [
     "header",
     "motion_bucket",
     "read_capped",
-    "redact_url",
     "retry_after",
-    "server_url_problem",
-    "token_problem",
 ]

@@ -257,7 +257,7 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
     ar_model cannot run in this process (no server set)."""
     from imagear.animate import Animator
     from imagear.pool import pool_lines
-    from imagear.wire import redact_url
+    from imagear.urls import redact_url
 
     with handle_errors(as_json):
         app = get_app(ctx, read_only=True)

@@ -50,7 +50,8 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the effective value of every key and where it came from."""
-    from imagear.config import KEYS, hide_password, load_config
+    from imagear.config import KEYS, load_config
+    from imagear.urls import redact_url
 
     with handle_errors(as_json):
         cfg = load_config(ctx.find_root().obj.get("config_path") if ctx.find_root().obj else None)
@@ -58,7 +59,7 @@ def show(
         {
             "key": k.name,
             # passwords in URLs are never shown (a screen share or a pasted bug report)
-            "value": hide_password(_text(getattr(cfg, k.name))),
+            "value": redact_url(_text(getattr(cfg, k.name))),
             "source": cfg.sources.get(k.name, "default"),
         }
         for k in KEYS

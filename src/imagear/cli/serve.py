@@ -18,8 +18,15 @@ import typer
 from imagear.cli._common import console, get_app, handle_errors, warn
 from imagear.cli._text import text
 from imagear.errors import ConfigError, UsageError
+from imagear.settings_spec import DEFAULTS, SPECS
 
 DEVICE_RE = re.compile(r"cpu|mps|cuda(:\d+)?")
+
+# the quality gate's options: defaults and bounds are the ar_quality_* settings' (declared once)
+_BRIGHTNESS = SPECS["ar_quality_min_brightness"]
+_CONTRAST = SPECS["ar_quality_min_contrast"]
+_MOTION = SPECS["ar_quality_min_motion"]
+_RESEMBLANCE = SPECS["ar_quality_min_resemblance"]
 
 
 def _device(device: str | None) -> str | None:
@@ -39,7 +46,7 @@ def _device(device: str | None) -> str | None:
 def _token(token: str | None, token_env: str | None, configured: str) -> str:
     """--token, else the variable named by --token-env, else server_token from the config;
     ConfigError (exit 2) for one that no client could send as a bearer token."""
-    from imagear.wire import token_problem
+    from imagear.urls import token_problem
 
     value = _given_token(token, token_env, configured)
     problem = token_problem(value)
@@ -162,37 +169,41 @@ def serve(
             help="Refuse (500, type QualityRejected) a black, blank, frozen, unrelated or "
             "not-as-asked clip instead of sending it.",
         ),
-    ] = True,
+    ] = DEFAULTS.ar_quality_gate,
     min_brightness: Annotated[
         float,
         typer.Option(
-            help="Quality gate: frames darker than this mean grey (0..255) are black.",
-            min=0,
-            max=255,
+            help="Quality gate: frames darker than this mean grey "
+            f"({_BRIGHTNESS.allowed()}) are black.",
+            min=_BRIGHTNESS.low,
+            max=_BRIGHTNESS.high,
         ),
-    ] = 10.0,
+    ] = DEFAULTS.ar_quality_min_brightness,
     min_contrast: Annotated[
         float,
         typer.Option(
-            help="Quality gate: frames varying less than this (grey std) are blank.", min=0, max=255
+            help="Quality gate: frames varying less than this (grey std) are blank.",
+            min=_CONTRAST.low,
+            max=_CONTRAST.high,
         ),
-    ] = 2.0,
+    ] = DEFAULTS.ar_quality_min_contrast,
     min_motion: Annotated[
         float,
         typer.Option(
             help="Quality gate: clips changing less than this (grey levels) are frozen.",
-            min=0,
-            max=255,
+            min=_MOTION.low,
+            max=_MOTION.high,
         ),
-    ] = 1.0,
+    ] = DEFAULTS.ar_quality_min_motion,
     min_resemblance: Annotated[
         float,
         typer.Option(
-            help="Quality gate: the first frame's least correlation (0..1) with the image; 0: off.",
-            min=0,
-            max=1,
+            help="Quality gate: the first frame's least correlation "
+            f"({_RESEMBLANCE.allowed()}) with the image; 0: off.",
+            min=_RESEMBLANCE.low,
+            max=_RESEMBLANCE.high,
         ),
-    ] = 0.5,
+    ] = DEFAULTS.ar_quality_min_resemblance,
 ) -> None:
     """Serve image-to-video over HTTP, speaking Heratio's protocol (GET /health, POST /animate,
     plus GET /models). One generation at a time; extra requests queue, then get 503.

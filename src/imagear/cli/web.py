@@ -17,7 +17,7 @@ from imagear.cli._text import text
 
 def _token(token_env: str | None) -> str:
     from imagear.errors import ConfigError
-    from imagear.wire import token_problem
+    from imagear.urls import token_problem
 
     if token_env is None:
         return ""

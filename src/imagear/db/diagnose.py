@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from imagear.errors import StorageError
 
-if TYPE_CHECKING:
-    from imagear.db.flavour import Flavour
+
+class Kind(Protocol):
+    """What the words need to know of the database (:class:`imagear.db.flavour.Flavour` is one;
+    a protocol, so this module, below flavour, imports nothing of it)."""
+
+    @property
+    def is_atom(self) -> bool: ...
+
 
 _CHECK_URL = "Check database_url (`imagear config show`) and that the database server is running."
 
@@ -133,7 +139,7 @@ def _column_named(text: str) -> str | None:
     return found.group(1) if found else None
 
 
-def _kind_words(flavour: Flavour | None) -> str:
+def _kind_words(flavour: Kind | None) -> str:
     if flavour is None:
         return ""
     if flavour.is_atom:
@@ -156,7 +162,7 @@ def storage_error(
     exc: BaseException,
     advice: str | None = None,
     *,
-    flavour: Flavour | None = None,
+    flavour: Kind | None = None,
     table: str | None = None,
 ) -> StorageError:
     """``"<failure>: <cause>."`` with advice for the cause (else ``advice``). ``table`` names

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from imagear.config import hide_password
 from imagear.errors import ConfigError
+from imagear.urls import redact_url
 
 SQLITE_BUSY_SECS = 30.0
 """How long a SQLite writer waits for another process's write lock before giving up."""
@@ -106,7 +106,7 @@ def make_engine(url: str) -> Engine:
         ) from exc
     except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise ConfigError(
-            f"database_url {hide_password(url)!r} is not a valid SQLAlchemy URL ({exc}).",
+            f"database_url {redact_url(url)!r} is not a valid SQLAlchemy URL ({exc}).",
             "Fix it (`imagear config show`), e.g. postgresql://user:password@host:5432/dbname.",
         ) from exc
     return engine

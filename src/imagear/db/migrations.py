@@ -19,7 +19,7 @@ they are missing; imagear's own ``image_ar_job``, ``imagear_review`` (the web co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import tzinfo
 from typing import Any
 
@@ -42,6 +42,7 @@ from imagear.db.schema import (
     utcnow,
 )
 from imagear.errors import StorageError
+from imagear.urls import redact_url
 
 SCHEMA_VERSION = 3
 
@@ -92,7 +93,7 @@ def _check_not_newer(version: int) -> int:
 
 
 def seed(
-    conn: Connection, rows: Sequence[dict[str, Any]], now: Any = None, table: Table = SETTINGS
+    conn: Connection, rows: Sequence[Mapping[str, object]], now: Any = None, table: Table = SETTINGS
 ) -> None:
     """Insert the settings rows whose ``setting_key`` is missing (existing values are kept);
     ``now``, when given, is their ``updated_at``; ``table``: image_ar_settings as this kind of
@@ -110,7 +111,7 @@ def seed(
 def upgrade(
     engine: Engine,
     target: int = SCHEMA_VERSION,
-    seed_rows: Sequence[dict[str, Any]] = (),
+    seed_rows: Sequence[Mapping[str, object]] = (),
     on_create: Callable[[str], None] | None = None,
 ) -> int:
     """Run the missing migrations up to ``target`` and add missing ``seed_rows``; return the
@@ -142,10 +143,10 @@ def upgrade(
             else:
                 conn.execute(SCHEMA_TABLE.update().values(version=version, upgraded_at=now))
         if fresh and on_create is not None:  # committed: say so once
-            on_create(engine.url.render_as_string(hide_password=True))
+            on_create(redact_url(engine.url.render_as_string(hide_password=False)))
         return version
     except OperationalError as exc:
-        where = engine.url.render_as_string(hide_password=True)
+        where = redact_url(engine.url.render_as_string(hide_password=False))
         cause = diagnose.classify(exc).kind
         if cause in ("unreachable", "access", "unknown_database", "other"):
             raise diagnose.storage_error(
@@ -162,7 +163,7 @@ def upgrade(
 
 def init_db(
     url: str,
-    seed_rows: Sequence[dict[str, Any]] = (),
+    seed_rows: Sequence[Mapping[str, object]] = (),
     time_zone: tzinfo | None = None,
     on_create: Callable[[str], None] | None = None,
 ) -> Engine:

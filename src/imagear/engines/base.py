@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -36,7 +36,15 @@ class GenerationResult:
     motion_bucket_id: int | None = None
     prompt: str | None = None
     motion: str | None = None  # value for object_image_ar.mp4_motion (Heratio: "ai-{model}")
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class GenerationOptions(Protocol):
+    """What every engine reads of a model's validated Options by name (the pydantic models of
+    :mod:`imagear.models` are these); a family's own fields are read with getattr."""
+
+    @property
+    def seed(self) -> int: ...
 
 
 @runtime_checkable
@@ -51,7 +59,9 @@ class Engine(Protocol):
 
     name: str
 
-    def generate(self, image: Image.Image, options: Any, out_path: Path) -> GenerationResult: ...
+    def generate(
+        self, image: Image.Image, options: GenerationOptions, out_path: Path
+    ) -> GenerationResult: ...
 
     def loaded(self) -> bool:
         """True when the model is in memory (reported by /health loaded_models)."""

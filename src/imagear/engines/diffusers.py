@@ -37,11 +37,12 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, cast
 
-from imagear.engines.base import EngineConfig, GenerationResult
+from imagear.engines.base import EngineConfig, GenerationOptions, GenerationResult
 from imagear.engines.diffusers_call import SVD_DEFAULTS, call_kwargs, fps_of
 from imagear.engines.diffusers_setup import (
     compile_denoiser,
@@ -62,7 +63,12 @@ from imagear.engines.diffusers_weights import (
     weight_dirs,
 )
 from imagear.engines.runtime import free_accelerator_memory, requirements_problem
+from imagear.engines.torchlike import Device, Pipeline
 from imagear.errors import EngineUnavailable, GenerationFailed, ImagearError, OutOfGpuMemory
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
 
 __all__ = ["INSTALL_HINT", "DiffusersEngine", "DiffusersModel", "find_weights", "weight_dirs"]
 
@@ -70,7 +76,7 @@ INSTALL_HINT = "Install it with: pip install 'imagear[diffusers]'"
 log = logging.getLogger("imagear.engines")
 
 
-def _import_torch_diffusers() -> tuple[Any, Any]:
+def _import_torch_diffusers() -> tuple[ModuleType, ModuleType]:
     try:
         import diffusers
         import torch
@@ -82,7 +88,7 @@ def _import_torch_diffusers() -> tuple[Any, Any]:
     return torch, diffusers
 
 
-def _pick_device(torch: Any, wanted: str | None) -> Any:
+def _pick_device(torch: ModuleType, wanted: str | None) -> Device:
     if wanted:
         return torch.device(wanted)
     if torch.cuda.is_available():
@@ -93,13 +99,13 @@ def _pick_device(torch: Any, wanted: str | None) -> Any:
     return torch.device("cpu")
 
 
-def generator_device(device: Any) -> str:
+def generator_device(device: Device) -> str:
     """Where the seeded ``torch.Generator`` lives: the CUDA device itself (with its index, so
     ``--device cuda:1`` draws on GPU 1), else the CPU (MPS generators are unreliable)."""
     return str(device) if device.type == "cuda" else "cpu"
 
 
-def _is_oom(torch: Any, exc: BaseException) -> bool:
+def _is_oom(torch: ModuleType, exc: BaseException) -> bool:
     """CUDA's OutOfMemoryError, or a RuntimeError saying "out of memory" (other backends)."""
     candidates = (
         getattr(torch, "OutOfMemoryError", None),
@@ -123,7 +129,9 @@ def _release(exc: BaseException) -> None:
     free_accelerator_memory()
 
 
-def _uint8_frames(frames: Any, seen: dict[str, bool] | None = None) -> Iterator[Any]:
+def _uint8_frames(
+    frames: Sequence[Sequence[object]], seen: dict[str, bool] | None = None
+) -> Iterator[np.ndarray]:
     """Yield HxWx3 uint8 arrays from a pipeline's ``frames`` (an np batch or lists of PIL).
 
     ``seen["finite"]`` is set False when a float frame holds NaN or infinity (a model that
@@ -142,7 +150,7 @@ def _uint8_frames(frames: Any, seen: dict[str, bool] | None = None) -> Iterator[
                 frame = (np.clip(frame, 0.0, 1.0) * 255.0).round().astype(np.uint8)
             yield frame
         else:  # a PIL image
-            yield np.asarray(frame.convert("RGB"))
+            yield np.asarray(cast("Image.Image", frame).convert("RGB"))
 
 
 class DiffusersEngine:
@@ -159,10 +167,10 @@ class DiffusersEngine:
         self.config = config if config is not None else EngineConfig()
         self.name: str = descriptor.name
         self.source: str | None = None  # where the weights were loaded from, once loaded
-        self.setup: dict[str, Any] = {}  # how the pipeline was placed and sped up, once loaded
-        self._pipe: Any = None
-        self._device: Any = None
-        self._dtype: Any = None
+        self.setup: dict[str, object] = {}  # how the pipeline was placed and sped up, once loaded
+        self._pipe: Pipeline | None = None
+        self._device: Device | None = None
+        self._dtype: object = None
         self._layout = Layout(frozenset(), frozenset(), {})
         self._compiled_shapes: set[tuple[int, int, int]] | None = None  # None: not compiled
         self._lock = threading.RLock()
@@ -224,7 +232,7 @@ class DiffusersEngine:
                 ) from exc
             return time.perf_counter() - started
 
-    def use_pipeline(self, pipe: Any, source: str = "a pipeline built in memory") -> float:
+    def use_pipeline(self, pipe: Pipeline, source: str = "a pipeline built in memory") -> float:
         """Adopt a pipeline built elsewhere (bench/bench_gpu.py builds full-size ones from
         configs) and set it up exactly as :meth:`load` sets up a loaded one: the device, low-VRAM
         offload, speed settings. Its dtype is kept. Returns the seconds the setup took."""
@@ -242,10 +250,16 @@ class DiffusersEngine:
             return time.perf_counter() - started
 
     def _set_up(
-        self, torch: Any, pipe: Any, device: Any, dtype: Any, layout: Layout, source: str
+        self,
+        torch: ModuleType,
+        pipe: Pipeline,
+        device: Device,
+        dtype: object,
+        layout: Layout,
+        source: str,
     ) -> None:
         pipe.set_progress_bar_config(disable=True)  # services never print
-        setup: dict[str, Any] = {
+        setup: dict[str, object] = {
             "placement": place(torch, pipe, device, self.descriptor, self.config.low_vram)
         }
         setup["speed"] = speed_up(torch, pipe, device)
@@ -280,13 +294,15 @@ class DiffusersEngine:
 
     # -- generation --------------------------------------------------------------------------
 
-    def _size(self, options: Any) -> tuple[int, int]:
+    def _size(self, options: object) -> tuple[int, int]:
         native_w, native_h = native_size(self.descriptor)
         width = getattr(options, "width", None) or native_w
         height = getattr(options, "height", None) or native_h
         return int(width), int(height)
 
-    def call_kwargs(self, image: Any, options: Any, width: int, height: int) -> dict[str, Any]:
+    def call_kwargs(
+        self, image: Image.Image, options: object, width: int, height: int
+    ) -> dict[str, object]:
         """The pipeline arguments for one request (no generator yet)."""
         vae = getattr(self._pipe, "vae", None)
         timestep_vae = bool(getattr(getattr(vae, "config", None), "timestep_conditioning", False))
@@ -301,7 +317,9 @@ class DiffusersEngine:
             timestep_vae=timestep_vae,
         )
 
-    def generate(self, image: Any, options: Any, out_path: Path) -> GenerationResult:
+    def generate(
+        self, image: Image.Image, options: GenerationOptions, out_path: Path
+    ) -> GenerationResult:
         """Generate one clip from ``image`` with ``options`` and write it to ``out_path``.
 
         Loads the model on first use (that time is reported as ``extra["load_secs"]``, not in
@@ -318,15 +336,17 @@ class DiffusersEngine:
             width, height = self._size(options)
             kwargs = self.call_kwargs(image, options, width, height)
             num_frames = kwargs["num_frames"]
+            pipe, device = self._pipe, self._device
+            assert isinstance(num_frames, int) and pipe is not None and device is not None
             seed = int(options.seed)
-            gen_device = generator_device(self._device)
+            gen_device = generator_device(device)
             kwargs["generator"] = torch.Generator(device=gen_device).manual_seed(seed)
             warmup = self._compiled_shapes is not None and (
                 (num_frames, width, height) not in self._compiled_shapes
             )
             try:
                 with quiet(self.verbose):
-                    output = self._pipe(**kwargs)
+                    output = pipe(**kwargs)
             except Exception as exc:
                 if not _is_oom(torch, exc):
                     free_accelerator_memory()
@@ -363,11 +383,8 @@ class DiffusersEngine:
                     )
             motion_bucket_id = None
             if self.descriptor.family == "svd":
-                motion_bucket_id = int(
-                    SVD_DEFAULTS["motion_bucket_id"]
-                    if getattr(options, "motion_bucket_id", None) is None
-                    else options.motion_bucket_id
-                )
+                asked = getattr(options, "motion_bucket_id", None)
+                motion_bucket_id = int(SVD_DEFAULTS["motion_bucket_id"] if asked is None else asked)
             prompt = getattr(options, "prompt", None) or None
             return GenerationResult(
                 model=self.name,
@@ -381,7 +398,7 @@ class DiffusersEngine:
                 extra=extra,
             )
 
-    def _extra(self, load_secs: float, width: int, height: int) -> dict[str, Any]:
+    def _extra(self, load_secs: float, width: int, height: int) -> dict[str, object]:
         return {
             "device": str(self._device),
             "dtype": str(self._dtype).removeprefix("torch."),

@@ -20,9 +20,14 @@ Every name here is a parameter of the pipeline's ``__call__`` in diffusers 0.35 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from imagear.engines.diffusers_weights import DiffusersModel
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+_T = TypeVar("_T")
 
 # SVD knobs, as the model authors and diffusers default them.
 SVD_DEFAULTS = {
@@ -37,27 +42,27 @@ GUIDANCE = {"cogvideox": 6.0, "wan": 5.0, "ltx": 3.0}
 TIMESTEP_VAE_DECODE = {"decode_timestep": 0.05, "decode_noise_scale": 0.025}
 
 
-def _value(options: Any, key: str, default: Any) -> Any:
-    value = getattr(options, key, None)
+def _value(options: object, key: str, default: _T) -> _T:
+    value: _T | None = getattr(options, key, None)
     return default if value is None else value
 
 
-def fps_of(descriptor: DiffusersModel, options: Any) -> int:
+def fps_of(descriptor: DiffusersModel, options: object) -> int:
     """The clip's frame rate: the options', else the model's native one."""
     return int(getattr(options, "fps", None) or descriptor.native_fps)
 
 
 def call_kwargs(
     descriptor: DiffusersModel,
-    options: Any,
-    image: Any,
+    options: object,
+    image: Image.Image,
     width: int,
     height: int,
     *,
     low_vram: bool = False,
     two_experts: bool = False,
     timestep_vae: bool = False,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """The pipeline arguments for one request (no generator yet).
 
     ``image`` is an RGB PIL image; it is stretched to ``width`` x ``height`` (as Heratio's
@@ -68,7 +73,7 @@ def call_kwargs(
     from PIL import Image
 
     family = descriptor.family
-    kwargs: dict[str, Any] = {
+    kwargs: dict[str, object] = {
         "num_frames": int(getattr(options, "num_frames", None) or descriptor.default_frames),
         "height": height,
         "width": width,

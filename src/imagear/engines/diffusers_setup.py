@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
 from imagear.engines.diffusers_weights import (
     DiffusersModel,
@@ -33,6 +33,7 @@ from imagear.engines.diffusers_weights import (
     has_variant,
     pipeline_class_name,
 )
+from imagear.engines.torchlike import Device, Pipeline
 from imagear.errors import EngineUnavailable
 
 VERBOSE_ENV = "IMAGEAR_VERBOSE"
@@ -94,21 +95,21 @@ def quiet(verbose: bool) -> Iterator[None]:
         yield
 
 
-def _restore(module: Any, level: int, bars: bool) -> None:
+def _restore(module: ModuleType, level: int, bars: bool) -> None:
     module.set_verbosity(level)
     if bars:
         module.enable_progress_bar()
 
 
 def load_pipeline(
-    torch: Any,
-    diffusers: Any,
+    torch: ModuleType,
+    diffusers: ModuleType,
     descriptor: DiffusersModel,
     folder: Path,
     layout: Layout,
-    dtype: Any,
+    dtype: object,
     on_cuda: bool,
-) -> Any:
+) -> Pipeline:
     """``from_pretrained`` of the model's pipeline class from ``folder``, never downloading."""
     class_name = pipeline_class_name(descriptor)
     pipeline_class = getattr(diffusers, class_name, None)
@@ -118,7 +119,7 @@ def load_pipeline(
             f"'{descriptor.name}' needs.",
             advice="Upgrade it with: pip install -U 'imagear[diffusers]'.",
         )
-    kwargs: dict[str, Any] = {"local_files_only": True, dtype_kwarg(diffusers): dtype}
+    kwargs: dict[str, object] = {"local_files_only": True, dtype_kwarg(diffusers): dtype}
     if descriptor.family == "svd" and on_cuda and has_variant(folder, "fp16"):
         kwargs["variant"] = "fp16"  # half the bytes to read; loading it needs the files
     if descriptor.family == "wan" and dtype != torch.float32:
@@ -138,10 +139,13 @@ def load_pipeline(
                 local_files_only=True,
                 **{dtype_kwarg(transformers): torch.float32},
             )
-    return pipeline_class.from_pretrained(folder, **kwargs)
+    pipe: Pipeline = pipeline_class.from_pretrained(folder, **kwargs)
+    return pipe
 
 
-def place(torch: Any, pipe: Any, device: Any, descriptor: DiffusersModel, low_vram: bool) -> str:
+def place(
+    torch: ModuleType, pipe: Pipeline, device: Device, descriptor: DiffusersModel, low_vram: bool
+) -> str:
     """Put ``pipe`` on ``device`` (or offload it in low-VRAM mode); return how, in words."""
     family = descriptor.family
     if low_vram:
@@ -174,7 +178,7 @@ def place(torch: Any, pipe: Any, device: Any, descriptor: DiffusersModel, low_vr
     return f"on {device}"
 
 
-def speed_up(torch: Any, pipe: Any, device: Any) -> list[str]:
+def speed_up(torch: ModuleType, pipe: Pipeline, device: Device) -> list[str]:
     """The CUDA speed settings that need no choice; return what was done, in words.
 
     Attention needs nothing: on PyTorch 2 diffusers runs it through
@@ -194,7 +198,7 @@ def speed_up(torch: Any, pipe: Any, device: Any) -> list[str]:
     return done
 
 
-def compile_denoiser(pipe: Any, mode: str) -> list[str]:
+def compile_denoiser(pipe: Pipeline, mode: str) -> list[str]:
     """``torch.compile`` the pipeline's denoiser(s) in place; return their names.
 
     Compiling is lazy: the first clip of each size pays for it (minutes for a large model), the

@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from types import ModuleType
+from typing import Protocol
 
 from imagear.errors import EngineUnavailable
 
@@ -153,7 +154,7 @@ def has_variant(folder: Path, variant: str) -> bool:
     return any(folder.glob(f"*/*.{variant}.safetensors")) or any(folder.glob(f"*/*.{variant}.bin"))
 
 
-def dtype_kwarg(module: Any) -> str:
+def dtype_kwarg(module: ModuleType) -> str:
     """The name of ``from_pretrained``'s dtype keyword for diffusers or transformers.
 
     ``dtype`` where the library renamed it (diffusers with ``_resolve_dtype``, transformers
@@ -191,7 +192,7 @@ class Layout:
 
     components: frozenset[str]
     tokenizer_files: frozenset[str]
-    config: dict[str, Any]
+    config: dict[str, object]
 
     @property
     def two_experts(self) -> bool:

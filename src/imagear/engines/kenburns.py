@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 from PIL import Image
@@ -269,10 +269,10 @@ def prefetch(items: Iterator[T], depth: int = 3) -> Generator[T, None, None]:
     exception in the producer is re-raised in the consumer; closing the consumer stops the
     producer.
     """
-    slots: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
+    slots: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
 
-    def put(item: Any) -> bool:
+    def put(item: object) -> bool:
         while not stop.is_set():
             try:
                 slots.put(item, timeout=0.05)
@@ -299,7 +299,7 @@ def prefetch(items: Iterator[T], depth: int = 3) -> Generator[T, None, None]:
                 return
             if isinstance(item, _Failed):
                 raise item.exc
-            yield item
+            yield cast(T, item)  # what `items` made: neither _DONE nor _Failed
     finally:
         stop.set()
         worker.join()
@@ -309,9 +309,9 @@ def _even(value: int) -> int:
     return max(2, int(value) // 2 * 2)
 
 
-def _opt(options: Any, name: str, default: Any) -> Any:
+def _opt(options: object, name: str, default: T) -> T:
     """``options.name``, or ``default`` when the attribute is missing or None."""
-    value = getattr(options, name, None)
+    value: T | None = getattr(options, name, None)
     return default if value is None else value
 
 
@@ -322,11 +322,11 @@ class KenBurnsEngine:
     crf: int = CRF
     preset: str = PRESET
 
-    def __init__(self, descriptor: Any = None, config: EngineConfig | None = None) -> None:
+    def __init__(self, descriptor: object = None, config: EngineConfig | None = None) -> None:
         self.descriptor = descriptor
         self.config = config if config is not None else EngineConfig()
 
-    def generate(self, image: Image.Image, options: Any, out_path: Path) -> GenerationResult:
+    def generate(self, image: Image.Image, options: object, out_path: Path) -> GenerationResult:
         """Render the camera move described by ``options`` over ``image`` into ``out_path``.
 
         Reads ``num_frames``, ``fps``, ``width``, ``height``, ``motion``, ``zoom`` (clamped to

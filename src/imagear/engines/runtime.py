@@ -16,12 +16,29 @@ import importlib.util
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Protocol, TypedDict
 
+from imagear.engines.diffusers_weights import DiffusersModel
 from imagear.errors import EngineUnavailable
 
-if TYPE_CHECKING:  # not at run time: imagear.models builds engines, which use this module
-    from imagear.models import ModelDescriptor
+
+class DeviceInfo(TypedDict, total=False):
+    """The health report's GPU fields (REFERENCE.md section 1): ``cuda`` always."""
+
+    cuda: bool
+    device: str
+    vram_total_gb: float
+    vram_free_gb: float
+
+
+class RunnableModel(DiffusersModel, Protocol):
+    """What these checks read of a model descriptor (:class:`imagear.models.ModelDescriptor` is
+    one). A protocol: the models build engines, so engines import nothing of imagear.models."""
+
+    requires: tuple[str, ...]
+
+    def has_own_engine(self) -> bool: ...
+
 
 log = logging.getLogger("imagear.engines")
 
@@ -33,7 +50,7 @@ MODULE_OF = {"protobuf": "google.protobuf", "pillow": "PIL"}
 SENTENCEPIECE_REQUIRES = ("sentencepiece", "protobuf")
 
 
-def uses_diffusers(descriptor: ModelDescriptor) -> bool:
+def uses_diffusers(descriptor: RunnableModel) -> bool:
     """True when the model runs on the built-in diffusers engine (needs torch and weights)."""
     return bool(descriptor.hf_repo) and not descriptor.has_own_engine()
 
@@ -96,7 +113,7 @@ def _requirements_problem(name: str, needs: list[str]) -> EngineUnavailable | No
     )
 
 
-def problem(descriptor: ModelDescriptor, models_dir: Path | None) -> EngineUnavailable | None:
+def problem(descriptor: RunnableModel, models_dir: Path | None) -> EngineUnavailable | None:
     """Why this host cannot run ``descriptor`` (None when it can). Cheap: imports no torch.
 
     Only the built-in diffusers engine is checked: torch and diffusers installed, the
@@ -121,13 +138,13 @@ def problem(descriptor: ModelDescriptor, models_dir: Path | None) -> EngineUnava
     from imagear.engines.diffusers_weights import find_weights
 
     try:
-        folder, _ = find_weights(descriptor, models_dir)  # type: ignore[arg-type]
+        folder, _ = find_weights(descriptor, models_dir)
     except EngineUnavailable as exc:
         return exc
     return requirements_problem(descriptor, folder)
 
 
-def requirements_problem(descriptor: Any, folder: Path) -> EngineUnavailable | None:
+def requirements_problem(descriptor: DiffusersModel, folder: Path) -> EngineUnavailable | None:
     """What the model's pipeline needs beyond torch and diffusers and is not installed: the
     descriptor's ``requires``, plus sentencepiece and protobuf when ``folder``'s tokenizer is a
     ``spiece.model`` only. Cheap: imports nothing."""
@@ -139,13 +156,13 @@ def requirements_problem(descriptor: Any, folder: Path) -> EngineUnavailable | N
     return _requirements_problem(descriptor.name, needs)
 
 
-def unavailable_reason(descriptor: ModelDescriptor, models_dir: Path | None) -> str | None:
+def unavailable_reason(descriptor: RunnableModel, models_dir: Path | None) -> str | None:
     """:func:`problem` as one line (message and advice), for JSON and logs."""
     found = problem(descriptor, models_dir)
     return None if found is None else found.one_line()
 
 
-def device_info(import_torch: bool) -> dict[str, Any]:
+def device_info(import_torch: bool) -> DeviceInfo:
     """The health report's GPU fields: cuda, and when it is true device and VRAM in GB
     (2 decimals), as REFERENCE.md section 1 has them.
 
@@ -189,7 +206,7 @@ def free_accelerator_memory() -> None:
             pass
 
 
-def holds_accelerator(engine: Any) -> bool:
+def holds_accelerator(engine: object) -> bool:
     """Whether ``engine`` holds accelerator memory now: the engine's own answer
     (``holds_accelerator()``, the diffusers engine has one); an engine without one holds none.
     The server and the in-process generator keep one such model at a time (each 14B model

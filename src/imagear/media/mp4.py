@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -17,6 +17,8 @@ from imagear.errors import MediaError
 
 if TYPE_CHECKING:
     from av.container import OutputContainer
+    from av.packet import Packet
+    from av.video.frame import VideoFrame
     from av.video.stream import VideoStream
 
 __all__ = ["Mp4Info", "looks_like_mp4", "probe_mp4", "write_mp4"]
@@ -125,7 +127,7 @@ class _Mp4Writer:
     def _error(self, what: str, exc: BaseException) -> MediaError:
         return MediaError(f"Could not {what} the MP4 {self.out_path}: {exc}")
 
-    def _to_video_frame(self, frame: np.ndarray | Image.Image) -> Any:
+    def _to_video_frame(self, frame: np.ndarray | Image.Image) -> VideoFrame:
         if isinstance(frame, Image.Image):
             arr = np.asarray(frame if frame.mode == "RGB" else frame.convert("RGB"))
         else:
@@ -162,7 +164,7 @@ class _Mp4Writer:
         except (self._av.FFmpegError, OSError, ValueError) as exc:
             raise self._error("encode a frame of", exc) from exc
 
-    def _mux(self, packets: Iterable[Any]) -> None:
+    def _mux(self, packets: Iterable[Packet]) -> None:
         assert self._container is not None
         for packet in packets:
             self._container.mux(packet)
@@ -291,7 +293,9 @@ def _top_level_boxes(fh: BinaryIO, size_bytes: int, path: Path) -> set[str]:
     return kinds
 
 
-def _first_frame(packets: Iterator[Any], stream: Any, *, count: bool) -> tuple[int, bool]:
+def _first_frame(
+    packets: Iterator[Packet], stream: VideoStream, *, count: bool
+) -> tuple[int, bool]:
     """Decode until the first frame comes out (draining the decoder after at most
     ``_DECODE_PACKETS`` packets, so garbage data is not read to the end). With ``count``, go on
     counting the packets with data: only for a clip whose header declares no frame count."""
@@ -316,7 +320,7 @@ def _first_frame(packets: Iterator[Any], stream: Any, *, count: bool) -> tuple[i
     return seen, decoded
 
 
-def _duration(stream: Any, container_duration: int | None) -> float:
+def _duration(stream: VideoStream, container_duration: int | None) -> float:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container_duration is not None:

@@ -26,12 +26,15 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from imagear.errors import MediaError
+
+if TYPE_CHECKING:
+    from av.video.frame import VideoFrame
 
 __all__ = [
     "GRID",
@@ -107,14 +110,14 @@ class ClipScan:
         return float(self.from_first.max()) if self.frames else 0.0
 
 
-def _luma(frame: Any, fmt: str) -> tuple[np.ndarray, bool] | None:
+def _luma(frame: VideoFrame, fmt: str) -> tuple[np.ndarray, bool] | None:
     """The frame's 8-bit luma plane as a (height, width) view, and whether it is full range;
     None for a format without one (10-bit, RGB...)."""
     full = _LUMA_FORMATS.get(fmt)
     if full is None:
         return None
     plane = frame.planes[0]
-    rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+    rows = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
     full = full or getattr(frame, "color_range", 0) == _AVCOL_RANGE_JPEG
     return rows[: frame.height, : frame.width], full
 
@@ -174,7 +177,7 @@ class _Shrink:
         self.width = width
         self._reformatter = VideoReformatter()
 
-    def __call__(self, frame: Any) -> Image.Image:
+    def __call__(self, frame: VideoFrame) -> Image.Image:
         w, h = int(frame.width), int(frame.height)
         out_w = min(w, self.width)
         out_h = max(2, round(h * out_w / max(1, w) / 2) * 2) if out_w < w else h
@@ -184,7 +187,7 @@ class _Shrink:
         return small.to_image()
 
 
-def _gray_frame(frame: Any) -> np.ndarray:
+def _gray_frame(frame: VideoFrame) -> np.ndarray:
     """Luma of a frame in a format without an 8-bit luma plane, via swscale (full range)."""
     h, w = int(frame.height), int(frame.width)
     scale = max(1, max(h, w) // (GRID * 2))

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, ClassVar, Literal, TypedDict, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 
 from imagear.errors import EngineUnavailable
+from imagear.limits import MAX_SEED
 
 if TYPE_CHECKING:
     from imagear.engines.base import Engine, EngineConfig
-
-MAX_SEED = 2**32 - 1
 
 COMMON_PARAMETERS: tuple[str, ...] = (
     "num_frames",
@@ -114,10 +113,10 @@ class BaseOptions(BaseModel):
         return value.strip() if value is not None else None
 
 
-def _bounds(info: FieldInfo) -> tuple[Any, Any, bool, bool]:
+def _bounds(info: FieldInfo) -> tuple[object, object, bool, bool]:
     """(low, high, low_exclusive, high_exclusive) from a field's ge/gt/le/lt metadata."""
-    low: Any = None
-    high: Any = None
+    low: object = None
+    high: object = None
     low_ex = high_ex = False
     for meta in info.metadata:
         if isinstance(meta, annotated_types.Ge):
@@ -131,7 +130,7 @@ def _bounds(info: FieldInfo) -> tuple[Any, Any, bool, bool]:
     return low, high, low_ex, high_ex
 
 
-def _choices(info: FieldInfo) -> list[Any] | None:
+def _choices(info: FieldInfo) -> list[object] | None:
     """The values of a Literal field (also inside ``Literal[...] | None``), else None."""
     annotation = info.annotation
     if get_origin(annotation) is Literal:
@@ -151,11 +150,48 @@ def _type_name(info: FieldInfo) -> str:
     return getattr(base, "__name__", str(base))
 
 
-def _or_list(values: Sequence[Any]) -> str:
+def _or_list(values: Sequence[object]) -> str:
     items = [str(v) for v in values]
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " or " + items[-1]
+
+
+class OptionSpec(TypedDict):
+    """One option of a model, as :meth:`ModelDescriptor.option_specs` lists it."""
+
+    name: str
+    type: str
+    default: object
+    allowed: str
+    minimum: object
+    maximum: object
+    choices: list[object] | None
+    description: str
+    ignored: bool
+
+
+class ModelInfo(TypedDict):
+    """A JSON-ready summary of a model (:meth:`ModelDescriptor.info`)."""
+
+    name: str
+    aliases: list[str]
+    family: str
+    takes_image: bool
+    uses_prompt: bool
+    frames_rule: str
+    default_frames: int
+    native_fps: int
+    native_width: int
+    native_height: int
+    divisible_by: int
+    fixed_size: bool
+    memory: str
+    licence: str
+    hf_repo: str | None
+    requires_gpu: bool
+    honours_settings: bool
+    notes: str
 
 
 class ModelDescriptor:
@@ -208,7 +244,7 @@ class ModelDescriptor:
 
     Options: type[BaseOptions] = BaseOptions
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         options = cls.Options
         bound = options.__dict__.get("descriptor")
@@ -316,12 +352,12 @@ class ModelDescriptor:
         above = [v for v in self.valid_frames if v > value][:1]
         return below + above
 
-    def option_specs(self) -> list[dict[str, Any]]:
+    def option_specs(self) -> list[OptionSpec]:
         """One dict per option: name, type, default, allowed, bounds, description, ignored.
 
         Options are named by their option names; a front end adds how it takes each one (the
         command line's flag, a form's field)."""
-        specs = []
+        specs: list[OptionSpec] = []
         for field, info in self.Options.model_fields.items():
             low, high, _, _ = _bounds(info)
             if field in ("width", "height"):
@@ -342,7 +378,7 @@ class ModelDescriptor:
             )
         return specs
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> ModelInfo:
         """A JSON-ready summary of the descriptor (what a front end lists for it)."""
         return {
             "name": self.name,
@@ -395,8 +431,7 @@ class ModelDescriptor:
                 f"The diffusers engine for {self.name} could not be loaded: {exc}.",
                 advice="Install it with pip install 'imagear[diffusers]'.",
             ) from exc
-        descriptor: Any = self  # hf_repo is a str here, as the engine's protocol wants
-        return DiffusersEngine(descriptor, config)
+        return DiffusersEngine(self, config)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -12,7 +12,6 @@ The notices say which value was used and why; :func:`describe` says the same for
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from imagear.models.base import BaseOptions, ModelDescriptor
 
@@ -20,26 +19,29 @@ NATIVE_SETTINGS = {"num_frames": "ar_num_frames", "fps": "ar_fps"}
 """The parameters a model has its own value of, and the setting that can override it."""
 
 SEEDED = {"ar_num_frames": 14, "ar_fps": 7}
-"""The first-boot values of those settings (imagear.settings.SPECS, which imports the models, so
-they are repeated here; tests/test_engine_families.py checks that the two agree)."""
+"""The first-boot values of those settings (declared in imagear.settings_spec, which looks models
+up to check ar_model, so they are repeated here; tests/test_engine_requirements.py checks that
+the two agree)."""
 
 
-def seeded_value(setting: str) -> Any:
+def seeded_value(setting: str) -> int:
     """The value ``setting`` is seeded with on first boot."""
     return SEEDED[setting]
 
 
-def _same(value: Any, seeded: Any) -> bool:
+def _same(value: object, seeded: int) -> bool:
+    if not isinstance(value, int | float | str):
+        return False
     try:
-        return int(value) == int(seeded)
-    except (TypeError, ValueError):
+        return int(value) == seeded
+    except ValueError:
         return False
 
 
-def set_aside(from_settings: dict[str, tuple[str, Any]]) -> dict[str, tuple[str, Any]]:
+def set_aside(from_settings: dict[str, tuple[str, object]]) -> dict[str, tuple[str, object]]:
     """Remove from ``from_settings`` the frames / fps settings still at their seeded value and
     return them ({field: (setting, value)}): the model's own value applies instead."""
-    aside: dict[str, tuple[str, Any]] = {}
+    aside: dict[str, tuple[str, object]] = {}
     for key, setting in NATIVE_SETTINGS.items():
         taken = from_settings.get(key)
         if taken is not None and taken[0] == setting and _same(taken[1], seeded_value(setting)):
@@ -47,15 +49,15 @@ def set_aside(from_settings: dict[str, tuple[str, Any]]) -> dict[str, tuple[str,
     return aside
 
 
-def _amount(key: str, value: Any) -> str:
+def _amount(key: str, value: object) -> str:
     return f"{value} frames" if key == "num_frames" else f"{value} fps"
 
 
 def native_notices(
     desc: ModelDescriptor,
     options: BaseOptions,
-    aside: Mapping[str, tuple[str, Any]],
-    from_settings: Mapping[str, tuple[str, Any]],
+    aside: Mapping[str, tuple[str, object]],
+    from_settings: Mapping[str, tuple[str, object]],
 ) -> list[str]:
     """Where this run's frame count and frame rate came from, when it is not self-evident:
     a seeded setting that gave way to a different native value, or an administrator's setting

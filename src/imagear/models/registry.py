@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from imagear.errors import UnknownModel
 from imagear.models.base import ModelDescriptor
@@ -108,7 +108,7 @@ def reset_registry() -> None:
     reset_plugin_cache()
 
 
-def _plugin_classes(obj: Any) -> list[type[ModelDescriptor]]:
+def _plugin_classes(obj: object) -> list[type[ModelDescriptor]]:
     if isinstance(obj, type) and issubclass(obj, ModelDescriptor):
         return [obj]
     if isinstance(obj, type) or not callable(obj):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from imagear.errors import InvalidOption
 from imagear.models.base import BaseOptions, ModelDescriptor, OptionProblem, _bounds
@@ -39,7 +39,7 @@ class Resolved:
     notices: list[str] = field(default_factory=list)
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     if isinstance(value, str) and (not value or any(c.isspace() for c in value)):
         return repr(value)
     return str(value)
@@ -51,7 +51,7 @@ def _option_key(raw_key: str) -> str:
 
 
 def _error_message(
-    desc: ModelDescriptor, err: Mapping[str, Any], labels: Mapping[str, str], wording: Wording
+    desc: ModelDescriptor, err: ErrorDetails, labels: Mapping[str, str], wording: Wording
 ) -> tuple[str, tuple[str, ...]]:
     """One validation error in words, and the options it is about."""
     loc = err.get("loc") or ()
@@ -67,7 +67,7 @@ def _error_message(
             about = ()
         return (f"{msg}." if msg.startswith(desc.name) else f"{desc.name}: {msg}."), about
     label = labels.get(key) or name_of(wording, key)
-    value: Any = err.get("input")
+    value = err.get("input")
     message = f"{desc.name} accepts {label} {desc.describe_allowed(key)}, not {_show(value)}"
     if key == "num_frames" and desc.valid_frames is not None and len(desc.valid_frames) > 8:
         try:
@@ -93,7 +93,7 @@ def _invalid(
 
 
 def _motion_name_refused(
-    desc: ModelDescriptor, raw_key: str, value: Any, wording: Wording
+    desc: ModelDescriptor, raw_key: str, value: object, wording: Wording
 ) -> InvalidOption:
     """A motion name (``motion``) for a model without a ``motion`` option."""
     kenburns = f"Ken Burns motions ({wording.model('kenburns')})"
@@ -119,7 +119,7 @@ def _motion_name_refused(
     return InvalidOption(message, wording.options_advice(desc.name), fields=("motion",))
 
 
-def _motion_number_refused(desc: ModelDescriptor, value: Any, wording: Wording) -> InvalidOption:
+def _motion_number_refused(desc: ModelDescriptor, value: object, wording: Wording) -> InvalidOption:
     """A motion bucket (``motion_bucket_id``) for a model whose ``motion`` option takes a name."""
     names = f"a motion name ({desc.describe_allowed('motion')})"
     svd = f"SVD models ({wording.model('svd')})"
@@ -151,17 +151,17 @@ def _check_length(labels: Mapping[str, str]) -> None:
 
 def _per_call(
     desc: ModelDescriptor,
-    overrides: Mapping[str, Any],
-    extra: Mapping[str, Any],
+    overrides: Mapping[str, object],
+    extra: Mapping[str, object],
     notices: list[str],
     wording: Wording,
-) -> tuple[dict[str, Any], dict[str, str]]:
+) -> tuple[dict[str, object], dict[str, str]]:
     """Per-call values (common parameters, then model options) and how each was given (its
     label), with ignore notices."""
     fields = desc.Options.model_fields
     ignored = desc.ignored_parameters()
     advice = wording.options_advice(desc.name)
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     labels: dict[str, str] = {}
 
     def ignore(label: str) -> None:
@@ -204,13 +204,13 @@ def _per_call(
 
 
 def _from_settings(
-    desc: ModelDescriptor, settings: Mapping[str, Any], per_call: Mapping[str, Any]
-) -> dict[str, tuple[str, Any]]:
+    desc: ModelDescriptor, settings: Mapping[str, object], per_call: Mapping[str, object]
+) -> dict[str, tuple[str, object]]:
     """Parameters taken from image_ar_settings: {field: (setting key, value)}."""
     fields = desc.Options.model_fields
     wanted = dict(HONOURED_SETTINGS) if desc.honours_settings else {}
     wanted["seed"] = "ar_seed"
-    taken: dict[str, tuple[str, Any]] = {}
+    taken: dict[str, tuple[str, object]] = {}
     for key, setting in wanted.items():
         value = settings.get(setting)
         if key in fields and key not in per_call and value is not None and value != "":
@@ -222,28 +222,30 @@ def _from_settings(
 
 
 def _fill_size(
-    desc: ModelDescriptor, values: dict[str, Any], image_size: tuple[int, int] | None
+    desc: ModelDescriptor, values: dict[str, object], image_size: tuple[int, int] | None
 ) -> None:
     """Fill width/height that were not given: from output_size, or from the given side."""
-    width: Any = values.get("width")
-    height: Any = values.get("height")
+    width = values.get("width")
+    height = values.get("height")
     if width is None and height is None:
         values["width"], values["height"] = desc.output_size(image_size)
         return
     for axis, other, given in (("width", "height", width), ("height", "width", height)):
         if values.get(other) is None:
             try:
+                if not isinstance(given, int | float | str):
+                    raise ValueError(given)
                 side = int(given)
-            except (TypeError, ValueError):
+            except ValueError:
                 return  # the given side is invalid: validation reports it
             values[other] = desc.other_side(axis, side, image_size) if side > 0 else None
 
 
 def resolve_generation(
     model_name: str,
-    settings: Mapping[str, Any],
-    overrides: Mapping[str, Any],
-    extra: Mapping[str, Any],
+    settings: Mapping[str, object],
+    overrides: Mapping[str, object],
+    extra: Mapping[str, object],
     image_size: tuple[int, int] | None = None,
     *,
     wording: Wording | None = None,
@@ -267,7 +269,7 @@ def resolve_generation(
     per_call, labels = _per_call(desc, overrides, extra, notices, wording)
     from_settings = _from_settings(desc, settings, per_call)
     aside = set_aside(from_settings)  # seeded ar_num_frames / ar_fps are SVD's
-    values: dict[str, Any] = {key: value for key, (_, value) in from_settings.items()}
+    values: dict[str, object] = {key: value for key, (_, value) in from_settings.items()}
     values.update(per_call)
     _fill_size(desc, values, image_size)
     while True:

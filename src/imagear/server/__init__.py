@@ -17,12 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from imagear.quality import Thresholds
-
-if TYPE_CHECKING:
-    from imagear.server.app import ServerState, create_app
 
 MB = 1024 * 1024
 
