@@ -248,8 +248,8 @@ def test_batch_records_quality_and_retries_with_a_new_seed(
     assert first.exit_code == 1 and first.results[0].outcome == "failed"
     assert first.results[0].error_kind == "quality"
     failures = list_failures(app)
-    assert [(f["object_id"], f["error_kind"]) for f in failures] == [(oid, "quality")]
-    assert "the frames are black" in failures[0]["error"]
+    assert [(f.object_id, f.error_kind) for f in failures] == [(oid, "quality")]
+    assert "the frames are black" in (failures[0].error or "")
     second = BatchRunner(app, BatchOptions(backoff_secs=0.0)).run()
     assert second.exit_code == 0 and second.results[0].outcome == "created"
     seeds = [r.fields["seed"] for r in remote.animate_requests()]

@@ -22,11 +22,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from imagear.config import Config
 from imagear.errors import StorageError, UnsafePath
 from imagear.records import safe_join
+
+if TYPE_CHECKING:
+    from imagear.domain import Clip
 
 STALE_PART_SECS = 3600
 _STEM = re.compile(r"[^A-Za-z0-9_-]+")
@@ -50,11 +53,10 @@ def clip_name(model: str, source_name: str, now: float | None = None) -> str:
     return f"{model_part}_{stem}_{stamp}.mp4"
 
 
-def file_of(config: Config, data: dict[str, Any]) -> Path | None:
-    """Where an object_image_ar row's MP4 is on disk; None when its stored path would leave
-    storage_root."""
-    web = str(data.get("mp4_path") or "")
-    name = data.get("mp4_filename") or web.rsplit("/", 1)[-1]
+def file_of(config: Config, clip: Clip) -> Path | None:
+    """Where a clip's MP4 is on disk; None when its stored path would leave storage_root."""
+    web = clip.mp4_path or ""
+    name = clip.mp4_filename or web.rsplit("/", 1)[-1]
     folder = web.rsplit("/", 1)[0] if "/" in web else ""
     try:
         return safe_join(Path(config.storage_root), folder, name)

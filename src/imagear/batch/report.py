@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from imagear.domain import PlannedRecord
 from imagear.errors import EXIT_INTERRUPTED, ImagearError, NotFound
 from imagear.models.wording import OPTION_NAMES, Wording
 
@@ -181,7 +182,7 @@ class Preview:
     """``--dry-run``: what a run would take now (``rows``, at most ``limit``), how many it
     could take in all (``total``), and the named records it would not take (``named``)."""
 
-    rows: list[dict[str, Any]]
+    rows: list[PlannedRecord]
     total: int
     limit: int | None
     named: list[NamedSkip] = field(default_factory=list)

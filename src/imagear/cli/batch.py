@@ -193,11 +193,11 @@ def _print_plan(preview: "Preview", as_json: bool) -> None:
         table.add_column(name, overflow="fold")
     for r in rows:
         table.add_row(
-            str(r["object_id"]),
-            text(r["identifier"]),
-            text(r["title"]),
-            str(r["status"]),
-            str(r["attempts"]),
+            str(r.object_id),
+            text(r.identifier),
+            text(r.title),
+            str(r.status),
+            str(r.attempts),
         )
     console.print(table)
 
@@ -383,7 +383,7 @@ def failures(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return
     for row in rows:
         head, error = failure_lines(row)
-        style = "red" if row["status"] == "given_up" else None
+        style = "red" if row.status == "given_up" else None
         console.print(text(head), style=style or "", soft_wrap=True, highlight=False)
         console.print(text(error), soft_wrap=True, highlight=False)
     console.print(text(failures_count_line(rows)), soft_wrap=True, highlight=False)
@@ -399,7 +399,7 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     with handle_errors(as_json):
         now = progress(get_app(ctx, read_only=True))
     if as_json:
-        print_json(now.as_dict())
+        print_json(now)
         return
     for line in progress_lines(now):
         console.print(text(line), soft_wrap=True, highlight=False)

@@ -59,7 +59,7 @@ def check(
             checked += 1
             failed += 0 if audit.ok else 1
             if as_json:
-                results.append(audit.as_dict())
+                results.append(audit)
                 continue
             where = audit.file.name if audit.file else "-"
             for problem in audit.problems:

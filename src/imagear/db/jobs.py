@@ -48,6 +48,7 @@ from imagear.db.engine import MYSQL, POSTGRES, family
 from imagear.db.records import has_clip, has_master, is_master_file
 from imagear.db.review import APPROVED, REVIEW
 from imagear.db.schema import CLIPS, FILES, JOB
+from imagear.domain import JobFailure, PlannedRecord
 
 PENDING, RUNNING, DONE, FAILED, GIVEN_UP = "pending", "running", "done", "failed", "given_up"
 RUNNER_LOST = "RunnerLost"
@@ -273,9 +274,9 @@ def _plan_query(engine: Engine, sel: Selection, window: Sequence[int] | None) ->
     )
 
 
-def plan(engine: Engine, sel: Selection, limit: int | None) -> list[dict[str, Any]]:
+def plan(engine: Engine, sel: Selection, limit: int | None) -> list[PlannedRecord]:
     """What a run would take now, in order (no writes), for ``--dry-run``."""
-    out: list[dict[str, Any]] = []
+    out: list[PlannedRecord] = []
     for window in sel.windows():
         left = None if limit is None else limit - len(out)
         if left is not None and left <= 0:
@@ -286,14 +287,14 @@ def plan(engine: Engine, sel: Selection, limit: int | None) -> list[dict[str, An
         for r in read_rows(engine, query, "The batch could not list the records to do"):
             status = r.status or "new"
             out.append(
-                {
-                    "object_id": r.id,
-                    "identifier": r.identifier,
-                    "title": r.title,
-                    "status": "expired claim" if status == RUNNING else status,
-                    "attempts": r.attempts or 0,
-                    "last_error_kind": r.last_error_kind,
-                }
+                PlannedRecord(
+                    object_id=int(r.id),
+                    identifier=r.identifier,
+                    title=r.title,
+                    status="expired claim" if status == RUNNING else status,
+                    attempts=int(r.attempts or 0),
+                    last_error_kind=r.last_error_kind,
+                )
             )
     return out
 
@@ -313,7 +314,23 @@ def count(engine: Engine, sel: Selection, limit: int | None) -> int:
     return total
 
 
-def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, Any]:
+@dataclass(frozen=True)
+class NamedRow:
+    """A record named for a batch run: whether it has a master image and a clip, and its job
+    row's state (None where it has none)."""
+
+    id: int
+    has_master: bool
+    has_clip: bool
+    status: str | None
+    attempts: int
+    next_attempt_at: datetime | None
+    claimed_by: str | None
+    claim_expires_at: datetime | None
+    finished_at: datetime | None
+
+
+def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, NamedRow]:
     """For the ids of ``window``: whether each exists, has a master image and a clip, and its
     job row's state, keyed by id (missing ids are absent)."""
     j = JOB
@@ -334,7 +351,20 @@ def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, Any]:
         .where(r.c.id.in_(list(window)))
     )
     rows = read_rows(engine, query, "The batch could not look up the named records")
-    return {int(r.id): r for r in rows}
+    return {
+        int(r.id): NamedRow(
+            int(r.id),
+            bool(r.has_master),
+            bool(r.has_clip),
+            r.status,
+            int(r.attempts or 0),
+            as_utc(r.next_attempt_at),
+            r.claimed_by,
+            as_utc(r.claim_expires_at),
+            as_utc(r.finished_at),
+        )
+        for r in rows
+    }
 
 
 # -- failures ----------------------------------------------------------------------------------
@@ -342,21 +372,7 @@ def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, Any]:
 _READ_FAILED = "Could not read the batch failures"
 
 
-def _failure_dict(row: Any) -> dict[str, Any]:
-    return {
-        "object_id": row.object_id,
-        "identifier": row.identifier,
-        "status": row.status,
-        "attempts": row.attempts,
-        "error_kind": row.last_error_kind,
-        "error": row.last_error,
-        "next_attempt_at": iso(row.next_attempt_at),
-        "claimed_by": row.claimed_by,
-        "updated_at": iso(row.updated_at),
-    }
-
-
-def failures(engine: Engine) -> list[dict[str, Any]]:
+def failures(engine: Engine) -> list[JobFailure]:
     """The failure rows (:func:`is_failure`), given-up ones first, then by id."""
     j = JOB
     r = flavour.of(engine).records
@@ -376,7 +392,20 @@ def failures(engine: Engine) -> list[dict[str, Any]]:
         .where(is_failure())
         .order_by(case((j.c.status == GIVEN_UP, 0), else_=1), j.c.object_id)
     )
-    return [_failure_dict(r) for r in read_rows(engine, query, _READ_FAILED)]
+    return [
+        JobFailure(
+            object_id=int(row.object_id),
+            identifier=row.identifier,
+            status=row.status,
+            attempts=int(row.attempts or 0),
+            error_kind=row.last_error_kind,
+            error=row.last_error,
+            next_attempt_at=as_utc(row.next_attempt_at),
+            claimed_by=row.claimed_by,
+            updated_at=as_utc(row.updated_at),
+        )
+        for row in read_rows(engine, query, _READ_FAILED)
+    ]
 
 
 def waiting(engine: Engine) -> tuple[int, datetime | None]:

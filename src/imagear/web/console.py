@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from imagear import review, store
 from imagear.app import App
+from imagear.domain import json_object
 from imagear.records import get_record
 from imagear.web.auth import Auth, Who
 from imagear.web.worker import Worker
@@ -71,8 +72,8 @@ def record_view(
         "record.html",
         status,
         record=record,
-        anim=anim,
-        version=(anim or {}).get("mp4_filename") or "",
+        anim=json_object(anim) if anim else None,  # times as ISO 8601, as the page's script
+        version=anim.mp4_filename or "" if anim else "",
         has_file=bool(clip and clip.is_file()),
         review=review.state(app, object_id),
         job=job.as_dict() if job else None,
