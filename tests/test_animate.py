@@ -609,6 +609,5 @@ def test_the_master_image_is_the_one_sent(
         out = animator.animate(AnimateRequest(oid))
     assert remote.animate_requests()[0].image_size == (300, 200)
     assert (
-        out.animation is not None
-        and out.animation.digital_object_id == expected.digital_object_id
+        out.animation is not None and out.animation.digital_object_id == expected.digital_object_id
     )
