@@ -27,6 +27,7 @@ from imagear.animate import AnimateRequest, Animator
 from imagear.app import App
 from imagear.cli import app as cli
 from imagear.db import clips as clips_db
+from imagear.domain import Clip
 from imagear.errors import QualityRejected
 from imagear.models import register, unregister
 from imagear.quarantine import quarantine_dir
@@ -36,7 +37,7 @@ def add(app: App, make_image: Any, name: str = "photo.jpg") -> int:
     return records.add_record(app, make_image(name)).id
 
 
-def snapshot(app: App, oid: int) -> tuple[dict[str, Any] | None, dict[str, str]]:
+def snapshot(app: App, oid: int) -> tuple[Clip | None, dict[str, str]]:
     """The record's clip row and the sha256 of every file in its folder."""
     row = clips_db.lookup(app.engine, oid).clip
     folder = store.record_dir(app.config, oid)
@@ -256,7 +257,7 @@ def test_batch_records_quality_and_retries_with_a_new_seed(
     assert seeds[0] == "42" and seeds[1] != "42"
     assert list_failures(app) == []
     row = clips_db.lookup(app.engine, oid).clip
-    assert row is not None and str(row["ai_seed"]) == seeds[1]
+    assert row is not None and str(row.ai_seed) == seeds[1]
 
 
 # -- imagear check -------------------------------------------------------------------------------

@@ -55,9 +55,9 @@ class _Statements:
     lookup and the commit path run once per record of a batch)."""
 
     columns: tuple[Column[object], ...]
-    row_of: Select[tuple[object, ...]]
+    row_of: Select
     update: Update
-    lookup: Select[tuple[object, ...]]
+    lookup: Select
 
 
 @functools.cache

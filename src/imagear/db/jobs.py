@@ -19,17 +19,21 @@ transaction selects the ids ``FOR UPDATE SKIP LOCKED``, updates them, and reads 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TypeVar
 
 from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
     Connection,
     DateTime,
     Engine,
     Integer,
+    Row,
     Select,
+    Update,
     and_,
     bindparam,
     case,
@@ -93,8 +97,14 @@ class Selection:
 
 # -- SQL building blocks -----------------------------------------------------------------------
 
+Window = Sequence[int] | BindParameter[list[int]] | None  # the ids a statement is limited to
+Params = Mapping[str, object]  # a statement's bound parameters
+_Stmt = TypeVar("_Stmt", Select, Update)
 
-def candidate(oid: Any, sel: Selection, window: Any, per_row: bool = False) -> Any:
+
+def candidate(
+    oid: ColumnElement[int], sel: Selection, window: Window, per_row: bool = False
+) -> ColumnElement[bool]:
     """SQL: the record ``oid`` is one this selection is about (master image, maybe no clip).
 
     ``per_row``: for a statement that reads a few rows of an index walk (a claim): the tests
@@ -107,7 +117,7 @@ def candidate(oid: Any, sel: Selection, window: Any, per_row: bool = False) -> A
     if per_row:
         master = select(FILES.c.id).where(is_master_file(oid)).limit(1).scalar_subquery()
         clip = select(CLIPS.c.id).where(CLIPS.c.object_id == oid).limit(1).scalar_subquery()
-        conds: list[Any] = [master.is_not(None)]
+        conds: list[ColumnElement[bool]] = [master.is_not(None)]
         if sel.only_missing:
             conds.append(clip.is_(None))
         if keep_approved:
@@ -124,7 +134,9 @@ def candidate(oid: Any, sel: Selection, window: Any, per_row: bool = False) -> A
     return and_(*conds)
 
 
-def not_done_since(sel: Selection, since: Any = None) -> Any:
+def not_done_since(
+    sel: Selection, since: datetime | ColumnElement[datetime] | None = None
+) -> ColumnElement[bool]:
     """SQL (``--all``): the job row was not finished at or after ``since``."""
     if sel.only_missing or sel.since is None:
         return literal(True)
@@ -133,7 +145,7 @@ def not_done_since(sel: Selection, since: Any = None) -> Any:
     )
 
 
-def is_failure() -> Any:
+def is_failure() -> ColumnElement[bool]:
     """SQL: the row is a batch failure (``failed``, ``given_up``, or ``pending`` with an error:
     its runner died or a stopped run gave it back)."""
     return or_(
@@ -142,7 +154,7 @@ def is_failure() -> Any:
     )
 
 
-def time_param(name: str) -> Any:
+def time_param(name: str) -> BindParameter[datetime]:
     """A bound parameter holding an aware time."""
     return bindparam(name, type_=DateTime(timezone=True))
 
@@ -157,17 +169,17 @@ def clock(engine: Engine) -> str:
     return fam if fam in (POSTGRES, MYSQL) else "python"
 
 
-def mysql_now() -> Any:
+def mysql_now() -> ColumnElement[datetime]:
     """SQL: MySQL/MariaDB's UTC clock, to the microsecond."""
     return func.utc_timestamp(literal_column("6"))
 
 
-def mysql_plus(microseconds: Any) -> Any:
+def mysql_plus(microseconds: int | ColumnElement[int]) -> ColumnElement[datetime]:
     """SQL: MySQL/MariaDB's UTC clock plus ``microseconds`` (an int or a bound parameter)."""
     return func.timestampadd(text("MICROSECOND"), microseconds, mysql_now())
 
 
-def sql_now(engine: Engine, plus_secs: float = 0.0) -> Any:
+def sql_now(engine: Engine, plus_secs: float = 0.0) -> ColumnElement[datetime]:
     """SQL for "now (+ seconds)": the database's clock on PostgreSQL and MySQL/MariaDB,
     Python's on SQLite."""
     which = clock(engine)
@@ -179,7 +191,7 @@ def sql_now(engine: Engine, plus_secs: float = 0.0) -> Any:
     return literal(datetime.now(UTC) + timedelta(seconds=plus_secs), DateTime(timezone=True))
 
 
-def on_index(stmt: Any, index: str = "PRIMARY") -> Any:
+def on_index(stmt: _Stmt, index: str = "PRIMARY") -> _Stmt:
     """``stmt`` (a SELECT or UPDATE of image_ar_job) with MySQL's ``FORCE INDEX (index)``;
     unchanged elsewhere. InnoDB locks every row a locking statement reads, if only for a
     moment: a table scan would make the other runners' ``SKIP LOCKED`` claims skip rows that
@@ -201,14 +213,19 @@ class PickAndUpdate:
 
     _IDS = "picked_ids"
 
-    def __init__(self, pick: Any, stmt: Any, returning: tuple[Any, ...] = (JOB.c.object_id,)):
+    def __init__(
+        self,
+        pick: Select,
+        stmt: Update,
+        returning: tuple[ColumnElement[object], ...] = (JOB.c.object_id,),
+    ):
         self.pick = pick
         self.one = stmt.where(JOB.c.object_id.in_(pick)).returning(*returning)
-        ids: Any = bindparam(self._IDS, expanding=True)
+        ids: BindParameter[list[int]] = bindparam(self._IDS, expanding=True)
         self.by_ids = on_index(stmt.where(JOB.c.object_id.in_(ids)))
         self.read = select(*returning).where(JOB.c.object_id.in_(ids))
 
-    def run(self, conn: Connection, params: dict[str, Any] | None = None) -> list[Any]:
+    def run(self, conn: Connection, params: Params | None = None) -> list[Row]:
         params = params or {}
         if conn.dialect.update_returning:
             return list(conn.execute(self.one, params).all())
@@ -227,7 +244,7 @@ def write_tx(engine: Engine, what: str) -> Iterator[Connection]:
         yield conn
 
 
-def read_rows(engine: Engine, query: Any, failure: str) -> list[Any]:
+def read_rows(engine: Engine, query: Select, failure: str) -> list[Row]:
     """The rows of a read-only query; DB errors -> StorageError ``"<failure>: <cause>."``."""
     try:
         with engine.connect() as conn:
@@ -239,7 +256,7 @@ def read_rows(engine: Engine, query: Any, failure: str) -> list[Any]:
 # -- the plan (--dry-run) and the named records ------------------------------------------------
 
 
-def _plan_query(engine: Engine, sel: Selection, window: Sequence[int] | None) -> Any:
+def _plan_query(engine: Engine, sel: Selection, window: Sequence[int] | None) -> Select:
     """SELECT of the records a run would take now, in order (no job row yet = new).
 
     A record is takeable when the selection covers it and its job row (if any) lets a claim

@@ -19,9 +19,8 @@ they are missing; imagear's own ``image_ar_job``, ``imagear_review`` (the web co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import tzinfo
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, tzinfo
 
 from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -92,7 +91,10 @@ def _check_not_newer(version: int) -> int:
 
 
 def seed(
-    conn: Connection, rows: Sequence[dict[str, Any]], now: Any = None, table: Table = SETTINGS
+    conn: Connection,
+    rows: Sequence[Mapping[str, object]],
+    now: datetime | None = None,
+    table: Table = SETTINGS,
 ) -> None:
     """Insert the settings rows whose ``setting_key`` is missing (existing values are kept);
     ``now``, when given, is their ``updated_at``; ``table``: image_ar_settings as this kind of
@@ -110,7 +112,7 @@ def seed(
 def upgrade(
     engine: Engine,
     target: int = SCHEMA_VERSION,
-    seed_rows: Sequence[dict[str, Any]] = (),
+    seed_rows: Sequence[Mapping[str, object]] = (),
     on_create: Callable[[str], None] | None = None,
 ) -> int:
     """Run the missing migrations up to ``target`` and add missing ``seed_rows``; return the
@@ -162,7 +164,7 @@ def upgrade(
 
 def init_db(
     url: str,
-    seed_rows: Sequence[dict[str, Any]] = (),
+    seed_rows: Sequence[Mapping[str, object]] = (),
     time_zone: tzinfo | None = None,
     on_create: Callable[[str], None] | None = None,
 ) -> Engine:

@@ -70,7 +70,7 @@ def _usage_rank() -> Case[int]:
     )
 
 
-def master_query(oid: RecordId) -> Select[tuple[object, ...]]:
+def master_query(oid: RecordId) -> Select:
     """SELECT of record ``oid``'s candidate master images, best first."""
     return select(FILES).where(is_master_file(oid)).order_by(_usage_rank(), FILES.c.id)
 
