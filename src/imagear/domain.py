@@ -326,12 +326,92 @@ class PlannedRecord:
     last_error_kind: str | None
 
 
+@dataclass
+class ItemReport:
+    """One record's outcome in a batch run, as ``batch --json`` lists a failure."""
+
+    object_id: int
+    outcome: str  # created | replaced | skipped | failed | given_up | released
+    secs: float  # in all, waits included
+    generation_secs: float | None
+    wait_secs: float  # waiting for a generation slot
+    attempts: int
+    error_kind: str | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+    notices: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NamedReport:
+    """A record named with ``--object-id`` that a batch run does not take, and why."""
+
+    object_id: int
+    reason: str  # missing | no_master | has_clip | waiting | given_up | running | done_since
+    not_found: bool
+    message: str
+    advice: str | None = None  # what to do (a front end's words), when it is not found
+
+
+@dataclass
+class StopReport:
+    """What stopped a batch run early."""
+
+    kind: str
+    error: str
+
+
+@dataclass
+class BatchReport:
+    """A batch run (``batch --json``)."""
+
+    runner: str
+    mode: str
+    planned: int
+    done: int
+    created: int
+    replaced: int
+    skipped: int
+    failed: int
+    given_up: int
+    released: int
+    reopened: list[int]
+    failures: list[ItemReport]
+    given_up_total: int
+    given_up_earlier: int
+    named: list[NamedReport]
+    waiting: int
+    next_retry_at: datetime | None
+    interrupted: bool
+    stopped: StopReport | None
+    elapsed_secs: float
+    exit_code: int
+
+
+@dataclass
+class DryRunReport:
+    """What a batch run would take now (``batch --dry-run --json``)."""
+
+    dry_run: bool  # always True: tells the document from a run's
+    count: int
+    total: int
+    limit: int | None
+    records: list[PlannedRecord]
+    named: list[NamedReport]
+    exit_code: int
+
+
 __all__ = [
     "CLIP_FIELDS",
     "FLAT",
     "HIDDEN",
     "JSON",
     "BatchProgress",
+    "BatchReport",
+    "DryRunReport",
+    "ItemReport",
+    "NamedReport",
+    "StopReport",
     "RunningClaim",
     "Clip",
     "ClipAudit",

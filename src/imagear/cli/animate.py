@@ -255,6 +255,7 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
     """Report health. Exit 5 when the server is unreachable or cannot serve ar_model, 6 when
     ar_model cannot run in this process (no server set)."""
     from imagear.animate import Animator
+    from imagear.domain import json_object
     from imagear.pool import pool_lines
     from imagear.wire import redact_url
 
@@ -263,7 +264,7 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
         with Animator(app) as animator:
             settings = animator.settings()
             route = animator.route(settings)  # where requests go, and why
-            route_json = {**route.as_dict(), "url": redact_url(route.url) if route.url else None}
+            route_json = {**json_object(route), "url": redact_url(route.url) if route.url else None}
             try:
                 h = animator.health()
             except ServerError as err:

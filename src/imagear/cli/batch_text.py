@@ -13,11 +13,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imagear.batch loads the database layer: only its types are needed here
     from imagear.batch import BatchProgress, BatchSummary, ItemResult, NamedSkip
-    from imagear.domain import JobFailure
+    from imagear.domain import JobFailure, NamedReport
 
 
 def when(value: datetime | None) -> str:
@@ -74,10 +74,10 @@ NAMED_ADVICE = {
 """What to do about a named record that is not found (the run exits 3)."""
 
 
-def named_json(n: NamedSkip) -> dict[str, Any]:
+def named_json(n: NamedSkip) -> NamedReport:
     """A named record not taken, as --json says it (its message worded for the command line,
     and advice when it is not found)."""
-    return {**n.as_dict(), "message": named_message(n), "advice": NAMED_ADVICE.get(n.reason)}
+    return n.report(named_message(n), NAMED_ADVICE.get(n.reason))
 
 
 def nothing_to_do_line(summary: BatchSummary) -> str:
