@@ -4,7 +4,6 @@ the templates), error responses, and the record page (also re-shown with a form'
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -32,7 +31,7 @@ class Console:
     def who(self, request: Request) -> Who:
         return self.auth.who(request.headers, request.cookies)
 
-    def page(self, request: Request, name: str, code: int = 200, **context: Any) -> Response:
+    def page(self, request: Request, name: str, code: int = 200, **context: object) -> Response:
         who = self.who(request)
         context.setdefault("who", who)
         context.setdefault("csrf", who.csrf or "")
@@ -44,7 +43,9 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def error_response(console: Console, request: Request, status: int, message: str, **extra: Any):
+def error_response(
+    console: Console, request: Request, status: int, message: str, **extra: object
+) -> Response:
     if wants_json(request) or request.url.path.startswith("/image-ar/") and status != 404:
         return JSONResponse({"error": message, **extra}, status_code=status)
     return console.page(request, "error.html", status, status=status, message=message)
