@@ -14,7 +14,8 @@ from datetime import datetime
 from imagear.app import App
 from imagear.batch.report import NamedSkip
 from imagear.db import jobs
-from imagear.db.jobs import FAILED, GIVEN_UP, RUNNING, NamedRow, Selection
+from imagear.db.jobs import FAILED, GIVEN_UP, RUNNING, Selection
+from imagear.db.rows import NamedRow
 from imagear.domain import PlannedRecord
 
 

@@ -34,6 +34,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -165,9 +166,7 @@ class ClaimStore:
         several calls (one commit); database errors raise StorageError."""
         return write_tx(self.engine, what)
 
-    def _use(
-        self, conn: Connection | None, what: str
-    ) -> contextlib.AbstractContextManager[Connection]:
+    def _use(self, conn: Connection | None, what: str) -> AbstractContextManager[Connection]:
         return contextlib.nullcontext(conn) if conn is not None else self.transaction(what)
 
     def db_now(self) -> datetime:

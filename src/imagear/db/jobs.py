@@ -51,6 +51,7 @@ from imagear.db import flavour, locks
 from imagear.db.engine import MYSQL, POSTGRES, family
 from imagear.db.records import has_clip, has_master, is_master_file
 from imagear.db.review import APPROVED, REVIEW
+from imagear.db.rows import NamedRow
 from imagear.db.schema import CLIPS, FILES, JOB
 from imagear.domain import JobFailure, PlannedRecord
 
@@ -329,22 +330,6 @@ def count(engine: Engine, sel: Selection, limit: int | None) -> int:
         if limit is not None and total >= limit:
             break
     return total
-
-
-@dataclass(frozen=True)
-class NamedRow:
-    """A record named for a batch run: whether it has a master image and a clip, and its job
-    row's state (None where it has none)."""
-
-    id: int
-    has_master: bool
-    has_clip: bool
-    status: str | None
-    attempts: int
-    next_attempt_at: datetime | None
-    claimed_by: str | None
-    claim_expires_at: datetime | None
-    finished_at: datetime | None
 
 
 def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, NamedRow]:

@@ -4,6 +4,7 @@ and an ``object_image_ar`` row (a :class:`~imagear.domain.Clip`, :func:`clip_of`
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TypedDict, cast
@@ -90,4 +91,20 @@ def clip_of(values: RowMapping | Mapping[str, object], fl: flavour.Flavour | Non
     )
 
 
-__all__ = ["FileRow", "clip_of", "file_row", "text"]
+@dataclass(frozen=True)
+class NamedRow:
+    """A record named for a batch run: whether it has a master image and a clip, and its job
+    row's state (None where it has none)."""
+
+    id: int
+    has_master: bool
+    has_clip: bool
+    status: str | None
+    attempts: int
+    next_attempt_at: datetime | None
+    claimed_by: str | None
+    claim_expires_at: datetime | None
+    finished_at: datetime | None
+
+
+__all__ = ["FileRow", "NamedRow", "clip_of", "file_row", "text"]
