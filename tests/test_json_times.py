@@ -83,6 +83,13 @@ class _Outer:
     items: list[_Inner] = field(default_factory=list)
 
 
+def test_a_clip_has_the_columns_of_object_image_ar_in_their_order() -> None:
+    from imagear.db.schema import CLIP_COLUMNS
+    from imagear.domain import CLIP_FIELDS
+
+    assert CLIP_FIELDS == CLIP_COLUMNS  # docs/json.md: "its columns in table order"
+
+
 def test_to_json_is_the_one_convention() -> None:
     zone = timezone(timedelta(hours=2))
     value = _Outer(_Inner(1), datetime(2026, 1, 2, 3, 4, 5, tzinfo=zone), Path("/a/b"))

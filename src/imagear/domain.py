@@ -167,12 +167,6 @@ class Record:
     has_master: bool = False
     has_animation: bool = False
 
-    def summary(self) -> RecordSummary:
-        """The listing's view: no master/animation detail."""
-        return RecordSummary(
-            self.id, self.identifier, self.title, self.has_master, self.has_animation
-        )
-
 
 @dataclass
 class ImportFailure:
