@@ -77,7 +77,7 @@ def record_view(
         version=anim.mp4_filename or "" if anim else "",
         has_file=bool(clip and clip.is_file()),
         review=review.state(app, object_id),
-        job=job.as_dict() if job else None,
+        job=json_object(job) if job else None,
         models=sorted(d.name for d in list_models()),
         errors=errors or {},
         error=error,
