@@ -125,7 +125,7 @@ def test_skip_then_force_replaces(app: App, remote: FakeVideoServer, make_image:
     assert first.file is not None and not first.file.exists()
     row = row_of(app, oid)
     assert row is not None and row.mp4_filename == second.file.name  # type: ignore[union-attr]
-    assert row.id == first.animation["id"]  # type: ignore[index]  # updated in place
+    assert first.animation is not None and row.id == first.animation.id  # updated in place
     assert listing(app, oid) == with_companions(row.mp4_filename)
 
 
@@ -619,6 +619,5 @@ def test_the_master_image_is_the_one_sent(
         out = animator.animate(AnimateRequest(oid))
     assert remote.animate_requests()[0].image_size == (300, 200)
     assert (
-        out.animation is not None
-        and out.animation["digital_object_id"] == expected.digital_object_id
+        out.animation is not None and out.animation.digital_object_id == expected.digital_object_id
     )

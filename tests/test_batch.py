@@ -202,8 +202,8 @@ def test_failures_retry_with_backoff_then_give_up(app: App, serve: Any, tmp_path
     assert [(r.outcome, r.attempts) for r in third.results] == [("given_up", 3)]
     assert third.exit_code == 1 and third.given_up_total == 1
     [listed] = list_failures(app)
-    assert listed["object_id"] == bad and listed["status"] == "given_up"
-    assert listed["attempts"] == 3 and listed["error_kind"] == "ServerError"
+    assert listed.object_id == bad and listed.status == "given_up"
+    assert listed.attempts == 3 and listed.error_kind == "ServerError"
 
     time_passes(app)
     assert run(app, **opts).planned == 0  # given up: no longer retried
@@ -393,9 +393,9 @@ def test_dry_run_changes_nothing(app: App, serve: Any, tmp_path: Path) -> None:
     ids = make_records(app, 3, tmp_path / "in")
     server = serve()
     plan = BatchRunner(app, BatchOptions(limit=2)).plan()
-    assert [(p["object_id"], p["status"]) for p in plan] == [(ids[0], "new"), (ids[1], "new")]
+    assert [(p.object_id, p.status) for p in plan] == [(ids[0], "new"), (ids[1], "new")]
     preview = BatchRunner(app, BatchOptions(limit=2, object_ids=[ids[2], ids[0], 404])).preview()
-    assert [p["object_id"] for p in preview.rows] == [ids[0], ids[2]] and preview.total == 2
+    assert [p.object_id for p in preview.rows] == [ids[0], ids[2]] and preview.total == 2
     assert [(n.object_id, n.reason) for n in preview.named] == [(404, "missing")]
     assert preview.exit_code == 3
     assert BatchRunner(app, BatchOptions(limit=1)).preview().total == 3
@@ -436,7 +436,7 @@ def test_all_keeps_the_clips_a_curator_approved(app: App, serve: Any, tmp_path: 
     redo = run(app, only_missing=False, since=since)
     assert redo.count("replaced") == 2 and redo.exit_code == 0
     assert clips_db.rows(app.engine, [ids[0]]) == kept  # the approved clip is untouched
-    assert review.state(app, ids[0])["state"] == "approved"  # type: ignore[index]
+    assert review.state(app, ids[0]).state == "approved"  # type: ignore[union-attr]
     # named, it is made again: the verdict was on the clip it replaced
     named = run(app, only_missing=False, object_ids=[ids[0]], since=datetime.now(UTC))
     assert named.count("replaced") == 1
@@ -454,7 +454,7 @@ def test_a_rejected_clip_is_made_again_and_its_verdict_forgotten(
     assert run(app).count("created") == 2
     review.reject(app, ids[1], "curator")
     assert mp4_files(app, ids[1]) == []
-    assert review.state(app, ids[1])["state"] == "rejected"  # type: ignore[index]
+    assert review.state(app, ids[1]).state == "rejected"  # type: ignore[union-attr]
     again = run(app, backoff_secs=0.0)
     assert again.count("created") == 1 and len(mp4_files(app, ids[1])) == 1
     assert review.state(app, ids[1]) is None

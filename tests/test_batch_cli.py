@@ -272,7 +272,7 @@ def test_failures_are_readable_at_80_columns(
     serve(fail_names={"rec_0000", "rec_0001"})
     runner.invoke(cli, ["batch", "--max-attempts", "1", "--object-id", "1"])
     runner.invoke(cli, ["batch", "--object-id", "2"])
-    errors = {r["object_id"]: r["error"] for r in list_failures(app)}
+    errors = {r.object_id: r.error for r in list_failures(app)}
     assert len(errors[1]) > 80  # longer than the terminal
     monkeypatch.setattr(console, "_width", 80)
     out = runner.invoke(cli, ["batch", "failures"]).stdout

@@ -16,6 +16,7 @@ from imagear.app import App
 from imagear.batch import BatchOptions, BatchRunner, progress
 from imagear.cli import app as cli
 from imagear.db.schema import JOB
+from imagear.domain import JobCounts, json_object
 
 pytestmark = pytest.mark.all_databases  # storage semantics: every database
 
@@ -72,18 +73,23 @@ def worked(app: App, serve: Any, tmp_path: Path) -> list[int]:
 
 def test_the_snapshot_counts_claims_rate_and_time_left(app: App, worked: list[int]) -> None:
     p = progress(app)
-    assert p.counts == {"done": 4, "running": 2, "failed": 1, "pending": 1}
+    assert p.counts == JobCounts(pending=1, running=2, done=4, failed=1, given_up=0)
     assert p.total == 8 and p.to_do == 4
-    running = {c["object_id"]: c for c in p.running}
-    assert running[worked[4]]["runner"] == "host-a:1" and not running[worked[4]]["expired"]
-    assert running[worked[5]]["expired"] and p.active
-    assert p.done_10min == 4 and p.per_minute == pytest.approx(0.4)
+    running = {c.object_id: c for c in p.running}
+    assert running[worked[4]].runner == "host-a:1" and not running[worked[4]].expired
+    assert running[worked[5]].expired and p.active
+    assert p.done_last_10_min == 4 and p.per_minute == pytest.approx(0.4)
     assert p.eta_secs == pytest.approx(600.0)  # 4 to do at 0.4 a minute
-    assert [d["object_id"] for d in p.last_done][0] == worked[6]  # newest first
+    assert [d.object_id for d in p.last_done][0] == worked[6]  # newest first
     assert p.next_retry_at is not None and p.next_retry_at > datetime.now(UTC)
-    data = p.as_dict()
+    data = json_object(p)
     assert data["counts"] == {"pending": 1, "running": 2, "done": 4, "failed": 1, "given_up": 0}
     assert data["eta_secs"] == 600 and json.dumps(data)
+    assert list(data) == [
+        "now", "counts", "total", "to_do", "active", "running", "done_last_10_min",
+        "done_last_hour", "per_minute", "eta_secs", "last_done", "next_retry_at",
+    ]  # fmt: skip
+    assert datetime.fromisoformat(str(data["now"])).utcoffset() is not None
 
 
 def test_no_batch_yet(app: App) -> None:

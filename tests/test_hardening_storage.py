@@ -290,5 +290,5 @@ def test_a_live_runner_keeps_its_claims_past_the_lease(app: App, make_image: Any
         other = BatchRunner(App.load(), BatchOptions(lease_secs=0.6)).run()
         release.set()
         summary = done.result(30)
-    assert summary.exit_code == 0 and other.planned == 0, (summary.as_dict(), other.as_dict())
+    assert summary.exit_code == 0 and other.planned == 0, (summary.report(), other.report())
     assert os.path.isdir(store.record_dir(app.config, oid))

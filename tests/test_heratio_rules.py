@@ -319,7 +319,7 @@ def test_atom_kind_on_sqlite(sqlite_url: str, tmp_path: Path) -> None:
     assert flavour.of(engine).is_atom
     rows, total = records_db.page(engine, 10, 0)
     assert total == 2  # not the root description
-    assert {r["id"]: r["title"] for r in rows} == {450: "Hafen", 451: "Mühle"}
+    assert {r.id: r.title for r in rows} == {450: "Hafen", 451: "Mühle"}
     with pytest.raises(ReadOnlyRecords, match="AtoM/Heratio database"):
         records_db.refuse_adding(engine)
     names = set(db.make_engine(sqlite_url).dialect.get_table_names(engine.connect()))

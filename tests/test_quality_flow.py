@@ -27,6 +27,7 @@ from imagear.animate import AnimateRequest, Animator
 from imagear.app import App
 from imagear.cli import app as cli
 from imagear.db import clips as clips_db
+from imagear.domain import Clip
 from imagear.errors import QualityRejected
 from imagear.models import register, unregister
 from imagear.quarantine import quarantine_dir
@@ -36,7 +37,7 @@ def add(app: App, make_image: Any, name: str = "photo.jpg") -> int:
     return records.add_record(app, make_image(name)).id
 
 
-def snapshot(app: App, oid: int) -> tuple[dict[str, Any] | None, dict[str, str]]:
+def snapshot(app: App, oid: int) -> tuple[Clip | None, dict[str, str]]:
     """The record's clip row and the sha256 of every file in its folder."""
     row = clips_db.lookup(app.engine, oid).clip
     folder = store.record_dir(app.config, oid)
@@ -248,15 +249,15 @@ def test_batch_records_quality_and_retries_with_a_new_seed(
     assert first.exit_code == 1 and first.results[0].outcome == "failed"
     assert first.results[0].error_kind == "quality"
     failures = list_failures(app)
-    assert [(f["object_id"], f["error_kind"]) for f in failures] == [(oid, "quality")]
-    assert "the frames are black" in failures[0]["error"]
+    assert [(f.object_id, f.error_kind) for f in failures] == [(oid, "quality")]
+    assert "the frames are black" in (failures[0].error or "")
     second = BatchRunner(app, BatchOptions(backoff_secs=0.0)).run()
     assert second.exit_code == 0 and second.results[0].outcome == "created"
     seeds = [r.fields["seed"] for r in remote.animate_requests()]
     assert seeds[0] == "42" and seeds[1] != "42"
     assert list_failures(app) == []
     row = clips_db.lookup(app.engine, oid).clip
-    assert row is not None and str(row["ai_seed"]) == seeds[1]
+    assert row is not None and str(row.ai_seed) == seeds[1]
 
 
 # -- imagear check -------------------------------------------------------------------------------

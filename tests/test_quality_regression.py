@@ -26,7 +26,7 @@ def test_animate_force_keeps_the_good_clip(
     assert first.exit_code == 0, first.output
     row = clips_db.lookup(app.engine, oid).clip
     assert row is not None
-    clip = app.config.storage_root / "uploads" / "ar" / str(oid) / row["mp4_filename"]
+    clip = app.config.storage_root / "uploads" / "ar" / str(oid) / str(row.mp4_filename)
     before = hashlib.sha256(clip.read_bytes()).hexdigest()
     remote.configure(clip_kind=kind)
     again = runner.invoke(cli, ["animate", "--object-id", str(oid), "--force"])

@@ -23,6 +23,7 @@ from sqlalchemy import update
 
 from imagear import records, settings, store
 from imagear.app import App
+from imagear.domain import Clip
 from imagear.cli import app as cli
 from imagear.db.schema import CLIPS
 
@@ -149,13 +150,14 @@ def test_file_of_names_only_the_records_own_clip(
     app: App, path: str, filename: str, tmp_path: Path
 ) -> None:
     name = "svd_photo_123456.mp4"
-    row = {
-        "object_id": 5,
-        "mp4_path": path.format(oid=5, other=6, name=name),
-        "mp4_filename": filename.format(name=name),
-    }
+    row = Clip(
+        id=None,
+        object_id=5,
+        mp4_path=path.format(oid=5, other=6, name=name),
+        mp4_filename=filename.format(name=name),
+    )
     assert store.file_of(app.config, row) is None
-    good = {"object_id": 5, "mp4_path": f"/uploads/ar/5/{name}", "mp4_filename": name}
+    good = Clip(id=None, object_id=5, mp4_path=f"/uploads/ar/5/{name}", mp4_filename=name)
     assert store.file_of(app.config, good) == store.record_dir(app.config, 5).resolve() / name
 
 

@@ -56,7 +56,7 @@ def test_grid_lists_records_with_posters_and_filters(web: Any) -> None:
 def test_browse_pages_in_sql(app: Any, make_image: Any) -> None:
     add_records(app, make_image, 5, animated=0)
     rows, total = review.browse(app, "", "all", limit=2, offset=2)
-    assert total == 5 and [r["identifier"] for r in rows] == ["REC-002", "REC-003"]
+    assert total == 5 and [r.identifier for r in rows] == ["REC-002", "REC-003"]
 
 
 def test_video_range_gives_206_with_the_right_bytes(app: Any, web: Any) -> None:
@@ -141,7 +141,7 @@ def test_session_forms_need_the_csrf_token(app: Any, web: Any) -> None:
     assert review.state(app, ids[0]) is None
     ok = c.post(f"/records/{ids[0]}/approve", data={"csrf": csrf}, follow_redirects=False)
     assert ok.status_code == 303
-    assert review.state(app, ids[0])["state"] == "approved"  # type: ignore[index]
+    assert review.state(app, ids[0]).state == "approved"  # type: ignore[union-attr]
     assert ids[0] in review.approved_ids(app)
 
 
@@ -153,9 +153,9 @@ def test_bearer_needs_no_csrf_and_reject_requeues(app: Any, web: Any) -> None:
     r = c.post(f"/records/{ids[0]}/reject", headers={**bearer(), **JSON})
     assert r.status_code == 200
     assert not clip.exists()
-    assert review.state(app, ids[0])["state"] == review_db.REJECTED  # type: ignore[index]
-    failures = {f["object_id"]: f for f in jobs.failures(app.engine)}
-    assert failures[ids[0]]["error_kind"] == "quality"  # the batch draws a new seed
+    assert review.state(app, ids[0]).state == review_db.REJECTED  # type: ignore[union-attr]
+    failures = {f.object_id: f for f in jobs.failures(app.engine)}
+    assert failures[ids[0]].error_kind == "quality"  # the batch draws a new seed
     assert "REC-000" in c.get("/?show=rejected").text
 
 

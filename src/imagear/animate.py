@@ -45,6 +45,7 @@ from imagear import settings as settings_svc
 from imagear.app import App
 from imagear.client import Health
 from imagear.db import clips as clips_db
+from imagear.domain import Clip, json_object
 from imagear.errors import (
     BadResponse,
     ImagearError,
@@ -106,7 +107,7 @@ class AnimateOutcome:
 
     object_id: int
     status: str  # "created" | "replaced" | "skipped"
-    animation: dict[str, Any] | None
+    animation: Clip | None
     notices: list[str]
     file: Path | None
     mp4: dict[str, Any] | None = None  # probed: duration_secs, frames, width, height, fps, ...
@@ -260,7 +261,7 @@ class Animator:
                 existing,
                 [],
                 store.file_of(config, existing),
-                message=f"Record {oid} already has an animation ({existing['mp4_path']}); "
+                message=f"Record {oid} already has an animation ({existing.mp4_path}); "
                 f"pass {wording.label('force', 'option')} to replace it.",
             )
         master = master_image(self.app, oid, found.master)
@@ -458,12 +459,12 @@ class Animator:
 
     def delete(self, object_id: int) -> dict[str, Any]:
         """Remove the record's animation row, then its MP4. AnimationNotFound when none."""
-        return _jsonable(clips.delete_clip(self.app, int(object_id)))  # type: ignore[no-any-return]
+        return json_object(clips.delete_clip(self.app, int(object_id)))
 
     def recent(self, n: int = 5) -> tuple[list[dict[str, Any]], int]:
         """The last ``n`` clips (newest first) and how many there are in all."""
         rows, total = clips.recent_clips(self.app, n)
-        return [_jsonable(r) for r in rows], total
+        return [json_object(r) for r in rows], total
 
 
 def _unplayable(err: MediaError) -> BadResponse:

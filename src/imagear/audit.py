@@ -28,15 +28,19 @@ import os
 import stat
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from imagear import quality, store
 from imagear import settings as settings_svc
 from imagear.app import App
 from imagear.db import clips as clips_db
+from imagear.domain import Clip, ClipAudit
 from imagear.errors import ImagearError, MediaError, StorageError, UnknownModel
+
+if TYPE_CHECKING:
+    from imagear.media.scan import Reference
 
 __all__ = ["REPAIR_MIN_AGE", "ClipAudit", "Leftover", "audit_clips", "leftovers", "repair"]
 
@@ -44,45 +48,11 @@ REPAIR_MIN_AGE = 3600.0
 """Seconds: a file younger than this is never removed by :func:`repair`."""
 
 
-@dataclass
-class ClipAudit:
-    """One record's clip, audited. ``problems``: each a dict with ``check`` (row, file,
-    decode, or a gate check: black, blank, frozen, resemblance, frames, size, fps) and
-    ``message``; empty when the clip passes."""
-
-    object_id: int
-    file: Path | None = None
-    problems: list[dict[str, Any]] = field(default_factory=list)
-    measured: dict[str, Any] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)
-    poster: Path | None = None  # None: the clip has no poster frame beside it
-    preview: Path | None = None  # None: the clip has no preview beside it
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def problem(self, check: str, message: str, **extra: Any) -> None:
-        self.problems.append({"check": check, "message": message, **extra})
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "object_id": self.object_id,
-            "ok": self.ok,
-            "file": str(self.file) if self.file else None,
-            "poster": str(self.poster) if self.poster else None,
-            "preview": str(self.preview) if self.preview else None,
-            "problems": self.problems,
-            "measured": self.measured,
-            "skipped": self.skipped,
-        }
-
-
-def _takes_image(row: dict[str, Any]) -> bool | None:
+def _takes_image(row: Clip) -> bool | None:
     """Whether the row's model takes the image; None for a model imagear does not know.
 
     No ai_model means Heratio's earlier, non-AI renderer (zoompan over the image): True."""
-    name = row.get("ai_model")
+    name = row.ai_model
     if not name:
         return True
     from imagear.models import get_model
@@ -93,7 +63,7 @@ def _takes_image(row: dict[str, Any]) -> bool | None:
         return None
 
 
-def _reference(app: App, object_id: int, audit: ClipAudit) -> Any:
+def _reference(app: App, object_id: int, audit: ClipAudit) -> Reference | None:
     """The record's master image as the gate compares it, or None (the reason in skipped)."""
     from imagear.media.scan import load_reference
     from imagear.records import master_image
@@ -107,16 +77,16 @@ def _reference(app: App, object_id: int, audit: ClipAudit) -> Any:
         return None
 
 
-def _audit_one(app: App, row: dict[str, Any], limits: quality.Thresholds) -> ClipAudit:
+def _audit_one(app: App, row: Clip, limits: quality.Thresholds) -> ClipAudit:
     from imagear.media import probe_mp4
 
-    oid = int(row["object_id"])
+    oid = row.object_id
     audit = ClipAudit(oid)
     path = store.file_of(app.config, row)
     if path is None:
         audit.problem(
             "file",
-            f"its stored path {row.get('mp4_path')!r} is not a clip file in its own "
+            f"its stored path {row.mp4_path!r} is not a clip file in its own "
             f"uploads/ar/{oid}/ inside storage_root",
         )
         return audit
@@ -131,12 +101,12 @@ def _audit_one(app: App, row: dict[str, Any], limits: quality.Thresholds) -> Cli
         takes_image = _takes_image(row)
         reference = _reference(app, oid, audit) if takes_image else None
         if takes_image is None:
-            audit.skipped["resemblance"] = f"model {row.get('ai_model')!r} is not known here"
+            audit.skipped["resemblance"] = f"model {row.ai_model!r} is not known here"
         expected = quality.Expected(
             frames=info.frames or None,
-            width=row.get("mp4_width") or None,
-            height=row.get("mp4_height") or None,
-            fps=float(row["mp4_fps"]) if row.get("mp4_fps") else None,
+            width=row.mp4_width or None,
+            height=row.mp4_height or None,
+            fps=float(row.mp4_fps) if row.mp4_fps else None,
             said="recorded",
         )
         verdict = quality.inspect(
@@ -166,7 +136,7 @@ def audit_clips(app: App, object_ids: Sequence[int] | None = None) -> Iterator[C
         quality.Thresholds.from_settings(settings_svc.get_all(app.engine)), enabled=True
     )
     wanted = None if object_ids is None else sorted({int(i) for i in object_ids})
-    found = {int(r["object_id"]): r for r in clips_db.rows(app.engine, wanted)}
+    found = {r.object_id: r for r in clips_db.rows(app.engine, wanted)}
     for oid in wanted if wanted is not None else sorted(found):
         row = found.get(oid)
         if row is None:
@@ -191,14 +161,6 @@ class Leftover:
     reason: str
     kept: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "object_id": self.object_id,
-            "file": str(self.file),
-            "reason": self.reason,
-            "kept": self.kept,
-        }
-
 
 def leftovers(
     app: App,
@@ -218,7 +180,7 @@ def leftovers(
         return []
     ids = [oid for oid, _ in folders]
     rows = {
-        int(r["object_id"]): r
+        int(r.object_id): r
         for start in range(0, len(ids), 500)  # bounded IN lists (SQLite's variable limit)
         for r in clips_db.rows(app.engine, ids[start : start + 500])
     }
@@ -228,7 +190,7 @@ def leftovers(
         row = rows.get(oid)
         if row is None and not clips_db.lookup(app.engine, oid).record_exists:
             continue  # not a record here: another database's folder
-        said = [str(row.get(k) or "") for k in ("mp4_filename", "mp4_path")] if row else []
+        said = [row.mp4_filename or "", row.mp4_path or ""] if row else []
         named = {s.replace("\\", "/").rsplit("/", 1)[-1] for s in said} - {""}  # valid or not
         for path in store.unnamed_files(folder, named):
             is_clip = path.suffix == ".mp4"

@@ -27,11 +27,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from imagear import store
 from imagear.app import App
 from imagear.db import clips as clips_db
+from imagear.domain import Clip, DeletedClip, RecentClip
 from imagear.errors import AnimationNotFound, RecordNotFound, StorageError
 
 
@@ -40,7 +40,7 @@ class Stored:
     """The result of :func:`commit_clip`."""
 
     status: str  # created | replaced | skipped
-    animation: dict[str, Any]
+    animation: Clip
     file: Path | None
     removed: list[Path] = field(default_factory=list)
     companions: dict[str, Path] = field(default_factory=dict)  # suffix -> poster / preview
@@ -60,7 +60,7 @@ def commit_clip(
     *,
     model: str,
     source_name: str,
-    values: dict[str, Any],
+    values: Mapping[str, object],
     force: bool,
     companions: Mapping[str, store.PartFile] | None = None,
 ) -> Stored:
@@ -130,7 +130,7 @@ def commit_clip(
     return Stored(status, animation, final, removed, placed)
 
 
-def delete_clip(app: App, object_id: int) -> dict[str, Any]:
+def delete_clip(app: App, object_id: int) -> DeletedClip:
     """Delete the record's row (in a transaction, under the record lock), then its MP4, poster
     and preview (``removed``: the files that were there), then the record's clip folder when
     that left it empty. RecordNotFound when there is no such record, AnimationNotFound when it
@@ -162,25 +162,20 @@ def delete_clip(app: App, object_id: int) -> dict[str, Any]:
             gone.append(str(target))
     with contextlib.suppress(OSError, StorageError):  # not empty, or a link: kept
         store.record_dir(app.config, object_id).rmdir()
-    return {
-        **data,
-        "file": str(path) if path else None,
-        "file_removed": removed,
-        "removed": gone,
-    }
+    return DeletedClip(data, str(path) if path else None, removed, gone)
 
 
-def recent_clips(app: App, n: int = 5) -> tuple[list[dict[str, Any]], int]:
+def recent_clips(app: App, n: int = 5) -> tuple[list[RecentClip], int]:
     """The last ``n`` clips (newest first) with their record's identifier and title, and the
     total number of clips. Each row also names its ``poster`` and ``preview`` files (None when
     the clip has none, e.g. one made before imagear wrote them, or by Heratio)."""
     rows, total = clips_db.recent(app.engine, n)
     for row in rows:
-        clip = store.file_of(app.config, row)
+        clip = store.file_of(app.config, row.clip)
         poster = store.companion_of(clip, store.POSTER_SUFFIX) if clip else None
         preview = store.companion_of(clip, store.PREVIEW_SUFFIX) if clip else None
-        row["poster"] = str(poster) if poster else None
-        row["preview"] = str(preview) if preview else None
+        row.poster = str(poster) if poster else None
+        row.preview = str(preview) if preview else None
     return rows, total
 
 

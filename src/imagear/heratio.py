@@ -18,8 +18,8 @@ recorded as created by, and what a clip may be so that Heratio's columns can rec
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from imagear.errors import InvalidOption
@@ -43,9 +43,6 @@ class Route:
     url: str | None
     source: str
     warning: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def heratio_ignores(url: str) -> str | None:

@@ -18,11 +18,12 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from imagear.config import Config
+from imagear.domain import to_json
 from imagear.errors import QualityRejected, StorageError
 from imagear.quality import Verdict, rejection
 
@@ -46,7 +47,7 @@ def keep(
     limit: int,
     model: str,
     checks: list[str],
-    info: dict[str, Any],
+    info: Mapping[str, object],
 ) -> Path | None:
     """Move the refused ``clip`` into the record's quarantine folder with a JSON note (``info``
     plus the time), then drop the oldest beyond ``limit``. Returns where it went, or None
@@ -67,10 +68,8 @@ def keep(
         except OSError:  # another filesystem: copy, then remove
             shutil.copyfile(clip, target)
             clip.unlink(missing_ok=True)
-        note = {**info, "object_id": int(object_id), "refused_at": now.isoformat()}
-        target.with_suffix(".json").write_text(
-            json.dumps(note, indent=2, default=str) + "\n", encoding="utf-8"
-        )
+        note = to_json({**info, "object_id": int(object_id), "refused_at": now})
+        target.with_suffix(".json").write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
         for path in (clip, target, target.with_suffix(".json")):
             with contextlib.suppress(OSError):

@@ -19,13 +19,20 @@ import re
 import secrets
 import shutil
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from imagear.app import App
 from imagear.db import records as records_db
+from imagear.db.rows import FileRow
 from imagear.db.schema import USAGE_MASTER
+from imagear.domain import (
+    ImportFailure,
+    ImportReport,
+    ImportSkip,
+    MasterImage,
+    Record,
+    RecordSummary,
+)
 from imagear.errors import (
     ImagearError,
     ImageMissing,
@@ -39,58 +46,6 @@ from imagear.errors import (
 
 _SAFE_NAME = re.compile(r"[^\w.-]+")  # \w is Unicode-aware: "Hafen ü.jpg" keeps its ü
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-@dataclass
-class MasterImage:
-    digital_object_id: int
-    usage_id: int | None
-    mime_type: str | None
-    name: str
-    path: str
-    byte_size: int | None
-    checksum: str | None
-    file: Path  # where it is on disk (checked to be inside images_root)
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["file"] = str(self.file)
-        return data
-
-
-@dataclass
-class Record:
-    id: int
-    identifier: str | None
-    title: str | None
-    master: MasterImage | None = None
-    animation: dict[str, Any] | None = None
-    has_master: bool = False
-    has_animation: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["master"] = self.master.as_dict() if self.master else None
-        return data
-
-    def summary(self) -> dict[str, Any]:
-        """The listing's view: no master/animation detail (see ``as_dict`` for `show`)."""
-        keys = ("id", "identifier", "title", "has_master", "has_animation")
-        return {k: getattr(self, k) for k in keys}
-
-
-@dataclass
-class ImportReport:
-    added: list[Record] = field(default_factory=list)
-    errors: list[tuple[int, str]] = field(default_factory=list)  # (CSV line number, message)
-    skipped: list[tuple[int, str]] = field(default_factory=list)  # already imported
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "added": [r.as_dict() for r in self.added],
-            "errors": [{"line": line, "error": msg} for line, msg in self.errors],
-            "skipped": [{"line": line, "reason": msg} for line, msg in self.skipped],
-        }
 
 
 def safe_join(root: Path, web_path: str | None, name: str | None) -> Path:
@@ -143,7 +98,7 @@ def master_places(root: Path, object_id: int, web_path: str | None, name: str | 
 
 
 def master_image(
-    app: App, object_id: int, row: dict[str, Any] | None, *, check_file: bool = True
+    app: App, object_id: int, row: FileRow | None, *, check_file: bool = True
 ) -> MasterImage:
     """The master image of a record from its digital_object ``row`` (None: it has none),
     located on disk; raises NoMasterImage, UnsafePath or (``check_file``) ImageMissing."""
@@ -333,7 +288,9 @@ def _check_decodes(image: Path) -> None:
     prepare_image(image, (64, 64)).close()
 
 
-def _rows(reader: csv.DictReader[str], report: ImportReport) -> Iterator[tuple[int, dict]]:
+def _rows(
+    reader: csv.DictReader[str], report: ImportReport
+) -> Iterator[tuple[int, dict[str, str | None]]]:
     """(line number, row) of each readable row; an unreadable one (a field over the CSV
     module's limit, ...) is reported on its line and the import goes on."""
     rows = iter(reader)
@@ -344,7 +301,7 @@ def _rows(reader: csv.DictReader[str], report: ImportReport) -> Iterator[tuple[i
         except StopIteration:
             return
         except csv.Error as exc:
-            report.errors.append((last + 1, f"the row is not readable CSV ({exc})."))
+            report.errors.append(ImportFailure(last + 1, f"the row is not readable CSV ({exc})."))
             last = reader.line_num
             continue
         last = reader.line_num
@@ -387,11 +344,11 @@ def import_csv(app: App, csv_path: Path, allow_duplicates: bool = False) -> Impo
         for line, row in _rows(reader, report):
             raw = (row.get("digitalObjectPath") or "").strip()
             if not raw:
-                report.errors.append((line, "digitalObjectPath is empty."))
+                report.errors.append(ImportFailure(line, "digitalObjectPath is empty."))
                 continue
             if _URL.match(raw):
                 report.errors.append(
-                    (
+                    ImportFailure(
                         line,
                         f"{raw} is a URL; imagear imports local files: download it and give its path.",
                     )
@@ -403,19 +360,21 @@ def import_csv(app: App, csv_path: Path, allow_duplicates: bool = False) -> Impo
             identifier = (row.get("identifier") or "").strip() or path.stem
             problem = text_problem(identifier, row.get("title"), raw)
             if problem is not None:  # the same refusal on every database, before any query
-                report.errors.append((line, f"{problem}; the row was skipped."))
+                report.errors.append(ImportFailure(line, f"{problem}; the row was skipped."))
                 continue
             if not allow_duplicates:
                 existing = seen.get(identifier) or find_identifier(app, identifier)
                 if existing:
                     report.skipped.append(
-                        (line, f"identifier {identifier!r} already exists (record {existing}).")
+                        ImportSkip(
+                            line, f"identifier {identifier!r} already exists (record {existing})."
+                        )
                     )
                     continue
             try:
                 rec = add_record(app, path, identifier, (row.get("title") or "").strip() or None)
             except ImagearError as err:
-                report.errors.append((line, err.message))
+                report.errors.append(ImportFailure(line, err.message))
             else:
                 report.added.append(rec)
                 seen[identifier] = rec.id
@@ -432,9 +391,9 @@ def get_record(app: App, object_id: int) -> Record:
     except (NoMasterImage, UnsafePath):
         master = None
     return Record(
-        id=int(found.record["id"]),
-        identifier=found.record.get("identifier"),
-        title=found.record.get("title"),
+        id=found.id,
+        identifier=found.identifier,
+        title=found.title,
         master=master,
         animation=found.animation,
         has_master=master is not None,
@@ -442,25 +401,16 @@ def get_record(app: App, object_id: int) -> Record:
     )
 
 
-def list_records(app: App, limit: int = 100, offset: int = 0) -> tuple[list[Record], int]:
+def list_records(app: App, limit: int = 100, offset: int = 0) -> tuple[list[RecordSummary], int]:
     """A page of records (with whether each has a master and an animation) and the total count."""
-    rows, total = records_db.page(app.engine, limit, offset)
-    return [
-        Record(
-            id=int(r["id"]),
-            identifier=r["identifier"],
-            title=r["title"],
-            has_master=r["has_master"],
-            has_animation=r["has_animation"],
-        )
-        for r in rows
-    ], total
+    return records_db.page(app.engine, limit, offset)
 
 
 __all__ = [
     "ImportReport",
     "MasterImage",
     "Record",
+    "RecordSummary",
     "add_record",
     "add_unless_exists",
     "find_identifier",

@@ -9,13 +9,12 @@ record for the batch with a new seed. The verdict lives in imagear's own ``image
 
 from __future__ import annotations
 
-from typing import Any
-
 from imagear import clips
 from imagear.app import App
 from imagear.db import browse as browse_db
 from imagear.db import records as records_db
 from imagear.db import review as review_db
+from imagear.domain import DeletedClip, GridRow, Review
 from imagear.errors import AnimationNotFound, RecordNotFound, UsageError
 
 FILTERS = browse_db.FILTERS
@@ -23,7 +22,7 @@ FILTERS = browse_db.FILTERS
 
 def browse(
     app: App, query: str = "", show: str = "all", limit: int = 24, offset: int = 0
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[GridRow], int]:
     """One page of records (id order) matching ``query`` (identifier or title) and ``show``
     (one of :data:`FILTERS`), with their clip row, review state and batch status; and the total."""
     if show not in FILTERS:
@@ -31,8 +30,8 @@ def browse(
     return browse_db.page(app.engine, query, show, max(1, int(limit)), max(0, int(offset)))
 
 
-def state(app: App, object_id: int) -> dict[str, Any] | None:
-    """The record's review row (state, reviewed_by, reviewed_at) or None."""
+def state(app: App, object_id: int) -> Review | None:
+    """The record's review (state, reviewed_by, reviewed_at) or None."""
     return review_db.get(app.engine, object_id)
 
 
@@ -50,7 +49,7 @@ def approve(app: App, object_id: int, by: str | None = None) -> None:
     review_db.set_state(app.engine, object_id, review_db.APPROVED, by)
 
 
-def reject(app: App, object_id: int, by: str | None = None) -> dict[str, Any]:
+def reject(app: App, object_id: int, by: str | None = None) -> DeletedClip:
     """Remove the record's clip and queue the record for a new seed; the deleted clip row."""
     _require_clip(app, object_id)
     removed = clips.delete_clip(app, object_id)

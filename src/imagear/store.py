@@ -27,11 +27,14 @@ import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from imagear.config import Config
 from imagear.errors import StorageError, UnsafePath
 from imagear.records import safe_join
+
+if TYPE_CHECKING:
+    from imagear.domain import Clip
 
 STALE_PART_SECS = 3600
 _STEM = re.compile(r"[^A-Za-z0-9_-]+")
@@ -74,17 +77,17 @@ def clip_name(model: str, source_name: str, now: float | None = None) -> str:
     return f"{model_part}_{stem}_{stamp}.mp4"
 
 
-def file_of(config: Config, data: dict[str, Any]) -> Path | None:
+def file_of(config: Config, clip: Clip) -> Path | None:
     """Where an object_image_ar row's MP4 is on disk (resolved), or None when the row does not
     name a clip of its own: the file must have the clip name pattern (:data:`CLIP_NAME`), sit
     directly in ``uploads/ar/{object_id}/`` (``mp4_path``'s folder, when set, must be that
     one, and agree with ``mp4_filename``), not be a symlink, and stay inside storage_root."""
     try:
-        object_id = int(data["object_id"])
-    except (KeyError, TypeError, ValueError):
+        object_id = int(clip.object_id)
+    except (TypeError, ValueError):
         return None
-    web = str(data.get("mp4_path") or "")
-    name = str(data.get("mp4_filename") or web.rsplit("/", 1)[-1])
+    web = clip.mp4_path or ""
+    name = clip.mp4_filename or web.rsplit("/", 1)[-1]
     if web and web.strip("/") != web_path(object_id, name).strip("/"):
         return None  # another folder, or the two columns disagree
     if not is_clip_name(name):

@@ -139,9 +139,10 @@ def timing(gate: GenerationGate | None, object_id: int, outcome: Any) -> tuple[f
     """(seconds a record waited for a generation slot, seconds it generated or None): the
     clip's own ``generation_secs`` when one was stored, else what the gate measured."""
     wait, generation = gate.timing(object_id) if gate is not None else (0.0, None)
-    clip = getattr(outcome, "animation", None) or {}
-    if getattr(outcome, "status", None) in ("created", "replaced") and clip.get("generation_secs"):
-        generation = float(clip["generation_secs"])
+    clip = getattr(outcome, "animation", None)
+    secs = clip.generation_secs if clip is not None else None
+    if getattr(outcome, "status", None) in ("created", "replaced") and secs:
+        generation = float(secs)
     return wait, generation
 
 

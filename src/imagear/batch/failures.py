@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from imagear.app import App
 from imagear.db import jobs
+from imagear.domain import JobFailure
 
 
-def list_failures(app: App) -> list[dict[str, Any]]:
+def list_failures(app: App) -> list[JobFailure]:
     """Records whose last batch attempt failed, given-up ones first: ``failed`` (will be
     retried), ``given_up``, and ``pending`` rows that carry an error."""
     return jobs.failures(app.engine)

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Any
 
 from imagear.app import App
 from imagear.batch.report import NamedSkip
 from imagear.db import jobs
-from imagear.db.jobs import FAILED, GIVEN_UP, RUNNING, Selection, as_utc
+from imagear.db.jobs import FAILED, GIVEN_UP, RUNNING, Selection
+from imagear.db.rows import NamedRow
+from imagear.domain import PlannedRecord
 
 
-def plan(app: App, sel: Selection, limit: int | None) -> list[dict[str, Any]]:
+def plan(app: App, sel: Selection, limit: int | None) -> list[PlannedRecord]:
     """What a run would take now, in order (no writes), for ``--dry-run``.
 
     Records with no job row yet count as new; expired claims as what the sweep reopens.
@@ -56,23 +57,23 @@ class Counting:
         return self._value
 
 
-def _why_not(r: Any, sel: Selection, now: datetime, max_attempts: int) -> NamedSkip | None:
+def _why_not(r: NamedRow, sel: Selection, now: datetime, max_attempts: int) -> NamedSkip | None:
     """Why the named record of row ``r`` cannot be taken now (None: it can)."""
-    oid = int(r.id)
-    attempts = int(r.attempts or 0)
+    oid = r.id
+    attempts = r.attempts
     if not r.has_master:
         return NamedSkip(oid, "no_master")
     if sel.only_missing and r.has_clip:
         return NamedSkip(oid, "has_clip")
     if r.status == GIVEN_UP:
         return NamedSkip(oid, "given_up", attempts, max_attempts)
-    retry_at = as_utc(r.next_attempt_at)
+    retry_at = r.next_attempt_at
     if r.status == FAILED and retry_at is not None and retry_at > now:
         return NamedSkip(oid, "waiting", attempts, max_attempts, retry_at)
-    expires = as_utc(r.claim_expires_at)
+    expires = r.claim_expires_at
     if r.status == RUNNING and expires is not None and expires >= now:
         return NamedSkip(oid, "running", attempts, max_attempts, expires, r.claimed_by)
-    finished = as_utc(r.finished_at)
+    finished = r.finished_at
     if not sel.only_missing and sel.since is not None and finished and finished >= sel.since:
         return NamedSkip(oid, "done_since", attempts, max_attempts, finished)
     return None

@@ -15,7 +15,7 @@ with its code.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from imagear import settings as settings_svc
 from imagear.app import App
@@ -24,8 +24,11 @@ from imagear.errors import ImagearError, InvalidOption
 from imagear.heratio import check_duration
 from imagear.settings import Settings
 
+if TYPE_CHECKING:
+    from imagear.models.resolve import Resolved
 
-def check_options(options: BatchOptions, settings: Settings) -> Any:
+
+def check_options(options: BatchOptions, settings: Settings) -> Resolved | None:
     """The model is known (UnknownModel) and the per-call options are ones it accepts
     (InvalidOption). Options that depend on each image's size (a width or height) are left to
     each record. Returns the resolved generation (None when it was left to each record)."""

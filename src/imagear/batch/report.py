@@ -10,8 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
+from imagear.domain import (
+    BatchReport,
+    DryRunReport,
+    ItemReport,
+    NamedReport,
+    PlannedRecord,
+    StopReport,
+)
 from imagear.errors import EXIT_INTERRUPTED, ImagearError, NotFound
 from imagear.models.wording import OPTION_NAMES, Wording
 
@@ -62,13 +69,12 @@ class NamedSkip:
             "start time (since)",
         }.get(self.reason, f"record {oid} cannot be taken now ({self.reason})")
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "object_id": self.object_id,
-            "reason": self.reason,
-            "not_found": self.not_found,
-            "message": self.message,
-        }
+    def report(self, message: str | None = None, advice: str | None = None) -> NamedReport:
+        """As JSON shows it: ``message`` and ``advice`` in a front end's words (default: the
+        message above, no advice)."""
+        return NamedReport(
+            self.object_id, self.reason, self.not_found, message or self.message, advice
+        )
 
 
 def named_exit_code(named: list[NamedSkip]) -> int:
@@ -92,20 +98,21 @@ class ItemResult:
     wait_secs: float = 0.0  # waiting for a generation slot (other records were generating)
     generation_secs: float | None = None  # generating (the clip's own generation_secs)
 
-    def as_dict(self) -> dict[str, Any]:
+    def report(self) -> ItemReport:
+        """As JSON shows it (times in seconds to the millisecond)."""
         generation = None if self.generation_secs is None else round(self.generation_secs, 3)
-        return {
-            "object_id": self.object_id,
-            "outcome": self.outcome,
-            "secs": round(self.secs, 3),
-            "generation_secs": generation,
-            "wait_secs": round(self.wait_secs, 3),
-            "attempts": self.attempts,
-            "error_kind": self.error_kind,
-            "error": self.error,
-            "retry_at": self.retry_at.isoformat() if self.retry_at else None,
-            "notices": self.notices,
-        }
+        return ItemReport(
+            object_id=self.object_id,
+            outcome=self.outcome,
+            secs=round(self.secs, 3),
+            generation_secs=generation,
+            wait_secs=round(self.wait_secs, 3),
+            attempts=self.attempts,
+            error_kind=self.error_kind,
+            error=self.error,
+            retry_at=self.retry_at,
+            notices=self.notices,
+        )
 
 
 @dataclass
@@ -148,32 +155,33 @@ class BatchSummary:
             return self.stopped.exit_code
         return 1 if self.failures else named_exit_code(self.named)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "runner": self.runner,
-            "mode": self.mode,
-            "planned": self.planned,
-            "done": self.count("created", "replaced"),
-            "created": self.count("created"),
-            "replaced": self.count("replaced"),
-            "skipped": self.count("skipped"),
-            "failed": self.count("failed"),
-            "given_up": self.count("given_up"),
-            "released": len(self.released) + self.count("released"),
-            "reopened": self.reopened,
-            "failures": [r.as_dict() for r in self.failures],
-            "given_up_total": self.given_up_total,
-            "given_up_earlier": self.given_up_earlier,
-            "named": [n.as_dict() for n in self.named],
-            "waiting": self.waiting,
-            "next_retry_at": self.next_retry_at.isoformat() if self.next_retry_at else None,
-            "interrupted": self.interrupted,
-            "stopped": None
-            if self.stopped is None
-            else {"kind": self.stopped.kind, "error": self.stopped.one_line()},
-            "elapsed_secs": round(self.elapsed_secs, 3),
-            "exit_code": self.exit_code,
-        }
+    def report(self, named: list[NamedReport] | None = None) -> BatchReport:
+        """The run as JSON shows it; ``named``: the named records not taken, in a front end's
+        words (default: :meth:`NamedSkip.report`)."""
+        stopped = self.stopped
+        return BatchReport(
+            runner=self.runner,
+            mode=self.mode,
+            planned=self.planned,
+            done=self.count("created", "replaced"),
+            created=self.count("created"),
+            replaced=self.count("replaced"),
+            skipped=self.count("skipped"),
+            failed=self.count("failed"),
+            given_up=self.count("given_up"),
+            released=len(self.released) + self.count("released"),
+            reopened=self.reopened,
+            failures=[r.report() for r in self.failures],
+            given_up_total=self.given_up_total,
+            given_up_earlier=self.given_up_earlier,
+            named=[n.report() for n in self.named] if named is None else named,
+            waiting=self.waiting,
+            next_retry_at=self.next_retry_at,
+            interrupted=self.interrupted,
+            stopped=None if stopped is None else StopReport(stopped.kind, stopped.one_line()),
+            elapsed_secs=round(self.elapsed_secs, 3),
+            exit_code=self.exit_code,
+        )
 
 
 @dataclass
@@ -181,7 +189,7 @@ class Preview:
     """``--dry-run``: what a run would take now (``rows``, at most ``limit``), how many it
     could take in all (``total``), and the named records it would not take (``named``)."""
 
-    rows: list[dict[str, Any]]
+    rows: list[PlannedRecord]
     total: int
     limit: int | None
     named: list[NamedSkip] = field(default_factory=list)
@@ -191,16 +199,17 @@ class Preview:
         """3 when a named record does not exist or has no master image (as the run), else 0."""
         return named_exit_code(self.named)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "dry_run": True,
-            "count": len(self.rows),
-            "total": self.total,
-            "limit": self.limit,
-            "records": self.rows,
-            "named": [n.as_dict() for n in self.named],
-            "exit_code": self.exit_code,
-        }
+    def report(self, named: list[NamedReport] | None = None) -> DryRunReport:
+        """As JSON shows it; ``named`` as for :meth:`BatchSummary.report`."""
+        return DryRunReport(
+            dry_run=True,
+            count=len(self.rows),
+            total=self.total,
+            limit=self.limit,
+            records=self.rows,
+            named=[n.report() for n in self.named] if named is None else named,
+            exit_code=self.exit_code,
+        )
 
 
 class BatchEvents:

@@ -46,6 +46,7 @@ from imagear.batch.report import (
 from imagear.batch.retry import QUALITY, RUN_LEVEL, failure_kind, retry_delay
 from imagear.db.claims import Claim, ClaimStore, new_runner_id
 from imagear.db.jobs import Selection
+from imagear.domain import PlannedRecord
 from imagear.errors import ImagearError
 from imagear.pool import pool_lines
 
@@ -127,7 +128,7 @@ class BatchRunner:
         since = None if opts.only_missing else (opts.since or started)
         return Selection(only_missing=opts.only_missing, since=since, ids=ids)
 
-    def plan(self) -> list[dict[str, Any]]:
+    def plan(self) -> list[PlannedRecord]:
         """What a run would take now, in order, without changing anything (``--dry-run``)."""
         started = self.store.db_now()
         return plan(self.app, self.selection(started), self.options.limit)

@@ -317,8 +317,10 @@ def print_json(obj: Any) -> None:
     """Write one JSON document to stdout (plain, so pipes and jq get exact bytes)."""
     import json
 
+    from imagear.domain import to_json  # the one JSON convention (ISO 8601 times, paths as text)
+
     _JSON_STATE["printed"] = True
-    out = json.dumps(obj, indent=2, default=str, ensure_ascii=False)
+    out = json.dumps(to_json(obj), indent=2, ensure_ascii=False)
     # a lone surrogate (a byte that was not UTF-8, e.g. in a file name) is written as \udcXX
     sys.stdout.write(out.encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
     sys.stdout.flush()

@@ -6,18 +6,22 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from imagear.cli._common import err_console, warn
 from imagear.cli._text import visible
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from rich.live import Live
     from rich.progress import TaskID
 
+    from imagear.domain import JSONObject
 
-def size_text(size: Any) -> str:
+
+def size_text(size: int | float | None) -> str:
     """A clip's size for people: bytes below 1 KB, KB below 1 MB, else MB (decimal units)."""
     if size is None:
         return "-"
@@ -29,24 +33,12 @@ def size_text(size: Any) -> str:
     return f"{n / 1_000_000:.1f} MB"
 
 
-def table_order(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """An object_image_ar row (as a dict) with its keys in the table's column order, then any
-    other keys sorted, so JSON output is the same from run to run."""
-    if row is None:
-        return None
-    from imagear.db import ObjectImageAr
+def outcome_json(outcome: object) -> JSONObject:
+    """An AnimateOutcome as JSON data (:func:`imagear.domain.to_json`): its ``animation`` clip
+    with its columns in the table's order."""
+    from imagear.domain import json_object
 
-    ordered = {key: row[key] for key in ObjectImageAr.model_fields if key in row}
-    ordered.update(sorted((k, v) for k, v in row.items() if k not in ordered))
-    return ordered
-
-
-def outcome_json(outcome: Any) -> dict[str, Any]:
-    """An AnimateOutcome as JSON data, its ``animation`` row in column order."""
-    data: dict[str, Any] = outcome.as_dict()
-    if isinstance(data.get("animation"), Mapping):
-        data["animation"] = table_order(data["animation"])
-    return data
+    return json_object(outcome)
 
 
 class Renderer:
@@ -142,7 +134,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
         return
 
-    def handler(signum: int, frame: Any) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)

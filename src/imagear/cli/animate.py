@@ -29,7 +29,6 @@ from imagear.cli._render import (
     outcome_json,
     sigterm_as_interrupt,
     size_text,
-    table_order,
 )
 from imagear.cli._text import text
 from imagear.cli.gen_options import (
@@ -97,7 +96,7 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
         message = outcome.message or f"Record {outcome.object_id} was skipped."
         console.print(text(message), soft_wrap=True)
         return
-    a = outcome.animation or {}
+    a = outcome.animation
     verb = "Created" if outcome.status == "created" else "Replaced"
     mp4 = outcome.mp4 or {}
     console.print(
@@ -106,10 +105,10 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
     )
     console.print(
         text(
-            f"  {size_text(a.get('mp4_size'))}, {a.get('mp4_width')}x{a.get('mp4_height')}, "
-            f"{mp4.get('frames', '?')} frames at {a.get('mp4_fps'):g} fps "
-            f"({a.get('mp4_duration_secs')} s); model {a.get('ai_model')}, "
-            f"seed {a.get('ai_seed')}, generated in {a.get('generation_secs')} s"
+            f"  {size_text(a.mp4_size)}, {a.mp4_width}x{a.mp4_height}, "
+            f"{mp4.get('frames', '?')} frames at {a.mp4_fps:g} fps "
+            f"({a.mp4_duration_secs} s); model {a.ai_model}, "
+            f"seed {a.ai_seed}, generated in {a.generation_secs} s"
         ),
         soft_wrap=True,
     )
@@ -256,6 +255,7 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
     """Report health. Exit 5 when the server is unreachable or cannot serve ar_model, 6 when
     ar_model cannot run in this process (no server set)."""
     from imagear.animate import Animator
+    from imagear.domain import json_object
     from imagear.pool import pool_lines
     from imagear.urls import redact_url
 
@@ -264,7 +264,7 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
         with Animator(app) as animator:
             settings = animator.settings()
             route = animator.route(settings)  # where requests go, and why
-            route_json = {**route.as_dict(), "url": redact_url(route.url) if route.url else None}
+            route_json = {**json_object(route), "url": redact_url(route.url) if route.url else None}
             try:
                 h = animator.health()
             except ServerError as err:
@@ -327,7 +327,7 @@ def delete(ctx: typer.Context, object_id: ObjectIdOpt = None, as_json: JsonOpt =
         with Animator(get_app(ctx)) as animator:
             result = animator.delete(object_id)
     if as_json:  # the row's columns in table order, then file, file_removed, removed
-        print_json({"status": "deleted", **(table_order(result) or {})})
+        print_json({"status": "deleted", **result})
         return
     if result.get("file") is None:  # its stored path would leave storage_root: not touched
         line = (
@@ -357,7 +357,7 @@ def recent(
     with handle_errors(as_json), Animator(get_app(ctx, read_only=True)) as animator:
         rows, total = animator.recent(n)
     if as_json:
-        print_json({"total": total, "clips": [table_order(r) for r in rows]})
+        print_json({"total": total, "clips": rows})
         return
     from rich.table import Table
 

@@ -139,7 +139,7 @@ def _print_named(named: "list[NamedSkip]", out: LazyConsole) -> None:
 
 
 def _print_summary(summary: "BatchSummary", max_attempts: int, aborted: bool = False) -> None:
-    d = summary.as_dict()
+    d = summary.report()
     _print_named(summary.named, console)
     earlier = given_up_earlier_note(summary)
     if summary.planned == 0 and not summary.results:
@@ -149,13 +149,13 @@ def _print_summary(summary: "BatchSummary", max_attempts: int, aborted: bool = F
             )
     else:
         parts = [
-            f"{d['done']} done",
-            f"{d['skipped']} skipped",
-            f"{d['failed']} failed",
-            f"{d['given_up']} given up",
+            f"{d.done} done",
+            f"{d.skipped} skipped",
+            f"{d.failed} failed",
+            f"{d.given_up} given up",
         ]
-        if d["released"]:
-            parts.append(f"{d['released']} given back")
+        if d.released:
+            parts.append(f"{d.released} given back")
         console.print(
             f"{stamp()} batch {summary.runner}: {', '.join(parts)} "
             f"in {summary.elapsed_secs:.1f} s{earlier}",
@@ -174,7 +174,7 @@ def _print_summary(summary: "BatchSummary", max_attempts: int, aborted: bool = F
 
 def _print_plan(preview: "Preview", as_json: bool) -> None:
     if as_json:
-        print_json({**preview.as_dict(), "named": [named_json(n) for n in preview.named]})
+        print_json(preview.report([named_json(n) for n in preview.named]))
         return
     _print_named(preview.named, console)
     rows = preview.rows
@@ -193,11 +193,11 @@ def _print_plan(preview: "Preview", as_json: bool) -> None:
         table.add_column(name, overflow="fold")
     for r in rows:
         table.add_row(
-            str(r["object_id"]),
-            text(r["identifier"]),
-            text(r["title"]),
-            str(r["status"]),
-            str(r["attempts"]),
+            str(r.object_id),
+            text(r.identifier),
+            text(r.title),
+            str(r.status),
+            str(r.attempts),
         )
     console.print(table)
 
@@ -358,7 +358,7 @@ def batch(
     _print_stop(summary, not fancy)
     if as_json:
         _print_named(summary.named, err_console)
-        print_json({**summary.as_dict(), "named": [named_json(n) for n in summary.named]})
+        print_json(summary.report([named_json(n) for n in summary.named]))
     else:
         _print_summary(summary, max_attempts, runner.aborted)
     if runner.aborted:  # workers may still be blocked on the network: leave now
@@ -383,7 +383,7 @@ def failures(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return
     for row in rows:
         head, error = failure_lines(row)
-        style = "red" if row["status"] == "given_up" else None
+        style = "red" if row.status == "given_up" else None
         console.print(text(head), style=style or "", soft_wrap=True, highlight=False)
         console.print(text(error), soft_wrap=True, highlight=False)
     console.print(text(failures_count_line(rows)), soft_wrap=True, highlight=False)
@@ -399,7 +399,7 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     with handle_errors(as_json):
         now = progress(get_app(ctx, read_only=True))
     if as_json:
-        print_json(now.as_dict())
+        print_json(now)
         return
     for line in progress_lines(now):
         console.print(text(line), soft_wrap=True, highlight=False)

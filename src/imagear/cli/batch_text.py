@@ -13,10 +13,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imagear.batch loads the database layer: only its types are needed here
     from imagear.batch import BatchProgress, BatchSummary, ItemResult, NamedSkip
+    from imagear.domain import JobFailure, NamedReport
 
 
 def when(value: datetime | None) -> str:
@@ -73,10 +74,10 @@ NAMED_ADVICE = {
 """What to do about a named record that is not found (the run exits 3)."""
 
 
-def named_json(n: NamedSkip) -> dict[str, Any]:
+def named_json(n: NamedSkip) -> NamedReport:
     """A named record not taken, as --json says it (its message worded for the command line,
     and advice when it is not found)."""
-    return {**n.as_dict(), "message": named_message(n), "advice": NAMED_ADVICE.get(n.reason)}
+    return n.report(named_message(n), NAMED_ADVICE.get(n.reason))
 
 
 def nothing_to_do_line(summary: BatchSummary) -> str:
@@ -111,21 +112,17 @@ def given_up_lines(summary: BatchSummary) -> list[str]:
     ]
 
 
-def _when_text(value: str | None) -> str:
-    return when(datetime.fromisoformat(value)) if value else "-"
-
-
-def _state(row: dict[str, Any], now: datetime) -> str:
+def _state(row: JobFailure, now: datetime) -> str:
     """``given_up``, ``waiting`` (its retry time is ahead) or ``next_run``."""
-    if row["status"] == "given_up":
+    if row.status == "given_up":
         return "given_up"
-    at = row.get("next_attempt_at")
-    if row["status"] == "failed" and at and datetime.fromisoformat(at) > now:
+    at = row.next_attempt_at
+    if row.status == "failed" and at and at > now:
         return "waiting"
     return "next_run"
 
 
-def failures_count_line(rows: list[dict[str, Any]], now: datetime | None = None) -> str:
+def failures_count_line(rows: list[JobFailure], now: datetime | None = None) -> str:
     """``2 records: 1 given up, 1 waiting for retry`` (+ ``, 1 retried by the next run``)."""
     now = now or datetime.now(UTC)
     states = [_state(r, now) for r in rows]
@@ -138,21 +135,21 @@ def failures_count_line(rows: list[dict[str, Any]], now: datetime | None = None)
     return line + ". `imagear batch reset --all-failed` retries them now."
 
 
-def failure_lines(row: dict[str, Any], now: datetime | None = None) -> list[str]:
+def failure_lines(row: JobFailure, now: datetime | None = None) -> list[str]:
     """One failure of ``imagear batch failures``: a header line and the error, indented."""
     now = now or datetime.now(UTC)
-    oid = row["object_id"]
-    head = f"record {oid}" + (f" ({row['identifier']})" if row.get("identifier") else "")
-    tries = _plural(int(row["attempts"] or 0), "attempt")
+    oid = row.object_id
+    head = f"record {oid}" + (f" ({row.identifier})" if row.identifier else "")
+    tries = _plural(row.attempts, "attempt")
     state = _state(row, now)
     if state == "given_up":
         head += f": given up after {tries}; `imagear batch reset --object-id {oid}` retries it"
     elif state == "waiting":
-        head += f": failed, {tries}; next try {_when_text(row['next_attempt_at'])}"
+        head += f": failed, {tries}; next try {when(row.next_attempt_at)}"
     else:
         head += f": failed, {tries}; next try with the next run"
-    error = row.get("error") or "(no error recorded)"
-    kind = row.get("error_kind")
+    error = row.error or "(no error recorded)"
+    kind = row.error_kind
     return [head, f"    {kind}: {error}" if kind else f"    {error}"]
 
 
@@ -187,28 +184,28 @@ def progress_lines(p: BatchProgress) -> list[str]:
             "would take)."
         ]
     c = p.counts
-    done = c.get("done", 0)
+    done = c.done
     lines = [f"Batch: {done:,} of {p.total:,} records done ({100 * done / p.total:.1f}%)."]
-    width = max(len(f"{c.get(s, 0):,}") for s, _ in STATUS_LABELS)
-    lines += [f"  {c.get(s, 0):>{width},}  {label}" for s, label in STATUS_LABELS]
+    width = max(len(f"{getattr(c, s):,}") for s, _ in STATUS_LABELS)
+    lines += [f"  {getattr(c, s):>{width},}  {label}" for s, label in STATUS_LABELS]
     if p.per_minute:
-        window = "10 min" if p.done_10min else "hour"
+        window = "10 min" if p.done_last_10_min else "hour"
         left = f"; about {duration(p.eta_secs)} left" if p.eta_secs is not None else ""
         lines.append(f"Rate: {p.per_minute:.1f} records/min over the last {window}{left}.")
     else:
         lines.append("Rate: nothing finished in the last hour.")
-    held = c.get("running", 0)
+    held = c.running
     if p.running:
         first = f"the first {len(p.running)} of {held:,}" if held > len(p.running) else ""
         lines.append(f"Running ({first or _plural(len(p.running), 'claim')}):")
     for claim in p.running:
-        age = duration((p.now - claim["since"]).total_seconds()) if claim["since"] else "-"
-        state = f"for {age}, attempt {claim['attempts']}"
-        if claim["expired"]:
+        age = duration((p.now - claim.since).total_seconds()) if claim.since else "-"
+        state = f"for {age}, attempt {claim.attempts}"
+        if claim.expired:
             state += "; claim EXPIRED: its runner is gone, the next run takes the record again"
-        lines.append(f"  record {claim['object_id']}  {claim['runner'] or '-'}  {state}")
+        lines.append(f"  record {claim.object_id}  {claim.runner or '-'}  {state}")
     if p.last_done:
-        shown = ", ".join(f"{d['object_id']} ({when(d['finished_at'])})" for d in p.last_done[:5])
+        shown = ", ".join(f"{d.object_id} ({when(d.finished_at)})" for d in p.last_done[:5])
         lines.append(f"Last finished: {shown}.")
     if p.next_retry_at is not None:
         lines.append(f"Next retry of a failed record: {when(p.next_retry_at)}.")

@@ -87,7 +87,7 @@ def check(
             checked += 1
             failed += 0 if audit.ok else 1
             if as_json:
-                results.append(audit.as_dict())
+                results.append(audit)
                 continue
             where = audit.file.name if audit.file else "-"
             for problem in audit.problems:
@@ -107,7 +107,7 @@ def check(
                 "checked": checked,
                 "failed": failed,
                 "clips": results,
-                "leftovers": [item.as_dict() for item in left],
+                "leftovers": left,
             }
         )
     else:
@@ -131,8 +131,8 @@ def run_repair(ctx: typer.Context, object_ids: list[int] | None, yes: bool, as_j
         print_json(
             {
                 "dry_run": not yes,
-                "files": [item.as_dict() for item in doomed],
-                "kept": [item.as_dict() for item in kept],
+                "files": doomed,
+                "kept": kept,
                 "removed": [str(path) for path in removed],
             }
         )

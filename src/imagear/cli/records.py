@@ -49,6 +49,7 @@ def add(
     is printed (as `records import` skips such a row), unless --allow-duplicates.
     """
     from imagear import records as svc
+    from imagear.domain import json_object
 
     with handle_errors(as_json):
         app = get_app(ctx)
@@ -62,7 +63,7 @@ def add(
             "nothing was added. Pass --allow-duplicates to add another."
         )
     if as_json:
-        print_json({"status": "created" if added else "exists", **rec.as_dict()})
+        print_json({"status": "created" if added else "exists", **json_object(rec)})
     else:
         typer.echo(rec.id)
 
@@ -91,14 +92,14 @@ def import_(
     with handle_errors(as_json):
         report = svc.import_csv(get_app(ctx), csv_file, allow_duplicates)
     if as_json:
-        print_json(report.as_dict())
+        print_json(report)
     else:
-        for line, message in report.skipped:
+        for skip in report.skipped:
             err_console.print(
-                text((f"line {line}: skipped:", "yellow"), " ", message), soft_wrap=True
+                text((f"line {skip.line}: skipped:", "yellow"), " ", skip.reason), soft_wrap=True
             )
-        for line, message in report.errors:
-            err_console.print(text((f"line {line}:", "red"), " ", message), soft_wrap=True)
+        for bad in report.errors:
+            err_console.print(text((f"line {bad.line}:", "red"), " ", bad.error), soft_wrap=True)
         skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
         console.print(
             f"Imported {len(report.added)} record(s){skipped}, {len(report.errors)} row(s) failed.",
@@ -125,7 +126,7 @@ def list_(
     with handle_errors(as_json):
         rows, total = svc.list_records(get_app(ctx, read_only=True), limit, offset)
     if as_json:
-        print_json({"total": total, "records": [r.summary() for r in rows]})
+        print_json({"total": total, "records": rows})
         return
     from rich.table import Table
 
@@ -155,7 +156,7 @@ def show(
     with handle_errors(as_json):
         rec = svc.get_record(get_app(ctx, read_only=True), object_id)
     if as_json:
-        print_json(rec.as_dict())
+        print_json(rec)
         return
     console.print(
         text((f"Record {rec.id}", "bold"), "  ", rec.identifier, "  ", rec.title), soft_wrap=True
@@ -174,8 +175,8 @@ def show(
         a = rec.animation
         console.print(
             text(
-                f"Animation: {a['mp4_path']}  {a['mp4_width']}x{a['mp4_height']} @ {a['mp4_fps']} "
-                f"fps, {a['mp4_duration_secs']} s, model {a['ai_model']}, seed {a['ai_seed']}"
+                f"Animation: {a.mp4_path}  {a.mp4_width}x{a.mp4_height} @ {a.mp4_fps} "
+                f"fps, {a.mp4_duration_secs} s, model {a.ai_model}, seed {a.ai_seed}"
             ),
             soft_wrap=True,
         )

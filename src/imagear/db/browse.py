@@ -9,15 +9,15 @@ None), its review state and its batch job's status and error.
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Engine, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour
-from imagear.db.records import has_clip, has_master
+from imagear.db.records import RecordId, has_clip, has_master
 from imagear.db.review import REJECTED, REVIEW
+from imagear.db.rows import clip_of
 from imagear.db.schema import JOB
+from imagear.domain import Clip, GridRow
 
 FILTERS = ("all", "animated", "missing", "failed", "refused", "rejected")
 _FAILED = ("failed", "given_up")
@@ -28,7 +28,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filter(oid: Any, name: str) -> Any:
+def _filter(oid: RecordId, name: str) -> ColumnElement[bool] | None:
     failed = and_(
         JOB.c.object_id == oid,
         or_(
@@ -51,7 +51,7 @@ def _filter(oid: Any, name: str) -> Any:
     return None
 
 
-def rejected_sql(oid: Any) -> Any:
+def rejected_sql(oid: RecordId) -> ColumnElement[bool]:
     return exists(
         select(REVIEW.c.object_id).where(REVIEW.c.object_id == oid, REVIEW.c.state == REJECTED)
     )
@@ -59,7 +59,7 @@ def rejected_sql(oid: Any) -> Any:
 
 def page(
     engine: Engine, query: str = "", show: str = "all", limit: int = 24, offset: int = 0
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[GridRow], int]:
     """(rows, total matching) for one page of the grid, in id order."""
     if show not in FILTERS:
         raise ValueError(f"unknown filter {show!r}")
@@ -86,23 +86,27 @@ def page(
     try:
         with engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(r).where(*where)).scalar_one()
-            rows = [dict(row) for row in conn.execute(listing).mappings()]
-            ids = [int(row["id"]) for row in rows]
+            rows = [
+                GridRow(int(row.id), row.identifier, row.title, bool(row.has_master))
+                for row in conn.execute(listing)
+            ]
+            ids = [row.id for row in rows]
             clips = fl.clips
-            clip_rows = {}
-            reviews = {}
-            job_rows = {}
+            clip_rows: dict[int, Clip] = {}
+            reviews: dict[int, str] = {}
+            job_rows: dict[int, tuple[str | None, str | None, str | None]] = {}
             if ids:
                 for found in conn.execute(
                     select(clips).where(clips.c.object_id.in_(ids))
                 ).mappings():
-                    clip_rows[int(found["object_id"])] = fl.clip_row(found)
+                    clip_rows[int(found["object_id"])] = clip_of(found, fl)
                 for found in conn.execute(
                     select(REVIEW).where(REVIEW.c.object_id.in_(ids))
                 ).mappings():
                     reviews[int(found["object_id"])] = found["state"]
-                for found in conn.execute(select(JOB).where(JOB.c.object_id.in_(ids))).mappings():
-                    job_rows[int(found["object_id"])] = dict(found)
+                job = select(JOB.c.object_id, JOB.c.status, JOB.c.last_error, JOB.c.last_error_kind)
+                for j in conn.execute(job.where(JOB.c.object_id.in_(ids))):
+                    job_rows[int(j.object_id)] = (j.status, j.last_error, j.last_error_kind)
     except SQLAlchemyError as exc:
         raise flavour.failed(
             engine,
@@ -112,14 +116,9 @@ def page(
             "Heratio's.",
         ) from exc
     for row in rows:
-        oid = int(row["id"])
-        row["has_master"] = bool(row["has_master"])
-        row["animation"] = clip_rows.get(oid)
-        row["review"] = reviews.get(oid)
-        job = job_rows.get(oid)
-        row["job_status"] = job["status"] if job else None
-        row["job_error"] = job["last_error"] if job else None
-        row["job_error_kind"] = job["last_error_kind"] if job else None
+        row.animation = clip_rows.get(row.id)
+        row.review = reviews.get(row.id)
+        row.job_status, row.job_error, row.job_error_kind = job_rows.get(row.id, (None,) * 3)
     return rows, int(total)
 
 

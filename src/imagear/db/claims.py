@@ -34,11 +34,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import cast
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Integer,
@@ -55,7 +57,9 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql import Select
 
 from imagear.db import locks
 from imagear.db.engine import MYSQL, POSTGRES, skip_locked_problem
@@ -68,6 +72,7 @@ from imagear.db.jobs import (
     RUNNING,
     PickAndUpdate,
     Selection,
+    Window,
     as_utc,
     candidate,
     clock,
@@ -124,7 +129,7 @@ class ClaimStore:
         self.runner_id = runner_id
         self.lease_secs = float(lease_secs)
         self.max_attempts = int(max_attempts)
-        self._cache: dict[tuple[Any, ...], Any] = {}  # hot statements, built once
+        self._cache: dict[tuple[object, ...], PickAndUpdate | Select] = {}  # built once
         # new work is walked in id order from the highest id this runner claimed (per window)
         self._after: dict[tuple[int, ...] | None, int] = {}
 
@@ -134,11 +139,11 @@ class ClaimStore:
     def _clock(self) -> str:
         return clock(self.engine)
 
-    def _at(self, plus_secs: float = 0.0) -> Any:
+    def _at(self, plus_secs: float = 0.0) -> ColumnElement[datetime]:
         """SQL for "now (+ seconds)" (see :func:`imagear.db.jobs.sql_now`)."""
         return sql_now(self.engine, plus_secs)
 
-    def _times(self) -> dict[str, Any]:
+    def _times(self) -> dict[str, object]:
         """Values of the time parameters of cached statements (see :meth:`_now_expr`)."""
         if self._clock == POSTGRES:
             return {"lease": timedelta(seconds=self.lease_secs)}
@@ -147,7 +152,7 @@ class ClaimStore:
         now = datetime.now(UTC)
         return {"now": now, "expires": now + timedelta(seconds=self.lease_secs)}
 
-    def _now_expr(self, lease: bool = False) -> Any:
+    def _now_expr(self, lease: bool = False) -> ColumnElement[datetime]:
         """Now (+ the lease) as SQL for a cached statement: the server's clock on PostgreSQL
         and MySQL/MariaDB, a parameter filled by :meth:`_times` on SQLite."""
         if self._clock == POSTGRES:
@@ -161,7 +166,7 @@ class ClaimStore:
         several calls (one commit); database errors raise StorageError."""
         return write_tx(self.engine, what)
 
-    def _use(self, conn: Connection | None, what: str) -> contextlib.AbstractContextManager[Any]:
+    def _use(self, conn: Connection | None, what: str) -> AbstractContextManager[Connection]:
         return contextlib.nullcontext(conn) if conn is not None else self.transaction(what)
 
     def db_now(self) -> datetime:
@@ -284,7 +289,7 @@ class ClaimStore:
 
     # -- per chunk / per record ----------------------------------------------------------------
 
-    def _claim_stmt(self, phase: int, sel: Selection, windowed: bool) -> Any:
+    def _claim_stmt(self, phase: int, sel: Selection, windowed: bool) -> PickAndUpdate:
         """The claim statement of one phase (built once per shape, run with parameters).
 
         Phase 0 takes new work (``pending``); phase 1 ``failed`` rows whose retry time has
@@ -300,7 +305,7 @@ class ClaimStore:
             else:
                 due = or_(JOB.c.next_attempt_at.is_(None), JOB.c.next_attempt_at <= now)
                 cond = and_(JOB.c.status == FAILED, due, JOB.c.updated_at < time_param("started"))
-            window: Any = bindparam("window", expanding=True) if windowed else None
+            window: Window = bindparam("window", expanding=True) if windowed else None
             probe = (
                 select(JOB.c.object_id)
                 .where(
@@ -327,7 +332,7 @@ class ClaimStore:
                 ),
                 (JOB.c.object_id, JOB.c.attempts, JOB.c.last_error_kind),
             )
-        return self._cache[key]
+        return cast(PickAndUpdate, self._cache[key])
 
     def claim(
         self,
@@ -347,8 +352,8 @@ class ClaimStore:
         """
         if n <= 0:
             return []
-        rows: list[Any] = []
-        params: dict[str, Any] = {"me": self.runner_id, "started": started, "since": sel.since}
+        rows: list[Row] = []
+        params: dict[str, object] = {"me": self.runner_id, "started": started, "since": sel.since}
         if window is not None:
             params["window"] = list(window)
         cursor = tuple(window) if window is not None else None
@@ -364,7 +369,7 @@ class ClaimStore:
                 values = {**params, **self._times(), "n": left, "after": start}
                 got = stmt.run(tx, values)
                 if not got and self._clock == MYSQL:
-                    probe = self._cache[("probe", phase, *self._shape(sel, window))]
+                    probe = cast(Select, self._cache[("probe", phase, *self._shape(sel, window))])
                     got = self._skipped_for_a_moment(tx, stmt, probe, values)
                 rows.extend(got)
                 if phase == 0 and got:
@@ -374,12 +379,12 @@ class ClaimStore:
         return sorted(claims, key=lambda c: c.object_id)
 
     @staticmethod
-    def _shape(sel: Selection, window: Sequence[int] | None) -> tuple[Any, ...]:
+    def _shape(sel: Selection, window: Sequence[int] | None) -> tuple[bool, ...]:
         return (sel.only_missing, sel.since is not None, window is not None)
 
     def _skipped_for_a_moment(
-        self, tx: Connection, stmt: PickAndUpdate, probe: Any, values: dict[str, Any]
-    ) -> list[Any]:
+        self, tx: Connection, stmt: PickAndUpdate, probe: Select, values: dict[str, object]
+    ) -> list[Row]:
         """MySQL/MariaDB: a claim that found nothing while a plain read still sees takeable
         rows skipped rows another statement held for a moment (InnoDB locks what it reads);
         try again for up to :data:`SKIPPED_WAIT_SECS` rather than end the run early."""
@@ -393,7 +398,7 @@ class ClaimStore:
                 return got
         return []
 
-    def _mine(self, ids: Sequence[int]) -> Any:
+    def _mine(self, ids: Sequence[int]) -> ColumnElement[bool]:
         return and_(
             JOB.c.object_id.in_(list(ids)),
             JOB.c.claimed_by == self.runner_id,
@@ -401,7 +406,7 @@ class ClaimStore:
         )
 
     def _update_mine(
-        self, ids: Sequence[int], what: str, values: Callable[[], dict[str, Any]]
+        self, ids: Sequence[int], what: str, values: Callable[[], dict[str, object]]
     ) -> int:
         """Set ``values()`` (built inside the transaction) on the rows of ``ids`` this runner
         still holds, in one transaction; return how many it held."""
@@ -448,7 +453,7 @@ class ClaimStore:
             )
         params = {"ids": list(object_ids), "me": self.runner_id, **self._times()}
         with self._use(conn, "record finished records") as tx:
-            rows = self._cache[("done",)].run(tx, params)
+            rows = cast(PickAndUpdate, self._cache[("done",)]).run(tx, params)
         return {int(r[0]) for r in rows}
 
     def finish_failed(

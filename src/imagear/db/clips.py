@@ -24,17 +24,19 @@ import functools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, func, select, update
+from sqlalchemy import Column, Connection, Engine, Select, Table, Update, bindparam, func, select
 from sqlalchemy import delete as sa_delete
+from sqlalchemy import update as sa_update
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour, locks
 from imagear.db.flavour import ColumnLimit
 from imagear.db.records import master_query
 from imagear.db.review import REVIEW
+from imagear.db.rows import FileRow, clip_of, file_row, text
 from imagear.db.schema import CLIP_COLUMNS, FILES, RECORDS
+from imagear.domain import Clip, RecentClip
 
 COLUMNS = CLIP_COLUMNS  # what imagear reads and writes, on both kinds
 _FILE_COLUMNS = tuple(c.name for c in FILES.c)
@@ -52,10 +54,10 @@ class _Statements:
     """The hot statements on one object_image_ar table handle (built once per handle: the
     lookup and the commit path run once per record of a batch)."""
 
-    columns: tuple[Any, ...]
-    row_of: Any
-    update: Any
-    lookup: Any
+    columns: tuple[Column[object], ...]
+    row_of: Select
+    update: Update
+    lookup: Select
 
 
 @functools.cache
@@ -82,7 +84,7 @@ def _statements(table: Table) -> _Statements:
     return _Statements(
         columns,
         select(*columns).where(table.c.object_id == bindparam("object_id")),
-        update(table).where(table.c.id == bindparam("row_id")),
+        sa_update(table).where(table.c.id == bindparam("row_id")),
         lookup,
     )
 
@@ -91,12 +93,9 @@ _WRITE_ADVICE = "The previous clip is kept; check the database and try again."
 _READ_ADVICE = "Check database_url (`imagear config show`) and that the database is reachable."
 
 
-def row_dict(values: Mapping[Any, Any], fl: flavour.Flavour | None = None) -> dict[str, Any]:
-    """An object_image_ar row as a dict keyed by column; columns ``values`` lacks are None.
-    With ``fl``, times are shown as that flavour shows them (aware, on AtoM/Heratio's)."""
-    if fl is not None:
-        return fl.clip_row(values)
-    return {name: values.get(name) for name in COLUMNS}
+def columns_of(clip: Clip) -> dict[str, object]:
+    """A :class:`~imagear.domain.Clip` as object_image_ar's column values."""
+    return {name: getattr(clip, name) for name in COLUMNS}
 
 
 def now(engine: Engine) -> datetime:
@@ -120,8 +119,8 @@ class Lookup:
     """What :func:`lookup` found for one record."""
 
     record_exists: bool
-    clip: dict[str, Any] | None
-    master: dict[str, Any] | None  # the master image's digital_object row
+    clip: Clip | None
+    master: FileRow | None  # the master image's digital_object row
 
 
 def lookup(engine: Engine, object_id: int) -> Lookup:
@@ -142,12 +141,14 @@ def lookup(engine: Engine, object_id: int) -> Lookup:
     if found is None:
         return Lookup(False, None, None)
     clip = (
-        row_dict({n: found[f"clip_{n}"] for n in COLUMNS}, fl)
+        clip_of({n: found[f"clip_{n}"] for n in COLUMNS}, fl)
         if found["clip_id"] is not None
         else None
     )
     master = (
-        {n: found[f"file_{n}"] for n in _FILE_COLUMNS} if found["file_id"] is not None else None
+        file_row({n: found[f"file_{n}"] for n in _FILE_COLUMNS})
+        if found["file_id"] is not None
+        else None
     )
     return Lookup(True, clip, master)
 
@@ -159,7 +160,7 @@ class ClipSlot:
         self,
         conn: Connection,
         object_id: int,
-        row: dict[str, Any] | None,
+        row: Clip | None,
         fl: flavour.Flavour | None = None,
     ) -> None:
         self._conn = conn
@@ -168,7 +169,7 @@ class ClipSlot:
         self.row = row  # the row as it was when the lock was taken, or None
         self.committed = False
 
-    def write(self, columns: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def write(self, columns: Mapping[str, object]) -> tuple[str, Clip]:
         """Insert the row or update it in place; returns ("created" | "replaced", the row).
         Values are fitted to the columns first (StorageError, nothing written, when one
         cannot be held)."""
@@ -179,9 +180,9 @@ class ClipSlot:
         if self.row is None:
             values = {**columns, "object_id": self.object_id}
             key = self._conn.execute(fl.clips.insert(), values).inserted_primary_key
-            return "created", row_dict({**values, "id": key[0] if key else None}, fl)
-        self._conn.execute(_statements(fl.clips).update, {**columns, "row_id": self.row["id"]})
-        return "replaced", row_dict({**self.row, **columns}, fl)
+            return "created", clip_of({**values, "id": key[0] if key else None}, fl)
+        self._conn.execute(_statements(fl.clips).update, {**columns, "row_id": self.row.id})
+        return "replaced", clip_of({**columns_of(self.row), **columns}, fl)
 
     def commit(self) -> None:
         self._conn.commit()
@@ -202,7 +203,7 @@ def replacing(engine: Engine, object_id: int) -> Iterator[ClipSlot]:
                     .mappings()
                     .first()
                 )
-                row = row_dict(found, fl) if found is not None else None
+                row = clip_of(found, fl) if found is not None else None
                 slot = ClipSlot(conn, object_id, row, fl)
                 yield slot
                 if not slot.committed:
@@ -222,7 +223,7 @@ def replacing(engine: Engine, object_id: int) -> Iterator[ClipSlot]:
         ) from exc
 
 
-def delete(engine: Engine, object_id: int) -> dict[str, Any] | None:
+def delete(engine: Engine, object_id: int) -> Clip | None:
     """Delete the record's clip row under the record lock; returns the row, or None if none."""
     fl = flavour.of(engine)
     try:
@@ -240,7 +241,7 @@ def delete(engine: Engine, object_id: int) -> dict[str, Any] | None:
                 conn.execute(sa_delete(fl.clips).where(fl.clips.c.id == found["id"]))
                 conn.execute(sa_delete(REVIEW).where(REVIEW.c.object_id == object_id))
                 conn.commit()
-                return row_dict(found, fl)
+                return clip_of(found, fl)
             except BaseException:
                 conn.rollback()
                 raise
@@ -255,7 +256,7 @@ def delete(engine: Engine, object_id: int) -> dict[str, Any] | None:
         ) from exc
 
 
-def recent(engine: Engine, n: int) -> tuple[list[dict[str, Any]], int]:
+def recent(engine: Engine, n: int) -> tuple[list[RecentClip], int]:
     """The last ``n`` clip rows (newest first) with their record's identifier and title, and
     the total number of clips."""
     fl = flavour.of(engine)
@@ -270,7 +271,7 @@ def recent(engine: Engine, n: int) -> tuple[list[dict[str, Any]], int]:
         with engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(clips)).scalar_one()
             rows = [
-                {**row_dict(row, fl), "identifier": row["identifier"], "title": row["title"]}
+                RecentClip(clip_of(row, fl), text(row["identifier"]), title=text(row["title"]))
                 for row in conn.execute(query).mappings()
             ]
     except SQLAlchemyError as exc:
@@ -278,7 +279,7 @@ def recent(engine: Engine, n: int) -> tuple[list[dict[str, Any]], int]:
     return rows, int(total)
 
 
-def rows(engine: Engine, object_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+def rows(engine: Engine, object_ids: Sequence[int] | None = None) -> list[Clip]:
     """The clip rows of ``object_ids`` (None: every clip), by object_id (``imagear check``)."""
     fl = flavour.of(engine)
     clips = fl.clips
@@ -287,7 +288,7 @@ def rows(engine: Engine, object_ids: Sequence[int] | None = None) -> list[dict[s
         query = query.where(clips.c.object_id.in_([int(i) for i in object_ids]))
     try:
         with engine.connect() as conn:
-            return [row_dict(row, fl) for row in conn.execute(query).mappings()]
+            return [clip_of(row, fl) for row in conn.execute(query).mappings()]
     except SQLAlchemyError as exc:
         raise flavour.failed(engine, "Reading the clips failed", exc, _READ_ADVICE) from exc
 
@@ -297,6 +298,8 @@ __all__ = [
     "ClipSlot",
     "ColumnLimit",
     "Lookup",
+    "clip_of",
+    "columns_of",
     "delete",
     "is_heratio",
     "limit",
@@ -304,6 +307,5 @@ __all__ = [
     "now",
     "recent",
     "replacing",
-    "row_dict",
     "rows",
 ]

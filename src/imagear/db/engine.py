@@ -8,11 +8,12 @@ engine's dialect; every dialect branch of the data layer asks it, nothing else.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from imagear.errors import ConfigError
 from imagear.urls import redact_url
@@ -50,7 +51,7 @@ def family(dialect_name: str) -> str:
     return MYSQL if dialect_name in ("mysql", "mariadb") else dialect_name
 
 
-def is_mysql(bind: Any) -> bool:
+def is_mysql(bind: Engine | Connection) -> bool:
     """True for an Engine or Connection on MySQL or MariaDB."""
     return family(bind.dialect.name) == MYSQL
 
@@ -112,13 +113,13 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _mysql_connect_args(url: str) -> dict[str, Any]:
+def _mysql_connect_args(url: str) -> dict[str, object]:
     """PyMySQL's options: a connect timeout; and, for a server on this machine (loopback or
     socket) whose URL names no TLS option, no TLS. PyMySQL otherwise tries TLS on every new
     connection and builds a fresh SSL context for it (loading the system's certificates:
     tens of milliseconds, holding the GIL, and far longer on a busy host) for an encryption
     the loopback does not need. A remote server keeps PyMySQL's own default."""
-    args: dict[str, Any] = {"connect_timeout": 10}
+    args: dict[str, object] = {"connect_timeout": 10}
     parsed = make_url(url)
     if parsed.get_driver_name() != "pymysql" or any(k.startswith("ssl") for k in parsed.query):
         return args
@@ -136,7 +137,7 @@ def _driver_advice(url: str) -> str:
     return "Install the SQLAlchemy driver this URL names, or use sqlite:///, postgresql:// or mysql://."
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_SECS * 1000)}")
     cur.execute("PRAGMA journal_mode = WAL")

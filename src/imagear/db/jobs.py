@@ -19,17 +19,21 @@ transaction selects the ids ``FOR UPDATE SKIP LOCKED``, updates them, and reads 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TypeVar
 
 from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
     Connection,
     DateTime,
     Engine,
     Integer,
+    Row,
     Select,
+    Update,
     and_,
     bindparam,
     case,
@@ -47,7 +51,9 @@ from imagear.db import flavour, locks
 from imagear.db.engine import MYSQL, POSTGRES, family
 from imagear.db.records import has_clip, has_master, is_master_file
 from imagear.db.review import APPROVED, REVIEW
+from imagear.db.rows import NamedRow
 from imagear.db.schema import CLIPS, FILES, JOB
+from imagear.domain import JobFailure, PlannedRecord
 
 PENDING, RUNNING, DONE, FAILED, GIVEN_UP = "pending", "running", "done", "failed", "given_up"
 RUNNER_LOST = "RunnerLost"
@@ -92,8 +98,14 @@ class Selection:
 
 # -- SQL building blocks -----------------------------------------------------------------------
 
+Window = Sequence[int] | BindParameter[list[int]] | None  # the ids a statement is limited to
+Params = Mapping[str, object]  # a statement's bound parameters
+_Stmt = TypeVar("_Stmt", Select, Update)
 
-def candidate(oid: Any, sel: Selection, window: Any, per_row: bool = False) -> Any:
+
+def candidate(
+    oid: ColumnElement[int], sel: Selection, window: Window, per_row: bool = False
+) -> ColumnElement[bool]:
     """SQL: the record ``oid`` is one this selection is about (master image, maybe no clip).
 
     ``per_row``: for a statement that reads a few rows of an index walk (a claim): the tests
@@ -106,7 +118,7 @@ def candidate(oid: Any, sel: Selection, window: Any, per_row: bool = False) -> A
     if per_row:
         master = select(FILES.c.id).where(is_master_file(oid)).limit(1).scalar_subquery()
         clip = select(CLIPS.c.id).where(CLIPS.c.object_id == oid).limit(1).scalar_subquery()
-        conds: list[Any] = [master.is_not(None)]
+        conds: list[ColumnElement[bool]] = [master.is_not(None)]
         if sel.only_missing:
             conds.append(clip.is_(None))
         if keep_approved:
@@ -123,7 +135,9 @@ def candidate(oid: Any, sel: Selection, window: Any, per_row: bool = False) -> A
     return and_(*conds)
 
 
-def not_done_since(sel: Selection, since: Any = None) -> Any:
+def not_done_since(
+    sel: Selection, since: datetime | ColumnElement[datetime] | None = None
+) -> ColumnElement[bool]:
     """SQL (``--all``): the job row was not finished at or after ``since``."""
     if sel.only_missing or sel.since is None:
         return literal(True)
@@ -132,7 +146,7 @@ def not_done_since(sel: Selection, since: Any = None) -> Any:
     )
 
 
-def is_failure() -> Any:
+def is_failure() -> ColumnElement[bool]:
     """SQL: the row is a batch failure (``failed``, ``given_up``, or ``pending`` with an error:
     its runner died or a stopped run gave it back)."""
     return or_(
@@ -141,7 +155,7 @@ def is_failure() -> Any:
     )
 
 
-def time_param(name: str) -> Any:
+def time_param(name: str) -> BindParameter[datetime]:
     """A bound parameter holding an aware time."""
     return bindparam(name, type_=DateTime(timezone=True))
 
@@ -156,17 +170,17 @@ def clock(engine: Engine) -> str:
     return fam if fam in (POSTGRES, MYSQL) else "python"
 
 
-def mysql_now() -> Any:
+def mysql_now() -> ColumnElement[datetime]:
     """SQL: MySQL/MariaDB's UTC clock, to the microsecond."""
     return func.utc_timestamp(literal_column("6"))
 
 
-def mysql_plus(microseconds: Any) -> Any:
+def mysql_plus(microseconds: int | ColumnElement[int]) -> ColumnElement[datetime]:
     """SQL: MySQL/MariaDB's UTC clock plus ``microseconds`` (an int or a bound parameter)."""
     return func.timestampadd(text("MICROSECOND"), microseconds, mysql_now())
 
 
-def sql_now(engine: Engine, plus_secs: float = 0.0) -> Any:
+def sql_now(engine: Engine, plus_secs: float = 0.0) -> ColumnElement[datetime]:
     """SQL for "now (+ seconds)": the database's clock on PostgreSQL and MySQL/MariaDB,
     Python's on SQLite."""
     which = clock(engine)
@@ -178,7 +192,7 @@ def sql_now(engine: Engine, plus_secs: float = 0.0) -> Any:
     return literal(datetime.now(UTC) + timedelta(seconds=plus_secs), DateTime(timezone=True))
 
 
-def on_index(stmt: Any, index: str = "PRIMARY") -> Any:
+def on_index(stmt: _Stmt, index: str = "PRIMARY") -> _Stmt:
     """``stmt`` (a SELECT or UPDATE of image_ar_job) with MySQL's ``FORCE INDEX (index)``;
     unchanged elsewhere. InnoDB locks every row a locking statement reads, if only for a
     moment: a table scan would make the other runners' ``SKIP LOCKED`` claims skip rows that
@@ -200,14 +214,19 @@ class PickAndUpdate:
 
     _IDS = "picked_ids"
 
-    def __init__(self, pick: Any, stmt: Any, returning: tuple[Any, ...] = (JOB.c.object_id,)):
+    def __init__(
+        self,
+        pick: Select,
+        stmt: Update,
+        returning: tuple[ColumnElement[object], ...] = (JOB.c.object_id,),
+    ):
         self.pick = pick
         self.one = stmt.where(JOB.c.object_id.in_(pick)).returning(*returning)
-        ids: Any = bindparam(self._IDS, expanding=True)
+        ids: BindParameter[list[int]] = bindparam(self._IDS, expanding=True)
         self.by_ids = on_index(stmt.where(JOB.c.object_id.in_(ids)))
         self.read = select(*returning).where(JOB.c.object_id.in_(ids))
 
-    def run(self, conn: Connection, params: dict[str, Any] | None = None) -> list[Any]:
+    def run(self, conn: Connection, params: Params | None = None) -> list[Row]:
         params = params or {}
         if conn.dialect.update_returning:
             return list(conn.execute(self.one, params).all())
@@ -226,7 +245,7 @@ def write_tx(engine: Engine, what: str) -> Iterator[Connection]:
         yield conn
 
 
-def read_rows(engine: Engine, query: Any, failure: str) -> list[Any]:
+def read_rows(engine: Engine, query: Select, failure: str) -> list[Row]:
     """The rows of a read-only query; DB errors -> StorageError ``"<failure>: <cause>."``."""
     try:
         with engine.connect() as conn:
@@ -238,7 +257,7 @@ def read_rows(engine: Engine, query: Any, failure: str) -> list[Any]:
 # -- the plan (--dry-run) and the named records ------------------------------------------------
 
 
-def _plan_query(engine: Engine, sel: Selection, window: Sequence[int] | None) -> Any:
+def _plan_query(engine: Engine, sel: Selection, window: Sequence[int] | None) -> Select:
     """SELECT of the records a run would take now, in order (no job row yet = new).
 
     A record is takeable when the selection covers it and its job row (if any) lets a claim
@@ -273,9 +292,9 @@ def _plan_query(engine: Engine, sel: Selection, window: Sequence[int] | None) ->
     )
 
 
-def plan(engine: Engine, sel: Selection, limit: int | None) -> list[dict[str, Any]]:
+def plan(engine: Engine, sel: Selection, limit: int | None) -> list[PlannedRecord]:
     """What a run would take now, in order (no writes), for ``--dry-run``."""
-    out: list[dict[str, Any]] = []
+    out: list[PlannedRecord] = []
     for window in sel.windows():
         left = None if limit is None else limit - len(out)
         if left is not None and left <= 0:
@@ -286,14 +305,14 @@ def plan(engine: Engine, sel: Selection, limit: int | None) -> list[dict[str, An
         for r in read_rows(engine, query, "The batch could not list the records to do"):
             status = r.status or "new"
             out.append(
-                {
-                    "object_id": r.id,
-                    "identifier": r.identifier,
-                    "title": r.title,
-                    "status": "expired claim" if status == RUNNING else status,
-                    "attempts": r.attempts or 0,
-                    "last_error_kind": r.last_error_kind,
-                }
+                PlannedRecord(
+                    object_id=int(r.id),
+                    identifier=r.identifier,
+                    title=r.title,
+                    status="expired claim" if status == RUNNING else status,
+                    attempts=int(r.attempts or 0),
+                    last_error_kind=r.last_error_kind,
+                )
             )
     return out
 
@@ -313,7 +332,7 @@ def count(engine: Engine, sel: Selection, limit: int | None) -> int:
     return total
 
 
-def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, Any]:
+def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, NamedRow]:
     """For the ids of ``window``: whether each exists, has a master image and a clip, and its
     job row's state, keyed by id (missing ids are absent)."""
     j = JOB
@@ -334,7 +353,20 @@ def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, Any]:
         .where(r.c.id.in_(list(window)))
     )
     rows = read_rows(engine, query, "The batch could not look up the named records")
-    return {int(r.id): r for r in rows}
+    return {
+        int(r.id): NamedRow(
+            int(r.id),
+            bool(r.has_master),
+            bool(r.has_clip),
+            r.status,
+            int(r.attempts or 0),
+            as_utc(r.next_attempt_at),
+            r.claimed_by,
+            as_utc(r.claim_expires_at),
+            as_utc(r.finished_at),
+        )
+        for r in rows
+    }
 
 
 # -- failures ----------------------------------------------------------------------------------
@@ -342,21 +374,7 @@ def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, Any]:
 _READ_FAILED = "Could not read the batch failures"
 
 
-def _failure_dict(row: Any) -> dict[str, Any]:
-    return {
-        "object_id": row.object_id,
-        "identifier": row.identifier,
-        "status": row.status,
-        "attempts": row.attempts,
-        "error_kind": row.last_error_kind,
-        "error": row.last_error,
-        "next_attempt_at": iso(row.next_attempt_at),
-        "claimed_by": row.claimed_by,
-        "updated_at": iso(row.updated_at),
-    }
-
-
-def failures(engine: Engine) -> list[dict[str, Any]]:
+def failures(engine: Engine) -> list[JobFailure]:
     """The failure rows (:func:`is_failure`), given-up ones first, then by id."""
     j = JOB
     r = flavour.of(engine).records
@@ -376,7 +394,20 @@ def failures(engine: Engine) -> list[dict[str, Any]]:
         .where(is_failure())
         .order_by(case((j.c.status == GIVEN_UP, 0), else_=1), j.c.object_id)
     )
-    return [_failure_dict(r) for r in read_rows(engine, query, _READ_FAILED)]
+    return [
+        JobFailure(
+            object_id=int(row.object_id),
+            identifier=row.identifier,
+            status=row.status,
+            attempts=int(row.attempts or 0),
+            error_kind=row.last_error_kind,
+            error=row.last_error,
+            next_attempt_at=as_utc(row.next_attempt_at),
+            claimed_by=row.claimed_by,
+            updated_at=as_utc(row.updated_at),
+        )
+        for row in read_rows(engine, query, _READ_FAILED)
+    ]
 
 
 def waiting(engine: Engine) -> tuple[int, datetime | None]:

@@ -26,7 +26,7 @@ import fcntl
 import hashlib
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import event, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,6 +38,8 @@ from imagear.errors import StorageError
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry
 
 # pg_advisory_xact_lock keys (one namespace per purpose; records use the two-key form)
 BOOT_KEY = 7243100
@@ -76,7 +78,7 @@ def lock_name(conn: Connection, purpose: str) -> str:
     return f"imagear:{digest}:{purpose}"[:64]
 
 
-def _release_all_on_checkin(dbapi_conn: Any, record: Any) -> None:
+def _release_all_on_checkin(dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry) -> None:
     """Pool check-in: a MySQL connection gives up any named lock it still holds."""
     if dbapi_conn is None or not record.info.pop(_HELD, None):
         return

@@ -20,8 +20,7 @@ they are missing; imagear's own ``image_ar_job``, ``imagear_review`` (the web co
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import tzinfo
-from typing import Any
+from datetime import datetime, tzinfo
 
 from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -93,7 +92,10 @@ def _check_not_newer(version: int) -> int:
 
 
 def seed(
-    conn: Connection, rows: Sequence[Mapping[str, object]], now: Any = None, table: Table = SETTINGS
+    conn: Connection,
+    rows: Sequence[Mapping[str, object]],
+    now: datetime | None = None,
+    table: Table = SETTINGS,
 ) -> None:
     """Insert the settings rows whose ``setting_key`` is missing (existing values are kept);
     ``now``, when given, is their ``updated_at``; ``table``: image_ar_settings as this kind of

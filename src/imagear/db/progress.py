@@ -10,8 +10,8 @@ Time comes from the database's clock, as the claims use it (:func:`imagear.db.jo
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, case, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,12 +19,26 @@ from sqlalchemy.exc import SQLAlchemyError
 from imagear.db import flavour
 from imagear.db.jobs import DONE, FAILED, RUNNING, as_utc, sql_now
 from imagear.db.schema import JOB
+from imagear.domain import Finished, RunningClaim
 
 RUNNING_SHOWN = 50  # claims listed (a pool of servers rarely has more slots)
 LAST_SHOWN = 10  # finished records listed
 
 
-def snapshot(engine: Engine) -> dict[str, Any]:
+@dataclass
+class Snapshot:
+    """What :func:`snapshot` read."""
+
+    now: datetime
+    counts: dict[str, int]
+    running: list[RunningClaim]
+    done_10min: int
+    done_hour: int
+    last_done: list[Finished]
+    next_retry_at: datetime | None
+
+
+def snapshot(engine: Engine) -> Snapshot:
     """The batch's state now: ``counts`` (status -> rows), ``running`` (the claims, lowest
     ids first, at most :data:`RUNNING_SHOWN`), ``done_10min`` / ``done_hour``, ``last_done``
     (newest first), ``next_retry_at`` and ``now`` (the database's clock, aware UTC)."""
@@ -39,13 +53,13 @@ def snapshot(engine: Engine) -> dict[str, Any]:
                 for status, n in conn.execute(select(j.c.status, func.count()).group_by(j.c.status))
             }
             running = [
-                {
-                    "object_id": int(r.object_id),
-                    "runner": r.claimed_by,
-                    "attempts": int(r.attempts or 0),
-                    "since": as_utc(r.updated_at),
-                    "expires_at": as_utc(r.claim_expires_at),
-                }
+                RunningClaim(
+                    object_id=int(r.object_id),
+                    runner=r.claimed_by,
+                    attempts=int(r.attempts or 0),
+                    since=as_utc(r.updated_at),
+                    expires_at=as_utc(r.claim_expires_at),
+                )
                 for r in conn.execute(
                     select(j.c.object_id, j.c.claimed_by, j.c.attempts, j.c.updated_at)
                     .add_columns(j.c.claim_expires_at)
@@ -61,7 +75,7 @@ def snapshot(engine: Engine) -> dict[str, Any]:
                 .where(j.c.status == DONE, j.c.finished_at >= now - timedelta(hours=1))
             ).one()
             last = [
-                {"object_id": int(r.object_id), "finished_at": as_utc(r.finished_at)}
+                Finished(int(r.object_id), as_utc(r.finished_at))
                 for r in conn.execute(
                     select(j.c.object_id, j.c.finished_at)
                     .where(j.c.status == DONE, j.c.finished_at.is_not(None))
@@ -82,16 +96,8 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             "Check database_url (`imagear config show`) and that the database is reachable.",
         ) from exc
     for claim in running:
-        claim["expired"] = claim["expires_at"] is not None and claim["expires_at"] < now
-    return {
-        "now": now,
-        "counts": counts,
-        "running": running,
-        "done_10min": int(done_10),
-        "done_hour": int(done_hour),
-        "last_done": last,
-        "next_retry_at": as_utc(next_retry),
-    }
+        claim.expired = claim.expires_at is not None and claim.expires_at < now
+    return Snapshot(now, counts, running, int(done_10), int(done_hour), last, as_utc(next_retry))
 
 
-__all__ = ["LAST_SHOWN", "RUNNING_SHOWN", "snapshot"]
+__all__ = ["LAST_SHOWN", "RUNNING_SHOWN", "Snapshot", "snapshot"]

@@ -13,12 +13,23 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Connection, Engine, case, exists, func, select
+from sqlalchemy import (
+    Case,
+    ColumnElement,
+    Connection,
+    Engine,
+    Exists,
+    Select,
+    case,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour
+from imagear.db.rows import FileRow, clip_of, file_row
 from imagear.db.schema import (
     CLIPS,
     FILES,
@@ -27,27 +38,30 @@ from imagear.db.schema import (
     USAGE_REFERENCE,
     USAGE_THUMBNAIL,
 )
+from imagear.domain import Clip, RecordSummary
 from imagear.errors import ReadOnlyRecords, StorageError
 
+RecordId = ColumnElement[int] | int  # a record's id: a column of a query, or a value
 
-def is_master_file(oid: Any) -> Any:
+
+def is_master_file(oid: RecordId) -> ColumnElement[bool]:
     """SQL: a digital_object row that may be the master image of record ``oid``."""
     return (
         (FILES.c.object_id == oid) & FILES.c.mime_type.like("image/%") & FILES.c.parent_id.is_(None)
     )
 
 
-def has_master(oid: Any) -> Any:
+def has_master(oid: RecordId) -> Exists:
     """SQL: record ``oid`` has a master image."""
     return exists(select(FILES.c.id).where(is_master_file(oid)))
 
 
-def has_clip(oid: Any) -> Any:
+def has_clip(oid: RecordId) -> Exists:
     """SQL: record ``oid`` has an animation row."""
     return exists(select(CLIPS.c.id).where(CLIPS.c.object_id == oid))
 
 
-def _usage_rank() -> Any:
+def _usage_rank() -> Case[int]:
     return case(
         (FILES.c.usage_id == USAGE_MASTER, 0),
         (FILES.c.usage_id == USAGE_REFERENCE, 1),
@@ -56,7 +70,7 @@ def _usage_rank() -> Any:
     )
 
 
-def master_query(oid: Any) -> Any:
+def master_query(oid: RecordId) -> Select:
     """SELECT of record ``oid``'s candidate master images, best first."""
     return select(FILES).where(is_master_file(oid)).order_by(_usage_rank(), FILES.c.id)
 
@@ -71,28 +85,31 @@ def _failed(engine: Engine, what: str, exc: SQLAlchemyError) -> StorageError:
     )
 
 
-def _record_columns(fl: flavour.Flavour) -> list[Any]:
+def _record_columns(fl: flavour.Flavour) -> list[ColumnElement[object]]:
     r = fl.records
     return [r.c.id, r.c.identifier, fl.title().label("title")]
 
 
 @dataclass
 class RecordRows:
-    """One record as stored: its row, its master image row and its animation row (or None)."""
+    """One record as stored: its id, identifier and title, its master image row and its clip
+    (or None)."""
 
-    record: dict[str, Any]
-    master: dict[str, Any] | None
-    animation: dict[str, Any] | None
+    id: int
+    identifier: str | None
+    title: str | None
+    master: FileRow | None
+    animation: Clip | None
 
 
 def record_exists(conn: Connection, object_id: int) -> bool:
     return conn.execute(select(RECORDS.c.id).where(RECORDS.c.id == object_id)).first() is not None
 
 
-def master_row(conn: Connection, object_id: int) -> dict[str, Any] | None:
+def master_row(conn: Connection, object_id: int) -> FileRow | None:
     """The master image's digital_object row of a record, or None."""
     found = conn.execute(master_query(object_id).limit(1)).mappings().first()
-    return dict(found) if found is not None else None
+    return file_row(found) if found is not None else None
 
 
 def get(engine: Engine, object_id: int) -> RecordRows | None:
@@ -107,13 +124,15 @@ def get(engine: Engine, object_id: int) -> RecordRows | None:
             clips = fl.clips
             anim = conn.execute(select(clips).where(clips.c.object_id == object_id)).mappings()
             clip = anim.first()
-            shown = fl.clip_row(clip) if clip is not None else None
-            return RecordRows(dict(row), master_row(conn, object_id), shown)
+            shown = clip_of(clip, fl) if clip is not None else None
+            return RecordRows(
+                int(row["id"]), row["identifier"], row["title"], master_row(conn, object_id), shown
+            )
     except SQLAlchemyError as exc:
         raise _failed(engine, f"record {object_id}", exc) from exc
 
 
-def page(engine: Engine, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+def page(engine: Engine, limit: int, offset: int) -> tuple[list[RecordSummary], int]:
     """A page of records in id order, each with ``has_master`` / ``has_animation``, and the total."""
     fl = flavour.of(engine)
     r = fl.records
@@ -133,12 +152,18 @@ def page(engine: Engine, limit: int, offset: int) -> tuple[list[dict[str, Any]],
             total = conn.execute(
                 select(func.count()).select_from(r).where(fl.listed())
             ).scalar_one()
-            rows = [dict(row) for row in conn.execute(query).mappings()]
+            rows = [
+                RecordSummary(
+                    int(row.id),
+                    row.identifier,
+                    row.title,
+                    has_master=bool(row.has_master),
+                    has_animation=bool(row.has_animation),
+                )
+                for row in conn.execute(query)
+            ]
     except SQLAlchemyError as exc:
         raise _failed(engine, "the records", exc) from exc
-    for found in rows:
-        found["has_master"] = bool(found["has_master"])
-        found["has_animation"] = bool(found["has_animation"])
     return rows, int(total)
 
 
@@ -160,7 +185,7 @@ class NewRecord:
         self.conn = conn
         self.id = record_id
 
-    def add_file(self, **values: Any) -> int:
+    def add_file(self, **values: object) -> int:
         """Insert the record's digital_object row; returns its id."""
         key = self.conn.execute(FILES.insert().values(object_id=self.id, **values))
         return int(key.inserted_primary_key[0])  # type: ignore[index]

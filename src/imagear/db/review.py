@@ -9,8 +9,7 @@ kind ``quality`` (the batch draws a new seed for those, :mod:`imagear.batch.runn
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, Table, delete, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,6 +17,7 @@ from sqlmodel import Field, SQLModel
 
 from imagear.db import flavour
 from imagear.db.schema import AWARE, JOB, utcnow
+from imagear.domain import Review
 
 APPROVED, REJECTED = "approved", "rejected"
 STATES = (APPROVED, REJECTED)
@@ -48,14 +48,22 @@ def _failed(engine: Engine, what: str, exc: SQLAlchemyError) -> Exception:
     )
 
 
-def get(engine: Engine, object_id: int) -> dict[str, Any] | None:
-    """The review row of a record, or None."""
+def get(engine: Engine, object_id: int) -> Review | None:
+    """The review of a record, or None."""
     try:
         with engine.connect() as conn:
             row = conn.execute(select(REVIEW).where(REVIEW.c.object_id == object_id)).first()
     except SQLAlchemyError as exc:
         raise _failed(engine, f"Reading the review of record {object_id} failed", exc) from exc
-    return dict(row._mapping) if row is not None else None
+    if row is None:
+        return None
+    at = row.reviewed_at
+    return Review(
+        int(row.object_id),
+        row.state,
+        row.reviewed_by,
+        at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at,
+    )
 
 
 def set_state(

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from imagear import review
 from imagear.animate import AnimateRequest
 from imagear.clips import delete_clip
+from imagear.domain import json_object
 from imagear.errors import InvalidOption
 from imagear.models import OptionNames
 from imagear.records import get_record
@@ -143,7 +144,7 @@ def add_routes(web: FastAPI, console: Console) -> None:
         job = console.worker.status(object_id)
         anim = record.animation
         body: dict[str, Any] = {"object_id": object_id, "job": job.as_dict() if job else None}
-        body["animation"] = _shown(anim) if anim else None
+        body["animation"] = _shown(json_object(anim)) if anim else None
         body["video"] = f"/image-ar/{object_id}/video" if anim else None
         body["poster"] = f"/image-ar/{object_id}/poster"
         return JSONResponse(body, headers={"Cache-Control": "no-store"})

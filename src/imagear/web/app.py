@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from imagear import review, store
 from imagear.animate import Animator
 from imagear.app import App
+from imagear.domain import GridRow
 from imagear.errors import ImagearError, NotFound, UsageError
 from imagear.web import actions, admin, batchpage, media
 from imagear.web.auth import Auth
@@ -83,9 +84,7 @@ def create_app(
         page = max(1, min(page, 10**7))
         rows, total = review.browse(app, q, show, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         pages = max(1, math.ceil(total / PAGE_SIZE))
-        for row in rows:
-            row["poster_url"] = f"/image-ar/{row['id']}/poster"
-            row["preview_url"] = _preview_url(app, row)
+        previews = [_preview_url(app, row) for row in rows]
 
         def link(**changes: Any) -> str:
             params = {"q": q, "show": show, "page": page, **changes}
@@ -95,6 +94,7 @@ def create_app(
             request,
             "grid.html",
             rows=rows,
+            previews=previews,
             total=total,
             q=q,
             show=show,
@@ -115,15 +115,12 @@ def create_app(
     return web
 
 
-def _preview_url(app: App, row: dict[str, Any]) -> str | None:
-    anim = row.get("animation")
-    if not anim:
-        return None
-    clip = store.file_of(app.config, anim)
+def _preview_url(app: App, row: GridRow) -> str | None:
+    clip = store.file_of(app.config, row.animation) if row.animation else None
     if clip is None:
         return None
     preview = store.companions(clip)[1]
-    return f"/image-ar/{row['id']}/preview" if preview.is_file() else None
+    return f"/image-ar/{row.id}/preview" if preview.is_file() else None
 
 
 __all__ = ["PAGE_SIZE", "create_app"]

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from imagear.batch import list_failures, progress
+from imagear.domain import json_object
 from imagear.web.console import Console
 
 FAILURES_SHOWN = 100
@@ -39,16 +40,14 @@ def add_routes(web: FastAPI, console: Console) -> None:
     def batch_page(request: Request) -> Response:
         now = progress(app)
         failures = list_failures(app)
-        ages = [
-            _ago((now.now - c["since"]).total_seconds()) if c["since"] else "" for c in now.running
-        ]
+        ages = [_ago((now.now - c.since).total_seconds()) if c.since else "" for c in now.running]
         return console.page(
             request,
             "batch.html",
-            p=now.as_dict(),
+            p=json_object(now),
             ages=ages,
             stamp=_stamp,
-            failures=failures[:FAILURES_SHOWN],
+            failures=[json_object(f) for f in failures[:FAILURES_SHOWN]],
             failures_total=len(failures),
             refresh_ms=REFRESH_MS,
             eta=_ago(now.eta_secs),
@@ -56,7 +55,7 @@ def add_routes(web: FastAPI, console: Console) -> None:
 
     @web.get("/batch.json")
     def batch_json() -> Response:
-        return JSONResponse(progress(app).as_dict(), headers={"Cache-Control": "no-store"})
+        return JSONResponse(json_object(progress(app)), headers={"Cache-Control": "no-store"})
 
 
 __all__ = ["add_routes"]

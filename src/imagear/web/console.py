@@ -4,7 +4,6 @@ the templates), error responses, and the record page (also re-shown with a form'
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -12,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 
 from imagear import review, store
 from imagear.app import App
+from imagear.domain import json_object
 from imagear.records import get_record
 from imagear.web.auth import Auth, Who
 from imagear.web.worker import Worker
@@ -31,7 +31,7 @@ class Console:
     def who(self, request: Request) -> Who:
         return self.auth.who(request.headers, request.cookies)
 
-    def page(self, request: Request, name: str, code: int = 200, **context: Any) -> Response:
+    def page(self, request: Request, name: str, code: int = 200, **context: object) -> Response:
         who = self.who(request)
         context.setdefault("who", who)
         context.setdefault("csrf", who.csrf or "")
@@ -43,7 +43,9 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def error_response(console: Console, request: Request, status: int, message: str, **extra: Any):
+def error_response(
+    console: Console, request: Request, status: int, message: str, **extra: object
+) -> Response:
     if wants_json(request) or request.url.path.startswith("/image-ar/") and status != 404:
         return JSONResponse({"error": message, **extra}, status_code=status)
     return console.page(request, "error.html", status, status=status, message=message)
@@ -71,11 +73,11 @@ def record_view(
         "record.html",
         status,
         record=record,
-        anim=anim,
-        version=(anim or {}).get("mp4_filename") or "",
+        anim=json_object(anim) if anim else None,  # times as ISO 8601, as the page's script
+        version=anim.mp4_filename or "" if anim else "",
         has_file=bool(clip and clip.is_file()),
         review=review.state(app, object_id),
-        job=job.as_dict() if job else None,
+        job=json_object(job) if job else None,
         models=sorted(d.name for d in list_models()),
         errors=errors or {},
         error=error,
