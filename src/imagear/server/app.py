@@ -46,15 +46,8 @@ from starlette.requests import ClientDisconnect
 from imagear import __version__
 from imagear.engines import runtime
 from imagear.engines.base import EngineConfig, GenerationResult
-from imagear.errors import (
-    EngineUnavailable,
-    ImagearError,
-    InvalidImage,
-    OutOfGpuMemory,
-    ServerBusy,
-    UnknownModel,
-    UsageError,
-)
+from imagear.errors import PLAIN, EngineUnavailable, ImagearError, InvalidImage, render_advice
+from imagear.httperrors import http_error
 from imagear.models import get_model, list_models, random_seed, resolve_generation
 from imagear.server import ServerSettings
 from imagear.server.openapi import ANIMATE_DOC, public_reason
@@ -64,7 +57,6 @@ from imagear.server.upload import (
     FORM_OVERHEAD,
     ApiError,
     ClientGone,
-    ImageTooLarge,
     Upload,
     check_image,
     read_upload,
@@ -72,7 +64,7 @@ from imagear.server.upload import (
     split_fields,
     working_box,
 )
-from imagear.server.worker import Job, QueueFull, Worker
+from imagear.server.worker import Job, Worker
 
 log = logging.getLogger("imagear.server")
 
@@ -84,26 +76,31 @@ Send = Callable[[Message], Awaitable[None]]
 DRAIN_SECS = 30.0  # at most this long reading out an unread body before answering early
 
 
+class ServerPlaces:
+    """The server's wording of the places advice names: its own endpoints and form fields;
+    anything on the client's side in plain words."""
+
+    def place(self, kind: str, arg: str) -> str:
+        if kind == "see" and (arg in ("health", "models") or arg.startswith("model ")):
+            return f"GET /{'health' if arg == 'health' else 'models'}"
+        if kind == "flag":
+            name, _, value = arg.partition(" ")
+            return f"the {name} form field" + (f" ({value})" if value else "")
+        return PLAIN.place(kind, arg)
+
+
+PLACES = ServerPlaces()
+
+
 def api_error(err: ImagearError) -> ApiError:
-    """The HTTP status and body type of an imagear error (REFERENCE.md section 1)."""
-    message = err.one_line()
-    if isinstance(err, UnknownModel):  # its message lists the models; the advice is CLI-only
-        return ApiError(400, err.message, "UnknownModel")
-    if isinstance(err, EngineUnavailable):
-        return ApiError(400, message, "ModelNotAvailable")
-    if isinstance(err, ImageTooLarge):
-        return ApiError(413, message, "ImageTooLarge")
-    if isinstance(err, InvalidImage):
-        return ApiError(415, message, "InvalidImage")
-    if isinstance(err, UsageError):
-        return ApiError(422, message, err.kind)
-    if isinstance(err, OutOfGpuMemory):
-        return ApiError(507, message, "OutOfGpuMemory")
-    if isinstance(err, QueueFull):
-        return ApiError(503, message, "ServerBusy", {"Retry-After": str(err.retry_after)})
-    if isinstance(err, ServerBusy):
-        return ApiError(503, message, "ServerBusy", {"Retry-After": "5"})
-    return ApiError(500, message, err.kind)
+    """The HTTP answer of an imagear error: status and wire type from the shared table
+    (:mod:`imagear.httperrors`, REFERENCE.md section 1), message and advice in the server's
+    words (an error without advice gets none: the CLI's and the console's are not the
+    server's)."""
+    answer = http_error(err)
+    advice = render_advice(err.advice, PLACES)
+    message = f"{err.message} {advice}" if advice else err.message
+    return ApiError(answer.status, message, answer.type, answer.headers or None)
 
 
 # -- the gate: auth, draining, logging, last-resort errors ---------------------------------------

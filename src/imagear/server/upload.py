@@ -53,6 +53,8 @@ class ApiError(Exception):
 class ImageTooLarge(InvalidImage):
     """More pixels than the server decodes (a possible decompression bomb)."""
 
+    code = "image_too_large"
+
 
 # -- the upload ----------------------------------------------------------------------------------
 

@@ -66,7 +66,9 @@ class QueueFull(ServerBusy):
     """The queue has no free slot; ``retry_after`` says when to try again (seconds)."""
 
     def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, advice=f"Retry after {retry_after} s.")
+        super().__init__(
+            message, advice=f"Retry after {retry_after} s.", params={"retry_after": retry_after}
+        )
         self.retry_after = retry_after
 
 

@@ -19,19 +19,14 @@ from imagear import review
 from imagear.animate import AnimateRequest
 from imagear.clips import delete_clip
 from imagear.errors import InvalidOption
+from imagear.errors import Refused as RefusedError
+from imagear.httperrors import status_of
 from imagear.models import OptionNames
 from imagear.records import get_record
 from imagear.web.auth import COOKIE, CSRF_FIELD, Who
 from imagear.web.console import Console, error_response, record_view, wants_json
+from imagear.web.wording import FIELDS, error_body, one_line
 
-FIELDS = {
-    "model": "Model",
-    "prompt": "Prompt",
-    "num_frames": "Frames",
-    "fps": "FPS",
-    "motion_bucket_id": "Motion",
-    "seed": "Seed",
-}
 NUMBERS = ("num_frames", "fps", "motion_bucket_id", "seed")
 
 
@@ -45,7 +40,7 @@ class WebWording(OptionNames):
         return f"the Model field ({name})"
 
     def options_advice(self, model: str, *, listed: bool = False) -> str | None:
-        return None if listed else f"`imagear models show {model}` lists its options."
+        return None if listed else f"Leave the field empty to use {model}'s default."
 
 
 WORDING = WebWording()
@@ -120,13 +115,18 @@ def add_routes(web: FastAPI, console: Console) -> None:
             settings = animator.settings()
             settings.require_generation()
             animator.validate(req, settings)
-        except InvalidOption as err:
+        except InvalidOption as err:  # the form is shown again, the error by its fields
             fields = [f for f in err.fields if f in FIELDS] or ["model"]
             if wants_json(request):
-                body = {"error": err.one_line(), "fields": fields}
-                return JSONResponse(body, status_code=400)
-            errors = {f: err.one_line() for f in fields}
+                return JSONResponse(error_body(err, fields), status_code=400)
+            errors = {f: one_line(err) for f in fields}
             return record_view(console, request, object_id, 400, errors=errors, values=form)
+        except RefusedError as err:  # ar_enabled / ar_user_button off: 409, as the table says
+            if wants_json(request):
+                return JSONResponse(error_body(err), status_code=status_of(err))
+            return record_view(
+                console, request, object_id, status_of(err), error=one_line(err), values=form
+            )
         job = console.worker.submit(req)
         status_url = f"/image-ar/{object_id}/status"
         if wants_json(request):

@@ -16,6 +16,7 @@ from imagear.clips import recent_clips
 from imagear.errors import ImagearError
 from imagear.web.actions import Refused, authorised, refused
 from imagear.web.console import Console
+from imagear.web.wording import one_line
 
 PATH = "/admin/image-ar/settings"
 
@@ -24,7 +25,7 @@ def _health(console: Console) -> dict[str, Any]:
     try:
         health = console.worker.animator.health()
     except ImagearError as err:
-        return {"ok": False, "error": err.one_line()}
+        return {"ok": False, "error": one_line(err)}
     return {"ok": True, "health": health}
 
 
@@ -86,7 +87,7 @@ def add_routes(web: FastAPI, console: Console) -> None:
             try:
                 spec.parse(raw)
             except ImagearError as err:
-                errors[key] = err.one_line()
+                errors[key] = one_line(err)
             changes[key] = raw
         unknown = sorted(set(form) - set(settings_svc.SPECS) - {"csrf"})
         if unknown:

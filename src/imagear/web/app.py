@@ -11,17 +11,19 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imagear import review, store
 from imagear.animate import Animator
 from imagear.app import App
-from imagear.errors import ImagearError, NotFound, UsageError
+from imagear.errors import ImagearError
+from imagear.httperrors import status_of
 from imagear.web import actions, admin, batchpage, media
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
+from imagear.web.wording import error_body
 from imagear.web.worker import Worker
 
 PAGE_SIZE = 24
@@ -33,14 +35,6 @@ FILTER_LABELS = {
     "refused": "Refused by the gate",
     "rejected": "Rejected",
 }
-
-
-def _status_of(err: ImagearError) -> int:
-    if isinstance(err, NotFound):
-        return 404
-    if isinstance(err, UsageError):
-        return 400
-    return 500
 
 
 def create_app(
@@ -65,7 +59,12 @@ def create_app(
 
     @web.exception_handler(ImagearError)
     async def _imagear_error(request: Request, err: ImagearError) -> Response:
-        return error_response(console, request, _status_of(err), err.one_line())
+        status = status_of(err)  # the table shared with `imagear serve`
+        body = error_body(err)
+        response = error_response(console, request, status, str(body["error"]))
+        if isinstance(response, JSONResponse):  # code, message, advice, fields, params too
+            return JSONResponse(body, status_code=status)
+        return response
 
     @web.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, err: StarletteHTTPException) -> Response:

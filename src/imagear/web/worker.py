@@ -21,6 +21,7 @@ from typing import Any
 from imagear.animate import AnimateRequest, Animator
 from imagear.app import App
 from imagear.errors import ImagearError, InvalidOption
+from imagear.web.wording import one_line
 
 log = logging.getLogger("imagear.web")
 QUEUE_SIZE = 100
@@ -136,9 +137,9 @@ class Worker:
                 job.status = outcome.status  # storing a clip forgets an earlier review
                 job.state, job.message = "done", f"Clip {outcome.status}."
             except InvalidOption as err:
-                job.state, job.error, job.fields = "failed", err.one_line(), list(err.fields)
+                job.state, job.error, job.fields = "failed", one_line(err), list(err.fields)
             except ImagearError as err:
-                job.state, job.error = "failed", err.one_line()
+                job.state, job.error = "failed", one_line(err)
             except Exception as exc:  # noqa: BLE001 - one bad record must not stop the worker
                 log.exception("generation of record %s failed", job.object_id)
                 job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
