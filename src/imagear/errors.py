@@ -73,7 +73,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 PLACE_KINDS = ("see", "set", "get", "flag", "add", "animate")
 """The places advice may name: ``{see:records}``, ``{see:settings}``, ``{see:models}``,
@@ -312,11 +312,11 @@ class QualityRejected(ImagearError):
         message: str,
         advice: str | None = None,
         *,
-        checks: Sequence[Mapping[str, Any]] = (),
+        checks: Sequence[Mapping[str, object]] = (),
         quarantined: str | None = None,
     ) -> None:
         super().__init__(message, advice, params={"quarantined": quarantined})
-        self.checks: list[dict[str, Any]] = [dict(c) for c in checks]
+        self.checks: list[dict[str, object]] = [dict(c) for c in checks]
         self.quarantined = quarantined
 
     def details(self) -> dict[str, object]:

@@ -24,7 +24,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
 import typer
 from typer.core import TyperGroup
@@ -36,6 +36,18 @@ from imagear.errors import ImagearError, QualityRejected
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from imagear.app import App
+
+
+class _Usage(Protocol):
+    """What a click usage error has (click's class is found at run time: :func:`_click_class`)."""
+
+    ctx: typer.Context | None
+    exit_code: int
+
+    def format_message(self) -> str: ...
+
 
 DEBUG_ENV = "IMAGEAR_DEBUG"
 JsonDoc = dict[str, object]
@@ -90,13 +102,13 @@ class LazyConsole:
             raise AttributeError(name)
         return getattr(self.real, name)
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: object) -> None:
         setattr(self.real, name, value)
 
     def __enter__(self) -> Console:
         return self.real.__enter__()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.real.__exit__(*exc)
 
 
@@ -147,7 +159,7 @@ class Said:
         }
 
 
-def said(exc: BaseException, ctx: Any = None, args: list[str] | None = None) -> Said:
+def said(exc: BaseException, ctx: typer.Context | None = None) -> Said:
     """The one translation of an exception into what the command line says (:class:`Said`):
     an ImagearError in the CLI's words (:func:`imagear.cli.wording.advice_of`); a usage error
     of click's as every other error; anything else as an unexpected failure of the command of
@@ -156,7 +168,7 @@ def said(exc: BaseException, ctx: Any = None, args: list[str] | None = None) -> 
         details: JsonDoc = exc.details() if isinstance(exc, QualityRejected) else {}
         return Said(exc.kind, exc.message, advice_of(exc), exc.exit_code, details)
     if isinstance(exc, _ClickUsageError):
-        usage: Any = exc
+        usage = cast(_Usage, exc)
         message = one_line(usage.format_message())
         if not message.endswith((".", "!", "?")):
             message += "."
@@ -226,7 +238,7 @@ def handle_errors(
         report(s, as_json, prefix() if prefix is not None else "", wrap)
 
 
-def debug_wanted(ctx: Any = None) -> bool:
+def debug_wanted(ctx: typer.Context | None = None) -> bool:
     """``--debug`` on the root command, or IMAGEAR_DEBUG set to 1 / true / yes / on."""
     if ctx is not None and ctx.find_root().params.get("debug"):
         return True
@@ -262,7 +274,7 @@ CTX_KEY = "imagear.ctx"  # ctx.meta: the innermost command's context (whose comm
 JSON_KEY = "imagear.json"  # ctx.meta: this command line has written its JSON document
 
 
-def _wants_json(ctx: Any, args: list[str] | None = None) -> bool:
+def _wants_json(ctx: typer.Context | None, args: list[str] | None = None) -> bool:
     """The command of ``ctx`` takes ``--json`` and it was asked for (in ``args`` when the
     command line could not be parsed, else in the parsed parameters)."""
     if ctx is None:
@@ -274,10 +286,10 @@ def _wants_json(ctx: Any, args: list[str] | None = None) -> bool:
     return takes and "--json" in given
 
 
-def usage_failed(err: Any, args: list[str] | None) -> NoReturn:
+def usage_failed(err: Exception, args: list[str] | None) -> NoReturn:
     """A usage error (exit 2) said as every other error is: ``Error: ...`` on one line and
     where to look, instead of click's usage block; with ``--json``, one JSON document too."""
-    report(said(err), _wants_json(err.ctx, args or []))
+    report(said(err), _wants_json(cast(_Usage, err).ctx, args or []))
 
 
 def _undecodable(arg: str) -> bool:
@@ -290,7 +302,7 @@ def _recording(base: type) -> type:
     chain) as it is made: the last one made is the command that runs, and fails."""
 
     class Recording(base):  # type: ignore[valid-type, misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
+        def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, **kwargs)
             self.meta[CTX_KEY] = self
 
@@ -298,8 +310,8 @@ def _recording(base: type) -> type:
     return Recording
 
 
-def _record_contexts(command: Any) -> None:
-    command.context_class = _recording(command.context_class)
+def _record_contexts(command: object) -> None:
+    setattr(command, "context_class", _recording(getattr(command, "context_class")))  # noqa: B009, B010
     for sub in getattr(command, "commands", {}).values():
         _record_contexts(sub)
 
@@ -362,7 +374,7 @@ class GuardedGroup(TyperGroup):
             report(s, _wants_json(failed))
 
 
-def _meta() -> dict[str, Any] | None:
+def _meta() -> dict[str, object] | None:
     """The ``meta`` of the command line being run (None outside one)."""
     ctx = _click_globals.get_current_context(silent=True)
     return ctx.meta if ctx is not None else None
@@ -374,7 +386,7 @@ def json_printed() -> bool:
     return bool(meta and meta.get(JSON_KEY))
 
 
-def print_json(obj: Any) -> None:
+def print_json(obj: object) -> None:
     """Write one JSON document to stdout (plain, so pipes and jq get exact bytes)."""
     import json
 
@@ -391,7 +403,7 @@ def warn(message: str) -> None:
     err_console.print(text(("Warning:", "yellow"), " ", message), soft_wrap=True)
 
 
-def get_app(ctx: typer.Context, *, read_only: bool = False) -> Any:
+def get_app(ctx: typer.Context, *, read_only: bool = False) -> App:
     """The App for this invocation, built once from the root --config option. A ``read_only``
     command (one that only shows data) says so when its database had to be created."""
     from imagear.app import App
@@ -404,7 +416,8 @@ def get_app(ctx: typer.Context, *, read_only: bool = False) -> Any:
         if read_only:
             obj["app"].on_create = _created
         root.call_on_close(obj["app"].close)
-    return obj["app"]
+    made: App = obj["app"]
+    return made
 
 
 def _created(where: str) -> None:

@@ -54,6 +54,10 @@ from imagear.limits import MAX_COUNT, MAX_ID
 if TYPE_CHECKING:
     from rich.panel import Panel
 
+    from imagear.animate import AnimateOutcome, AnimateRequest, Animator
+    from imagear.heratio import Route
+    from imagear.wire import Health
+
 ObjectIdOpt = Annotated[
     int | None,
     typer.Option(
@@ -92,7 +96,7 @@ def _interrupted(object_id: int, replacing: bool | None, as_json: bool) -> None:
     raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
-def _print_outcome(outcome: Any, as_json: bool) -> None:
+def _print_outcome(outcome: "AnimateOutcome", as_json: bool) -> None:
     if as_json:
         print_json(outcome_json(outcome))
         return
@@ -118,7 +122,9 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
     )
 
 
-def run_animate(ctx: typer.Context, request: Any, as_json: bool, show: bool = True) -> Any:
+def run_animate(
+    ctx: typer.Context, request: "AnimateRequest", as_json: bool, show: bool = True
+) -> "AnimateOutcome":
     """Run one AnimateRequest with progress; render the outcome (``show``); map errors to exit
     codes (Ctrl-C / SIGTERM: 130, with the partial file removed)."""
     from imagear.animate import Animator
@@ -177,7 +183,7 @@ def animate(
 # -- health -------------------------------------------------------------------------------------
 
 
-def _health_panel(h: Any, ar_model: str, route: Any = None) -> "Panel":
+def _health_panel(h: "Health", ar_model: str, route: "Route | None" = None) -> "Panel":
     from rich.panel import Panel
     from rich.table import Table
 
@@ -224,7 +230,7 @@ def _not_circular(s: Said) -> Said:
     return s
 
 
-def _model_problem(animator: Any, ar_model: str, h: Any) -> ImagearError | None:
+def _model_problem(animator: "Animator", ar_model: str, h: "Health") -> ImagearError | None:
     """Why ar_model cannot be served where generation requests go (None: it can): in this
     process (EngineUnavailable, exit 6) or by the server (ModelNotAvailable, exit 5)."""
     from imagear.generators import default_model_problem, server_models

@@ -31,17 +31,18 @@ import hmac
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
+from starlette.types import Message, Receive, Scope, Send
 
 from imagear import __version__
 from imagear.engines import runtime
@@ -66,12 +67,14 @@ from imagear.server.upload import (
 )
 from imagear.server.worker import Job, Worker
 
+if TYPE_CHECKING:
+    from imagear.media import Mp4Info
+
 log = logging.getLogger("imagear.server")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+LogFields = dict[str, object]  # what the request's log line says (model, frames, client...)
+Done = tuple[GenerationResult, "Mp4Info"]  # what the worker hands back
+
 
 DRAIN_SECS = 30.0  # at most this long reading out an unread body before answering early
 
@@ -110,7 +113,7 @@ class _Gate:
     """Pure ASGI middleware around the whole app (see the module docstring, step 1)."""
 
     def __init__(
-        self, app: Any, token: str, drain_bytes: int, drain_secs: float = DRAIN_SECS
+        self, app: FastAPI, token: str, drain_bytes: int, drain_secs: float = DRAIN_SECS
     ) -> None:
         self.app = app
         self.api = app  # the FastAPI app inside (its .state.imagear is the ServerState)
@@ -143,7 +146,7 @@ class _Gate:
             return
         started = time.perf_counter()
         state = scope.setdefault("state", {})
-        fields: dict[str, Any] = {}
+        fields: LogFields = {}
         cleanup: list[Path] = []
         state["log_fields"], state["cleanup"] = fields, cleanup
         body = {"done": False, "read": 0}
@@ -189,7 +192,7 @@ class _Gate:
                 path.unlink(missing_ok=True)
             _log_request(scope, status["code"], time.perf_counter() - started, fields)
 
-    async def _drain(self, receive: Receive, body: dict[str, Any]) -> None:
+    async def _drain(self, receive: Receive, body: dict[str, int]) -> None:
         """Read out (and drop) the rest of the request body, up to a size and time budget."""
         with anyio.move_on_after(self.drain_secs):
             while not body["done"] and body["read"] <= self.drain_bytes:
@@ -208,7 +211,7 @@ def _internal_error(exc: BaseException) -> ApiError:
     return ApiError(500, f"Internal server error: {exc}", "InternalError")
 
 
-def _log_request(scope: Scope, status: int, secs: float, fields: dict[str, Any]) -> None:
+def _log_request(scope: Scope, status: int, secs: float, fields: LogFields) -> None:
     client = scope.get("client") or ("-", 0)
     extra = " ".join(f"{key}={value}" for key, value in fields.items())
     log.info(
@@ -273,7 +276,7 @@ class ServerState:
         models_dir = self.settings.models_dir
         return {d.name: runtime.unavailable_reason(d, models_dir) for d in list_models()}
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> dict[str, object]:
         available = [name for name, why in self.available().items() if why is None]
         torch_models = any(runtime.uses_diffusers(get_model(name)) for name in available)
         gpu = runtime.device_info(import_torch=torch_models)
@@ -291,7 +294,7 @@ class ServerState:
             "version": __version__,
         }
 
-    def models(self) -> dict[str, Any]:
+    def models(self) -> dict[str, object]:
         reasons = self.available()
         return {
             "default_model": self.settings.default_model,
@@ -325,9 +328,10 @@ class ServerState:
         size = check_image(upload.path, self.max_pixels(), label)
         overrides, extra, dropped = split_fields(desc, upload.fields)
         resolved = resolve_generation(desc.name, {}, overrides, extra, size, wording=FORM)
-        options: Any = resolved.options
+        options = resolved.options
         if not options.seed:  # 0 = random: draw it here so the clip can be reproduced
             options = options.model_copy(update={"seed": random_seed()})
+        assert options.width is not None and options.height is not None  # resolved: set
         out_size = (int(options.width), int(options.height))
         try:
             image = prepare_image(upload.path, max_size=working_box(size, out_size))
@@ -340,13 +344,13 @@ class ServerState:
 
 
 class _ClientGone(Exception):
-    def __init__(self, future: Future[Any], running: bool) -> None:
+    def __init__(self, future: Future[Done], running: bool) -> None:
         super().__init__("the client went away")
         self.future = future
         self.running = running  # the job is being generated and will finish anyway
 
 
-async def _wait(future: Future[Any], request: Request) -> Any:
+async def _wait(future: Future[Done], request: Request) -> Done:
     """Await the worker; if the client hangs up, cancel its job unless it is already running."""
     wrapped = asyncio.wrap_future(future)
     while True:
@@ -361,7 +365,7 @@ def _noop() -> None:
     pass
 
 
-def _drop(paths: list[Path], release: Callable[[], None], _future: Any = None) -> None:
+def _drop(paths: list[Path], release: Callable[[], None], _future: object = None) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
     release()
@@ -372,7 +376,7 @@ def _header(text: str) -> str:
     return text.encode("ascii", "replace").decode().replace("\r", " ").replace("\n", " ")
 
 
-def result_headers(result: GenerationResult, info: Any, notices: list[str]) -> dict[str, str]:
+def result_headers(result: GenerationResult, info: Mp4Info, notices: list[str]) -> dict[str, str]:
     headers = {
         "X-Generation-Secs": f"{result.generation_secs:.2f}",
         "X-Model": result.model,
@@ -391,7 +395,7 @@ def result_headers(result: GenerationResult, info: Any, notices: list[str]) -> d
     return headers
 
 
-def create_app(settings: ServerSettings | None = None) -> Any:
+def create_app(settings: ServerSettings | None = None) -> _Gate:
     """The ASGI app of `imagear serve` (FastAPI inside the auth/log gate)."""
     settings = settings or ServerSettings()
     state = ServerState(settings)
@@ -422,12 +426,12 @@ def create_app(settings: ServerSettings | None = None) -> Any:
         return _internal_error(exc).response()  # logged by the gate, which sees it re-raised
 
     @api.get("/health")
-    def health() -> dict[str, Any]:
+    def health() -> dict[str, object]:
         """Heratio's health fields, plus available_models, queue_length, queue_size, version."""
         return state.health()
 
     @api.get("/models")
-    def models() -> dict[str, Any]:
+    def models() -> dict[str, object]:
         """Every model's descriptor and options, and whether this host can run it."""
         return state.models()
 
@@ -466,7 +470,7 @@ def create_app(settings: ServerSettings | None = None) -> Any:
             release()
 
     async def _animate(
-        request: Request, upload: Upload, fields: dict[str, Any], cleanup: list[Path]
+        request: Request, upload: Upload, fields: LogFields, cleanup: list[Path]
     ) -> Response:
         out_path = state.tmp_dir / f"clip-{uuid.uuid4().hex}.mp4"
         cleanup.append(out_path)

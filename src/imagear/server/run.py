@@ -21,7 +21,8 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
+from types import FrameType, ModuleType
+from typing import TYPE_CHECKING
 
 from imagear.errors import EngineUnavailable, Failure, UsageError
 from imagear.server import ServerSettings
@@ -31,11 +32,17 @@ log = logging.getLogger("imagear.server")
 SERVER_HINT = "Install it with: pip install 'imagear[server]'"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
+"""A signal's handler, as :func:`signal.signal` takes and gives it back."""
+
 Progress = Callable[[str, str], None]
 """``progress(event, message)``: event is "warning" or "listening"."""
 
 
-def load() -> tuple[Any, Any]:
+def load() -> tuple[ModuleType, ModuleType]:
     """(uvicorn, imagear.server.app) or EngineUnavailable naming the extra to install."""
     try:
         import uvicorn
@@ -121,7 +128,7 @@ def _bind_error(exc: OSError, host: str, port: int) -> UsageError | Failure:
     return Failure(f"Cannot listen on {where}: {why}.")
 
 
-def serve_forever(uvicorn: Any, app: Any, sock: socket.socket, level: str) -> str | None:
+def serve_forever(uvicorn: ModuleType, app: ASGIApp, sock: socket.socket, level: str) -> str | None:
     """Run uvicorn on the bound socket until SIGTERM or SIGINT; the signal's name, if any.
 
     uvicorn stops gracefully on either signal and then raises it again, which would end the
@@ -133,11 +140,11 @@ def serve_forever(uvicorn: Any, app: Any, sock: socket.socket, level: str) -> st
     server = uvicorn.Server(config)
     received: list[int] = []
 
-    def stop(sig: int, _frame: Any) -> None:
+    def stop(sig: int, _frame: FrameType | None) -> None:
         received.append(sig)
         server.should_exit = True  # a signal before uvicorn took over still stops it
 
-    previous: dict[int, Any] = {}
+    previous: dict[int, Handler] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, stop)

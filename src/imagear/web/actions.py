@@ -9,8 +9,8 @@ field names; ``InvalidOption.fields`` says which field is at fault) before the j
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -22,6 +22,7 @@ from imagear.errors import InvalidOption
 from imagear.errors import Refused as RefusedError
 from imagear.httperrors import status_of
 from imagear.models import OptionNames
+from imagear.models.wording import GivenAs
 from imagear.records import get_record
 from imagear.web.auth import COOKIE, CSRF_FIELD, Who
 from imagear.web.console import Console, error_response, record_view, wants_json
@@ -33,7 +34,7 @@ NUMBERS = ("num_frames", "fps", "motion_bucket_id", "seed")
 class WebWording(OptionNames):
     """The console's wording: the animate form's fields by their labels."""
 
-    def label(self, key: str, given_as: Any) -> str:
+    def label(self, key: str, given_as: GivenAs) -> str:
         return f"the {FIELDS[key]} field" if key in FIELDS else f"the {key} field"
 
     def model(self, name: str) -> str:
@@ -74,7 +75,7 @@ def refused(console: Console, request: Request, err: Refused) -> Response:
 
 def parse_request(object_id: int, form: dict[str, str]) -> AnimateRequest:
     """The animate form as an AnimateRequest; InvalidOption naming the field at fault."""
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, int | str] = {}
     for key in NUMBERS:
         raw = (form.get(key) or "").strip()
         if not raw:
@@ -142,7 +143,7 @@ def add_routes(web: FastAPI, console: Console) -> None:
         record = get_record(app, object_id)
         job = console.worker.status(object_id)
         anim = record.animation
-        body: dict[str, Any] = {"object_id": object_id, "job": job.as_dict() if job else None}
+        body: dict[str, object] = {"object_id": object_id, "job": job.as_dict() if job else None}
         body["animation"] = _shown(anim) if anim else None
         body["video"] = f"/image-ar/{object_id}/video" if anim else None
         body["poster"] = f"/image-ar/{object_id}/poster"
@@ -209,7 +210,7 @@ def _local(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
-def _shown(anim: dict[str, Any]) -> dict[str, Any]:
+def _shown(anim: Mapping[str, object]) -> dict[str, object]:
     keys = (
         "ai_model", "ai_prompt", "ai_seed", "ai_motion_bucket_id", "mp4_motion", "mp4_width",
         "mp4_height", "mp4_fps", "mp4_duration_secs", "mp4_size", "generation_secs",
@@ -217,7 +218,7 @@ def _shown(anim: dict[str, Any]) -> dict[str, Any]:
     )  # fmt: skip
     shown = {k: anim.get(k) for k in keys}
     for key in ("created_at", "updated_at"):
-        value: Any = anim.get(key)
+        value = anim.get(key)
         shown[key] = value.isoformat() if isinstance(value, datetime) else value
     return shown
 

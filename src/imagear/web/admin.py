@@ -5,8 +5,6 @@ engines); the last five generations; the batch's failures."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -21,7 +19,7 @@ from imagear.web.wording import one_line
 PATH = "/admin/image-ar/settings"
 
 
-def _health(console: Console) -> dict[str, Any]:
+def _health(console: Console) -> dict[str, object]:
     try:
         health = console.worker.animator.health()
     except ImagearError as err:

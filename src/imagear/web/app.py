@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
@@ -86,7 +85,7 @@ def create_app(
             row["poster_url"] = f"/image-ar/{row['id']}/poster"
             row["preview_url"] = _preview_url(app, row)
 
-        def link(**changes: Any) -> str:
+        def link(**changes: object) -> str:
             params = {"q": q, "show": show, "page": page, **changes}
             return "/?" + urlencode({k: v for k, v in params.items() if v not in ("", None)})
 
@@ -114,9 +113,9 @@ def create_app(
     return web
 
 
-def _preview_url(app: App, row: dict[str, Any]) -> str | None:
+def _preview_url(app: App, row: Mapping[str, object]) -> str | None:
     anim = row.get("animation")
-    if not anim:
+    if not anim or not isinstance(anim, dict):
         return None
     clip = store.file_of(app.config, anim)
     if clip is None:

@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from imagear.animate import AnimateRequest, Animator
 from imagear.app import App
@@ -43,7 +42,7 @@ class Job:
     def active(self) -> bool:
         return self.state in ("queued", "running")
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -113,7 +112,7 @@ class Worker:
         self.start()
         return job
 
-    def _progress(self, event: str, object_id: int | None = None, **data: Any) -> None:
+    def _progress(self, event: str, object_id: int | None = None, **data: object) -> None:
         job = self.status(int(object_id)) if object_id is not None else None
         if job is None:
             return
