@@ -1,6 +1,9 @@
-"""The web console's app: error pages, the grid of records and the record page; the routes of
-the changes are in :mod:`imagear.web.actions`, the admin
-page in :mod:`imagear.web.admin`, the files in :mod:`imagear.web.media`."""
+"""The web console's app: error handlers (statuses from :mod:`imagear.httperrors`, the table
+`imagear serve` uses), the grid of records and the record page (:data:`grid_router`). Every
+group of routes is an APIRouter whose routes take what they need as dependencies
+(:mod:`imagear.web.deps`: the console, the admin token and CSRF check): the changes in
+:mod:`imagear.web.actions`, the admin page in :mod:`imagear.web.admin`, the batch page in
+:mod:`imagear.web.batchpage`, the files in :mod:`imagear.web.media`."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import math
 from collections.abc import AsyncIterator, Callable, Mapping
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,6 +25,7 @@ from imagear.httperrors import status_of
 from imagear.web import actions, admin, batchpage, media
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
+from imagear.web.deps import ConsoleDep, Refused, refused
 from imagear.web.wording import error_body
 from imagear.web.worker import Worker
 
@@ -75,42 +79,52 @@ def create_app(
             response.headers[name] = value
         return response
 
-    @web.get("/", response_class=HTMLResponse)
-    def grid(request: Request, q: str = "", show: str = "all", page: int = 1) -> Response:
-        show = show if show in review.FILTERS else "all"
-        page = max(1, min(page, 10**7))
-        rows, total = review.browse(app, q, show, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-        pages = max(1, math.ceil(total / PAGE_SIZE))
-        for row in rows:
-            row["poster_url"] = f"/image-ar/{row['id']}/poster"
-            row["preview_url"] = _preview_url(app, row)
+    @web.exception_handler(Refused)
+    async def _refused(request: Request, err: Refused) -> Response:
+        return refused(console, request, err)
 
-        def link(**changes: object) -> str:
-            params = {"q": q, "show": show, "page": page, **changes}
-            return "/?" + urlencode({k: v for k, v in params.items() if v not in ("", None)})
-
-        return console.page(
-            request,
-            "grid.html",
-            rows=rows,
-            total=total,
-            q=q,
-            show=show,
-            page=page,
-            pages=pages,
-            link=link,
-            filters=FILTER_LABELS,
-        )
-
-    @web.get("/records/{object_id}", response_class=HTMLResponse)
-    def record_page(request: Request, object_id: int) -> Response:
-        return record_view(console, request, object_id)
-
-    actions.add_routes(web, console)
-    admin.add_routes(web, console)
-    batchpage.add_routes(web, console)
-    media.add_routes(web, console)
+    for router in (grid_router, actions.router, admin.router, batchpage.router, media.router):
+        web.include_router(router)
     return web
+
+
+grid_router = APIRouter()
+
+
+@grid_router.get("/", response_class=HTMLResponse)
+def grid(
+    request: Request, console: ConsoleDep, q: str = "", show: str = "all", page: int = 1
+) -> Response:
+    app = console.app
+    show = show if show in review.FILTERS else "all"
+    page = max(1, min(page, 10**7))
+    rows, total = review.browse(app, q, show, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    for row in rows:
+        row["poster_url"] = f"/image-ar/{row['id']}/poster"
+        row["preview_url"] = _preview_url(app, row)
+
+    def link(**changes: object) -> str:
+        params = {"q": q, "show": show, "page": page, **changes}
+        return "/?" + urlencode({k: v for k, v in params.items() if v not in ("", None)})
+
+    return console.page(
+        request,
+        "grid.html",
+        rows=rows,
+        total=total,
+        q=q,
+        show=show,
+        page=page,
+        pages=pages,
+        link=link,
+        filters=FILTER_LABELS,
+    )
+
+
+@grid_router.get("/records/{object_id}", response_class=HTMLResponse)
+def record_page(request: Request, object_id: int, console: ConsoleDep) -> Response:
+    return record_view(console, request, object_id)
 
 
 def _preview_url(app: App, row: Mapping[str, object]) -> str | None:
