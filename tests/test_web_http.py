@@ -182,6 +182,8 @@ def test_generate_validates_like_the_cli_by_field(
     r = c.post(f"/image-ar/generate/{ids[1]}", data={field: value}, headers={**bearer(), **JSON})
     assert r.status_code == 400
     assert r.json()["fields"] == [field] and said in r.json()["error"]
+    assert "imagear " not in r.json()["error"]  # no shell command in the console's advice
+    assert r.json()["code"] == "option_invalid"
     page = c.post(f"/image-ar/generate/{ids[1]}", data={field: value}, headers=bearer())
     assert page.status_code == 400 and said in page.text
 
