@@ -23,9 +23,9 @@ from sqlalchemy import update
 
 from imagear import records, settings, store
 from imagear.app import App
-from imagear.domain import Clip
 from imagear.cli import app as cli
 from imagear.db.schema import CLIPS
+from imagear.domain import Clip
 
 FAST = ("--model", "kenburns", "--frames", "8", "--fps", "8", "--width", "96", "--height", "64")
 HOUR_AGO = time.time() - 2 * 3600

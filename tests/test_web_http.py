@@ -184,8 +184,28 @@ def test_generate_validates_like_the_cli_by_field(
     r = c.post(f"/image-ar/generate/{ids[1]}", data={field: value}, headers={**bearer(), **JSON})
     assert r.status_code == 400
     assert r.json()["fields"] == [field] and said in r.json()["error"]
+    assert "imagear " not in r.json()["error"]  # no shell command in the console's advice
+    assert r.json()["code"] == "option_invalid"
     page = c.post(f"/image-ar/generate/{ids[1]}", data={field: value}, headers=bearer())
     assert page.status_code == 400 and said in page.text
+
+
+def test_generate_with_animation_turned_off_is_409_with_a_json_error(app: Any, web: Any) -> None:
+    """ar_enabled = 0: a refusal (409, from the table `imagear serve` shares) with the error as
+    data (code, message, the settings concerned) and advice in the console's words, not a 500
+    whose advice is a shell command."""
+    c, ids = web
+    settings.set_value(app.engine, "ar_enabled", "0")
+    r = c.post(f"/image-ar/generate/{ids[1]}", data={}, headers={**bearer(), **JSON})
+    assert r.status_code == 409, r.text
+    body = r.json()
+    assert body["code"] == "feature_disabled" and "ar_enabled=0" in body["message"]
+    assert body["fields"] == ["ar_enabled", "ar_user_button"]
+    assert "/admin/image-ar/settings" in body["advice"] and "`" not in body["error"]
+    assert "imagear " not in body["error"]
+    page = c.post(f"/image-ar/generate/{ids[1]}", data={}, headers=bearer())
+    assert page.status_code == 409 and "settings page" in page.text
+    assert "imagear settings" not in page.text
 
 
 def test_settings_form_validates_and_saves(app: Any, web: Any) -> None:

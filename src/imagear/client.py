@@ -150,9 +150,7 @@ class VideoClient:
         self.base_url = base_url.rstrip("/")
         # for advice: the setting that named this server (ar_server_url, or imagear.toml's)
         self.setting = setting
-        self.see = (
-            f"`imagear {'config show' if setting == 'server_url' else 'settings get ' + setting}`"
-        )
+        self.see = "{see:config}" if setting == "server_url" else f"{{get:{setting}}}"
         self.shown_url = redact_url(self.base_url)  # for messages and logs: no password
         if (problem := token_problem(token)) is not None:
             raise ConfigError(
@@ -194,15 +192,15 @@ class VideoClient:
             f"Cannot reach the image-to-video server at {self.shown_url}: "
             f"{redact_url(str(exc)) or type(exc).__name__}.",
             f"Check {self.setting} ({self.see}) and that the service is running there "
-            "(`imagear health`).",
+            "({see:health}).",
         )
 
     def _timed_out(self, seconds: float, what: str) -> ServerTimeout:
         return ServerTimeout(
             f"The image-to-video server at {self.shown_url} timed out after {seconds:g} s "
             f"while {what}.",
-            "Raise ar_request_timeout (`imagear settings set ar_request_timeout 1800`), use "
-            "fewer frames, or check that the server is not stuck (`imagear health`).",
+            "Raise ar_request_timeout ({set:ar_request_timeout 1800}), use "
+            "fewer frames, or check that the server is not stuck ({see:health}).",
         )
 
     def _status_error(
@@ -214,8 +212,8 @@ class VideoClient:
         if code == 400:
             return ModelNotAvailable(
                 f"{where} refused the request (400): {text}.",
-                "Check which models it has loaded with `imagear health`, or pick another "
-                "with --model.",
+                "Check which models it has loaded with {see:health}, or pick another "
+                "with {flag:model}.",
             )
         if code in (401, 403):
             if not self.sends_token:
@@ -243,7 +241,7 @@ class VideoClient:
             return QualityRejected(
                 f"{where} refused the clip it made (its quality gate): {text}.",
                 "The previous clip (if any) is kept; try again (another seed is drawn when "
-                "ar_seed is 0, or pass --seed), or try another model.",
+                "ar_seed is 0, or pass {flag:seed}), or try another model.",
             )
         if code == 404:
             return ServerError(
@@ -253,7 +251,7 @@ class VideoClient:
             )
         return ServerError(
             f"{where} failed ({code}): {text}.",
-            "Look at the server's log; `imagear health` shows its state.",
+            "Look at the server's log; {see:health} shows its state.",
         )
 
     # -- retries -----------------------------------------------------------------------------

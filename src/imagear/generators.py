@@ -50,7 +50,7 @@ PROTOCOL_FIELDS = (
 )
 SERVER_HINT = (
     "Or set ar_server_url to an image-to-video server "
-    "(`imagear settings set ar_server_url http://gpu-host:5052`), or use --model kenburns, "
+    "({set:ar_server_url http://gpu-host:5052}), or use {flag:model kenburns}, "
     "which runs anywhere."
 )
 
@@ -159,8 +159,8 @@ class RemoteGenerator:
             raise ModelNotAvailable(
                 f"Model {descriptor.name} is not available on the image-to-video server at "
                 f"{self.url} (loaded: {loaded}; default: {health.default_model or 'none'}).",
-                "Load it on the server, or choose another model with --model or "
-                "`imagear settings set ar_model NAME`.",
+                "Load it on the server, or choose another model with {flag:model} or "
+                "{set:ar_model NAME}.",
             )
         return health
 
@@ -269,9 +269,9 @@ def default_model_problem(
         f"The default model {descriptor.name} (ar_model) cannot run in this process, and no "
         f"image-to-video server is set (ar_server_url is empty): {found.message.rstrip('.')}.",
         f"For a clip without a GPU use Ken Burns: {kenburns} (or make it the default: "
-        f"`imagear settings set ar_model kenburns`). To use {descriptor.name}, set "
-        "ar_server_url to an image-to-video server (`imagear settings set ar_server_url "
-        "http://gpu-host:5052`)" + (f", or: {found.advice}" if found.advice else "."),
+        "{set:ar_model kenburns}). To use " + descriptor.name + ", set "
+        "ar_server_url to an image-to-video server ({set:ar_server_url "
+        "http://gpu-host:5052})" + (f", or: {found.advice}" if found.advice else "."),
     )
 
 

@@ -1,35 +1,56 @@
 """What every command shares: consoles, JSON output, and the one place errors become exit codes.
 
-- :func:`handle_errors` / :func:`fail`: an :class:`ImagearError` becomes one red line (plus its
-  advice) on stderr and the error's exit code;
+- :func:`said`: any exception -> :class:`Said` (message, advice in the CLI's words, exit code,
+  the failure's JSON document); :func:`report` says it (stderr, ``--json`` document, exit).
+  Every path goes through these two: :func:`handle_errors` (a command's block; a batch's
+  timestamp, a dry run's wording and animate's ``object_id`` are its arguments), :func:`fail`,
+  usage errors and :class:`GuardedGroup`.
 - :class:`GuardedGroup`: the root command group. Anything else a command raises (a bug, a
   third-party exception nobody mapped) becomes one line on stderr naming the command and the
   exception, and exit 1; ``imagear --debug`` or ``IMAGEAR_DEBUG=1`` also prints the traceback.
-  Click's own exits and usage errors, and Ctrl-C (exit 130), pass through unchanged.
+  Click's own exits and usage errors, and Ctrl-C (exit 130), pass through unchanged. The
+  command that failed is the last context made (each records itself in the chain's ``meta``),
+  as is whether the command line has written its JSON document.
 """
 
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import re
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
 import typer
 from typer.core import TyperGroup
 
 from imagear.cli._help import click_conventions
 from imagear.cli._text import text, visible
-from imagear.errors import ImagearError
+from imagear.cli.wording import advice_of
+from imagear.errors import ImagearError, QualityRejected
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from imagear.app import App
+
+
+class _Usage(Protocol):
+    """What a click usage error has (click's class is found at run time: :func:`_click_class`)."""
+
+    ctx: typer.Context | None
+    exit_code: int
+
+    def format_message(self) -> str: ...
+
+
 DEBUG_ENV = "IMAGEAR_DEBUG"
+JsonDoc = dict[str, object]
 
 
 def _click_class(cls: type, name: str) -> type:
@@ -81,13 +102,13 @@ class LazyConsole:
             raise AttributeError(name)
         return getattr(self.real, name)
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: object) -> None:
         setattr(self.real, name, value)
 
     def __enter__(self) -> Console:
         return self.real.__enter__()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.real.__exit__(*exc)
 
 
@@ -105,7 +126,7 @@ def one_line(message: str) -> str:
     return re.sub(r"[ \t]*[\r\n\t]+[ \t]*", " ", message).strip(" ")
 
 
-def failure_json(kind: str, message: str, advice: str | None, exit_code: int) -> dict[str, Any]:
+def failure_json(kind: str, message: str, advice: str | None, exit_code: int) -> JsonDoc:
     """The JSON document of a failure (docs/json.md): the same five keys for every command."""
     return {
         "status": "failed",
@@ -116,15 +137,76 @@ def failure_json(kind: str, message: str, advice: str | None, exit_code: int) ->
     }
 
 
+@dataclass(frozen=True)
+class Said:
+    """What the command line says for a failure: ``Error: message`` and the advice on stderr,
+    the exit code, and (``--json``) the failure's JSON document, :meth:`doc`. ``advice_at``: where the advice goes on stderr:
+    below the error line, on it (an unexpected exception's), or nowhere (``--debug`` has just
+    printed the traceback)."""
+
+    kind: str
+    message: str
+    advice: str | None
+    exit_code: int
+    details: JsonDoc = field(default_factory=dict)
+    advice_at: str = "below"  # "inline": on the error line; "json": in the JSON document only
+
+    def doc(self) -> JsonDoc:
+        """The failure as JSON (docs/json.md), with the error's details (failed checks)."""
+        return {
+            **failure_json(self.kind, self.message, self.advice, self.exit_code),
+            **self.details,
+        }
+
+
+def said(exc: BaseException, ctx: typer.Context | None = None) -> Said:
+    """The one translation of an exception into what the command line says (:class:`Said`):
+    an ImagearError in the CLI's words (:func:`imagear.cli.wording.advice_of`); a usage error
+    of click's as every other error; anything else as an unexpected failure of the command of
+    ``ctx``, with where to find the traceback."""
+    if isinstance(exc, ImagearError):
+        details: JsonDoc = exc.details() if isinstance(exc, QualityRejected) else {}
+        return Said(exc.kind, exc.message, advice_of(exc), exc.exit_code, details)
+    if isinstance(exc, _ClickUsageError):
+        usage = cast(_Usage, exc)
+        message = one_line(usage.format_message())
+        if not message.endswith((".", "!", "?")):
+            message += "."
+        where = getattr(exc, "ctx", None)
+        command = where.command_path if where is not None else "imagear"
+        return Said("UsageError", message, f"See `{command} --help`.", usage.exit_code)
+    command = (ctx.command_path if ctx is not None else "") or "imagear"
+    what = _describe(exc)
+    stop = "" if what.endswith((".", "!", "?")) else "."
+    advice = f"Run `imagear --debug ...` (or set {DEBUG_ENV}=1) to see the traceback."
+    line = f"{command} failed unexpectedly: {what}{stop}"
+    return Said(
+        type(exc).__name__, line, advice, 1, advice_at="json" if debug_wanted(ctx) else "inline"
+    )
+
+
+def report(
+    s: Said, as_json: bool = False, prefix: str = "", wrap: JsonDoc | None = None
+) -> NoReturn:
+    """Say ``s``: its JSON document on stdout when ``as_json`` (inside ``wrap``, unless the
+    command already wrote its document), the error lines on stderr (``prefix``: a log's
+    timestamp), then exit with its code."""
+    if as_json and not json_printed():
+        print_json({**(wrap or {}), **s.doc()})
+    if s.advice_at == "below":
+        error_lines(s.message, s.advice, prefix)
+    else:
+        inline = s.advice if s.advice_at == "inline" else None
+        error_lines(f"{s.message} {inline}" if inline else s.message, None, prefix)
+    raise typer.Exit(s.exit_code)
+
+
 def fail(err: ImagearError, as_json: bool = False) -> NoReturn:
     """Print one clear error line (plus advice) on stderr and exit with the error's code.
 
     With ``as_json`` the failure is also written to stdout as one JSON object (unless the
     command already wrote its JSON document), so scripts that asked for JSON always get one."""
-    if as_json and not json_printed():
-        print_json(failure_json(err.kind, err.message, err.advice, err.exit_code))
-    error_lines(err.message, err.advice)
-    raise typer.Exit(err.exit_code)
+    report(said(err), as_json)
 
 
 def error_lines(message: str, advice: str | None = None, prefix: str = "") -> None:
@@ -136,35 +218,31 @@ def error_lines(message: str, advice: str | None = None, prefix: str = "") -> No
 
 
 @contextmanager
-def handle_errors(as_json: bool = False) -> Iterator[None]:
-    """Turn any ImagearError raised inside into a message and an exit code."""
+def handle_errors(
+    as_json: bool = False,
+    *,
+    prefix: Callable[[], str] | None = None,
+    wrap: JsonDoc | None = None,
+    reword: Callable[[Said, ImagearError], Said] | None = None,
+) -> Iterator[None]:
+    """The one place an ImagearError raised inside becomes words and an exit code
+    (:func:`said`, :func:`report`). ``prefix``: what starts the error line when it is said (a
+    log's timestamp); ``wrap``: the keys the JSON document starts with (``object_id``);
+    ``reword``: how this command says it (a dry run's "the real run would...")."""
     try:
         yield
     except ImagearError as err:
-        fail(err, as_json)
+        s = said(err)
+        if reword is not None:
+            s = reword(s, err)
+        report(s, as_json, prefix() if prefix is not None else "", wrap)
 
 
-def debug_wanted(ctx: Any = None) -> bool:
+def debug_wanted(ctx: typer.Context | None = None) -> bool:
     """``--debug`` on the root command, or IMAGEAR_DEBUG set to 1 / true / yes / on."""
     if ctx is not None and ctx.find_root().params.get("debug"):
         return True
     return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _failed_context(exc: BaseException, ctx: Any) -> Any:
-    """The context of the command that was running when ``exc`` was raised (its
-    ``command_path`` is e.g. ``imagear records list``): the innermost click context among the
-    frames the exception went through."""
-    found = ctx
-    tb = exc.__traceback__
-    while tb is not None:
-        frame_locals = tb.tb_frame.f_locals
-        for name in ("ctx", "self"):
-            value = frame_locals.get(name)
-            if isinstance(value, _ClickContext):
-                found = value
-        tb = tb.tb_next
-    return found
 
 
 def _describe(exc: BaseException) -> str:
@@ -185,38 +263,18 @@ def _describe(exc: BaseException) -> str:
     return f"{kind}: {first}"
 
 
-def fail_unexpected(exc: Exception, ctx: Any) -> NoReturn:
-    """An exception that is not an ImagearError reached the CLI: one line on stderr that says
-    which command failed and with what, then exit 1. With ``--debug`` / IMAGEAR_DEBUG=1 the
-    traceback is printed first. A command run with ``--json`` also gets the failure as one JSON
-    object on stdout, as :func:`fail` does."""
-    failed = _failed_context(exc, ctx)
-    command = failed.command_path or "imagear"
-    debug = debug_wanted(ctx)
-    if debug:
-        traceback.print_exception(exc, file=sys.stderr)
-        sys.stderr.flush()
-    what = _describe(exc)
-    stop = "" if what.endswith((".", "!", "?")) else "."
-    line = f"{command} failed unexpectedly: {what}{stop}"
-    advice = f"Run `imagear --debug ...` (or set {DEBUG_ENV}=1) to see the traceback."
-    if failed.params.get("as_json") and not json_printed():
-        print_json(failure_json(type(exc).__name__, line, advice, 1))
-    if not debug:
-        line += " " + advice
-    err_console.print(text(("Error:", "bold red"), " ", line), soft_wrap=True, highlight=False)
-    raise typer.Exit(1)
-
-
 _ClickUsageError: type[Exception] = _click_class(typer.BadParameter, "UsageError")
 # `imagear records` (a group given no command) prints its help: not an error to reword
 _NoArgsIsHelp: type[BaseException] | None = getattr(
     sys.modules[_ClickUsageError.__module__], "NoArgsIsHelpError", None
 )
+_click_globals = importlib.import_module(_ClickContext.__module__.rpartition(".")[0] + ".globals")
 ARGS_KEY = "imagear.args"  # ctx.meta: the command line as given (for --json on usage errors)
+CTX_KEY = "imagear.ctx"  # ctx.meta: the innermost command's context (whose command failed)
+JSON_KEY = "imagear.json"  # ctx.meta: this command line has written its JSON document
 
 
-def _wants_json(ctx: Any, args: list[str] | None = None) -> bool:
+def _wants_json(ctx: typer.Context | None, args: list[str] | None = None) -> bool:
     """The command of ``ctx`` takes ``--json`` and it was asked for (in ``args`` when the
     command line could not be parsed, else in the parsed parameters)."""
     if ctx is None:
@@ -228,19 +286,10 @@ def _wants_json(ctx: Any, args: list[str] | None = None) -> bool:
     return takes and "--json" in given
 
 
-def usage_failed(err: Any, args: list[str] | None) -> NoReturn:
+def usage_failed(err: Exception, args: list[str] | None) -> NoReturn:
     """A usage error (exit 2) said as every other error is: ``Error: ...`` on one line and
     where to look, instead of click's usage block; with ``--json``, one JSON document too."""
-    ctx = err.ctx
-    message = one_line(err.format_message())
-    if not message.endswith((".", "!", "?")):
-        message += "."
-    command = ctx.command_path if ctx is not None else "imagear"
-    advice = f"See `{command} --help`."
-    if _wants_json(ctx, args or []) and not json_printed():
-        print_json(failure_json("UsageError", message, advice, err.exit_code))
-    error_lines(message, advice)
-    raise typer.Exit(err.exit_code)
+    report(said(err), _wants_json(cast(_Usage, err).ctx, args or []))
 
 
 def _undecodable(arg: str) -> bool:
@@ -248,17 +297,36 @@ def _undecodable(arg: str) -> bool:
     return any("\udc80" <= char <= "\udcff" for char in arg)
 
 
+def _recording(base: type) -> type:
+    """``base`` (a click Context class) that records itself in ``meta`` (shared by the whole
+    chain) as it is made: the last one made is the command that runs, and fails."""
+
+    class Recording(base):  # type: ignore[valid-type, misc]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            self.meta[CTX_KEY] = self
+
+    Recording.__name__ = Recording.__qualname__ = base.__name__
+    return Recording
+
+
+def _record_contexts(command: object) -> None:
+    setattr(command, "context_class", _recording(getattr(command, "context_class")))  # noqa: B009, B010
+    for sub in getattr(command, "commands", {}).values():
+        _record_contexts(sub)
+
+
 class GuardedGroup(TyperGroup):
     """The root command group: no traceback reaches a user (see the module docstring). Usage
-    errors read as every other error (:func:`usage_failed`); the whole tree's help follows
-    click's conventions (:mod:`imagear.cli._help`)."""
+    errors read as every other error (:func:`said`); the whole tree's help follows click's
+    conventions (:mod:`imagear.cli._help`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         click_conventions(self)
+        _record_contexts(self)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        _JSON_STATE["printed"] = False  # a new command line (CliRunner reuses the process)
         given = ctx.meta[ARGS_KEY] = list(args)  # parsing consumes ``args``
         try:
             # Text is stored and sent as UTF-8 (as Heratio does): refuse undecodable bytes
@@ -287,7 +355,7 @@ class GuardedGroup(TyperGroup):
                 raise
             usage_failed(err, ctx.meta.get(ARGS_KEY))
         except typer.Exit as stop:
-            failed = _failed_context(stop, ctx)
+            failed = ctx.meta.get(CTX_KEY, ctx)
             code = stop.exit_code
             if code and _wants_json(failed) and not json_printed():  # the --json promise
                 what = f"{failed.command_path or 'imagear'} stopped with exit code {code}."
@@ -295,31 +363,38 @@ class GuardedGroup(TyperGroup):
             raise
         except _CLICK_EXITS:
             raise  # typer.Abort and other click exits: Typer reports them as always
-        except ImagearError as err:  # raised outside handle_errors(): still one clear line
-            fail(err, _wants_json(_failed_context(err, ctx)))
-        except OSError as exc:
-            if exc.errno == errno.EPIPE:
-                raise  # a closed pipe (`imagear ... | head`): Typer exits 1 quietly
-            fail_unexpected(exc, ctx)
         except Exception as exc:  # KeyboardInterrupt is not an Exception: Typer exits 130
-            fail_unexpected(exc, ctx)
+            if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+                raise  # a closed pipe (`imagear ... | head`): Typer exits 1 quietly
+            failed = ctx.meta.get(CTX_KEY, ctx)
+            s = said(exc, failed)
+            if not isinstance(exc, ImagearError) and debug_wanted(ctx):
+                traceback.print_exception(exc, file=sys.stderr)
+                sys.stderr.flush()
+            report(s, _wants_json(failed))
 
 
-_JSON_STATE = {"printed": False}
+def _meta() -> dict[str, object] | None:
+    """The ``meta`` of the command line being run (None outside one)."""
+    ctx = _click_globals.get_current_context(silent=True)
+    return ctx.meta if ctx is not None else None
 
 
 def json_printed() -> bool:
     """True once this command line wrote its JSON document (a second one is never added)."""
-    return _JSON_STATE["printed"]
+    meta = _meta()
+    return bool(meta and meta.get(JSON_KEY))
 
 
-def print_json(obj: Any) -> None:
+def print_json(obj: object) -> None:
     """Write one JSON document to stdout (plain, so pipes and jq get exact bytes)."""
     import json
 
     from imagear.domain import to_json  # the one JSON convention (ISO 8601 times, paths as text)
 
-    _JSON_STATE["printed"] = True
+    meta = _meta()
+    if meta is not None:
+        meta[JSON_KEY] = True
     out = json.dumps(to_json(obj), indent=2, ensure_ascii=False)
     # a lone surrogate (a byte that was not UTF-8, e.g. in a file name) is written as \udcXX
     sys.stdout.write(out.encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
@@ -330,7 +405,7 @@ def warn(message: str) -> None:
     err_console.print(text(("Warning:", "yellow"), " ", message), soft_wrap=True)
 
 
-def get_app(ctx: typer.Context, *, read_only: bool = False) -> Any:
+def get_app(ctx: typer.Context, *, read_only: bool = False) -> App:
     """The App for this invocation, built once from the root --config option. A ``read_only``
     command (one that only shows data) says so when its database had to be created."""
     from imagear.app import App
@@ -343,7 +418,8 @@ def get_app(ctx: typer.Context, *, read_only: bool = False) -> Any:
         if read_only:
             obj["app"].on_create = _created
         root.call_on_close(obj["app"].close)
-    return obj["app"]
+    made: App = obj["app"]
+    return made
 
 
 def _created(where: str) -> None:

@@ -8,20 +8,23 @@ same code as ``imagear animate --object-id N`` and ``imagear health``. The servi
 # No `from __future__ import annotations`: Typer reads the command signatures at every start,
 # and string annotations would be parsed again each time (see HACKING.md, CLI start-up).
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from imagear.cli._common import (
+    Said,
     console,
     err_console,
-    error_lines,
     fail,
     failure_json,
     get_app,
     handle_errors,
     is_tty,
     print_json,
+    report,
+    said,
     warn,
 )
 from imagear.cli._render import (
@@ -49,6 +52,10 @@ from imagear.limits import MAX_COUNT, MAX_ID
 
 if TYPE_CHECKING:
     from rich.panel import Panel
+
+    from imagear.animate import AnimateOutcome, AnimateRequest, Animator
+    from imagear.heratio import Route
+    from imagear.wire import Health
 
 ObjectIdOpt = Annotated[
     int | None,
@@ -88,7 +95,7 @@ def _interrupted(object_id: int, replacing: bool | None, as_json: bool) -> None:
     raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
-def _print_outcome(outcome: Any, as_json: bool) -> None:
+def _print_outcome(outcome: "AnimateOutcome", as_json: bool) -> None:
     if as_json:
         print_json(outcome_json(outcome))
         return
@@ -97,6 +104,7 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
         console.print(text(message), soft_wrap=True)
         return
     a = outcome.animation
+    assert a is not None  # a created or replaced outcome carries its clip
     verb = "Created" if outcome.status == "created" else "Replaced"
     mp4 = outcome.mp4 or {}
     console.print(
@@ -114,13 +122,16 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
     )
 
 
-def run_animate(ctx: typer.Context, request: Any, as_json: bool, show: bool = True) -> Any:
+def run_animate(
+    ctx: typer.Context, request: "AnimateRequest", as_json: bool, show: bool = True
+) -> "AnimateOutcome":
     """Run one AnimateRequest with progress; render the outcome (``show``); map errors to exit
     codes (Ctrl-C / SIGTERM: 130, with the partial file removed)."""
     from imagear.animate import Animator
 
     renderer = Renderer(fancy=is_tty() and not as_json)
-    with handle_errors(as_json):
+    # with --json the failure's document names the record (QualityRejected: its checks too)
+    with handle_errors(as_json, wrap={"object_id": request.object_id}):
         app = get_app(ctx)
         try:
             with (
@@ -131,17 +142,6 @@ def run_animate(ctx: typer.Context, request: Any, as_json: bool, show: bool = Tr
                 outcome = animator.animate(request)
         except KeyboardInterrupt:
             _interrupted(request.object_id, renderer.replacing, as_json)
-        except ImagearError as err:
-            if as_json:  # scripts get the failure as JSON too (and the exit code)
-                print_json(
-                    {
-                        "object_id": request.object_id,
-                        **failure_json(err.kind, err.message, err.advice, err.exit_code),
-                        # QualityRejected: the failed checks and where the clip was kept
-                        **(err.details() if hasattr(err, "details") else {}),
-                    }
-                )
-            raise
     if show:
         _print_outcome(outcome, as_json)
     return outcome
@@ -183,7 +183,7 @@ def animate(
 # -- health -------------------------------------------------------------------------------------
 
 
-def _health_panel(h: Any, ar_model: str, route: Any = None) -> "Panel":
+def _health_panel(h: "Health", ar_model: str, route: "Route | None" = None) -> "Panel":
     from rich.panel import Panel
     from rich.table import Table
 
@@ -221,16 +221,16 @@ def _health_panel(h: Any, ar_model: str, route: Any = None) -> "Panel":
     return Panel(grid, title=title, expand=False)
 
 
-def _not_circular(err: ImagearError) -> ImagearError:
+def _not_circular(s: Said) -> Said:
     """The error as `imagear health` says it: advice that sends the user to `imagear health`
     (the command just run) loses that part."""
-    if err.advice:
-        advice = re.sub(r"\s*\(`imagear health`\)|\s*Run `imagear health`[^.]*\.", "", err.advice)
-        err.advice = advice.strip() or None
-    return err
+    if s.advice:
+        advice = re.sub(r"\s*\(`imagear health`\)|\s*Run `imagear health`[^.]*\.", "", s.advice)
+        return replace(s, advice=advice.strip() or None)
+    return s
 
 
-def _model_problem(animator: Any, ar_model: str, h: Any) -> ImagearError | None:
+def _model_problem(animator: "Animator", ar_model: str, h: "Health") -> ImagearError | None:
     """Why ar_model cannot be served where generation requests go (None: it can): in this
     process (EngineUnavailable, exit 6) or by the server (ModelNotAvailable, exit 5)."""
     from imagear.generators import default_model_problem, server_models
@@ -247,7 +247,7 @@ def _model_problem(animator: Any, ar_model: str, h: Any) -> ImagearError | None:
     try:
         animator.check_ready()  # the server's own answer (ModelNotAvailable, ...)
     except ImagearError as err:
-        return _not_circular(err)
+        return err
     return None
 
 
@@ -259,7 +259,7 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
     from imagear.pool import pool_lines
     from imagear.urls import redact_url
 
-    with handle_errors(as_json):
+    with handle_errors(as_json, reword=lambda s, _err: _not_circular(s)):
         app = get_app(ctx, read_only=True)
         with Animator(app) as animator:
             settings = animator.settings()
@@ -270,38 +270,26 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
             except ServerError as err:
                 if route.warning:
                     warn(route.warning)
-                said = _not_circular(err)
-                if not as_json:
-                    raise said from None
                 url = redact_url(route.url or "")
                 unreachable = {"reachable": False, "url": url, "route": route_json}
-                print_json(
-                    {
-                        **unreachable,
-                        **failure_json(said.kind, said.message, said.advice, said.exit_code),
-                    }
-                )
-                raise typer.Exit(said.exit_code) from None
+                report(_not_circular(said(err)), as_json, wrap=unreachable)
             problem = _model_problem(animator, settings.ar_model, h)
     pool = h.extra.get("pool")  # a pool of servers (ar_server_pool): every server's state
+    data: dict[str, object] = {}
     if as_json:
         model = {"name": settings.ar_model, "available": problem is None}
         data = {**h.as_dict(), "route": route_json, **({"pool": pool} if pool else {})}
         data.update(ar_model=model, exit_code=0)
-        if problem is not None:
-            data.update(
-                failure_json(problem.kind, problem.message, problem.advice, problem.exit_code)
-            )
-        print_json(data)
+        if problem is None:
+            print_json(data)
     else:
         console.print(_health_panel(h, settings.ar_model, route))
         for line in pool_lines(h):
             console.print(text(line))
     if route.warning:
         warn(route.warning)
-    if problem is not None:
-        error_lines(problem.message, problem.advice)
-        raise typer.Exit(problem.exit_code)
+    if problem is not None:  # the report, then the failure (in the same JSON document)
+        report(_not_circular(said(problem)), as_json, wrap=data)
 
 
 def health(ctx: typer.Context, as_json: JsonOpt = False) -> None:

@@ -12,8 +12,8 @@ The service and the progress display are imported when a command runs, not at st
 # and string annotations would be parsed again each time (see HACKING.md, CLI start-up).
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -23,14 +23,13 @@ import typer
 from imagear.cli import gen_options as gen
 from imagear.cli._common import (
     LazyConsole,
+    Said,
     console,
     err_console,
     error_lines,
-    failure_json,
     get_app,
     handle_errors,
     is_tty,
-    json_printed,
     print_json,
 )
 from imagear.cli._text import text
@@ -47,7 +46,7 @@ from imagear.cli.batch_text import (
     progress_lines,
     stamp,
 )
-from imagear.cli.wording import CLI
+from imagear.cli.wording import CLI, advice_of
 from imagear.errors import ImagearError, NotFound, Refused, UsageError
 from imagear.limits import MAX_COUNT, MAX_ID
 
@@ -107,25 +106,23 @@ def _prefix(stamped: bool) -> str:
 def _print_stop(summary: "BatchSummary", stamped: bool) -> None:
     """The reason a run stopped early, on stderr (with --json too), timestamped in a log."""
     if summary.stopped is not None:
-        error_lines(summary.stopped.message, summary.stopped.advice, _prefix(stamped))
+        error_lines(summary.stopped.message, advice_of(summary.stopped), _prefix(stamped))
 
 
-@contextmanager
-def _errors(as_json: bool, stamped: bool, dry_run: bool = False) -> Iterator[None]:
+def _errors(as_json: bool, stamped: bool, dry_run: bool = False) -> "AbstractContextManager[None]":
     """handle_errors() for a batch run: the error line is timestamped in a log, as every other
     line of the run, and a dry run says that the real run would stop the same way."""
-    try:
-        yield
-    except ImagearError as err:
-        message = err.message
-        if dry_run:
-            how = "be refused" if isinstance(err, Refused) else "stop before any record"
-            message = f"dry run: the real run would {how}: {message}"
-        if as_json and not json_printed():
-            failed = failure_json(err.kind, message, err.advice, err.exit_code)
-            print_json({"dry_run": True, **failed} if dry_run else failed)
-        error_lines(message, err.advice, _prefix(stamped))
-        raise typer.Exit(err.exit_code) from None
+
+    def reword(s: Said, err: ImagearError) -> Said:
+        how = "be refused" if isinstance(err, Refused) else "stop before any record"
+        return replace(s, message=f"dry run: the real run would {how}: {s.message}")
+
+    return handle_errors(
+        as_json,
+        prefix=lambda: _prefix(stamped),
+        wrap={"dry_run": True} if dry_run else None,
+        reword=reword if dry_run else None,
+    )
 
 
 def _print_named(named: "list[NamedSkip]", out: LazyConsole) -> None:

@@ -8,7 +8,7 @@ record again instead of adding a duplicate) and is animated with kenburns in thi
 # and string annotations would be parsed again each time (see HACKING.md, CLI start-up).
 import shutil
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,10 @@ from imagear.cli._text import text
 from imagear.cli.animate import JsonOpt, run_animate
 from imagear.cli.gen_options import OptionPairs, parse_options
 from imagear.cli.wording import CLI
+
+if TYPE_CHECKING:
+    from imagear.app import App
+    from imagear.records import Record
 
 
 def demo(
@@ -67,7 +71,7 @@ def demo(
         console.print(text(line), soft_wrap=True)
 
 
-def _demo_record(app: Any) -> tuple[Any, bool]:
+def _demo_record(app: "App") -> "tuple[Record, bool]":
     """The demo's record: the "imagear-demo" one an earlier run added (while its master image
     is still there), else the bundled sample added as a new record. (record, added)."""
     from importlib import resources

@@ -9,7 +9,7 @@ the registry's per-call ``overrides`` and model options (``extra``) with
 # No `from __future__ import annotations`: Typer reads the command signatures at every start,
 # and string annotations would be parsed again each time (see HACKING.md, CLI start-up).
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -91,7 +91,7 @@ def generation_values(
     prompt: str | None = None,
     width: int | None = None,
     height: int | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, object], dict[str, object]]:
     """The parsed generation options -> (``overrides``, ``extra``) for the registry.
 
     The parameters are named as the commands name theirs (callers pass them in this order).
@@ -100,8 +100,8 @@ def generation_values(
     ``-o`` pair, a length given twice (a frame count and ``-o duration``), or a motion given
     both as ``--motion NAME`` and ``-o motion``.
     """
-    extra: dict[str, Any] = dict(parse_options(option))
-    overrides: dict[str, Any] = {
+    extra: dict[str, object] = dict(parse_options(option))
+    overrides: dict[str, object] = {
         "num_frames": frames,
         "fps": fps,
         "seed": seed,

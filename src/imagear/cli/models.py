@@ -10,7 +10,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -56,7 +56,7 @@ def _size(desc: "ModelDescriptor") -> str:
     return f"{size} fixed" if desc.fixed_size else f"{size} /{desc.divisible_by}"
 
 
-def _show_default(value: Any) -> str:
+def _show_default(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):

@@ -8,7 +8,6 @@ binds the socket, builds the app and runs uvicorn until SIGTERM or SIGINT (a gra
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +16,7 @@ import typer
 
 from imagear.cli._common import console, get_app, handle_errors, warn
 from imagear.cli._text import text
-from imagear.errors import ConfigError, UsageError
+from imagear.errors import UsageError
 from imagear.settings_spec import DEFAULTS, SPECS
 
 DEVICE_RE = re.compile(r"cpu|mps|cuda(:\d+)?")
@@ -41,35 +40,6 @@ def _device(device: str | None) -> str | None:
             f"--device must be cpu, cuda, cuda:N (a GPU index), mps or auto, not {device!r}."
         )
     return value
-
-
-def _token(token: str | None, token_env: str | None, configured: str) -> str:
-    """--token, else the variable named by --token-env, else server_token from the config;
-    ConfigError (exit 2) for one that no client could send as a bearer token."""
-    from imagear.urls import token_problem
-
-    value = _given_token(token, token_env, configured)
-    problem = token_problem(value)
-    if problem is not None:
-        raise ConfigError(
-            f"The server token cannot be a bearer token: {problem}.",
-            "Use printable ASCII without spaces (e.g. `openssl rand -hex 32`).",
-        )
-    return value
-
-
-def _given_token(token: str | None, token_env: str | None, configured: str) -> str:
-    if token:
-        return token
-    if token_env:
-        value = os.environ.get(token_env, "")
-        if not value:
-            raise ConfigError(
-                f"--token-env names {token_env}, which is not set or empty.",
-                advice=f"Export {token_env}=<token> or drop --token-env.",
-            )
-        return value
-    return configured
 
 
 def _finite(value: float, flag: str) -> float:
@@ -243,7 +213,7 @@ def serve(
             max_upload_bytes=int(_finite(max_upload_mb, "--max-upload-mb") * MB),
             upload_timeout=_finite(upload_timeout, "--upload-timeout"),
             max_pixels=max(1, int(max_megapixels * 1_000_000)) if max_megapixels else None,
-            token=_token(token, token_env, config.server_token),
+            token=server_run.read_token(token, token_env, config.server_token),
             preload=preload,
             quality=quality,
         )

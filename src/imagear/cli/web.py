@@ -5,7 +5,6 @@ A thin command: it reads the admin token and hands over to :func:`imagear.web.ru
 drawn for this run and printed once.
 """
 
-import os
 import secrets
 from typing import Annotated
 
@@ -13,27 +12,6 @@ import typer
 
 from imagear.cli._common import console, get_app, handle_errors, warn
 from imagear.cli._text import text
-
-
-def _token(token_env: str | None) -> str:
-    from imagear.errors import ConfigError
-    from imagear.urls import token_problem
-
-    if token_env is None:
-        return ""
-    value = os.environ.get(token_env, "")
-    if not value:
-        raise ConfigError(
-            f"The variable {token_env} named by --token-env is not set or empty.",
-            f"Set it first, e.g. export {token_env}=$(openssl rand -hex 32).",
-        )
-    problem = token_problem(value)
-    if problem is not None:
-        raise ConfigError(
-            f"The admin token in {token_env} cannot be used: {problem}.",
-            "Use printable ASCII without spaces (e.g. `openssl rand -hex 32`).",
-        )
-    return value
 
 
 def web(
@@ -59,10 +37,10 @@ def web(
     header). SIGTERM or Ctrl-C: graceful stop, exits 0.
     """
     with handle_errors():
-        from imagear.server.run import loopback
+        from imagear.server.run import loopback, read_token
         from imagear.web.run import serve
 
-        token = _token(token_env)
+        token = read_token(env=token_env)
         if not token:
             token = secrets.token_urlsafe(24)
             console.print(text(f"Admin token for this run: {token}"), soft_wrap=True)

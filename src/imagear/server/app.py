@@ -31,30 +31,24 @@ import hmac
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
+from starlette.types import Message, Receive, Scope, Send
 
 from imagear import __version__
 from imagear.engines import runtime
 from imagear.engines.base import EngineConfig, GenerationResult
-from imagear.errors import (
-    EngineUnavailable,
-    ImagearError,
-    InvalidImage,
-    OutOfGpuMemory,
-    ServerBusy,
-    UnknownModel,
-    UsageError,
-)
+from imagear.errors import PLAIN, EngineUnavailable, ImagearError, InvalidImage, render_advice
+from imagear.httperrors import http_error
 from imagear.models import get_model, list_models, random_seed, resolve_generation
 from imagear.server import ServerSettings
 from imagear.server.openapi import ANIMATE_DOC, public_reason
@@ -64,7 +58,6 @@ from imagear.server.upload import (
     FORM_OVERHEAD,
     ApiError,
     ClientGone,
-    ImageTooLarge,
     Upload,
     check_image,
     read_upload,
@@ -72,38 +65,45 @@ from imagear.server.upload import (
     split_fields,
     working_box,
 )
-from imagear.server.worker import Job, QueueFull, Worker
+from imagear.server.worker import Job, Worker
+
+if TYPE_CHECKING:
+    from imagear.media import Mp4Info
 
 log = logging.getLogger("imagear.server")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+LogFields = dict[str, object]  # what the request's log line says (model, frames, client...)
+Done = tuple[GenerationResult, "Mp4Info"]  # what the worker hands back
+
 
 DRAIN_SECS = 30.0  # at most this long reading out an unread body before answering early
 
 
+class ServerPlaces:
+    """The server's wording of the places advice names: its own endpoints and form fields;
+    anything on the client's side in plain words."""
+
+    def place(self, kind: str, arg: str) -> str:
+        if kind == "see" and (arg in ("health", "models") or arg.startswith("model ")):
+            return f"GET /{'health' if arg == 'health' else 'models'}"
+        if kind == "flag":
+            name, _, value = arg.partition(" ")
+            return f"the {name} form field" + (f" ({value})" if value else "")
+        return PLAIN.place(kind, arg)
+
+
+PLACES = ServerPlaces()
+
+
 def api_error(err: ImagearError) -> ApiError:
-    """The HTTP status and body type of an imagear error (REFERENCE.md section 1)."""
-    message = err.one_line()
-    if isinstance(err, UnknownModel):  # its message lists the models; the advice is CLI-only
-        return ApiError(400, err.message, "UnknownModel")
-    if isinstance(err, EngineUnavailable):
-        return ApiError(400, message, "ModelNotAvailable")
-    if isinstance(err, ImageTooLarge):
-        return ApiError(413, message, "ImageTooLarge")
-    if isinstance(err, InvalidImage):
-        return ApiError(415, message, "InvalidImage")
-    if isinstance(err, UsageError):
-        return ApiError(422, message, err.kind)
-    if isinstance(err, OutOfGpuMemory):
-        return ApiError(507, message, "OutOfGpuMemory")
-    if isinstance(err, QueueFull):
-        return ApiError(503, message, "ServerBusy", {"Retry-After": str(err.retry_after)})
-    if isinstance(err, ServerBusy):
-        return ApiError(503, message, "ServerBusy", {"Retry-After": "5"})
-    return ApiError(500, message, err.kind)
+    """The HTTP answer of an imagear error: status and wire type from the shared table
+    (:mod:`imagear.httperrors`, REFERENCE.md section 1), message and advice in the server's
+    words (an error without advice gets none: the CLI's and the console's are not the
+    server's)."""
+    answer = http_error(err)
+    advice = render_advice(err.advice, PLACES)
+    message = f"{err.message} {advice}" if advice else err.message
+    return ApiError(answer.status, message, answer.type, answer.headers or None)
 
 
 # -- the gate: auth, draining, logging, last-resort errors ---------------------------------------
@@ -113,7 +113,7 @@ class _Gate:
     """Pure ASGI middleware around the whole app (see the module docstring, step 1)."""
 
     def __init__(
-        self, app: Any, token: str, drain_bytes: int, drain_secs: float = DRAIN_SECS
+        self, app: FastAPI, token: str, drain_bytes: int, drain_secs: float = DRAIN_SECS
     ) -> None:
         self.app = app
         self.api = app  # the FastAPI app inside (its .state.imagear is the ServerState)
@@ -146,7 +146,7 @@ class _Gate:
             return
         started = time.perf_counter()
         state = scope.setdefault("state", {})
-        fields: dict[str, Any] = {}
+        fields: LogFields = {}
         cleanup: list[Path] = []
         state["log_fields"], state["cleanup"] = fields, cleanup
         body = {"done": False, "read": 0}
@@ -192,7 +192,7 @@ class _Gate:
                 path.unlink(missing_ok=True)
             _log_request(scope, status["code"], time.perf_counter() - started, fields)
 
-    async def _drain(self, receive: Receive, body: dict[str, Any]) -> None:
+    async def _drain(self, receive: Receive, body: dict[str, int]) -> None:
         """Read out (and drop) the rest of the request body, up to a size and time budget."""
         with anyio.move_on_after(self.drain_secs):
             while not body["done"] and body["read"] <= self.drain_bytes:
@@ -211,7 +211,7 @@ def _internal_error(exc: BaseException) -> ApiError:
     return ApiError(500, f"Internal server error: {exc}", "InternalError")
 
 
-def _log_request(scope: Scope, status: int, secs: float, fields: dict[str, Any]) -> None:
+def _log_request(scope: Scope, status: int, secs: float, fields: LogFields) -> None:
     client = scope.get("client") or ("-", 0)
     extra = " ".join(f"{key}={value}" for key, value in fields.items())
     log.info(
@@ -276,7 +276,7 @@ class ServerState:
         models_dir = self.settings.models_dir
         return {d.name: runtime.unavailable_reason(d, models_dir) for d in list_models()}
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> dict[str, object]:
         available = [name for name, why in self.available().items() if why is None]
         torch_models = any(runtime.uses_diffusers(get_model(name)) for name in available)
         gpu = runtime.device_info(import_torch=torch_models)
@@ -294,7 +294,7 @@ class ServerState:
             "version": __version__,
         }
 
-    def models(self) -> dict[str, Any]:
+    def models(self) -> dict[str, object]:
         reasons = self.available()
         return {
             "default_model": self.settings.default_model,
@@ -328,9 +328,10 @@ class ServerState:
         size = check_image(upload.path, self.max_pixels(), label)
         overrides, extra, dropped = split_fields(desc, upload.fields)
         resolved = resolve_generation(desc.name, {}, overrides, extra, size, wording=FORM)
-        options: Any = resolved.options
+        options = resolved.options
         if not options.seed:  # 0 = random: draw it here so the clip can be reproduced
             options = options.model_copy(update={"seed": random_seed()})
+        assert options.width is not None and options.height is not None  # resolved: set
         out_size = (int(options.width), int(options.height))
         try:
             image = prepare_image(upload.path, max_size=working_box(size, out_size))
@@ -343,13 +344,13 @@ class ServerState:
 
 
 class _ClientGone(Exception):
-    def __init__(self, future: Future[Any], running: bool) -> None:
+    def __init__(self, future: Future[Done], running: bool) -> None:
         super().__init__("the client went away")
         self.future = future
         self.running = running  # the job is being generated and will finish anyway
 
 
-async def _wait(future: Future[Any], request: Request) -> Any:
+async def _wait(future: Future[Done], request: Request) -> Done:
     """Await the worker; if the client hangs up, cancel its job unless it is already running."""
     wrapped = asyncio.wrap_future(future)
     while True:
@@ -364,7 +365,7 @@ def _noop() -> None:
     pass
 
 
-def _drop(paths: list[Path], release: Callable[[], None], _future: Any = None) -> None:
+def _drop(paths: list[Path], release: Callable[[], None], _future: object = None) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
     release()
@@ -375,7 +376,7 @@ def _header(text: str) -> str:
     return text.encode("ascii", "replace").decode().replace("\r", " ").replace("\n", " ")
 
 
-def result_headers(result: GenerationResult, info: Any, notices: list[str]) -> dict[str, str]:
+def result_headers(result: GenerationResult, info: Mp4Info, notices: list[str]) -> dict[str, str]:
     headers = {
         "X-Generation-Secs": f"{result.generation_secs:.2f}",
         "X-Model": result.model,
@@ -394,7 +395,7 @@ def result_headers(result: GenerationResult, info: Any, notices: list[str]) -> d
     return headers
 
 
-def create_app(settings: ServerSettings | None = None) -> Any:
+def create_app(settings: ServerSettings | None = None) -> _Gate:
     """The ASGI app of `imagear serve` (FastAPI inside the auth/log gate)."""
     settings = settings or ServerSettings()
     state = ServerState(settings)
@@ -425,12 +426,12 @@ def create_app(settings: ServerSettings | None = None) -> Any:
         return _internal_error(exc).response()  # logged by the gate, which sees it re-raised
 
     @api.get("/health")
-    def health() -> dict[str, Any]:
+    def health() -> dict[str, object]:
         """Heratio's health fields, plus available_models, queue_length, queue_size, version."""
         return state.health()
 
     @api.get("/models")
-    def models() -> dict[str, Any]:
+    def models() -> dict[str, object]:
         """Every model's descriptor and options, and whether this host can run it."""
         return state.models()
 
@@ -469,7 +470,7 @@ def create_app(settings: ServerSettings | None = None) -> Any:
             release()
 
     async def _animate(
-        request: Request, upload: Upload, fields: dict[str, Any], cleanup: list[Path]
+        request: Request, upload: Upload, fields: LogFields, cleanup: list[Path]
     ) -> Response:
         out_path = state.tmp_dir / f"clip-{uuid.uuid4().hex}.mp4"
         cleanup.append(out_path)

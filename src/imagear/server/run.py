@@ -1,4 +1,6 @@
-"""Running `imagear serve`: bind the socket, build the app, run uvicorn, stop on a signal.
+"""Running `imagear serve` and `imagear web`: read the token, bind the socket, build the app,
+run uvicorn, stop on a signal. :func:`start` is the start-up both share (:func:`serve` here,
+:func:`imagear.web.run.serve`); :func:`read_token` is their one token reader.
 
 The listening socket is bound before anything is loaded, so a taken port or a bad host is one
 clear error (:class:`~imagear.errors.Failure`, exit 1, or :class:`~imagear.errors.UsageError`,
@@ -16,14 +18,16 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
+import os
 import re
 import signal
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
+from types import FrameType, ModuleType
+from typing import TYPE_CHECKING
 
-from imagear.errors import EngineUnavailable, Failure, UsageError
+from imagear.errors import ConfigError, EngineUnavailable, Failure, UsageError
 from imagear.server import ServerSettings
 
 log = logging.getLogger("imagear.server")
@@ -31,11 +35,17 @@ log = logging.getLogger("imagear.server")
 SERVER_HINT = "Install it with: pip install 'imagear[server]'"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
+"""A signal's handler, as :func:`signal.signal` takes and gives it back."""
+
 Progress = Callable[[str, str], None]
 """``progress(event, message)``: event is "warning" or "listening"."""
 
 
-def load() -> tuple[Any, Any]:
+def load() -> tuple[ModuleType, ModuleType]:
     """(uvicorn, imagear.server.app) or EngineUnavailable naming the extra to install."""
     try:
         import uvicorn
@@ -121,7 +131,7 @@ def _bind_error(exc: OSError, host: str, port: int) -> UsageError | Failure:
     return Failure(f"Cannot listen on {where}: {why}.")
 
 
-def serve_forever(uvicorn: Any, app: Any, sock: socket.socket, level: str) -> str | None:
+def serve_forever(uvicorn: ModuleType, app: ASGIApp, sock: socket.socket, level: str) -> str | None:
     """Run uvicorn on the bound socket until SIGTERM or SIGINT; the signal's name, if any.
 
     uvicorn stops gracefully on either signal and then raises it again, which would end the
@@ -133,11 +143,11 @@ def serve_forever(uvicorn: Any, app: Any, sock: socket.socket, level: str) -> st
     server = uvicorn.Server(config)
     received: list[int] = []
 
-    def stop(sig: int, _frame: Any) -> None:
+    def stop(sig: int, _frame: FrameType | None) -> None:
         received.append(sig)
         server.should_exit = True  # a signal before uvicorn took over still stops it
 
-    previous: dict[int, Any] = {}
+    previous: dict[int, Handler] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, stop)
@@ -155,6 +165,60 @@ def serve_forever(uvicorn: Any, app: Any, sock: socket.socket, level: str) -> st
             signal.signal(number, handler)
         sock.close()
     return signal.Signals(received[0]).name if received else None
+
+
+def read_token(given: str | None = None, env: str | None = None, configured: str = "") -> str:
+    """The token of `imagear serve` or `imagear web`: ``given`` (``--token``), else the
+    variable ``env`` names (``--token-env``; ConfigError when it is unset or empty), else
+    ``configured`` (imagear.toml's ``server_token``); "" for none. ConfigError (exit 2) for a
+    token that no client could send as a bearer token."""
+    from imagear.urls import token_problem
+
+    value = given or ""
+    if not value and env:
+        value = os.environ.get(env, "")
+        if not value:
+            raise ConfigError(
+                f"--token-env names {env}, which is not set or empty.",
+                advice=f"Export {env}=<token> (e.g. $(openssl rand -hex 32)) or drop --token-env.",
+            )
+    elif not value:
+        value = configured
+    problem = token_problem(value)
+    if problem is not None:
+        where = f" in {env}" if env and not given else ""
+        raise ConfigError(
+            f"The token{where} cannot be a bearer token: {problem}.",
+            "Use printable ASCII without spaces (e.g. `openssl rand -hex 32`).",
+        )
+    return value
+
+
+def start(
+    build: Callable[[], ASGIApp],
+    uvicorn: ModuleType,
+    host: str,
+    port: int,
+    level: str,
+    ready: Callable[[], None] | None = None,
+) -> str | None:
+    """The start-up `imagear serve` and `imagear web` share: bind ``host:port`` first (a taken
+    port is one clear error before anything loads), ``build`` the app (the socket is closed if
+    that fails), set up logging, call ``ready`` (warnings, the "listening" line), then serve
+    until SIGTERM / SIGINT; the name of the signal that stopped it, if any."""
+    sock = listen(host, port)
+    try:
+        app = build()
+    except BaseException:
+        sock.close()
+        raise
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if ready is not None:
+        ready()
+    return serve_forever(uvicorn, app, sock, level)
 
 
 def serve(
@@ -180,34 +244,30 @@ def serve(
     level = log_level_name(log_level)
     uvicorn, app_module = load()
     default = get_model(settings.default_model)
-    sock = listen(host, port)
-    try:
-        app = app_module.create_app(settings)
-    except BaseException:
-        sock.close()
-        raise
-    why = unavailable_reason(default, settings.models_dir)
-    if why:
+
+    def ready() -> None:
+        why = unavailable_reason(default, settings.models_dir)
+        if why:
+            say(
+                "warning",
+                f"The default model {default.name} cannot run on this host: {why} "
+                "Requests that name no model will get 400; pass --model kenburns on a host "
+                "without weights.",
+            )
+        if not settings.token and not loopback(host):
+            say(
+                "warning",
+                f"Listening on {host} without a token: anyone who can reach it can use it.",
+            )
+        auth = "bearer token required" if settings.token else "no token"
         say(
-            "warning",
-            f"The default model {default.name} cannot run on this host: {why} "
-            "Requests that name no model will get 400; pass --model kenburns on a host "
-            "without weights.",
+            "listening",
+            f"imagear serve on http://{address(host, port)} (default model {default.name}, "
+            f"{auth}, queue {settings.queue_size})",
         )
-    if not settings.token and not loopback(host):
-        say("warning", f"Listening on {host} without a token: anyone who can reach it can use it.")
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    auth = "bearer token required" if settings.token else "no token"
-    say(
-        "listening",
-        f"imagear serve on http://{address(host, port)} (default model {default.name}, {auth}, "
-        f"queue {settings.queue_size})",
-    )
+
     # One log line per request comes from imagear.server; uvicorn's access log would repeat it.
-    stopped_by = serve_forever(uvicorn, app, sock, level)
+    stopped_by = start(lambda: app_module.create_app(settings), uvicorn, host, port, level, ready)
     if stopped_by:
         log.info("stopped by %s", stopped_by)
     return stopped_by
@@ -221,6 +281,8 @@ __all__ = [
     "load",
     "log_level_name",
     "loopback",
+    "read_token",
     "serve",
     "serve_forever",
+    "start",
 ]

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 import anyio
 from python_multipart.exceptions import FormParserError
@@ -53,6 +53,8 @@ class ApiError(Exception):
 class ImageTooLarge(InvalidImage):
     """More pixels than the server decodes (a possible decompression bomb)."""
 
+    code = "image_too_large"
+
 
 # -- the upload ----------------------------------------------------------------------------------
 
@@ -83,7 +85,7 @@ class _FormReader:
         self._disposition = b""
         self._text: bytearray | None = None
         self._pending = bytearray()
-        self._file: Any = None
+        self._file: BinaryIO | None = None
 
     def callbacks(self) -> dict[str, Callable[..., None]]:
         return {

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from imagear.engines.base import Engine, EngineConfig, GenerationResult
 from imagear.engines.runtime import free_accelerator_memory, holds_accelerator
@@ -35,6 +35,7 @@ from imagear.errors import (
     ServerBusy,
 )
 from imagear.models import ModelDescriptor
+from imagear.models.base import BaseOptions
 from imagear.quality import Thresholds
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class Job:
     """One generation: what to run, on what, and where the clip goes."""
 
     descriptor: ModelDescriptor
-    options: Any  # the descriptor's validated pydantic Options (seed already drawn)
+    options: BaseOptions  # the descriptor's validated Options (seed already drawn)
     image: Image.Image
     out_path: Path
     future: Future[tuple[GenerationResult, Mp4Info]] = field(default_factory=Future)
@@ -66,7 +67,9 @@ class QueueFull(ServerBusy):
     """The queue has no free slot; ``retry_after`` says when to try again (seconds)."""
 
     def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, advice=f"Retry after {retry_after} s.")
+        super().__init__(
+            message, advice=f"Retry after {retry_after} s.", params={"retry_after": retry_after}
+        )
         self.retry_after = retry_after
 
 

@@ -2,17 +2,19 @@
 approve, reject; the generation status the record page polls; login and logout.
 
 Every change needs the admin token (:mod:`imagear.web.auth`): a Bearer header, or the session
-cookie plus the form's CSRF token. The animate form is checked like the CLI checks its options
-(the registry's ``resolve_generation`` through :meth:`Animator.validate`, worded with the form's
-field names; ``InvalidOption.fields`` says which field is at fault) before the job is queued.
+cookie plus the form's CSRF token; the routes ask for it as a dependency
+(:data:`~imagear.web.deps.ChangeDep`), as they ask for the console. The animate form is checked
+like the CLI checks its options (the registry's ``resolve_generation`` through
+:meth:`Animator.validate`, worded with the form's field names; ``InvalidOption.fields`` says
+which field is at fault) before the job is queued.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from imagear import review
@@ -20,67 +22,38 @@ from imagear.animate import AnimateRequest
 from imagear.clips import delete_clip
 from imagear.domain import json_object
 from imagear.errors import InvalidOption
+from imagear.errors import Refused as RefusedError
+from imagear.httperrors import status_of
 from imagear.models import OptionNames
+from imagear.models.wording import GivenAs
 from imagear.records import get_record
-from imagear.web.auth import COOKIE, CSRF_FIELD, Who
-from imagear.web.console import Console, error_response, record_view, wants_json
+from imagear.web.auth import COOKIE
+from imagear.web.console import record_view, wants_json
+from imagear.web.deps import AppDep, ChangeDep, ConsoleDep
+from imagear.web.wording import FIELDS, error_body, one_line
 
-FIELDS = {
-    "model": "Model",
-    "prompt": "Prompt",
-    "num_frames": "Frames",
-    "fps": "FPS",
-    "motion_bucket_id": "Motion",
-    "seed": "Seed",
-}
 NUMBERS = ("num_frames", "fps", "motion_bucket_id", "seed")
 
 
 class WebWording(OptionNames):
     """The console's wording: the animate form's fields by their labels."""
 
-    def label(self, key: str, given_as: Any) -> str:
+    def label(self, key: str, given_as: GivenAs) -> str:
         return f"the {FIELDS[key]} field" if key in FIELDS else f"the {key} field"
 
     def model(self, name: str) -> str:
         return f"the Model field ({name})"
 
     def options_advice(self, model: str, *, listed: bool = False) -> str | None:
-        return None if listed else f"`imagear models show {model}` lists its options."
+        return None if listed else f"Leave the field empty to use {model}'s default."
 
 
 WORDING = WebWording()
 
 
-class Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-async def authorised(console: Console, request: Request) -> tuple[Who, dict[str, str]]:
-    """(who, the form's fields) of a change; Refused (401 without the token, 403 without the
-    CSRF token of a session)."""
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    who = console.who(request)
-    if not who.admin:
-        raise Refused(401, "This needs the admin token: log in, or send it as a Bearer header.")
-    if not console.auth.csrf_ok(who, form.get(CSRF_FIELD)):
-        raise Refused(403, "The form's CSRF token is missing or wrong; reload the page and retry.")
-    return who, form
-
-
-def refused(console: Console, request: Request, err: Refused) -> Response:
-    response = error_response(console, request, err.status, err.message)
-    if err.status == 401:
-        response.headers["WWW-Authenticate"] = "Bearer"
-    return response
-
-
 def parse_request(object_id: int, form: dict[str, str]) -> AnimateRequest:
     """The animate form as an AnimateRequest; InvalidOption naming the field at fault."""
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, int | str] = {}
     for key in NUMBERS:
         raw = (form.get(key) or "").strip()
         if not raw:
@@ -105,104 +78,97 @@ def _done(request: Request, object_id: int, message: str, status: int = 200) -> 
     return RedirectResponse(f"/records/{object_id}", status_code=303)
 
 
-def add_routes(web: FastAPI, console: Console) -> None:
-    app = console.app
+router = APIRouter()
 
-    @web.post("/image-ar/generate/{object_id}")
-    async def generate(request: Request, object_id: int) -> Response:
-        try:
-            _who, form = await authorised(console, request)
-        except Refused as err:
-            return refused(console, request, err)
-        get_record(app, object_id)  # RecordNotFound: 404
-        try:
-            req = parse_request(object_id, form)
-            animator = console.worker.animator
-            settings = animator.settings()
-            settings.require_generation()
-            animator.validate(req, settings)
-        except InvalidOption as err:
-            fields = [f for f in err.fields if f in FIELDS] or ["model"]
-            if wants_json(request):
-                body = {"error": err.one_line(), "fields": fields}
-                return JSONResponse(body, status_code=400)
-            errors = {f: err.one_line() for f in fields}
-            return record_view(console, request, object_id, 400, errors=errors, values=form)
-        job = console.worker.submit(req)
-        status_url = f"/image-ar/{object_id}/status"
+
+@router.post("/image-ar/generate/{object_id}")
+def generate(request: Request, object_id: int, console: ConsoleDep, ch: ChangeDep) -> Response:
+    form = ch.form
+    get_record(console.app, object_id)  # RecordNotFound: 404
+    try:
+        req = parse_request(object_id, form)
+        animator = console.worker.animator
+        settings = animator.settings()
+        settings.require_generation()
+        animator.validate(req, settings)
+    except InvalidOption as err:  # the form is shown again, the error by its fields
+        fields = [f for f in err.fields if f in FIELDS] or ["model"]
         if wants_json(request):
-            return JSONResponse(
-                {"job": job.as_dict(), "status_url": status_url},
-                status_code=202,
-                headers={"Location": status_url},
-            )
-        return RedirectResponse(f"/records/{object_id}", status_code=303)
-
-    @web.get("/image-ar/{object_id}/status")
-    def status(object_id: int) -> Response:
-        record = get_record(app, object_id)
-        job = console.worker.status(object_id)
-        anim = record.animation
-        body: dict[str, Any] = {"object_id": object_id, "job": job.as_dict() if job else None}
-        body["animation"] = _shown(json_object(anim)) if anim else None
-        body["video"] = f"/image-ar/{object_id}/video" if anim else None
-        body["poster"] = f"/image-ar/{object_id}/poster"
-        return JSONResponse(body, headers={"Cache-Control": "no-store"})
-
-    async def change(request: Request, object_id: int, what: str) -> Response:
-        try:
-            who, _form = await authorised(console, request)
-        except Refused as err:
-            return refused(console, request, err)
-        by = f"web ({who.how})"
-        if what == "delete":
-            delete_clip(app, object_id)  # and with it the clip's review
-            return _done(request, object_id, "Clip deleted.")
-        if what == "approve":
-            review.approve(app, object_id, by)
-            return _done(request, object_id, "Clip approved.")
-        review.reject(app, object_id, by)
-        return _done(request, object_id, "Clip rejected; the record is queued for a new seed.")
-
-    @web.post("/image-ar/{object_id}/delete")
-    async def delete(request: Request, object_id: int) -> Response:
-        return await change(request, object_id, "delete")
-
-    @web.post("/records/{object_id}/approve")
-    async def approve(request: Request, object_id: int) -> Response:
-        return await change(request, object_id, "approve")
-
-    @web.post("/records/{object_id}/reject")
-    async def reject(request: Request, object_id: int) -> Response:
-        return await change(request, object_id, "reject")
-
-    @web.get("/login")
-    def login_form(request: Request, next: str = "/") -> Response:
-        return console.page(request, "login.html", next=_local(next), error=None)
-
-    @web.post("/login")
-    async def login(request: Request) -> Response:
-        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-        target = _local(form.get("next") or "/")
-        if not console.auth.token_ok(form.get("token") or ""):
-            return console.page(
-                request, "login.html", 401, next=target, error="That is not the admin token."
-            )
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            COOKIE, console.auth.new_session(), httponly=True, samesite="strict", path="/"
+            return JSONResponse(error_body(err, fields), status_code=400)
+        errors = {f: one_line(err) for f in fields}
+        return record_view(console, request, object_id, 400, errors=errors, values=form)
+    except RefusedError as err:  # ar_enabled / ar_user_button off: 409, as the table says
+        if wants_json(request):
+            return JSONResponse(error_body(err), status_code=status_of(err))
+        return record_view(
+            console, request, object_id, status_of(err), error=one_line(err), values=form
         )
-        return response
+    job = console.worker.submit(req)
+    status_url = f"/image-ar/{object_id}/status"
+    if wants_json(request):
+        return JSONResponse(
+            {"job": job.as_dict(), "status_url": status_url},
+            status_code=202,
+            headers={"Location": status_url},
+        )
+    return RedirectResponse(f"/records/{object_id}", status_code=303)
 
-    @web.post("/logout")
-    async def logout(request: Request) -> Response:
-        try:
-            await authorised(console, request)
-        except Refused as err:
-            return refused(console, request, err)
-        response = RedirectResponse("/", status_code=303)
-        response.delete_cookie(COOKIE, path="/")
-        return response
+
+@router.get("/image-ar/{object_id}/status")
+def status(object_id: int, console: ConsoleDep) -> Response:
+    record = get_record(console.app, object_id)
+    job = console.worker.status(object_id)
+    anim = record.animation
+    body: dict[str, object] = {"object_id": object_id, "job": job.as_dict() if job else None}
+    body["animation"] = _shown(json_object(anim)) if anim else None
+    body["video"] = f"/image-ar/{object_id}/video" if anim else None
+    body["poster"] = f"/image-ar/{object_id}/poster"
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/image-ar/{object_id}/delete")
+def delete(request: Request, object_id: int, app: AppDep, _ch: ChangeDep) -> Response:
+    delete_clip(app, object_id)  # and with it the clip's review
+    return _done(request, object_id, "Clip deleted.")
+
+
+@router.post("/records/{object_id}/approve")
+def approve(request: Request, object_id: int, app: AppDep, ch: ChangeDep) -> Response:
+    review.approve(app, object_id, f"web ({ch.who.how})")
+    return _done(request, object_id, "Clip approved.")
+
+
+@router.post("/records/{object_id}/reject")
+def reject(request: Request, object_id: int, app: AppDep, ch: ChangeDep) -> Response:
+    review.reject(app, object_id, f"web ({ch.who.how})")
+    return _done(request, object_id, "Clip rejected; the record is queued for a new seed.")
+
+
+@router.get("/login")
+def login_form(request: Request, console: ConsoleDep, next: str = "/") -> Response:
+    return console.page(request, "login.html", next=_local(next), error=None)
+
+
+@router.post("/login")
+async def login(request: Request, console: ConsoleDep) -> Response:
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    target = _local(form.get("next") or "/")
+    if not console.auth.token_ok(form.get("token") or ""):
+        return console.page(
+            request, "login.html", 401, next=target, error="That is not the admin token."
+        )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        COOKIE, console.auth.new_session(), httponly=True, samesite="strict", path="/"
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(_ch: ChangeDep) -> Response:
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
 
 
 def _local(target: str) -> str:
@@ -210,7 +176,7 @@ def _local(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
-def _shown(anim: dict[str, Any]) -> dict[str, Any]:
+def _shown(anim: Mapping[str, object]) -> dict[str, object]:
     keys = (
         "ai_model", "ai_prompt", "ai_seed", "ai_motion_bucket_id", "mp4_motion", "mp4_width",
         "mp4_height", "mp4_fps", "mp4_duration_secs", "mp4_size", "generation_secs",
@@ -218,9 +184,9 @@ def _shown(anim: dict[str, Any]) -> dict[str, Any]:
     )  # fmt: skip
     shown = {k: anim.get(k) for k in keys}
     for key in ("created_at", "updated_at"):
-        value: Any = anim.get(key)
+        value = anim.get(key)
         shown[key] = value.isoformat() if isinstance(value, datetime) else value
     return shown
 
 
-__all__ = ["FIELDS", "WORDING", "WebWording", "add_routes", "parse_request"]
+__all__ = ["FIELDS", "WORDING", "WebWording", "parse_request", "router"]

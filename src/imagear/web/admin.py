@@ -5,26 +5,25 @@ engines); the last five generations; the batch's failures."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from imagear import settings as settings_svc
 from imagear.batch import list_failures
 from imagear.clips import recent_clips
 from imagear.errors import ImagearError
-from imagear.web.actions import Refused, authorised, refused
 from imagear.web.console import Console
+from imagear.web.deps import ChangeDep, ConsoleDep, Refused
+from imagear.web.wording import one_line
 
 PATH = "/admin/image-ar/settings"
 
 
-def _health(console: Console) -> dict[str, Any]:
+def _health(console: Console) -> dict[str, object]:
     try:
         health = console.worker.animator.health()
     except ImagearError as err:
-        return {"ok": False, "error": err.one_line()}
+        return {"ok": False, "error": one_line(err)}
     return {"ok": True, "health": health}
 
 
@@ -58,45 +57,43 @@ def _page(
     )
 
 
-def add_routes(web: FastAPI, console: Console) -> None:
-    app = console.app
+router = APIRouter()
 
-    @web.get(PATH)
-    def settings_page(request: Request) -> Response:
-        who = console.who(request)
-        if not who.admin:
-            if request.headers.get("authorization"):
-                return refused(console, request, Refused(401, "That is not the admin token."))
-            return RedirectResponse(f"/login?next={PATH}", status_code=303)
-        return _page(console, request)
 
-    @web.post(PATH)
-    async def settings_save(request: Request) -> Response:
+@router.get(PATH)
+def settings_page(request: Request, console: ConsoleDep) -> Response:
+    who = console.who(request)
+    if not who.admin:
+        if request.headers.get("authorization"):
+            raise Refused(401, "That is not the admin token.")
+        return RedirectResponse(f"/login?next={PATH}", status_code=303)
+    return _page(console, request)
+
+
+@router.post(PATH)
+def settings_save(request: Request, console: ConsoleDep, ch: ChangeDep) -> Response:
+    app, form = console.app, ch.form
+    current = settings_svc.get_all(app.engine)
+    changes: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for key, spec in settings_svc.SPECS.items():
+        raw = form.get(key)
+        if raw is None or raw == spec.to_text(current.value(key)):
+            continue
         try:
-            _who, form = await authorised(console, request)
-        except Refused as err:
-            return refused(console, request, err)
-        current = settings_svc.get_all(app.engine)
-        changes: dict[str, str] = {}
-        errors: dict[str, str] = {}
-        for key, spec in settings_svc.SPECS.items():
-            raw = form.get(key)
-            if raw is None or raw == spec.to_text(current.value(key)):
-                continue
-            try:
-                spec.parse(raw)
-            except ImagearError as err:
-                errors[key] = err.one_line()
-            changes[key] = raw
-        unknown = sorted(set(form) - set(settings_svc.SPECS) - {"csrf"})
-        if unknown:
-            errors["_form"] = f"Unknown setting(s): {', '.join(unknown)}."
-        if errors:
-            values = {k: v for k, v in form.items() if k in settings_svc.SPECS}
-            return _page(console, request, 400, errors=errors, values=values)
-        for key, raw in changes.items():
-            settings_svc.set_value(app.engine, key, raw)
-        return _page(console, request, saved=sorted(changes))
+            spec.parse(raw)
+        except ImagearError as err:
+            errors[key] = one_line(err)
+        changes[key] = raw
+    unknown = sorted(set(form) - set(settings_svc.SPECS) - {"csrf"})
+    if unknown:
+        errors["_form"] = f"Unknown setting(s): {', '.join(unknown)}."
+    if errors:
+        values = {k: v for k, v in form.items() if k in settings_svc.SPECS}
+        return _page(console, request, 400, errors=errors, values=values)
+    for key, raw in changes.items():
+        settings_svc.set_value(app.engine, key, raw)
+    return _page(console, request, saved=sorted(changes))
 
 
-__all__ = ["PATH", "add_routes"]
+__all__ = ["PATH", "router"]

@@ -1,17 +1,19 @@
-"""The web console's app: error pages, the grid of records and the record page; the routes of
-the changes are in :mod:`imagear.web.actions`, the admin
-page in :mod:`imagear.web.admin`, the files in :mod:`imagear.web.media`."""
+"""The web console's app: error handlers (statuses from :mod:`imagear.httperrors`, the table
+`imagear serve` uses), the grid of records and the record page (:data:`grid_router`). Every
+group of routes is an APIRouter whose routes take what they need as dependencies
+(:mod:`imagear.web.deps`: the console, the admin token and CSRF check): the changes in
+:mod:`imagear.web.actions`, the admin page in :mod:`imagear.web.admin`, the batch page in
+:mod:`imagear.web.batchpage`, the files in :mod:`imagear.web.media`."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -19,10 +21,13 @@ from imagear import review, store
 from imagear.animate import Animator
 from imagear.app import App
 from imagear.domain import GridRow
-from imagear.errors import ImagearError, NotFound, UsageError
+from imagear.errors import ImagearError
+from imagear.httperrors import status_of
 from imagear.web import actions, admin, batchpage, media
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
+from imagear.web.deps import ConsoleDep, Refused, refused
+from imagear.web.wording import error_body
 from imagear.web.worker import Worker
 
 PAGE_SIZE = 24
@@ -34,14 +39,6 @@ FILTER_LABELS = {
     "refused": "Refused by the gate",
     "rejected": "Rejected",
 }
-
-
-def _status_of(err: ImagearError) -> int:
-    if isinstance(err, NotFound):
-        return 404
-    if isinstance(err, UsageError):
-        return 400
-    return 500
 
 
 def create_app(
@@ -66,7 +63,12 @@ def create_app(
 
     @web.exception_handler(ImagearError)
     async def _imagear_error(request: Request, err: ImagearError) -> Response:
-        return error_response(console, request, _status_of(err), err.one_line())
+        status = status_of(err)  # the table shared with `imagear serve`
+        body = error_body(err)
+        response = error_response(console, request, status, str(body["error"]))
+        if isinstance(response, JSONResponse):  # code, message, advice, fields, params too
+            return JSONResponse(body, status_code=status)
+        return response
 
     @web.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, err: StarletteHTTPException) -> Response:
@@ -78,49 +80,59 @@ def create_app(
             response.headers[name] = value
         return response
 
-    @web.get("/", response_class=HTMLResponse)
-    def grid(request: Request, q: str = "", show: str = "all", page: int = 1) -> Response:
-        show = show if show in review.FILTERS else "all"
-        page = max(1, min(page, 10**7))
-        rows, total = review.browse(app, q, show, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-        pages = max(1, math.ceil(total / PAGE_SIZE))
-        previews = [_preview_url(app, row) for row in rows]
+    @web.exception_handler(Refused)
+    async def _refused(request: Request, err: Refused) -> Response:
+        return refused(console, request, err)
 
-        def link(**changes: Any) -> str:
-            params = {"q": q, "show": show, "page": page, **changes}
-            return "/?" + urlencode({k: v for k, v in params.items() if v not in ("", None)})
-
-        return console.page(
-            request,
-            "grid.html",
-            rows=rows,
-            previews=previews,
-            total=total,
-            q=q,
-            show=show,
-            page=page,
-            pages=pages,
-            link=link,
-            filters=FILTER_LABELS,
-        )
-
-    @web.get("/records/{object_id}", response_class=HTMLResponse)
-    def record_page(request: Request, object_id: int) -> Response:
-        return record_view(console, request, object_id)
-
-    actions.add_routes(web, console)
-    admin.add_routes(web, console)
-    batchpage.add_routes(web, console)
-    media.add_routes(web, console)
+    for router in (grid_router, actions.router, admin.router, batchpage.router, media.router):
+        web.include_router(router)
     return web
+
+
+grid_router = APIRouter()
+
+
+@grid_router.get("/", response_class=HTMLResponse)
+def grid(
+    request: Request, console: ConsoleDep, q: str = "", show: str = "all", page: int = 1
+) -> Response:
+    app = console.app
+    show = show if show in review.FILTERS else "all"
+    page = max(1, min(page, 10**7))
+    rows, total = review.browse(app, q, show, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    previews = [_preview_url(app, row) for row in rows]
+
+    def link(**changes: object) -> str:
+        params = {"q": q, "show": show, "page": page, **changes}
+        return "/?" + urlencode({k: v for k, v in params.items() if v not in ("", None)})
+
+    return console.page(
+        request,
+        "grid.html",
+        rows=rows,
+        previews=previews,
+        total=total,
+        q=q,
+        show=show,
+        page=page,
+        pages=pages,
+        link=link,
+        filters=FILTER_LABELS,
+    )
+
+
+@grid_router.get("/records/{object_id}", response_class=HTMLResponse)
+def record_page(request: Request, object_id: int, console: ConsoleDep) -> Response:
+    return record_view(console, request, object_id)
 
 
 def _preview_url(app: App, row: GridRow) -> str | None:
     clip = store.file_of(app.config, row.animation) if row.animation else None
     if clip is None:
         return None
-    preview = store.companions(clip)[1]
-    return f"/image-ar/{row.id}/preview" if preview.is_file() else None
+    preview = store.companion_of(clip, store.PREVIEW_SUFFIX)
+    return f"/image-ar/{row.id}/preview" if preview is not None else None
 
 
 __all__ = ["PAGE_SIZE", "create_app"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 COOKIE = "imagear_session"
 CSRF_FIELD = "csrf"
@@ -59,7 +59,7 @@ class Auth:
         nonce = self._nonce(cookie)
         return self._sign("csrf:" + nonce) if nonce else None
 
-    def who(self, headers: Any, cookies: Any) -> Who:
+    def who(self, headers: Mapping[str, str], cookies: Mapping[str, str]) -> Who:
         """Who sent a request, from its headers and cookies."""
         header = headers.get("authorization") or ""
         scheme, _, value = header.partition(" ")

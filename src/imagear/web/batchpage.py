@@ -5,12 +5,12 @@ the grid (the console listens on loopback unless told otherwise)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from imagear.batch import list_failures, progress
 from imagear.domain import json_object
-from imagear.web.console import Console
+from imagear.web.deps import AppDep, ConsoleDep
 
 FAILURES_SHOWN = 100
 REFRESH_MS = 3000
@@ -33,29 +33,31 @@ def _stamp(iso: str | None) -> str:
     return f"{iso[:19].replace('T', ' ')}Z" if iso else ""
 
 
-def add_routes(web: FastAPI, console: Console) -> None:
+router = APIRouter()
+
+
+@router.get("/batch", response_class=HTMLResponse)
+def batch_page(request: Request, console: ConsoleDep) -> Response:
     app = console.app
-
-    @web.get("/batch", response_class=HTMLResponse)
-    def batch_page(request: Request) -> Response:
-        now = progress(app)
-        failures = list_failures(app)
-        ages = [_ago((now.now - c.since).total_seconds()) if c.since else "" for c in now.running]
-        return console.page(
-            request,
-            "batch.html",
-            p=json_object(now),
-            ages=ages,
-            stamp=_stamp,
-            failures=[json_object(f) for f in failures[:FAILURES_SHOWN]],
-            failures_total=len(failures),
-            refresh_ms=REFRESH_MS,
-            eta=_ago(now.eta_secs),
-        )
-
-    @web.get("/batch.json")
-    def batch_json() -> Response:
-        return JSONResponse(json_object(progress(app)), headers={"Cache-Control": "no-store"})
+    now = progress(app)
+    failures = list_failures(app)
+    ages = [_ago((now.now - c.since).total_seconds()) if c.since else "" for c in now.running]
+    return console.page(
+        request,
+        "batch.html",
+        p=json_object(now),
+        ages=ages,
+        stamp=_stamp,
+        failures=[json_object(f) for f in failures[:FAILURES_SHOWN]],
+        failures_total=len(failures),
+        refresh_ms=REFRESH_MS,
+        eta=_ago(now.eta_secs),
+    )
 
 
-__all__ = ["add_routes"]
+@router.get("/batch.json")
+def batch_json(app: AppDep) -> Response:
+    return JSONResponse(json_object(progress(app)), headers={"Cache-Control": "no-store"})
+
+
+__all__ = ["router"]

@@ -12,59 +12,65 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, Response
 
 from imagear import store
+from imagear.app import App
 from imagear.errors import ImagearError
 from imagear.records import find_master, get_record
-from imagear.web.console import Console
+from imagear.web.deps import AppDep
 
 NO_CLIP = "This record has no clip."
 
 
-def add_routes(web: FastAPI, console: Console) -> None:
-    app = console.app
+router = APIRouter()
 
-    def clip_of(object_id: int) -> Path:
-        anim = get_record(app, object_id).animation  # RecordNotFound: 404
-        clip = store.file_of(app.config, anim) if anim else None
-        if clip is None or not clip.is_file():
-            raise HTTPException(404, NO_CLIP)
-        return clip
 
-    def master_of(object_id: int) -> Path:
-        try:
-            master = find_master(app, object_id)
-        except ImagearError as err:
-            raise HTTPException(404, err.message) from err
-        return master.file
+def clip_of(app: App, object_id: int) -> Path:
+    anim = get_record(app, object_id).animation  # RecordNotFound: 404
+    clip = store.file_of(app.config, anim) if anim else None
+    if clip is None or not clip.is_file():
+        raise HTTPException(404, NO_CLIP)
+    return clip
 
-    @web.get("/image-ar/{object_id}/video")
-    def video(object_id: int) -> Response:
-        return FileResponse(clip_of(object_id), media_type="video/mp4", headers=_cache())
 
-    @web.get("/image-ar/{object_id}/poster")
-    def poster(object_id: int) -> Response:
-        try:
-            clip = clip_of(object_id)
-        except HTTPException:
-            clip = None
-        jpg = store.companion_of(clip, store.POSTER_SUFFIX) if clip is not None else None
-        if jpg is not None:
-            return FileResponse(jpg, media_type="image/jpeg", headers=_cache())
-        return FileResponse(master_of(object_id), headers=_cache())
+def master_of(app: App, object_id: int) -> Path:
+    try:
+        master = find_master(app, object_id)
+    except ImagearError as err:
+        raise HTTPException(404, err.message) from err
+    return master.file
 
-    @web.get("/image-ar/{object_id}/preview")
-    def preview(object_id: int) -> Response:
-        webp = store.companion_of(clip_of(object_id), store.PREVIEW_SUFFIX)
-        if webp is None:
-            raise HTTPException(404, "This clip has no preview.")
-        return FileResponse(webp, media_type="image/webp", headers=_cache())
 
-    @web.get("/image-ar/{object_id}/master")
-    def master(object_id: int) -> Response:
-        return FileResponse(master_of(object_id), headers=_cache())
+@router.get("/image-ar/{object_id}/video")
+def video(object_id: int, app: AppDep) -> Response:
+    return FileResponse(clip_of(app, object_id), media_type="video/mp4", headers=_cache())
+
+
+@router.get("/image-ar/{object_id}/poster")
+def poster(object_id: int, app: AppDep) -> Response:
+    try:
+        clip = clip_of(app, object_id)
+    except HTTPException:
+        clip = None
+    jpg = store.companion_of(clip, store.POSTER_SUFFIX) if clip is not None else None
+    if jpg is not None:
+        return FileResponse(jpg, media_type="image/jpeg", headers=_cache())
+    return FileResponse(master_of(app, object_id), headers=_cache())
+
+
+@router.get("/image-ar/{object_id}/preview")
+def preview(object_id: int, app: AppDep) -> Response:
+    webp = store.companion_of(clip_of(app, object_id), store.PREVIEW_SUFFIX)
+    if webp is None:
+        raise HTTPException(404, "This clip has no preview.")
+    return FileResponse(webp, media_type="image/webp", headers=_cache())
+
+
+@router.get("/image-ar/{object_id}/master")
+def master(object_id: int, app: AppDep) -> Response:
+    return FileResponse(master_of(app, object_id), headers=_cache())
 
 
 def _cache() -> dict[str, str]:
@@ -72,4 +78,4 @@ def _cache() -> dict[str, str]:
     return {"Cache-Control": "no-cache"}
 
 
-__all__ = ["add_routes"]
+__all__ = ["router"]

@@ -1,14 +1,14 @@
-"""Run the web console: check the extra, bind the socket, build the app, serve with uvicorn
-until SIGTERM or SIGINT (the socket and signal helpers of :mod:`imagear.server.run`)."""
+"""Run the web console: check the extra, then the start-up `imagear serve` uses too
+(:func:`imagear.server.run.start`: bind the socket, build the app, serve with uvicorn until
+SIGTERM or SIGINT)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from imagear.app import App
 from imagear.errors import EngineUnavailable
-from imagear.server.run import SERVER_HINT, address, listen, log_level_name, serve_forever
+from imagear.server.run import SERVER_HINT, address, log_level_name, start
 
 Progress = Callable[[str, str], None]
 
@@ -35,19 +35,12 @@ def serve(
             advice=SERVER_HINT + ".",
         ) from exc
     _ = app.engine  # the database opens (created, upgraded) before the port is taken
-    sock = listen(host, port)
-    try:
-        web = create_app(app, token)
-    except BaseException:
-        sock.close()
-        raise
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if progress is not None:
-        progress("listening", f"imagear web on http://{address(host, port)}/")
-    return serve_forever(uvicorn, web, sock, level)
+
+    def ready() -> None:
+        if progress is not None:
+            progress("listening", f"imagear web on http://{address(host, port)}/")
+
+    return start(lambda: create_app(app, token), uvicorn, host, port, level, ready)
 
 
 __all__ = ["serve"]

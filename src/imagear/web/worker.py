@@ -16,11 +16,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from imagear.animate import AnimateRequest, Animator
 from imagear.app import App
 from imagear.errors import ImagearError, InvalidOption
+from imagear.web.wording import one_line
 
 log = logging.getLogger("imagear.web")
 QUEUE_SIZE = 100
@@ -42,7 +42,7 @@ class Job:
     def active(self) -> bool:
         return self.state in ("queued", "running")
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -112,7 +112,7 @@ class Worker:
         self.start()
         return job
 
-    def _progress(self, event: str, object_id: int | None = None, **data: Any) -> None:
+    def _progress(self, event: str, object_id: int | None = None, **data: object) -> None:
         job = self.status(int(object_id)) if object_id is not None else None
         if job is None:
             return
@@ -136,9 +136,9 @@ class Worker:
                 job.status = outcome.status  # storing a clip forgets an earlier review
                 job.state, job.message = "done", f"Clip {outcome.status}."
             except InvalidOption as err:
-                job.state, job.error, job.fields = "failed", err.one_line(), list(err.fields)
+                job.state, job.error, job.fields = "failed", one_line(err), list(err.fields)
             except ImagearError as err:
-                job.state, job.error = "failed", err.one_line()
+                job.state, job.error = "failed", one_line(err)
             except Exception as exc:  # noqa: BLE001 - one bad record must not stop the worker
                 log.exception("generation of record %s failed", job.object_id)
                 job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
