@@ -208,7 +208,7 @@ class BatchRunner:
             from imagear.animate import Animator
 
             self._gate = GenerationGate(opts.concurrency, self._stop)
-            self._animator = batch_animator_class(Animator)(self.app, progress=self._gate)
+            self._animator = batch_animator_class(Animator)(self.app)
         ready = self._ready()  # pre-flight, before any claim: raises
         for line in pool_lines(ready):  # a pool of servers: each one's state
             self.events.notice(line)
@@ -366,7 +366,12 @@ class BatchRunner:
         t0 = time.monotonic()
         outcome, error = None, None
         try:
-            outcome = self._animator.animate(request)  # type: ignore[union-attr]
+            animator = self._animator
+            assert animator is not None
+            if self._gate is not None:  # a slot in the generation step, taken by the pipeline
+                outcome = animator.animate(request, self._gate.permit(claim.object_id))
+            else:
+                outcome = animator.animate(request)
         except Exception as exc:  # classified by _record; a bug costs one record, not the run
             error = exc
         finally:
