@@ -28,7 +28,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -350,7 +349,7 @@ class VideoClient:
     def animate(
         self,
         image: bytes,
-        fields: Mapping[str, Any],
+        fields: Mapping[str, object],
         dest: Path,
         *,
         filename: str = "image.jpg",

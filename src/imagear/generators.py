@@ -33,6 +33,7 @@ from imagear.models import (
 
 if TYPE_CHECKING:
     import httpx
+    from PIL.Image import Image
 
     from imagear.config import Config
     from imagear.engines.base import Engine
@@ -50,8 +51,10 @@ PROTOCOL_FIELDS = (
     "width",
     "height",
 )
-Fields = dict[str, Any]
+Fields = dict[str, object]
 """Form fields sent to a server (values: numbers and text)."""
+ClientOptions = Mapping[str, Any]
+"""Keyword arguments for :class:`~imagear.client.VideoClient` (``max_retries``, ``sleep``...)."""
 ClientProgress = Callable[..., None]
 """The client's byte counter: ``progress("transfer", done=..., total=...)``."""
 
@@ -103,7 +106,7 @@ class RemoteGenerator:
         token: str = "",
         timeout: float = 900.0,
         transport: httpx.BaseTransport | None = None,
-        client_options: Mapping[str, Any] | None = None,
+        client_options: ClientOptions | None = None,
     ) -> None:
         self.client = VideoClient(
             url, token=token, timeout=timeout, transport=transport, **dict(client_options or {})
@@ -183,8 +186,8 @@ class RemoteGenerator:
         clip = self.send(payload, sent, dest, f"{job.source.stem}.jpg", transfer)
         del payload
         motion_bucket = clip.motion_bucket_id
-        if motion_bucket is None:
-            motion_bucket = sent.get("motion_bucket_id")
+        if motion_bucket is None and isinstance(sent.get("motion_bucket_id"), int):
+            motion_bucket = int(str(sent["motion_bucket_id"]))
         return Generated(
             model=clip.model or job.descriptor.name,
             seed=clip.seed or int(opts.seed),
@@ -203,7 +206,7 @@ class RemoteGenerator:
         self.client.close()
 
 
-def oriented_size(img: Any) -> tuple[int, int]:
+def oriented_size(img: Image) -> tuple[int, int]:
     """(width, height) of an opened PIL image as shown upright (EXIF orientation 5..8 swap)."""
     width, height = img.size
     try:
@@ -393,6 +396,7 @@ class LocalGenerator:
 
 
 __all__ = [
+    "ClientOptions",
     "Fields",
     "Generated",
     "Generator",

@@ -25,11 +25,11 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
@@ -43,7 +43,7 @@ from imagear.errors import (
     ServerTimeout,
     ServerUnreachable,
 )
-from imagear.generators import ClientProgress, Fields, RemoteGenerator, server_models
+from imagear.generators import ClientOptions, Fields, RemoteGenerator, server_models
 from imagear.settings import parse_pool
 from imagear.wire import ClipResponse, Health, redact_url
 
@@ -97,7 +97,7 @@ class Server:
     def serves(self, model: str | None) -> bool:
         return model is None or self.models is None or model in self.models
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, object]:
         return {
             "url": self.shown,
             "reachable": self.up,
@@ -144,7 +144,7 @@ class ServerPool:
         token: str = "",
         timeout: float = 900.0,
         transport: httpx.BaseTransport | None = None,
-        client_options: Mapping[str, Any] | None = None,
+        client_options: ClientOptions | None = None,
         probe_secs: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -384,7 +384,7 @@ class PoolGenerator(RemoteGenerator):
         token: str = "",
         timeout: float = 900.0,
         transport: httpx.BaseTransport | None = None,
-        client_options: Mapping[str, Any] | None = None,
+        client_options: ClientOptions | None = None,
         probe_secs: float | None = None,
     ) -> None:
         self.pool = ServerPool(
@@ -438,11 +438,11 @@ class PoolGenerator(RemoteGenerator):
         sent: Fields,
         dest: Path,
         filename: str,
-        progress: ClientProgress,
+        progress: Callable[..., None],
     ) -> ClipResponse:
         pool = self.pool
         deadline = pool.now() + pool.timeout
-        model = sent.get("model")
+        model = str(sent["model"])  # fields() always names the model
         resent = False
         while True:
             with pool.slot(model, deadline) as slot:
@@ -465,7 +465,7 @@ class PoolGenerator(RemoteGenerator):
         self.pool.close()
 
 
-def pool_lines(health: Any) -> list[str]:
+def pool_lines(health: object) -> list[str]:
     """One line per server of a pool's health (none for a single server), for the batch
     pre-flight and ``imagear health``."""
     extra = getattr(health, "extra", None)

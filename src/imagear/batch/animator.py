@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from imagear.generation.permit import StoppedWaiting
 
 if TYPE_CHECKING:
     from imagear.generation.values import AnimateOutcome
+    from imagear.settings import Settings
 
 SETTINGS_TTL_SECS = 2.0
 
@@ -35,14 +36,14 @@ def batch_animator_class(base: type) -> type:
     and starts :func:`warm_imports` when it is made (before the run's pre-flight)."""
 
     class BatchAnimator(base):  # type: ignore[valid-type, misc]
-        _cached: tuple[float, Any] | None = None
+        _cached: tuple[float, Settings] | None = None
         _cache_lock = threading.Lock()
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
+        def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, **kwargs)
             threading.Thread(target=warm_imports, name="imagear-warm", daemon=True).start()
 
-        def settings(self) -> Any:
+        def settings(self) -> Settings:
             with self._cache_lock:
                 now = time.monotonic()
                 if self._cached is None or now - self._cached[0] > SETTINGS_TTL_SECS:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from imagear.errors import InvalidOption, NotFound, UsageError
 from imagear.limits import MAX_ID
@@ -86,8 +86,8 @@ class BatchOptions:
     limit: int | None = None
     concurrency: int = 1
     model: str | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, object] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
     since: datetime | None = None  # --all: skip records this batch finished at/after this
     lease_secs: float | None = None  # None: default_lease_secs()
     max_attempts: int = DEFAULT_MAX_ATTEMPTS

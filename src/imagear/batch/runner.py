@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from queue import Empty, SimpleQueue
-from typing import Any
+from typing import TYPE_CHECKING
 
 from imagear import store
 from imagear.app import App
@@ -49,6 +49,11 @@ from imagear.db.jobs import Selection
 from imagear.errors import ImagearError
 from imagear.pool import pool_lines
 
+if TYPE_CHECKING:
+    from imagear.animate import Animator
+    from imagear.generation.values import AnimateOutcome, Row
+    from imagear.wire import Health
+
 PREVIEW_ROWS = 1000
 """``--dry-run`` without ``--limit`` lists the first this many records (all are counted)."""
 
@@ -61,7 +66,7 @@ class BatchRunner:
         app: App,
         options: BatchOptions,
         *,
-        animator: Any | None = None,
+        animator: Animator | None = None,
         events: BatchEvents | None = None,
         runner_id: str | None = None,
     ) -> None:
@@ -127,7 +132,7 @@ class BatchRunner:
         since = None if opts.only_missing else (opts.since or started)
         return Selection(only_missing=opts.only_missing, since=since, ids=ids)
 
-    def plan(self) -> list[dict[str, Any]]:
+    def plan(self) -> list[Row]:
         """What a run would take now, in order, without changing anything (``--dry-run``)."""
         started = self.store.db_now()
         return plan(self.app, self.selection(started), self.options.limit)
@@ -153,7 +158,7 @@ class BatchRunner:
         total = counting.result() if counting is not None else len(rows)
         return Preview(rows, total, opts.limit, named)
 
-    def _ready(self) -> Any:
+    def _ready(self) -> Health:
         """The pre-flight of the generation side (:meth:`Animator.check_ready`): raises."""
         if self._animator is not None:
             return self._animator.check_ready(self.options.model, self.options.wording)
@@ -391,6 +396,7 @@ class BatchRunner:
         for d in finished:
             if d.error is None:
                 oid, outcome = d.claim.object_id, d.outcome
+                assert outcome is not None  # no error: an outcome
                 result = ItemResult(oid, outcome.status, d.secs, d.claim.attempts)
                 result.notices.extend(outcome.notices)
                 if outcome.message:
@@ -463,7 +469,7 @@ class _Done:
 
     claim: Claim
     secs: float  # in all: waiting for a generation slot included
-    outcome: Any
+    outcome: AnimateOutcome | None
     error: Exception | None
     wait_secs: float = 0.0  # waiting for a generation slot (the gate)
     generation_secs: float | None = None  # generating (None: it never got that far)

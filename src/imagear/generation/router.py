@@ -7,12 +7,12 @@ expensive to make) and is shared by every record an Animator animates; thread-sa
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from imagear import heratio
 from imagear.generation.protocol import Generator
-from imagear.generators import LocalGenerator, RemoteGenerator
+from imagear.generators import ClientOptions, LocalGenerator, RemoteGenerator
 from imagear.pool import PoolGenerator, pool_urls
 
 if TYPE_CHECKING:
@@ -20,9 +20,6 @@ if TYPE_CHECKING:
 
     from imagear.app import App
     from imagear.settings import Settings
-
-ClientOptions = Mapping[str, object]
-"""Keyword arguments for :class:`~imagear.client.VideoClient` (``max_retries``, ``sleep``...)."""
 
 
 class Router:

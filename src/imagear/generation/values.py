@@ -7,6 +7,7 @@ done) and :class:`NewClip`: the typed description of a clip to store, handed to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,8 +45,8 @@ class AnimateRequest:
 
     object_id: int
     model: str | None = None
-    overrides: dict[str, object] = field(default_factory=dict)
-    extra: dict[str, object] = field(default_factory=dict)
+    overrides: Mapping[str, object] = field(default_factory=dict)
+    extra: Mapping[str, object] = field(default_factory=dict)
     force: bool = False
     in_process: bool = False
     wording: Wording | None = None
