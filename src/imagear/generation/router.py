@@ -79,7 +79,12 @@ class Router:
             remote = self._remotes.get(key)
             if remote is None:
                 cap = int(self.app.config.max_clip_mb * 1024 * 1024)  # refused while streaming
-                options = {"max_clip_bytes": cap, "setting": setting, **self._client_options}
+                options = {
+                    "max_clip_bytes": cap,
+                    "setting": setting,
+                    "sleep": self.app.sleep,  # the App's pause between retries
+                    **self._client_options,
+                }
                 if len(urls) > 1:
                     remote = PoolGenerator(
                         urls,
