@@ -45,8 +45,10 @@ def with_companions(name: str) -> list[str]:
     return sorted([name, name[:-4] + ".jpg", name[:-4] + ".webp"])
 
 
-def invoke(runner: Any, *args: str) -> Any:
-    return runner.invoke(cli, list(args), catch_exceptions=False)
+def invoke(runner: Any, *args: str, app: App | None = None) -> Any:
+    """Run the CLI; ``app``: the App it uses (e.g. one whose retries do not sleep)."""
+    obj = {"app": app} if app is not None else None
+    return runner.invoke(cli, list(args), obj=obj, catch_exceptions=False)
 
 
 def sha(path: Path) -> str:
@@ -271,12 +273,12 @@ def test_refusals(
         args += ["-o", "steps"]
     elif case == "unreachable":
         settings.set_value(app.engine, "ar_server_url", "http://127.0.0.1:9")
-        monkeypatch.setattr("imagear.client.pause", lambda seconds: None)
+        app.sleep = lambda seconds: None  # the client's retries do not wait
     elif case == "server-500":
         server.configure(error={"error": "pipeline exploded", "type": "RuntimeError"}, status=500)
     elif case == "local-svd":
         settings.set_value(app.engine, "ar_server_url", "")
-    result = invoke(runner, *args)
+    result = invoke(runner, *args, app=app)
     assert result.exit_code == code, result.output
     assert text in result.stderr, result.stderr
     assert result.stderr.startswith("Error: ")
@@ -397,15 +399,16 @@ def test_health_panel_and_model_warning(app: App, remote: FakeVideoServer, runne
     assert warned.exit_code == 5 and "wan-2.1" in warned.stderr and "Error:" in warned.stderr
 
 
-def test_health_unreachable(app: App, runner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("imagear.client.pause", lambda seconds: None)
+def test_health_unreachable(app: App, runner: Any) -> None:
+    sleeps: list[float] = []
+    app.sleep = sleeps.append  # the client's retries do not wait
     with FakeVideoServer() as srv:
         url = srv.url
     settings.set_value(app.engine, "ar_server_url", url)
-    result = invoke(runner, "health")
-    assert result.exit_code == 5
+    result = invoke(runner, "health", app=app)
+    assert result.exit_code == 5 and sleeps  # a refused connection is retried once
     assert url in result.stderr and "ar_server_url" in result.stderr
-    as_json = invoke(runner, "health", "--json")
+    as_json = invoke(runner, "health", "--json", app=app)
     assert as_json.exit_code == 5
     data = json.loads(as_json.stdout)
     assert data["reachable"] is False and data["url"] == url

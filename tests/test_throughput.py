@@ -96,7 +96,7 @@ def test_a_dry_run_lists_the_first_records_and_counts_them_all(
     ids = make_records(app, 5, tmp_path / "in")
     serve()
     preview = BatchRunner(app, BatchOptions()).preview()
-    assert [r["object_id"] for r in preview.rows] == ids[:3]
+    assert [r.object_id for r in preview.rows] == ids[:3]
     assert (preview.total, preview.limit) == (5, None)
     limited = BatchRunner(app, BatchOptions(limit=4)).preview()
     assert (len(limited.rows), limited.total) == (4, 5)

@@ -23,8 +23,10 @@ from imagear.db import ObjectImageAr
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
 
-def invoke(runner: Any, *args: str) -> Any:
-    return runner.invoke(cli, list(args), catch_exceptions=False)
+def invoke(runner: Any, *args: str, app: App | None = None) -> Any:
+    """Run the CLI; ``app``: the App it uses (e.g. one whose retries do not sleep)."""
+    obj = {"app": app} if app is not None else None
+    return runner.invoke(cli, list(args), obj=obj, catch_exceptions=False)
 
 
 def lines(text: str) -> list[str]:
@@ -84,7 +86,7 @@ def test_3_failures_carry_both_times_in_json(
 
 
 def test_4_dry_run_stops_where_the_real_run_would(
-    sqlite_only: None, app: App, runner: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_only: None, app: App, runner: Any, tmp_path: Path
 ) -> None:
     make_records(app, 2, tmp_path / "in")  # ar_model svd, no server, no weights
     dry = invoke(runner, "batch", "--dry-run")
@@ -94,9 +96,9 @@ def test_4_dry_run_stops_where_the_real_run_would(
     assert "would be animated" not in dry.stdout
     as_json = json.loads(invoke(runner, "batch", "--dry-run", "--json").stdout)
     assert as_json["dry_run"] is True and as_json["kind"] == "EngineUnavailable"
-    monkeypatch.setattr("imagear.client.pause", lambda seconds: None)
+    app.sleep = lambda seconds: None  # the client's retries do not wait
     settings.set_value(app.engine, "ar_server_url", "http://127.0.0.1:9")  # a server, down
-    assert invoke(runner, "batch", "--dry-run").exit_code == 5
+    assert invoke(runner, "batch", "--dry-run", app=app).exit_code == 5
     settings.set_value(app.engine, "ar_server_url", "")
     settings.set_value(app.engine, "ar_model", "kenburns")
     fine = invoke(runner, "batch", "--dry-run")
@@ -123,12 +125,12 @@ def test_7_a_missing_named_record_is_an_error_with_advice(
 
 
 def test_11_the_early_stop_line_has_its_timestamp(
-    sqlite_only: None, app: App, runner: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_only: None, app: App, runner: Any, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr("imagear.client.pause", lambda seconds: None)
+    app.sleep = lambda seconds: None  # the client's retries do not wait
     make_records(app, 1, tmp_path / "in")
     settings.set_value(app.engine, "ar_server_url", "http://127.0.0.1:9")
-    result = invoke(runner, "batch")
+    result = invoke(runner, "batch", app=app)
     assert result.exit_code == 5
     assert re.match(STAMP + " Error: Cannot reach", lines(result.stderr)[0]), result.stderr
 

@@ -38,8 +38,10 @@ def db_url(sqlite_url: str) -> str:
     return sqlite_url
 
 
-def invoke(runner: Any, *args: str) -> Any:
-    return runner.invoke(cli, list(args), catch_exceptions=False)
+def invoke(runner: Any, *args: str, app: App | None = None) -> Any:
+    """Run the CLI; ``app``: the App it uses (e.g. one whose retries do not sleep)."""
+    obj = {"app": app} if app is not None else None
+    return runner.invoke(cli, list(args), obj=obj, catch_exceptions=False)
 
 
 def lines(text: str) -> list[str]:
@@ -217,15 +219,13 @@ def test_5_demo_reuses_its_record(app: App, runner: Any) -> None:
 # -- 7: advice that goes somewhere, on one line -----------------------------------------------------
 
 
-def test_7_health_does_not_send_you_to_health(
-    app: App, runner: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("imagear.client.pause", lambda seconds: None)
+def test_7_health_does_not_send_you_to_health(app: App, runner: Any) -> None:
+    app.sleep = lambda seconds: None  # the client's retries do not wait
     settings.set_value(app.engine, "ar_server_url", "http://127.0.0.1:9")
-    result = invoke(runner, "health")
+    result = invoke(runner, "health", app=app)
     assert result.exit_code == 5
     assert "Cannot reach" in result.stderr and "imagear health" not in result.stderr
-    data = json.loads(invoke(runner, "health", "--json").stdout)
+    data = json.loads(invoke(runner, "health", "--json", app=app).stdout)
     assert data["reachable"] is False and "imagear health" not in (data["advice"] or "")
 
 

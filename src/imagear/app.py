@@ -5,6 +5,7 @@ are imported when the database is first used, so the CLI starts fast."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ class App:
     # called with the database's URL (no password) when first use created imagear's tables
     # there: the CLI says so once, so a mistyped database_url does not go unnoticed
     on_create: Callable[[str], None] | None = field(default=None, repr=False)
+    # the pause between a server client's retries (tests hand in one that does not sleep)
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
     @classmethod
     def load(cls, config_path: str | Path | None = None) -> App:

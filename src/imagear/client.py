@@ -28,7 +28,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -74,9 +73,21 @@ _ERROR_BODY_LIMIT = 64 * 1024
 Progress = Callable[..., None]
 
 
-def pause(seconds: float) -> None:
-    """Sleep between retries (module-level so tests can replace it)."""
-    time.sleep(seconds)
+pause = time.sleep  # between retries: the default ``sleep`` of a VideoClient
+
+
+class TurnRefused(ServerBusy):
+    """A busy answer (429/503) to a client with ``wait_turns=False``: wait ``wait`` seconds."""
+
+    def __init__(self, busy: ImagearError, wait: float) -> None:
+        super().__init__(busy.message, busy.advice)
+        self.wait = wait
+
+
+def _turn_wait(attempt: int, asked: float | None) -> float:
+    if asked is not None:
+        return max(asked, MIN_BUSY_WAIT)
+    return min(MAX_BUSY_WAIT, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
 
 
 class _Deadline:
@@ -145,6 +156,7 @@ class VideoClient:
         clock: Callable[[], float] = time.monotonic,
         max_clip_bytes: int | None = DEFAULT_MAX_CLIP_BYTES,
         busy_retries: int | None = None,
+        wait_turns: bool = True,
         setting: str = "ar_server_url",
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -159,6 +171,7 @@ class VideoClient:
             )
         self.max_clip_bytes = max_clip_bytes
         self.busy_retries = busy_retries  # None: wait for a turn as long as the deadline allows
+        self.wait_turns = wait_turns  # False: a busy /animate answer raises TurnRefused
         self.timeout = float(timeout)
         self.max_retries = max(0, int(max_retries))
         self._sleep = sleep if sleep is not None else pause
@@ -275,15 +288,10 @@ class VideoClient:
         return True
 
     def _wait_turn(self, attempt: int, deadline: _Deadline, asked: float | None) -> bool:
-        """After busy answer ``attempt`` (429/503): wait a turn, never sooner than asked; False
-        when the wait cannot fit in the deadline (or ``busy_retries`` are used up)."""
+        """After busy answer ``attempt`` (429/503): wait a turn; False when it cannot fit."""
         if self.busy_retries is not None and attempt > self.busy_retries:
             return False
-        if asked is not None:
-            wait = max(asked, MIN_BUSY_WAIT)
-        else:
-            wait = min(MAX_BUSY_WAIT, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
-        if wait >= deadline.remaining():
+        if (wait := _turn_wait(attempt, asked)) >= deadline.remaining():
             return False
         self._sleep(wait)
         return True
@@ -338,7 +346,7 @@ class VideoClient:
     def animate(
         self,
         image: bytes,
-        fields: Mapping[str, Any],
+        fields: Mapping[str, object],
         dest: Path,
         *,
         filename: str = "image.jpg",
@@ -368,9 +376,12 @@ class VideoClient:
                         asked = retry_after(response.headers)
                         body = read_capped(response, _ERROR_BODY_LIMIT)
                         busy += 1
-                        if self._wait_turn(busy, deadline, asked):
+                        if self.wait_turns and self._wait_turn(busy, deadline, asked):
                             continue
-                        raise self._status_error(response, body, "/animate", busy)
+                        error = self._status_error(response, body, "/animate", busy)
+                        if not self.wait_turns:
+                            error = TurnRefused(error, _turn_wait(busy, asked))
+                        raise error
                     if response.status_code != 200:
                         raise self._status_error(
                             response, read_capped(response, _ERROR_BODY_LIMIT), "/animate"
@@ -482,4 +493,4 @@ class VideoClient:
         return done
 
 
-__all__ = ["ClipResponse", "Health", "VideoClient", "error_text", "retry_after"]
+__all__ = ["ClipResponse", "Health", "TurnRefused", "VideoClient", "error_text", "retry_after"]

@@ -33,6 +33,7 @@ from imagear.app import App
 from imagear.db import clips as clips_db
 from imagear.domain import Clip, DeletedClip, RecentClip
 from imagear.errors import AnimationNotFound, RecordNotFound, StorageError
+from imagear.generation.values import NewClip
 
 
 @dataclass
@@ -53,20 +54,37 @@ def _file_error(exc: OSError) -> StorageError:
     )
 
 
+def _columns(clip: NewClip) -> dict[str, object]:
+    """The object_image_ar columns of ``clip`` other than the ids, names and dates."""
+    return {
+        "digital_object_id": clip.digital_object_id,
+        "mp4_size": clip.size_bytes,
+        "mp4_duration_secs": clip.duration_secs,
+        "mp4_width": clip.width,
+        "mp4_height": clip.height,
+        "mp4_fps": clip.fps,
+        "mp4_motion": clip.motion,
+        "ai_model": clip.model,
+        "ai_prompt": clip.prompt,
+        "ai_seed": clip.seed,
+        "ai_motion_bucket_id": clip.motion_bucket_id,
+        "generation_secs": clip.generation_secs,
+        "created_by": clip.created_by,
+    }
+
+
 def commit_clip(
     app: App,
     object_id: int,
     part: store.PartFile,
+    clip: NewClip,
     *,
-    model: str,
-    source_name: str,
-    values: Mapping[str, object],
     force: bool,
     companions: Mapping[str, store.PartFile] | None = None,
 ) -> Stored:
     """Make ``part`` the record's clip and log it: one transaction, old files removed after.
 
-    ``values`` are the object_image_ar columns other than the ids, names and dates.
+    ``clip`` (:class:`~imagear.generation.values.NewClip`) says what becomes the row.
     ``companions`` maps a suffix (``.jpg``, ``.webp``) to the ``.part`` file of the clip's
     poster or preview, renamed with it to the clip's stem. When ``force`` is false and another
     run stored a clip meanwhile, ours is discarded (skipped).
@@ -86,7 +104,7 @@ def commit_clip(
                     extra.discard()
                 return Stored("skipped", row, store.file_of(app.config, row))
             old_file = store.file_of(app.config, row) if row is not None else None
-            name = store.unique_name(directory, store.clip_name(model, source_name))
+            name = store.unique_name(directory, store.clip_name(clip.model, clip.source_name))
             final = directory / name
             os.replace(part.path, final)
             for suffix, extra in extras.items():
@@ -96,7 +114,7 @@ def commit_clip(
             now = clips_db.now(app.engine)  # Heratio's DATETIMEs: the configured zone
             status, animation = slot.write(
                 {
-                    **values,
+                    **_columns(clip),
                     "mp4_filename": name,
                     "mp4_path": store.web_path(object_id, name),
                     "created_at": now,

@@ -1,9 +1,11 @@
-"""The two ways a clip is made, behind one interface: a remote server or an in-process engine.
+"""The ways a clip is made, behind one protocol (:class:`imagear.generation.protocol.Generator`).
 
 :class:`RemoteGenerator` sends the (prepared, downscaled) image to ``ar_server_url`` through
 :class:`~imagear.client.VideoClient`; :class:`LocalGenerator` runs the model's engine in this
-process (``descriptor.create_engine``), one generation at a time per engine. Both write the clip
-to a file the caller chose and return a :class:`Generated` with what made it. Nothing prints.
+process (``descriptor.create_engine``), one generation at a time per engine
+(:class:`imagear.pool.PoolGenerator`: a pool of servers). Each prepares a job's image
+(``prepare``), writes the clip to a file the caller chose (``generate``) and returns a
+:class:`Generated` with what made it. Nothing prints.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from imagear.client import ClipResponse, Health, VideoClient
 from imagear.engines import runtime
 from imagear.engines.base import EngineConfig
 from imagear.errors import EngineUnavailable, ImagearError, UnknownModel
+from imagear.generation.events import Observer, Transfer, Uploaded
+from imagear.generation.protocol import Generated, Generator, Job, Placement, Prepared
 from imagear.models import (
     OPTION_NAMES,
     BaseOptions,
@@ -30,12 +33,12 @@ from imagear.models import (
 
 if TYPE_CHECKING:
     import httpx
+    from PIL.Image import Image
 
     from imagear.config import Config
     from imagear.engines.base import Engine
     from imagear.settings import Settings
 
-Progress = Callable[..., None]
 
 # Form fields of Heratio's /animate (REFERENCE.md section 1), sent when the model has them.
 PROTOCOL_FIELDS = (
@@ -48,53 +51,18 @@ PROTOCOL_FIELDS = (
     "width",
     "height",
 )
+Fields = dict[str, object]
+"""Form fields sent to a server (values: numbers and text)."""
+ClientOptions = Mapping[str, Any]
+"""Keyword arguments for :class:`~imagear.client.VideoClient` (``max_retries``, ``sleep``...)."""
+ClientProgress = Callable[..., None]
+"""The client's byte counter: ``progress("transfer", done=..., total=...)``."""
+
 SERVER_HINT = (
     "Or set ar_server_url to an image-to-video server "
     "({set:ar_server_url http://gpu-host:5052}), or use {flag:model kenburns}, "
     "which runs anywhere."
 )
-
-
-@dataclass
-class Job:
-    """One generation: the model, its validated options (seed never 0) and the source image."""
-
-    object_id: int
-    descriptor: ModelDescriptor
-    options: BaseOptions
-    source: Path
-    extra_keys: tuple[str, ...] = ()  # -o keys the caller gave: forwarded to the server too
-
-
-@dataclass
-class Generated:
-    """What made the clip (from the server's X- headers or the engine, else what was sent)."""
-
-    model: str
-    seed: int
-    generation_secs: float
-    motion_bucket_id: int | None = None
-    frames: int | None = None
-    fps: float | None = None
-    motion: str | None = None
-    prompt: str | None = None
-    upload: dict[str, Any] = field(default_factory=dict)  # size/bytes of the image sent
-    # the image as the model got it, small and grey, for the quality gate (imagear.quality)
-    reference: Any = None
-
-
-class Generator(Protocol):
-    """What the Animator needs from either path."""
-
-    remote: bool
-
-    def health(self, settings: Settings) -> Health: ...
-
-    def check_ready(self, descriptor: ModelDescriptor, settings: Settings) -> Health: ...
-
-    def generate(self, job: Job, dest: Path, progress: Progress | None) -> Generated: ...
-
-    def close(self) -> None: ...
 
 
 def upload_box(options: BaseOptions, image_size: tuple[int, int]) -> tuple[int, int]:
@@ -131,8 +99,6 @@ def server_models(health: Health) -> set[str]:
 class RemoteGenerator:
     """Generation on an image-to-video server (``ar_server_url``)."""
 
-    remote = True
-
     def __init__(
         self,
         url: str,
@@ -140,7 +106,7 @@ class RemoteGenerator:
         token: str = "",
         timeout: float = 900.0,
         transport: httpx.BaseTransport | None = None,
-        client_options: Mapping[str, Any] | None = None,
+        client_options: ClientOptions | None = None,
     ) -> None:
         self.client = VideoClient(
             url, token=token, timeout=timeout, transport=transport, **dict(client_options or {})
@@ -164,21 +130,27 @@ class RemoteGenerator:
             )
         return health
 
+    @property
+    def placement(self) -> Placement:
+        return Placement(True, self.url, f"waiting for the server at {self.url}")
+
+    def params(self, job: Job) -> dict[str, object]:
+        return dict(self.fields(job))
+
     @staticmethod
-    def fields(job: Job) -> dict[str, Any]:
+    def fields(job: Job) -> Fields:
         """The form fields sent with the image: the protocol's, plus the ``-o`` keys given."""
         values = job.options.model_dump()
-        out: dict[str, Any] = {"model": job.descriptor.name}
+        out: Fields = {"model": job.descriptor.name}
         for key in (*PROTOCOL_FIELDS, *job.extra_keys):
             if values.get(key) is not None:
                 out[key] = values[key]
         return out
 
-    @staticmethod
-    def prepare(job: Job) -> tuple[bytes, dict[str, Any], Any]:
-        """The upload of ``job``: (JPEG bytes, its width/height/bytes, the small grey reference
-        the quality gate compares the clip with). The master is decoded once, just large
-        enough to cover what the model renders."""
+    def prepare(self, job: Job) -> Prepared:
+        """The upload of ``job``: its JPEG bytes, their width/height/bytes and the small grey
+        reference the quality gate compares the clip with. The master is decoded once, just
+        large enough to cover what the model renders."""
         from imagear.media import encode_upload, open_image, prepare_image
         from imagear.media.scan import reference_of
 
@@ -191,30 +163,31 @@ class RemoteGenerator:
             upload = {"width": image.width, "height": image.height, "bytes": len(payload)}
         finally:
             image.close()
-        return payload, upload, reference
+        return Prepared(job, upload, reference, payload=payload)
 
     def send(
-        self,
-        payload: bytes,
-        sent: dict[str, Any],
-        dest: Path,
-        filename: str,
-        progress: Progress | None,
+        self, payload: bytes, sent: Fields, dest: Path, filename: str, progress: ClientProgress
     ) -> ClipResponse:
         """POST the upload and stream the clip to ``dest`` (a pool picks a server here)."""
         return self.client.animate(payload, sent, dest, filename=filename, progress=progress)
 
-    def generate(self, job: Job, dest: Path, progress: Progress | None) -> Generated:
+    def generate(self, prepared: Prepared, dest: Path, observe: Observer) -> Generated:
+        job = prepared.job
         opts = job.options
-        payload, upload, reference = self.prepare(job)
-        if progress is not None:
-            progress("upload", **upload)
+        up = prepared.upload
+        observe(Uploaded(job.object_id, up["width"], up["height"], up.get("bytes", 0)))
+
+        def transfer(_event: str, *, done: int, total: int | None) -> None:
+            observe(Transfer(job.object_id, done, total))
+
         sent = self.fields(job)
-        clip = self.send(payload, sent, dest, f"{job.source.stem}.jpg", progress)
+        payload = prepared.payload
+        prepared.close()
+        clip = self.send(payload, sent, dest, f"{job.source.stem}.jpg", transfer)
         del payload
         motion_bucket = clip.motion_bucket_id
-        if motion_bucket is None:
-            motion_bucket = sent.get("motion_bucket_id")
+        if motion_bucket is None and isinstance(sent.get("motion_bucket_id"), int):
+            motion_bucket = int(str(sent["motion_bucket_id"]))
         return Generated(
             model=clip.model or job.descriptor.name,
             seed=clip.seed or int(opts.seed),
@@ -225,15 +198,15 @@ class RemoteGenerator:
             frames=clip.frames,
             fps=clip.fps,
             prompt=opts.prompt if job.descriptor.uses_prompt else None,
-            upload=upload,
-            reference=reference,
+            upload=up,
+            reference=prepared.reference,
         )
 
     def close(self) -> None:
         self.client.close()
 
 
-def oriented_size(img: Any) -> tuple[int, int]:
+def oriented_size(img: Image) -> tuple[int, int]:
     """(width, height) of an opened PIL image as shown upright (EXIF orientation 5..8 swap)."""
     width, height = img.size
     try:
@@ -283,8 +256,6 @@ def cuda_info() -> dict[str, Any]:
 class LocalGenerator:
     """Generation in this process. Engines are built once per model and kept; each has a lock,
     since engines (diffusers pipelines) must not run two generations at once."""
-
-    remote = False
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -370,21 +341,39 @@ class LocalGenerator:
         self._engine(descriptor)
         return self.health(settings)
 
-    def generate(self, job: Job, dest: Path, progress: Progress | None) -> Generated:
+    @property
+    def placement(self) -> Placement:
+        return Placement(False, None, "generating in this process")
+
+    def params(self, job: Job) -> dict[str, object]:
+        return dict(job.options.model_dump())
+
+    def prepare(self, job: Job) -> Prepared:
+        """The engine (built once: EngineUnavailable before any decoding) and the image."""
         from imagear.media import open_image, prepare_image
         from imagear.media.scan import reference_of
 
-        engine, lock = self._engine(job.descriptor)
+        self._engine(job.descriptor)
         with open_image(job.source, load=False) as probe:
             size = oriented_size(probe)
         image = prepare_image(job.source, upload_box(job.options, size))
-        prepared = {"width": image.width, "height": image.height}
-        reference = reference_of(image)
+        try:
+            reference = reference_of(image)
+        except BaseException:
+            image.close()
+            raise
+        return Prepared(job, {"width": image.width, "height": image.height}, reference, image=image)
+
+    def generate(self, prepared: Prepared, dest: Path, observe: Observer) -> Generated:
+        job = prepared.job
+        engine, lock = self._engine(job.descriptor)
+        if prepared.image is None:
+            raise RuntimeError("the job's image was not prepared, or was closed")
         try:
             with lock:
-                result = engine.generate(image, job.options, dest)
+                result = engine.generate(prepared.image, job.options, dest)
         finally:
-            image.close()
+            prepared.close()
         return Generated(
             model=result.model or job.descriptor.name,
             seed=int(result.seed or job.options.seed),
@@ -394,8 +383,8 @@ class LocalGenerator:
             fps=float(result.fps),
             motion=result.motion,
             prompt=result.prompt,
-            upload=prepared,
-            reference=reference,
+            upload=prepared.upload,
+            reference=prepared.reference,
         )
 
     def close(self) -> None:
@@ -407,10 +396,14 @@ class LocalGenerator:
 
 
 __all__ = [
+    "ClientOptions",
+    "Fields",
     "Generated",
     "Generator",
     "Job",
     "LocalGenerator",
+    "Placement",
+    "Prepared",
     "RemoteGenerator",
     "cuda_info",
     "local_problem",

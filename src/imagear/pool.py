@@ -21,19 +21,20 @@ state in ``extra["pool"]`` (:func:`pool_lines` words it).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 
-from imagear.client import VideoClient
+from imagear.client import TurnRefused, VideoClient
 from imagear.errors import (
     BadResponse,
     ImagearError,
@@ -42,7 +43,7 @@ from imagear.errors import (
     ServerTimeout,
     ServerUnreachable,
 )
-from imagear.generators import Progress, RemoteGenerator, server_models
+from imagear.generators import ClientOptions, Fields, RemoteGenerator, server_models
 from imagear.urls import parse_pool, redact_url
 from imagear.wire import ClipResponse, Health
 
@@ -71,19 +72,6 @@ def pool_urls(primary: str | None, pool: str | None) -> list[str]:
     return urls
 
 
-class _TurnOffered(Exception):
-    """Raised by a pool client's ``sleep``: the server answered 429/503 (it did not take the
-    request) and asked to wait ``seconds``; the pool tries another server meanwhile."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(seconds)
-        self.seconds = seconds
-
-
-def _turn_offered(seconds: float) -> None:
-    raise _TurnOffered(seconds)
-
-
 @dataclass
 class Server:
     """One server of the pool and what the pool knows of it."""
@@ -109,7 +97,7 @@ class Server:
     def serves(self, model: str | None) -> bool:
         return model is None or self.models is None or model in self.models
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, object]:
         return {
             "url": self.shown,
             "reachable": self.up,
@@ -129,6 +117,23 @@ def capacity_of(health: Health) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class Slot:
+    """A request's place on a server (:meth:`ServerPool.slot`); what it learns goes through it."""
+
+    pool: ServerPool
+    server: Server
+
+    def busy(self, wait: float | None) -> None:
+        self.pool.busy(self.server, wait)
+
+    def take_out(self, err: ImagearError) -> None:
+        self.pool.take_out(self.server, err)
+
+    def gone(self) -> bool:
+        return self.pool.gone(self.server)
+
+
 class ServerPool:
     """The servers and their state; thread-safe. ``clock`` replaces ``time.monotonic`` (tests)."""
 
@@ -139,14 +144,13 @@ class ServerPool:
         token: str = "",
         timeout: float = 900.0,
         transport: httpx.BaseTransport | None = None,
-        client_options: Mapping[str, Any] | None = None,
+        client_options: ClientOptions | None = None,
         probe_secs: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         options = dict(client_options or {})
-        # the pool decides what a refused connection or a busy answer means: the clients do
-        # not retry on their own, and a busy answer comes back through `sleep` (_TurnOffered)
-        options.update(max_retries=0, busy_retries=None, sleep=_turn_offered)
+        # the pool decides what a refused connection or a busy answer (TurnRefused) means
+        options.update(max_retries=0, wait_turns=False)
         self.servers = [
             Server(
                 url, VideoClient(url, token=token, timeout=timeout, transport=transport, **options)
@@ -244,6 +248,15 @@ class ServerPool:
             server.capacity = max(1, server.in_flight - 1)
             server.busy_until = self._clock() + (BUSY_SECS if wait is None else wait)
             self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def slot(self, model: str | None, deadline: float) -> Iterator[Slot]:
+        """A free slot for ``model`` on the best server, held while the block runs."""
+        server = self.acquire(model, deadline)
+        try:
+            yield Slot(self, server)
+        finally:
+            self.release(server)
 
     def acquire(self, model: str | None, deadline: float) -> Server:
         """A server with a free slot for ``model`` (its slot is held until :meth:`release`);
@@ -364,8 +377,6 @@ def _broke(err: BaseException) -> bool:
 class PoolGenerator(RemoteGenerator):
     """Generation on a pool of servers (see the module docstring)."""
 
-    remote = True
-
     def __init__(
         self,
         urls: Sequence[str],
@@ -373,7 +384,7 @@ class PoolGenerator(RemoteGenerator):
         token: str = "",
         timeout: float = 900.0,
         transport: httpx.BaseTransport | None = None,
-        client_options: Mapping[str, Any] | None = None,
+        client_options: ClientOptions | None = None,
         probe_secs: float | None = None,
     ) -> None:
         self.pool = ServerPool(
@@ -424,41 +435,37 @@ class PoolGenerator(RemoteGenerator):
     def send(
         self,
         payload: bytes,
-        sent: dict[str, Any],
+        sent: Fields,
         dest: Path,
         filename: str,
-        progress: Progress | None,
+        progress: Callable[..., None],
     ) -> ClipResponse:
         pool = self.pool
         deadline = pool.now() + pool.timeout
-        model = sent.get("model")
+        model = str(sent["model"])  # fields() always names the model
         resent = False
         while True:
-            server = pool.acquire(model, deadline)
-            try:
-                return server.client.animate(
-                    payload, sent, dest, filename=filename, progress=progress
-                )
-            except _TurnOffered as turn:  # 429/503: it did not take the request
-                pool.busy(server, turn.seconds)
-            except ServerBusy:  # it asked to wait longer than a whole request may take
-                pool.busy(server, pool.timeout)
-            except ServerUnreachable as err:  # refused before anything was sent
-                pool.take_out(server, err)
-            except (BadResponse, ServerTimeout) as err:
-                # the request reached the server: never sent again while it could still be
-                # answered; only a server proven gone (refusing connections now) is replaced
-                if resent or not _broke(err) or not pool.gone(server):
-                    raise
-                resent = True
-            finally:
-                pool.release(server)
+            with pool.slot(model, deadline) as slot:
+                try:
+                    return slot.server.client.animate(
+                        payload, sent, dest, filename=filename, progress=progress
+                    )
+                except TurnRefused as turn:  # 429/503: it did not take the request
+                    slot.busy(min(turn.wait, pool.timeout))
+                except ServerUnreachable as err:  # refused before anything was sent
+                    slot.take_out(err)
+                except (BadResponse, ServerTimeout) as err:
+                    # the request reached the server: never sent again while it could still be
+                    # answered; only a server proven gone (refusing connections now) is replaced
+                    if resent or not _broke(err) or not slot.gone():
+                        raise
+                    resent = True
 
     def close(self) -> None:
         self.pool.close()
 
 
-def pool_lines(health: Any) -> list[str]:
+def pool_lines(health: object) -> list[str]:
     """One line per server of a pool's health (none for a single server), for the batch
     pre-flight and ``imagear health``."""
     extra = getattr(health, "extra", None)
@@ -482,4 +489,12 @@ def pool_lines(health: Any) -> list[str]:
     return lines
 
 
-__all__ = ["PoolGenerator", "Server", "ServerPool", "capacity_of", "pool_lines", "pool_urls"]
+__all__ = [
+    "PoolGenerator",
+    "Server",
+    "ServerPool",
+    "Slot",
+    "capacity_of",
+    "pool_lines",
+    "pool_urls",
+]

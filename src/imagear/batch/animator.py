@@ -2,10 +2,12 @@
 
 A batch animates many records a second from one :class:`imagear.animate.Animator`:
 :func:`batch_animator_class` makes it read ``image_ar_settings`` at most every
-:data:`SETTINGS_TTL_SECS`, and :class:`GenerationGate` (its progress callback) keeps at most
-``concurrency`` records in the generation step while extra workers prepare and store the
-others. A record still waiting for a slot when the run stops raises :class:`StoppedWaiting`:
-nothing was sent, and the runner gives its claim back.
+:data:`SETTINGS_TTL_SECS`, and :class:`GenerationGate` keeps at most ``concurrency`` records in
+the generation step while extra workers prepare and store the others: each record's
+``animate`` gets a permit of the gate (:meth:`GenerationGate.permit`, a
+:class:`~imagear.generation.permit.GenerationPermit`). A permit refused because the run stops
+makes the pipeline raise :class:`StoppedWaiting`: nothing was sent, and the runner gives the
+record's claim back.
 
 That is the batch's pipeline: a record's upload is prepared (the master decoded and shrunk)
 before it asks for a slot, so it is sent the moment one frees; the record that leaves the slot
@@ -17,7 +19,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING
+
+from imagear.generation.permit import StoppedWaiting
+
+if TYPE_CHECKING:
+    from imagear.generation.values import AnimateOutcome
+    from imagear.settings import Settings
 
 SETTINGS_TTL_SECS = 2.0
 
@@ -28,14 +36,14 @@ def batch_animator_class(base: type) -> type:
     and starts :func:`warm_imports` when it is made (before the run's pre-flight)."""
 
     class BatchAnimator(base):  # type: ignore[valid-type, misc]
-        _cached: tuple[float, Any] | None = None
+        _cached: tuple[float, Settings] | None = None
         _cache_lock = threading.Lock()
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
+        def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, **kwargs)
             threading.Thread(target=warm_imports, name="imagear-warm", daemon=True).start()
 
-        def settings(self) -> Any:
+        def settings(self) -> Settings:
             with self._cache_lock:
                 now = time.monotonic()
                 if self._cached is None or now - self._cached[0] > SETTINGS_TTL_SECS:
@@ -45,54 +53,55 @@ def batch_animator_class(base: type) -> type:
     return BatchAnimator
 
 
-class StoppedWaiting(Exception):
-    """Raised inside Animator.animate (through the gate) when the run stops while a record
-    waits for a generation slot: nothing was sent, the claim is given back."""
+class GatePermit:
+    """One record's permit of a :class:`GenerationGate` (a
+    :class:`~imagear.generation.permit.GenerationPermit`)."""
+
+    def __init__(self, gate: GenerationGate, object_id: int) -> None:
+        self.gate = gate
+        self.object_id = object_id
+
+    def acquire(self) -> bool:
+        return self.gate.enter(self.object_id)
+
+    def release(self) -> None:
+        self.gate.release(self.object_id)
 
 
 class GenerationGate:
-    """At most ``n`` records in the generation step at once, fed by the Animator's progress
-    events, so that the extra workers' preparation and storing overlap the generations in
-    flight. A record enters just before its request is sent (``upload``; ``phase`` "generate"
-    for an in-process engine) and leaves when the clip is back (``phase`` "probe") or when
-    ``animate`` returns."""
+    """At most ``n`` records in the generation step at once, so that the extra workers'
+    preparation and storing overlap the generations in flight. A record enters once its upload
+    is prepared, just before it is sent (or its engine runs), and leaves when the clip is back
+    or when ``animate`` returns."""
 
     def __init__(self, n: int, stop: threading.Event) -> None:
         self._slots = threading.Semaphore(n)
         self._inside: set[int] = set()
-        self._local: set[int] = set()  # records generated in-process (no upload event)
         self._lock = threading.Lock()
         self._stop = stop
         self.waited = 0.0  # seconds records spent waiting for a slot, in all
         self._timing: dict[int, list[float]] = {}  # id -> [waited, entered at, generating]
 
-    def __call__(self, event: str, object_id: int | None = None, **data: Any) -> None:
-        if object_id is None:
-            return
-        phase = data.get("phase") if event == "phase" else None
-        if event == "start" and not data.get("remote", True):
-            with self._lock:
-                self._local.add(object_id)
-        elif event == "upload" or (phase == "generate" and object_id in self._local):
-            self._enter(object_id)
-        elif phase in ("probe", "store"):
-            self.release(object_id)
+    def permit(self, object_id: int) -> GatePermit:
+        """The permit to hand ``Animator.animate`` for ``object_id``."""
+        return GatePermit(self, object_id)
 
-    def _enter(self, object_id: int) -> None:
+    def enter(self, object_id: int) -> bool:
+        """Wait for a slot; False when the run stops first (nothing is held)."""
         t0 = time.monotonic()
         while self._stop.is_set() or not self._slots.acquire(timeout=0.2):
             if self._stop.is_set():  # not sent yet: give it back rather than start it
-                raise StoppedWaiting
+                return False
         now = time.monotonic()
         with self._lock:
             self._inside.add(object_id)
             self.waited += now - t0
             self._timing[object_id] = [now - t0, now, 0.0]
+        return True
 
     def release(self, object_id: int) -> None:
         """Leave the generation step (no-op when ``object_id`` is not in it)."""
         with self._lock:
-            self._local.discard(object_id)
             if object_id not in self._inside:
                 return
             self._inside.discard(object_id)
@@ -135,13 +144,15 @@ WARM_MODULES = (
 )
 
 
-def timing(gate: GenerationGate | None, object_id: int, outcome: Any) -> tuple[float, float | None]:
+def timing(
+    gate: GenerationGate | None, object_id: int, outcome: AnimateOutcome | None
+) -> tuple[float, float | None]:
     """(seconds a record waited for a generation slot, seconds it generated or None): the
     clip's own ``generation_secs`` when one was stored, else what the gate measured."""
     wait, generation = gate.timing(object_id) if gate is not None else (0.0, None)
-    clip = getattr(outcome, "animation", None)
+    clip = outcome.animation if outcome is not None else None
     secs = clip.generation_secs if clip is not None else None
-    if getattr(outcome, "status", None) in ("created", "replaced") and secs:
+    if outcome is not None and outcome.status in ("created", "replaced") and secs:
         generation = float(secs)
     return wait, generation
 
@@ -149,6 +160,7 @@ def timing(gate: GenerationGate | None, object_id: int, outcome: Any) -> tuple[f
 __all__ = [
     "SETTINGS_TTL_SECS",
     "WARM_MODULES",
+    "GatePermit",
     "GenerationGate",
     "StoppedWaiting",
     "batch_animator_class",

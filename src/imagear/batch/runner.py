@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from queue import Empty, SimpleQueue
-from typing import Any
+from typing import TYPE_CHECKING
 
 from imagear import store
 from imagear.app import App
@@ -50,6 +50,11 @@ from imagear.domain import PlannedRecord
 from imagear.errors import ImagearError
 from imagear.pool import pool_lines
 
+if TYPE_CHECKING:
+    from imagear.animate import Animator
+    from imagear.generation.values import AnimateOutcome
+    from imagear.wire import Health
+
 PREVIEW_ROWS = 1000
 """``--dry-run`` without ``--limit`` lists the first this many records (all are counted)."""
 
@@ -62,7 +67,7 @@ class BatchRunner:
         app: App,
         options: BatchOptions,
         *,
-        animator: Any | None = None,
+        animator: Animator | None = None,
         events: BatchEvents | None = None,
         runner_id: str | None = None,
     ) -> None:
@@ -154,7 +159,7 @@ class BatchRunner:
         total = counting.result() if counting is not None else len(rows)
         return Preview(rows, total, opts.limit, named)
 
-    def _ready(self) -> Any:
+    def _ready(self) -> Health:
         """The pre-flight of the generation side (:meth:`Animator.check_ready`): raises."""
         if self._animator is not None:
             return self._animator.check_ready(self.options.model, self.options.wording)
@@ -209,7 +214,7 @@ class BatchRunner:
             from imagear.animate import Animator
 
             self._gate = GenerationGate(opts.concurrency, self._stop)
-            self._animator = batch_animator_class(Animator)(self.app, progress=self._gate)
+            self._animator = batch_animator_class(Animator)(self.app)
         ready = self._ready()  # pre-flight, before any claim: raises
         for line in pool_lines(ready):  # a pool of servers: each one's state
             self.events.notice(line)
@@ -367,7 +372,12 @@ class BatchRunner:
         t0 = time.monotonic()
         outcome, error = None, None
         try:
-            outcome = self._animator.animate(request)  # type: ignore[union-attr]
+            animator = self._animator
+            assert animator is not None
+            if self._gate is not None:  # a slot in the generation step, taken by the pipeline
+                outcome = animator.animate(request, self._gate.permit(claim.object_id))
+            else:
+                outcome = animator.animate(request)
         except Exception as exc:  # classified by _record; a bug costs one record, not the run
             error = exc
         finally:
@@ -387,6 +397,7 @@ class BatchRunner:
         for d in finished:
             if d.error is None:
                 oid, outcome = d.claim.object_id, d.outcome
+                assert outcome is not None  # no error: an outcome
                 result = ItemResult(oid, outcome.status, d.secs, d.claim.attempts)
                 result.notices.extend(outcome.notices)
                 if outcome.message:
@@ -459,7 +470,7 @@ class _Done:
 
     claim: Claim
     secs: float  # in all: waiting for a generation slot included
-    outcome: Any
+    outcome: AnimateOutcome | None
     error: Exception | None
     wait_secs: float = 0.0  # waiting for a generation slot (the gate)
     generation_secs: float | None = None  # generating (None: it never got that far)

@@ -94,7 +94,8 @@ def root(
     health: animate_cli.HealthOpt = False,
     as_json: animate_cli.JsonOpt = False,
 ) -> None:
-    ctx.obj = {"config_path": config, "debug": debug}
+    given = ctx.obj if isinstance(ctx.obj, dict) else {}  # e.g. an App a caller hands in
+    ctx.obj = {**given, "config_path": config, "debug": debug}
     if verbose:  # read by the engines (imagear.engines.diffusers_setup), in-process and served
         os.environ["IMAGEAR_VERBOSE"] = "1"
     mirror: dict[str, object] = dict(model=model, prompt=prompt, frames=frames, fps=fps)

@@ -360,11 +360,12 @@ def recent(
             table.add_column(name, overflow="fold")
     for r in rows:
         label = f"{r['object_id']}" + (f" {r['identifier']}" if r.get("identifier") else "")
+        size = r.get("mp4_size")
         table.add_row(
             text(label),
             text(r.get("ai_model") or "-"),
             text(r.get("ai_prompt") or "-"),
-            size_text(r.get("mp4_size")),
+            size_text(size if isinstance(size, int | float) else None),
             f"{r.get('mp4_width')}x{r.get('mp4_height')}",
             f"{r.get('generation_secs')} s",
             str(r.get("updated_at") or r.get("created_at") or "")[:19].replace("T", " "),

@@ -62,9 +62,10 @@ def demo(
         print_json({**outcome_json(outcome), "copied_to": copied_to, "new_record": added})
         return
     mp4 = outcome.mp4 or {}
+    size = mp4.get("size_bytes")
     lines = [
         f"Demo clip of record {record.id}: {outcome.file}",
-        f"  {size_text(mp4.get('size_bytes'))}, {mp4.get('width')}x{mp4.get('height')}, "
+        f"  {size_text(size if isinstance(size, int | float) else None)}, {mp4.get('width')}x{mp4.get('height')}, "
         f"{mp4.get('frames')} frames at {mp4.get('fps')} fps ({mp4.get('duration_secs')} s)",
     ]
     for line in lines + ([f"  copied to {copied}"] if copied else []):

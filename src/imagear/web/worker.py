@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from imagear.animate import AnimateRequest, Animator
 from imagear.app import App
 from imagear.errors import ImagearError, InvalidOption
+from imagear.generation.events import Event, Phase, Started
 from imagear.web.wording import one_line
 
 log = logging.getLogger("imagear.web")
@@ -63,7 +64,7 @@ class Worker:
         """The Animator (made on first use; its progress events update the jobs)."""
         with self._lock:
             if self._animator is None:
-                self._animator = self._make_animator(self.app, progress=self._progress)
+                self._animator = self._make_animator(self.app, observer=self._observe)
             return self._animator
 
     def start(self) -> None:
@@ -112,15 +113,15 @@ class Worker:
         self.start()
         return job
 
-    def _progress(self, event: str, object_id: int | None = None, **data: object) -> None:
-        job = self.status(int(object_id)) if object_id is not None else None
+    def _observe(self, event: Event) -> None:
+        job = self.status(int(event.object_id)) if event.object_id is not None else None
         if job is None:
             return
-        if event == "phase":
-            job.phase = str(data.get("phase") or "")
-            job.message = str(data.get("message") or job.phase)
-        elif event == "start":
-            job.message = f"Generating with {data.get('model')}."
+        if isinstance(event, Phase):
+            job.phase = event.phase
+            job.message = event.message or event.phase
+        elif isinstance(event, Started):
+            job.message = f"Generating with {event.model}."
 
     def _run(self) -> None:
         while True:
