@@ -331,13 +331,13 @@ class ServerPool:
         if any(s.up for s in self.servers):
             return ModelNotAvailable(
                 f"No server of the pool has model {model} ({self._listing()}).",
-                "Load it on a server, or choose another model with --model or "
-                "`imagear settings set ar_model NAME`.",
+                "Load it on a server, or choose another model with {flag:model NAME} or "
+                "{set:ar_model NAME}.",
             )
         return ServerUnreachable(
             f"Cannot reach any image-to-video server of the pool: {self._listing()}.",
-            "Check ar_server_url and ar_server_pool (`imagear settings get ar_server_pool`) "
-            "and that the services are running (`imagear health`).",
+            "Check ar_server_url and ar_server_pool ({get:ar_server_pool}) "
+            "and that the services are running ({see:health}).",
         )
 
     def _all_busy(self) -> ServerBusy:

@@ -113,7 +113,7 @@ def master_image(
         raise ImageMissing(
             f"The master image of record {object_id} should be at {file} but is not "
             f"there{elsewhere}.",
-            "Check images_root (`imagear config show`): Heratio's web root or its uploads "
+            "Check images_root ({see:config}): Heratio's web root or its uploads "
             "folder; or restore the file.",
         )
     return MasterImage(

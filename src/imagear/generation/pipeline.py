@@ -9,6 +9,7 @@ caller hands :class:`Pipeline`.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -23,7 +24,25 @@ from imagear.generation.values import AnimateOutcome, AnimateRequest
 
 if TYPE_CHECKING:
     from imagear.app import App
+    from imagear.generation.events import Event
     from imagear.settings import Settings
+
+log = logging.getLogger("imagear.generation")
+
+
+def guarded(observer: Observer) -> Observer:
+    """``observer`` that can only observe: an exception it raises is logged, never raised into
+    the pipeline (a broken progress display must not lose a clip)."""
+    if observer is ignore:
+        return observer
+
+    def observe(event: Event) -> None:
+        try:
+            observer(event)
+        except Exception:  # noqa: BLE001 - hooks observe, they never steer
+            log.warning("An observer failed on %s; generation goes on.", event, exc_info=True)
+
+    return observe
 
 
 @dataclass
@@ -132,7 +151,9 @@ class Pipeline:
         self.stages = tuple(stages_)
 
     def run(self, state: Run) -> AnimateOutcome:
-        """Each stage in turn until one leaves the outcome; ``done`` is observed at the end."""
+        """Each stage in turn until one leaves the outcome; ``done`` is observed at the end.
+        The observer is :func:`guarded`: what it does cannot change the flow."""
+        state.observe = guarded(state.observe)
         with state.files:
             for stage in self.stages:
                 stage.run(state)
@@ -144,4 +165,4 @@ class Pipeline:
         return state.outcome
 
 
-__all__ = ["STAGES", "Pipeline", "Run", "Stage"]
+__all__ = ["STAGES", "Pipeline", "Run", "Stage", "guarded"]
