@@ -22,6 +22,7 @@ from imagear import records, settings, store
 from imagear.animate import AnimateRequest, Animator
 from imagear.app import App
 from imagear.db import InformationObject, ObjectImageAr
+from imagear.domain import json_object
 from imagear.errors import (
     AnimationNotFound,
     AuthenticationFailed,
@@ -99,7 +100,7 @@ def test_remote_flow_records_probe_and_headers(
     assert row.mp4_motion == "ai-svd" and row.created_by == "tester"
     assert row.generation_secs == 0.0 and row.ai_prompt is None
     assert row.digital_object_id is not None
-    assert out.as_dict()["animation"]["mp4_filename"] == row.mp4_filename
+    assert json_object(out)["animation"]["mp4_filename"] == row.mp4_filename
     kinds = [e for e, _ in events]
     assert kinds[0] == "start" and kinds[-1] == "done" and "transfer" in kinds
     assert all(d["object_id"] == oid for _, d in events)
