@@ -114,10 +114,10 @@ def test_jpeg2000_is_reduced_while_it_is_decoded(make_image: Callable[..., Path]
         opened.load()
         assert opened.size == (160, 100)  # decoded at 1/8: the levels that still cover the box
     pixels = 160 * 100
-    assert media.decoded_bytes(path, (160, 100)) == pixels * 4 + 3 * 4 * pixels
+    assert media.decoded_bytes(path, (160, 100)) == pixels * 12  # decoded, upright, RGB
     assert media.prepare_image(path, (160, 100)).size == (160, 100)
     whole = 1280 * 800
-    assert media.decoded_bytes(path) == whole * 4 + 3 * 4 * whole
+    assert media.decoded_bytes(path) == whole * 12
 
 
 # -- the CLI, with a Ghostscript that never returns ----------------------------------------------
@@ -338,3 +338,25 @@ def test_the_budget_is_thread_safe_and_never_overspent() -> None:
         t.join()
     assert peak[0] <= 100 and budget.in_use == 0
     assert not budget.take(101)
+
+
+def test_the_decode_cost_is_read_from_the_header_alone(
+    make_image: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pricing a PNG must not decode it (Pillow's getexif decodes a PNG to look for eXIf)."""
+    from PIL import PngImagePlugin
+
+    from imagear import media
+
+    path = make_image("scan.png", size=(1600, 1000))
+
+    loads: list[str] = []
+
+    def no_load(self: Any) -> Any:
+        loads.append("load")
+        raise AssertionError("the PNG was decoded")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_load)
+    # reduced by 10 while decoding is impossible for PNG: all of it is counted, plus the copies
+    assert media.decoded_bytes(path, (160, 100)) == 1600 * 1000 * 4 + 2 * 4 * 160 * 100
+    assert loads == []

@@ -253,8 +253,9 @@ _PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16
 
 def decoded_bytes(path: str | Path, max_size: tuple[int, int] | None = None) -> int:
     """About the most memory :func:`prepare_image` (``path``, ``max_size``) holds at once, read
-    from the header only: the pixels decoded (after any reduction while decoding), and the
-    copies made from them (whole-factor reduced, or at full size where it cannot reduce)."""
+    from the header only: the pixels decoded (after any reduction while decoding) and the copies
+    made from them (whole-factor reduced; or, where it cannot reduce, upright and RGB at full
+    size, and the white background an image with alpha is composited on)."""
     with open_reduced(path, max_size) as img:
         width, height = img.size
         levels = getattr(img, "_reduce", 0) if img.format == "JPEG2000" else 0
@@ -262,10 +263,12 @@ def decoded_bytes(path: str | Path, max_size: tuple[int, int] | None = None) -> 
             power = 1 << levels
             width, height = (width + power // 2) // power, (height + power // 2) // power
         pixels = width * height
-        cost = pixels * _PIXEL_BYTES.get(img.mode, 4)
+        per_pixel = _PIXEL_BYTES.get(img.mode, 4)
         factor = 1 if max_size is None else _reduce_factor(img, max_size, (width, height))
-    copies = 2 if factor > 1 else 3  # reduced + upright, or upright + RGB + composited
-    return cost + copies * 4 * (-(-pixels // (factor * factor)))
+        alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+    if factor > 1:  # the reduced copy and its upright RGB copy
+        return pixels * per_pixel + 2 * 4 * (-(-pixels // (factor * factor)))
+    return pixels * (2 * per_pixel + 4 + (8 if alpha else 0))
 
 
 def _draft(img: Image.Image, max_size: tuple[int, int]) -> None:
@@ -285,7 +288,11 @@ def _draft(img: Image.Image, max_size: tuple[int, int]) -> None:
     img.draft(img.mode, (max(1, int(width * scale)), max(1, int(height * scale))))
 
 
-def _orientation(img: Image.Image) -> int:
+def _orientation(img: Image.Image, header_only: bool = False) -> int:
+    """The EXIF orientation. ``header_only``: never decode for it (Pillow decodes a whole PNG
+    to look for an eXIf chunk after the pixels; one before them is already in ``info``)."""
+    if header_only and img.format == "PNG" and "exif" not in img.info:
+        return 1
     try:
         return int(img.getexif().get(_ORIENTATION_TAG, 1))
     except Exception:  # a broken EXIF block: take the pixels as stored
@@ -315,9 +322,9 @@ def _reduce(img: Image.Image, max_size: tuple[int, int]) -> Image.Image:
 def _reduce_factor(
     img: Image.Image, max_size: tuple[int, int], size: tuple[int, int] | None = None
 ) -> int:
-    """The whole factor :func:`_reduce` shrinks ``img`` (of ``size`` once loaded) by (1: it is
-    left to the slow path)."""
-    if img.mode in ("1", "P", "PA") or _orientation(img) != 1:
+    """The whole factor :func:`_reduce` shrinks ``img`` (of ``size`` once loaded; given when
+    ``img`` is not loaded yet) by (1: it is left to the slow path)."""
+    if img.mode in ("1", "P", "PA") or _orientation(img, header_only=size is not None) != 1:
         return 1
     width, height = size or img.size
     scale = min(max(1, int(max_size[0])) / width, max(1, int(max_size[1])) / height)
