@@ -111,6 +111,15 @@ def serve(
             max=1_000_000,
         ),
     ] = None,
+    decode_budget_mb: Annotated[
+        float,
+        typer.Option(
+            help="Memory for decoded pixels, in MB, shared by the requests being prepared; "
+            "when spent, 503 + Retry-After.",
+            min=1,
+            max=1024 * 1024,
+        ),
+    ] = 1024.0,
     token: Annotated[
         str | None,
         typer.Option(
@@ -213,6 +222,7 @@ def serve(
             max_upload_bytes=int(_finite(max_upload_mb, "--max-upload-mb") * MB),
             upload_timeout=_finite(upload_timeout, "--upload-timeout"),
             max_pixels=max(1, int(max_megapixels * 1_000_000)) if max_megapixels else None,
+            decode_budget_bytes=int(_finite(decode_budget_mb, "--decode-budget-mb") * MB),
             token=server_run.read_token(token, token_env, config.server_token),
             preload=preload,
             quality=quality,

@@ -24,10 +24,13 @@ from imagear.errors import ImageMissing, InvalidImage, MediaError
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
+    "RASTER_FORMATS",
     "Mp4Info",
     "encode_upload",
     "looks_like_mp4",
     "open_image",
+    "decoded_bytes",
+    "open_reduced",
     "prepare_image",
     "probe_mp4",
     "sample_image_path",
@@ -41,7 +44,17 @@ MAX_IMAGE_PIXELS = 200_000_000
 Read at call time, so it can be changed at run time (``imagear.media.MAX_IMAGE_PIXELS = ...``).
 """
 
-_IMAGE_KINDS = "JPEG, PNG, TIFF, WebP..."
+RASTER_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "GIF", "JPEG2000")
+"""The only formats decoded (Pillow format ids; multi-picture JPEGs open as JPEG's MPO).
+
+Every other Pillow plugin is never asked to read a file: EPS, PostScript and PDF would run
+Ghostscript on the file's program (``{ 1 pop } loop`` never ends), and the rest are formats
+no archive master needs. These decoders are linear in the pixels, so with
+:data:`MAX_IMAGE_PIXELS` every decode is bounded in time and memory.
+"""
+
+_IMAGE_KINDS = "JPEG, PNG, TIFF, WebP, BMP, GIF, JPEG 2000"
+_POSTSCRIPT_MAGIC = (b"%!", b"\xc5\xd0\xd3\xc6", b"%PDF")
 _PILLOW_LIMIT_LOCK = threading.Lock()
 _PILLOW_WARNING_SILENCED = False
 _ORIENTATION_TAG = 0x0112
@@ -83,7 +96,7 @@ def open_image(path: str | Path, *, load: bool = True) -> Image.Image:
     limit = MAX_IMAGE_PIXELS
     _raise_pillow_limit(limit)
     try:
-        img = Image.open(path)
+        img = Image.open(path, formats=RASTER_FORMATS)
     except Image.DecompressionBombError as exc:
         raise _bomb(path, None, limit) from exc
     except FileNotFoundError as exc:
@@ -93,7 +106,9 @@ def open_image(path: str | Path, *, load: bool = True) -> Image.Image:
             f"The image file {path} cannot be read: {exc.strerror}.",
             "Check the file's permissions: imagear reads it as the user it runs as.",
         ) from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except UnidentifiedImageError as exc:
+        raise _not_raster(path, exc) from exc
+    except (OSError, ValueError, SyntaxError) as exc:
         raise _not_an_image(path, exc) from exc
     width, height = img.size
     if width * height > limit:
@@ -117,6 +132,22 @@ def _not_an_image(path: object, exc: BaseException) -> InvalidImage:
     return InvalidImage(
         f"{path} is not an image Pillow can read ({_IMAGE_KINDS}): {exc}",
         advice="Check that the file is a complete image, or convert it to JPEG or PNG.",
+    )
+
+
+def _not_raster(path: Path, exc: BaseException) -> InvalidImage:
+    """A file no raster decoder takes; PostScript, EPS and PDF are named as such."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        head = b""
+    if not head.startswith(_POSTSCRIPT_MAGIC):
+        return _not_an_image(path, exc)
+    return InvalidImage(
+        f"{path} is PostScript, EPS or PDF, not a raster image: imagear decodes only "
+        f"{_IMAGE_KINDS}.",
+        advice="Convert it to JPEG, PNG or TIFF first.",
     )
 
 
@@ -151,21 +182,18 @@ def prepare_image(
 
     EXIF orientation is applied; CMYK, 16-bit and 32-bit integer/float, palette, grayscale and
     images with alpha (composited on white) become 8-bit RGB. The aspect ratio is kept. When a
-    JPEG path is given, Pillow's draft mode decodes it at 1/2, 1/4 or 1/8 scale when that still
-    covers ``max_size``, so huge JPEGs are cheap; other large files (TIFF and PNG scans) are
-    first shrunk by a whole factor the same way (:func:`_reduce`). Neither the file nor a given
-    image is modified.
+    path is given it is decoded no larger than needed (:func:`open_reduced`: JPEG at 1/2, 1/4 or
+    1/8 scale, JPEG 2000 at a power-of-two reduction, while decoding); other large files (TIFF
+    and PNG scans) are first shrunk by a whole factor (:func:`_reduce`). Neither the file nor a
+    given image is modified.
     """
     if isinstance(img_or_path, Image.Image):
         img = img_or_path
         _load(img, getattr(img, "filename", None) or "the image")
         owned = False
     else:
-        img = open_image(img_or_path, load=False)
+        img = _load_reduced(img_or_path, max_size)
         owned = True
-        if max_size is not None and img.format == "JPEG":
-            _draft(img, max_size)
-        _load(img, img_or_path)
         if max_size is not None:
             reduced = _reduce(img, max_size)
             if reduced is not img:
@@ -180,6 +208,67 @@ def prepare_image(
     if max_size is not None:
         rgb = _fit(rgb, max_size)
     return rgb
+
+
+def open_reduced(path: str | Path, max_size: tuple[int, int] | None = None) -> Image.Image:
+    """The image at ``path``, header only, set to decode no more pixels than fitting it in
+    ``max_size`` needs, where the format can reduce while decoding (JPEG's draft mode, JPEG
+    2000's resolution levels). :func:`decoded_bytes` says what loading it will then take."""
+    img = open_image(path, load=False)
+    if max_size is not None:
+        if img.format in ("JPEG", "MPO"):
+            _draft(img, max_size)
+        elif img.format == "JPEG2000":
+            levels = _j2k_levels(img.size, max_size)
+            if levels:
+                img.reduce = levels  # type: ignore[assignment,method-assign]
+    return img
+
+
+def _load_reduced(path: str | Path, max_size: tuple[int, int] | None) -> Image.Image:
+    img = open_reduced(path, max_size)
+    try:
+        _load(img, path)
+    except InvalidImage:
+        img.close()
+        if img.format != "JPEG2000" or max_size is None:
+            raise
+        img = open_image(path)  # a codestream with fewer resolution levels: decode it whole
+    return img
+
+
+def _j2k_levels(size: tuple[int, int], max_size: tuple[int, int]) -> int:
+    """How many halvings of a JPEG 2000 image still cover the fit of ``max_size`` (at most 5,
+    the levels an encoder makes by default)."""
+    scale = min(max(1, int(max_size[0])) / size[0], max(1, int(max_size[1])) / size[1])
+    levels = 0
+    while levels < 5 and scale * (1 << (levels + 1)) <= 1.0:
+        levels += 1
+    return levels
+
+
+_PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+"""Bytes Pillow keeps per pixel by mode; every other mode (RGB included) takes 4."""
+
+
+def decoded_bytes(path: str | Path, max_size: tuple[int, int] | None = None) -> int:
+    """About the most memory :func:`prepare_image` (``path``, ``max_size``) holds at once, read
+    from the header only: the pixels decoded (after any reduction while decoding) and the copies
+    made from them (whole-factor reduced; or, where it cannot reduce, upright and RGB at full
+    size, and the white background an image with alpha is composited on)."""
+    with open_reduced(path, max_size) as img:
+        width, height = img.size
+        levels = getattr(img, "_reduce", 0) if img.format == "JPEG2000" else 0
+        if isinstance(levels, int) and levels > 0:  # as Pillow's JPEG 2000 load sizes it
+            power = 1 << levels
+            width, height = (width + power // 2) // power, (height + power // 2) // power
+        pixels = width * height
+        per_pixel = _PIXEL_BYTES.get(img.mode, 4)
+        factor = 1 if max_size is None else _reduce_factor(img, max_size, (width, height))
+        alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+    if factor > 1:  # the reduced copy and its upright RGB copy
+        return pixels * per_pixel + 2 * 4 * (-(-pixels // (factor * factor)))
+    return pixels * (2 * per_pixel + 4 + (8 if alpha else 0))
 
 
 def _draft(img: Image.Image, max_size: tuple[int, int]) -> None:
@@ -199,7 +288,11 @@ def _draft(img: Image.Image, max_size: tuple[int, int]) -> None:
     img.draft(img.mode, (max(1, int(width * scale)), max(1, int(height * scale))))
 
 
-def _orientation(img: Image.Image) -> int:
+def _orientation(img: Image.Image, header_only: bool = False) -> int:
+    """The EXIF orientation. ``header_only``: never decode for it (Pillow decodes a whole PNG
+    to look for an eXIf chunk after the pixels; one before them is already in ``info``)."""
+    if header_only and img.format == "PNG" and "exif" not in img.info:
+        return 1
     try:
         return int(img.getexif().get(_ORIENTATION_TAG, 1))
     except Exception:  # a broken EXIF block: take the pixels as stored
@@ -215,11 +308,7 @@ def _reduce(img: Image.Image, max_size: tuple[int, int]) -> Image.Image:
     16-bit; palette images and images with an EXIF orientation are left to the slow path.
     """
     mode = img.mode
-    if mode in ("1", "P", "PA") or _orientation(img) != 1:
-        return img
-    width, height = img.size
-    scale = min(max(1, int(max_size[0])) / width, max(1, int(max_size[1])) / height)
-    factor = int(1.0 / scale) if scale > 0 else 1
+    factor = _reduce_factor(img, max_size)
     if factor < 2:
         return img
     try:
@@ -228,6 +317,18 @@ def _reduce(img: Image.Image, max_size: tuple[int, int]) -> Image.Image:
         return img.reduce(factor)
     except (ValueError, OSError):  # a mode Pillow cannot reduce: the slow path still works
         return img
+
+
+def _reduce_factor(
+    img: Image.Image, max_size: tuple[int, int], size: tuple[int, int] | None = None
+) -> int:
+    """The whole factor :func:`_reduce` shrinks ``img`` (of ``size`` once loaded; given when
+    ``img`` is not loaded yet) by (1: it is left to the slow path)."""
+    if img.mode in ("1", "P", "PA") or _orientation(img, header_only=size is not None) != 1:
+        return 1
+    width, height = size or img.size
+    scale = min(max(1, int(max_size[0])) / width, max(1, int(max_size[1])) / height)
+    return max(1, int(1.0 / scale)) if scale > 0 else 1
 
 
 def _exif_transpose(img: Image.Image) -> Image.Image:

@@ -38,6 +38,9 @@ class ServerSettings:
     # taken, so a slow or stalled client never holds a slot, only its own connection.
     upload_timeout: float | None = 120.0
     max_pixels: int | None = None  # None: imagear.media.MAX_IMAGE_PIXELS
+    # Memory for decoded pixels shared by the requests being prepared (imagear.server.budget):
+    # when it is spent, 503 + Retry-After; an image needing more than all of it, 413.
+    decode_budget_bytes: int = 1024 * MB
     token: str = ""  # when set, every request needs Authorization: Bearer <token>
     # Uploads and clips in flight. None: a fresh temp folder, made when the server starts (in
     # its lifespan) and removed when it stops; nothing is made by merely building the app.

@@ -47,10 +47,11 @@ from starlette.types import Message, Receive, Scope, Send
 from imagear import __version__
 from imagear.engines import runtime
 from imagear.engines.base import EngineConfig, GenerationResult
-from imagear.errors import PLAIN, EngineUnavailable, ImagearError, InvalidImage, render_advice
+from imagear.errors import PLAIN, EngineUnavailable, ImagearError, render_advice
 from imagear.httperrors import http_error
 from imagear.models import get_model, list_models, random_seed, resolve_generation
 from imagear.server import ServerSettings
+from imagear.server.budget import DecodeBudget, decode
 from imagear.server.openapi import ANIMATE_DOC, public_reason
 from imagear.server.tmpdir import TempFolder
 from imagear.server.upload import (
@@ -61,7 +62,6 @@ from imagear.server.upload import (
     Upload,
     check_image,
     read_upload,
-    relabel,
     split_fields,
     working_box,
 )
@@ -241,6 +241,7 @@ class ServerState:
             models_dir=settings.models_dir, low_vram=settings.low_vram, device=settings.device
         )
         self.worker = Worker(self.engine_config, settings.queue_size, settings.quality)
+        self.decode_budget = DecodeBudget(settings.decode_budget_bytes)
         self._tmp = TempFolder(settings.tmp_dir)
 
     @property
@@ -312,8 +313,6 @@ class ServerState:
 
     def prepare(self, upload: Upload, out_path: Path) -> tuple[Job, list[str]]:
         """Model, image and parameters of one request -> a job (runs in a thread)."""
-        from imagear.media import prepare_image
-
         assert upload.path is not None
         name = upload.fields.get("model", "").strip() or self.settings.default_model
         desc = get_model(name)
@@ -333,10 +332,8 @@ class ServerState:
             options = options.model_copy(update={"seed": random_seed()})
         assert options.width is not None and options.height is not None  # resolved: set
         out_size = (int(options.width), int(options.height))
-        try:
-            image = prepare_image(upload.path, max_size=working_box(size, out_size))
-        except InvalidImage as exc:  # e.g. a truncated file whose header was fine
-            raise relabel(exc, upload.path, label) from exc
+        box = working_box(size, out_size)
+        image = decode(self.decode_budget, upload.path, box, label)
         notices = list(resolved.notices)
         if dropped:
             notices.append(f"{desc.name} ignores {', '.join(dropped)}")

@@ -307,7 +307,8 @@ def check_image(path: Path, max_pixels: int, label: str = "The upload") -> tuple
         if _too_many_pixels(path):
             raise ImageTooLarge(relabel(exc, path, label).message, _SMALLER) from exc
         raise InvalidImage(
-            f"{label} is not an image this server can read (JPEG, PNG, TIFF, WebP...).",
+            f"{label} is not an image this server can read (a raster image: JPEG, PNG, TIFF, "
+            "WebP, BMP, GIF, JPEG 2000).",
             advice="Send a complete image file; the part's Content-Type does not matter.",
         ) from exc
     with img:
@@ -339,7 +340,7 @@ def _too_many_pixels(path: Path) -> bool:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(path, formats=media.RASTER_FORMATS) as img:
                 return img.size[0] * img.size[1] > media.MAX_IMAGE_PIXELS
     except Image.DecompressionBombError:
         return True
