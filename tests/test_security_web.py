@@ -370,3 +370,30 @@ def test_web_and_serve_refuse_a_short_token_with_exit_2(
         result = CliRunner().invoke(cli, cmd)
         assert result.exit_code == 2, result.output
         assert "at least 16" in result.output and "Traceback" not in result.output
+
+
+def test_web_flags_reach_the_console(cli_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from imagear.cli import app as cli
+    from imagear.web import run as web_run
+
+    seen: dict[str, Any] = {}
+
+    def fake(*args: Any, **kwargs: Any) -> None:
+        seen.update(args=args, **kwargs)
+
+    monkeypatch.setattr(web_run, "serve", fake)
+    monkeypatch.setenv("WEB_TOKEN", TOKEN)
+    monkeypatch.setenv("IMAGEAR_WEB_ALLOWED_HOSTS", "b.example c.example")
+    args = ["web", "--token-env", "WEB_TOKEN", "--host", "10.0.0.5", "--behind-https"]
+    result = CliRunner().invoke(cli, [*args, "--session-hours", "2", "--allowed-host", "a.example"])
+    assert result.exit_code == 0, result.output
+    options = seen["options"]
+    assert set(options.hosts) == {"10.0.0.5", "a.example"}
+    assert options.behind_https and options.session_hours == 2
+    result = CliRunner().invoke(cli, args)
+    assert set(seen["options"].hosts) == {"10.0.0.5", "b.example", "c.example"}
+    assert seen["options"].session_hours == 12
+    result = CliRunner().invoke(cli, [*args, "--session-hours", "0"])
+    assert result.exit_code == 2
