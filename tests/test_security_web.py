@@ -23,6 +23,8 @@ pytest.importorskip("jinja2")
 import imagear  # noqa: E402
 from imagear.errors import ConfigError  # noqa: E402
 from imagear.limits import MAX_ID  # noqa: E402
+from test_web_browser import _login as browser_login  # noqa: E402
+from test_web_browser import browser, site  # noqa: E402, F401  (fixtures)
 from web_helpers import TOKEN, add_records, bearer, client  # noqa: E402
 
 SRC = Path(imagear.__file__).resolve().parents[1]
@@ -397,3 +399,31 @@ def test_web_flags_reach_the_console(cli_env: Any, monkeypatch: pytest.MonkeyPat
     assert seen["options"].session_hours == 12
     result = CliRunner().invoke(cli, [*args, "--session-hours", "0"])
     assert result.exit_code == 2
+
+
+@pytest.mark.slow
+def test_in_chromium_the_polyglot_runs_no_script_and_the_pages_keep_their_csp(
+    app: Any,
+    tmp_path: Path,
+    browser: Any,  # noqa: F811 (the fixture)
+    site: Any,  # noqa: F811 (the fixture)
+) -> None:
+    from imagear.records import add_record
+
+    base, ids = site
+    oid = add_record(app, polyglot(tmp_path / "x.html"), "XSS-1", "Polyglot").id
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Security Policy" in m.text else None)
+    try:
+        browser_login(page, base)
+        for path in ("/", f"/records/{ids[0]}", "/batch", "/admin/image-ar/settings"):
+            page.goto(base + path)
+        assert blocked == []  # the console's own scripts and styles pass its CSP
+        answer = page.goto(f"{base}/image-ar/{oid}/master")
+        assert answer is not None and answer.headers["content-type"] == "image/png"
+        assert page.evaluate("document.title") != "pwned"
+    finally:
+        context.close()
