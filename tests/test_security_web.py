@@ -132,6 +132,7 @@ def test_configured_host_names_are_allowed(app: Any) -> None:
 
 
 @pytest.mark.all_databases
+@pytest.mark.mysql
 def test_ids_out_of_range_or_not_numbers_are_404(app: Any, make_image: Any) -> None:
     add_records(app, make_image, 1, animated=0)
     c = client(app)
