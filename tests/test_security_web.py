@@ -428,3 +428,17 @@ def test_in_chromium_the_polyglot_runs_no_script_and_the_pages_keep_their_csp(
         assert page.evaluate("document.title") != "pwned"
     finally:
         context.close()
+
+
+def test_a_chunked_body_without_a_length_is_capped_too(app: Any) -> None:
+    c = client(app)
+
+    def chunks() -> Iterator[bytes]:
+        yield b"ar_model=kenburns&pad="
+        for _ in range(40):
+            yield b"x" * 65536
+
+    headers = {**bearer(), "Content-Type": "application/x-www-form-urlencoded"}
+    r = c.post("/admin/image-ar/settings", content=chunks(), headers=headers)
+    assert "content-length" not in r.request.headers  # sent chunked: counted as it comes
+    assert r.status_code == 413
