@@ -90,7 +90,8 @@ def main() -> int:
         page.click("button[type=submit]")
         page.wait_for_load_state("networkidle")
         page.evaluate("document.getElementById('clip').play()")
-        page.wait_for_function("document.getElementById('clip').currentTime > 0.5")
+        while not page.evaluate("document.getElementById('clip').currentTime > 0.5"):
+            time.sleep(0.05)  # (wait_for_function evals in the page: the console's CSP forbids it)
         page.screenshot(path=str(docs / "web-record.png"))
         browser.close()
     server.should_exit = True

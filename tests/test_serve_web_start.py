@@ -10,11 +10,14 @@ from imagear.server.run import read_token
 
 
 def test_one_token_reader_for_serve_and_web(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TOKEN_VAR", "from-env")
+    monkeypatch.setenv("TOKEN_VAR", "from-env-0123456789")
     monkeypatch.delenv("NO_TOKEN_VAR", raising=False)
-    assert read_token("given", "TOKEN_VAR", "configured") == "given"
-    assert read_token(None, "TOKEN_VAR", "configured") == "from-env"
-    assert read_token(None, None, "configured") == "configured"
+    assert (
+        read_token("given-0123456789ab", "TOKEN_VAR", "configured-0123456789")
+        == "given-0123456789ab"
+    )
+    assert read_token(None, "TOKEN_VAR", "configured-0123456789") == "from-env-0123456789"
+    assert read_token(None, None, "configured-0123456789") == "configured-0123456789"
     assert read_token() == ""  # none: serve runs open, web draws one
     with pytest.raises(ConfigError, match="NO_TOKEN_VAR, which is not set"):
         read_token(env="NO_TOKEN_VAR")

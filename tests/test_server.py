@@ -638,7 +638,7 @@ def test_serve_command_builds_the_app_from_options_and_config(
 
     monkeypatch.setenv("IMAGEAR_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
     monkeypatch.setenv("IMAGEAR_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("IMAGEAR_SERVER_TOKEN", "from-env")
+    monkeypatch.setenv("IMAGEAR_SERVER_TOKEN", "from-env-0123456789")
     monkeypatch.chdir(tmp_path)
     from imagear.server import run as server_run
 
@@ -656,7 +656,7 @@ def test_serve_command_builds_the_app_from_options_and_config(
     assert seen["bound"] == ("127.0.0.1", port) and seen["level"] == "info"
     settings = seen["app"].api.state.imagear.settings
     assert settings.default_model == "kenburns" and settings.queue_size == 2
-    assert settings.token == "from-env" and settings.models_dir == tmp_path / "models"
+    assert settings.token == "from-env-0123456789" and settings.models_dir == tmp_path / "models"
     assert settings.max_upload_bytes == 1024 * 1024 and settings.preload is True
 
 

@@ -90,6 +90,16 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+def wait_until(page: Any, expression: str, timeout: float = 30.0) -> None:
+    """Poll ``expression`` in the page until it is true. (Playwright's wait_for_function evals
+    its string inside the page, which the console's Content-Security-Policy forbids; evaluate
+    goes through the DevTools protocol, so the pages are tested under their real CSP.)"""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"never true: {expression}"
+        time.sleep(0.05)
+
+
 def _login(page: Any, base: str) -> None:
     page.goto(f"{base}/login?next=/")
     page.fill("input[name=token]", TOKEN)
@@ -112,7 +122,7 @@ def test_grid_record_and_the_clip_plays(page: Any, site: Any) -> None:
     page.wait_for_url(f"{base}/records/{ids[0]}")
     assert "REC-000" in page.locator("h1").inner_text()
     page.evaluate("document.getElementById('clip').play()")
-    page.wait_for_function("document.getElementById('clip').currentTime > 0.3")
+    wait_until(page, "document.getElementById('clip').currentTime > 0.3")
     assert page.evaluate("document.getElementById('clip').loop") is True
     assert page.evaluate("document.getElementById('clip').muted") is True
 
@@ -130,8 +140,8 @@ def test_animate_from_the_record_page_and_reject(page: Any, site: Any) -> None:
     page.fill("#f-num_frames", "10")
     page.fill("#f-fps", "10")
     page.click("#animate-button")
-    page.wait_for_function("document.getElementById('record').dataset.state === 'done'")
-    page.wait_for_function("!document.getElementById('clip').hidden")
+    wait_until(page, "document.getElementById('record').dataset.state === 'done'")
+    wait_until(page, "!document.getElementById('clip').hidden")
     assert "/image-ar/" in (page.locator("#clip").get_attribute("src") or "")
     assert page.locator("#made").inner_text().count("kenburns") == 1
     page.goto(f"{base}/records/{ids[1]}")
@@ -188,7 +198,7 @@ def test_the_batch_page_follows_a_run_without_a_reload(app: Any, page: Any, site
     small = {"num_frames": 10, "fps": 10, "width": 160, "height": 96}
     summary = BatchRunner(app, BatchOptions(overrides=small)).run()
     assert summary.count("created") == 2
-    page.wait_for_function("document.getElementById('batch-done').textContent === '2'")
+    wait_until(page, "document.getElementById('batch-done').textContent === '2'")
     assert page.locator("#batch-total").inner_text() == "2"
     assert page.locator("#batch-percent").inner_text() == "100.0"
     assert sorted(page.locator("#batch-last a").all_inner_texts()) == [str(i) for i in ids[2:4]]

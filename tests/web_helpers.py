@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-TOKEN = "web-test-token"
+TOKEN = "web-test-token-0123456789"
 SMALL = {"num_frames": 10, "fps": 10, "width": 160, "height": 96}
 
 
@@ -40,7 +40,7 @@ def client(app: Any) -> Any:
 
     from imagear.web.app import create_app
 
-    return TestClient(create_app(app, TOKEN))
+    return TestClient(create_app(app, TOKEN), base_url="http://127.0.0.1")
 
 
 def bearer() -> dict[str, str]:

@@ -30,15 +30,34 @@ def web(
     log_level: Annotated[
         str, typer.Option(help="uvicorn log level: debug, info, warning or error.")
     ] = "warning",
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="IMAGEAR_WEB_ALLOWED_HOSTS",
+            help="A name the console is reached by (Host header), besides localhost, IP "
+            "addresses and --host; repeat for more. Other names get 400.",
+        ),
+    ] = None,
+    behind_https: Annotated[
+        bool,
+        typer.Option(
+            "--behind-https", help="The console is reached over https: mark the cookie Secure."
+        ),
+    ] = False,
+    session_hours: Annotated[
+        float, typer.Option(help="Hours a sign-in lasts.", min=0.01, max=24 * 365)
+    ] = 12.0,
 ) -> None:
     """Run the curator console: browse clips, animate, approve or reject, and change settings.
 
-    Reading is open; changes need the admin token (log in with it, or send it as a Bearer
-    header). SIGTERM or Ctrl-C: graceful stop, exits 0.
+    Reading is open; changes need the admin token, 16 characters or more (log in with it, or
+    send it as a Bearer header). Logging out or a restart ends every session. SIGTERM or
+    Ctrl-C: graceful stop, exits 0.
     """
     with handle_errors():
         from imagear.server.run import loopback, read_token
         from imagear.web.run import serve
+        from imagear.web.security import WebOptions
 
         token = read_token(env=token_env)
         if not token:
@@ -50,4 +69,9 @@ def web(
         def progress(_event: str, message: str) -> None:
             console.print(text(message), soft_wrap=True)
 
-        serve(get_app(ctx), token, host, port, log_level, progress=progress)
+        options = WebOptions(
+            hosts=(host, *(allowed_host or ())),
+            behind_https=behind_https,
+            session_hours=session_hours,
+        )
+        serve(get_app(ctx), token, host, port, log_level, progress=progress, options=options)

@@ -34,6 +34,8 @@ log = logging.getLogger("imagear.server")
 
 SERVER_HINT = "Install it with: pip install 'imagear[server]'"
 LOG_LEVELS = ("debug", "info", "warning", "error")
+MIN_TOKEN = 16
+"""The shortest token `imagear serve` and `imagear web` accept."""
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -171,7 +173,8 @@ def read_token(given: str | None = None, env: str | None = None, configured: str
     """The token of `imagear serve` or `imagear web`: ``given`` (``--token``), else the
     variable ``env`` names (``--token-env``; ConfigError when it is unset or empty), else
     ``configured`` (imagear.toml's ``server_token``); "" for none. ConfigError (exit 2) for a
-    token that no client could send as a bearer token."""
+    token that no client could send as a bearer token or one shorter than MIN_TOKEN
+    characters."""
     from imagear.urls import token_problem
 
     value = given or ""
@@ -190,6 +193,12 @@ def read_token(given: str | None = None, env: str | None = None, configured: str
         raise ConfigError(
             f"The token{where} cannot be a bearer token: {problem}.",
             "Use printable ASCII without spaces (e.g. `openssl rand -hex 32`).",
+        )
+    if value and len(value) < MIN_TOKEN:
+        where = f" in {env}" if env and not given else ""
+        raise ConfigError(
+            f"The token{where} is too short: use at least {MIN_TOKEN} characters.",
+            "Draw one with `openssl rand -hex 32`.",
         )
     return value
 
@@ -275,6 +284,7 @@ def serve(
 
 __all__ = [
     "LOG_LEVELS",
+    "MIN_TOKEN",
     "SERVER_HINT",
     "address",
     "listen",

@@ -29,7 +29,7 @@ from imagear.models.wording import GivenAs
 from imagear.records import get_record
 from imagear.web.auth import COOKIE
 from imagear.web.console import record_view, wants_json
-from imagear.web.deps import AppDep, ChangeDep, ConsoleDep
+from imagear.web.deps import AppDep, ChangeDep, ConsoleDep, RecordId, client_of, form_of, throttled
 from imagear.web.wording import FIELDS, error_body, one_line
 
 NUMBERS = ("num_frames", "fps", "motion_bucket_id", "seed")
@@ -82,7 +82,7 @@ router = APIRouter()
 
 
 @router.post("/image-ar/generate/{object_id}")
-def generate(request: Request, object_id: int, console: ConsoleDep, ch: ChangeDep) -> Response:
+def generate(request: Request, object_id: RecordId, console: ConsoleDep, ch: ChangeDep) -> Response:
     form = ch.form
     get_record(console.app, object_id)  # RecordNotFound: 404
     try:
@@ -115,7 +115,7 @@ def generate(request: Request, object_id: int, console: ConsoleDep, ch: ChangeDe
 
 
 @router.get("/image-ar/{object_id}/status")
-def status(object_id: int, console: ConsoleDep) -> Response:
+def status(object_id: RecordId, console: ConsoleDep) -> Response:
     record = get_record(console.app, object_id)
     job = console.worker.status(object_id)
     anim = record.animation
@@ -127,19 +127,19 @@ def status(object_id: int, console: ConsoleDep) -> Response:
 
 
 @router.post("/image-ar/{object_id}/delete")
-def delete(request: Request, object_id: int, app: AppDep, _ch: ChangeDep) -> Response:
+def delete(request: Request, object_id: RecordId, app: AppDep, _ch: ChangeDep) -> Response:
     delete_clip(app, object_id)  # and with it the clip's review
     return _done(request, object_id, "Clip deleted.")
 
 
 @router.post("/records/{object_id}/approve")
-def approve(request: Request, object_id: int, app: AppDep, ch: ChangeDep) -> Response:
+def approve(request: Request, object_id: RecordId, app: AppDep, ch: ChangeDep) -> Response:
     review.approve(app, object_id, f"web ({ch.who.how})")
     return _done(request, object_id, "Clip approved.")
 
 
 @router.post("/records/{object_id}/reject")
-def reject(request: Request, object_id: int, app: AppDep, ch: ChangeDep) -> Response:
+def reject(request: Request, object_id: RecordId, app: AppDep, ch: ChangeDep) -> Response:
     review.reject(app, object_id, f"web ({ch.who.how})")
     return _done(request, object_id, "Clip rejected; the record is queued for a new seed.")
 
@@ -151,21 +151,31 @@ def login_form(request: Request, console: ConsoleDep, next: str = "/") -> Respon
 
 @router.post("/login")
 async def login(request: Request, console: ConsoleDep) -> Response:
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    throttled(request, console)  # 429 after too many failures from this address
+    form = await form_of(request, console)
     target = _local(form.get("next") or "/")
     if not console.auth.token_ok(form.get("token") or ""):
+        console.throttle.failed(client_of(request))
         return console.page(
             request, "login.html", 401, next=target, error="That is not the admin token."
         )
     response = RedirectResponse(target, status_code=303)
+    secure = console.options.behind_https or request.url.scheme == "https"
     response.set_cookie(
-        COOKIE, console.auth.new_session(), httponly=True, samesite="strict", path="/"
+        COOKIE,
+        console.auth.new_session(),
+        max_age=int(console.auth.ttl),
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+        path="/",
     )
     return response
 
 
 @router.post("/logout")
-def logout(_ch: ChangeDep) -> Response:
+def logout(request: Request, console: ConsoleDep, _ch: ChangeDep) -> Response:
+    console.auth.revoke(request.cookies.get(COOKIE))  # a copy of the cookie stops working too
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response

@@ -26,7 +26,8 @@ from imagear.httperrors import status_of
 from imagear.web import actions, admin, batchpage, media
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
-from imagear.web.deps import ConsoleDep, Refused, refused
+from imagear.web.deps import ConsoleDep, RecordId, Refused, refused
+from imagear.web.security import BodyTooLarge, Guard, WebOptions
 from imagear.web.wording import error_body
 from imagear.web.worker import Worker
 
@@ -42,13 +43,21 @@ FILTER_LABELS = {
 
 
 def create_app(
-    app: App, token: str, *, animator: Callable[..., Animator] = Animator, key: bytes | None = None
+    app: App,
+    token: str,
+    *,
+    animator: Callable[..., Animator] = Animator,
+    key: bytes | None = None,
+    options: WebOptions | None = None,
 ) -> FastAPI:
     """The console for ``app``, changes guarded by ``token``; ``animator`` makes the worker's
-    Animator (tests hand in one with a fake transport)."""
+    Animator (tests hand in one with a fake transport); ``options`` the Host names, sessions,
+    body cap and throttle (:class:`~imagear.web.security.WebOptions`)."""
 
+    options = options or WebOptions()
     worker = Worker(app, animator)
-    console = Console(app, Auth(token, key), worker)
+    auth = Auth(token, key, ttl=options.session_hours * 3600, clock=options.clock)
+    console = Console(app, auth, worker, options)
 
     @contextlib.asynccontextmanager
     async def lifespan(_web: FastAPI) -> AsyncIterator[None]:
@@ -59,6 +68,7 @@ def create_app(
         title="imagear web", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
     web.state.console = console
+    web.add_middleware(Guard, options=options)  # Host check, security headers, body cap
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @web.exception_handler(ImagearError)
@@ -79,6 +89,10 @@ def create_app(
         for name, value in (err.headers or {}).items():
             response.headers[name] = value
         return response
+
+    @web.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, _err: BodyTooLarge) -> Response:
+        return refused(console, request, Refused(413, "The form is too large."))
 
     @web.exception_handler(Refused)
     async def _refused(request: Request, err: Refused) -> Response:
@@ -123,7 +137,7 @@ def grid(
 
 
 @grid_router.get("/records/{object_id}", response_class=HTMLResponse)
-def record_page(request: Request, object_id: int, console: ConsoleDep) -> Response:
+def record_page(request: Request, object_id: RecordId, console: ConsoleDep) -> Response:
     return record_view(console, request, object_id)
 
 
@@ -135,4 +149,4 @@ def _preview_url(app: App, row: GridRow) -> str | None:
     return f"/image-ar/{row.id}/preview" if preview is not None else None
 
 
-__all__ = ["PAGE_SIZE", "create_app"]
+__all__ = ["PAGE_SIZE", "WebOptions", "create_app"]

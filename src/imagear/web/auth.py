@@ -12,11 +12,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 COOKIE = "imagear_session"
 CSRF_FIELD = "csrf"
+MAX_SESSIONS = 10_000
 
 
 @dataclass
@@ -32,11 +35,22 @@ class Who:
 
 
 class Auth:
-    def __init__(self, token: str, key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        token: str,
+        key: bytes | None = None,
+        *,
+        ttl: float = 12 * 3600,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if not token:
             raise ValueError("the web console needs an admin token")
         self._token = token.encode()
         self._key = key or secrets.token_bytes(32)
+        self.ttl = ttl
+        self._clock = clock
+        self._sessions: dict[str, float] = {}  # nonce -> when it expires
+        self._lock = threading.Lock()
 
     def _sign(self, what: str) -> str:
         return hmac.new(self._key, what.encode(), hashlib.sha256).hexdigest()
@@ -47,13 +61,34 @@ class Auth:
     def new_session(self) -> str:
         """A cookie value: ``{nonce}.{signature}``."""
         nonce = secrets.token_urlsafe(18)
+        with self._lock:
+            now = self._clock()
+            for old in [n for n, ends in self._sessions.items() if ends <= now]:
+                del self._sessions[old]
+            while len(self._sessions) >= MAX_SESSIONS:  # the oldest go first
+                del self._sessions[min(self._sessions, key=self._sessions.__getitem__)]
+            self._sessions[nonce] = now + self.ttl
         return f"{nonce}.{self._sign('session:' + nonce)}"
 
     def _nonce(self, cookie: str | None) -> str | None:
         if not cookie or cookie.count(".") != 1:
             return None
         nonce, sig = cookie.split(".")
-        return nonce if hmac.compare_digest(sig, self._sign("session:" + nonce)) else None
+        if not hmac.compare_digest(sig, self._sign("session:" + nonce)):
+            return None
+        with self._lock:
+            ends = self._sessions.get(nonce)
+            if ends is None or ends <= self._clock():
+                self._sessions.pop(nonce, None)
+                return None
+        return nonce
+
+    def revoke(self, cookie: str | None) -> None:
+        """End the session of ``cookie`` (logout): that cookie, and every copy, stops working."""
+        nonce = self._nonce(cookie)
+        if nonce is not None:
+            with self._lock:
+                self._sessions.pop(nonce, None)
 
     def csrf_of(self, cookie: str | None) -> str | None:
         nonce = self._nonce(cookie)

@@ -14,18 +14,26 @@ from imagear.app import App
 from imagear.domain import json_object
 from imagear.records import get_record
 from imagear.web.auth import Auth, Who
+from imagear.web.security import Throttle, WebOptions
 from imagear.web.worker import Worker
 
 HERE = Path(__file__).parent
 
 
 class Console:
-    """What the routes share: the App, the token check, the worker, the templates."""
+    """What the routes share: the App, the token check, the worker, the templates, the
+    options (:class:`~imagear.web.security.WebOptions`) and the sign-in throttle."""
 
-    def __init__(self, app: App, auth: Auth, worker: Worker) -> None:
+    def __init__(
+        self, app: App, auth: Auth, worker: Worker, options: WebOptions | None = None
+    ) -> None:
         self.app = app
         self.auth = auth
         self.worker = worker
+        self.options = options or WebOptions()
+        self.throttle = Throttle(
+            self.options.clock, self.options.sign_in_failures, self.options.sign_in_window
+        )
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
 
     def who(self, request: Request) -> Who:

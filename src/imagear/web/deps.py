@@ -5,13 +5,15 @@ through the app's handler, :func:`refused`)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, cast
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import Response
 
 from imagear.app import App
+from imagear.limits import MAX_ID
 from imagear.web.auth import CSRF_FIELD, Who
 from imagear.web.console import Console, error_response
 
@@ -31,13 +33,47 @@ def app_of(console: ConsoleDep) -> App:
 AppDep = Annotated[App, Depends(app_of)]
 
 
-class Refused(Exception):
-    """A change without the admin token (401) or without the session's CSRF token (403)."""
+def record_id(object_id: str) -> int:
+    """The record id of a path; 404 for anything that can name no record (not a number, 0,
+    above :data:`~imagear.limits.MAX_ID`), before the database sees it."""
+    if not re.fullmatch(r"[0-9]{1,10}", object_id) or not 0 < int(object_id) <= MAX_ID:
+        raise HTTPException(404, "There is no record with that id.")
+    return int(object_id)
 
-    def __init__(self, status: int, message: str) -> None:
+
+RecordId = Annotated[int, Depends(record_id)]
+
+
+class Refused(Exception):
+    """A change without the admin token (401), without the session's CSRF token (403), with a
+    body too large (413), or from an address with too many failed sign-ins (429)."""
+
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def throttled(request: Request, console: Console) -> None:
+    """Refused (429) while the client's address has too many failed sign-ins."""
+    wait = console.throttle.retry_after(client_of(request))
+    if wait is not None:
+        raise Refused(429, f"Too many failed sign-ins from this address; retry in {wait} s.", wait)
+
+
+async def form_of(request: Request, console: Console) -> dict[str, str]:
+    """The form of a request, text fields only; Refused (413) for a body above the cap (files
+    are refused: the console's forms have none)."""
+    length = request.headers.get("content-length") or "0"
+    if not length.isdigit() or int(length) > console.options.max_form_bytes:
+        raise Refused(413, "The form is too large.")
+    form = await request.form(max_files=0, max_fields=200)
+    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 @dataclass(frozen=True)
@@ -51,10 +87,13 @@ class Change:
 async def change(request: Request, console: ConsoleDep) -> Change:
     """The admin and the form of a change; Refused (401 without the token, 403 without the
     CSRF token of a session)."""
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    who = console.who(request)
+    throttled(request, console)
+    who = console.who(request)  # before the body is read: a guest's upload is never read
     if not who.admin:
+        if request.headers.get("authorization"):
+            console.throttle.failed(client_of(request))
         raise Refused(401, "This needs the admin token: log in, or send it as a Bearer header.")
+    form = await form_of(request, console)
     if not console.auth.csrf_ok(who, form.get(CSRF_FIELD)):
         raise Refused(403, "The form's CSRF token is missing or wrong; reload the page and retry.")
     return Change(who, form)
@@ -68,6 +107,8 @@ def refused(console: Console, request: Request, err: Refused) -> Response:
     response = error_response(console, request, err.status, err.message)
     if err.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    if err.retry_after is not None:
+        response.headers["Retry-After"] = str(err.retry_after)
     return response
 
 
@@ -76,9 +117,14 @@ __all__ = [
     "Change",
     "ChangeDep",
     "ConsoleDep",
+    "RecordId",
     "Refused",
     "app_of",
     "change",
+    "client_of",
     "console_of",
+    "form_of",
+    "record_id",
     "refused",
+    "throttled",
 ]

@@ -5,10 +5,14 @@ SIGTERM or SIGINT)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from imagear.app import App
 from imagear.errors import EngineUnavailable
 from imagear.server.run import SERVER_HINT, address, log_level_name, start
+
+if TYPE_CHECKING:
+    from imagear.web.security import WebOptions
 
 Progress = Callable[[str, str], None]
 
@@ -20,9 +24,11 @@ def serve(
     port: int = 8470,
     log_level: str = "info",
     progress: Progress | None = None,
+    options: WebOptions | None = None,
 ) -> str | None:
     """Serve the console until stopped; the name of the signal that stopped it, if any.
-    EngineUnavailable without the ``server`` extra; UsageError / Failure for the socket."""
+    EngineUnavailable without the ``server`` extra; UsageError / Failure for the socket.
+    ``options``: Host names, sessions, body cap (:class:`~imagear.web.security.WebOptions`)."""
     level = log_level_name(log_level)
     try:
         import jinja2  # noqa: F401
@@ -34,13 +40,19 @@ def serve(
             f"`imagear web` needs FastAPI, Jinja2, uvicorn and python-multipart ({exc}).",
             advice=SERVER_HINT + ".",
         ) from exc
+    from dataclasses import replace
+
+    from imagear.web.security import WebOptions
+
+    given = options or WebOptions()
+    options = replace(given, hosts=(host, *given.hosts))  # the bound name is always allowed
     _ = app.engine  # the database opens (created, upgraded) before the port is taken
 
     def ready() -> None:
         if progress is not None:
             progress("listening", f"imagear web on http://{address(host, port)}/")
 
-    return start(lambda: create_app(app, token), uvicorn, host, port, level, ready)
+    return start(lambda: create_app(app, token, options=options), uvicorn, host, port, level, ready)
 
 
 __all__ = ["serve"]
