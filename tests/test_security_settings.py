@@ -1,0 +1,114 @@
+"""Issue 21, items 8, 13, 15 and 16: non-finite numbers, failures paged in SQL, crashes on odd
+input (NUL in config paths, malformed job times, huge searches, the first torch import), and
+the smaller items (exit codes, what a config path is, passwords in settings output)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imagear.cli import app as cli
+
+
+def invoke(runner: Any, *args: str) -> Any:
+    return runner.invoke(cli, list(args))
+
+
+# -- 8. nan and inf never switch the quality gate off -------------------------------------------
+
+NON_FINITE = ["nan", "NaN", "inf", "-inf", "Infinity", "-nan"]
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+def test_settings_set_refuses_non_finite_numbers(cli_env: Any, runner: Any, value: str) -> None:
+    before = json.loads(invoke(runner, "settings", "list", "--json").stdout)
+    r = invoke(runner, "settings", "set", "ar_quality_min_brightness", "--", value)
+    assert r.exit_code == 2, r.output
+    assert "ar_quality_min_brightness must be a number in 0..255" in r.output
+    assert json.loads(invoke(runner, "settings", "list", "--json").stdout) == before
+
+
+def test_every_number_setting_refuses_nan() -> None:
+    from imagear.errors import InvalidSetting
+    from imagear.settings_spec import SPECS
+
+    for spec in SPECS.values():
+        if spec.type in ("integer", "decimal"):
+            for value in NON_FINITE:
+                with pytest.raises(InvalidSetting):
+                    spec.parse(value)
+
+
+@pytest.mark.all_databases
+def test_a_nan_already_stored_does_not_switch_the_gate_off(app: Any) -> None:
+    """Heratio (or an old imagear) wrote 'nan': read as invalid, so the default applies."""
+    from imagear import settings
+    from imagear.db import settings as rows_db
+
+    for key in ("ar_quality_min_brightness", "ar_quality_min_contrast", "ar_quality_min_motion"):
+        rows_db.write(app.engine, key, "nan", "decimal", "")
+    rows_db.write(app.engine, "ar_quality_min_resemblance", "inf", "decimal", "")
+    values = settings.get_all(app.engine)
+    assert values.ar_quality_min_brightness == 10.0
+    assert values.ar_quality_min_contrast == 2.0
+    assert values.ar_quality_min_motion == 1.0
+    assert values.ar_quality_min_resemblance == 0.5
+
+
+def test_the_web_form_refuses_nan_by_its_field(app: Any, make_image: Any) -> None:
+    pytest.importorskip("fastapi")
+    from imagear import settings
+    from web_helpers import TOKEN, client
+
+    c = client(app)
+    r = c.post("/login", data={"token": TOKEN, "next": "/"}, follow_redirects=False)
+    assert r.status_code == 303
+    found = re.search(r'name="csrf" value="([^"]+)"', c.get("/admin/image-ar/settings").text)
+    assert found
+    bad = c.post(
+        "/admin/image-ar/settings",
+        data={"csrf": found.group(1), "ar_quality_min_brightness": "nan"},
+    )
+    assert bad.status_code == 400 and "ar_quality_min_brightness must be a number" in bad.text
+    assert settings.get(app.engine, "ar_quality_min_brightness") == 10.0
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_serve_refuses_non_finite_gate_thresholds(
+    cli_env: Any, runner: Any, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    pytest.importorskip("fastapi")
+    from imagear.server import run as server_run
+
+    started: list[Any] = []
+    monkeypatch.setattr(server_run, "serve", lambda *a, **k: started.append(a))
+    for flag in ("--min-brightness", "--min-contrast", "--min-motion", "--min-resemblance"):
+        r = invoke(runner, "serve", "--model", "kenburns", "--port", "1", f"{flag}={value}")
+        assert r.exit_code == 2, (flag, r.output)
+        assert flag in r.output
+    assert started == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("max_clip_mb", "nan"), ("max_clip_mb", "inf"), ("heratio_user_id", "nan")],
+)
+def test_config_numbers_refuse_non_finite(
+    cli_env: Any, runner: Any, monkeypatch: pytest.MonkeyPatch, key: str, value: str
+) -> None:
+    monkeypatch.setenv(f"IMAGEAR_{key.upper()}", value)
+    r = invoke(runner, "config", "show")
+    assert r.exit_code == 2, r.output
+    assert key in r.output and "Traceback" not in r.output
+
+
+def test_config_file_numbers_refuse_toml_nan(cli_env: Any, runner: Any, tmp_path: Path) -> None:
+    conf = tmp_path / "nan.toml"
+    conf.write_text("max_clip_mb = nan\n", encoding="utf-8")
+    r = invoke(runner, "--config", str(conf), "config", "show")
+    assert r.exit_code == 2, r.output
+    assert "max_clip_mb" in r.output
