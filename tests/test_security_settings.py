@@ -112,3 +112,61 @@ def test_config_file_numbers_refuse_toml_nan(cli_env: Any, runner: Any, tmp_path
     r = invoke(runner, "--config", str(conf), "config", "show")
     assert r.exit_code == 2, r.output
     assert "max_clip_mb" in r.output
+
+
+# -- 16. smaller: exit codes, what a config path is, passwords in settings output ----------------
+
+
+def test_check_on_a_missing_record_exits_3(cli_env: Any, runner: Any) -> None:
+    r = invoke(runner, "check", "--object-id", "999999")
+    assert r.exit_code == 3, r.output
+    assert "record 999999: -: the record does not exist" in r.stdout
+    r = invoke(runner, "check", "--object-id", "999999", "--json")
+    assert r.exit_code == 3 and json.loads(r.stdout)["failed"] == 1
+
+
+def test_a_config_path_that_is_a_folder_or_a_fifo_says_what_it_is(
+    cli_env: Any, runner: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    folder = tmp_path / "conf.d"
+    folder.mkdir()
+    r = invoke(runner, "--config", str(folder), "config", "show")
+    assert r.exit_code == 2 and "is a folder, not a file" in r.output, r.output
+    assert "does not exist" not in r.output
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    r = invoke(runner, "--config", str(fifo), "config", "show")
+    assert r.exit_code == 2 and "is not a regular file" in r.output, r.output
+    monkeypatch.setenv("IMAGEAR_CONFIG", str(folder))
+    r = invoke(runner, "config", "show")
+    assert r.exit_code == 2 and "is a folder, not a file" in r.output, r.output
+    monkeypatch.setenv("IMAGEAR_CONFIG", str(tmp_path / "nowhere.toml"))
+    r = invoke(runner, "config", "show")
+    assert r.exit_code == 2 and "does not exist" in r.output, r.output
+
+
+def test_settings_get_and_list_never_show_the_server_password(cli_env: Any, runner: Any) -> None:
+    from imagear import settings
+    from imagear.app import App
+
+    url = "http://bob:s3cret@gpu.invalid:5052"
+    assert invoke(runner, "settings", "set", "ar_server_url", url).exit_code == 0
+    for args in (
+        ("settings", "get", "ar_server_url"),
+        ("settings", "get", "ar_server_url", "--json"),
+        ("settings", "list"),
+        ("settings", "list", "--json"),
+    ):
+        r = invoke(runner, *args)
+        assert r.exit_code == 0 and "s3cret" not in r.output, (args, r.output)
+        assert "bob:***@gpu.invalid" in r.output.replace("\n", ""), (args, r.output)
+    r = invoke(runner, "settings", "set", "ar_server_pool", f"{url} http://x:pw@b.invalid:1")
+    assert r.exit_code == 0 and "s3cret" not in r.output and "pw@" not in r.output
+    assert "pw@" not in invoke(runner, "settings", "get", "ar_server_pool").output
+    a = App.load()
+    try:
+        assert settings.get(a.engine, "ar_server_url") == url  # the stored value is kept
+    finally:
+        a.close()
