@@ -170,3 +170,36 @@ def test_settings_get_and_list_never_show_the_server_password(cli_env: Any, runn
         assert settings.get(a.engine, "ar_server_url") == url  # the stored value is kept
     finally:
         a.close()
+
+
+# -- 15. crashes on odd input --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("storage_root", "/tmp/a\\u0000b"),
+        ("images_root", "/tmp/a\\u0000b"),
+        ("models_dir", "/tmp/a\\u0000b"),
+        ("database_url", "sqlite:////tmp/a\\u0000b.db"),
+        ("server_token", "tok\\u0000en"),
+        ("user", "a\\u0000b"),
+    ],
+)
+@pytest.mark.parametrize("command", [("config", "show"), ("check", "--all"), ("records", "list")])
+def test_a_nul_in_a_config_value_is_one_line_exit_2(
+    cli_env: Any,
+    runner: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    key: str,
+    value: str,
+    command: tuple[str, ...],
+) -> None:
+    monkeypatch.delenv(f"IMAGEAR_{key.upper()}", raising=False)
+    conf = tmp_path / "nul.toml"
+    conf.write_text(f'{key} = "{value}"\n', encoding="utf-8")
+    r = invoke(runner, "--config", str(conf), *command)
+    assert r.exit_code == 2, r.output
+    assert f"{key} in {conf}" in r.output and "NUL" in r.output
+    assert "unexpectedly" not in r.output and "Traceback" not in r.output

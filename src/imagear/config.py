@@ -157,6 +157,11 @@ def _coerce(key: Key, value: Any, origin: str) -> Any:
         return _user_id(key, value, origin)
     if not isinstance(value, str):
         raise ConfigError(f"{key.name} in {origin} must be a string, not {value!r}.")
+    if "\0" in value:  # no path, URL, token or name holds one; open() would crash on it
+        raise ConfigError(
+            f"{key.name} in {origin} contains a NUL character (\\0).",
+            "Remove it: no path, URL, token or name can hold one.",
+        )
     if key.kind is Path:
         return Path(value).expanduser()
     if key.name == "server_url":
