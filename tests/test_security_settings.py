@@ -203,3 +203,53 @@ def test_a_nul_in_a_config_value_is_one_line_exit_2(
     assert r.exit_code == 2, r.output
     assert f"{key} in {conf}" in r.output and "NUL" in r.output
     assert "unexpectedly" not in r.output and "Traceback" not in r.output
+
+
+def _bad_job_times(app: Any, ids: list[int], value: str) -> None:
+    """Job rows whose times another tool wrote badly (a failed, a running and a done row)."""
+    from sqlalchemy import text
+
+    with app.engine.begin() as conn:
+        if app.engine.dialect.name in ("mysql", "mariadb"):
+            conn.execute(text("SET SESSION sql_mode = ''"))  # let the zero date in
+        for oid, status in zip(ids, ("failed", "running", "done"), strict=False):
+            conn.execute(
+                text(
+                    "INSERT INTO image_ar_job (object_id, status, claimed_by, attempts, "
+                    "last_error, last_error_kind, next_attempt_at, finished_at, "
+                    "claim_expires_at, updated_at) VALUES (:oid, :status, 'host-1', 1, 'boom', "
+                    "'server', :bad, :bad, :bad, :bad)"
+                ),
+                {"oid": oid, "status": status, "bad": value},
+            )
+
+
+@pytest.mark.all_databases
+@pytest.mark.mysql
+@pytest.mark.parametrize("value", ["0000-00-00 00:00:00", "garbage"])
+def test_malformed_job_times_are_unknown_not_a_crash(
+    app: Any, make_image: Any, runner: Any, db_backend: str, value: str
+) -> None:
+    pytest.importorskip("fastapi")
+    if db_backend == "postgresql":
+        pytest.skip("PostgreSQL's timestamptz holds no malformed time")
+    if db_backend != "sqlite" and value == "garbage":
+        pytest.skip("MySQL/MariaDB's DATETIME turns text into the zero date")
+    from web_helpers import add_records, bearer, client
+
+    ids = add_records(app, make_image, 3, animated=0)
+    _bad_job_times(app, ids, value)
+    c = client(app)
+    for path in ("/", "/?status=failed", "/batch", "/batch.json"):
+        assert c.get(path).status_code == 200, path
+    assert c.get("/admin/image-ar/settings", headers=bearer()).status_code == 200
+    r = invoke(runner, "batch", "failures")
+    assert r.exit_code == 0 and "unexpectedly" not in r.output, r.output
+    assert f"{ids[0]}" in r.output
+    r = invoke(runner, "batch", "failures", "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    rows = data["failures"] if isinstance(data, dict) else data
+    assert rows[0]["object_id"] == ids[0] and rows[0]["next_attempt_at"] is None
+    r = invoke(runner, "batch", "status")
+    assert r.exit_code == 0 and "unexpectedly" not in r.output, r.output

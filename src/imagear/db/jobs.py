@@ -22,7 +22,7 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BindParameter,
@@ -43,9 +43,11 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    type_coerce,
     update,
 )
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.types import TypeDecorator
 
 from imagear.db import flavour, locks
 from imagear.db.engine import MYSQL, POSTGRES, family
@@ -65,6 +67,34 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class LenientTime(TypeDecorator[datetime]):
+    """A job time as read back: a time another tool wrote badly (``0000-00-00 00:00:00``,
+    ``garbage`` in SQLite's text) reads as None (unknown) instead of failing the page or the
+    command that shows it. Reads only (:func:`lenient`); the columns keep their own type."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def result_processor(self, dialect: Any, coltype: object) -> Any:
+        inner = self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype)
+
+        def process(value: object) -> datetime | None:
+            if value is None or isinstance(value, datetime):
+                return value
+            try:
+                out = inner(value) if inner is not None else value
+            except (ValueError, TypeError, OverflowError):
+                return None
+            return out if isinstance(out, datetime) else None
+
+        return process
+
+
+def lenient(column: ColumnElement[datetime]) -> ColumnElement[datetime]:
+    """``column`` (a job time) read with :class:`LenientTime`, under its own name."""
+    return type_coerce(column, LenientTime()).label(getattr(column, "name", None))
 
 
 def iso(value: datetime | None) -> str | None:
@@ -344,10 +374,10 @@ def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, NamedRow]:
             has_clip(r.c.id).label("has_clip"),
             j.c.status,
             j.c.attempts,
-            j.c.next_attempt_at,
+            lenient(j.c.next_attempt_at),
             j.c.claimed_by,
-            j.c.claim_expires_at,
-            j.c.finished_at,
+            lenient(j.c.claim_expires_at),
+            lenient(j.c.finished_at),
         )
         .select_from(r.outerjoin(j, j.c.object_id == r.c.id))
         .where(r.c.id.in_(list(window)))
@@ -386,9 +416,9 @@ def failures(engine: Engine) -> list[JobFailure]:
             j.c.attempts,
             j.c.last_error_kind,
             j.c.last_error,
-            j.c.next_attempt_at,
+            lenient(j.c.next_attempt_at),
             j.c.claimed_by,
-            j.c.updated_at,
+            lenient(j.c.updated_at),
         )
         .select_from(j.outerjoin(r, r.c.id == j.c.object_id))
         .where(is_failure())
@@ -413,7 +443,7 @@ def failures(engine: Engine) -> list[JobFailure]:
 def waiting(engine: Engine) -> tuple[int, datetime | None]:
     """Failed records whose retry time has not come yet: how many, and the first retry time
     (UTC), so that a run with nothing to do can say when there will be."""
-    query = select(func.count(), func.min(JOB.c.next_attempt_at)).where(
+    query = select(func.count(), lenient(func.min(JOB.c.next_attempt_at))).where(
         JOB.c.status == FAILED, JOB.c.next_attempt_at > sql_now(engine)
     )
     n, first = read_rows(engine, query, _READ_FAILED)[0]
