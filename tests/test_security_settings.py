@@ -253,3 +253,19 @@ def test_malformed_job_times_are_unknown_not_a_crash(
     assert rows[0]["object_id"] == ids[0] and rows[0]["next_attempt_at"] is None
     r = invoke(runner, "batch", "status")
     assert r.exit_code == 0 and "unexpectedly" not in r.output, r.output
+
+
+@pytest.mark.all_databases
+@pytest.mark.mysql
+def test_a_huge_search_is_a_page_not_a_500(app: Any, make_image: Any) -> None:
+    pytest.importorskip("fastapi")
+    from web_helpers import add_records, client
+
+    add_records(app, make_image, 2, animated=0)
+    c = client(app)
+    for q in ("x" * 60_000, "%_" * 10_000, "Harbour\x00view", "Harbour view 1" + " " * 50_000):
+        r = c.get("/", params={"q": q})
+        assert r.status_code == 200, (len(q), r.status_code)
+    found = c.get("/", params={"q": "Harbour view 1" + "z" * 300})
+    assert found.status_code == 200
+    assert "REC-001" in c.get("/", params={"q": "Harbour view 1"}).text
