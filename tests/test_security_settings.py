@@ -269,3 +269,65 @@ def test_a_huge_search_is_a_page_not_a_500(app: Any, make_image: Any) -> None:
     found = c.get("/", params={"q": "Harbour view 1" + "z" * 300})
     assert found.status_code == 200
     assert "REC-001" in c.get("/", params={"q": "Harbour view 1"}).text
+
+
+def test_concurrent_first_health_reports_wait_for_one_torch_import(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two first loads of the admin page at once: the second must not see the half-imported
+    torch of the first ("partially initialized module 'torch'") and report no CUDA."""
+    import importlib.abc
+    import importlib.machinery
+    import sys
+    import threading
+    import time
+    import types
+
+    from imagear.engines import runtime
+
+    started = threading.Event()
+
+    class SlowTorch(importlib.abc.Loader):
+        def create_module(self, spec: Any) -> None:
+            return None
+
+        def exec_module(self, module: types.ModuleType) -> None:
+            started.set()
+            time.sleep(0.3)  # torch takes seconds; its module is in sys.modules meanwhile
+            cuda = types.SimpleNamespace(
+                is_available=lambda: True,
+                current_device=lambda: 0,
+                mem_get_info=lambda i: (2 * 1024**3, 4 * 1024**3),
+                get_device_name=lambda i: "Fake GPU",
+            )
+            module.cuda = cuda  # type: ignore[attr-defined]
+
+    class Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+            if name == "torch":
+                return importlib.machinery.ModuleSpec("torch", SlowTorch())
+            return None
+
+    real = sys.modules.pop("torch", None)
+    monkeypatch.setattr(sys, "meta_path", [Finder(), *sys.meta_path])
+    results: dict[str, Any] = {}
+    try:
+        first = threading.Thread(target=lambda: results.update(a=runtime.device_info(True)))
+        first.start()
+        assert started.wait(5)
+        results["b"] = runtime.device_info(True)
+        first.join(5)
+    finally:
+        sys.modules.pop("torch", None)
+        if real is not None:
+            sys.modules["torch"] = real
+    assert (
+        results["a"]
+        == results["b"]
+        == {
+            "cuda": True,
+            "device": "Fake GPU",
+            "vram_total_gb": 4.0,
+            "vram_free_gb": 2.0,
+        }
+    )
