@@ -331,3 +331,89 @@ def test_concurrent_first_health_reports_wait_for_one_torch_import(
             "vram_free_gb": 2.0,
         }
     )
+
+
+# -- 13. failures are paged in SQL; guests see their counts -------------------------------------
+
+
+def _failure_rows(app: Any, n: int, given_up_every: int = 3) -> None:
+    """``n`` failure rows (every ``given_up_every``-th given up, the rest failed), no records."""
+    from datetime import UTC, datetime, timedelta
+
+    from imagear.db.schema import JOB
+
+    later = datetime.now(UTC) + timedelta(hours=1)
+    rows = [
+        {
+            "object_id": oid,
+            "status": "given_up" if oid % given_up_every == 0 else "failed",
+            "attempts": 3,
+            "last_error": f"secret-host-{oid} refused",
+            "last_error_kind": "server",
+            "next_attempt_at": None if oid % given_up_every == 0 else later,
+            "updated_at": datetime.now(UTC),
+        }
+        for oid in range(1, n + 1)
+    ]
+    with app.engine.begin() as conn:
+        conn.execute(JOB.insert(), rows)
+
+
+@pytest.mark.all_databases
+@pytest.mark.mysql
+def test_failures_are_paged_in_sql_given_up_first(app: Any) -> None:
+    from imagear.batch import failure_page, list_failures
+
+    _failure_rows(app, 10)  # given up: 3, 6, 9; failed: the rest
+    everything = [f.object_id for f in list_failures(app)]
+    assert everything == [3, 6, 9, 1, 2, 4, 5, 7, 8, 10]
+    seen = []
+    for offset in range(0, 10, 4):
+        page = failure_page(app, 4, offset)
+        assert (page.total, page.given_up, page.waiting) == (10, 3, 7)
+        assert page.more == max(0, 10 - offset - 4)
+        seen += [f.object_id for f in page.failures]
+    assert seen == everything
+    assert failure_page(app, 4, 50).failures == []
+
+
+def test_batch_failures_shows_a_page_and_says_how_many_more(
+    app: Any, cli_env: Any, runner: Any
+) -> None:
+    _failure_rows(app, 120)
+    r = invoke(runner, "batch", "failures")
+    assert r.exit_code == 0, r.output
+    heads = [ln for ln in r.stdout.splitlines() if ln.startswith("record ")]
+    assert len(heads) == 50 and heads[0].startswith("record 3:")
+    assert "... and 70 more: `--offset 50` shows the next 50" in r.stdout
+    assert "120 records: 40 given up, 80 waiting for retry." in r.stdout
+    r = invoke(runner, "batch", "failures", "--limit", "5", "--offset", "118")
+    heads = [ln for ln in r.stdout.splitlines() if ln.startswith("record ")]
+    assert [h.split(":")[0] for h in heads] == ["record 118", "record 119"]
+    assert "more:" not in r.stdout
+    everything = invoke(runner, "batch", "failures", "--limit", "0")
+    assert len([ln for ln in everything.stdout.splitlines() if ln.startswith("record ")]) == 120
+    data = json.loads(invoke(runner, "batch", "failures", "--json", "--limit", "7").stdout)
+    assert (data["total"], data["given_up"], data["waiting"], data["more"]) == (120, 40, 80, 113)
+    assert (data["offset"], data["limit"]) == (0, 7) and len(data["failures"]) == 7
+    assert data["failures"][0]["object_id"] == 3
+    assert invoke(runner, "batch", "failures", "--limit", "-1").exit_code == 2
+
+
+def test_the_batch_page_shows_guests_counts_and_admins_a_page(app: Any) -> None:
+    pytest.importorskip("fastapi")
+    from web_helpers import bearer, client
+
+    _failure_rows(app, 250)
+    c = client(app)
+    guest = c.get("/batch")
+    assert guest.status_code == 200
+    assert "secret-host" not in guest.text and "(250)" in guest.text
+    assert 'id="failures-signin"' in guest.text
+    admin = c.get("/batch", headers=bearer())
+    assert admin.text.count("secret-host-") == 100 and "secret-host-3 " in admin.text
+    assert "fpage=2" in admin.text and "150 more" in admin.text
+    last = c.get("/batch?fpage=3", headers=bearer())
+    assert last.text.count("secret-host-") == 50 and "fpage=2" in last.text
+    settings_page = c.get("/admin/image-ar/settings", headers=bearer())
+    assert settings_page.text.count("secret-host-") == 50 and "200 more" in settings_page.text
