@@ -44,11 +44,14 @@ def test_every_number_setting_refuses_nan() -> None:
 
 
 @pytest.mark.all_databases
-def test_a_nan_already_stored_does_not_switch_the_gate_off(app: Any) -> None:
-    """Heratio (or an old imagear) wrote 'nan': read as invalid, so the default applies."""
+def test_a_nan_already_stored_does_not_switch_the_gate_off(
+    app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Heratio (or an old imagear) wrote 'nan': read as invalid (warned), the default applies."""
     from imagear import settings
     from imagear.db import settings as rows_db
 
+    settings._WARNED.clear()  # warned once per process: this database's turn
     for key in ("ar_quality_min_brightness", "ar_quality_min_contrast", "ar_quality_min_motion"):
         rows_db.write(app.engine, key, "nan", "decimal", "")
     rows_db.write(app.engine, "ar_quality_min_resemblance", "inf", "decimal", "")
@@ -57,6 +60,7 @@ def test_a_nan_already_stored_does_not_switch_the_gate_off(app: Any) -> None:
     assert values.ar_quality_min_contrast == 2.0
     assert values.ar_quality_min_motion == 1.0
     assert values.ar_quality_min_resemblance == 0.5
+    assert "The stored ar_quality_min_brightness ('nan') is not valid" in caplog.text
 
 
 def test_the_web_form_refuses_nan_by_its_field(app: Any, make_image: Any) -> None:
