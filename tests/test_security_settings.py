@@ -209,6 +209,11 @@ def test_a_nul_in_a_config_value_is_one_line_exit_2(
     assert "unexpectedly" not in r.output and "Traceback" not in r.output
 
 
+def test_a_nul_in_the_config_path_itself_is_one_line_exit_2(cli_env: Any, runner: Any) -> None:
+    r = invoke(runner, "--config", "imagear\x00.toml", "config", "show")
+    assert r.exit_code == 2 and "contains a NUL character" in r.output, r.output
+
+
 def _bad_job_times(app: Any, ids: list[int], value: str) -> None:
     """Job rows whose times another tool wrote badly (a failed, a running and a done row)."""
     from sqlalchemy import text

@@ -259,6 +259,8 @@ def find_config_file(explicit: str | Path | None = None) -> Path | None:
 
 def _not_a_file(path: Path) -> str | None:
     """Why ``path`` cannot be read as a config file (None: it is a regular file)."""
+    if "\0" in str(path):
+        return "is not a usable file name (it contains a NUL character)"
     try:
         if path.is_file():
             return None
