@@ -424,5 +424,7 @@ def test_the_batch_page_shows_guests_counts_and_admins_a_page(app: Any) -> None:
     assert "fpage=2" in admin.text and "150 more" in admin.text
     last = c.get("/batch?fpage=3", headers=bearer())
     assert last.text.count("secret-host-") == 50 and "fpage=2" in last.text
+    beyond = c.get("/batch?fpage=99", headers=bearer())
+    assert beyond.status_code == 200 and "None on this page" in beyond.text
     settings_page = c.get("/admin/image-ar/settings", headers=bearer())
     assert settings_page.text.count("secret-host-") == 50 and "200 more" in settings_page.text
