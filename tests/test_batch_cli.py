@@ -127,7 +127,7 @@ def test_failures_and_reset(app: App, serve: Any, runner: Any, tmp_path: Path) -
     assert "1 record given up in this run and no longer retried" in result.stdout
     assert "given up earlier" not in result.stdout
     listed = runner.invoke(cli, ["batch", "failures", "--json"])
-    [row] = json.loads(listed.stdout)
+    [row] = json.loads(listed.stdout)["failures"]
     assert row["object_id"] == ids[0] and row["status"] == "given_up" and row["attempts"] == 1
     table = runner.invoke(cli, ["batch", "failures"])
     assert "given up" in table.stdout and "ServerError" in table.stdout
@@ -141,7 +141,7 @@ def test_failures_and_reset(app: App, serve: Any, runner: Any, tmp_path: Path) -
     assert runner.invoke(cli, ["batch", "reset", "--object-id", str(ids[1])]).exit_code == 3
     reset = runner.invoke(cli, ["batch", "reset", "--object-id", str(ids[0]), "--json"])
     assert json.loads(reset.stdout)["reset"] == [ids[0]]
-    assert json.loads(runner.invoke(cli, ["batch", "failures", "--json"]).stdout) == []
+    assert json.loads(runner.invoke(cli, ["batch", "failures", "--json"]).stdout)["failures"] == []
 
 
 # -- real processes ----------------------------------------------------------------------------

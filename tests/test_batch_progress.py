@@ -125,10 +125,10 @@ def test_cli_status_before_any_batch(app: App, runner: Any) -> None:
 
 def test_the_web_page_and_its_json(app: App, worked: list[int]) -> None:
     pytest.importorskip("fastapi")
-    from web_helpers import client
+    from web_helpers import bearer, client
 
     c = client(app)
-    page = c.get("/batch")
+    page = c.get("/batch", headers=bearer())  # the failures' errors: to an admin only
     assert page.status_code == 200
     assert 'id="batch-done">4<' in page.text and 'id="batch-total">8<' in page.text
     assert (
@@ -148,11 +148,11 @@ def test_hostile_text_is_shown_not_run(app: App, worked: list[int], runner: Any)
     """A runner name and an error message come from other hosts and servers: the page escapes
     them, the command shows them as they are (never read as Rich markup)."""
     pytest.importorskip("fastapi")
-    from web_helpers import client
+    from web_helpers import bearer, client
 
     set_job(app, worked[4], claimed_by=HOSTILE_RUNNER)
     set_job(app, worked[3], last_error=HOSTILE_ERROR)
-    page = client(app).get("/batch").text
+    page = client(app).get("/batch", headers=bearer()).text
     assert "<script>alert(1)" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in page

@@ -296,7 +296,7 @@ def test_check_reaudits_stored_clips(
     )
     assert len(lines) == 3 and "Checked 4 clips: 3 failed." in bad.stderr
     named = runner.invoke(cli, ["check", "--object-id", str(ids[2]), "--id", "999999", "--json"])
-    assert named.exit_code == 7
+    assert named.exit_code == 3  # only a missing record: not found
     data = json.loads(named.stdout)
     assert (data["checked"], data["failed"]) == (2, 1)
     ok, missing = data["clips"]

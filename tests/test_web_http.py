@@ -146,7 +146,7 @@ def test_session_forms_need_the_csrf_token(app: Any, web: Any) -> None:
 
 
 def test_bearer_needs_no_csrf_and_reject_requeues(app: Any, web: Any) -> None:
-    from imagear.db import jobs
+    from imagear.db import failures as failures_db
 
     c, ids = web
     clip = clip_file(app, ids[0])
@@ -154,7 +154,7 @@ def test_bearer_needs_no_csrf_and_reject_requeues(app: Any, web: Any) -> None:
     assert r.status_code == 200
     assert not clip.exists()
     assert review.state(app, ids[0]).state == review_db.REJECTED  # type: ignore[union-attr]
-    failures = {f.object_id: f for f in jobs.failures(app.engine)}
+    failures = {f.object_id: f for f in failures_db.failures(app.engine)}
     assert failures[ids[0]].error_kind == "quality"  # the batch draws a new seed
     assert "REC-000" in c.get("/?show=rejected").text
 

@@ -157,6 +157,11 @@ def _coerce(key: Key, value: Any, origin: str) -> Any:
         return _user_id(key, value, origin)
     if not isinstance(value, str):
         raise ConfigError(f"{key.name} in {origin} must be a string, not {value!r}.")
+    if "\0" in value:  # no path, URL, token or name holds one; open() would crash on it
+        raise ConfigError(
+            f"{key.name} in {origin} contains a NUL character (\\0).",
+            "Remove it: no path, URL, token or name can hold one.",
+        )
     if key.kind is Path:
         return Path(value).expanduser()
     if key.name == "server_url":
@@ -232,22 +237,40 @@ def find_config_file(explicit: str | Path | None = None) -> Path | None:
     """The config file to read, following the documented search order; None if there is none."""
     if explicit:
         path = Path(explicit).expanduser()
-        if not path.is_file():
+        problem = _not_a_file(path)
+        if problem:
             raise ConfigError(
-                f"Config file {path} does not exist.",
+                f"Config file {path} {problem}.",
                 "Create one with `imagear config init --path PATH` or drop --config.",
             )
         return path
     env = os.environ.get("IMAGEAR_CONFIG")
     if env:
         path = Path(env).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"IMAGEAR_CONFIG points at {path}, which does not exist.")
+        problem = _not_a_file(path)
+        if problem:
+            raise ConfigError(f"IMAGEAR_CONFIG points at {path}, which {problem}.")
         return path
     for candidate in (Path.cwd() / CONFIG_FILENAME, user_config_path()):
         if candidate.is_file():
             return candidate
     return None
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a config file (None: it is a regular file)."""
+    if "\0" in str(path):
+        return "is not a usable file name (it contains a NUL character)"
+    try:
+        if path.is_file():
+            return None
+        if path.is_dir():
+            return "is a folder, not a file"
+        if path.exists():
+            return "is not a regular file (a pipe, socket or device)"
+    except (OSError, ValueError):  # a NUL in the name, a name too long
+        return "is not a usable file name"
+    return "does not exist"
 
 
 def user_config_path() -> Path:

@@ -9,6 +9,7 @@ that was written badly by another tool falls back to the default rather than cra
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, TypedDict
 
 from imagear.settings_spec import DEFAULTS, SPECS, Settings, Spec, Value, spec
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from sqlalchemy import Engine
+
+
+log = logging.getLogger(__name__)
+_WARNED: set[tuple[str, str | None]] = set()  # each bad stored value is warned about once
 
 
 class SeedRow(TypedDict):
@@ -58,9 +63,22 @@ def seed_rows() -> list[SeedRow]:
 
 
 def _typed(s: Spec, raw: str | None) -> Value:
+    """A stored value, typed; one another tool wrote badly (``nan`` for a threshold, text for
+    a number) is invalid: a warning (once per process) and the default, never a crash of a
+    cron run nor a quality gate turned off."""
     try:
         return s.parse(raw)
-    except Exception:  # a value another tool wrote badly must not break a cron run
+    except Exception:
+        if (s.key, raw) not in _WARNED:
+            _WARNED.add((s.key, raw))
+            log.warning(
+                "The stored %s (%r) is not valid; using its default, %s. Fix it with "
+                "`imagear settings set %s VALUE`.",
+                s.key,
+                raw,
+                s.to_text(s.default),
+                s.key,
+            )
         return s.default
 
 

@@ -14,6 +14,7 @@ side (read, write, reset) is :mod:`imagear.settings`, which re-exports these nam
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import TypeVar
@@ -190,6 +191,8 @@ class Spec:
     def _number(self, text_value: str) -> int | float:
         try:
             number: int | float = int(text_value) if self.type == "integer" else float(text_value)
+            if not math.isfinite(number):  # nan passes every bounds check: never a threshold
+                raise ValueError(text_value)
         except ValueError:
             kind = "a whole number" if self.type == "integer" else "a number"
             raise InvalidSetting(

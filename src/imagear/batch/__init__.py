@@ -42,7 +42,14 @@ Where each part lives:
 from __future__ import annotations
 
 from imagear.batch.animator import SETTINGS_TTL_SECS
-from imagear.batch.failures import count_given_up, list_failures, reset_failures
+from imagear.batch.failures import (
+    FailurePage,
+    count_given_up,
+    failure_counts,
+    failure_page,
+    list_failures,
+    reset_failures,
+)
 from imagear.batch.options import (
     DEFAULT_BACKOFF_CAP_SECS,
     DEFAULT_BACKOFF_SECS,
@@ -71,12 +78,15 @@ __all__ = [
     "BatchProgress",
     "BatchRunner",
     "BatchSummary",
+    "FailurePage",
     "ItemResult",
     "NamedSkip",
     "Preview",
     "check_local",
     "count_given_up",
     "default_lease_secs",
+    "failure_counts",
+    "failure_page",
     "list_failures",
     "progress",
     "read_ids_file",

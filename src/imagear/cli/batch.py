@@ -37,6 +37,7 @@ from imagear.cli.batch_text import (
     NAMED_ADVICE,
     failure_lines,
     failures_count_line,
+    failures_more_line,
     given_up_earlier_note,
     given_up_lines,
     item_line,
@@ -366,24 +367,42 @@ def batch(
 
 
 @app.command("failures", short_help="List the records whose last attempt failed.")
-def failures(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Records whose last batch attempt failed: the error, attempts, and the next retry."""
-    from imagear.batch import list_failures
+def failures(
+    ctx: typer.Context,
+    as_json: JsonOpt = False,
+    limit: Annotated[
+        int,
+        typer.Option(
+            help="Show at most N failures (given-up ones first, then by id); 0 shows them all.",
+            min=0,
+            max=MAX_COUNT,
+        ),
+    ] = 50,
+    offset: Annotated[
+        int, typer.Option(help="Skip the first N failures (the next page).", min=0, max=MAX_COUNT)
+    ] = 0,
+) -> None:
+    """Records whose last batch attempt failed: the error, attempts, and the next retry; a page
+    at a time (--limit, --offset), with how many there are in all."""
+    from imagear.batch import failure_page
 
     with handle_errors(as_json):
-        rows = list_failures(get_app(ctx, read_only=True))
+        page = failure_page(get_app(ctx, read_only=True), limit or None, offset)
     if as_json:
-        print_json(rows)
+        print_json(page)
         return
-    if not rows:
+    if not page.total:
         console.print("No batch failures.")
         return
-    for row in rows:
+    for row in page.failures:
         head, error = failure_lines(row)
         style = "red" if row.status == "given_up" else None
         console.print(text(head), style=style or "", soft_wrap=True, highlight=False)
         console.print(text(error), soft_wrap=True, highlight=False)
-    console.print(text(failures_count_line(rows)), soft_wrap=True, highlight=False)
+    more = failures_more_line(page)
+    if more:
+        console.print(text(more), soft_wrap=True, highlight=False)
+    console.print(text(failures_count_line(page)), soft_wrap=True, highlight=False)
 
 
 @app.command("status", short_help="How the batch is getting on (from the database).")

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imagear.batch loads the database layer: only its types are needed here
-    from imagear.batch import BatchProgress, BatchSummary, ItemResult, NamedSkip
+    from imagear.batch import BatchProgress, BatchSummary, FailurePage, ItemResult, NamedSkip
     from imagear.domain import JobFailure, NamedReport
 
 
@@ -122,17 +122,27 @@ def _state(row: JobFailure, now: datetime) -> str:
     return "next_run"
 
 
-def failures_count_line(rows: list[JobFailure], now: datetime | None = None) -> str:
-    """``2 records: 1 given up, 1 waiting for retry`` (+ ``, 1 retried by the next run``)."""
-    now = now or datetime.now(UTC)
-    states = [_state(r, now) for r in rows]
-    line = (
-        f"{_plural(len(rows), 'record')}: {states.count('given_up')} given up, "
-        f"{states.count('waiting')} waiting for retry"
-    )
-    if states.count("next_run"):
-        line += f", {states.count('next_run')} retried by the next run"
+def failures_count_line(page: FailurePage) -> str:
+    """``2 records: 1 given up, 1 waiting for retry`` (+ ``, 1 retried by the next run``),
+    counted over every failure, not only the page shown."""
+    waiting = page.waiting or 0
+    next_run = page.total - page.given_up - waiting
+    line = f"{_plural(page.total, 'record')}: {page.given_up} given up, {waiting} waiting for retry"
+    if next_run > 0:
+        line += f", {next_run} retried by the next run"
     return line + ". `imagear batch reset --all-failed` retries them now."
+
+
+def failures_more_line(page: FailurePage) -> str | None:
+    """``... and 199,950 more: --offset 50 shows the next 50, --limit 0 all of them.``"""
+    if not page.more:
+        return None
+    after = page.offset + len(page.failures)
+    step = page.limit or len(page.failures) or 1
+    return (
+        f"... and {page.more:,} more: `--offset {after}` shows the next {min(step, page.more):,}"
+        f", `--limit 0` all of them."
+    )
 
 
 def failure_lines(row: JobFailure, now: datetime | None = None) -> list[str]:
@@ -218,6 +228,7 @@ __all__ = [
     "duration",
     "failure_lines",
     "failures_count_line",
+    "failures_more_line",
     "given_up_earlier_note",
     "given_up_lines",
     "item_line",

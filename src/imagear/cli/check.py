@@ -18,6 +18,9 @@ from imagear.limits import MAX_ID
 
 EXIT_PROBLEMS = 7
 """Exit code when any clip fails the audit (QualityRejected's, imagear.errors)."""
+EXIT_NOT_FOUND = 3
+"""Exit code when the only problems are named records that do not exist or have no clip
+(README: 3 is not found)."""
 
 ObjectIdsOpt = Annotated[
     list[int] | None,
@@ -62,7 +65,8 @@ def check(
     checks (black, blank, frozen, not of the master image, not what the row records) pass.
     Files in the record folders that no row names are reported too.
 
-    One line per problem; exit 0 when every clip passes, 7 when any fails. Changes nothing,
+    One line per problem; exit 0 when every clip passes, 7 when any fails, 3 when the only
+    problems are named records that do not exist or have no clip. Changes nothing,
     but with --repair --yes, which removes the files no row names.
     """
     from imagear.audit import audit_clips, leftovers
@@ -81,11 +85,12 @@ def check(
             )
         app = get_app(ctx, read_only=True)
         audits = audit_clips(app, None if check_all else object_id)
-        checked = failed = 0
+        checked = failed = missing = 0
         results = []
         for audit in audits:
             checked += 1
             failed += 0 if audit.ok else 1
+            missing += 1 if audit.problems and _not_found(audit.problems) else 0
             if as_json:
                 results.append(audit)
                 continue
@@ -115,7 +120,12 @@ def check(
         summary += f"{failed} failed." if failed else "all pass."
         err_console.print(text(summary), soft_wrap=True)
     if failed:
-        raise typer.Exit(EXIT_PROBLEMS)
+        raise typer.Exit(EXIT_NOT_FOUND if failed == missing else EXIT_PROBLEMS)
+
+
+def _not_found(problems: list[dict[str, object]]) -> bool:
+    """The audit's problems only say that the record (or its clip) is not there."""
+    return all(p["check"] == "row" for p in problems)
 
 
 def run_repair(ctx: typer.Context, object_ids: list[int] | None, yes: bool, as_json: bool) -> None:

@@ -20,7 +20,15 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def _show(value: object) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
-    return "" if value is None else str(value)
+    return "" if value is None else str(_redacted(value))
+
+
+def _redacted(value: object) -> object:
+    """A value as shown: a URL's ``user:password@`` as ``user:***@`` (ar_server_url,
+    ar_server_pool); the stored value keeps it."""
+    from imagear.urls import redact_url
+
+    return redact_url(value) if isinstance(value, str) else value
 
 
 @app.command("list")
@@ -32,7 +40,7 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         values = svc.get_all(get_app(ctx, read_only=True).engine)
     rows = [dict(d, value=values.value(d["key"])) for d in svc.describe()]
     if as_json:
-        print_json({r["key"]: r["value"] for r in rows})
+        print_json({r["key"]: _redacted(r["value"]) for r in rows})
         return
     from rich.table import Table
 
@@ -60,7 +68,7 @@ def get(
     with handle_errors(as_json):
         value = svc.get(get_app(ctx, read_only=True).engine, key)
     if as_json:
-        print_json({key: value})
+        print_json({key: _redacted(value)})
     else:
         typer.echo(visible(_show(value)))
 

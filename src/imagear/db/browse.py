@@ -22,6 +22,9 @@ from imagear.domain import Clip, GridRow
 FILTERS = ("all", "animated", "missing", "failed", "refused", "rejected")
 _FAILED = ("failed", "given_up")
 QUALITY = "quality"
+MAX_SEARCH = 200
+"""Characters of a search that are used (no identifier or title search needs more; SQLite
+refuses LIKE patterns over 50,000 bytes)."""
 
 
 def _escape_like(text: str) -> str:
@@ -67,7 +70,8 @@ def page(
     r = fl.records
     title = fl.title()
     where = [fl.listed()]
-    text = query.strip()
+    # no NUL (PostgreSQL refuses one in a string), at most MAX_SEARCH characters
+    text = query.replace("\0", "").strip()[:MAX_SEARCH].strip()
     if text:
         pattern = f"%{_escape_like(text)}%"
         where.append(
@@ -122,4 +126,4 @@ def page(
     return rows, int(total)
 
 
-__all__ = ["FILTERS", "page", "rejected_sql"]
+__all__ = ["FILTERS", "MAX_SEARCH", "page", "rejected_sql"]

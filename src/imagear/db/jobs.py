@@ -22,7 +22,7 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BindParameter,
@@ -36,16 +36,16 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
-    case,
     func,
     literal,
     literal_column,
     or_,
     select,
     text,
-    update,
+    type_coerce,
 )
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.types import TypeDecorator
 
 from imagear.db import flavour, locks
 from imagear.db.engine import MYSQL, POSTGRES, family
@@ -53,7 +53,7 @@ from imagear.db.records import has_clip, has_master, is_master_file
 from imagear.db.review import APPROVED, REVIEW
 from imagear.db.rows import NamedRow
 from imagear.db.schema import CLIPS, FILES, JOB
-from imagear.domain import JobFailure, PlannedRecord
+from imagear.domain import PlannedRecord
 
 PENDING, RUNNING, DONE, FAILED, GIVEN_UP = "pending", "running", "done", "failed", "given_up"
 RUNNER_LOST = "RunnerLost"
@@ -65,6 +65,34 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class LenientTime(TypeDecorator[datetime]):
+    """A job time as read back: a time another tool wrote badly (``0000-00-00 00:00:00``,
+    ``garbage`` in SQLite's text) reads as None (unknown) instead of failing the page or the
+    command that shows it. Reads only (:func:`lenient`); the columns keep their own type."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def result_processor(self, dialect: Any, coltype: object) -> Any:
+        inner = self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype)
+
+        def process(value: object) -> datetime | None:
+            if value is None or isinstance(value, datetime):
+                return value
+            try:
+                out = inner(value) if inner is not None else value
+            except (ValueError, TypeError, OverflowError):
+                return None
+            return out if isinstance(out, datetime) else None
+
+        return process
+
+
+def lenient(column: ColumnElement[datetime]) -> ColumnElement[datetime]:
+    """``column`` (a job time) read with :class:`LenientTime`, under its own name."""
+    return type_coerce(column, LenientTime()).label(getattr(column, "name", None))
 
 
 def iso(value: datetime | None) -> str | None:
@@ -344,10 +372,10 @@ def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, NamedRow]:
             has_clip(r.c.id).label("has_clip"),
             j.c.status,
             j.c.attempts,
-            j.c.next_attempt_at,
+            lenient(j.c.next_attempt_at),
             j.c.claimed_by,
-            j.c.claim_expires_at,
-            j.c.finished_at,
+            lenient(j.c.claim_expires_at),
+            lenient(j.c.finished_at),
         )
         .select_from(r.outerjoin(j, j.c.object_id == r.c.id))
         .where(r.c.id.in_(list(window)))
@@ -369,84 +397,6 @@ def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, NamedRow]:
     }
 
 
-# -- failures ----------------------------------------------------------------------------------
-
-_READ_FAILED = "Could not read the batch failures"
-
-
-def failures(engine: Engine) -> list[JobFailure]:
-    """The failure rows (:func:`is_failure`), given-up ones first, then by id."""
-    j = JOB
-    r = flavour.of(engine).records
-    query = (
-        select(
-            j.c.object_id,
-            r.c.identifier,
-            j.c.status,
-            j.c.attempts,
-            j.c.last_error_kind,
-            j.c.last_error,
-            j.c.next_attempt_at,
-            j.c.claimed_by,
-            j.c.updated_at,
-        )
-        .select_from(j.outerjoin(r, r.c.id == j.c.object_id))
-        .where(is_failure())
-        .order_by(case((j.c.status == GIVEN_UP, 0), else_=1), j.c.object_id)
-    )
-    return [
-        JobFailure(
-            object_id=int(row.object_id),
-            identifier=row.identifier,
-            status=row.status,
-            attempts=int(row.attempts or 0),
-            error_kind=row.last_error_kind,
-            error=row.last_error,
-            next_attempt_at=as_utc(row.next_attempt_at),
-            claimed_by=row.claimed_by,
-            updated_at=as_utc(row.updated_at),
-        )
-        for row in read_rows(engine, query, _READ_FAILED)
-    ]
-
-
-def waiting(engine: Engine) -> tuple[int, datetime | None]:
-    """Failed records whose retry time has not come yet: how many, and the first retry time
-    (UTC), so that a run with nothing to do can say when there will be."""
-    query = select(func.count(), func.min(JOB.c.next_attempt_at)).where(
-        JOB.c.status == FAILED, JOB.c.next_attempt_at > sql_now(engine)
-    )
-    n, first = read_rows(engine, query, _READ_FAILED)[0]
-    return int(n), as_utc(first)
-
-
-def count_given_up(engine: Engine) -> int:
-    query = select(func.count()).select_from(JOB).where(JOB.c.status == GIVEN_UP)
-    return int(read_rows(engine, query, _READ_FAILED)[0][0])
-
-
-def reset_failures(engine: Engine, object_ids: Sequence[int] | None = None) -> list[int]:
-    """Failure rows (of ``object_ids``, or all) back to ``pending`` with attempts and error
-    cleared; returns the ids reset."""
-    where = [is_failure()]
-    if object_ids is not None:
-        where.append(JOB.c.object_id.in_(list(object_ids)))
-    reset = PickAndUpdate(
-        select(JOB.c.object_id).where(*where).with_for_update(),
-        update(JOB).values(
-            status=PENDING,
-            attempts=0,
-            last_error=None,
-            last_error_kind=None,
-            next_attempt_at=None,
-            updated_at=sql_now(engine),
-        ),
-    )
-    with write_tx(engine, "reset failures") as conn:
-        rows = reset.run(conn)
-    return sorted(int(r[0]) for r in rows)
-
-
 __all__ = [
     "DONE",
     "FAILED",
@@ -457,16 +407,16 @@ __all__ = [
     "PickAndUpdate",
     "RUNNER_LOST",
     "RUNNING",
+    "LenientTime",
     "Selection",
     "as_utc",
     "candidate",
     "clock",
     "count",
-    "count_given_up",
-    "failures",
     "is_failure",
     "is_postgres",
     "iso",
+    "lenient",
     "mysql_now",
     "mysql_plus",
     "on_index",
@@ -474,9 +424,7 @@ __all__ = [
     "not_done_since",
     "plan",
     "read_rows",
-    "reset_failures",
     "sql_now",
     "time_param",
-    "waiting",
     "write_tx",
 ]

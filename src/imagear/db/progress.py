@@ -17,7 +17,7 @@ from sqlalchemy import Engine, case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour
-from imagear.db.jobs import DONE, FAILED, RUNNING, as_utc, sql_now
+from imagear.db.jobs import DONE, FAILED, RUNNING, as_utc, lenient, sql_now
 from imagear.db.schema import JOB
 from imagear.domain import Finished, RunningClaim
 
@@ -61,8 +61,8 @@ def snapshot(engine: Engine) -> Snapshot:
                     expires_at=as_utc(r.claim_expires_at),
                 )
                 for r in conn.execute(
-                    select(j.c.object_id, j.c.claimed_by, j.c.attempts, j.c.updated_at)
-                    .add_columns(j.c.claim_expires_at)
+                    select(j.c.object_id, j.c.claimed_by, j.c.attempts, lenient(j.c.updated_at))
+                    .add_columns(lenient(j.c.claim_expires_at))
                     .where(j.c.status == RUNNING)
                     .order_by(j.c.object_id)
                     .limit(RUNNING_SHOWN)
@@ -77,14 +77,14 @@ def snapshot(engine: Engine) -> Snapshot:
             last = [
                 Finished(int(r.object_id), as_utc(r.finished_at))
                 for r in conn.execute(
-                    select(j.c.object_id, j.c.finished_at)
+                    select(j.c.object_id, lenient(j.c.finished_at))
                     .where(j.c.status == DONE, j.c.finished_at.is_not(None))
                     .order_by(j.c.finished_at.desc(), j.c.object_id.desc())
                     .limit(LAST_SHOWN)
                 )
             ]
             next_retry = conn.execute(
-                select(func.min(j.c.next_attempt_at)).where(
+                select(lenient(func.min(j.c.next_attempt_at))).where(
                     j.c.status == FAILED, j.c.next_attempt_at > now
                 )
             ).scalar_one()

@@ -15,8 +15,9 @@ import gc
 import importlib.util
 import logging
 import sys
+import threading
 from pathlib import Path
-from typing import Protocol, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from imagear.engines.diffusers_weights import DiffusersModel
 from imagear.errors import EngineUnavailable
@@ -162,6 +163,27 @@ def unavailable_reason(descriptor: RunnableModel, models_dir: Path | None) -> st
     return None if found is None else found.one_line()
 
 
+_TORCH_IMPORT = threading.Lock()
+"""Serialises the first import of torch (seconds long): two first loads of the admin page at
+once must not both start it, nor one read the other's half-imported module."""
+
+
+def loaded_torch(import_torch: bool) -> Any:
+    """torch, fully imported: when another thread is importing it, this waits for it; when it
+    is not imported yet, it is imported (once, under a lock) only if ``import_torch``. None
+    when it is not (or cannot be) imported; a broken torch install never raises."""
+    with _TORCH_IMPORT:
+        if "torch" not in sys.modules and not (import_torch and importable("torch")):
+            return None
+        try:
+            # waits for an import under way in another thread: sys.modules holds the module
+            # from its first line, half-initialised
+            import torch
+        except Exception:  # a broken torch install must not break a health report
+            return None
+        return torch
+
+
 def device_info(import_torch: bool) -> DeviceInfo:
     """The health report's GPU fields: cuda, and when it is true device and VRAM in GB
     (2 decimals), as REFERENCE.md section 1 has them.
@@ -170,12 +192,7 @@ def device_info(import_torch: bool) -> DeviceInfo:
     otherwise (a kenburns-only host) this reports ``cuda: false`` without paying for importing
     torch. A broken torch install or a driver error reads as "no CUDA", never raises.
     """
-    torch = sys.modules.get("torch")
-    if torch is None and import_torch and importable("torch"):
-        try:
-            import torch
-        except Exception:  # a broken torch install must not break a health report
-            torch = None
+    torch = loaded_torch(import_torch)
     if torch is None:
         return {"cuda": False}
     try:
@@ -223,6 +240,7 @@ __all__ = [
     "free_accelerator_memory",
     "holds_accelerator",
     "importable",
+    "loaded_torch",
     "missing_requirements",
     "problem",
     "requirements_problem",

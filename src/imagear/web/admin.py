@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from imagear import settings as settings_svc
-from imagear.batch import list_failures
+from imagear.batch import failure_page
 from imagear.clips import recent_clips
 from imagear.errors import ImagearError
 from imagear.web.console import Console
@@ -17,6 +17,7 @@ from imagear.web.deps import ChangeDep, ConsoleDep, Refused
 from imagear.web.wording import one_line
 
 PATH = "/admin/image-ar/settings"
+FAILURES_SHOWN = 50
 
 
 def _health(console: Console) -> dict[str, object]:
@@ -53,7 +54,7 @@ def _page(
         health=_health(console),
         recent=recent,
         total=total,
-        failures=list_failures(app)[:50],
+        failures=failure_page(app, FAILURES_SHOWN, with_waiting=False),
     )
 
 

@@ -1,14 +1,16 @@
 """The batch page (``/batch``): how the batch is getting on and its failures, for a curator or
 an operator watching a cron run. ``/batch.json`` is the same snapshot, which the page fetches
 every few seconds to update its numbers without a reload. Read-only: no token needed, as for
-the grid (the console listens on loopback unless told otherwise)."""
+the grid (the console listens on loopback unless told otherwise); the failures' errors (which
+may name hosts and paths) only to a signed-in admin, a page at a time (read in SQL): a visitor
+sees their counts."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from imagear.batch import list_failures, progress
+from imagear.batch import failure_counts, failure_page, progress
 from imagear.domain import json_object
 from imagear.web.deps import AppDep, ConsoleDep
 
@@ -37,10 +39,16 @@ router = APIRouter()
 
 
 @router.get("/batch", response_class=HTMLResponse)
-def batch_page(request: Request, console: ConsoleDep) -> Response:
+def batch_page(request: Request, console: ConsoleDep, fpage: int = 1) -> Response:
     app = console.app
     now = progress(app)
-    failures = list_failures(app)
+    fpage = max(1, min(fpage, 10**7))
+    signed_in = console.who(request).admin
+    failures = (
+        failure_page(app, FAILURES_SHOWN, (fpage - 1) * FAILURES_SHOWN, with_waiting=False)
+        if signed_in
+        else failure_counts(app)
+    )
     ages = [_ago((now.now - c.since).total_seconds()) if c.since else "" for c in now.running]
     return console.page(
         request,
@@ -48,8 +56,12 @@ def batch_page(request: Request, console: ConsoleDep) -> Response:
         p=json_object(now),
         ages=ages,
         stamp=_stamp,
-        failures=[json_object(f) for f in failures[:FAILURES_SHOWN]],
-        failures_total=len(failures),
+        failures=[json_object(f) for f in failures.failures],
+        failures_total=failures.total,
+        failures_given_up=failures.given_up,
+        failures_more=failures.more,
+        fpage=fpage,
+        signed_in=signed_in,
         refresh_ms=REFRESH_MS,
         eta=_ago(now.eta_secs),
     )
