@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -50,6 +51,17 @@ def fake(fakes: list[FakeVideoServer], **knobs: Any) -> FakeVideoServer:
     return server
 
 
+_DEAD: list[socket.socket] = []
+
+
+def dead_url() -> str:
+    """A loopback URL where nothing listens (its port stays bound, never listening)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _DEAD.append(sock)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
 def jobs(app: App) -> dict[int, Any]:
     with app.engine.connect() as conn:
         return {r.object_id: r for r in conn.execute(select(JOB))}
@@ -61,10 +73,11 @@ def jobs(app: App) -> dict[int, Any]:
 def test_a_fast_failing_server_does_not_swallow_the_batch(
     app: App, fakes: list[FakeVideoServer], tmp_path: Path
 ) -> None:
+    # as in the issue: A answers 500 at once, B is slower and healthy, C was killed
     sick = fake(fakes, status=500, error="CUDA error: an illegal memory access")
     healthy = fake(fakes, latency=0.05, health={"queue_size": 1})
     settings.set_value(app.engine, "ar_server_url", sick.url)
-    settings.set_value(app.engine, "ar_server_pool", healthy.url)
+    settings.set_value(app.engine, "ar_server_pool", f"{healthy.url} {dead_url()}")
     ids = make_records(app, 12, tmp_path / "in")
     summary = BatchRunner(app, BatchOptions(concurrency=3, backoff_secs=60.0)).run()
     outcomes = [r.outcome for r in summary.results]
