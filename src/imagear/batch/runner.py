@@ -13,9 +13,9 @@ in three kinds of thread:
 The database side of each step is :class:`imagear.db.claims.ClaimStore`; how failures are retried
 is :mod:`imagear.batch.retry`. A runner holds at most ``concurrency + CLAIM_AHEAD`` claims, and
 marks a record's job row as generating just before its request is sent: a runner killed then
-costs only those records an attempt (:meth:`ClaimStore.sweep`). :meth:`BatchRunner.stop` (safe from a signal handler) stops
-taking records, lets the running ones finish and gives back claims on records not started;
-:meth:`BatchRunner.abort` gives back every claim and returns at once.
+costs only those records an attempt (:meth:`ClaimStore.sweep`). :meth:`BatchRunner.stop` (safe
+from a signal handler) stops taking records, lets the running ones finish and gives back claims
+on records not started; :meth:`BatchRunner.abort` gives back every claim and returns at once.
 """
 
 from __future__ import annotations

@@ -250,8 +250,11 @@ class ClaimStore:
             + func.coalesce(JOB.c.claimed_by, "?")
             + literal(" stopped (killed or crashed) while holding this record; its claim expired.")
         )
-        began = JOB.c.next_attempt_at.is_not(None)  # generating (SET runs in column order:
-        stmt = PickAndUpdate(  # MySQL's sees the new values, next_attempt_at is set last)
+        # generating (see started). MySQL evaluates SET left to right, each term seeing the
+        # values set before it: the columns are set in table order, next_attempt_at after
+        # every term that reads it, attempts after status
+        began = JOB.c.next_attempt_at.is_not(None)
+        stmt = PickAndUpdate(
             expired,
             update(JOB).values(
                 status=case(
@@ -325,7 +328,8 @@ class ClaimStore:
         conn: Connection | None = None,
     ) -> list[Claim]:
         """Claim up to ``n`` records: new ones first, then due retries, lowest ids first.
-        Each claim counts one attempt (given back by :meth:`release` if never started).
+        Each claim counts one attempt (given back by :meth:`release`, or by :meth:`sweep` when
+        its runner is lost, if the record never started generating).
 
         New work is taken above the highest id this runner has claimed so far (a cursor),
         so a claim reads a few rows however far the run has got, whichever index the
