@@ -8,8 +8,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -230,3 +234,36 @@ def test_a_runner_holds_no_more_claims_than_it_can_start_soon(
     assert len(seen) == 20 and max(seen) <= 3 + CLAIM_AHEAD, seen
     assert marked == [True] * 20  # each record marked as generating before it was sent
     assert all(r.status == "done" for r in jobs(app).values()) and len(ids) == 20
+
+
+@pytest.mark.mysql
+def test_kill_9_costs_only_the_records_that_were_generating(
+    app: App, serve: Any, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The issue's case end to end: ``imagear batch -j 3`` killed with SIGKILL mid-run."""
+    make_records(app, 20, tmp_path / "in")
+    serve(latency=0.4)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imagear", "batch", "--concurrency", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + 30
+    while " created " not in seen and time.monotonic() < deadline:
+        seen += proc.stdout.readline()
+    assert " created " in seen, seen
+    proc.kill()
+    proc.communicate(timeout=30)
+    held = leases_expire(app)
+    assert 0 < held <= 3 + CLAIM_AHEAD  # claims it held when it died
+    ClaimStore(app.engine, "next:1", lease_secs=60, max_attempts=5).sweep()
+    rows = [r for r in jobs(app).values() if r.status != "done"]
+    charged = [r for r in rows if r.attempts]
+    assert all(r.last_error_kind == RUNNER_LOST for r in charged)
+    assert len(charged) <= 3 + CLAIM_AHEAD
+    assert all(r.status == "pending" for r in rows)
