@@ -8,6 +8,8 @@ of servers"). :class:`PoolGenerator` prepares the upload once, as
   before its ``Retry-After``); the least full server gets the request, or it waits here;
 - a refused connection (nothing was sent) moves the request to another server, and the server
   is taken out and probed again after :data:`PROBE_SECS`, doubling up to :data:`PROBE_MAX_SECS`;
+- a server that keeps answering errors is taken out too, and a request it answered with an
+  error goes to another server without spending the record's attempt (:mod:`.pool_health`);
 - a request that reached a server is never sent again while it could still be answered: a
   timeout, an error or a broken connection is the record's failure, except when the server is
   proven gone (its address refuses connections after the break): then another server gets it,
@@ -22,15 +24,13 @@ state in ``extra["pool"]`` (:func:`pool_lines` words it).
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -40,11 +40,23 @@ from imagear.errors import (
     ImagearError,
     ModelNotAvailable,
     ServerBusy,
+    ServerError,
     ServerTimeout,
     ServerUnreachable,
 )
 from imagear.generators import ClientOptions, Fields, RemoteGenerator, server_models
-from imagear.urls import parse_pool, redact_url
+from imagear.pool_health import (
+    PROBE_TIMEOUT,
+    Streak,
+    broke,
+    capacity_of,
+    not_in,
+    pool_lines,
+    refuses,
+    server_failed,
+    sick_error,
+)
+from imagear.urls import parse_pool
 from imagear.wire import ClipResponse, Health
 
 if TYPE_CHECKING:
@@ -54,8 +66,6 @@ if TYPE_CHECKING:
 PROBE_SECS = 5.0
 """Seconds before a server taken out is probed again (doubling while it stays down)."""
 PROBE_MAX_SECS = 60.0
-PROBE_TIMEOUT = 10.0
-"""Seconds a probe (``GET /health``) may take."""
 BUSY_SECS = 2.0
 """How long a busy server gets no request when it did not say (no ``Retry-After``)."""
 
@@ -89,6 +99,7 @@ class Server:
     busy_until: float = 0.0
     models: set[str] | None = None  # None: it did not say
     sent: int = 0
+    streak: Streak = field(default_factory=Streak)  # its recent error answers
 
     @property
     def shown(self) -> str:
@@ -109,14 +120,6 @@ class Server:
         }
 
 
-def capacity_of(health: Health) -> int | None:
-    """Requests a server takes at once: ``queue_size + 1`` when its /health says, else None."""
-    size = health.extra.get("queue_size")
-    if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
-        return size + 1
-    return None
-
-
 @dataclass(frozen=True)
 class Slot:
     """A request's place on a server (:meth:`ServerPool.slot`); what it learns goes through it."""
@@ -132,6 +135,12 @@ class Slot:
 
     def gone(self) -> bool:
         return self.pool.gone(self.server)
+
+    def answered(self) -> None:
+        self.pool.answered(self.server)
+
+    def failed(self, err: ImagearError) -> None:
+        self.pool.failed(self.server, err)
 
 
 class ServerPool:
@@ -230,16 +239,38 @@ class ServerPool:
 
     # -- routing -----------------------------------------------------------------------------
 
-    def take_out(self, server: Server, err: ImagearError) -> None:
-        """``server`` stopped answering: no request goes there until a probe answers."""
+    def take_out(self, server: Server, err: ImagearError, wait: float | None = None) -> None:
+        """``server`` stopped answering: no request goes there until a probe answers (after
+        ``wait`` seconds when given, else :data:`PROBE_SECS` doubling while it stays down)."""
         with self._cond:
-            if server.up:
+            if wait is not None:
+                server.probe_wait = wait
+            elif server.up:
                 server.probe_wait = self.probe_secs
             else:
                 server.probe_wait = min(PROBE_MAX_SECS, server.probe_wait * 2)
             server.up, server.error = False, err.message
             server.next_probe = self._clock() + server.probe_wait
             self._cond.notify_all()
+
+    def answered(self, server: Server) -> None:
+        """``server`` answered a clip: its error row ends."""
+        with self._cond:
+            server.streak.answered()
+
+    def failed(self, server: Server, err: ImagearError) -> None:
+        """``server`` answered an error: out of the rotation when it keeps doing so."""
+        with self._cond:
+            errors = server.streak.errors + 1
+            if not server.streak.failed(self._clock()):
+                return
+            wait = server.streak.out_for(self.probe_secs, PROBE_MAX_SECS)
+            self.take_out(server, sick_error(server.shown, err, errors), wait)
+
+    def others(self, model: str | None, avoid: Sequence[Server]) -> bool:
+        """Is a server other than those of ``avoid`` in the rotation for ``model``?"""
+        with self._cond:
+            return any(s.up and s.serves(model) and not_in(s, avoid) for s in self.servers)
 
     def busy(self, server: Server, wait: float | None) -> None:
         """``server`` answered 429/503 with ``server.in_flight`` requests of ours (this one
@@ -250,15 +281,17 @@ class ServerPool:
             self._cond.notify_all()
 
     @contextlib.contextmanager
-    def slot(self, model: str | None, deadline: float) -> Iterator[Slot]:
-        """A free slot for ``model`` on the best server, held while the block runs."""
-        server = self.acquire(model, deadline)
+    def slot(
+        self, model: str | None, deadline: float, avoid: Sequence[Server] = ()
+    ) -> Iterator[Slot]:
+        """A free slot for ``model`` on the best server but ``avoid``, held while the block runs."""
+        server = self.acquire(model, deadline, avoid)
         try:
             yield Slot(self, server)
         finally:
             self.release(server)
 
-    def acquire(self, model: str | None, deadline: float) -> Server:
+    def acquire(self, model: str | None, deadline: float, avoid: Sequence[Server] = ()) -> Server:
         """A server with a free slot for ``model`` (its slot is held until :meth:`release`);
         waits for one until ``deadline`` (on the pool's clock)."""
         self._know()
@@ -267,7 +300,7 @@ class ServerPool:
             while True:
                 now = self._clock()
                 self._probe_later(now)
-                usable = [s for s in self.servers if s.up and s.serves(model)]
+                usable = [s for s in self.servers if s.up and s.serves(model) and not_in(s, avoid)]
                 free = [
                     s
                     for s in usable
@@ -309,7 +342,7 @@ class ServerPool:
         """After a broken connection: is ``server`` gone, i.e. does its address refuse a new
         connection now (so the process that had the request is dead, and its generation with
         it)? Taken out when it is. A timeout or an answer says it may still be generating."""
-        if not _refuses(server.url):
+        if not refuses(server.url):
             return False
         self.take_out(
             server,
@@ -346,32 +379,6 @@ class ServerPool:
             f"({self._listing()}).",
             "Try again later, or lower the batch concurrency.",
         )
-
-
-def _refuses(url: str, tries: int = 4, pause: float = 0.1) -> bool:
-    """True when a new TCP connection to ``url``'s host and port is refused (nothing listens
-    there), on a fresh socket: a kept-alive connection would only say that it broke. Asked a
-    few times ``pause`` seconds apart: a process being killed closes its connections a moment
-    before its listening socket, which meanwhile still accepts."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    for attempt in range(tries):
-        if attempt:
-            time.sleep(pause)
-        try:
-            with socket.create_connection((parts.hostname or "", port), timeout=PROBE_TIMEOUT):
-                pass
-        except ConnectionRefusedError:
-            return True
-        except OSError:  # unreachable, timed out, no such host: not proof that it died
-            return False
-    return False
-
-
-def _broke(err: BaseException) -> bool:
-    """The request reached the server and the connection then broke (no timeout)."""
-    cause = err.__cause__
-    return isinstance(cause, httpx.TransportError) and not isinstance(cause, httpx.TimeoutException)
 
 
 class PoolGenerator(RemoteGenerator):
@@ -443,50 +450,43 @@ class PoolGenerator(RemoteGenerator):
         pool = self.pool
         deadline = pool.now() + pool.timeout
         model = str(sent["model"])  # fields() always names the model
-        resent = False
+        resent, failed, failure = False, list[Server](), None  # failed: answered an error
         while True:
-            with pool.slot(model, deadline) as slot:
-                try:
-                    return slot.server.client.animate(
-                        payload, sent, dest, filename=filename, progress=progress
-                    )
-                except TurnRefused as turn:  # 429/503: it did not take the request
-                    slot.busy(min(turn.wait, pool.timeout))
-                except ServerUnreachable as err:  # refused before anything was sent
-                    slot.take_out(err)
-                except (BadResponse, ServerTimeout) as err:
-                    # the request reached the server: never sent again while it could still be
-                    # answered; only a server proven gone (refusing connections now) is replaced
-                    if resent or not _broke(err) or not slot.gone():
-                        raise
-                    resent = True
+            inside = False
+            try:
+                with pool.slot(model, deadline, failed) as slot:
+                    inside = True
+                    try:
+                        clip = slot.server.client.animate(
+                            payload, sent, dest, filename=filename, progress=progress
+                        )
+                        slot.answered()
+                        return clip
+                    except TurnRefused as turn:  # 429/503: it did not take the request
+                        slot.busy(min(turn.wait, pool.timeout))
+                    except ServerUnreachable as err:  # refused before anything was sent
+                        slot.take_out(err)
+                    except (BadResponse, ServerTimeout) as err:
+                        # reached the server: never sent again while it could still be answered;
+                        # only a server proven gone (refusing connections now) is replaced
+                        if resent or not broke(err) or not slot.gone():
+                            raise
+                        resent = True
+                    except ServerError as err:  # an error answer: another server, once each
+                        if not server_failed(err):
+                            raise
+                        slot.failed(err)
+                        failed.append(slot.server)
+                        if not pool.others(model, failed):
+                            raise
+                        failure = err
+            except (ServerUnreachable, ModelNotAvailable):
+                if failure is None or inside:  # no server left after an error answer: that
+                    raise  # error is the record's failure (not the run's)
+                raise failure from None
 
     def close(self) -> None:
         self.pool.close()
-
-
-def pool_lines(health: object) -> list[str]:
-    """One line per server of a pool's health (none for a single server), for the batch
-    pre-flight and ``imagear health``."""
-    extra = getattr(health, "extra", None)
-    states = extra.get("pool") if isinstance(extra, dict) else None
-    if not states:
-        return []
-    ready = sum(1 for s in states if s.get("ready"))
-    lines = [f"Server pool: {ready} of {len(states)} servers ready."]
-    for s in states:
-        url = redact_url(str(s.get("url")))
-        if s.get("ready"):
-            cap = s.get("capacity")
-            at_once = f"{cap} requests at once" if cap else "capacity not reported"
-            lines.append(f"  {url}: ready ({at_once}).")
-        elif s.get("reachable"):
-            lines.append(f"  {url}: reachable, but lacks the model; it gets no requests.")
-        else:
-            lines.append(
-                f"  {url}: taken out, probed again later: {s.get('error') or 'unreachable'}"
-            )
-    return lines
 
 
 __all__ = [

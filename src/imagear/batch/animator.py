@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING
 from imagear.generation.permit import StoppedWaiting
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from imagear.generation.permit import GenerationPermit
     from imagear.generation.values import AnimateOutcome
     from imagear.settings import Settings
 
@@ -66,6 +69,25 @@ class GatePermit:
 
     def release(self) -> None:
         self.gate.release(self.object_id)
+
+
+class MarkingPermit:
+    """A permit that calls ``on_start()`` once it is granted, just before the record's request
+    is sent: the batch marks the record's job row as generating (:meth:`ClaimStore.started`),
+    so that a runner lost from then on is charged the attempt, and only then."""
+
+    def __init__(self, inner: GenerationPermit, on_start: Callable[[], None]) -> None:
+        self.inner = inner
+        self.on_start = on_start
+
+    def acquire(self) -> bool:
+        if not self.inner.acquire():
+            return False
+        self.on_start()
+        return True
+
+    def release(self) -> None:
+        self.inner.release()
 
 
 class GenerationGate:
@@ -162,6 +184,7 @@ __all__ = [
     "WARM_MODULES",
     "GatePermit",
     "GenerationGate",
+    "MarkingPermit",
     "StoppedWaiting",
     "batch_animator_class",
     "timing",

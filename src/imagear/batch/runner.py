@@ -6,31 +6,37 @@ in three kinds of thread:
 - the thread that calls :meth:`BatchRunner.run` (the main loop) claims records ahead of the
   workers, hands each free worker its next claimed record, records outcomes, and sends every
   :class:`~imagear.batch.report.BatchEvents` callback;
-- ``concurrency`` worker threads (a few more when the generation gate of
+- ``concurrency`` worker threads (:data:`CLAIM_AHEAD` more when the generation gate of
   :mod:`imagear.batch.animator` is on) only animate: :meth:`Animator.animate` per record;
 - a heartbeat thread renews the claims this runner holds and reopens claims whose runner died.
 
 The database side of each step is :class:`imagear.db.claims.ClaimStore`; how failures are retried
-is :mod:`imagear.batch.retry`. :meth:`BatchRunner.stop` (safe from a signal handler) stops
-taking records, lets the running ones finish and gives back claims on records not started;
-:meth:`BatchRunner.abort` gives back every claim and returns at once.
+is :mod:`imagear.batch.retry`. A runner holds at most ``concurrency + CLAIM_AHEAD`` claims, and
+marks a record's job row as generating just before its request is sent: a runner killed then
+costs only those records an attempt (:meth:`ClaimStore.sweep`). :meth:`BatchRunner.stop` (safe
+from a signal handler) stops taking records, lets the running ones finish and gives back claims
+on records not started; :meth:`BatchRunner.abort` gives back every claim and returns at once.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING
 
 from imagear import store
 from imagear.app import App
-from imagear.batch.animator import GenerationGate, StoppedWaiting, batch_animator_class, timing
+from imagear.batch.animator import (
+    GenerationGate,
+    MarkingPermit,
+    StoppedWaiting,
+    batch_animator_class,
+    timing,
+)
 from imagear.batch.failures import count_given_up, waiting_retries
 from imagear.batch.options import BatchOptions, default_lease_secs, heartbeat_secs
 from imagear.batch.plan import Counting, count, explain_named, plan
@@ -44,6 +50,7 @@ from imagear.batch.report import (
     reopened_notice,
 )
 from imagear.batch.retry import QUALITY, RUN_LEVEL, failure_kind, retry_delay
+from imagear.batch.work import Done, Work
 from imagear.db.claims import Claim, ClaimStore, new_runner_id
 from imagear.db.jobs import Selection
 from imagear.domain import PlannedRecord
@@ -52,9 +59,11 @@ from imagear.pool import pool_lines
 
 if TYPE_CHECKING:
     from imagear.animate import Animator
-    from imagear.generation.values import AnimateOutcome
     from imagear.wire import Health
 
+CLAIM_AHEAD = 2
+"""Claims a runner holds beyond ``concurrency``: the records whose uploads are prepared, or
+whose clips are checked and stored, while ``concurrency`` others generate."""
 PREVIEW_ROWS = 1000
 """``--dry-run`` without ``--limit`` lists the first this many records (all are counted)."""
 
@@ -102,13 +111,17 @@ class BatchRunner:
 
     @property
     def _workers(self) -> int:
-        """Worker threads: ``concurrency``, plus as many again and two when the gate keeps the
+        """Worker threads: ``concurrency``, plus :data:`CLAIM_AHEAD` when the gate keeps the
         generations to ``concurrency``: while ``concurrency`` records generate, the others
         prepare the next uploads (then wait at the gate, ready to be sent the moment a slot
-        frees) and check and store the clips that came back, so that a server slot never waits
-        on the client while the client has a CPU to spare (see :mod:`imagear.batch.animator`)."""
+        frees) or check and store the clips that came back (see :mod:`imagear.batch.animator`)."""
         n = self.options.concurrency
-        return 2 * n + 2 if self._gate is not None else n
+        return n + CLAIM_AHEAD if self._gate is not None else n
+
+    @property
+    def _most_claims(self) -> int:
+        """Claims held at once (running and waiting): what the workers can start soon."""
+        return self.options.concurrency + CLAIM_AHEAD
 
     @property
     def slot_wait_secs(self) -> float:
@@ -222,7 +235,7 @@ class BatchRunner:
         heartbeat = threading.Thread(target=self._heartbeat, name="imagear-heartbeat", daemon=True)
         heartbeat.start()
         pool = ThreadPoolExecutor(self._workers, thread_name_prefix="imagear-batch")
-        work = _Work(sel, started)
+        work = Work(sel, started)
         try:
             self._loop(summary, pool, work)
         finally:
@@ -239,7 +252,7 @@ class BatchRunner:
             heartbeat.join(timeout=5)
             self._drain_notices()
 
-    def _loop(self, summary: BatchSummary, pool: ThreadPoolExecutor, work: _Work) -> None:
+    def _loop(self, summary: BatchSummary, pool: ThreadPoolExecutor, work: Work) -> None:
         """Keep every worker busy; record outcomes and claim ahead, off the workers' path: a
         worker only animates, and the next claimed record is already waiting for it."""
         while True:
@@ -279,10 +292,10 @@ class BatchRunner:
                 self.events.item(result)
 
     def _claim(
-        self, summary: BatchSummary, work: _Work, done: Sequence[int] = ()
+        self, summary: BatchSummary, work: Work, done: Sequence[int] = ()
     ) -> tuple[set[int] | None, str | None]:
-        """Record the ``done`` successes and, when the local queue is down to half, claim up
-        to one record per worker, in one transaction (one SQLite write lock, one commit).
+        """Record the ``done`` successes and claim up to :attr:`_most_claims` in all (running
+        ones included), in one transaction (one SQLite write lock, one commit).
 
         Returns (ids recorded as done, or None; why recording failed, or None). A database
         failure stops the run.
@@ -291,14 +304,11 @@ class BatchRunner:
         recorded: set[int] | None = None
         while True:
             want = 0
-            if (
-                not (work.exhausted or self._stop.is_set())
-                and len(work.queue) <= self._workers // 2
-            ):
-                want = self._workers - len(work.queue)
+            if not (work.exhausted or self._stop.is_set()):
+                want = self._most_claims - len(work.queue) - len(work.in_flight)
                 if opts.limit is not None:
+                    work.exhausted = work.claimed >= opts.limit
                     want = min(want, opts.limit - work.claimed)
-                    work.exhausted = want <= 0
             if want <= 0 and not done:
                 return recorded, None
             try:
@@ -351,7 +361,7 @@ class BatchRunner:
                 return
             self.events.notice(message)
 
-    def _work(self, claim: Claim) -> _Done:
+    def _work(self, claim: Claim) -> Done:
         """Animate one claimed record (runs in a pool thread; the main thread records it)."""
         from imagear.animate import AnimateRequest
 
@@ -375,8 +385,11 @@ class BatchRunner:
             animator = self._animator
             assert animator is not None
             if self._gate is not None:  # a slot in the generation step, taken by the pipeline
-                outcome = animator.animate(request, self._gate.permit(claim.object_id))
-            else:
+                permit = self._gate.permit(claim.object_id)
+                started = MarkingPermit(permit, lambda: self._started(claim.object_id))
+                outcome = animator.animate(request, started)
+            else:  # an animator handed in: marked as generating when its worker starts
+                self._started(claim.object_id)
                 outcome = animator.animate(request)
         except Exception as exc:  # classified by _record; a bug costs one record, not the run
             error = exc
@@ -384,12 +397,18 @@ class BatchRunner:
             if self._gate is not None:
                 self._gate.release(claim.object_id)
         wait, generation = timing(self._gate, claim.object_id, outcome)
-        return _Done(claim, time.monotonic() - t0, outcome, error, wait, generation)
+        return Done(claim, time.monotonic() - t0, outcome, error, wait, generation)
+
+    def _started(self, object_id: int) -> None:
+        try:
+            self.store.started(object_id)
+        except ImagearError as err:  # the mark only decides what a lost claim costs
+            self._notices.put(f"Could not mark record {object_id} as generating: {err.message}")
 
     # -- bookkeeping (main thread) -------------------------------------------------------------
 
     def _record(
-        self, finished: list[_Done], recorded: set[int] | None, problem: str | None
+        self, finished: list[Done], recorded: set[int] | None, problem: str | None
     ) -> list[ItemResult]:
         """Results of finished records; successes were recorded by :meth:`_claim` (``recorded``),
         failures are recorded here (one statement each: they are few)."""
@@ -421,7 +440,7 @@ class BatchRunner:
             results.append(result)
         return results
 
-    def _failed(self, d: _Done, kind: str, message: str) -> ItemResult:
+    def _failed(self, d: Done, kind: str, message: str) -> ItemResult:
         opts = self.options
         claim = d.claim
         give_up = claim.attempts >= opts.max_attempts
@@ -462,38 +481,6 @@ class BatchRunner:
             error=err.one_line() if err else "Stopped before it reached the server.",
             stop_error=err,
         )
-
-
-@dataclass
-class _Done:
-    """What a worker hands back: the outcome or the exception, and how long it took."""
-
-    claim: Claim
-    secs: float  # in all: waiting for a generation slot included
-    outcome: AnimateOutcome | None
-    error: Exception | None
-    wait_secs: float = 0.0  # waiting for a generation slot (the gate)
-    generation_secs: float | None = None  # generating (None: it never got that far)
-
-
-class _Work:
-    """The main loop's state: claimed records waiting, records in flight, where claims stand."""
-
-    def __init__(self, sel: Selection, started: datetime) -> None:
-        self.sel = sel
-        self.started = started
-        self.queue: deque[Claim] = deque()
-        self.in_flight: dict[Future[_Done], Claim] = {}
-        self.claimed = 0
-        self._windows = iter(sel.windows())
-        self.window: tuple[int, ...] | None = next(self._windows)
-        self.exhausted = False
-
-    def next_window(self) -> None:
-        """Move to the next id window; exhausted when there is none."""
-        following = next(self._windows, ())
-        self.exhausted = following == ()
-        self.window = following or None
 
 
 __all__ = ["BatchRunner"]

@@ -17,8 +17,10 @@ The rules that make several runners (cron entries, hosts) safe against one datab
   select-and-update cannot interleave with another runner's on the same machine.
 - Claims are leases: ``claim_expires_at = now + lease``, renewed by the runner's heartbeat for
   the rows it holds (by id). A runner that dies stops renewing; any later runner's *sweep* turns
-  its expired rows back into ``pending`` (counting the lost attempt, ``RunnerLost``), so nothing
-  stays stuck and the next run picks them up with no flag.
+  its expired rows back into ``pending``, so nothing stays stuck and the next run picks them up
+  with no flag. The lost attempt counts (``RunnerLost``) only when the record's generation had
+  begun (:meth:`ClaimStore.started`: while a row is ``running``, ``next_attempt_at`` says
+  since when it generates, NULL before); a claim never started costs nothing.
 - Every write is guarded by ``claimed_by = me AND status = 'running'``: a runner that lost its
   claim (it stalled longer than the lease) cannot overwrite the new holder's bookkeeping.
 - Time comes from one clock: the database server's on PostgreSQL (``now()``) and MySQL/MariaDB
@@ -29,13 +31,9 @@ The rules that make several runners (cron entries, hosts) safe against one datab
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -62,6 +60,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import Select
 
 from imagear.db import locks
+from imagear.db.claim_holder import Claim, new_runner_id
 from imagear.db.engine import MYSQL, POSTGRES, skip_locked_problem
 from imagear.db.jobs import (
     DONE,
@@ -89,29 +88,6 @@ from imagear.db.schema import JOB, JOB_INDEX, RECORDS
 from imagear.errors import StorageError
 
 SKIPPED_WAIT_SECS = 1.0  # MySQL: how long a claim retries rows skipped for a moment
-_runner_lock = threading.Lock()
-_runner_count = 0
-
-
-def new_runner_id() -> str:
-    """``host:pid`` (plus ``#n`` for a second runner in the same process)."""
-    global _runner_count
-    with _runner_lock:
-        _runner_count += 1
-        n = _runner_count
-    base = f"{socket.gethostname()}:{os.getpid()}"
-    return base if n == 1 else f"{base}#{n}"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A record this runner holds; ``attempts`` counts this one. ``last_error_kind``: how its
-    previous attempt failed (None: it did not, or this is the first); e.g. ``quality`` makes
-    the batch draw a new seed."""
-
-    object_id: int
-    attempts: int
-    last_error_kind: str | None = None
 
 
 ANALYZE_AFTER = 10_000
@@ -251,8 +227,9 @@ class ClaimStore:
     def sweep(self) -> list[int]:
         """Reopen rows whose holder's claim expired (it died); return their ids.
 
-        The lost attempt counts: a record that keeps killing its runner is given up after
-        ``max_attempts`` like any other failure. The first claim statement of every run:
+        The lost attempt counts when the record had started generating (a record that keeps
+        killing its runner is given up after ``max_attempts`` like any other failure); a claim
+        never started is given back as :meth:`release` does. The first claim statement of a run:
         a MySQL/MariaDB too old for ``SKIP LOCKED`` is refused here, before any write.
         """
         problem = skip_locked_problem(self.engine)
@@ -273,12 +250,19 @@ class ClaimStore:
             + func.coalesce(JOB.c.claimed_by, "?")
             + literal(" stopped (killed or crashed) while holding this record; its claim expired.")
         )
+        # generating (see started). MySQL evaluates SET left to right, each term seeing the
+        # values set before it: the columns are set in table order, next_attempt_at after
+        # every term that reads it, attempts after status
+        began = JOB.c.next_attempt_at.is_not(None)
         stmt = PickAndUpdate(
             expired,
             update(JOB).values(
-                status=case((JOB.c.attempts >= self.max_attempts, GIVEN_UP), else_=PENDING),
-                last_error=message,
-                last_error_kind=RUNNER_LOST,
+                status=case(
+                    (and_(began, JOB.c.attempts >= self.max_attempts), GIVEN_UP), else_=PENDING
+                ),
+                attempts=case((began, JOB.c.attempts), else_=_uncounted()),
+                last_error=case((began, message), else_=JOB.c.last_error),
+                last_error_kind=case((began, RUNNER_LOST), else_=JOB.c.last_error_kind),
                 claim_expires_at=None,
                 next_attempt_at=None,
                 updated_at=now,
@@ -328,6 +312,7 @@ class ClaimStore:
                     claimed_by=bindparam("me"),
                     claim_expires_at=self._now_expr(lease=True),
                     attempts=JOB.c.attempts + 1,
+                    next_attempt_at=None,  # not generating yet (see started)
                     updated_at=now,
                 ),
                 (JOB.c.object_id, JOB.c.attempts, JOB.c.last_error_kind),
@@ -343,7 +328,8 @@ class ClaimStore:
         conn: Connection | None = None,
     ) -> list[Claim]:
         """Claim up to ``n`` records: new ones first, then due retries, lowest ids first.
-        Each claim counts one attempt (given back by :meth:`release` if never started).
+        Each claim counts one attempt (given back by :meth:`release`, or by :meth:`sweep` when
+        its runner is lost, if the record never started generating).
 
         New work is taken above the highest id this runner has claimed so far (a cursor),
         so a claim reads a few rows however far the run has got, whichever index the
@@ -413,6 +399,12 @@ class ClaimStore:
         with self.transaction(what) as conn:
             result = conn.execute(on_index(update(JOB).where(self._mine(ids)).values(**values())))
         return int(result.rowcount or 0)
+
+    def started(self, object_id: int) -> None:
+        """The record's generation begins: a lost claim on it now costs an attempt (sweep)."""
+        self._update_mine(
+            [object_id], "mark a record as generating", lambda: {"next_attempt_at": self._at()}
+        )
 
     def renew(self, ids: Sequence[int]) -> int:
         """Heartbeat: push the claims on ``ids`` forward by one lease; return how many held."""
@@ -484,11 +476,17 @@ class ClaimStore:
             "release its claims",
             lambda: {
                 "status": PENDING,
-                "attempts": case((JOB.c.attempts > 0, JOB.c.attempts - 1), else_=0),
+                "attempts": _uncounted(),
                 "claim_expires_at": None,
+                "next_attempt_at": None,
                 "updated_at": self._at(),
             },
         )
+
+
+def _uncounted() -> ColumnElement[int]:
+    """``attempts`` less the claim's own (a claim counts one when it is taken)."""
+    return case((JOB.c.attempts > 0, JOB.c.attempts - 1), else_=0)
 
 
 __all__ = ["Claim", "ClaimStore", "new_runner_id"]
