@@ -120,11 +120,11 @@ def test_configured_host_names_are_allowed(app: Any) -> None:
 
     from imagear.web.app import WebOptions, create_app
 
-    web = create_app(app, TOKEN, options=WebOptions(hosts=("archive.example", "10.1.2.3")))
+    web = create_app(app, TOKEN, options=WebOptions(hosts=("archive.example", "192.0.2.7")))
     c = TestClient(web, base_url="http://127.0.0.1")
     assert c.get("/", headers={"Host": "archive.example:8470"}).status_code == 200
     assert c.get("/", headers={"Host": "ARCHIVE.example"}).status_code == 200
-    assert c.get("/", headers={"Host": "10.1.2.3"}).status_code == 200
+    assert c.get("/", headers={"Host": "192.0.2.7"}).status_code == 200
     assert c.get("/", headers={"Host": "other.example"}).status_code == 400
 
 
@@ -389,14 +389,14 @@ def test_web_flags_reach_the_console(cli_env: Any, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(web_run, "serve", fake)
     monkeypatch.setenv("WEB_TOKEN", TOKEN)
     monkeypatch.setenv("IMAGEAR_WEB_ALLOWED_HOSTS", "b.example c.example")
-    args = ["web", "--token-env", "WEB_TOKEN", "--host", "10.0.0.5", "--behind-https"]
+    args = ["web", "--token-env", "WEB_TOKEN", "--host", "198.51.100.5", "--behind-https"]
     result = CliRunner().invoke(cli, [*args, "--session-hours", "2", "--allowed-host", "a.example"])
     assert result.exit_code == 0, result.output
     options = seen["options"]
-    assert set(options.hosts) == {"10.0.0.5", "a.example"}
+    assert set(options.hosts) == {"198.51.100.5", "a.example"}
     assert options.behind_https and options.session_hours == 2
     result = CliRunner().invoke(cli, args)
-    assert set(seen["options"].hosts) == {"10.0.0.5", "b.example", "c.example"}
+    assert set(seen["options"].hosts) == {"198.51.100.5", "b.example", "c.example"}
     assert seen["options"].session_hours == 12
     result = CliRunner().invoke(cli, [*args, "--session-hours", "0"])
     assert result.exit_code == 2
