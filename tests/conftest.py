@@ -17,6 +17,7 @@ import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -352,3 +353,12 @@ def reserve_port() -> Iterator[Callable[[], int]]:
     yield reserve
     for sock in held:
         sock.close()
+
+
+@pytest.fixture
+def fakes() -> Iterator[list[Any]]:
+    """Fake servers a test starts with ``fake_server.fake(fakes, ...)``, stopped at its end."""
+    started: list[Any] = []
+    yield started
+    for server in started:
+        server.stop()

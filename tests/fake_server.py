@@ -42,6 +42,7 @@ import email.policy
 import io
 import json
 import random
+import socket
 import tempfile
 import threading
 import time
@@ -502,6 +503,30 @@ def main() -> None:
                 time.sleep(3600)  # suite-rules: not a test (the command line's idle loop)
         except KeyboardInterrupt:
             pass
+
+
+# -- pools of fakes (tests/test_pool.py, tests/test_batch_fairness.py) ------------------------
+
+ONE_AT_A_TIME = {"queue_size": 0}  # /health: capacity 1 (the request running, none waiting)
+_DEAD: list[socket.socket] = []  # bound, never listening, until the tests end
+
+
+def fake(fakes: list[FakeVideoServer], **knobs: Any) -> FakeVideoServer:
+    """A started fake, stopped by the ``fakes`` fixture (tests/conftest.py) at the test's end."""
+    server = FakeVideoServer(**knobs).start()
+    fakes.append(server)
+    return server
+
+
+def dead_url() -> str:
+    """A loopback URL where nothing listens (connections are refused): its port stays bound
+    (SO_REUSEADDR, never listening), so nothing else on the machine takes it meanwhile, while
+    an HTTP server (SO_REUSEADDR too) may still listen there."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    _DEAD.append(sock)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 if __name__ == "__main__":

@@ -9,12 +9,10 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from batch_fakes import (
     make_records,
     serve_fixture,  # noqa: F401 (the serve fixture)
 )
-from fake_server import FakeVideoServer
+from fake_server import FakeVideoServer, dead_url, fake
 from imagear import settings
 from imagear.app import App
 from imagear.batch import BatchOptions, BatchRunner
@@ -37,33 +35,6 @@ from imagear.batch.runner import CLAIM_AHEAD
 from imagear.db.claims import ClaimStore
 from imagear.db.jobs import RUNNER_LOST, Selection
 from imagear.db.schema import JOB
-
-ONE_AT_A_TIME = {"queue_size": 0}
-
-
-@pytest.fixture
-def fakes() -> Iterator[list[FakeVideoServer]]:
-    started: list[FakeVideoServer] = []
-    yield started
-    for fake in started:
-        fake.stop()
-
-
-def fake(fakes: list[FakeVideoServer], **knobs: Any) -> FakeVideoServer:
-    server = FakeVideoServer(**knobs).start()
-    fakes.append(server)
-    return server
-
-
-_DEAD: list[socket.socket] = []
-
-
-def dead_url() -> str:
-    """A loopback URL where nothing listens (its port stays bound, never listening)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    _DEAD.append(sock)
-    return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def jobs(app: App) -> dict[int, Any]:

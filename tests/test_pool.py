@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +25,7 @@ from typing import Any
 import pytest
 
 from batch_fakes import clip_counts, make_records
-from fake_server import FakeVideoServer, _Handler
+from fake_server import ONE_AT_A_TIME, FakeVideoServer, _Handler, dead_url, fake
 from imagear import settings
 from imagear.animate import AnimateRequest, Animator
 from imagear.app import App
@@ -36,35 +35,6 @@ from imagear.pool import PoolGenerator, pool_lines, pool_urls
 from imagear.settings import parse_pool
 
 TESTS = Path(__file__).resolve().parent
-ONE_AT_A_TIME = {"queue_size": 0}  # /health: capacity 1 (the request running, none waiting)
-
-
-@pytest.fixture
-def fakes() -> Iterator[list[FakeVideoServer]]:
-    started: list[FakeVideoServer] = []
-    yield started
-    for fake in started:
-        fake.stop()
-
-
-def fake(fakes: list[FakeVideoServer], **knobs: Any) -> FakeVideoServer:
-    server = FakeVideoServer(**knobs).start()
-    fakes.append(server)
-    return server
-
-
-_DEAD: list[socket.socket] = []  # bound, never listening, until the tests end
-
-
-def dead_url() -> str:
-    """A loopback URL where nothing listens (connections are refused): its port stays bound
-    (SO_REUSEADDR, never listening), so nothing else on the machine takes it meanwhile, while
-    :func:`revive` (an HTTP server: SO_REUSEADDR too) may still listen there."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    _DEAD.append(sock)
-    return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def use_pool(app: App, first: str, *others: str) -> None:
