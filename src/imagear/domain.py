@@ -369,6 +369,7 @@ class BatchReport:
     failed: int
     given_up: int
     released: int
+    given_back: list[int]  # the ids of the ``released`` records
     reopened: list[int]
     failures: list[ItemReport]
     given_up_total: int

@@ -130,8 +130,16 @@ class BatchSummary:
     elapsed_secs: float = 0.0
     given_up_total: int = 0  # given-up records in the database after the run
     named: list[NamedSkip] = field(default_factory=list)  # named records not taken, and why
-    waiting: int = 0  # nothing to do: failed records waiting for their retry time
+    waiting: int = 0  # after the run: failed records waiting for their retry time
     next_retry_at: datetime | None = None  # ... and the first of those times
+
+    @property
+    def given_back(self) -> list[int]:
+        """Every record this run gave back (its claim released, its attempt not counted): the
+        claims never started and the records stopped before they reached the server."""
+        return sorted(
+            {*self.released, *(r.object_id for r in self.results if r.outcome == "released")}
+        )
 
     @property
     def given_up_earlier(self) -> int:
@@ -169,7 +177,8 @@ class BatchSummary:
             skipped=self.count("skipped"),
             failed=self.count("failed"),
             given_up=self.count("given_up"),
-            released=len(self.released) + self.count("released"),
+            released=len(self.given_back),
+            given_back=self.given_back,
             reopened=self.reopened,
             failures=[r.report() for r in self.failures],
             given_up_total=self.given_up_total,

@@ -201,6 +201,8 @@ class BatchRunner:
         summary.interrupted = self._stop.is_set() and summary.stopped is None
         try:
             summary.given_up_total = count_given_up(self.app)
+            if self.options.object_ids is None:  # failed records waiting: when there is work
+                summary.waiting, summary.next_retry_at = waiting_retries(self.app)
         except ImagearError:
             pass
         summary.elapsed_secs = time.monotonic() - t0
@@ -219,8 +221,6 @@ class BatchRunner:
         self.store.prepare(sel)
         summary.named = explain_named(self.app, sel, started, opts.max_attempts)
         summary.planned = count(self.app, sel, opts.limit)
-        if summary.planned == 0 and opts.object_ids is None:  # say when there will be work
-            summary.waiting, summary.next_retry_at = waiting_retries(self.app)
         if summary.planned == 0 or self._stop.is_set():
             return
         if self._animator is None:

@@ -38,6 +38,7 @@ from imagear.cli.batch_text import (
     failure_lines,
     failures_count_line,
     failures_more_line,
+    given_back_line,
     given_up_earlier_note,
     given_up_lines,
     item_line,
@@ -46,6 +47,7 @@ from imagear.cli.batch_text import (
     nothing_to_do_line,
     progress_lines,
     stamp,
+    waiting_line,
 )
 from imagear.cli.wording import CLI, advice_of
 from imagear.errors import ImagearError, NotFound, Refused, UsageError
@@ -163,6 +165,10 @@ def _print_summary(summary: "BatchSummary", max_attempts: int, aborted: bool = F
         )
     for r in summary.failures:
         console.print(text(f"  {item_line(r, max_attempts)}"), soft_wrap=True)
+    if summary.planned or summary.results:  # else the nothing-to-do line said it
+        for line in (given_back_line(summary), waiting_line(summary)):
+            if line:
+                console.print(text(f"  {line}"), soft_wrap=True, highlight=False)
     if summary.interrupted:
         what = "records in progress were given back" if aborted else "running records finished"
         err_console.print(f"[yellow]Interrupted[/]: {what}; the rest wait for the next run.")
@@ -300,6 +306,15 @@ def batch(
         bool, typer.Option("--dry-run", help="List what would be animated; change nothing.")
     ] = False,
     as_json: JsonOpt = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="For cron: print nothing when nothing failed (also: nothing to do); else "
+            "only the summary (failures, records waiting for a retry and when).",
+        ),
+    ] = False,
 ) -> None:
     """Animate every record that has a master image and no animation (or --all of them).
 
@@ -321,6 +336,8 @@ def batch(
             ids = list(dict.fromkeys([*ids, *(object_id or [])]))
         if since is not None and only_missing:
             raise UsageError("--since only makes sense with --all.")
+        if quiet and (as_json or dry_run):
+            raise UsageError("--quiet goes with a real run's text output, not --json or --dry-run.")
         overrides, extra = gen.generation_values(
             option, frames, fps, motion, seed, prompt, width, height
         )
@@ -346,18 +363,28 @@ def batch(
         _print_plan(preview, as_json)
         raise typer.Exit(preview.exit_code)
     out = err_console if as_json else console
-    reporter = Reporter(fancy, out.real, max_attempts)
+    shown = out.real
+    if quiet:  # no progress lines: cron mails only the summary of a run that went wrong
+        from io import StringIO
+
+        from rich.console import Console
+
+        fancy, shown = False, Console(file=StringIO())
+    reporter = Reporter(fancy, shown, max_attempts)
     runner.events = reporter
     try:
         with _errors(as_json, not fancy), stop_signals(runner, reporter.notice):
             summary = runner.run()
     finally:
         reporter.close()
-    _print_stop(summary, not fancy)
-    if as_json:
+    if quiet and summary.exit_code == 0:
+        pass  # nothing failed (or nothing to do): silence, so cron sends no mail
+    elif as_json:
+        _print_stop(summary, not fancy)
         _print_named(summary.named, err_console)
         print_json(summary.report([named_json(n) for n in summary.named]))
     else:
+        _print_stop(summary, not fancy)
         _print_summary(summary, max_attempts, runner.aborted)
     if runner.aborted:  # workers may still be blocked on the network: leave now
         sys.stdout.flush()

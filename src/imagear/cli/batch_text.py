@@ -94,6 +94,36 @@ def nothing_to_do_line(summary: BatchSummary) -> str:
     return line + "." + given_up_earlier_note(summary)
 
 
+def local_time(value: datetime) -> str:
+    """A retry time in this host's local time, as cron's mail is read: ``14:05`` today, else
+    ``2026-12-05 14:05``."""
+    local = value.astimezone()
+    today = datetime.now().astimezone().date()
+    return f"{local:%H:%M}" if local.date() == today else f"{local:%Y-%m-%d %H:%M}"
+
+
+def waiting_line(summary: BatchSummary) -> str | None:
+    """``2 records wait for a retry, the first at 14:05`` (local time) after a run that did
+    something, or None when no failed record waits."""
+    n, at = summary.waiting, summary.next_retry_at
+    if not n or at is None:
+        return None
+    if n == 1:
+        return f"1 record waits for a retry at {local_time(at)} (`imagear batch failures`)."
+    return (
+        f"{n} records wait for a retry, the first at {local_time(at)} (`imagear batch failures`)."
+    )
+
+
+def given_back_line(summary: BatchSummary) -> str | None:
+    """``given back (the next run takes them): 7, 8, 9``: every record given back, so the
+    summary's count and the list agree; None when none was."""
+    ids = summary.given_back
+    if not ids:
+        return None
+    return f"given back (the next run takes them): {', '.join(map(str, ids))}"
+
+
 def given_up_earlier_note(summary: BatchSummary) -> str:
     """`` (3 given up earlier: `imagear batch failures`)``, or "" when there are none."""
     n = summary.given_up_earlier
@@ -230,12 +260,15 @@ __all__ = [
     "failures_count_line",
     "failures_more_line",
     "given_up_earlier_note",
+    "given_back_line",
     "given_up_lines",
     "item_line",
+    "local_time",
     "named_json",
     "named_message",
     "nothing_to_do_line",
     "progress_lines",
     "stamp",
+    "waiting_line",
     "when",
 ]
