@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from batch_fakes import make_records, serve_fixture  # noqa: F401 (the serve fixture)
+from batch_fakes import claims_held, make_records, serve_fixture  # noqa: F401 (serve fixture)
 from imagear.app import App
 from imagear.cli import app as cli
 from imagear.db.schema import JOB
@@ -109,13 +109,24 @@ def test_quiet_refuses_json(app: App, runner: Any) -> None:
     assert result.exit_code == 2, result.output
 
 
+def stop_mid_run(app: App, server: Any, proc: subprocess.Popen[str]) -> None:
+    """SIGTERM once 2 records are at the server (they finish) and the run holds its 4 claims
+    (the other 2, prepared or waiting for a slot, are given back): polled, no long sleep."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        if server.requests >= 2 and claims_held(app) >= 4:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+
+
 def test_sigterm_summary_lists_every_record_given_back(
     app: App, serve: Any, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     """Failing first: the summary said "6 given back" and listed only the records stopped
     while waiting for a slot (their log lines), not the claims never started."""
     make_records(app, 12, tmp_path / "in")
-    serve(latency=0.4)
+    server = serve(latency=0.4)
     env = dict(os.environ, PYTHONPATH=SRC, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "imagear", "batch", "--concurrency", "2"],
@@ -124,17 +135,9 @@ def test_sigterm_summary_lists_every_record_given_back(
         text=True,
         env=env,
     )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # poll the log until the first record is done
-        line = proc.stdout.readline()
-        lines.append(line)
-        if not line or " created " in line:
-            break
-    proc.send_signal(signal.SIGTERM)
+    stop_mid_run(app, server, proc)
     out, _ = proc.communicate(timeout=30)
-    text = "".join(lines) + out
+    text = out
     assert proc.returncode == 130, text
     said = re.search(r"(\d+) given back", text)
     assert said, text
@@ -144,3 +147,27 @@ def test_sigterm_summary_lists_every_record_given_back(
     assert len(ids) == int(said.group(1)) and len(ids) == len(set(ids)), text
     jobs = job_rows(app)
     assert all(jobs[i][0] == "pending" for i in ids), (ids, jobs)
+    done = re.search(r"(\d+) done", text)
+    assert done and int(done.group(1)) >= 2 and ids, text  # those at the server finished
+
+
+def test_sigterm_json_gives_the_ids_given_back(
+    app: App, serve: Any, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    make_records(app, 12, tmp_path / "in")
+    server = serve(latency=0.4)
+    env = dict(os.environ, PYTHONPATH=SRC, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imagear", "batch", "--concurrency", "2", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    stop_mid_run(app, server, proc)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    data = json.loads(out)
+    assert data["interrupted"] and data["released"] == len(data["given_back"]) >= 1, data
+    jobs = job_rows(app)
+    assert all(jobs[i][0] == "pending" for i in data["given_back"]), (data, jobs)
