@@ -48,7 +48,7 @@ from imagear.cli.batch_text import (
     stamp,
 )
 from imagear.cli.wording import CLI, advice_of
-from imagear.errors import ImagearError, NotFound, Refused, UsageError
+from imagear.errors import Failure, ImagearError, NotFound, Refused, UsageError
 from imagear.limits import MAX_COUNT, MAX_ID
 
 MAX_WAIT_SECS = 30 * 86400.0  # backoffs and leases: 30 days (a larger timedelta overflows)
@@ -299,6 +299,14 @@ def batch(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be animated; change nothing.")
     ] = False,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="PATH",
+            help="At the end, write the run's figures here in node-exporter's textfile format "
+            "(atomically), e.g. /var/lib/node_exporter/textfile/imagear_batch.prom.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Animate every record that has a master image and no animation (or --all of them).
@@ -353,6 +361,14 @@ def batch(
             summary = runner.run()
     finally:
         reporter.close()
+    if metrics_file is not None:
+        from imagear.metrics import write_batch_metrics
+
+        with _errors(as_json, not fancy):
+            try:
+                write_batch_metrics(metrics_file, summary)
+            except OSError as exc:
+                raise Failure(f"Could not write --metrics-file {metrics_file}: {exc}") from exc
     _print_stop(summary, not fancy)
     if as_json:
         _print_named(summary.named, err_console)

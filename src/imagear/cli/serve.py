@@ -141,6 +141,15 @@ def serve(
         ),
     ] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Also serve GET /metrics (Prometheus) on this port of --host, without the "
+            "token; /metrics on --port needs the token when one is set.",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
     quality_gate: Annotated[
         bool,
         typer.Option(
@@ -204,6 +213,8 @@ def serve(
                 f"--max-megapixels must be above 0, not {max_megapixels:g}.",
                 "Leave it out for the default (200 megapixels).",
             )
+        if metrics_port is not None and metrics_port == port:
+            raise UsageError("--metrics-port must differ from --port.")
         from imagear.quality import Thresholds
 
         quality = Thresholds(
@@ -226,5 +237,6 @@ def serve(
             token=server_run.read_token(token, token_env, config.server_token),
             preload=preload,
             quality=quality,
+            metrics_listen=None if metrics_port is None else (host, metrics_port),
         )
         server_run.serve(settings, host, port, level, progress=_progress)
