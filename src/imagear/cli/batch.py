@@ -303,8 +303,8 @@ def batch(
         Path | None,
         typer.Option(
             metavar="PATH",
-            help="At the end, write the run's figures here in node-exporter's textfile format "
-            "(atomically), e.g. /var/lib/node_exporter/textfile/imagear_batch.prom.",
+            help="At the end, write the run's figures to this file in node-exporter's "
+            "textfile format (atomically: a temp file, then a rename).",
         ),
     ] = None,
     as_json: JsonOpt = False,

@@ -144,6 +144,7 @@ def serve(
     metrics_port: Annotated[
         int | None,
         typer.Option(
+            metavar="PORT",
             help="Also serve GET /metrics (Prometheus) on this port of --host, without the "
             "token; /metrics on --port needs the token when one is set.",
             min=1,

@@ -50,6 +50,7 @@ def web(
     metrics_port: Annotated[
         int | None,
         typer.Option(
+            metavar="PORT",
             help="Also serve GET /metrics (Prometheus) on this port of --host, without the "
             "token; /metrics on --port needs the admin token.",
             min=1,
