@@ -252,3 +252,28 @@ def test_batch_metrics_file_is_a_node_exporter_textfile(
     again = parse(out.read_text())
     assert value(again, "imagear_batch_records_done") == 0
     assert value(again, "imagear_batch_last_success_timestamp_seconds") == last
+
+
+@pytest.mark.parametrize("command", ["serve", "web"])
+def test_a_taken_metrics_port_is_one_clear_error(env: dict[str, str], command: str) -> None:
+    import socket
+
+    with socket.socket() as taken, socket.socket() as free:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        free.bind(("127.0.0.1", 0))
+        port, metrics_port = free.getsockname()[1], taken.getsockname()[1]
+        free.close()
+        cmd = [sys.executable, "-m", "imagear", command, "--port", str(port)]
+        cmd += ["--metrics-port", str(metrics_port), "--token-env", "METRICS_TOKEN"]
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "--metrics-port" in r.stderr and "Traceback" not in r.stderr
+    same = subprocess.run(
+        [*cmd[:4], "--port", "5999", "--metrics-port", "5999"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert same.returncode == 2 and "must differ" in same.stderr

@@ -18,6 +18,7 @@ default: tests build many apps in one process). prometheus_client is imported wh
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -45,6 +46,8 @@ class ServerWorker(Protocol):
     @property
     def busy(self) -> bool: ...
 
+
+log = logging.getLogger("imagear.metrics")
 
 BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, float("inf"))
 OUTCOMES = ("ok", "skipped", "refused", "failed")
@@ -146,7 +149,10 @@ class Metrics:
         from prometheus_client import start_http_server
 
         host, port = where
-        self._listener = start_http_server(port, addr=host, registry=self.registry)
+        try:
+            self._listener = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:  # taken since the command checked it: serve on without it
+            log.warning("cannot serve /metrics on %s:%s: %s", host, port, exc)
 
     def close(self) -> None:
         if self._listener is not None:
@@ -155,6 +161,30 @@ class Metrics:
             server.shutdown()
             server.server_close()
             thread.join(5)
+
+
+def check_port(host: str, port: int | None, main_port: int) -> None:
+    """Before a server starts: --metrics-port differs from --port (UsageError) and can be
+    bound (Failure, one line), so a taken port never surfaces as a start-up traceback."""
+    if port is None:
+        return
+    import socket
+
+    from imagear.errors import Failure, UsageError
+
+    if port == main_port:
+        raise UsageError("--metrics-port must differ from --port.")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(1)
+    except OSError as exc:
+        raise Failure(
+            f"--metrics-port: cannot listen on {host}:{port}: {exc.strerror or exc}.",
+            "Pick another --metrics-port or leave it out.",
+        ) from None
 
 
 class _GpuCollector:
@@ -310,6 +340,7 @@ __all__ = [
     "OUTCOMES",
     "Metrics",
     "RequestCounter",
+    "check_port",
     "route_of",
     "write_batch_metrics",
     "write_textfile",

@@ -214,8 +214,9 @@ def serve(
                 f"--max-megapixels must be above 0, not {max_megapixels:g}.",
                 "Leave it out for the default (200 megapixels).",
             )
-        if metrics_port is not None and metrics_port == port:
-            raise UsageError("--metrics-port must differ from --port.")
+        from imagear.metrics import check_port
+
+        check_port(host, metrics_port, port)  # a taken port: one clear error now
         from imagear.quality import Thresholds
 
         quality = Thresholds(

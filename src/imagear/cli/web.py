@@ -65,10 +65,12 @@ def web(
     Ctrl-C: graceful stop, exits 0.
     """
     with handle_errors():
+        from imagear.metrics import check_port
         from imagear.server.run import loopback, read_token
         from imagear.web.run import serve
         from imagear.web.security import WebOptions
 
+        check_port(host, metrics_port, port)  # a taken port: one clear error now
         token = read_token(env=token_env)
         if not token:
             token = secrets.token_urlsafe(24)
