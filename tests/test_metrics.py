@@ -277,3 +277,13 @@ def test_a_taken_metrics_port_is_one_clear_error(env: dict[str, str], command: s
         timeout=60,
     )
     assert same.returncode == 2 and "must differ" in same.stderr
+
+
+def test_web_metrics_wrong_tokens_are_throttled_like_sign_ins(app: Any) -> None:
+    from web_helpers import client
+
+    c = client(app)
+    wrong = {"Authorization": "Bearer not-the-token-0123456789"}
+    codes = [c.get("/metrics", headers=wrong).status_code for _ in range(6)]
+    assert codes[:5] == [401] * 5 and codes[5] == 429
+    assert c.get("/metrics", headers=bearer()).status_code == 429  # this address waits

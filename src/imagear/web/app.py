@@ -27,7 +27,7 @@ from imagear.metrics import Metrics, RequestCounter
 from imagear.web import actions, admin, batchpage, media
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
-from imagear.web.deps import ConsoleDep, RecordId, Refused, refused
+from imagear.web.deps import ConsoleDep, RecordId, Refused, client_of, refused, throttled
 from imagear.web.security import BodyTooLarge, Guard, WebOptions
 from imagear.web.wording import error_body
 from imagear.web.worker import Worker
@@ -110,7 +110,10 @@ def create_app(
     @web.get("/metrics", include_in_schema=False)
     def metrics_page(request: Request) -> Response:
         """Prometheus metrics, for the admin (Bearer token or a signed-in session)."""
+        throttled(request, console)  # a wrong Bearer token counts as a failed sign-in
         if not console.who(request).admin:
+            if request.headers.get("authorization"):
+                console.throttle.failed(client_of(request))
             raise Refused(401, "Metrics need the admin token: send it as a Bearer header.")
         return metrics.response()
 
