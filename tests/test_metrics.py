@@ -287,3 +287,27 @@ def test_web_metrics_wrong_tokens_are_throttled_like_sign_ins(app: Any) -> None:
     codes = [c.get("/metrics", headers=wrong).status_code for _ in range(6)]
     assert codes[:5] == [401] * 5 and codes[5] == 429
     assert c.get("/metrics", headers=bearer()).status_code == 429  # this address waits
+
+
+def test_gpu_memory_is_read_from_a_loaded_torch_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GPU here: a stand-in torch module with CUDA (the collector never imports torch)."""
+    import types
+
+    from imagear.metrics import Metrics
+
+    class Props:
+        total_memory = 8 * 2**30
+
+    cuda = types.SimpleNamespace(
+        is_available=lambda: True,
+        device_count=lambda: 1,
+        memory_allocated=lambda i: 3 * 2**20,
+        memory_reserved=lambda i: 4 * 2**20,
+        get_device_properties=lambda i: Props(),
+    )
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    assert "imagear_gpu_memory_bytes" not in Metrics().exposition()[0].decode()
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    m = parse(Metrics().exposition()[0].decode())
+    assert value(m, "imagear_gpu_memory_bytes", device="0", kind="allocated") == 3 * 2**20
+    assert value(m, "imagear_gpu_memory_bytes", device="0", kind="total") == 8 * 2**30
