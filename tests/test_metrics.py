@@ -311,3 +311,21 @@ def test_gpu_memory_is_read_from_a_loaded_torch_only(monkeypatch: pytest.MonkeyP
     m = parse(Metrics().exposition()[0].decode())
     assert value(m, "imagear_gpu_memory_bytes", device="0", kind="allocated") == 3 * 2**20
     assert value(m, "imagear_gpu_memory_bytes", device="0", kind="total") == 8 * 2**30
+
+
+def test_batch_metrics_file_in_a_missing_folder_stops_before_the_run(
+    app: Any, make_image: Any, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from imagear.cli import app as cli
+
+    ids = add_records(app, make_image, 1, animated=0)
+    small_kenburns(app)
+    out = tmp_path / "nowhere" / "imagear_batch.prom"
+    result = CliRunner().invoke(cli, ["batch", "--metrics-file", str(out)])
+    assert result.exit_code == 3 and "--metrics-file" in result.output
+    assert "Traceback" not in result.output
+    from imagear.records import get_record
+
+    assert get_record(app, ids[0]).animation is None  # nothing was animated

@@ -329,6 +329,8 @@ def batch(
             ids = list(dict.fromkeys([*ids, *(object_id or [])]))
         if since is not None and only_missing:
             raise UsageError("--since only makes sense with --all.")
+        if metrics_file is not None and not metrics_file.parent.is_dir():
+            raise NotFound(f"--metrics-file: there is no folder {metrics_file.parent}.")
         overrides, extra = gen.generation_values(
             option, frames, fps, motion, seed, prompt, width, height
         )
