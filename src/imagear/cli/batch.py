@@ -50,7 +50,7 @@ from imagear.cli.batch_text import (
     waiting_line,
 )
 from imagear.cli.wording import CLI, advice_of
-from imagear.errors import ImagearError, NotFound, Refused, UsageError
+from imagear.errors import Failure, ImagearError, NotFound, Refused, UsageError
 from imagear.limits import MAX_COUNT, MAX_ID
 
 MAX_WAIT_SECS = 30 * 86400.0  # backoffs and leases: 30 days (a larger timedelta overflows)
@@ -305,6 +305,14 @@ def batch(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be animated; change nothing.")
     ] = False,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="PATH",
+            help="At the end, write the run's figures to this file in node-exporter's "
+            "textfile format (atomically: a temp file, then a rename).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     quiet: Annotated[
         bool,
@@ -338,6 +346,8 @@ def batch(
             raise UsageError("--since only makes sense with --all.")
         if quiet and (as_json or dry_run):
             raise UsageError("--quiet goes with a real run's text output, not --json or --dry-run.")
+        if metrics_file is not None and not metrics_file.parent.is_dir():
+            raise NotFound(f"--metrics-file: there is no folder {metrics_file.parent}.")
         overrides, extra = gen.generation_values(
             option, frames, fps, motion, seed, prompt, width, height
         )
@@ -377,6 +387,14 @@ def batch(
             summary = runner.run()
     finally:
         reporter.close()
+    if metrics_file is not None:
+        from imagear.metrics import write_batch_metrics
+
+        with _errors(as_json, not fancy):
+            try:
+                write_batch_metrics(metrics_file, summary)
+            except OSError as exc:
+                raise Failure(f"Could not write --metrics-file {metrics_file}: {exc}") from exc
     if quiet and summary.exit_code == 0:
         pass  # nothing failed (or nothing to do): silence, so cron sends no mail
     elif as_json:

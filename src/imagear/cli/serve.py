@@ -141,6 +141,16 @@ def serve(
         ),
     ] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            metavar="PORT",
+            help="Also serve GET /metrics (Prometheus) on this port of --host, without the "
+            "token; /metrics on --port needs the token when one is set.",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
     quality_gate: Annotated[
         bool,
         typer.Option(
@@ -204,6 +214,9 @@ def serve(
                 f"--max-megapixels must be above 0, not {max_megapixels:g}.",
                 "Leave it out for the default (200 megapixels).",
             )
+        from imagear.metrics import check_port
+
+        check_port(host, metrics_port, port)  # a taken port: one clear error now
         from imagear.quality import Thresholds
 
         quality = Thresholds(
@@ -226,5 +239,6 @@ def serve(
             token=server_run.read_token(token, token_env, config.server_token),
             preload=preload,
             quality=quality,
+            metrics_listen=None if metrics_port is None else (host, metrics_port),
         )
         server_run.serve(settings, host, port, level, progress=_progress)

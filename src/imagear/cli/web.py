@@ -47,6 +47,16 @@ def web(
     session_hours: Annotated[
         float, typer.Option(help="Hours a sign-in lasts.", min=0.01, max=24 * 365)
     ] = 12.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            metavar="PORT",
+            help="Also serve GET /metrics (Prometheus) on this port of --host, without the "
+            "token; /metrics on --port needs the admin token.",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
 ) -> None:
     """Run the curator console: browse clips, animate, approve or reject, and change settings.
 
@@ -55,10 +65,12 @@ def web(
     Ctrl-C: graceful stop, exits 0.
     """
     with handle_errors():
+        from imagear.metrics import check_port
         from imagear.server.run import loopback, read_token
         from imagear.web.run import serve
         from imagear.web.security import WebOptions
 
+        check_port(host, metrics_port, port)  # a taken port: one clear error now
         token = read_token(env=token_env)
         if not token:
             token = secrets.token_urlsafe(24)
@@ -73,5 +85,6 @@ def web(
             hosts=(host, *(allowed_host or ())),
             behind_https=behind_https,
             session_hours=session_hours,
+            metrics_listen=None if metrics_port is None else (host, metrics_port),
         )
         serve(get_app(ctx), token, host, port, log_level, progress=progress, options=options)

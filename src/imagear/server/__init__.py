@@ -49,6 +49,8 @@ class ServerSettings:
     # every clip passes imagear's quality gate before it is sent; a refused one gets a 500
     # {"error": ..., "type": "QualityRejected"} (see imagear.quality)
     quality: Thresholds = field(default_factory=Thresholds)
+    # (host, port) of a second listener serving only /metrics, without auth (--metrics-port)
+    metrics_listen: tuple[str, int] | None = None
 
 
 _LAZY = {"ServerState": "imagear.server.app", "create_app": "imagear.server.app"}

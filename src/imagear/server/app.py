@@ -49,6 +49,7 @@ from imagear.engines import runtime
 from imagear.engines.base import EngineConfig, GenerationResult
 from imagear.errors import PLAIN, EngineUnavailable, ImagearError, render_advice
 from imagear.httperrors import http_error
+from imagear.metrics import Metrics, route_of
 from imagear.models import get_model, list_models, random_seed, resolve_generation
 from imagear.server import ServerSettings
 from imagear.server.budget import DecodeBudget, decode
@@ -190,6 +191,7 @@ class _Gate:
         finally:
             for path in cleanup:
                 path.unlink(missing_ok=True)
+            self.api.state.imagear.metrics.request(route_of(scope), status["code"] or 500)
             _log_request(scope, status["code"], time.perf_counter() - started, fields)
 
     async def _drain(self, receive: Receive, body: dict[str, int]) -> None:
@@ -243,6 +245,7 @@ class ServerState:
         self.worker = Worker(self.engine_config, settings.queue_size, settings.quality)
         self.decode_budget = DecodeBudget(settings.decode_budget_bytes)
         self._tmp = TempFolder(settings.tmp_dir)
+        self.metrics = self.worker.metrics = Metrics.of_server(self.worker)
 
     @property
     def tmp_dir(self) -> Path:
@@ -255,6 +258,7 @@ class ServerState:
         """Make the temp folder (settings.tmp_dir, else a fresh one) and start the worker."""
         self._tmp.open()  # and remove what servers killed before (kill -9) left behind
         try:
+            self.metrics.listen(self.settings.metrics_listen)  # --metrics-port: no auth there
             self.worker.start()
             if self.settings.preload:
                 self.worker.preload(get_model(self.settings.default_model))
@@ -264,6 +268,7 @@ class ServerState:
 
     def stop(self) -> None:
         """Stop the worker (the running job finishes), then remove a temp folder of our own."""
+        self.metrics.close()
         self.worker.stop()
         self._tmp.close()
 
@@ -426,6 +431,10 @@ def create_app(settings: ServerSettings | None = None) -> _Gate:
     def health() -> dict[str, object]:
         """Heratio's health fields, plus available_models, queue_length, queue_size, version."""
         return state.health()
+
+    @api.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:  # behind the token like every route (else --metrics-port)
+        return state.metrics.response()
 
     @api.get("/models")
     def models() -> dict[str, object]:

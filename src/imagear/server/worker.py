@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from imagear.media import Mp4Info
+    from imagear.metrics import Metrics
 
 log = logging.getLogger("imagear.server")
 
@@ -100,6 +101,7 @@ class Worker:
         self._recent: deque[float] = deque(maxlen=RECENT_JOBS)
         self._current: Job | None = None
         self._thread: threading.Thread | None = None
+        self.metrics: Metrics | None = None  # counts each finished job (set by the app)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -225,13 +227,23 @@ class Worker:
             self._current = job
             started = time.perf_counter()
             try:
-                job.future.set_result(self._generate(job))
+                done = self._generate(job)
+                self._count(job, None, time.perf_counter() - started)
+                job.future.set_result(done)
             except BaseException as exc:  # handed to the awaiting request
+                self._count(job, exc, time.perf_counter() - started)
                 job.future.set_exception(exc)
             finally:
                 self._recent.append(time.perf_counter() - started)
                 self._current = None
                 job.image = None  # type: ignore[assignment]  # free the pixels now
+
+    def _count(self, job: Job, exc: BaseException | None, secs: float) -> None:
+        if self.metrics is not None:
+            if exc is None:
+                self.metrics.generation(job.descriptor.name, "ok", secs)
+            else:
+                self.metrics.failure(job.descriptor.name, exc, secs)
 
     def _generate(self, job: Job) -> tuple[GenerationResult, Mp4Info]:
         from imagear.media import probe_mp4

@@ -23,10 +23,11 @@ from imagear.app import App
 from imagear.domain import GridRow
 from imagear.errors import ImagearError
 from imagear.httperrors import status_of
+from imagear.metrics import Metrics, RequestCounter
 from imagear.web import actions, admin, batchpage, media
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
-from imagear.web.deps import ConsoleDep, RecordId, Refused, refused
+from imagear.web.deps import ConsoleDep, RecordId, Refused, client_of, refused, throttled
 from imagear.web.security import BodyTooLarge, Guard, WebOptions
 from imagear.web.wording import error_body
 from imagear.web.worker import Worker
@@ -56,19 +57,27 @@ def create_app(
 
     options = options or WebOptions()
     worker = Worker(app, animator)
+    metrics = Metrics(worker.waiting, lambda: int(worker.busy()))
+    worker.metrics = metrics
     auth = Auth(token, key, ttl=options.session_hours * 3600, clock=options.clock)
     console = Console(app, auth, worker, options)
 
     @contextlib.asynccontextmanager
     async def lifespan(_web: FastAPI) -> AsyncIterator[None]:
-        yield
-        worker.stop()
+        metrics.listen(options.metrics_listen)
+        try:
+            yield
+        finally:
+            metrics.close()
+            worker.stop()
 
     web = FastAPI(
         title="imagear web", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
     web.state.console = console
+    web.state.metrics = metrics
     web.add_middleware(Guard, options=options)  # Host check, security headers, body cap
+    web.add_middleware(RequestCounter, metrics=metrics)  # outermost: counts every answer
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @web.exception_handler(ImagearError)
@@ -97,6 +106,16 @@ def create_app(
     @web.exception_handler(Refused)
     async def _refused(request: Request, err: Refused) -> Response:
         return refused(console, request, err)
+
+    @web.get("/metrics", include_in_schema=False)
+    def metrics_page(request: Request) -> Response:
+        """Prometheus metrics, for the admin (Bearer token or a signed-in session)."""
+        throttled(request, console)  # a wrong Bearer token counts as a failed sign-in
+        if not console.who(request).admin:
+            if request.headers.get("authorization"):
+                console.throttle.failed(client_of(request))
+            raise Refused(401, "Metrics need the admin token: send it as a Bearer header.")
+        return metrics.response()
 
     for router in (grid_router, actions.router, admin.router, batchpage.router, media.router):
         web.include_router(router)

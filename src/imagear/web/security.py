@@ -52,6 +52,7 @@ class WebOptions:
     sign_in_failures: int = 5
     sign_in_window: float = 60.0
     clock: Callable[[], float] = time.time
+    metrics_listen: tuple[str, int] | None = None  # a second listener: /metrics without auth
 
 
 class BodyTooLarge(Exception):

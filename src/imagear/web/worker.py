@@ -16,12 +16,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from imagear.animate import AnimateRequest, Animator
 from imagear.app import App
 from imagear.errors import ImagearError, InvalidOption
 from imagear.generation.events import Event, Phase, Started
 from imagear.web.wording import one_line
+
+if TYPE_CHECKING:
+    from imagear.metrics import Metrics
 
 log = logging.getLogger("imagear.web")
 QUEUE_SIZE = 100
@@ -58,6 +62,8 @@ class Worker:
         self._jobs: dict[int, Job] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._models: dict[int, str] = {}  # the model of each running generation (Started)
+        self.metrics: Metrics | None = None  # counts each finished generation (set by the app)
 
     @property
     def animator(self) -> Animator:
@@ -92,6 +98,11 @@ class Worker:
         with self._lock:
             return any(job.state == "running" for job in self._jobs.values())
 
+    def waiting(self) -> int:
+        """Generations queued, not yet running."""
+        with self._lock:
+            return sum(1 for job in self._jobs.values() if job.state == "queued")
+
     def status(self, object_id: int) -> Job | None:
         with self._lock:
             return self._jobs.get(object_id)
@@ -121,6 +132,7 @@ class Worker:
             job.phase = event.phase
             job.message = event.message or event.phase
         elif isinstance(event, Started):
+            self._models[job.object_id] = event.model
             job.message = f"Generating with {event.model}."
 
     def _run(self) -> None:
@@ -132,21 +144,41 @@ class Worker:
             if job is None:
                 continue
             job.state, job.message = "running", "Starting."
+            started = time.perf_counter()
+            failure: BaseException | None = None
             try:
                 outcome = self.animator.animate(request)
                 job.status = outcome.status  # storing a clip forgets an earlier review
                 job.state, job.message = "done", f"Clip {outcome.status}."
             except InvalidOption as err:
+                failure = err
                 job.state, job.error, job.fields = "failed", one_line(err), list(err.fields)
             except ImagearError as err:
+                failure = err
                 job.state, job.error = "failed", one_line(err)
             except Exception as exc:  # noqa: BLE001 - one bad record must not stop the worker
+                failure = exc
                 log.exception("generation of record %s failed", job.object_id)
                 job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
             finally:
+                self._count(request, job, failure, time.perf_counter() - started)
                 job.finished_at = time.time()
                 if job.state == "failed":
                     job.message = job.error or "Failed."
+
+    def _count(
+        self, request: AnimateRequest, job: Job, failure: BaseException | None, secs: float
+    ) -> None:
+        model = self._models.pop(job.object_id, None)
+        if self.metrics is None:
+            return
+        name = model or request.model or "default"
+        if failure is not None:  # a generation that never started took no generation time
+            self.metrics.failure(name, failure, secs if model else None)
+        elif job.status == "skipped":
+            self.metrics.generation(name, "skipped")
+        else:
+            self.metrics.generation(name, "ok", secs)
 
 
 __all__ = ["QUEUE_SIZE", "Job", "Worker"]
