@@ -23,7 +23,7 @@ from imagear.app import App
 from imagear.domain import GridRow
 from imagear.errors import ImagearError
 from imagear.httperrors import status_of
-from imagear.web import actions, admin, batchpage, media
+from imagear.web import actions, admin, batchpage, media, probes
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
 from imagear.web.deps import ConsoleDep, RecordId, Refused, refused
@@ -98,7 +98,8 @@ def create_app(
     async def _refused(request: Request, err: Refused) -> Response:
         return refused(console, request, err)
 
-    for router in (grid_router, actions.router, admin.router, batchpage.router, media.router):
+    routers = (grid_router, actions.router, admin.router, batchpage.router, media.router)
+    for router in (*routers, probes.router):
         web.include_router(router)
     return web
 
