@@ -50,7 +50,7 @@ from imagear.engines.base import EngineConfig, GenerationResult
 from imagear.errors import PLAIN, EngineUnavailable, ImagearError, render_advice
 from imagear.httperrors import http_error
 from imagear.models import get_model, list_models, random_seed, resolve_generation
-from imagear.server import ServerSettings
+from imagear.server import ServerSettings, probes
 from imagear.server.budget import DecodeBudget, decode
 from imagear.server.openapi import ANIMATE_DOC, public_reason
 from imagear.server.tmpdir import TempFolder
@@ -77,7 +77,6 @@ Done = tuple[GenerationResult, "Mp4Info"]  # what the worker hands back
 
 
 DRAIN_SECS = 30.0  # at most this long reading out an unread body before answering early
-PROBES = ("/livez", "/readyz")  # answered without the token: they say nothing secret
 
 
 class ServerPlaces:
@@ -124,7 +123,7 @@ class _Gate:
 
     def _refusal(self, scope: Scope) -> str | None:
         """None when the request may pass, else why not (for the 401 body)."""
-        if not self.token or scope.get("path") in PROBES:  # probes: no token, nothing secret
+        if not self.token or scope.get("path") in probes.OPEN:
             return None
         for name, value in scope.get("headers", ()):
             if name.lower() == b"authorization":
@@ -244,7 +243,7 @@ class ServerState:
         self.worker = Worker(self.engine_config, settings.queue_size, settings.quality)
         self.decode_budget = DecodeBudget(settings.decode_budget_bytes)
         self._tmp = TempFolder(settings.tmp_dir)
-        self.started = time.monotonic()
+        self.started = time.monotonic()  # uptime_secs counts from here
 
     @property
     def tmp_dir(self) -> Path:
@@ -256,7 +255,6 @@ class ServerState:
     def start(self) -> None:
         """Make the temp folder (settings.tmp_dir, else a fresh one) and start the worker."""
         self._tmp.open()  # and remove what servers killed before (kill -9) left behind
-        self.started = time.monotonic()
         try:
             self.worker.start()
             if self.settings.preload:
@@ -280,29 +278,12 @@ class ServerState:
         models_dir = self.settings.models_dir
         return {d.name: runtime.unavailable_reason(d, models_dir) for d in list_models()}
 
-    def not_ready(self) -> str | None:
-        """None when the default model can run here (loaded, or packages and weights found),
-        else a one-line reason that says what to do (no local paths: it goes on the wire)."""
-        desc = get_model(self.settings.default_model)
-        if self.worker.is_loaded(desc):
-            return None
-        why = runtime.unavailable_reason(desc, self.settings.models_dir)
-        if why is None:
-            return None
-        return (
-            f"The default model {desc.name!r} cannot run on this server: {public_reason(why)} "
-            "Install it here or start the server with another --model (GET /models)."
-        )
-
     def health(self) -> dict[str, object]:
-        reasons = self.available()
-        available = [name for name, why in reasons.items() if why is None]
+        available = [name for name, why in self.available().items() if why is None]
         torch_models = any(runtime.uses_diffusers(get_model(name)) for name in available)
         gpu = runtime.device_info(import_torch=torch_models)
-        reason = self.not_ready()
         return {
-            "status": "ok" if reason is None else "degraded",
-            **({} if reason is None else {"reason": reason}),
+            **probes.status(self.settings, self.worker),  # "degraded" and why, or "ok"
             "default_model": self.settings.default_model,
             "loaded_models": self.worker.loaded_models(),
             "cuda": gpu.pop("cuda"),
@@ -312,9 +293,8 @@ class ServerState:
             "queue_length": self.worker.queue_length,
             "queue_size": self.worker.queue_size,
             "busy": self.worker.busy,
-            "busy_slots": 1 if self.worker.busy else 0,  # one worker: one slot generates
             "version": __version__,
-            "uptime_secs": round(time.monotonic() - self.started, 1),
+            **probes.ops(self.worker, self.started),
         }
 
     def models(self) -> dict[str, object]:
@@ -446,21 +426,10 @@ def create_app(settings: ServerSettings | None = None) -> _Gate:
 
     @api.get("/health")
     def health() -> dict[str, object]:
-        """Heratio's health fields, plus available_models, queue_length, queue_size, version."""
+        """Heratio's fields ("degraded" + reason: the default model cannot run), plus ops ones."""
         return state.health()
 
-    @api.get("/livez")
-    def livez() -> dict[str, str]:
-        """Liveness: the process answers (no token, no work)."""
-        return {"status": "alive"}
-
-    @api.get("/readyz")
-    def readyz() -> JSONResponse:
-        """Readiness: the default model can run here; 503 with the reason otherwise."""
-        reason = state.not_ready()
-        if reason is None:
-            return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
+    api.include_router(probes.router(settings, state.worker))  # /livez, /readyz: no token
 
     @api.get("/models")
     def models() -> dict[str, object]:
