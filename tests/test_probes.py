@@ -221,3 +221,21 @@ def test_web_readyz_is_ready_through_a_server_that_can_serve_ar_model(
         assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
         page = c.get("/admin/image-ar/settings", headers=bearer())
     assert 'id="queue-length">0<' in page.text and 'id="busy-slots">0<' in page.text
+
+
+def test_a_degraded_server_in_a_pool_is_reported_and_not_sent_its_default(
+    app: Any, serve: Callable[..., Serve], runner: Any
+) -> None:
+    good, degraded = serve("kenburns"), serve("svd")
+    settings.set_value(app.engine, "ar_server_url", good.url)
+    settings.set_value(app.engine, "ar_server_pool", degraded.url)
+    settings.set_value(app.engine, "ar_model", "kenburns")
+    result = runner.invoke(cli, ["health"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if f"{degraded.url}:" in x)
+    assert "Degraded: its default model svd cannot run there" in line
+    settings.set_value(app.engine, "ar_model", "svd")  # no server can run it: not counted
+    code, data = health_json(runner, good.url)
+    assert code == 5
+    assert [s["status"] for s in data["pool"]] == ["ok", "degraded"]
+    assert data["ar_model"] == {"name": "svd", "available": False}
