@@ -239,3 +239,30 @@ def test_a_degraded_server_in_a_pool_is_reported_and_not_sent_its_default(
     assert code == 5
     assert [s["status"] for s in data["pool"]] == ["ok", "degraded"]
     assert data["ar_model"] == {"name": "svd", "available": False}
+
+
+def test_web_readyz_is_503_quickly_when_the_server_is_down_or_silent(
+    app: Any, reserve_port: Callable[[], int], monkeypatch: Any
+) -> None:
+    import socket
+
+    from imagear.web import probes
+
+    settings.set_value(app.engine, "ar_model", "kenburns")
+    settings.set_value(app.engine, "ar_server_url", f"http://127.0.0.1:{reserve_port()}")
+    with client(app) as c:
+        down = c.get("/readyz")
+    assert down.status_code == 503 and "Cannot reach" in down.json()["reason"]
+
+    monkeypatch.setattr(probes, "READY_TIMEOUT", 0.3)
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        settings.set_value(app.engine, "ar_server_url", f"http://127.0.0.1:{port}")
+        with client(app) as c:
+            started = time.monotonic()
+            hung = c.get("/readyz")
+            assert time.monotonic() - started < 5
+    assert hung.status_code == 503
+    assert "did not answer /health within 0.3 s" in hung.json()["reason"]
