@@ -89,9 +89,10 @@ def _normalise(name: str) -> str:
 
 
 def server_models(health: Health) -> set[str]:
-    """Model names the server can serve now: loaded, advertised, and its default."""
+    """Model names the server can serve now: loaded, advertised, and its default (unless the
+    server says it is degraded: its default model cannot run there)."""
     names = list(health.loaded_models) + list(health.available_models or [])
-    if health.default_model and not health.local:
+    if health.default_model and not health.local and not health.degraded:
         names.append(health.default_model)
     return {_normalise(n) for n in names}
 

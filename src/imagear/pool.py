@@ -415,7 +415,7 @@ class PoolGenerator(RemoteGenerator):
             state = server.state()
             if isinstance(got, Health):
                 state["ready"] = server.serves(model)
-                state["default_model"] = got.default_model
+                state["default_model"], state["status"] = got.default_model, got.status
                 state["loaded_models"] = list(got.loaded_models)
                 if first is None and state["ready"]:
                     first = got

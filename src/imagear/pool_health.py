@@ -136,12 +136,17 @@ def pool_lines(health: object) -> list[str]:
     lines = [f"Server pool: {ready} of {len(states)} servers ready."]
     for s in states:
         url = redact_url(str(s.get("url")))
+        degraded = (  # up, but its own default model cannot run there
+            f" Degraded: its default model {s.get('default_model')} cannot run there."
+            if s.get("status") == "degraded"
+            else ""
+        )
         if s.get("ready"):
             cap = s.get("capacity")
             at_once = f"{cap} requests at once" if cap else "capacity not reported"
-            lines.append(f"  {url}: ready ({at_once}).")
+            lines.append(f"  {url}: ready ({at_once}).{degraded}")
         elif s.get("reachable"):
-            lines.append(f"  {url}: reachable, but lacks the model; it gets no requests.")
+            lines.append(f"  {url}: reachable, but lacks the model; it gets no requests.{degraded}")
         else:
             lines.append(
                 f"  {url}: taken out, probed again later: {s.get('error') or 'unreachable'}"

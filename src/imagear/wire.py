@@ -30,6 +30,8 @@ _HEALTH_KNOWN = (
     "vram_free_gb",
 )
 
+_HEALTH_OPS = ("reason", "queue_length", "busy_slots", "version", "uptime_secs")
+
 
 @dataclass
 class Health:
@@ -65,11 +67,35 @@ class Health:
             return [e["name"] for e in self.engines if e.get("available")]
         return None
 
+    @property
+    def degraded(self) -> bool:
+        """The server is up but says its default model cannot run there (``"degraded"``)."""
+        return self.status == "degraded"
+
+    def ops(self) -> dict[str, Any]:
+        """What the server reports of itself beyond Heratio's fields (None where it does not
+        say): ``reason`` (why degraded), ``queue_length``, ``busy_slots``, ``version``,
+        ``uptime_secs``."""
+        return {key: self.extra.get(key) for key in _HEALTH_OPS}
+
+    def uptime(self) -> str | None:
+        """The server's ``uptime_secs`` for people ("3h 12m"), None when it does not say."""
+        secs = self.extra.get("uptime_secs")
+        if not isinstance(secs, int | float) or isinstance(secs, bool) or not secs >= 0:
+            return None
+        minutes, sec = divmod(int(min(secs, 1e12)), 60)
+        hours, minutes = divmod(minutes, 60)
+        days, hours = divmod(hours, 24)
+        units = ((days, "d"), (hours, "h"), (minutes, "m"), (sec, "s"))
+        shown = [f"{n}{unit}" for n, unit in units if n]
+        return " ".join(shown[:2]) or "0s"
+
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: every field, plus ``reachable`` and ``available_models``."""
+        """JSON-ready: every field, plus ``reachable``, ``available_models`` and :meth:`ops`."""
         data = asdict(self)
         data["reachable"] = True
         data["available_models"] = self.available_models
+        data.update(self.ops())
         return data
 
     @classmethod

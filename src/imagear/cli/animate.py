@@ -52,6 +52,7 @@ from imagear.limits import MAX_COUNT, MAX_ID
 
 if TYPE_CHECKING:
     from rich.panel import Panel
+    from rich.table import Table
 
     from imagear.animate import AnimateOutcome, AnimateRequest, Animator
     from imagear.heratio import Route
@@ -194,6 +195,9 @@ def _health_panel(h: "Health", ar_model: str, route: "Route | None" = None) -> "
         grid.add_row("Server", "none: in-process engines")
     else:
         grid.add_row("Server", text(h.url, "  ", ("reachable", "green"), f" (status {h.status})"))
+        if h.degraded:  # up, but its default model cannot run there
+            why = h.extra.get("reason") or "its default model cannot run there."
+            grid.add_row("Degraded", text((f"The server is up but degraded: {why}", "yellow")))
     if route is not None:  # server_url in imagear.toml, or the database's ar_server_url
         grid.add_row("Chosen by", text(route.source))
     grid.add_row("Default model", text(h.default_model or "-"))
@@ -207,6 +211,7 @@ def _health_panel(h: "Health", ar_model: str, route: "Route | None" = None) -> "
         if h.vram_total_gb is not None:
             vram = f"  {h.vram_free_gb} GB free of {h.vram_total_gb} GB"
         grid.add_row("GPU", text(f"{h.device or '-'}{vram}"))
+    _ops_rows(grid, h)
     for engine in h.engines:
         state = ("can run here", "green") if engine["available"] else ("cannot run here", "red")
         reason = str(engine.get("reason") or "").split(";")[0].rstrip(".")
@@ -219,6 +224,18 @@ def _health_panel(h: "Health", ar_model: str, route: "Route | None" = None) -> "
         )
     title = "In-process engines" if h.local else "Image-to-video server"
     return Panel(grid, title=title, expand=False)
+
+
+def _ops_rows(grid: "Table", h: "Health") -> None:
+    """Queue length, busy slots, version and uptime, each when the server reports it."""
+    ops = h.ops()
+    labels = {"queue_length": "Queue length", "busy_slots": "Busy slots", "version": "Version"}
+    for key, label in labels.items():
+        if ops[key] is not None:
+            grid.add_row(label, text(str(ops[key])))
+    uptime = h.uptime()
+    if uptime is not None:
+        grid.add_row("Uptime", text(uptime))
 
 
 def _not_circular(s: Said) -> Said:

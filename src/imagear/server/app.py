@@ -51,7 +51,7 @@ from imagear.errors import PLAIN, EngineUnavailable, ImagearError, render_advice
 from imagear.httperrors import http_error
 from imagear.metrics import Metrics, route_of
 from imagear.models import get_model, list_models, random_seed, resolve_generation
-from imagear.server import ServerSettings
+from imagear.server import ServerSettings, probes
 from imagear.server.budget import DecodeBudget, decode
 from imagear.server.openapi import ANIMATE_DOC, public_reason
 from imagear.server.tmpdir import TempFolder
@@ -124,7 +124,7 @@ class _Gate:
 
     def _refusal(self, scope: Scope) -> str | None:
         """None when the request may pass, else why not (for the 401 body)."""
-        if not self.token:
+        if not self.token or scope.get("path") in probes.OPEN:
             return None
         for name, value in scope.get("headers", ()):
             if name.lower() == b"authorization":
@@ -246,6 +246,7 @@ class ServerState:
         self.decode_budget = DecodeBudget(settings.decode_budget_bytes)
         self._tmp = TempFolder(settings.tmp_dir)
         self.metrics = self.worker.metrics = Metrics.of_server(self.worker)
+        self.started = time.monotonic()  # uptime_secs counts from here
 
     @property
     def tmp_dir(self) -> Path:
@@ -287,7 +288,7 @@ class ServerState:
         torch_models = any(runtime.uses_diffusers(get_model(name)) for name in available)
         gpu = runtime.device_info(import_torch=torch_models)
         return {
-            "status": "ok",
+            **probes.status(self.settings, self.worker),  # "degraded" and why, or "ok"
             "default_model": self.settings.default_model,
             "loaded_models": self.worker.loaded_models(),
             "cuda": gpu.pop("cuda"),
@@ -298,6 +299,7 @@ class ServerState:
             "queue_size": self.worker.queue_size,
             "busy": self.worker.busy,
             "version": __version__,
+            **probes.ops(self.worker, self.started),
         }
 
     def models(self) -> dict[str, object]:
@@ -429,12 +431,12 @@ def create_app(settings: ServerSettings | None = None) -> _Gate:
 
     @api.get("/health")
     def health() -> dict[str, object]:
-        """Heratio's health fields, plus available_models, queue_length, queue_size, version."""
+        """Heratio's fields ("degraded" + reason: the default model cannot run), plus ops ones."""
         return state.health()
 
-    @api.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:  # behind the token like every route (else --metrics-port)
-        return state.metrics.response()
+    # /metrics: behind the token like every route (else on --metrics-port)
+    api.add_api_route("/metrics", state.metrics.response, include_in_schema=False)
+    api.include_router(probes.router(settings, state.worker))  # /livez, /readyz: no token
 
     @api.get("/models")
     def models() -> dict[str, object]:

@@ -24,7 +24,7 @@ from imagear.domain import GridRow
 from imagear.errors import ImagearError
 from imagear.httperrors import status_of
 from imagear.metrics import Metrics, RequestCounter
-from imagear.web import actions, admin, batchpage, media
+from imagear.web import actions, admin, batchpage, media, probes
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
 from imagear.web.deps import ConsoleDep, RecordId, Refused, client_of, refused, throttled
@@ -117,7 +117,8 @@ def create_app(
             raise Refused(401, "Metrics need the admin token: send it as a Bearer header.")
         return metrics.response()
 
-    for router in (grid_router, actions.router, admin.router, batchpage.router, media.router):
+    routers = (grid_router, actions.router, admin.router, batchpage.router, media.router)
+    for router in (*routers, probes.router):
         web.include_router(router)
     return web
 
