@@ -300,6 +300,10 @@ def batch(
         bool, typer.Option("--dry-run", help="List what would be animated; change nothing.")
     ] = False,
     as_json: JsonOpt = False,
+    log_format: Annotated[
+        str,
+        typer.Option(help="The run's log on stderr: text (timestamped lines) or json (objects)."),
+    ] = "text",
 ) -> None:
     """Animate every record that has a master image and no animation (or --all of them).
 
@@ -311,10 +315,13 @@ def batch(
     if ctx.invoked_subcommand is not None:
         return
     from imagear.batch import BatchOptions, BatchRunner, read_ids_file
-    from imagear.cli._batch_render import Reporter, stop_signals
+    from imagear.cli._batch_render import Reporter, json_summary, stop_signals
+    from imagear.logs import log_format_name
 
-    fancy = is_tty() and not as_json  # else a log: every line starts with its time
+    json_log = log_format.strip().lower() == "json"
+    fancy = is_tty() and not as_json and not json_log  # else a log: lines start with the time
     with _errors(as_json, not fancy):
+        log_format_name(log_format)  # text or json, else exit 2
         ids: list[int] | None = None
         if object_ids_file is not None or object_id:
             ids = read_ids_file(object_ids_file) if object_ids_file is not None else []
@@ -345,19 +352,25 @@ def batch(
             preview = runner.preview()
         _print_plan(preview, as_json)
         raise typer.Exit(preview.exit_code)
-    out = err_console if as_json else console
-    reporter = Reporter(fancy, out.real, max_attempts)
+    out = err_console if as_json or json_log else console
+    reporter = Reporter(fancy, out.real, max_attempts, json_log)
     runner.events = reporter
     try:
         with _errors(as_json, not fancy), stop_signals(runner, reporter.notice):
             summary = runner.run()
     finally:
         reporter.close()
-    _print_stop(summary, not fancy)
-    if as_json:
+    if json_log:  # the run's log as JSON lines on stderr, the --json report (if any) on stdout
+        for line in json_summary(summary):
+            err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+        if as_json:
+            print_json(summary.report([named_json(n) for n in summary.named]))
+    elif as_json:
+        _print_stop(summary, not fancy)
         _print_named(summary.named, err_console)
         print_json(summary.report([named_json(n) for n in summary.named]))
     else:
+        _print_stop(summary, not fancy)
         _print_summary(summary, max_attempts, runner.aborted)
     if runner.aborted:  # workers may still be blocked on the network: leave now
         sys.stdout.flush()

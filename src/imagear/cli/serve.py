@@ -141,6 +141,9 @@ def serve(
         ),
     ] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[
+        str, typer.Option(help="text (timestamped lines) or json (one object per line).")
+    ] = "text",
     quality_gate: Annotated[
         bool,
         typer.Option(
@@ -199,6 +202,9 @@ def serve(
 
         default = get_model(model)  # an unknown name stops here, with the list of models
         level = server_run.log_level_name(log_level)
+        from imagear.logs import log_format_name, progress_logger
+
+        fmt = log_format_name(log_format)
         if max_megapixels is not None and not max_megapixels > 0:  # also NaN
             raise UsageError(
                 f"--max-megapixels must be above 0, not {max_megapixels:g}.",
@@ -227,4 +233,5 @@ def serve(
             preload=preload,
             quality=quality,
         )
-        server_run.serve(settings, host, port, level, progress=_progress)
+        say = _progress if fmt == "text" else progress_logger("imagear.server")
+        server_run.serve(settings, host, port, level, progress=say, log_format=fmt)

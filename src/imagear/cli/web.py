@@ -30,6 +30,9 @@ def web(
     log_level: Annotated[
         str, typer.Option(help="uvicorn log level: debug, info, warning or error.")
     ] = "warning",
+    log_format: Annotated[
+        str, typer.Option(help="text (timestamped lines) or json (one object per line).")
+    ] = "text",
     allowed_host: Annotated[
         list[str] | None,
         typer.Option(
@@ -55,10 +58,12 @@ def web(
     Ctrl-C: graceful stop, exits 0.
     """
     with handle_errors():
+        from imagear.logs import log_format_name, progress_logger
         from imagear.server.run import loopback, read_token
         from imagear.web.run import serve
         from imagear.web.security import WebOptions
 
+        fmt = log_format_name(log_format)
         token = read_token(env=token_env)
         if not token:
             token = secrets.token_urlsafe(24)
@@ -74,4 +79,5 @@ def web(
             behind_https=behind_https,
             session_hours=session_hours,
         )
-        serve(get_app(ctx), token, host, port, log_level, progress=progress, options=options)
+        say = progress if fmt == "text" else progress_logger("imagear.web")
+        serve(get_app(ctx), token, host, port, log_level, say, options, fmt)

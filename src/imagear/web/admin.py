@@ -12,6 +12,7 @@ from imagear import settings as settings_svc
 from imagear.batch import failure_page
 from imagear.clips import recent_clips
 from imagear.errors import ImagearError
+from imagear.web.actions import log_action
 from imagear.web.console import Console
 from imagear.web.deps import ChangeDep, ConsoleDep, Refused
 from imagear.web.wording import one_line
@@ -94,6 +95,8 @@ def settings_save(request: Request, console: ConsoleDep, ch: ChangeDep) -> Respo
         return _page(console, request, 400, errors=errors, values=values)
     for key, raw in changes.items():
         settings_svc.set_value(app.engine, key, raw)
+    if changes:  # the keys only: a value may be a password
+        log_action("settings", ch.who.how, settings=sorted(changes))
     return _page(console, request, saved=sorted(changes))
 
 
