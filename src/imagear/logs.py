@@ -194,6 +194,12 @@ class RequestLog:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
+    def __getattr__(self, name: str) -> Any:
+        """The wrapped app's attributes (e.g. the server's ``.api``) show through."""
+        if name == "app":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.app, name)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)

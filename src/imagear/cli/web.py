@@ -80,4 +80,4 @@ def web(
             session_hours=session_hours,
         )
         say = progress if fmt == "text" else progress_logger("imagear.web")
-        serve(get_app(ctx), token, host, port, log_level, say, options, fmt)
+        serve(get_app(ctx), token, host, port, log_level, say, options=options, log_format=fmt)
