@@ -208,10 +208,18 @@ def test_web_json_logs_parse_and_name_the_user_of_each_action(
         assert r.status_code == 303
         saved = c.post("/admin/image-ar/settings", headers=auth, data={"ar_seed": "5"})
         assert saved.status_code == 200
+        bad = c.post("/admin/image-ar/settings", headers=auth, data={"ar_fps": "0"})
+        assert bad.status_code == 400
+        ids[bad.headers["x-request-id"]] = 400
     objects = parsed(stop(proc))
     check_requests(objects, ids)
     missing = next(o for o in requests_of(objects) if o["status"] == 404)
     assert missing["route"] == "/records/{object_id}"  # the template, not the path
+    assert missing["reason"].startswith("Record 987654 does not exist.")
+    reasons = {o["status"]: o["reason"] for o in requests_of(objects) if o["status"] >= 400}
+    assert reasons[400] == "refused setting(s): ar_fps"
+    refusals = [o["reason"] for o in requests_of(objects) if o["status"] == 401]
+    assert "This needs the admin token" in refusals[0] and refusals[1] == "not the admin token"
     actions = {o["action"]: o for o in objects if o.get("action")}
     assert actions["sign-in"]["user"] == "admin (session)"
     assert actions["settings"]["user"] == "admin (bearer)"

@@ -155,7 +155,8 @@ def progress_logger(name: str) -> Callable[[str, str], None]:
 
 
 def _reason(status: int, body: bytes, content_type: str) -> str:
-    """Why a request was refused: the error of a JSON body, else the status's phrase."""
+    """Why a request was refused: the error of a JSON body, else the status's phrase (an app
+    that answers with a page says why in ``request.state.log_reason``)."""
     if "json" in content_type:
         try:
             data = json.loads(body.decode("utf-8", "replace"))
@@ -170,10 +171,6 @@ def _reason(status: int, body: bytes, content_type: str) -> str:
                     return f"{where}: {first.get('msg', '')}".strip(": ")
                 if value:
                     return str(value)
-    elif "html" in content_type:
-        found = re.search(rb"<title>(.*?)</title>", body, re.S | re.I)
-        if found:
-            return found.group(1).decode("utf-8", "replace").strip()
     try:
         return http.HTTPStatus(status).phrase
     except ValueError:

@@ -108,8 +108,10 @@ def generate(request: Request, object_id: RecordId, console: ConsoleDep, ch: Cha
         if wants_json(request):
             return JSONResponse(error_body(err, fields), status_code=400)
         errors = {f: one_line(err) for f in fields}
+        request.state.log_reason = one_line(err)
         return record_view(console, request, object_id, 400, errors=errors, values=form)
     except RefusedError as err:  # ar_enabled / ar_user_button off: 409, as the table says
+        request.state.log_reason = one_line(err)
         if wants_json(request):
             return JSONResponse(error_body(err), status_code=status_of(err))
         return record_view(
@@ -172,6 +174,7 @@ async def login(request: Request, console: ConsoleDep) -> Response:
     target = _local(form.get("next") or "/")
     if not console.auth.token_ok(form.get("token") or ""):
         console.throttle.failed(client_of(request))
+        request.state.log_reason = "not the admin token"
         log.warning(
             "sign-in refused",
             extra={"action": "sign-in", "user": "guest", "reason": "not the admin token"},

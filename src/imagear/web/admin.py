@@ -92,6 +92,7 @@ def settings_save(request: Request, console: ConsoleDep, ch: ChangeDep) -> Respo
         errors["_form"] = f"Unknown setting(s): {', '.join(unknown)}."
     if errors:
         values = {k: v for k, v in form.items() if k in settings_svc.SPECS}
+        request.state.log_reason = f"refused setting(s): {', '.join(sorted(errors))}"
         return _page(console, request, 400, errors=errors, values=values)
     for key, raw in changes.items():
         settings_svc.set_value(app.engine, key, raw)
