@@ -140,7 +140,12 @@ def configure(fmt: str = "text", level: str = "info", stream: IO[str] | None = N
     for name in UVICORN:
         logger = logging.getLogger(name)
         logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)  # uvicorn.Config sets them again (its log_level)
         logger.propagate = True
+        logger.disabled = False
+    for name, logger in logging.root.manager.loggerDict.items():
+        if name.startswith("imagear") and isinstance(logger, logging.Logger):
+            logger.disabled = False  # a dictConfig before (in one process) may have turned it off
 
 
 def progress_logger(name: str) -> Callable[[str, str], None]:
