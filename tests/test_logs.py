@@ -255,7 +255,9 @@ def test_formatters_write_the_structured_fields() -> None:
         logs.configure("text", "info", stream)
         logging.getLogger("imagear.test").info("two words", extra={"user": "admin (bearer)"})
     finally:
-        logging.getLogger().handlers.clear()
+        root = logging.getLogger()
+        for handler in [h for h in root.handlers if getattr(h, logs.OURS, False)]:
+            root.removeHandler(handler)
     first, second, third = stream.getvalue().splitlines()
     one = json.loads(first)
     assert one["request_id"] == "r1" and one["status"] == 415 and one["reason"] == "not an image"

@@ -123,6 +123,21 @@ def json_line(
     return json.dumps(body, default=str, ensure_ascii=False)
 
 
+OURS = "_imagear_logs"
+
+
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record comes (not as it was when configured)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def formatter(fmt: str) -> logging.Formatter:
     return JsonFormatter() if fmt == "json" else TextFormatter()
 
@@ -130,11 +145,12 @@ def formatter(fmt: str) -> logging.Formatter:
 def configure(fmt: str = "text", level: str = "info", stream: IO[str] | None = None) -> None:
     """Root logger: one handler on ``stream`` (stderr) in ``fmt`` at ``level``; uvicorn's
     loggers lose their own handlers and propagate to it."""
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else StderrHandler()
     handler.setFormatter(formatter(log_format_name(fmt)))
+    setattr(handler, OURS, True)
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    for old in [h for h in root.handlers if getattr(h, OURS, False)]:
+        root.removeHandler(old)  # configured again: one handler, not two
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     for name in UVICORN:
@@ -143,9 +159,9 @@ def configure(fmt: str = "text", level: str = "info", stream: IO[str] | None = N
         logger.setLevel(logging.NOTSET)  # uvicorn.Config sets them again (its log_level)
         logger.propagate = True
         logger.disabled = False
-    for name, logger in logging.root.manager.loggerDict.items():
-        if name.startswith("imagear") and isinstance(logger, logging.Logger):
-            logger.disabled = False  # a dictConfig before (in one process) may have turned it off
+    for name, known in logging.root.manager.loggerDict.items():
+        if name.startswith("imagear") and isinstance(known, logging.Logger):
+            known.disabled = False  # a dictConfig before (in one process) may have turned it off
 
 
 def progress_logger(name: str) -> Callable[[str, str], None]:
