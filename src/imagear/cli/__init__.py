@@ -17,6 +17,7 @@ import typer
 
 from imagear.cli import animate as animate_cli
 from imagear.cli import batch as batch_cli
+from imagear.cli import batch_admin as _batch_admin  # noqa: F401 - registers failures, status, reset
 from imagear.cli import config_cmd, records, settings
 from imagear.cli import gen_options as gen
 from imagear.cli import models as models_cli

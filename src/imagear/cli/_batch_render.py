@@ -24,23 +24,32 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from imagear.batch import BatchEvents, BatchRunner, ItemResult
+from imagear.batch import BatchEvents, BatchRunner, BatchSummary, ItemResult
 from imagear.cli._text import text as as_text
-from imagear.cli.batch_text import item_line, stamp
+from imagear.cli.batch_text import item_line, named_json, nothing_to_do_line, stamp
+from imagear.logs import json_line
 
 
 class Reporter(BatchEvents):
     """A progress bar for a person, or one timestamped line per record for a log."""
 
-    def __init__(self, fancy: bool, out: Console, max_attempts: int) -> None:
-        self.fancy = fancy
+    def __init__(
+        self, fancy: bool, out: Console, max_attempts: int, json_log: bool = False
+    ) -> None:
+        self.fancy = fancy and not json_log
+        self.json_log = json_log  # --log-format json: one JSON object per line
         self.out = out
         self.max_attempts = max_attempts
         self.counts = {"done": 0, "skipped": 0, "failed": 0}
         self.progress: Progress | None = None
         self.task: Any = None
 
-    def _print(self, text: str, style: str | None = None) -> None:
+    def _print(self, text: str, style: str | None = None, **fields: Any) -> None:
+        if self.json_log:
+            level = "WARNING" if style else "INFO"
+            line = json_line(level, "imagear.batch", text, **fields)
+            self.out.print(line, markup=False, highlight=False, soft_wrap=True)
+            return
         target = self.progress.console if self.progress is not None else self.out
         shown = as_text(text if self.fancy else f"{stamp()} {text}")
         style = style if self.fancy and style else ""
@@ -77,7 +86,15 @@ class Reporter(BatchEvents):
             self.counts[key] += 1
         if self.progress is None:
             if not self.fancy:
-                self._print(item_line(result, self.max_attempts))
+                bad = result.outcome in ("failed", "given_up")
+                self._print(
+                    item_line(result, self.max_attempts),
+                    "red" if bad else None,
+                    object_id=result.object_id,
+                    outcome=result.outcome,
+                    duration_ms=round(result.secs * 1000, 1),
+                    reason=result.error if bad else None,
+                )
             return
         if result.outcome in ("failed", "given_up") or result.notices:
             self._print(item_line(result, self.max_attempts), "red" if key == "failed" else None)
@@ -96,6 +113,35 @@ class Reporter(BatchEvents):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+def json_summary(summary: BatchSummary) -> list[str]:
+    """--log-format json: the end of a run as log lines (the stop reason, skipped names, the
+    counts)."""
+    lines = []
+    if summary.stopped is not None:
+        reason = summary.stopped.message
+        lines.append(json_line("ERROR", "imagear.batch", f"stopped: {reason}", reason=reason))
+    for n in summary.named:
+        r = named_json(n)
+        fields: dict[str, Any] = {"object_id": r.object_id, "reason": r.reason, "advice": r.advice}
+        lines.append(json_line("WARNING", "imagear.batch", r.message, **fields))
+    d = summary.report()
+    counts = {k: getattr(d, k) for k in ("done", "skipped", "failed", "given_up", "released")}
+    message = f"batch {summary.runner}: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+    if summary.planned == 0 and not summary.results and summary.stopped is None:
+        message = nothing_to_do_line(summary)
+    lines.append(
+        json_line(
+            "INFO",
+            "imagear.batch",
+            message,
+            duration_ms=round(summary.elapsed_secs * 1000, 1),
+            planned=summary.planned,
+            **counts,
+        )
+    )
+    return lines
 
 
 @contextlib.contextmanager

@@ -35,9 +35,6 @@ from imagear.cli._common import (
 from imagear.cli._text import text
 from imagear.cli.batch_text import (
     NAMED_ADVICE,
-    failure_lines,
-    failures_count_line,
-    failures_more_line,
     given_back_line,
     given_up_earlier_note,
     given_up_lines,
@@ -45,7 +42,6 @@ from imagear.cli.batch_text import (
     named_json,
     named_message,
     nothing_to_do_line,
-    progress_lines,
     stamp,
     waiting_line,
 )
@@ -323,6 +319,10 @@ def batch(
             "only the summary (failures, records waiting for a retry and when).",
         ),
     ] = False,
+    log_format: Annotated[
+        str,
+        typer.Option(help="The run's log on stderr: text (timestamped lines) or json (objects)."),
+    ] = "text",
 ) -> None:
     """Animate every record that has a master image and no animation (or --all of them).
 
@@ -334,10 +334,13 @@ def batch(
     if ctx.invoked_subcommand is not None:
         return
     from imagear.batch import BatchOptions, BatchRunner, read_ids_file
-    from imagear.cli._batch_render import Reporter, stop_signals
+    from imagear.cli._batch_render import Reporter, json_summary, stop_signals
+    from imagear.logs import log_format_name
 
-    fancy = is_tty() and not as_json  # else a log: every line starts with its time
+    json_log = log_format.strip().lower() == "json"
+    fancy = is_tty() and not as_json and not json_log  # else a log: lines start with the time
     with _errors(as_json, not fancy):
+        log_format_name(log_format)  # text or json, else exit 2
         ids: list[int] | None = None
         if object_ids_file is not None or object_id:
             ids = read_ids_file(object_ids_file) if object_ids_file is not None else []
@@ -372,7 +375,7 @@ def batch(
             preview = runner.preview()
         _print_plan(preview, as_json)
         raise typer.Exit(preview.exit_code)
-    out = err_console if as_json else console
+    out = err_console if as_json or json_log else console
     shown = out.real
     if quiet:  # no progress lines: cron mails only the summary of a run that went wrong
         from io import StringIO
@@ -380,7 +383,7 @@ def batch(
         from rich.console import Console
 
         fancy, shown = False, Console(file=StringIO())
-    reporter = Reporter(fancy, shown, max_attempts)
+    reporter = Reporter(fancy, shown, max_attempts, json_log)
     runner.events = reporter
     try:
         with _errors(as_json, not fancy), stop_signals(runner, reporter.notice):
@@ -397,6 +400,11 @@ def batch(
                 raise Failure(f"Could not write --metrics-file {metrics_file}: {exc}") from exc
     if quiet and summary.exit_code == 0:
         pass  # nothing failed (or nothing to do): silence, so cron sends no mail
+    elif json_log:  # the run's log as JSON lines on stderr, the --json report (if any) on stdout
+        for line in json_summary(summary):
+            err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+        if as_json:
+            print_json(summary.report([named_json(n) for n in summary.named]))
     elif as_json:
         _print_stop(summary, not fancy)
         _print_named(summary.named, err_console)
@@ -409,108 +417,6 @@ def batch(
         sys.stderr.flush()
         os._exit(summary.exit_code)
     raise typer.Exit(summary.exit_code)
-
-
-@app.command("failures", short_help="List the records whose last attempt failed.")
-def failures(
-    ctx: typer.Context,
-    as_json: JsonOpt = False,
-    limit: Annotated[
-        int,
-        typer.Option(
-            help="Show at most N failures (given-up ones first, then by id); 0 shows them all.",
-            min=0,
-            max=MAX_COUNT,
-        ),
-    ] = 50,
-    offset: Annotated[
-        int, typer.Option(help="Skip the first N failures (the next page).", min=0, max=MAX_COUNT)
-    ] = 0,
-) -> None:
-    """Records whose last batch attempt failed: the error, attempts, and the next retry; a page
-    at a time (--limit, --offset), with how many there are in all."""
-    from imagear.batch import failure_page
-
-    with handle_errors(as_json):
-        page = failure_page(get_app(ctx, read_only=True), limit or None, offset)
-    if as_json:
-        print_json(page)
-        return
-    if not page.total:
-        console.print("No batch failures.")
-        return
-    for row in page.failures:
-        head, error = failure_lines(row)
-        style = "red" if row.status == "given_up" else None
-        console.print(text(head), style=style or "", soft_wrap=True, highlight=False)
-        console.print(text(error), soft_wrap=True, highlight=False)
-    more = failures_more_line(page)
-    if more:
-        console.print(text(more), soft_wrap=True, highlight=False)
-    console.print(text(failures_count_line(page)), soft_wrap=True, highlight=False)
-
-
-@app.command("status", short_help="How the batch is getting on (from the database).")
-def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Records done, to do, running (and by which runner), failed and given up; the rate over
-    the last ten minutes and the time left at it. Read from the database, so it shows runs
-    started by cron, by other processes and on other hosts."""
-    from imagear.batch import progress
-
-    with handle_errors(as_json):
-        now = progress(get_app(ctx, read_only=True))
-    if as_json:
-        print_json(now)
-        return
-    for line in progress_lines(now):
-        console.print(text(line), soft_wrap=True, highlight=False)
-
-
-@app.command("reset", short_help="Let failed records be retried by the next run.")
-def reset(
-    ctx: typer.Context,
-    object_id: Annotated[
-        list[int] | None,
-        typer.Option(
-            "--object-id",
-            "--id",
-            metavar="ID",
-            min=1,
-            max=MAX_ID,
-            help="A record to retry (repeatable).",
-        ),
-    ] = None,
-    all_failed: Annotated[
-        bool, typer.Option("--all-failed", help="Every failed and given-up record.")
-    ] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Let failed or given-up records be retried by the next run (attempts start again at 0)."""
-    from imagear.batch import reset_failures
-
-    with handle_errors(as_json):
-        if bool(object_id) == all_failed:
-            raise UsageError(
-                "Give either --object-id N (repeatable) or --all-failed.",
-                "See them with `imagear batch failures`.",
-            )
-        done = reset_failures(get_app(ctx), None if all_failed else object_id)
-        missing = sorted(set(object_id or []) - set(done))
-        if object_id and not done:
-            raise NotFound(
-                f"No batch failure to reset for record(s) {', '.join(map(str, missing))}.",
-                "See them with `imagear batch failures`.",
-            )
-    if as_json:
-        print_json({"reset": done, "not_failures": missing})
-        return
-    console.print(
-        f"Reset {len(done)} record(s){': ' + ', '.join(map(str, done)) if done else ''}; "
-        "the next `imagear batch` retries them.",
-        highlight=False,
-    )
-    for oid in missing:
-        err_console.print(f"[yellow]Warning:[/] record {oid} is not a batch failure; left alone.")
 
 
 __all__ = ["app"]

@@ -151,6 +151,9 @@ def serve(
             max=65535,
         ),
     ] = None,
+    log_format: Annotated[
+        str, typer.Option(help="text (timestamped lines) or json (one object per line).")
+    ] = "text",
     quality_gate: Annotated[
         bool,
         typer.Option(
@@ -209,6 +212,9 @@ def serve(
 
         default = get_model(model)  # an unknown name stops here, with the list of models
         level = server_run.log_level_name(log_level)
+        from imagear.logs import log_format_name, progress_logger
+
+        fmt = log_format_name(log_format)
         if max_megapixels is not None and not max_megapixels > 0:  # also NaN
             raise UsageError(
                 f"--max-megapixels must be above 0, not {max_megapixels:g}.",
@@ -241,4 +247,5 @@ def serve(
             quality=quality,
             metrics_listen=None if metrics_port is None else (host, metrics_port),
         )
-        server_run.serve(settings, host, port, level, progress=_progress)
+        say = _progress if fmt == "text" else progress_logger("imagear.server")
+        server_run.serve(settings, host, port, level, progress=say, log_format=fmt)

@@ -30,6 +30,9 @@ def web(
     log_level: Annotated[
         str, typer.Option(help="uvicorn log level: debug, info, warning or error.")
     ] = "warning",
+    log_format: Annotated[
+        str, typer.Option(help="text (timestamped lines) or json (one object per line).")
+    ] = "text",
     allowed_host: Annotated[
         list[str] | None,
         typer.Option(
@@ -65,12 +68,14 @@ def web(
     Ctrl-C: graceful stop, exits 0.
     """
     with handle_errors():
+        from imagear.logs import log_format_name, progress_logger
         from imagear.metrics import check_port
         from imagear.server.run import loopback, read_token
         from imagear.web.run import serve
         from imagear.web.security import WebOptions
 
         check_port(host, metrics_port, port)  # a taken port: one clear error now
+        fmt = log_format_name(log_format)
         token = read_token(env=token_env)
         if not token:
             token = secrets.token_urlsafe(24)
@@ -87,4 +92,5 @@ def web(
             session_hours=session_hours,
             metrics_listen=None if metrics_port is None else (host, metrics_port),
         )
-        serve(get_app(ctx), token, host, port, log_level, progress=progress, options=options)
+        say = progress if fmt == "text" else progress_logger("imagear.web")
+        serve(get_app(ctx), token, host, port, log_level, say, options=options, log_format=fmt)

@@ -192,7 +192,8 @@ class _Gate:
             for path in cleanup:
                 path.unlink(missing_ok=True)
             self.api.state.imagear.metrics.request(route_of(scope), status["code"] or 500)
-            _log_request(scope, status["code"], time.perf_counter() - started, fields)
+            if "request_id" not in state:  # not behind imagear.logs.RequestLog (which logs it)
+                _log_request(scope, status["code"], time.perf_counter() - started, fields)
 
     async def _drain(self, receive: Receive, body: dict[str, int]) -> None:
         """Read out (and drop) the rest of the request body, up to a size and time budget."""

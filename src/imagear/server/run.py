@@ -141,7 +141,7 @@ def serve_forever(uvicorn: ModuleType, app: ASGIApp, sock: socket.socket, level:
     re-raised signal instead, so a requested stop returns normally and the command exits 0.
     The socket is closed when this returns.
     """
-    config = uvicorn.Config(app, log_level=level, access_log=False)
+    config = uvicorn.Config(app, log_level=level, access_log=False, log_config=None)
     server = uvicorn.Server(config)
     received: list[int] = []
 
@@ -210,21 +210,23 @@ def start(
     port: int,
     level: str,
     ready: Callable[[], None] | None = None,
+    log_format: str = "text",
 ) -> str | None:
     """The start-up `imagear serve` and `imagear web` share: bind ``host:port`` first (a taken
     port is one clear error before anything loads), ``build`` the app (the socket is closed if
     that fails), set up logging, call ``ready`` (warnings, the "listening" line), then serve
-    until SIGTERM / SIGINT; the name of the signal that stopped it, if any."""
+    until SIGTERM / SIGINT; the name of the signal that stopped it, if any. Logging is
+    :func:`imagear.logs.configure` (``log_format`` text or json) and every request is logged
+    once by :class:`imagear.logs.RequestLog`."""
+    from imagear import logs
+
     sock = listen(host, port)
+    logs.configure(log_format, level)
     try:
-        app = build()
+        app = logs.RequestLog(build())
     except BaseException:
         sock.close()
         raise
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     if ready is not None:
         ready()
     return serve_forever(uvicorn, app, sock, level)
@@ -236,6 +238,7 @@ def serve(
     port: int = 5052,
     log_level: str = "info",
     progress: Progress | None = None,
+    log_format: str = "text",
 ) -> str | None:
     """Serve until stopped: bind, build the app, warn, then run uvicorn on the bound socket.
 
@@ -275,8 +278,10 @@ def serve(
             f"{auth}, queue {settings.queue_size})",
         )
 
-    # One log line per request comes from imagear.server; uvicorn's access log would repeat it.
-    stopped_by = start(lambda: app_module.create_app(settings), uvicorn, host, port, level, ready)
+    # One log line per request comes from imagear.logs.RequestLog; uvicorn's access log is off.
+    stopped_by = start(
+        lambda: app_module.create_app(settings), uvicorn, host, port, level, ready, log_format
+    )
     if stopped_by:
         log.info("stopped by %s", stopped_by)
     return stopped_by

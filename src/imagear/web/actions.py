@@ -11,6 +11,7 @@ which field is at fault) before the job is queued.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -31,6 +32,17 @@ from imagear.web.auth import COOKIE
 from imagear.web.console import record_view, wants_json
 from imagear.web.deps import AppDep, ChangeDep, ConsoleDep, RecordId, client_of, form_of, throttled
 from imagear.web.wording import FIELDS, error_body, one_line
+
+log = logging.getLogger("imagear.web")
+
+
+def log_action(action: str, how: str | None, object_id: int | None = None, **more: object) -> None:
+    """One log line for a curator's action, naming the user (the admin, and how it signed in:
+    ``admin (session)``, ``admin (bearer)``); never a secret."""
+    user = f"admin ({how})" if how else "guest"
+    extra = {"action": action, "user": user, "object_id": object_id, "fields": more}
+    log.info("%s by %s%s", action, user, f" on {object_id}" if object_id else "", extra=extra)
+
 
 NUMBERS = ("num_frames", "fps", "motion_bucket_id", "seed")
 
@@ -96,14 +108,17 @@ def generate(request: Request, object_id: RecordId, console: ConsoleDep, ch: Cha
         if wants_json(request):
             return JSONResponse(error_body(err, fields), status_code=400)
         errors = {f: one_line(err) for f in fields}
+        request.state.log_reason = one_line(err)
         return record_view(console, request, object_id, 400, errors=errors, values=form)
     except RefusedError as err:  # ar_enabled / ar_user_button off: 409, as the table says
+        request.state.log_reason = one_line(err)
         if wants_json(request):
             return JSONResponse(error_body(err), status_code=status_of(err))
         return record_view(
             console, request, object_id, status_of(err), error=one_line(err), values=form
         )
     job = console.worker.submit(req)
+    log_action("generate", ch.who.how, object_id, model=req.model)
     status_url = f"/image-ar/{object_id}/status"
     if wants_json(request):
         return JSONResponse(
@@ -127,20 +142,23 @@ def status(object_id: RecordId, console: ConsoleDep) -> Response:
 
 
 @router.post("/image-ar/{object_id}/delete")
-def delete(request: Request, object_id: RecordId, app: AppDep, _ch: ChangeDep) -> Response:
+def delete(request: Request, object_id: RecordId, app: AppDep, ch: ChangeDep) -> Response:
     delete_clip(app, object_id)  # and with it the clip's review
+    log_action("delete", ch.who.how, object_id)
     return _done(request, object_id, "Clip deleted.")
 
 
 @router.post("/records/{object_id}/approve")
 def approve(request: Request, object_id: RecordId, app: AppDep, ch: ChangeDep) -> Response:
     review.approve(app, object_id, f"web ({ch.who.how})")
+    log_action("approve", ch.who.how, object_id)
     return _done(request, object_id, "Clip approved.")
 
 
 @router.post("/records/{object_id}/reject")
 def reject(request: Request, object_id: RecordId, app: AppDep, ch: ChangeDep) -> Response:
     review.reject(app, object_id, f"web ({ch.who.how})")
+    log_action("reject", ch.who.how, object_id)
     return _done(request, object_id, "Clip rejected; the record is queued for a new seed.")
 
 
@@ -156,10 +174,16 @@ async def login(request: Request, console: ConsoleDep) -> Response:
     target = _local(form.get("next") or "/")
     if not console.auth.token_ok(form.get("token") or ""):
         console.throttle.failed(client_of(request))
+        request.state.log_reason = "not the admin token"
+        log.warning(
+            "sign-in refused",
+            extra={"action": "sign-in", "user": "guest", "reason": "not the admin token"},
+        )
         return console.page(
             request, "login.html", 401, next=target, error="That is not the admin token."
         )
     response = RedirectResponse(target, status_code=303)
+    log_action("sign-in", "session")
     secure = console.options.behind_https or request.url.scheme == "https"
     response.set_cookie(
         COOKIE,
@@ -174,8 +198,9 @@ async def login(request: Request, console: ConsoleDep) -> Response:
 
 
 @router.post("/logout")
-def logout(request: Request, console: ConsoleDep, _ch: ChangeDep) -> Response:
+def logout(request: Request, console: ConsoleDep, ch: ChangeDep) -> Response:
     console.auth.revoke(request.cookies.get(COOKIE))  # a copy of the cookie stops working too
+    log_action("sign-out", ch.who.how)
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response

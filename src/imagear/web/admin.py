@@ -12,6 +12,7 @@ from imagear import settings as settings_svc
 from imagear.batch import failure_page
 from imagear.clips import recent_clips
 from imagear.errors import ImagearError
+from imagear.web.actions import log_action
 from imagear.web.console import Console
 from imagear.web.deps import ChangeDep, ConsoleDep, Refused
 from imagear.web.wording import one_line
@@ -91,9 +92,12 @@ def settings_save(request: Request, console: ConsoleDep, ch: ChangeDep) -> Respo
         errors["_form"] = f"Unknown setting(s): {', '.join(unknown)}."
     if errors:
         values = {k: v for k, v in form.items() if k in settings_svc.SPECS}
+        request.state.log_reason = f"refused setting(s): {', '.join(sorted(errors))}"
         return _page(console, request, 400, errors=errors, values=values)
     for key, raw in changes.items():
         settings_svc.set_value(app.engine, key, raw)
+    if changes:  # the keys only: a value may be a password
+        log_action("settings", ch.who.how, settings=sorted(changes))
     return _page(console, request, saved=sorted(changes))
 
 

@@ -54,6 +54,7 @@ def wants_json(request: Request) -> bool:
 def error_response(
     console: Console, request: Request, status: int, message: str, **extra: object
 ) -> Response:
+    request.state.log_reason = message  # the request's log line says why (imagear.logs)
     if wants_json(request) or request.url.path.startswith("/image-ar/") and status != 404:
         return JSONResponse({"error": message, **extra}, status_code=status)
     return console.page(request, "error.html", status, status=status, message=message)

@@ -25,6 +25,7 @@ def serve(
     log_level: str = "info",
     progress: Progress | None = None,
     options: WebOptions | None = None,
+    log_format: str = "text",
 ) -> str | None:
     """Serve the console until stopped; the name of the signal that stopped it, if any.
     EngineUnavailable without the ``server`` extra; UsageError / Failure for the socket.
@@ -52,7 +53,15 @@ def serve(
         if progress is not None:
             progress("listening", f"imagear web on http://{address(host, port)}/")
 
-    return start(lambda: create_app(app, token, options=options), uvicorn, host, port, level, ready)
+    return start(
+        lambda: create_app(app, token, options=options),
+        uvicorn,
+        host,
+        port,
+        level,
+        ready,
+        log_format,
+    )
 
 
 __all__ = ["serve"]
