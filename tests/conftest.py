@@ -362,3 +362,15 @@ def fakes() -> Iterator[list[Any]]:
     yield started
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Any]]:
+    """Subprocesses a test started (``subprocess.Popen``); any still running at the end are
+    killed."""
+    started: list[Any] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
