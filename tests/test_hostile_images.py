@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 import imagear
+from serving import wait_answering
 
 SRC = Path(imagear.__file__).resolve().parents[1]  # the subprocesses run this same imagear
 BOUND = 30.0  # seconds any refusal may take here (it takes well under one)
@@ -250,16 +251,8 @@ def serve(cli_env: dict[str, str], reserve_port: Callable[[], int]) -> Iterator[
         )
         started.append(proc)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.communicate()[1]
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    return url
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("serve never answered /health")
+        wait_answering(proc, f"{url}/health")
+        return url
 
     yield start
     for proc in started:

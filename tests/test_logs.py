@@ -15,13 +15,14 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from serving import wait_answering
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -58,17 +59,8 @@ def run_server(
     cmd = [sys.executable, "-m", "imagear", *args]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     processes.append(proc)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            raise AssertionError(f"{args[0]} exited with {proc.returncode}: {out}{err}")
-        try:
-            httpx.get(url, timeout=2)
-            return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"{args[0]} never answered")
+    wait_answering(proc, url)
+    return proc
 
 
 def stop(proc: subprocess.Popen[str]) -> list[str]:

@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from serving import wait_answering
+
 pytest.importorskip("fastapi")
 pytest.importorskip("prometheus_client")
 
@@ -71,20 +73,6 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def wait_until_up(proc: subprocess.Popen[str], url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            raise AssertionError(f"serve exited with {proc.returncode}: {out}{err}")
-        try:
-            httpx.get(f"{url}/health", timeout=2)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("serve never answered")
-
-
 def test_serve_metrics_after_real_generations(
     env: dict[str, str], processes: list[Any], reserve_port: Callable[[], int]
 ) -> None:
@@ -95,7 +83,7 @@ def test_serve_metrics_after_real_generations(
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     processes.append(proc)
     url = f"http://127.0.0.1:{port}"
-    wait_until_up(proc, url)
+    wait_answering(proc, f"{url}/health")
     auth = {"Authorization": f"Bearer {SERVE_TOKEN}"}
     for seed in ("1", "2"):
         r = httpx.post(

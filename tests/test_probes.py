@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from serving import wait_answering
+
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("jinja2")
@@ -57,17 +59,8 @@ def serve(
         )
         started.append(proc)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                out, err = proc.communicate()
-                raise AssertionError(f"serve exited with {proc.returncode}: {out}{err}")
-            try:
-                httpx.get(f"{url}/livez", timeout=2)
-                return Serve(proc, url)
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("serve never answered /livez")
+        wait_answering(proc, f"{url}/livez")
+        return Serve(proc, url)
 
     yield start
     for proc in started:

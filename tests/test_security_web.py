@@ -10,12 +10,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from serving import wait_answering
 
 pytest.importorskip("fastapi")
 pytest.importorskip("jinja2")
@@ -172,16 +173,7 @@ def web_process(
         text=True,
     )
     try:
-        import httpx
-
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.communicate()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/login", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_answering(proc, f"http://127.0.0.1:{port}/login")
         yield proc, port, tmp_root
     finally:
         proc.kill()
