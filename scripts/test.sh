@@ -14,4 +14,9 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
 fi
+# The browser tests load Mirador 4 and axe-core from npm (package.json); without npm they skip
+# (or fail with IMAGEAR_REQUIRE_BROWSER=1).
+if command -v npm >/dev/null 2>&1; then
+  [ -d node_modules/mirador ] && [ -d node_modules/axe-core ] || npm install -q --no-audit --no-fund >/dev/null
+fi
 exec .venv/bin/python -m pytest "$@"
