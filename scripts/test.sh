@@ -8,7 +8,7 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # torch is pinned: a looser spec pulls GBs of CUDA wheels on a CPU-only host.
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[postgres,mysql,server,diffusers,test]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[postgres,mysql,server,diffusers,provenance,test]'
 # The web console's browser tests drive Debian's Chromium (never `playwright install`); as root,
 # install it when missing (otherwise those tests are skipped, or fail with IMAGEAR_REQUIRE_BROWSER=1).
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
