@@ -96,8 +96,11 @@ class AtomDatabase:
         identifier: str | None = None,
         image: Path | None = None,
         derivatives: bool = True,
+        published: bool | None = True,
     ) -> tuple[int, int | None]:
-        """Make a record as AtoM does; returns (record id, master digital_object id or None)."""
+        """Make a record as AtoM does; returns (record id, master digital_object id or None).
+        ``published``: its publication status row (AtoM writes one for every description: 160
+        published, 159 draft); None writes none."""
         conn = self.connect()
         try:
             with conn.cursor() as cur:
@@ -126,11 +129,24 @@ class AtomDatabase:
                     "INSERT INTO slug (object_id, slug, serial_number) VALUES (%s, %s, 0)",
                     (rid, f"record-{rid}-{uuid.uuid4().hex[:6]}"),
                 )
+                if published is not None:
+                    cur.execute(
+                        "INSERT INTO status (object_id, type_id, status_id, serial_number) "
+                        "VALUES (%s, 158, %s, 0)",
+                        (rid, 160 if published else 159),
+                    )
                 master = self._files(cur, rid, image, derivatives) if image is not None else None
                 conn.commit()
             return rid, master
         finally:
             conn.close()
+
+    def set_published(self, rid: int, published: bool) -> None:
+        """Publish or unpublish a record as AtoM's edit form does (its status row's status_id)."""
+        self.execute(
+            "UPDATE status SET status_id = %s WHERE object_id = %s AND type_id = 158",
+            (160 if published else 159, rid),
+        )
 
     def _files(self, cur: Any, rid: int, image: Path, derivatives: bool) -> int:
         data = image.read_bytes()

@@ -82,6 +82,12 @@ KEYS: tuple[Key, ...] = (
         float,
         "Largest clip accepted from an image-to-video server, in MB (a larger one is refused)",
     ),
+    Key(
+        "web_public",
+        bool,
+        "imagear web: guests (not signed in) see published records (on an AtoM/Heratio "
+        "database those AtoM marks published; on imagear's own, all); false: none",
+    ),
 )
 KEY_NAMES = tuple(k.name for k in KEYS)
 
@@ -100,6 +106,7 @@ def default_values() -> dict[str, Any]:
         "heratio_user_id": None,
         "time_zone": "",
         "max_clip_mb": DEFAULT_MAX_CLIP_MB,
+        "web_public": True,
     }
 
 
@@ -130,6 +137,7 @@ class Config:
     heratio_user_id: int | None = None
     time_zone: str = ""  # "" = this machine's zone
     max_clip_mb: float = DEFAULT_MAX_CLIP_MB
+    web_public: bool = True  # guests see published records; false: none
     path: Path | None = None  # the file that was read, if any
     sources: dict[str, str] = field(default_factory=dict)
 

@@ -207,12 +207,38 @@ CREATE TABLE `slug`
 		ON DELETE CASCADE
 )Engine=InnoDB;
 
+CREATE TABLE `status`
+(
+	`object_id` INTEGER  NOT NULL,
+	`type_id` INTEGER,
+	`status_id` INTEGER,
+	`id` INTEGER  NOT NULL AUTO_INCREMENT,
+	`serial_number` INTEGER default 0 NOT NULL,
+	PRIMARY KEY (`id`),
+	INDEX `status_FI_1` (`object_id`),
+	CONSTRAINT `status_FK_1`
+		FOREIGN KEY (`object_id`)
+		REFERENCES `object` (`id`)
+		ON DELETE CASCADE,
+	INDEX `status_FI_2` (`type_id`),
+	CONSTRAINT `status_FK_2`
+		FOREIGN KEY (`type_id`)
+		REFERENCES `term` (`id`)
+		ON DELETE CASCADE,
+	INDEX `status_FI_3` (`status_id`),
+	CONSTRAINT `status_FK_3`
+		FOREIGN KEY (`status_id`)
+		REFERENCES `term` (`id`)
+		ON DELETE CASCADE
+)Engine=InnoDB;
+
 SET FOREIGN_KEY_CHECKS = 1;
 
 # AtoM's fixed rows that the records below rely on (ids as AtoM's constants name them): the root
 # description (QubitInformationObject::ROOT_ID = 1), the media-type (46) and digital-object-usage
 # (47) taxonomies, the image media type (136) and the master, reference and thumbnail usages
-# (140, 141, 142).
+# (140, 141, 142); the status-type (59) and publication-status (60) taxonomies with the
+# publication status type (158) and its draft (159) and published (160) terms.
 SET FOREIGN_KEY_CHECKS = 0;
 INSERT INTO `object` (`class_name`, `created_at`, `updated_at`, `id`, `serial_number`) VALUES
 	('QubitInformationObject', NOW(), NOW(), 1, 0),
@@ -221,15 +247,25 @@ INSERT INTO `object` (`class_name`, `created_at`, `updated_at`, `id`, `serial_nu
 	('QubitTerm', NOW(), NOW(), 136, 0),
 	('QubitTerm', NOW(), NOW(), 140, 0),
 	('QubitTerm', NOW(), NOW(), 141, 0),
-	('QubitTerm', NOW(), NOW(), 142, 0);
+	('QubitTerm', NOW(), NOW(), 142, 0),
+	('QubitTaxonomy', NOW(), NOW(), 59, 0),
+	('QubitTaxonomy', NOW(), NOW(), 60, 0),
+	('QubitTerm', NOW(), NOW(), 158, 0),
+	('QubitTerm', NOW(), NOW(), 159, 0),
+	('QubitTerm', NOW(), NOW(), 160, 0);
 INSERT INTO `taxonomy` (`id`, `usage`, `parent_id`, `lft`, `rgt`, `source_culture`) VALUES
 	(46, NULL, NULL, 1, 2, 'en'),
-	(47, NULL, NULL, 3, 4, 'en');
+	(47, NULL, NULL, 3, 4, 'en'),
+	(59, NULL, NULL, 5, 6, 'en'),
+	(60, NULL, NULL, 7, 8, 'en');
 INSERT INTO `term` (`id`, `taxonomy_id`, `code`, `parent_id`, `lft`, `rgt`, `source_culture`) VALUES
 	(136, 46, NULL, NULL, 1, 2, 'en'),
 	(140, 47, NULL, NULL, 3, 4, 'en'),
 	(141, 47, NULL, NULL, 5, 6, 'en'),
-	(142, 47, NULL, NULL, 7, 8, 'en');
+	(142, 47, NULL, NULL, 7, 8, 'en'),
+	(158, 59, NULL, NULL, 9, 10, 'en'),
+	(159, 60, NULL, NULL, 11, 12, 'en'),
+	(160, 60, NULL, NULL, 13, 14, 'en');
 INSERT INTO `information_object` (`id`, `identifier`, `parent_id`, `lft`, `rgt`, `source_culture`) VALUES
 	(1, NULL, NULL, 1, 2, 'en');
 SET FOREIGN_KEY_CHECKS = 1;

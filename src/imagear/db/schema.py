@@ -176,6 +176,17 @@ ATOM_TITLES = Table(
     Column("culture", String(7), primary_key=True),
     Column("title", String(1024)),
 )
+# AtoM's status of an object: the publication status of a description is the row with type_id
+# STATUS_TYPE_PUBLICATION (158) and status_id PUBLISHED (160) or DRAFT (159)
+ATOM_STATUS = Table(
+    "status",
+    ATOM_METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("object_id", Integer, nullable=False),
+    Column("type_id", Integer),
+    Column("status_id", Integer),
+)
+STATUS_TYPE_PUBLICATION, STATUS_DRAFT, STATUS_PUBLISHED = 158, 159, 160
 ATOM_MARKERS = ("object", "information_object_i18n")  # both present: an AtoM database
 
 
