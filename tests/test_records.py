@@ -197,10 +197,7 @@ def test_csv_header_problems_say_what_to_do(cli_env, runner, tmp_path) -> None:
     semi.write_text("identifier;title;digitalObjectPath\nA;B;c.jpg\n")
     r = runner.invoke(cli, ["records", "import", str(semi)])
     assert r.exit_code == 2 and "semicolon" in r.output
-    uri = tmp_path / "uri.csv"
-    uri.write_text("identifier,digitalObjectURI\nA,https://example.org/x.jpg\n")
-    r = runner.invoke(cli, ["records", "import", str(uri)])
-    assert r.exit_code == 2 and "digitalObjectURI" in r.output
+    # digitalObjectURI (a IIIF Image service) is imported: tests/test_iiif_masters.py
     url = tmp_path / "url.csv"
     url.write_text("identifier,digitalObjectPath\nA,https://example.org/x.jpg\n")
     r = runner.invoke(cli, ["records", "import", str(url)])

@@ -11,6 +11,7 @@ then the platformdirs user config dir. Every key can be overridden by ``IMAGEAR_
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -88,6 +89,23 @@ KEYS: tuple[Key, ...] = (
         "imagear web: guests (not signed in) see published records (on an AtoM/Heratio "
         "database those AtoM marks published; on imagear's own, all); false: none",
     ),
+    Key(
+        "iiif_attribution",
+        str,
+        "IIIF manifests: the requiredStatement (attribution) shown with every clip; empty: none",
+    ),
+    Key(
+        "iiif_rights",
+        str,
+        "IIIF manifests: the rights URI (a Creative Commons licence or a RightsStatements.org "
+        "statement, http(s)); empty: none",
+    ),
+    Key("iiif_provider", str, "IIIF manifests: the provider's name (empty: the site's host name)"),
+    Key(
+        "iiif_provider_homepage",
+        str,
+        "IIIF manifests: the provider's homepage, http(s) (empty: the console's address)",
+    ),
 )
 KEY_NAMES = tuple(k.name for k in KEYS)
 
@@ -107,6 +125,10 @@ def default_values() -> dict[str, Any]:
         "time_zone": "",
         "max_clip_mb": DEFAULT_MAX_CLIP_MB,
         "web_public": True,
+        "iiif_attribution": "",
+        "iiif_rights": "",
+        "iiif_provider": "",
+        "iiif_provider_homepage": "",
     }
 
 
@@ -138,6 +160,10 @@ class Config:
     time_zone: str = ""  # "" = this machine's zone
     max_clip_mb: float = DEFAULT_MAX_CLIP_MB
     web_public: bool = True  # guests see published records; false: none
+    iiif_attribution: str = ""
+    iiif_rights: str = ""
+    iiif_provider: str = ""
+    iiif_provider_homepage: str = ""
     path: Path | None = None  # the file that was read, if any
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -176,6 +202,19 @@ def _coerce(key: Key, value: Any, origin: str) -> Any:
         return _server_url(value, origin)
     if key.name == "time_zone":
         return _time_zone(value, origin)
+    if key.name in ("iiif_rights", "iiif_provider_homepage"):
+        return _web_uri(key, value, origin)
+    return value
+
+
+def _web_uri(key: Key, value: str, origin: str) -> str:
+    """An http(s) URI, or empty."""
+    value = value.strip()
+    if value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ConfigError(
+            f"{key.name} in {origin} must be an http(s) URI, not {value!r}.",
+            "For rights, e.g. https://creativecommons.org/licenses/by/4.0/.",
+        )
     return value
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from imagear.app import App
 from imagear.db import records as records_db
 from imagear.db.rows import FileRow
-from imagear.db.schema import USAGE_MASTER
+from imagear.db.schema import USAGE_EXTERNAL, USAGE_MASTER
 from imagear.domain import (
     ImportFailure,
     ImportReport,
@@ -46,6 +46,7 @@ from imagear.errors import (
 
 _SAFE_NAME = re.compile(r"[^\w.-]+")  # \w is Unicode-aware: "Hafen ü.jpg" keeps its ü
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_Done = tuple[ImportReport, dict[str, int], bool]  # a CSV import's report, ids seen, duplicates
 
 
 def safe_join(root: Path, web_path: str | None, name: str | None) -> Path:
@@ -106,6 +107,14 @@ def master_image(
         raise NoMasterImage(
             f"Record {object_id} has no master image (no top-level image/* digital object)."
         )
+    from imagear.iiif import fetch
+
+    if fetch.is_remote(row.get("path")):  # a IIIF service (AtoM's external object, usage 166)
+        url = str(row.get("path")).strip()
+        file = fetch.cached_file(app.config, url)
+        if check_file and not file.is_file():
+            file = fetch.fetch_master(app.config, url).file
+        return _master(row, file)
     places = master_places(app.config.images_root, object_id, row.get("path"), row.get("name"))
     file = next((place for place in places if place.is_file()), places[0])
     if check_file and not file.is_file():
@@ -116,6 +125,10 @@ def master_image(
             "Check images_root ({see:config}): Heratio's web root or its uploads "
             "folder; or restore the file.",
         )
+    return _master(row, file)
+
+
+def _master(row: FileRow, file: Path) -> MasterImage:
     return MasterImage(
         digital_object_id=int(row["id"]),
         usage_id=row.get("usage_id"),
@@ -183,6 +196,40 @@ def add_record(
         except BaseException:
             dest.unlink(missing_ok=True)
             raise
+    return get_record(app, new.id)
+
+
+def add_iiif(app: App, url: str, identifier: str | None = None, title: str | None = None) -> Record:
+    """A new record whose master is the image of the IIIF Image service at ``url`` (its base
+    URI or info.json): fetched now at the size the models need (MediaError: unreachable, not
+    IIIF, too big, needs IIIF Auth; nothing is added), kept in the cache, and named by an
+    external digital object (usage 166, as AtoM names a remote file) whose path is the URL."""
+    from imagear.iiif import fetch
+    from imagear.media import sniff_mime
+
+    records_db.refuse_adding(app.engine)
+    if not fetch.is_remote(url):
+        raise UsageError(f"{url!r} is not an http(s) URL of a IIIF Image service.")
+    got = fetch.fetch_master(app.config, url)
+    _check_decodes(got.file)
+    stem = got.info.id.rstrip("/").rsplit("/", 1)[-1] or "iiif"
+    identifier, title = identifier or stem, title or stem
+    problem = text_problem(identifier, title, url)
+    if problem is not None:
+        raise UsageError(f"The record cannot be added: {problem}.")
+    checksum, size = _hash_file(got.file)
+    with records_db.adding(app.engine, identifier, title) as new:
+        new.add_file(
+            usage_id=USAGE_EXTERNAL,
+            mime_type=sniff_mime(got.file),
+            name=(_SAFE_NAME.sub("_", stem).strip("._") or "iiif") + ".jpg",
+            path=got.info.id,
+            byte_size=size,
+            checksum=checksum,
+            checksum_type="sha256",
+            parent_id=None,
+            sequence=0,
+        )
     return get_record(app, new.id)
 
 
@@ -329,13 +376,11 @@ def import_csv(app: App, csv_path: Path, allow_duplicates: bool = False) -> Impo
             fields = reader.fieldnames or []
         except csv.Error as exc:
             raise UsageError(f"{csv_path}: the header line is not readable CSV ({exc}).") from exc
-        if "digitalObjectPath" not in fields:
+        if "digitalObjectPath" not in fields and "digitalObjectURI" not in fields:
             advice = (
                 "Use AtoM's CSV columns: identifier, title, digitalObjectPath (comma-separated)."
             )
-            if "digitalObjectURI" in fields:
-                advice = "digitalObjectURI (remote files) is not supported: download the files and list their paths in digitalObjectPath."
-            elif len(fields) == 1 and ";" in fields[0]:
+            if len(fields) == 1 and ";" in fields[0]:
                 advice = "The header looks semicolon-separated; AtoM CSV uses commas."
             raise UsageError(
                 f"{csv_path} has no digitalObjectPath column (found: {', '.join(fields) or 'none'}).",
@@ -343,8 +388,14 @@ def import_csv(app: App, csv_path: Path, allow_duplicates: bool = False) -> Impo
             )
         for line, row in _rows(reader, report):
             raw = (row.get("digitalObjectPath") or "").strip()
+            uri = (row.get("digitalObjectURI") or "").strip()
+            if not raw and uri:
+                _import_iiif(app, line, row, uri, (report, seen, allow_duplicates))
+                continue
             if not raw:
-                report.errors.append(ImportFailure(line, "digitalObjectPath is empty."))
+                report.errors.append(
+                    ImportFailure(line, "digitalObjectPath and digitalObjectURI are empty.")
+                )
                 continue
             if _URL.match(raw):
                 report.errors.append(
@@ -379,6 +430,27 @@ def import_csv(app: App, csv_path: Path, allow_duplicates: bool = False) -> Impo
                 report.added.append(rec)
                 seen[identifier] = rec.id
     return report
+
+
+def _import_iiif(app: App, line: int, row: dict[str, str | None], uri: str, done: _Done) -> None:
+    """A CSV row whose master is a IIIF Image service (``digitalObjectURI``)."""
+    report, seen, allow_duplicates = done
+    identifier = (row.get("identifier") or "").strip() or None
+    existing = None
+    if identifier and not allow_duplicates and not text_problem(identifier, None):
+        existing = seen.get(identifier) or find_identifier(app, identifier)
+    try:
+        if existing:
+            report.skipped.append(
+                ImportSkip(line, f"identifier {identifier!r} already exists (record {existing}).")
+            )
+            return
+        rec = add_iiif(app, uri, identifier, (row.get("title") or "").strip() or None)
+    except ImagearError as err:
+        report.errors.append(ImportFailure(line, err.message))
+    else:
+        report.added.append(rec)
+        seen[rec.identifier or ""] = rec.id
 
 
 def get_record(app: App, object_id: int) -> Record:

@@ -20,6 +20,7 @@ from imagear.cli import batch as batch_cli
 from imagear.cli import batch_admin as _batch_admin  # noqa: F401 - registers failures, status, reset
 from imagear.cli import config_cmd, records, settings
 from imagear.cli import gen_options as gen
+from imagear.cli import iiif as iiif_cli
 from imagear.cli import models as models_cli
 from imagear.cli._common import DEBUG_ENV, GuardedGroup
 from imagear.cli.check import check as check_command
@@ -124,6 +125,7 @@ app.add_typer(records.app, name="records")
 app.add_typer(settings.app, name="settings")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(iiif_cli.app, name="iiif")
 
 
 def main() -> None:

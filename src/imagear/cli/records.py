@@ -26,10 +26,21 @@ app = typer.Typer(help="Records and their master images.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-@app.command("add", short_help="Add one record with IMAGE as its master image.")
+@app.command("add", short_help="Add one record with IMAGE (or a IIIF image) as its master.")
 def add(
     ctx: typer.Context,
-    image: Annotated[Path, typer.Argument(help="Image file to make the new record's master.")],
+    image: Annotated[
+        Path | None, typer.Argument(help="Image file to make the new record's master.")
+    ] = None,
+    iiif: Annotated[
+        str | None,
+        typer.Option(
+            "--iiif",
+            metavar="URL",
+            help="Instead of IMAGE: a IIIF Image service (base URI or info.json) to take the "
+            "master from.",
+        ),
+    ] = None,
     identifier: Annotated[
         str | None,
         typer.Option(metavar="TEXT", help="Reference code (default: the file stem)."),
@@ -44,19 +55,31 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Copy IMAGE under the images root and create a record with it as master; prints the id.
+    With --iiif URL the master is fetched from a IIIF Image service instead (at the size the
+    models need, kept in a cache) and the record names the service.
 
     When a record already has the identifier, nothing is added: a warning names it and its id
     is printed (as `records import` skips such a row), unless --allow-duplicates.
     """
     from imagear import records as svc
     from imagear.domain import json_object
+    from imagear.errors import UsageError
 
     with handle_errors(as_json):
+        if (image is None) == (iiif is None):
+            raise UsageError("Give either IMAGE or --iiif URL (one of them).")
         app = get_app(ctx)
-        if allow_duplicates:
-            rec, added = svc.add_record(app, image, identifier, title), True
+        existing = None
+        if iiif is not None and identifier and not allow_duplicates:
+            existing = svc.find_identifier(app, identifier)
+        if existing is not None:
+            rec, added = svc.get_record(app, existing), False
+        elif iiif is not None:
+            rec, added = svc.add_iiif(app, iiif, identifier, title), True
+        elif allow_duplicates:
+            rec, added = svc.add_record(app, Path(str(image)), identifier, title), True
         else:
-            rec, added = svc.add_unless_exists(app, image, identifier, title)
+            rec, added = svc.add_unless_exists(app, Path(str(image)), identifier, title)
     if not added:
         warn(
             f"A record with the identifier {rec.identifier!r} already exists (record {rec.id}); "

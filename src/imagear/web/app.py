@@ -24,7 +24,7 @@ from imagear.domain import GridRow
 from imagear.errors import ImagearError
 from imagear.httperrors import status_of
 from imagear.metrics import Metrics, RequestCounter
-from imagear.web import actions, admin, batchpage, media, probes
+from imagear.web import actions, admin, batchpage, iiif, media, probes
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
 from imagear.web.deps import ConsoleDep, RecordId, Refused, client_of, refused, throttled
@@ -118,6 +118,7 @@ def create_app(
         return metrics.response()
 
     routers = (grid_router, actions.router, admin.router, batchpage.router, media.router)
+    routers = (*routers, iiif.router)
     for router in (*routers, probes.router):
         web.include_router(router)
     return web

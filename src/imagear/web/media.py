@@ -55,7 +55,8 @@ def master_of(app: App, object_id: int) -> Path:
 
 @router.get("/image-ar/{object_id}/video")
 def video(object_id: RecordId, app: AppDep) -> Response:
-    return FileResponse(clip_of(app, object_id), media_type="video/mp4", headers=_cache())
+    headers = {**_cache(), **_shared(app, object_id)}
+    return FileResponse(clip_of(app, object_id), media_type="video/mp4", headers=headers)
 
 
 @router.get("/image-ar/{object_id}/poster")
@@ -65,9 +66,18 @@ def poster(object_id: RecordId, app: AppDep) -> Response:
     except HTTPException:
         clip = None
     jpg = store.companion_of(clip, store.POSTER_SUFFIX) if clip is not None else None
-    if jpg is not None:
-        return image(jpg)
-    return image(master_of(app, object_id))
+    response = image(jpg) if jpg is not None else image(master_of(app, object_id))
+    response.headers.update(_shared(app, object_id))
+    return response
+
+
+def _shared(app: App, object_id: int) -> dict[str, str]:
+    """CORS headers for a record a guest may see (IIIF viewers on other sites play its clip
+    and show its poster: :mod:`imagear.web.iiif`); none for the others."""
+    from imagear.publication import guest_may_see
+    from imagear.web.iiif import CORS
+
+    return dict(CORS) if guest_may_see(app, object_id) else {}
 
 
 @router.get("/image-ar/{object_id}/preview")
