@@ -118,8 +118,7 @@ def create_app(
         return metrics.response()
 
     routers = (grid_router, actions.router, admin.router, batchpage.router, media.router)
-    routers = (*routers, iiif.router)
-    for router in (*routers, probes.router):
+    for router in (*routers, iiif.router, probes.router):
         web.include_router(router)
     return web
 
