@@ -119,7 +119,7 @@ def test_config_gives_attribution_rights_and_provider(
         App.load()
 
 
-@pytest.mark.all_databases
+@pytest.mark.mysql
 def test_the_collection_is_paged_by_record_id(
     app: Any, make_image: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
