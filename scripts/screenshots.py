@@ -1,4 +1,6 @@
-"""Screenshots of the web console for README: docs/web-grid.png and docs/web-record.png.
+"""Screenshots of the web console for README: docs/web-grid.png and docs/web-record.png; and
+docs/iiif-mirador.png (Mirador 4 from node_modules, on another origin, playing a record's clip
+from its IIIF manifest: docs/iiif.md).
 
 Run with the venv's Python (server and test extras, Debian's Chromium at /usr/bin/chromium):
     .venv/bin/python scripts/screenshots.py
@@ -93,10 +95,50 @@ def main() -> int:
         while not page.evaluate("document.getElementById('clip').currentTime > 0.5"):
             time.sleep(0.05)  # (wait_for_function evals in the page: the console's CSP forbids it)
         page.screenshot(path=str(docs / "web-record.png"))
+        mirador_shot(browser, base, ids[0], docs / "iiif-mirador.png")
         browser.close()
     server.should_exit = True
-    print(f"wrote {docs / 'web-grid.png'} and {docs / 'web-record.png'}")
+    print(
+        f"wrote {docs / 'web-grid.png'}, {docs / 'web-record.png'} and {docs / 'iiif-mirador.png'}"
+    )
     return 0
+
+
+MIRADOR_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Mirador</title></head>
+<body style="margin:0"><div id="viewer" style="position:absolute;inset:0"></div>
+<script src="mirador.min.js"></script><script>
+Mirador.viewer({id: "viewer", windows: [{manifestId: new URLSearchParams(location.search)
+  .get("manifest")}]});</script></body></html>"""
+
+
+def mirador_shot(browser: object, base: str, oid: int, dest: Path) -> None:
+    """Mirador (node_modules/mirador/dist, served from another port: another origin) playing
+    record ``oid``'s clip from its manifest at ``base``."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    folder = Path(tempfile.mkdtemp(prefix="imagear-mirador-"))
+    (folder / "index.html").write_text(MIRADOR_PAGE)
+    (folder / "mirador.min.js").symlink_to(ROOT / "node_modules/mirador/dist/mirador.min.js")
+    quiet = type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(quiet, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1280, "height": 820})  # type: ignore[attr-defined]
+    viewer = f"http://127.0.0.1:{httpd.server_address[1]}"
+    page.goto(f"{viewer}/index.html?manifest={base}/iiif/{oid}/manifest.json")
+    playing = (
+        "() => { const v = document.querySelector('video'); if (v) { v.muted = true; "
+        "v.play().catch(() => {}); } return !!v && v.currentTime > 0.8; }"
+    )
+    deadline = time.monotonic() + 60
+    while not page.evaluate(playing):
+        if time.monotonic() > deadline:
+            raise SystemExit("Mirador did not play the clip within 60 s")
+        time.sleep(0.1)
+    page.evaluate("document.querySelector('video').pause()")
+    page.screenshot(path=str(dest))
+    page.close()
+    httpd.shutdown()
 
 
 if __name__ == "__main__":
