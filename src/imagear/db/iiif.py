@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Connection, Engine, and_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour
 from imagear.db.publication import published_sql
+from imagear.db.records import master_row
+from imagear.db.rows import FileRow, clip_of
 from imagear.db.schema import ATOM_TITLES
+from imagear.domain import Clip
 
 
 @dataclass(frozen=True)
@@ -32,12 +35,51 @@ def _failed(engine: Engine, what: str, exc: SQLAlchemyError) -> Exception:
     )
 
 
-def titles(engine: Engine, object_id: int) -> list[tuple[str, str]]:
-    """(culture, title) of a record on an AtoM/Heratio database, its source culture first;
-    [] on imagear's own (its one title has no culture: the caller has it)."""
+@dataclass(frozen=True)
+class ManifestRows:
+    """What a manifest shows of a record, read in one connection: its identifier, its titles
+    (culture, title), its clip row and its master image row."""
+
+    id: int
+    identifier: str | None
+    titles: list[tuple[str, str]]
+    clip: Clip
+    master: FileRow | None
+
+
+def manifest_rows(engine: Engine, object_id: int, public: bool) -> ManifestRows | None:
+    """Record ``object_id`` with its clip, master and titles, when a guest may see it and it
+    has a clip; else None. Three statements at most on one connection (a manifest is read at
+    every viewer's visit)."""
     fl = flavour.of(engine)
-    if not fl.is_atom:
-        return []
+    r, c = fl.records, fl.clips
+    query = (
+        select(
+            r.c.identifier,
+            fl.title().label("title"),
+            *(col.label(f"clip_{col.name}") for col in c.c),
+        )
+        .join(c, c.c.object_id == r.c.id)
+        .where(r.c.id == object_id, published_sql(fl, r.c.id, public))
+    )
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+            if row is None:
+                return None
+            names = _titles(conn, fl, object_id) if fl.is_atom else []
+            if not names and row["title"]:
+                names = [("none", str(row["title"]))]
+            clip = clip_of({k: row[f"clip_{k}"] for k in c.c.keys()}, fl)
+            return ManifestRows(
+                object_id, row["identifier"], names, clip, master_row(conn, object_id)
+            )
+    except SQLAlchemyError as exc:
+        raise _failed(engine, f"record {object_id}", exc) from exc
+
+
+def _titles(conn: Connection, fl: flavour.Flavour, object_id: int) -> list[tuple[str, str]]:
+    """(culture, title) of a record on an AtoM/Heratio database, its source culture first."""
     t, r = ATOM_TITLES, fl.records
     query = (
         select(t.c.culture, t.c.title, (t.c.culture == r.c.source_culture).label("source"))
@@ -45,11 +87,7 @@ def titles(engine: Engine, object_id: int) -> list[tuple[str, str]]:
         .where(t.c.id == object_id, t.c.title.is_not(None), t.c.title != "")
         .order_by(t.c.culture)
     )
-    try:
-        with engine.connect() as conn:
-            rows = list(conn.execute(query))
-    except SQLAlchemyError as exc:
-        raise _failed(engine, f"the titles of record {object_id}", exc) from exc
+    rows = list(conn.execute(query))
     rows.sort(key=lambda row: not row.source)  # stable: the source culture, then the others
     return [(str(row.culture), str(row.title)) for row in rows]
 
@@ -80,4 +118,4 @@ def collection_page(
     return rows[:limit], len(rows) > limit
 
 
-__all__ = ["ListedRecord", "collection_page", "titles"]
+__all__ = ["ListedRecord", "ManifestRows", "collection_page", "manifest_rows"]

@@ -13,7 +13,7 @@ from imagear import store
 from imagear.app import App
 from imagear.db import iiif as iiif_db
 from imagear.domain import JSONObject, MasterImage
-from imagear.errors import AnimationNotFound, ImagearError, RecordNotFound
+from imagear.errors import AnimationNotFound, ImagearError, NoMasterImage, UnsafePath
 from imagear.iiif import manifest as build
 from imagear.iiif.values import (
     PAGE_SIZE,
@@ -23,8 +23,8 @@ from imagear.iiif.values import (
     MasterView,
     Site,
 )
-from imagear.publication import guest_may_see, public
-from imagear.records import get_record
+from imagear.publication import public
+from imagear.records import master_image
 
 C2PA_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
 """The ``uuid`` box type of a C2PA manifest store embedded in an MP4 (BMFF)."""
@@ -43,29 +43,32 @@ def site_of(app: App, base_url: str) -> Site:
 
 
 def manifest_source(app: App, object_id: int) -> ManifestSource:
-    """What record ``object_id``'s manifest shows; RecordNotFound when a guest may not see
-    it (or it does not exist), AnimationNotFound when it has no playable clip."""
-    if not guest_may_see(app, object_id):
-        raise RecordNotFound(f"Record {object_id} does not exist.", params={"object_id": object_id})
-    record = get_record(app, object_id)
-    clip = record.animation
+    """What record ``object_id``'s manifest shows; AnimationNotFound when a guest may not
+    see it, it does not exist or it has no playable clip (one answer for all three, so that a
+    hidden record cannot be told from a missing one)."""
+    rows = iiif_db.manifest_rows(app.engine, object_id, public(app))
+    clip = rows.clip if rows is not None else None
     file = store.file_of(app.config, clip) if clip is not None else None
     if (
-        clip is None
+        rows is None
+        or clip is None
         or file is None
         or not file.is_file()
         or not (clip.mp4_width and clip.mp4_height and clip.mp4_duration_secs)
     ):
-        raise AnimationNotFound(f"Record {object_id} has no clip.", params={"object_id": object_id})
-    titles = iiif_db.titles(app.engine, object_id)
-    if not titles and record.title:
-        titles = [("none", record.title)]
+        raise AnimationNotFound(
+            f"Record {object_id} has no clip that can be shown.", params={"object_id": object_id}
+        )
+    try:
+        master = master_image(app, object_id, rows.master, check_file=False)
+    except (NoMasterImage, UnsafePath):
+        master = None
     return ManifestSource(
         record_id=object_id,
-        identifier=record.identifier,
-        titles=tuple(titles),
+        identifier=rows.identifier,
+        titles=tuple(rows.titles),
         clip=clip,
-        master=master_view(app, record.master),
+        master=master_view(app, master),
         credentials=has_content_credentials(file),
     )
 
