@@ -91,10 +91,9 @@ def fill(engine: Any, n: int) -> float:
                 f"100000, 2.0, 480, 320, 12, 'kenburns', {now}, {now} FROM {rows}"
             )
         )
-    with engine.connect() as conn:
-        if pg:
-            conn.execute(text("COMMIT"))
-            conn.execute(text("ANALYZE"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if pg:  # statistics and the visibility map, as autovacuum would leave them
+            conn.execute(text("VACUUM ANALYZE"))
         else:
             for table in ("information_object", "digital_object", "object_image_ar"):
                 conn.execute(text(f"ANALYZE TABLE {table}"))

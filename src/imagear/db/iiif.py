@@ -106,8 +106,8 @@ def collection_page(
         .order_by(r.c.id)
         .limit(limit + 1)
     )
-    if after is not None:
-        query = query.where(r.c.id > after)
+    if after is not None:  # on both sides of the join: each index scan starts at ``after``
+        query = query.where(r.c.id > after, c.c.object_id > after)
     try:
         with engine.connect() as conn:
             rows = [
