@@ -205,3 +205,22 @@ def test_the_error_cases_are_one_line_and_add_nothing(
     assert "too big" in _refused(app, f"{base}/fat", runner)
     monkeypatch.setattr(fetch, "READ_SECS", 0.1)
     assert "did not answer in time" in _refused(app, f"{base}/slow", runner)
+
+
+def test_the_plan_respects_the_service_limits_and_small_images() -> None:
+    from iiif_services import info_json
+    from imagear.iiif.image import info_url, parse_info, plan
+
+    base = "http://127.0.0.1:9/iiif/x"
+    capped = parse_info(info_json(base, 3, 2, 8000, 6000, maxArea=640 * 480), base)
+    p = plan(capped)
+    assert p.width * p.height <= 640 * 480 and (p.width, p.height) == (640, 480)
+    small = parse_info(info_json(base, 2, 1, 900, 600), base)
+    assert [x.url for x in plan(small).pieces] == [f"{base}/full/full/0/default.jpg"]
+    assert (plan(small).width, plan(small).height) == (900, 600)
+    portrait = parse_info(info_json(base, 3, 2, 2000, 3000, maxWidth=600), base)
+    assert (plan(portrait).width, plan(portrait).height) == (600, 900)
+    bare = parse_info(info_json(base, 3, 0, 1000, 800), base)  # level 0, no sizes, no tiles
+    assert [x.url for x in plan(bare).pieces] == [f"{base}/full/max/0/default.jpg"]
+    assert info_url(f"{base}/full/!200,200/0/default.png") == f"{base}/info.json"
+    assert info_url(f"{base}/") == f"{base}/info.json"
