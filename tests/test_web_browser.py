@@ -102,7 +102,7 @@ def wait_until(page: Any, expression: str, timeout: float = 30.0) -> None:
 
 def _login(page: Any, base: str) -> None:
     page.goto(f"{base}/login?next=/")
-    page.fill("input[name=token]", TOKEN)
+    page.fill("input[name=password]", TOKEN)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
 
@@ -173,7 +173,7 @@ def test_refused_without_the_token(page: Any, site: Any) -> None:
     base, ids = site
     page.goto(f"{base}/admin/image-ar/settings")
     page.wait_for_url("**/login?next=**")
-    page.fill("input[name=token]", "not-the-token")
+    page.fill("input[name=password]", "not-the-token")
     page.click("button[type=submit]")
     assert "not the admin token" in page.locator("#login-error").inner_text()
     page.goto(f"{base}/records/{ids[2]}")

@@ -24,10 +24,10 @@ from imagear.domain import GridRow
 from imagear.errors import ImagearError
 from imagear.httperrors import status_of
 from imagear.metrics import Metrics, RequestCounter
-from imagear.web import actions, admin, batchpage, media, probes
+from imagear.web import actions, admin, batchpage, media, probes, signin
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
-from imagear.web.deps import ConsoleDep, RecordId, Refused, client_of, refused, throttled
+from imagear.web.deps import ConsoleDep, Refused, VisibleId, client_of, refused, throttled
 from imagear.web.security import BodyTooLarge, Guard, WebOptions
 from imagear.web.wording import error_body
 from imagear.web.worker import Worker
@@ -48,10 +48,10 @@ def create_app(
     token: str,
     *,
     animator: Callable[..., Animator] = Animator,
-    key: bytes | None = None,
     options: WebOptions | None = None,
 ) -> FastAPI:
-    """The console for ``app``, changes guarded by ``token``; ``animator`` makes the worker's
+    """The console for ``app``, with ``token`` the admin token (users sign in with their name
+    and password: :mod:`imagear.web.signin`); ``animator`` makes the worker's
     Animator (tests hand in one with a fake transport); ``options`` the Host names, sessions,
     body cap and throttle (:class:`~imagear.web.security.WebOptions`)."""
 
@@ -59,7 +59,7 @@ def create_app(
     worker = Worker(app, animator)
     metrics = Metrics(worker.waiting, lambda: int(worker.busy()))
     worker.metrics = metrics
-    auth = Auth(token, key, ttl=options.session_hours * 3600, clock=options.clock)
+    auth = Auth(app, token, ttl=options.session_hours * 3600, clock=options.clock)
     console = Console(app, auth, worker, options)
 
     @contextlib.asynccontextmanager
@@ -109,7 +109,7 @@ def create_app(
 
     @web.get("/metrics", include_in_schema=False)
     def metrics_page(request: Request) -> Response:
-        """Prometheus metrics, for the admin (Bearer token or a signed-in session)."""
+        """Prometheus metrics, for an admin (Bearer token or a signed-in admin's session)."""
         throttled(request, console)  # a wrong Bearer token counts as a failed sign-in
         if not console.who(request).admin:
             if request.headers.get("authorization"):
@@ -117,7 +117,14 @@ def create_app(
             raise Refused(401, "Metrics need the admin token: send it as a Bearer header.")
         return metrics.response()
 
-    routers = (grid_router, actions.router, admin.router, batchpage.router, media.router)
+    routers = (
+        grid_router,
+        actions.router,
+        signin.router,
+        admin.router,
+        batchpage.router,
+        media.router,
+    )
     for router in (*routers, probes.router):
         web.include_router(router)
     return web
@@ -133,7 +140,8 @@ def grid(
     app = console.app
     show = show if show in review.FILTERS else "all"
     page = max(1, min(page, 10**7))
-    rows, total = review.browse(app, q, show, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    guest = not console.who(request).signed_in  # a guest sees published records only
+    rows, total = review.browse(app, q, show, PAGE_SIZE, (page - 1) * PAGE_SIZE, guest=guest)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     previews = [_preview_url(app, row) for row in rows]
 
@@ -157,7 +165,7 @@ def grid(
 
 
 @grid_router.get("/records/{object_id}", response_class=HTMLResponse)
-def record_page(request: Request, object_id: RecordId, console: ConsoleDep) -> Response:
+def record_page(request: Request, object_id: VisibleId, console: ConsoleDep) -> Response:
     return record_view(console, request, object_id)
 
 
