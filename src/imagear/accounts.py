@@ -115,6 +115,16 @@ def _no_user(name: str) -> NotFound:
     return NotFound(f"There is no user named {name!r}.", params={"name": name})
 
 
+def get_user(app: App, name: str) -> User:
+    """The user named ``name``; NotFound when there is none."""
+    from imagear.db import accounts as db
+
+    found = db.find_user(app.engine, name)
+    if found is None:
+        raise _no_user(name)
+    return found[0]
+
+
 def set_password(app: App, name: str, password: str) -> None:
     """A new password; every session of the user ends."""
     from imagear.db import accounts as db
@@ -210,6 +220,7 @@ __all__ = [
     "check_role",
     "end_session",
     "find_session",
+    "get_user",
     "list_users",
     "open_session",
     "remove_user",

@@ -21,7 +21,9 @@ from imagear.cli import batch_admin as _batch_admin  # noqa: F401 - registers fa
 from imagear.cli import config_cmd, records, settings
 from imagear.cli import gen_options as gen
 from imagear.cli import models as models_cli
+from imagear.cli import users as users_cli
 from imagear.cli._common import DEBUG_ENV, GuardedGroup
+from imagear.cli.audit_cmd import audit as audit_command
 from imagear.cli.check import check as check_command
 from imagear.cli.demo import demo as demo_command
 from imagear.cli.serve import serve as serve_command
@@ -124,6 +126,8 @@ app.add_typer(records.app, name="records")
 app.add_typer(settings.app, name="settings")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(users_cli.app, name="users")
+app.command("audit", short_help="Who did what in the web console, and when.")(audit_command)
 
 
 def main() -> None:

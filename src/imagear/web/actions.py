@@ -38,7 +38,7 @@ from imagear.records import find_master, get_record
 from imagear.roles import APPROVE, DELETE, GENERATE, REJECT
 from imagear.web.auth import CSRF_FIELD, Who
 from imagear.web.console import record_view, wants_json
-from imagear.web.deps import Change, ConsoleDep, RecordId, VisibleId, WhoDep, needs
+from imagear.web.deps import Change, ClipId, ConsoleDep, RecordId, VisibleId, WhoDep, needs
 from imagear.web.wording import FIELDS, error_body, one_line
 
 log = logging.getLogger("imagear.web")
@@ -55,7 +55,11 @@ def log_action(action: str, who: Who, object_id: int | None = None, **more: obje
 def act(app: App, who: Who, action: str, object_id: int | None = None, **more: object) -> None:
     """A user's action, logged and written to the audit trail (``imagear_audit``)."""
     log_action(action, who, object_id, **more)
-    detail = ", ".join(f"{k}={v}" for k, v in more.items() if v not in (None, "", []))
+    detail = ", ".join(
+        f"{k}={' '.join(map(str, v)) if isinstance(v, list | tuple) else v}"
+        for k, v in more.items()
+        if v not in (None, "", [])
+    )
     auditlog.record(app, who.label, who.role, action, object_id, detail or None)
 
 
@@ -118,7 +122,9 @@ def model_takes(name: str) -> frozenset[str] | None:
         desc = get_model(name)
     except ImagearError:
         return None
-    return frozenset(desc.Options.model_fields) | desc.ignored_parameters()
+    fields = frozenset(desc.Options.model_fields)
+    # a motion bucket for a model without one (Heratio's form always posts 127): dropped here
+    return fields | (desc.ignored_parameters() - {"motion_bucket_id"})
 
 
 def _done(request: Request, object_id: int, message: str, status: int = 200) -> Response:
@@ -202,7 +208,7 @@ def status(object_id: VisibleId, console: ConsoleDep, who: WhoDep) -> Response:
 
 @router.post("/image-ar/{clip_id}/delete")
 def delete_heratio(
-    request: Request, clip_id: RecordId, console: ConsoleDep, ch: DeleteDep
+    request: Request, clip_id: ClipId, console: ConsoleDep, ch: DeleteDep
 ) -> Response:
     """Heratio's route: the id is the clip row's (``object_image_ar.id``), not the record's."""
     app = console.app

@@ -105,7 +105,7 @@ def settings_save(request: Request, console: ConsoleDep, ch: SettingsDep) -> Res
     for key, raw in changes.items():
         settings_svc.set_value(app.engine, key, raw)
     if changes:  # the keys only: a value may be a password
-        act(app, ch.who, "settings", settings=" ".join(sorted(changes)))
+        act(app, ch.who, "settings", settings=sorted(changes))
     return _page(console, request, saved=sorted(changes))
 
 

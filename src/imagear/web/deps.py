@@ -46,6 +46,17 @@ def record_id(object_id: str) -> int:
 
 RecordId = Annotated[int, Depends(record_id)]
 
+
+def clip_id(clip_id: str) -> int:
+    """A clip row id of a path (``object_image_ar.id``, Heratio's delete route): 404 for
+    anything that can name no row, as :func:`record_id`."""
+    if not re.fullmatch(r"[0-9]{1,10}", clip_id) or not 0 < int(clip_id) <= MAX_ID:
+        raise HTTPException(404, "There is no clip with that id.")
+    return int(clip_id)
+
+
+ClipId = Annotated[int, Depends(clip_id)]
+
 NOT_THERE = "There is no record with that id."
 
 
@@ -127,7 +138,9 @@ async def change(request: Request, console: ConsoleDep) -> Change:
         if request.headers.get("authorization"):
             console.throttle.failed(client_of(request))
         raise Refused(
-            401, "This needs you to sign in (or the admin token, sent as a Bearer header)."
+            401,
+            "This needs the admin token or a signed-in user: sign in, or send the token as a "
+            "Bearer header.",
         )
     form = await form_of(request, console)
     if not console.auth.csrf_ok(who, form.get(CSRF_FIELD)):
@@ -175,6 +188,7 @@ def refused(console: Console, request: Request, err: Refused) -> Response:
 
 __all__ = [
     "AppDep",
+    "ClipId",
     "Change",
     "ChangeDep",
     "ConsoleDep",

@@ -63,7 +63,7 @@ async def login(request: Request, console: ConsoleDep) -> Response:
         )
         return console.page(request, "login.html", 401, next=target, error=WRONG, user_name=name)
     response = RedirectResponse(target, status_code=303)
-    label = user.name if user else "admin (token)"
+    label = user.name if user else "admin (session)"
     log.info("sign-in by %s", label, extra={"action": "sign-in", "user": label})
     secure = console.options.behind_https or request.url.scheme == "https"
     response.set_cookie(
