@@ -104,7 +104,11 @@ def test_a_guest_never_reads_error_text_or_paths(app: Any, web: Any, tmp_path: P
     assert signed.status_code == 404 and str(master.parent) in signed.json()["error"]
     # a failed job's message (a server, a path) is not in a guest's status
     settings.set_value(app.engine, "ar_model", "kenburns")
-    r = c.post(f"/image-ar/generate/{ids[1]}", data={"fps": "10"}, headers={**bearer(), **JSON})
+    r = c.post(
+        f"/image-ar/generate/{ids[1]}",
+        data={"fps": "10", "num_frames": "10"},
+        headers={**bearer(), **JSON},
+    )
     assert r.status_code == 202
     wait_done(c, ids[1], bearer())
     job = c.get(f"/image-ar/{ids[1]}/status").json()["job"]
@@ -133,7 +137,11 @@ def test_roles_decide_what_each_user_may_do(app: Any, web: Any, people: None) ->
     r = c.post("/admin/image-ar/settings", data={"csrf": csrf, "ar_seed": "5"})
     assert r.status_code == 403 and settings.get(app.engine, "ar_seed") != 5
     assert c.get("/metrics").status_code == 401
-    r = c.post(f"/image-ar/generate/{ids[1]}", data={"csrf": csrf, "fps": "10"}, headers=JSON)
+    r = c.post(
+        f"/image-ar/generate/{ids[1]}",
+        data={"csrf": csrf, "fps": "10", "num_frames": "10"},
+        headers=JSON,
+    )
     assert r.status_code == 202
     wait_done(c, ids[1])
     assert c.post(f"/records/{ids[1]}/reject", data={"csrf": csrf}).status_code == 200
@@ -141,7 +149,10 @@ def test_roles_decide_what_each_user_may_do(app: Any, web: Any, people: None) ->
     admin = client(app)
     csrf = sign_in(admin, "adam")
     assert admin.post(f"/records/{ids[0]}/delete", data={"csrf": csrf}).status_code == 200
-    assert admin.post("/admin/image-ar/settings", data={"csrf": csrf, "ar_seed": "5"}).status_code == 200
+    assert (
+        admin.post("/admin/image-ar/settings", data={"csrf": csrf, "ar_seed": "5"}).status_code
+        == 200
+    )
     # every action, with its user, role and time, in the audit trail and on the record page
     done = [(e.user, e.role, e.action, e.object_id) for e in reversed(auditlog.entries(app))]
     assert done == [
@@ -160,7 +171,11 @@ def test_roles_decide_what_each_user_may_do(app: Any, web: Any, people: None) ->
 def test_the_created_by_of_a_users_clip_is_the_user(app: Any, web: Any, people: None) -> None:
     c, ids = web
     csrf = sign_in(c, "cora")
-    r = c.post(f"/image-ar/generate/{ids[2]}", data={"csrf": csrf, "fps": "10"}, headers=JSON)
+    r = c.post(
+        f"/image-ar/generate/{ids[2]}",
+        data={"csrf": csrf, "fps": "10", "num_frames": "10"},
+        headers=JSON,
+    )
     assert r.status_code == 202
     assert wait_done(c, ids[2])["animation"]["created_by"] == "cora"
 
@@ -286,7 +301,7 @@ def test_heratios_form_fields_are_ignored_and_logged(
     app: Any, web: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     c, ids = web
-    form = {"motion_bucket_id": "127", "_token": "laravel-csrf", "fps": "10"}
+    form = {"motion_bucket_id": "127", "_token": "laravel-csrf", "fps": "10", "num_frames": "10"}
     with caplog.at_level("INFO", logger="imagear.web"):
         r = c.post(f"/image-ar/generate/{ids[1]}", data=form, headers={**bearer(), **JSON})
     assert r.status_code == 202, r.text

@@ -125,9 +125,9 @@ def passwd(
     console.print(text(f"Changed the password of {name}; its sessions ended."), soft_wrap=True)
 
 
-@app.command("remove")
+@app.command("remove", short_help="Remove NAME and end its sessions.")
 def remove(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
-    """Remove NAME; every session of NAME ends (its actions stay in the audit trail)."""
+    """Remove NAME and end its sessions; its actions stay in the audit trail."""
     from imagear import accounts
 
     with handle_errors(as_json):
