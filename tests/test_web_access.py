@@ -381,3 +381,28 @@ def test_generate_while_turned_off_is_409_for_a_curator(app: Any, web: Any, peop
     r = c.post(f"/image-ar/generate/{ids[1]}", data={"csrf": csrf}, headers=JSON)
     assert r.status_code == 409 and r.json()["code"] == "feature_disabled"
     assert TOKEN not in r.text
+
+
+def test_a_guest_does_not_read_a_failures_text_in_the_grid(app: Any, web: Any) -> None:
+    from sqlalchemy import text
+
+    c, ids = web
+    secret = "/srv/private/quarantine/7/clip.mp4 on gpu.invalid"
+    with app.engine.begin() as conn:  # a failed batch job, as a run records it
+        conn.execute(
+            text(
+                "INSERT INTO image_ar_job (object_id, status, attempts, last_error, "
+                "last_error_kind, updated_at) VALUES (:o, 'failed', 1, :e, 'server', :t)"
+            ),
+            {"o": ids[1], "e": secret, "t": "2026-01-01 00:00:00"},
+        )
+    assert "failed" in c.get("/").text and secret not in c.get("/").text
+    assert secret in c.get("/", headers=bearer()).text
+
+
+def test_a_guests_json_error_is_only_its_status_words(app: Any, web: Any) -> None:
+    c, _ids = web
+    r = c.get("/image-ar/987654/status", headers=JSON)
+    assert r.status_code == 404 and r.json() == {"error": "There is nothing at this address."}
+    signed = c.get("/image-ar/987654/status", headers={**JSON, **bearer()})
+    assert signed.json()["code"] == "record_not_found"

@@ -8,6 +8,7 @@ group of routes is an APIRouter whose routes take what they need as dependencies
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlencode
@@ -85,8 +86,8 @@ def create_app(
         status = status_of(err)  # the table shared with `imagear serve`
         body = error_body(err)
         response = error_response(console, request, status, str(body["error"]))
-        if isinstance(response, JSONResponse):  # code, message, advice, fields, params too
-            return JSONResponse(body, status_code=status)
+        if isinstance(response, JSONResponse) and console.who(request).signed_in:
+            return JSONResponse(body, status_code=status)  # code, message, advice, fields...
         return response
 
     @web.exception_handler(StarletteHTTPException)
@@ -142,6 +143,8 @@ def grid(
     page = max(1, min(page, 10**7))
     guest = not console.who(request).signed_in  # a guest sees published records only
     rows, total = review.browse(app, q, show, PAGE_SIZE, (page - 1) * PAGE_SIZE, guest=guest)
+    if guest:  # a failure's text can name a server or a path: not for guests
+        rows = [dataclasses.replace(row, job_error=None) for row in rows]
     pages = max(1, math.ceil(total / PAGE_SIZE))
     previews = [_preview_url(app, row) for row in rows]
 
