@@ -102,7 +102,7 @@ def wait_until(page: Any, expression: str, timeout: float = 30.0) -> None:
 
 def _login(page: Any, base: str) -> None:
     page.goto(f"{base}/login?next=/")
-    page.fill("input[name=token]", TOKEN)
+    page.fill("input[name=password]", TOKEN)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
 
@@ -169,11 +169,41 @@ def test_change_a_setting_as_admin(app: Any, page: Any, site: Any) -> None:
     assert settings.get(app.engine, "ar_fps") == 12
 
 
+def test_sign_in_with_a_name_and_password_as_a_curator(app: Any, page: Any, site: Any) -> None:
+    from imagear import accounts
+
+    base, ids = site
+    accounts.add_user(app, "cora", "correct horse battery", "curator")
+    page.goto(f"{base}/records/{ids[0]}")
+    assert page.locator("#approve").count() == 0  # a guest reviews nothing
+    page.click("#login-link")
+    page.wait_for_url("**/login?next=**")
+    page.fill("#login-name", "cora")
+    page.fill("#login-password", "not her password")
+    page.click("#login-submit")
+    assert "do not match" in page.locator("#login-error").inner_text()
+    assert page.locator("#login-name").input_value() == "cora"  # the name is kept
+    page.fill("#login-password", "correct horse battery")
+    page.click("#login-submit")
+    page.wait_for_url(f"{base}/records/{ids[0]}")
+    assert page.locator("#signed-in-as").inner_text() == "cora (curator)"
+    assert page.locator("#approve").is_visible()
+    assert page.locator("#delete").count() == 0  # deleting is for admins
+    assert page.locator("a[href='/admin/image-ar/settings']").count() == 0
+    page.click("#approve")
+    page.wait_for_url(f"{base}/records/{ids[0]}")
+    assert page.locator("#review-state").inner_text().startswith("approved")
+    assert "approve by cora (curator)" in page.locator("#audit").inner_text()
+    page.click("#logout")
+    page.wait_for_url(f"{base}/")
+    assert page.locator("#login-link").is_visible()
+
+
 def test_refused_without_the_token(page: Any, site: Any) -> None:
     base, ids = site
     page.goto(f"{base}/admin/image-ar/settings")
     page.wait_for_url("**/login?next=**")
-    page.fill("input[name=token]", "not-the-token")
+    page.fill("input[name=password]", "not-the-token")
     page.click("button[type=submit]")
     assert "not the admin token" in page.locator("#login-error").inner_text()
     page.goto(f"{base}/records/{ids[2]}")

@@ -148,12 +148,21 @@ def commit_clip(
     return Stored(status, animation, final, removed, placed)
 
 
-def delete_clip(app: App, object_id: int) -> DeletedClip:
+def record_of_clip(app: App, clip_id: int) -> int:
+    """The record of clip row ``clip_id`` (``object_image_ar.id``, the id Heratio's delete
+    route takes); AnimationNotFound when there is no such row."""
+    object_id = clips_db.record_of_clip(app.engine, clip_id)
+    if object_id is None:
+        raise AnimationNotFound(f"There is no clip with the id {clip_id}.")
+    return object_id
+
+
+def delete_clip(app: App, object_id: int, clip_id: int | None = None) -> DeletedClip:
     """Delete the record's row (in a transaction, under the record lock), then its MP4, poster
     and preview (``removed``: the files that were there), then the record's clip folder when
     that left it empty. RecordNotFound when there is no such record, AnimationNotFound when it
-    has no clip."""
-    data = clips_db.delete(app.engine, object_id)
+    has no clip (or, with ``clip_id``, when its clip row is no longer that one)."""
+    data = clips_db.delete(app.engine, object_id, clip_id)
     if data is None:
         if not clips_db.lookup(app.engine, object_id).record_exists:
             raise RecordNotFound(f"Record {object_id} does not exist.")
@@ -197,4 +206,4 @@ def recent_clips(app: App, n: int = 5) -> tuple[list[RecentClip], int]:
     return rows, total
 
 
-__all__ = ["Stored", "commit_clip", "delete_clip", "recent_clips"]
+__all__ = ["Stored", "commit_clip", "delete_clip", "recent_clips", "record_of_clip"]

@@ -105,6 +105,14 @@ def created_by(config: Config, shared: bool) -> int | str | None:
     return config.user
 
 
+def created_by_user(app: App, name: str, heratio_user_id: int | None) -> int | str | None:
+    """``created_by`` for a clip a console user asked for: on a Heratio database the user's
+    Heratio user id (else the configured one); on imagear's own database the user's name."""
+    if is_shared(app):
+        return heratio_user_id if heratio_user_id is not None else app.config.heratio_user_id
+    return name
+
+
 def check_duration(engine: Engine, num_frames: int, fps: float, model: str) -> None:
     """InvalidOption (nothing generated) when a clip of ``num_frames`` at ``fps`` is longer
     than ``object_image_ar.mp4_duration_secs`` can hold on this database."""
@@ -139,6 +147,7 @@ __all__ = [
     "Route",
     "check_duration",
     "created_by",
+    "created_by_user",
     "heratio_ignores",
     "is_shared",
     "route",

@@ -21,13 +21,25 @@ FILTERS = browse_db.FILTERS
 
 
 def browse(
-    app: App, query: str = "", show: str = "all", limit: int = 24, offset: int = 0
+    app: App,
+    query: str = "",
+    show: str = "all",
+    limit: int = 24,
+    offset: int = 0,
+    *,
+    guest: bool = False,
 ) -> tuple[list[GridRow], int]:
     """One page of records (id order) matching ``query`` (identifier or title) and ``show``
-    (one of :data:`FILTERS`), with their clip row, review state and batch status; and the total."""
+    (one of :data:`FILTERS`), with their clip row, review state and batch status; and the total.
+    ``guest``: only the records a guest may see (:mod:`imagear.publication`)."""
+    from imagear.publication import public
+
     if show not in FILTERS:
         raise UsageError(f"Unknown filter {show!r}; choose one of {', '.join(FILTERS)}.")
-    return browse_db.page(app.engine, query, show, max(1, int(limit)), max(0, int(offset)))
+    shown = public(app) if guest else None
+    return browse_db.page(
+        app.engine, query, show, max(1, int(limit)), max(0, int(offset)), guest_public=shown
+    )
 
 
 def state(app: App, object_id: int) -> Review | None:

@@ -22,7 +22,9 @@ from imagear.cli import config_cmd, records, settings
 from imagear.cli import gen_options as gen
 from imagear.cli import iiif as iiif_cli
 from imagear.cli import models as models_cli
+from imagear.cli import users as users_cli
 from imagear.cli._common import DEBUG_ENV, GuardedGroup
+from imagear.cli.audit_cmd import audit as audit_command
 from imagear.cli.check import check as check_command
 from imagear.cli.demo import demo as demo_command
 from imagear.cli.serve import serve as serve_command
@@ -126,6 +128,8 @@ app.add_typer(settings.app, name="settings")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(iiif_cli.app, name="iiif")
+app.add_typer(users_cli.app, name="users")
+app.command("audit", short_help="Who did what in the web console, and when.")(audit_command)
 
 
 def main() -> None:

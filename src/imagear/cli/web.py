@@ -63,9 +63,10 @@ def web(
 ) -> None:
     """Run the curator console: browse clips, animate, approve or reject, and change settings.
 
-    Reading is open; changes need the admin token, 16 characters or more (log in with it, or
-    send it as a Bearer header). Logging out or a restart ends every session. SIGTERM or
-    Ctrl-C: graceful stop, exits 0.
+    Guests see published records (web_public); curators and admins sign in with the accounts
+    of `imagear users`, or with the admin token, 16 characters or more (or send it as a Bearer
+    header). Sessions survive a restart; signing out or a password change ends them. SIGTERM
+    or Ctrl-C: graceful stop, exits 0.
     """
     with handle_errors():
         from imagear.logs import log_format_name, progress_logger

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour
+from imagear.db.publication import published_sql
 from imagear.db.records import RecordId, has_clip, has_master
 from imagear.db.review import REJECTED, REVIEW
 from imagear.db.rows import clip_of
@@ -61,15 +62,23 @@ def rejected_sql(oid: RecordId) -> ColumnElement[bool]:
 
 
 def page(
-    engine: Engine, query: str = "", show: str = "all", limit: int = 24, offset: int = 0
+    engine: Engine,
+    query: str = "",
+    show: str = "all",
+    limit: int = 24,
+    offset: int = 0,
+    guest_public: bool | None = None,
 ) -> tuple[list[GridRow], int]:
-    """(rows, total matching) for one page of the grid, in id order."""
+    """(rows, total matching) for one page of the grid, in id order; ``guest_public`` not None:
+    only the records a guest may see (:func:`imagear.db.publication.published_sql`)."""
     if show not in FILTERS:
         raise ValueError(f"unknown filter {show!r}")
     fl = flavour.of(engine)
     r = fl.records
     title = fl.title()
     where = [fl.listed()]
+    if guest_public is not None:
+        where.append(published_sql(fl, r.c.id, guest_public))
     # no NUL (PostgreSQL refuses one in a string), at most MAX_SEARCH characters
     text = query.replace("\0", "").strip()[:MAX_SEARCH].strip()
     if text:

@@ -223,8 +223,24 @@ def replacing(engine: Engine, object_id: int) -> Iterator[ClipSlot]:
         ) from exc
 
 
-def delete(engine: Engine, object_id: int) -> Clip | None:
-    """Delete the record's clip row under the record lock; returns the row, or None if none."""
+def record_of_clip(engine: Engine, clip_id: int) -> int | None:
+    """The record whose clip row is ``clip_id`` (``object_image_ar.id``), or None."""
+    clips = flavour.of(engine).clips
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                select(clips.c.object_id).where(clips.c.id == clip_id)
+            ).scalar_one_or_none()
+    except SQLAlchemyError as exc:
+        raise flavour.failed(
+            engine, f"Reading clip {clip_id} from the database failed", exc, _READ_ADVICE
+        ) from exc
+    return int(found) if found is not None else None
+
+
+def delete(engine: Engine, object_id: int, clip_id: int | None = None) -> Clip | None:
+    """Delete the record's clip row under the record lock; returns the row, or None if none
+    (or, with ``clip_id``, when the record's row is no longer that one)."""
     fl = flavour.of(engine)
     try:
         with engine.connect() as conn:
@@ -235,7 +251,7 @@ def delete(engine: Engine, object_id: int) -> Clip | None:
                     .mappings()
                     .first()
                 )
-                if found is None:
+                if found is None or clip_id is not None and found["id"] != clip_id:
                     conn.rollback()
                     return None
                 conn.execute(sa_delete(fl.clips).where(fl.clips.c.id == found["id"]))

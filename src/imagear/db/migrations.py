@@ -13,8 +13,9 @@ Rows whose key is already present are never touched.
 
 On an AtoM/Heratio database (:mod:`imagear.db.flavour`) step 1 never touches AtoM's tables: it
 creates Heratio's ``object_image_ar`` / ``image_ar_settings`` in Heratio's own shape only when
-they are missing; imagear's own ``image_ar_job``, ``imagear_review`` (the web console's review) and
-``imagear_schema`` are the only other tables it adds. No step ever alters an existing table.
+they are missing; imagear's own ``image_ar_job``, ``imagear_review`` (the web console's review),
+``imagear_user``, ``imagear_session``, ``imagear_audit`` (the console's accounts, sign-ins and
+audit trail) and ``imagear_schema`` are the only other tables it adds. No step ever alters an existing table.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import SQLModel
 
 from imagear.db import diagnose, flavour, locks
+from imagear.db.accounts import ImagearSession, ImagearUser
+from imagear.db.auditlog import ImagearAudit
 from imagear.db.engine import make_engine
 from imagear.db.review import ImagearReview
 from imagear.db.schema import (
@@ -43,7 +46,7 @@ from imagear.db.schema import (
 from imagear.errors import StorageError
 from imagear.urls import redact_url
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _create(*models: type[SQLModel]) -> Callable[[Connection], None]:
@@ -72,6 +75,11 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "Heratio tables", _heratio_tables),
     (2, "batch job table", _create(ImageArJob)),
     (3, "web console review table", _create(ImagearReview)),
+    (
+        4,
+        "web console users, sessions and audit",
+        _create(ImagearUser, ImagearSession, ImagearAudit),
+    ),
 ]
 
 

@@ -266,8 +266,15 @@ def named_motion(options: BaseOptions) -> str | None:
     return str(value) if value else None
 
 
-def new_clip(app: App, resolved: Resolved, info: Mp4Info, generated: Generated) -> NewClip:
-    """What is stored of the clip: the probe, what made it, who made it."""
+def new_clip(
+    app: App,
+    resolved: Resolved,
+    info: Mp4Info,
+    generated: Generated,
+    by: int | str | None = None,
+) -> NewClip:
+    """What is stored of the clip: the probe, what made it, who made it (``by``: the user who
+    asked, when the front end knows one; else the configured one)."""
     motion = generated.motion or named_motion(resolved.options)
     return NewClip(
         digital_object_id=resolved.master.digital_object_id,
@@ -283,7 +290,7 @@ def new_clip(app: App, resolved: Resolved, info: Mp4Info, generated: Generated) 
         seed=generated.seed,
         motion_bucket_id=generated.motion_bucket_id,
         generation_secs=generated.generation_secs,
-        created_by=heratio.created_by(app.config, heratio.is_shared(app)),
+        created_by=by if by is not None else heratio.created_by(app.config, heratio.is_shared(app)),
     )
 
 
@@ -300,7 +307,7 @@ def commit(
 
     oid = resolved.object_id
     directory = part.path.parent
-    clip = new_clip(app, resolved, verified.info, generated)
+    clip = new_clip(app, resolved, verified.info, generated, req.created_by)
     name = resolved.descriptor.name
     with (
         store.part_file(directory, name, store.POSTER_SUFFIX) as poster,

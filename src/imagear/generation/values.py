@@ -34,6 +34,9 @@ class AnimateRequest:
     force: bool = False
     in_process: bool = False
     wording: Wording | None = None
+    # who asked, for object_image_ar.created_by (a web user: a Heratio user id on a Heratio
+    # database, a name on imagear's own); None: the configured one (heratio.created_by)
+    created_by: int | str | None = None
 
 
 @dataclass

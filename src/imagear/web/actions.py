@@ -1,50 +1,70 @@
-"""The console's changes: generate (Heratio's ``POST /image-ar/generate/{id}``), delete,
-approve, reject; the generation status the record page polls; login and logout.
+"""The console's changes: generate (Heratio's ``POST /image-ar/generate/{id}``), delete (Heratio's
+``POST /image-ar/{clip row id}/delete``, and imagear's own delete by record), approve, reject;
+the generation status the record page polls.
 
-Every change needs the admin token (:mod:`imagear.web.auth`): a Bearer header, or the session
-cookie plus the form's CSRF token; the routes ask for it as a dependency
-(:data:`~imagear.web.deps.ChangeDep`), as they ask for the console. The animate form is checked
-like the CLI checks its options (the registry's ``resolve_generation`` through
-:meth:`Animator.validate`, worded with the form's field names; ``InvalidOption.fields`` says
-which field is at fault) before the job is queued.
+Every change needs a signed-in user whose role allows it (:mod:`imagear.roles`: a curator
+generates, approves and rejects; an admin also deletes), asked for as a dependency
+(:func:`~imagear.web.deps.needs`), and is written to the audit trail (:func:`act`). The
+animate form is checked like the CLI checks its options (the registry's
+``resolve_generation`` through :meth:`Animator.validate`, worded with the form's field names;
+``InvalidOption.fields`` says which field is at fault) before the job is queued; fields a
+model does not take (Heratio's record form always posts ``motion_bucket_id``, its forms
+``_token``) are ignored and logged, as Heratio's server ignores them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from imagear import review
+from imagear import auditlog, review
 from imagear.animate import AnimateRequest
-from imagear.clips import delete_clip
+from imagear.app import App
+from imagear.clips import delete_clip, record_of_clip
 from imagear.domain import json_object
-from imagear.errors import InvalidOption
+from imagear.errors import ImagearError, InvalidOption
 from imagear.errors import Refused as RefusedError
+from imagear.heratio import created_by_user
 from imagear.httperrors import status_of
 from imagear.models import OptionNames
 from imagear.models.wording import GivenAs
-from imagear.records import get_record
-from imagear.web.auth import COOKIE
+from imagear.records import find_master, get_record
+from imagear.roles import APPROVE, DELETE, GENERATE, REJECT
+from imagear.web.auth import CSRF_FIELD, Who
 from imagear.web.console import record_view, wants_json
-from imagear.web.deps import AppDep, ChangeDep, ConsoleDep, RecordId, client_of, form_of, throttled
+from imagear.web.deps import Change, ClipId, ConsoleDep, RecordId, VisibleId, WhoDep, needs
 from imagear.web.wording import FIELDS, error_body, one_line
 
 log = logging.getLogger("imagear.web")
 
 
-def log_action(action: str, how: str | None, object_id: int | None = None, **more: object) -> None:
-    """One log line for a curator's action, naming the user (the admin, and how it signed in:
-    ``admin (session)``, ``admin (bearer)``); never a secret."""
-    user = f"admin ({how})" if how else "guest"
+def log_action(action: str, who: Who, object_id: int | None = None, **more: object) -> None:
+    """One log line for a user's action, naming the user (``alice``, ``admin (session)``,
+    ``admin (bearer)``); never a secret."""
+    user = who.label
     extra = {"action": action, "user": user, "object_id": object_id, "fields": more}
     log.info("%s by %s%s", action, user, f" on {object_id}" if object_id else "", extra=extra)
 
 
+def act(app: App, who: Who, action: str, object_id: int | None = None, **more: object) -> None:
+    """A user's action, logged and written to the audit trail (``imagear_audit``)."""
+    log_action(action, who, object_id, **more)
+    detail = ", ".join(
+        f"{k}={' '.join(map(str, v)) if isinstance(v, list | tuple) else v}"
+        for k, v in more.items()
+        if v not in (None, "", [])
+    )
+    auditlog.record(app, who.label, who.role, action, object_id, detail or None)
+
+
 NUMBERS = ("num_frames", "fps", "motion_bucket_id", "seed")
+FORM_FIELDS = frozenset({*NUMBERS, "prompt", "model", CSRF_FIELD})
 
 
 class WebWording(OptionNames):
@@ -63,12 +83,20 @@ class WebWording(OptionNames):
 WORDING = WebWording()
 
 
-def parse_request(object_id: int, form: dict[str, str]) -> AnimateRequest:
-    """The animate form as an AnimateRequest; InvalidOption naming the field at fault."""
+def parse_request(
+    object_id: int, form: Mapping[str, str], takes: frozenset[str] | None = None
+) -> tuple[AnimateRequest, list[str]]:
+    """The animate form as an AnimateRequest, and the fields ignored: any field the form does
+    not have (``_token``), and with ``takes`` (the options of the model asked for) a number the
+    model does not take. InvalidOption names the field at fault."""
+    ignored = sorted(k for k in form if k not in FORM_FIELDS)
     overrides: dict[str, int | str] = {}
     for key in NUMBERS:
         raw = (form.get(key) or "").strip()
         if not raw:
+            continue
+        if takes is not None and key not in takes:
+            ignored.append(key)
             continue
         try:
             overrides[key] = int(raw)
@@ -81,7 +109,22 @@ def parse_request(object_id: int, form: dict[str, str]) -> AnimateRequest:
     if prompt:
         overrides["prompt"] = prompt
     model = (form.get("model") or "").strip() or None
-    return AnimateRequest(object_id, model=model, overrides=overrides, force=True, wording=WORDING)
+    req = AnimateRequest(object_id, model=model, overrides=overrides, force=True, wording=WORDING)
+    return req, ignored
+
+
+def model_takes(name: str) -> frozenset[str] | None:
+    """The per-call options model ``name`` takes or ignores by itself; None: unknown model
+    (the validation says so)."""
+    from imagear.models import get_model
+
+    try:
+        desc = get_model(name)
+    except ImagearError:
+        return None
+    fields = frozenset(desc.Options.model_fields)
+    # a motion bucket for a model without one (Heratio's form always posts 127): dropped here
+    return fields | (desc.ignored_parameters() - {"motion_bucket_id"})
 
 
 def _done(request: Request, object_id: int, message: str, status: int = 200) -> Response:
@@ -91,17 +134,33 @@ def _done(request: Request, object_id: int, message: str, status: int = 200) -> 
 
 
 router = APIRouter()
+GenerateDep = Annotated[Change, Depends(needs(GENERATE))]
+ApproveDep = Annotated[Change, Depends(needs(APPROVE))]
+RejectDep = Annotated[Change, Depends(needs(REJECT))]
+DeleteDep = Annotated[Change, Depends(needs(DELETE))]
 
 
 @router.post("/image-ar/generate/{object_id}")
-def generate(request: Request, object_id: RecordId, console: ConsoleDep, ch: ChangeDep) -> Response:
+def generate(
+    request: Request, object_id: RecordId, console: ConsoleDep, ch: GenerateDep
+) -> Response:
     form = ch.form
     get_record(console.app, object_id)  # RecordNotFound: 404
     try:
-        req = parse_request(object_id, form)
         animator = console.worker.animator
         settings = animator.settings()
-        settings.require_generation()
+        settings.require_generation()  # off: 409 before anything else is said
+        chosen = (form.get("model") or "").strip() or settings.ar_model
+        req, ignored = parse_request(object_id, form, model_takes(chosen))
+        if ch.who.user is not None:  # created_by: the user (a Heratio user id on Heratio's)
+            by = created_by_user(console.app, ch.who.user.name, ch.who.user.heratio_user_id)
+            req = replace(req, created_by=by)
+        if ignored:
+            log.info(
+                "generate: ignored field(s) %s (not options of %s)", ", ".join(ignored), chosen,
+                extra={"action": "generate", "object_id": object_id, "ignored": ignored},
+            )  # fmt: skip
+        find_master(console.app, object_id)  # no master (or its file gone): refused now
         animator.validate(req, settings)
     except InvalidOption as err:  # the form is shown again, the error by its fields
         fields = [f for f in err.fields if f in FIELDS] or ["model"]
@@ -110,7 +169,7 @@ def generate(request: Request, object_id: RecordId, console: ConsoleDep, ch: Cha
         errors = {f: one_line(err) for f in fields}
         request.state.log_reason = one_line(err)
         return record_view(console, request, object_id, 400, errors=errors, values=form)
-    except RefusedError as err:  # ar_enabled / ar_user_button off: 409, as the table says
+    except (RefusedError, ImagearError) as err:  # turned off: 409; no master: 404
         request.state.log_reason = one_line(err)
         if wants_json(request):
             return JSONResponse(error_body(err), status_code=status_of(err))
@@ -118,7 +177,7 @@ def generate(request: Request, object_id: RecordId, console: ConsoleDep, ch: Cha
             console, request, object_id, status_of(err), error=one_line(err), values=form
         )
     job = console.worker.submit(req)
-    log_action("generate", ch.who.how, object_id, model=req.model)
+    act(console.app, ch.who, "generate", object_id, model=req.model)
     status_url = f"/image-ar/{object_id}/status"
     if wants_json(request):
         return JSONResponse(
@@ -129,86 +188,56 @@ def generate(request: Request, object_id: RecordId, console: ConsoleDep, ch: Cha
     return RedirectResponse(f"/records/{object_id}", status_code=303)
 
 
+GUEST_JOB = ("object_id", "state", "status")  # a guest sees no message, error or phase
+
+
 @router.get("/image-ar/{object_id}/status")
-def status(object_id: RecordId, console: ConsoleDep) -> Response:
+def status(object_id: VisibleId, console: ConsoleDep, who: WhoDep) -> Response:
     record = get_record(console.app, object_id)
     job = console.worker.status(object_id)
     anim = record.animation
-    body: dict[str, object] = {"object_id": object_id, "job": job.as_dict() if job else None}
+    shown_job = job.as_dict() if job else None
+    if shown_job is not None and not who.signed_in:
+        shown_job = {k: shown_job[k] for k in GUEST_JOB}
+    body: dict[str, object] = {"object_id": object_id, "job": shown_job}
     body["animation"] = _shown(json_object(anim)) if anim else None
     body["video"] = f"/image-ar/{object_id}/video" if anim else None
     body["poster"] = f"/image-ar/{object_id}/poster"
-    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+    return JSONResponse(body, headers={"Cache-Control": "private, max-age=0, no-store"})
 
 
-@router.post("/image-ar/{object_id}/delete")
-def delete(request: Request, object_id: RecordId, app: AppDep, ch: ChangeDep) -> Response:
-    delete_clip(app, object_id)  # and with it the clip's review
-    log_action("delete", ch.who.how, object_id)
+@router.post("/image-ar/{clip_id}/delete")
+def delete_heratio(
+    request: Request, clip_id: ClipId, console: ConsoleDep, ch: DeleteDep
+) -> Response:
+    """Heratio's route: the id is the clip row's (``object_image_ar.id``), not the record's."""
+    app = console.app
+    object_id = record_of_clip(app, clip_id)  # AnimationNotFound: 404
+    delete_clip(app, object_id, clip_id)  # a row replaced meanwhile is not this one: 404
+    act(app, ch.who, "delete", object_id, clip_id=clip_id)
+    return _done(request, object_id, "Clip deleted.")
+
+
+@router.post("/records/{object_id}/delete")
+def delete(request: Request, object_id: RecordId, console: ConsoleDep, ch: DeleteDep) -> Response:
+    """imagear's own: delete the clip of record ``object_id``."""
+    delete_clip(console.app, object_id)  # and with it the clip's review
+    act(console.app, ch.who, "delete", object_id)
     return _done(request, object_id, "Clip deleted.")
 
 
 @router.post("/records/{object_id}/approve")
-def approve(request: Request, object_id: RecordId, app: AppDep, ch: ChangeDep) -> Response:
-    review.approve(app, object_id, f"web ({ch.who.how})")
-    log_action("approve", ch.who.how, object_id)
+def approve(request: Request, object_id: RecordId, console: ConsoleDep, ch: ApproveDep) -> Response:
+    review.approve(console.app, object_id, f"web ({ch.who.label})")
+    act(console.app, ch.who, "approve", object_id)
     return _done(request, object_id, "Clip approved.")
 
 
 @router.post("/records/{object_id}/reject")
-def reject(request: Request, object_id: RecordId, app: AppDep, ch: ChangeDep) -> Response:
-    review.reject(app, object_id, f"web ({ch.who.how})")
-    log_action("reject", ch.who.how, object_id)
+def reject(request: Request, object_id: RecordId, console: ConsoleDep, ch: RejectDep) -> Response:
+    review.reject(console.app, object_id, f"web ({ch.who.label})")
+    act(console.app, ch.who, "reject", object_id)
     return _done(request, object_id, "Clip rejected; the record is queued for a new seed.")
-
-
-@router.get("/login")
-def login_form(request: Request, console: ConsoleDep, next: str = "/") -> Response:
-    return console.page(request, "login.html", next=_local(next), error=None)
-
-
-@router.post("/login")
-async def login(request: Request, console: ConsoleDep) -> Response:
-    throttled(request, console)  # 429 after too many failures from this address
-    form = await form_of(request, console)
-    target = _local(form.get("next") or "/")
-    if not console.auth.token_ok(form.get("token") or ""):
-        console.throttle.failed(client_of(request))
-        request.state.log_reason = "not the admin token"
-        log.warning(
-            "sign-in refused",
-            extra={"action": "sign-in", "user": "guest", "reason": "not the admin token"},
-        )
-        return console.page(
-            request, "login.html", 401, next=target, error="That is not the admin token."
-        )
-    response = RedirectResponse(target, status_code=303)
-    log_action("sign-in", "session")
-    secure = console.options.behind_https or request.url.scheme == "https"
-    response.set_cookie(
-        COOKIE,
-        console.auth.new_session(),
-        max_age=int(console.auth.ttl),
-        httponly=True,
-        samesite="strict",
-        secure=secure,
-        path="/",
-    )
-    return response
-
-
-@router.post("/logout")
-def logout(request: Request, console: ConsoleDep, ch: ChangeDep) -> Response:
-    console.auth.revoke(request.cookies.get(COOKIE))  # a copy of the cookie stops working too
-    log_action("sign-out", ch.who.how)
-    response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
-    return response
-
-
-def _local(target: str) -> str:
-    """Only a path of this site is a place to go after logging in (no open redirect)."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
 def _shown(anim: Mapping[str, object]) -> dict[str, object]:
@@ -224,4 +253,4 @@ def _shown(anim: Mapping[str, object]) -> dict[str, object]:
     return shown
 
 
-__all__ = ["FIELDS", "WORDING", "WebWording", "parse_request", "router"]
+__all__ = ["FIELDS", "WORDING", "WebWording", "act", "log_action", "parse_request", "router"]

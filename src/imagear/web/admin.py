@@ -5,16 +5,19 @@ engines); the last five generations; the batch's failures."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from imagear import settings as settings_svc
 from imagear.batch import failure_page
 from imagear.clips import recent_clips
 from imagear.errors import ImagearError
-from imagear.web.actions import log_action
+from imagear.roles import SETTINGS
+from imagear.web.actions import act
 from imagear.web.console import Console
-from imagear.web.deps import ChangeDep, ConsoleDep, Refused
+from imagear.web.deps import Change, ConsoleDep, Refused, needs
 from imagear.web.wording import one_line
 
 PATH = "/admin/image-ar/settings"
@@ -65,15 +68,20 @@ router = APIRouter()
 @router.get(PATH)
 def settings_page(request: Request, console: ConsoleDep) -> Response:
     who = console.who(request)
-    if not who.admin:
+    if not who.signed_in:
         if request.headers.get("authorization"):
             raise Refused(401, "That is not the admin token.")
         return RedirectResponse(f"/login?next={PATH}", status_code=303)
+    if not who.admin:
+        raise Refused(403, f"Your role ({who.role}) cannot change the settings; ask an admin.")
     return _page(console, request)
 
 
+SettingsDep = Annotated[Change, Depends(needs(SETTINGS))]
+
+
 @router.post(PATH)
-def settings_save(request: Request, console: ConsoleDep, ch: ChangeDep) -> Response:
+def settings_save(request: Request, console: ConsoleDep, ch: SettingsDep) -> Response:
     app, form = console.app, ch.form
     current = settings_svc.get_all(app.engine)
     changes: dict[str, str] = {}
@@ -97,7 +105,7 @@ def settings_save(request: Request, console: ConsoleDep, ch: ChangeDep) -> Respo
     for key, raw in changes.items():
         settings_svc.set_value(app.engine, key, raw)
     if changes:  # the keys only: a value may be a password
-        log_action("settings", ch.who.how, settings=sorted(changes))
+        act(app, ch.who, "settings", settings=sorted(changes))
     return _page(console, request, saved=sorted(changes))
 
 

@@ -8,6 +8,7 @@ group of routes is an APIRouter whose routes take what they need as dependencies
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlencode
@@ -24,10 +25,10 @@ from imagear.domain import GridRow
 from imagear.errors import ImagearError
 from imagear.httperrors import status_of
 from imagear.metrics import Metrics, RequestCounter
-from imagear.web import actions, admin, batchpage, iiif, media, probes
+from imagear.web import actions, admin, batchpage, iiif, media, probes, signin
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
-from imagear.web.deps import ConsoleDep, RecordId, Refused, client_of, refused, throttled
+from imagear.web.deps import ConsoleDep, Refused, VisibleId, client_of, refused, throttled
 from imagear.web.security import BodyTooLarge, Guard, WebOptions
 from imagear.web.wording import error_body
 from imagear.web.worker import Worker
@@ -48,10 +49,10 @@ def create_app(
     token: str,
     *,
     animator: Callable[..., Animator] = Animator,
-    key: bytes | None = None,
     options: WebOptions | None = None,
 ) -> FastAPI:
-    """The console for ``app``, changes guarded by ``token``; ``animator`` makes the worker's
+    """The console for ``app``, with ``token`` the admin token (users sign in with their name
+    and password: :mod:`imagear.web.signin`); ``animator`` makes the worker's
     Animator (tests hand in one with a fake transport); ``options`` the Host names, sessions,
     body cap and throttle (:class:`~imagear.web.security.WebOptions`)."""
 
@@ -59,7 +60,7 @@ def create_app(
     worker = Worker(app, animator)
     metrics = Metrics(worker.waiting, lambda: int(worker.busy()))
     worker.metrics = metrics
-    auth = Auth(token, key, ttl=options.session_hours * 3600, clock=options.clock)
+    auth = Auth(app, token, ttl=options.session_hours * 3600, clock=options.clock)
     console = Console(app, auth, worker, options)
 
     @contextlib.asynccontextmanager
@@ -85,8 +86,8 @@ def create_app(
         status = status_of(err)  # the table shared with `imagear serve`
         body = error_body(err)
         response = error_response(console, request, status, str(body["error"]))
-        if isinstance(response, JSONResponse):  # code, message, advice, fields, params too
-            return JSONResponse(body, status_code=status)
+        if isinstance(response, JSONResponse) and console.who(request).signed_in:
+            return JSONResponse(body, status_code=status)  # code, message, advice, fields...
         return response
 
     @web.exception_handler(StarletteHTTPException)
@@ -109,7 +110,7 @@ def create_app(
 
     @web.get("/metrics", include_in_schema=False)
     def metrics_page(request: Request) -> Response:
-        """Prometheus metrics, for the admin (Bearer token or a signed-in session)."""
+        """Prometheus metrics, for an admin (Bearer token or a signed-in admin's session)."""
         throttled(request, console)  # a wrong Bearer token counts as a failed sign-in
         if not console.who(request).admin:
             if request.headers.get("authorization"):
@@ -117,7 +118,14 @@ def create_app(
             raise Refused(401, "Metrics need the admin token: send it as a Bearer header.")
         return metrics.response()
 
-    routers = (grid_router, actions.router, admin.router, batchpage.router, media.router)
+    routers = (
+        grid_router,
+        actions.router,
+        signin.router,
+        admin.router,
+        batchpage.router,
+        media.router,
+    )
     for router in (*routers, iiif.router, probes.router):
         web.include_router(router)
     return web
@@ -133,7 +141,10 @@ def grid(
     app = console.app
     show = show if show in review.FILTERS else "all"
     page = max(1, min(page, 10**7))
-    rows, total = review.browse(app, q, show, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    guest = not console.who(request).signed_in  # a guest sees published records only
+    rows, total = review.browse(app, q, show, PAGE_SIZE, (page - 1) * PAGE_SIZE, guest=guest)
+    if guest:  # a failure's text can name a server or a path: not for guests
+        rows = [dataclasses.replace(row, job_error=None) for row in rows]
     pages = max(1, math.ceil(total / PAGE_SIZE))
     previews = [_preview_url(app, row) for row in rows]
 
@@ -157,7 +168,7 @@ def grid(
 
 
 @grid_router.get("/records/{object_id}", response_class=HTMLResponse)
-def record_page(request: Request, object_id: RecordId, console: ConsoleDep) -> Response:
+def record_page(request: Request, object_id: VisibleId, console: ConsoleDep) -> Response:
     return record_view(console, request, object_id)
 
 

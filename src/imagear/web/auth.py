@@ -1,98 +1,117 @@
-"""The admin token of the web console: a Bearer header, or a login form that sets a signed
-session cookie; and the CSRF token that every form sent with that cookie must carry.
+"""Who sends a request to the web console, and the CSRF token of every form a browser sends.
 
-Reading is open. Every change and the admin pages need the token. A request with the right
-``Authorization: Bearer`` header needs no CSRF token (no browser form can send that header); a
-request authenticated by the session cookie must send the form field ``csrf`` derived from its
-session. Sessions are signed with a key drawn when the process starts (a restart logs out).
+Three ways in:
+
+- ``Authorization: Bearer <admin token>``: the admin, for scripts (no CSRF token needed: no
+  browser form can send that header);
+- a session cookie, from the sign-in form with a user's name and password
+  (:mod:`imagear.accounts`: argon2 hashes) or with the admin token; sessions live in the
+  database (``imagear_session``), so they survive a restart, expire after ``ttl`` and end on
+  logout, on a password change and when the user is removed; a session opened with the admin
+  token ends when the console starts with another token;
+- nobody: a guest, who sees published records only (:mod:`imagear.publication`).
+
+A change sent with a session cookie must carry the form field ``csrf``: the session's own
+random token, stored with it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from imagear import accounts
+from imagear.app import App
+from imagear.roles import ADMIN, ADMIN_TOKEN_NAME, CURATOR, GUEST, User, may
 
 COOKIE = "imagear_session"
 CSRF_FIELD = "csrf"
-MAX_SESSIONS = 10_000
 
 
-@dataclass
+@dataclass(frozen=True)
 class Who:
-    """How a request is authenticated: ``bearer``, ``session`` (with its CSRF token) or not."""
+    """Who sent a request: ``how`` (``bearer``, ``session`` or None: a guest), the session's
+    CSRF token, and the user (None when signed in with the admin token)."""
 
     how: str | None = None
     csrf: str | None = None
+    user: User | None = None
+
+    @property
+    def signed_in(self) -> bool:
+        return self.how is not None
+
+    @property
+    def role(self) -> str:
+        if self.how is None:
+            return GUEST
+        return self.user.role if self.user is not None else ADMIN
+
+    @property
+    def name(self) -> str:
+        if self.how is None:
+            return GUEST
+        return self.user.name if self.user is not None else ADMIN_TOKEN_NAME
 
     @property
     def admin(self) -> bool:
-        return self.how is not None
+        return self.role == ADMIN
+
+    @property
+    def curator(self) -> bool:
+        """A curator or an admin: generate, approve, reject."""
+        return self.role in (CURATOR, ADMIN)
+
+    def may(self, action: str) -> bool:
+        return may(self.role, action)
+
+    @property
+    def label(self) -> str:
+        """For logs and the audit trail: ``alice``, ``admin (bearer)``, ``guest``."""
+        if self.user is not None:
+            return self.user.name
+        return f"{ADMIN_TOKEN_NAME} ({self.how})" if self.how else GUEST
 
 
 class Auth:
+    """The admin token, and the sessions of ``app``'s database."""
+
     def __init__(
         self,
+        app: App,
         token: str,
-        key: bytes | None = None,
         *,
         ttl: float = 12 * 3600,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if not token:
             raise ValueError("the web console needs an admin token")
-        self._token = token.encode()
-        self._key = key or secrets.token_bytes(32)
-        self.ttl = ttl
-        self._clock = clock
-        self._sessions: dict[str, float] = {}  # nonce -> when it expires
-        self._lock = threading.Lock()
+        import time
 
-    def _sign(self, what: str) -> str:
-        return hmac.new(self._key, what.encode(), hashlib.sha256).hexdigest()
+        self._app = app
+        self._token = token.encode()
+        self._mark = accounts.token_mark(token)
+        self.ttl = ttl
+        self._clock = clock or time.time
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
 
     def token_ok(self, given: str | None) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self._token)
 
-    def new_session(self) -> str:
-        """A cookie value: ``{nonce}.{signature}``."""
-        nonce = secrets.token_urlsafe(18)
-        with self._lock:
-            now = self._clock()
-            for old in [n for n, ends in self._sessions.items() if ends <= now]:
-                del self._sessions[old]
-            while len(self._sessions) >= MAX_SESSIONS:  # the oldest go first
-                del self._sessions[min(self._sessions, key=self._sessions.__getitem__)]
-            self._sessions[nonce] = now + self.ttl
-        return f"{nonce}.{self._sign('session:' + nonce)}"
-
-    def _nonce(self, cookie: str | None) -> str | None:
-        if not cookie or cookie.count(".") != 1:
-            return None
-        nonce, sig = cookie.split(".")
-        if not hmac.compare_digest(sig, self._sign("session:" + nonce)):
-            return None
-        with self._lock:
-            ends = self._sessions.get(nonce)
-            if ends is None or ends <= self._clock():
-                self._sessions.pop(nonce, None)
-                return None
-        return nonce
+    def new_session(self, user: User | None = None) -> str:
+        """A cookie value for ``user`` (None: signed in with the admin token)."""
+        return accounts.open_session(
+            self._app, user, self.now(), timedelta(seconds=self.ttl), self._mark
+        )
 
     def revoke(self, cookie: str | None) -> None:
         """End the session of ``cookie`` (logout): that cookie, and every copy, stops working."""
-        nonce = self._nonce(cookie)
-        if nonce is not None:
-            with self._lock:
-                self._sessions.pop(nonce, None)
-
-    def csrf_of(self, cookie: str | None) -> str | None:
-        nonce = self._nonce(cookie)
-        return self._sign("csrf:" + nonce) if nonce else None
+        if cookie:
+            accounts.end_session(self._app, cookie)
 
     def who(self, headers: Mapping[str, str], cookies: Mapping[str, str]) -> Who:
         """Who sent a request, from its headers and cookies."""
@@ -100,9 +119,11 @@ class Auth:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and self.token_ok(value.strip()):
             return Who("bearer")
-        csrf = self.csrf_of(cookies.get(COOKIE))
-        if csrf:
-            return Who("session", csrf)
+        cookie = cookies.get(COOKIE)
+        if cookie:
+            info = accounts.find_session(self._app, cookie, self.now(), self._mark)
+            if info is not None:
+                return Who("session", info.csrf, info.user)
         return Who()
 
     def csrf_ok(self, who: Who, sent: str | None) -> bool:
@@ -110,7 +131,7 @@ class Auth:
         if who.how == "bearer":
             return True
         if who.how == "session" and who.csrf and sent:
-            return hmac.compare_digest(who.csrf, sent)
+            return hmac.compare_digest(who.csrf.encode(), sent.encode())
         return False
 
 

@@ -43,7 +43,7 @@ def batch_page(request: Request, console: ConsoleDep, fpage: int = 1) -> Respons
     app = console.app
     now = progress(app)
     fpage = max(1, min(fpage, 10**7))
-    signed_in = console.who(request).admin
+    signed_in = console.who(request).signed_in
     failures = (
         failure_page(app, FAILURES_SHOWN, (fpage - 1) * FAILURES_SHOWN, with_waiting=False)
         if signed_in

@@ -1,11 +1,13 @@
 """What the console's routes depend on, as FastAPI dependencies: the :class:`Console` (the
-App, the token check, the worker, the templates; kept in the app's state), and the admin
-token and CSRF check of every change (:func:`change`: a :class:`Refused` becomes 401 / 403
-through the app's handler, :func:`refused`)."""
+App, the token check, the worker, the templates; kept in the app's state); the record a
+request may see (:data:`VisibleId`: a guest sees published records only, anything else is a
+404); the sign-in, role and CSRF check of every change (:func:`change`, :func:`needs`: a
+:class:`Refused` becomes 401 / 403 through the app's handler, :func:`refused`)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, cast
 
@@ -14,6 +16,7 @@ from fastapi.responses import Response
 
 from imagear.app import App
 from imagear.limits import MAX_ID
+from imagear.publication import guest_may_see
 from imagear.web.auth import CSRF_FIELD, Who
 from imagear.web.console import Console, error_response
 
@@ -44,9 +47,50 @@ def record_id(object_id: str) -> int:
 RecordId = Annotated[int, Depends(record_id)]
 
 
+def clip_id(clip_id: str) -> int:
+    """A clip row id of a path (``object_image_ar.id``, Heratio's delete route): 404 for
+    anything that can name no row, as :func:`record_id`."""
+    if not re.fullmatch(r"[0-9]{1,10}", clip_id) or not 0 < int(clip_id) <= MAX_ID:
+        raise HTTPException(404, "There is no clip with that id.")
+    return int(clip_id)
+
+
+ClipId = Annotated[int, Depends(clip_id)]
+
+NOT_THERE = "There is no record with that id."
+
+
+def visible_id(request: Request, object_id: RecordId, console: ConsoleDep) -> int:
+    """The record id of a path that this request may see: a guest only a published record
+    (:func:`imagear.publication.guest_may_see`); anything else is the same 404 as a record
+    that does not exist, so a guest cannot tell a draft from nothing."""
+    who = console.who(request)
+    request.state.who = who
+    if not who.signed_in and not guest_may_see(console.app, object_id):
+        raise HTTPException(404, NOT_THERE)
+    return object_id
+
+
+VisibleId = Annotated[int, Depends(visible_id)]
+
+
+def who_of(request: Request, console: ConsoleDep) -> Who:
+    """Who sent the request (read once per request)."""
+    cached = getattr(request.state, "who", None)
+    if isinstance(cached, Who):
+        return cached
+    who = console.who(request)
+    request.state.who = who
+    return who
+
+
+WhoDep = Annotated[Who, Depends(who_of)]
+
+
 class Refused(Exception):
-    """A change without the admin token (401), without the session's CSRF token (403), with a
-    body too large (413), or from an address with too many failed sign-ins (429)."""
+    """A change by nobody signed in (401), without the session's CSRF token or by a role that
+    may not (403), with a body too large (413), or from an address or name with too many
+    failed sign-ins (429)."""
 
     def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
@@ -85,14 +129,19 @@ class Change:
 
 
 async def change(request: Request, console: ConsoleDep) -> Change:
-    """The admin and the form of a change; Refused (401 without the token, 403 without the
+    """Who sent a change and its form; Refused (401 when nobody signed in, 403 without the
     CSRF token of a session)."""
     throttled(request, console)
     who = console.who(request)  # before the body is read: a guest's upload is never read
-    if not who.admin:
+    request.state.who = who
+    if not who.signed_in:
         if request.headers.get("authorization"):
             console.throttle.failed(client_of(request))
-        raise Refused(401, "This needs the admin token: log in, or send it as a Bearer header.")
+        raise Refused(
+            401,
+            "This needs the admin token or a signed-in user: sign in, or send the token as a "
+            "Bearer header.",
+        )
     form = await form_of(request, console)
     if not console.auth.csrf_ok(who, form.get(CSRF_FIELD)):
         raise Refused(403, "The form's CSRF token is missing or wrong; reload the page and retry.")
@@ -100,6 +149,31 @@ async def change(request: Request, console: ConsoleDep) -> Change:
 
 
 ChangeDep = Annotated[Change, Depends(change)]
+
+ROLE_WORDS = {
+    "generate": "generate clips",
+    "approve": "approve clips",
+    "reject": "reject clips",
+    "delete": "delete clips",
+    "settings": "change the settings",
+    "users": "manage users",
+}
+
+
+def needs(action: str) -> Callable[[Request, Console], Awaitable[Change]]:
+    """A dependency: a change by a user whose role may take ``action``
+    (:data:`imagear.roles.ALLOWED`); Refused (403) for one whose role may not."""
+
+    async def dependency(request: Request, console: ConsoleDep) -> Change:
+        ch = await change(request, console)
+        if not ch.who.may(action):
+            raise Refused(
+                403,
+                f"Your role ({ch.who.role}) cannot {ROLE_WORDS.get(action, action)}; ask an admin.",
+            )
+        return ch
+
+    return dependency
 
 
 def refused(console: Console, request: Request, err: Refused) -> Response:
@@ -114,17 +188,23 @@ def refused(console: Console, request: Request, err: Refused) -> Response:
 
 __all__ = [
     "AppDep",
+    "ClipId",
     "Change",
     "ChangeDep",
     "ConsoleDep",
     "RecordId",
     "Refused",
+    "VisibleId",
+    "WhoDep",
     "app_of",
     "change",
     "client_of",
     "console_of",
     "form_of",
     "record_id",
+    "needs",
     "refused",
     "throttled",
+    "visible_id",
+    "who_of",
 ]

@@ -4,7 +4,8 @@ site whose name was pointed at this address is refused with 400), every answer c
 security headers (a Content-Security-Policy that allows only the console's own scripts and
 styles and no framing; a sandbox for the media routes, so a file can never run as a page;
 ``nosniff``; no Referer), and no request body grows past the cap (413). Also the sign-in
-throttle (:class:`Throttle`: too many failed sign-ins from one address answer 429).
+throttle (:class:`Throttle`: too many failed sign-ins from one address, or for one name,
+answer 429).
 
 Allowed Host names: ``localhost`` (and ``*.localhost``), any IP address (an address cannot be
 rebound to another site), the ``--host`` the console listens on, and the extra names the
@@ -134,8 +135,8 @@ class Guard:
 
 
 class Throttle:
-    """Failed sign-ins per client address: ``limit`` failures in ``window`` seconds and that
-    address waits until the oldest of them is out of the window."""
+    """Failed sign-ins per key (a client address; a user name): ``limit`` failures in ``window``
+    seconds and that key waits until the oldest of them is out of the window."""
 
     MAX_ADDRESSES = 10_000
 

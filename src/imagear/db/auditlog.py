@@ -1,0 +1,86 @@
+"""The audit trail of the web console's actions: ``imagear_audit`` (schema v4), imagear's own
+table. One row per action (generate, approve, reject, delete, settings, users...): when, who
+(the user's name and role at the time: a removed user's rows stay readable), what, on which
+record, and a short detail (the model asked for, the setting keys changed; never a value that
+may be a secret)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, Table, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Field, SQLModel
+
+from imagear.db import flavour
+from imagear.db.schema import AWARE, utcnow
+from imagear.roles import AuditEntry
+
+DETAIL_MAX = 1000
+
+
+class ImagearAudit(SQLModel, table=True):
+    """One action of a user (schema v4)."""
+
+    __tablename__ = "imagear_audit"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=AWARE, index=True)
+    user_name: str = Field(max_length=255)
+    role: str = Field(max_length=20)
+    action: str = Field(max_length=32)
+    object_id: int | None = Field(default=None, index=True)
+    detail: str | None = Field(default=None, max_length=DETAIL_MAX)
+
+
+AUDIT: Table = ImagearAudit.__table__  # type: ignore[attr-defined]
+
+
+def add(
+    engine: Engine,
+    user: str,
+    role: str,
+    action: str,
+    object_id: int | None,
+    detail: str | None,
+    at: datetime | None = None,
+) -> None:
+    values = {
+        "at": at or utcnow(),
+        "user_name": user[:255],
+        "role": role,
+        "action": action,
+        "object_id": object_id,
+        "detail": detail[:DETAIL_MAX] if detail else None,
+    }
+    try:
+        with engine.begin() as conn:
+            conn.execute(AUDIT.insert().values(**values))
+    except SQLAlchemyError as exc:
+        raise flavour.failed(engine, "Recording an action in the audit trail failed", exc) from exc
+
+
+def entries(engine: Engine, object_id: int | None = None, limit: int = 100) -> list[AuditEntry]:
+    """The latest ``limit`` actions (of one record when ``object_id``), newest first."""
+    query = select(AUDIT).order_by(AUDIT.c.id.desc()).limit(limit)
+    if object_id is not None:
+        query = query.where(AUDIT.c.object_id == object_id)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+    except SQLAlchemyError as exc:
+        raise flavour.failed(engine, "Reading the audit trail failed", exc) from exc
+    return [
+        AuditEntry(
+            int(r.id),
+            r.at.replace(tzinfo=UTC) if r.at.tzinfo is None else r.at.astimezone(UTC),
+            str(r.user_name),
+            str(r.role),
+            str(r.action),
+            r.object_id,
+            r.detail,
+        )
+        for r in rows
+    ]
+
+
+__all__ = ["AUDIT", "ImagearAudit", "add", "entries"]
