@@ -54,7 +54,7 @@ def test_a_manifest_shows_the_clip_the_poster_and_the_master(app: Any, make_imag
     assert placeholder["id"] == f"{BASE}/image-ar/{ids[0]}/poster"
     master = canvas["accompanyingCanvas"]
     assert (master["width"], master["height"]) == (320, 200)
-    assert master["items"][0]["items"][0]["body"]["id"] == f"{BASE}/image-ar/{ids[0]}/master"
+    assert master["items"][0]["items"][0]["body"]["id"] == f"{BASE}/image-ar/{ids[0]}/still"
     # every URL the manifest names answers, with CORS where a viewer fetches it
     for url in (video["id"], placeholder["id"]):
         got = c.get(url)

@@ -196,7 +196,7 @@ def manifest(site: Site, src: ManifestSource) -> JSONObject:
 def master_canvas(site: Site, object_id: int, view: MasterView) -> JSONObject:
     """The master image, as the clip canvas's ``accompanyingCanvas``."""
     canvas_id = f"{site.url(f'/iiif/{object_id}')}/canvas/master"
-    url = view.service.full_image() if view.service else site.master(object_id)
+    url = view.service.full_image() if view.service else site.still(object_id)
     return {
         "id": canvas_id,
         "type": "Canvas",

@@ -54,8 +54,10 @@ class Site:
     def poster(self, object_id: int) -> str:
         return self.url(f"/image-ar/{object_id}/poster")
 
-    def master(self, object_id: int) -> str:
-        return self.url(f"/image-ar/{object_id}/master")
+    def still(self, object_id: int) -> str:
+        """The master as guests may see it: a derivative (the master route is for signed-in
+        users only)."""
+        return self.url(f"/image-ar/{object_id}/still")
 
     def record_page(self, object_id: int) -> str:
         return self.url(f"/records/{object_id}")
@@ -81,7 +83,7 @@ class ImageService:
 @dataclass(frozen=True)
 class MasterView:
     """The master image as the manifest shows it: its size and type, and the IIIF Image
-    service it came from (None: a file served by the console at ``/image-ar/{id}/master``)."""
+    service it came from (None: a derivative served by the console at ``/image-ar/{id}/still``)."""
 
     width: int
     height: int

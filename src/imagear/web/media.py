@@ -95,6 +95,15 @@ def _shared(app: App, object_id: int) -> dict[str, str]:
     return dict(CORS) if guest_may_see(app, object_id) else {}
 
 
+@router.get("/image-ar/{object_id}/still")
+def still(object_id: VisibleId, app: AppDep, who: WhoDep) -> Response:
+    """A derivative of the master that guests may see (a IIIF manifest's photograph): AtoM's
+    reference derivative, else the master reduced to 1024 px; never the master itself."""
+    response = image(_shown(still_for_display, app, object_id), who)
+    response.headers.update(_shared(app, object_id))
+    return response
+
+
 @router.get("/image-ar/{object_id}/preview")
 def preview(object_id: VisibleId, app: AppDep, who: WhoDep) -> Response:
     webp = store.companion_of(clip_of(app, object_id), store.PREVIEW_SUFFIX)
