@@ -303,3 +303,65 @@ def test_poster_and_preview_from_one_decode(kenburns: Any, tmp_path: Path) -> No
         preview.load()
         assert preview.info.get("duration") == 80  # 12.5 frames per second
         assert preview.info.get("loop") == 0
+
+
+# -- the size policy of a new generation (Expected.from_options: tolerant) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("asked", "failed", "notes"),
+    [
+        pytest.param(
+            quality.Expected(12, 320, 192, 8, tolerant=True),
+            [],
+            [
+                "the clip is 160x96, 320x192 was asked: it was stored at its own size (same aspect "
+                "ratio)"
+            ],
+            id="same-aspect",
+        ),
+        pytest.param(
+            quality.Expected(12, 160, 120, 8, tolerant=True),
+            ["size"],
+            [],
+            id="other-aspect",
+        ),
+        pytest.param(
+            quality.Expected(14, 160, 96, 8, tolerant=True, min_frames=10),
+            [],
+            ["the clip has 12 frames, 14 were asked: it was stored as it is"],
+            id="fewer-frames",
+        ),
+        pytest.param(
+            quality.Expected(14, 160, 96, 8, tolerant=True, min_frames=13),
+            ["frames"],
+            [],
+            id="under-the-minimum",
+        ),
+        pytest.param(
+            quality.Expected(10, 160, 96, 8, tolerant=True),
+            ["frames"],
+            [],
+            id="more-frames",
+        ),
+        pytest.param(
+            quality.Expected(12, 160, 96, 25, tolerant=True),
+            [],
+            ["the clip plays at 8 fps, 25 were asked: it was stored as it is"],
+            id="other-fps",
+        ),
+    ],
+)
+def test_size_policy(
+    tmp_path: Path, asked: quality.Expected, failed: list[str], notes: list[str]
+) -> None:
+    verdict = judge(make_clip("echo", tmp_path / "c.mp4", picture()), picture(), asked)
+    assert checks(verdict) == failed and verdict.notes == notes
+    if failed == ["size"]:
+        assert verdict.summary().endswith("(another aspect ratio: the picture would be distorted)")
+
+
+def test_the_model_minimum_comes_from_its_options() -> None:
+    desc = get_model("svd-xt")
+    expected = quality.Expected.from_options(desc.Options(num_frames=25, seed=1))
+    assert expected.tolerant and expected.min_frames == 14 and expected.frames == 25

@@ -329,7 +329,7 @@ def commit(
         oid,
         stored.status,
         animation,
-        list(resolved.notices),
+        [*resolved.notices, *(f"{n[:1].upper()}{n[1:]}." for n in verified.verdict.notes)],
         stored.file,
         mp4=asdict(verified.info) if stored.status != "skipped" else None,
         message=message,
@@ -337,7 +337,7 @@ def commit(
         upload=generated.upload,
         poster=stored.companions.get(store.POSTER_SUFFIX),
         preview=stored.companions.get(store.PREVIEW_SUFFIX),
-        quality={k: v for k, v in measured.items() if k in ("measured", "skipped")},
+        quality={k: v for k, v in measured.items() if k in ("measured", "skipped", "notes")},
     )
 
 
