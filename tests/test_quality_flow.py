@@ -31,6 +31,7 @@ from imagear.domain import Clip
 from imagear.errors import QualityRejected
 from imagear.models import register, unregister
 from imagear.quarantine import quarantine_dir
+from quality_clips import preview_facts
 
 
 def add(app: App, make_image: Any, name: str = "photo.jpg") -> int:
@@ -261,9 +262,7 @@ def test_posters_and_previews_exist_open_and_go_with_the_clip(
         assert [first.poster, first.preview] == store.companions(first.file)
         with Image.open(first.poster) as poster:
             assert poster.format == "JPEG" and poster.size == (968, 608)
-        with Image.open(first.preview) as preview:
-            assert preview.format == "WEBP" and preview.is_animated
-            assert preview.size == (320, 200) and preview.n_frames == 14
+        assert preview_facts(first.preview) == ((320, 200), 14, 7.0, 0)
         second = animator.animate(AnimateRequest(oid, force=True))
     assert second.file is not None and second.file != first.file
     listed = json.loads(runner.invoke(cli, ["recent", "--json"]).stdout)["clips"][0]

@@ -334,6 +334,7 @@ class KenBurnsEngine:
         (125 frames, 25 fps, 1280x720, zoom_in, 1.30). Odd sizes are rounded down to even.
         """
         from imagear.media import write_mp4
+        from imagear.media.scan import FrameScanner
 
         started = time.perf_counter()
         num_frames = int(_opt(options, "num_frames", DEFAULT_NUM_FRAMES))
@@ -364,9 +365,17 @@ class KenBurnsEngine:
                 pixel_format="yuv420p",
             )
         )
+        scanner = FrameScanner(fps)  # the quality gate's measurements, poster and preview
         try:
             written = write_mp4(
-                frames, fps, Path(out_path), width, height, crf=self.crf, preset=self.preset
+                frames,
+                fps,
+                Path(out_path),
+                width,
+                height,
+                crf=self.crf,
+                preset=self.preset,
+                tap=scanner.add,
             )
         except ImagearError:
             raise
@@ -383,6 +392,7 @@ class KenBurnsEngine:
             prompt=None,
             motion=motion,
             extra={"zoom": zoom, "loop": loop, "width": width, "height": height},
+            scan=scanner.result(),
         )
 
     def loaded(self) -> bool:

@@ -1,6 +1,6 @@
 """The files the console serves: a record's clip (``GET /image-ar/{id}/video``, with HTTP Range
 so seeking works: 206 Partial Content), its poster (the master image when the clip has none),
-its animated preview and its master image.
+its preview (a small MP4, or an older clip's animated WebP) and its master image.
 
 Of ``storage_root`` only the clip the row names and its poster and preview are served
 (:func:`imagear.store.file_of`: a file of the clip name pattern in the record's own
@@ -72,10 +72,14 @@ def poster(object_id: RecordId, app: AppDep) -> Response:
 
 @router.get("/image-ar/{object_id}/preview")
 def preview(object_id: RecordId, app: AppDep) -> Response:
-    webp = store.companion_of(clip_of(app, object_id), store.PREVIEW_SUFFIX)
-    if webp is None:
+    """The clip's preview: a small muted MP4 (``video/mp4``), or the animated WebP of a clip
+    made before imagear wrote MP4 previews."""
+    found = store.preview_of(clip_of(app, object_id))
+    if found is None:
         raise HTTPException(404, "This clip has no preview.")
-    return image(webp)
+    if found.name.endswith(store.PREVIEW_SUFFIX):
+        return FileResponse(found, media_type="video/mp4", headers=_cache())
+    return image(found)
 
 
 @router.get("/image-ar/{object_id}/master")
