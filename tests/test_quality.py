@@ -299,11 +299,11 @@ def test_poster_and_preview_from_one_decode(kenburns: Any, tmp_path: Path) -> No
     scan = scan_clip(out, preview=PreviewSpec())
     assert scan.frames == 30 and scan.preview_fps == 12.5 and len(scan.preview) == 15
     write_poster(scan, tmp_path / "c.jpg")
-    write_preview(scan, tmp_path / "c.preview.mp4")
+    write_preview(scan, tmp_path / "c.m4v")
     with Image.open(tmp_path / "c.jpg") as poster:
         assert (poster.format, poster.size) == ("JPEG", (480, 270))
     # a muted H.264 MP4, 320 px wide, 12.5 frames per second
-    assert preview_facts(tmp_path / "c.preview.mp4") == ((320, 180), 15, 12.5, 0)
+    assert preview_facts(tmp_path / "c.m4v") == ((320, 180), 15, 12.5, 0)
 
 
 def test_an_engines_frames_are_judged_without_a_decode(kenburns: Any, tmp_path: Path) -> None:

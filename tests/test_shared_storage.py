@@ -175,7 +175,7 @@ def test_the_web_serves_only_the_rows_own_clip_poster_and_preview(
     quarantined.parent.mkdir(parents=True)
     quarantined.write_bytes(b"refused clip")
     quarantined.with_suffix(".webp").write_bytes(b"refused preview")
-    quarantined.with_suffix(".preview.mp4").write_bytes(b"refused preview")
+    quarantined.with_suffix(".m4v").write_bytes(b"refused preview")
     set_row(
         app, oid, mp4_path=f"/quarantine/{oid}/svd_x_123456.mp4", mp4_filename="svd_x_123456.mp4"
     )

@@ -3,7 +3,7 @@
 The replace protocol (:func:`commit_clip`):
 
 1. the clip was written to a ``.part`` file in the record's folder (:mod:`imagear.store`), and
-   passed the quality gate; its poster (``.jpg``) and preview (``.preview.mp4``) were written to
+   passed the quality gate; its poster (``.jpg``) and preview (``.m4v``) were written to
    ``.part`` files beside it;
 2. under the per-record lock and inside one transaction (:func:`imagear.db.clips.replacing`):
    the row is read, the ``.part`` files are renamed to their final names, one stem

@@ -6,7 +6,7 @@ A record's clips live in ``{storage_root}/uploads/ar/{object_id}/`` (web path
 
 A clip being written is a ``.part`` file in that folder, held under an exclusive ``flock`` while
 it is written, so a sweep can tell a live download from one whose process died. A clip's poster
-(``.jpg``) and preview (``.preview.mp4``; clips made before it have an animated ``.webp``) have
+(``.jpg``) and preview (``.m4v``; clips made before it have an animated ``.webp``) have
 its stem (:func:`companions`, :func:`preview_of`). The protocol
 that swaps a new clip in and records it is :mod:`imagear.clips`; this module never touches the
 database.
@@ -187,7 +187,7 @@ def sweep_parts(directory: Path, max_age: float = STALE_PART_SECS) -> list[Path]
 
 
 POSTER_SUFFIX = ".jpg"
-PREVIEW_SUFFIX = ".preview.mp4"
+PREVIEW_SUFFIX = ".m4v"  # an MP4: not named .mp4, so that nothing listing clips takes it for one
 WEBP_PREVIEW_SUFFIX = ".webp"
 COMPANION_SUFFIXES = (POSTER_SUFFIX, PREVIEW_SUFFIX, WEBP_PREVIEW_SUFFIX)
 """A clip's poster frame (JPEG) and preview (a small muted MP4; an animated WebP for clips made

@@ -14,7 +14,7 @@ the clip (``preview=PreviewSpec()``), or from what an in-process engine's frames
   stored are still served.
 
 They are written beside the clip with its stem (``svd_photo_123456.jpg`` /
-``.preview.mp4``): see :mod:`imagear.clips`. Failures become
+``.m4v``): see :mod:`imagear.clips`. Failures become
 :class:`~imagear.errors.MediaError`.
 """
 
