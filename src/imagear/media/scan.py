@@ -332,14 +332,14 @@ class FrameScanner:
         self._size = (width, height)
         if self.preview is not None:
             keep = index % self.every == 0 and len(self._kept) < self.preview.max_frames
-            if self._poster is None or keep:
-                video = _video_frame(arr)
-                if self._poster is None:
-                    self._poster = video.to_image()
-                if keep:
-                    if self._shrink is None:
-                        self._shrink = _Shrink(self.preview.width)
-                    self._kept.append(self._shrink(video))
+            if self._poster is None:
+                self._poster = _video_frame(arr).to_image()
+            if keep and arr.ndim == 2:
+                self._kept.append(_shrink_i420(arr, self.preview.width))
+            elif keep:
+                if self._shrink is None:
+                    self._shrink = _Shrink(self.preview.width)
+                self._kept.append(self._shrink(_video_frame(arr)))
         self._secs += time.perf_counter() - started
 
     def result(self) -> ClipScan:
@@ -366,6 +366,37 @@ class FrameScanner:
             declared_frames=frames,
             duration_secs=frames / self.fps if self.fps else 0.0,
         )
+
+
+def _shrink_i420(arr: np.ndarray, width: int) -> np.ndarray:
+    """A planar yuv420p frame shrunk (box averaging, each plane by Pillow) to at most ``width``
+    wide, even sizes: what :class:`_Shrink` makes of a decoded frame, without copying the
+    frame into FFmpeg first."""
+    rows, w = arr.shape
+    h = rows * 2 // 3
+    out_w = max(2, min(w, width) // 2 * 2)
+    out_h = max(2, round(h * out_w / max(1, w) / 2) * 2)
+    quarter = (h // 2) * (w // 2)
+    chroma = arr[h:].reshape(-1)
+    planes = [
+        (arr[:h], (out_w, out_h)),
+        (chroma[:quarter].reshape(h // 2, w // 2), (out_w // 2, out_h // 2)),
+        (chroma[quarter : 2 * quarter].reshape(h // 2, w // 2), (out_w // 2, out_h // 2)),
+    ]
+    small = [_box(np.ascontiguousarray(plane), size).reshape(-1) for plane, size in planes]
+    return np.concatenate(small).reshape(out_h * 3 // 2, out_w)
+
+
+def _box(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One grey plane area-averaged to ``size``: whole blocks (Pillow's reduce) first, then a
+    box resize of what is left (a tenth of the cost of a box resize from the full size)."""
+    img = Image.fromarray(plane, "L")
+    factor = min(img.width // size[0], img.height // size[1])
+    if factor >= 2:
+        img = img.reduce(factor)
+    if img.size != size:
+        img = img.resize(size, Image.Resampling.BOX)
+    return np.asarray(img)
 
 
 def _video_frame(arr: np.ndarray) -> VideoFrame:
