@@ -226,6 +226,30 @@ def test_fewer_frames_than_asked_are_stored_with_a_note(
     assert data["mp4"]["frames"] == 16
 
 
+# -- in-process engines: judged on the frames they measured, the clip never decoded ------------
+
+
+def test_an_in_process_clip_is_not_decoded(
+    app: App, make_image: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import imagear.media.scan as scan
+
+    def decoded(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the clip was decoded")
+
+    monkeypatch.setattr(scan, "scan_clip", decoded)
+    oid = add(app, make_image)
+    small = {"num_frames": 10, "fps": 10, "width": 160, "height": 96}
+    with Animator(app) as animator:
+        out = animator.animate(AnimateRequest(oid, model="kenburns", overrides=small))
+    assert out.status == "created" and out.mp4 is not None
+    assert (out.mp4["frames"], out.mp4["width"], out.mp4["height"]) == (10, 160, 96)
+    assert out.quality["measured"]["resemblance"] > 0.9
+    assert out.poster is not None and out.preview is not None
+    monkeypatch.undo()
+    assert preview_facts(out.preview) == ((160, 96), 10, 10.0, 0)
+
+
 # -- in-process ------------------------------------------------------------------------------------
 
 
