@@ -150,7 +150,7 @@ def uploads(app: Any, masters: dict[str, Path]) -> dict[str, tuple[bytes, dict[s
             size = oriented_size(img)
         resolved = resolve_generation("svd", values, {"seed": 1}, {}, size)
         job = Job(0, resolved.descriptor, resolved.options, path)
-        payload = RemoteGenerator.prepare(job)[0]
+        payload = RemoteGenerator.__new__(RemoteGenerator).prepare(job).payload  # needs no client
         out[kind] = (payload, RemoteGenerator.fields(job))
     return out
 

@@ -1,7 +1,16 @@
 """Ken Burns clip: imagear's engine against ffmpeg's zoompan recipe, measured in the same run.
 
 Both render the same clip from the same image: 1280x720, 5 s at 25 fps (125 frames), zoom_in to
-1.30, H.264 yuv420p at the same CRF (18), +faststart.
+1.30, H.264 yuv420p, +faststart: the recipe at its CRF 18 (``--ffmpeg-crf``), imagear at its
+engine's CRF and preset (``--crf``, ``--preset``).
+
+The product path (what the target is judged on): ``imagear animate --model kenburns`` run as a
+command (a new process: Python start, imports, the database, the master prepared, the clip
+rendered and encoded, the quality gate, poster and preview, the clip stored and recorded),
+against the recipe's whole ``ffmpeg`` process, in the same run. It must be >= ``--target``
+(3x) faster in wall time, at an SSIM no lower than the recipe's and a file no larger; the bench
+prints all three and exits 1 below target. On a shared machine the CPU-seconds ratio is the
+steadier one and is printed too.
 
 The ffmpeg baseline is the mainstream zoompan recipe (the one Heratio's non-AI renderer used),
 encoded as that recipe does (libx264 preset medium): the still is looped, cover-scaled to
@@ -33,6 +42,7 @@ imagear's SSIM at its preset must not fall below what it reaches at preset mediu
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -212,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upscale", type=int, default=8000, help="zoompan pre-scale width")
     parser.add_argument("--preset", default=PRESET, help="imagear's libx264 preset")
     parser.add_argument("--ffmpeg-preset", default=FFMPEG_PRESET, help="the recipe's preset")
-    parser.add_argument("--crf", type=int, default=CRF, help="libx264 CRF for both sides")
+    parser.add_argument("--crf", type=int, default=CRF, help="imagear's libx264 CRF")
+    parser.add_argument("--ffmpeg-crf", type=int, default=18, help="the recipe's libx264 CRF")
     parser.add_argument("--repeat", type=int, default=1, help="best of N interleaved runs")
     parser.add_argument("--ssim-every", type=int, default=5, help="compare every Nth frame")
     parser.add_argument("--target", type=float, default=3.0, help="end-to-end ratio asked")
@@ -277,14 +288,17 @@ def main(argv: list[str] | None = None) -> int:
             zoom=args.zoom,
             upscale=args.upscale,
             preset=args.ffmpeg_preset,
-            crf=args.crf,
+            crf=args.ffmpeg_crf,
         )
         return lambda: subprocess.run(cmd, check=True)
+
+    product = ProductPath(args.out_dir / "product", image_path, args, frames)
 
     best: dict[str, float] = {}
     best_cpu: dict[str, float] = {}
     for _ in range(max(1, args.repeat)):
         runs: list[tuple[str, Callable[[], object]]] = [
+            ("imagear product path", product.run),
             ("imagear end to end", ours_full),
             ("imagear render only", ours_render),
             (f"imagear at {BEFORE_PRESET}", before_full),
@@ -302,8 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     info = probe_mp4(ours_mp4)
     print(f"image: {image_path}  clip: {width}x{height}, {frames} frames at {args.fps} fps")
     print(
-        f"encoders: imagear libx264 preset={args.preset}, ffmpeg recipe preset="
-        f"{args.ffmpeg_preset}; both crf={args.crf} yuv420p +faststart"
+        f"encoders: imagear libx264 preset={args.preset} crf={args.crf}, ffmpeg recipe preset="
+        f"{args.ffmpeg_preset} crf={args.ffmpeg_crf}; yuv420p +faststart"
     )
     print(f"imagear clip: {info.frames} frames, {info.width}x{info.height}, {info.size_bytes} B")
     print(
@@ -335,6 +349,11 @@ def main(argv: list[str] | None = None) -> int:
             f"  ffmpeg zoompan at {args.ffmpeg_preset:<4} {ssim_theirs:.4f}   "
             f"({theirs_mp4.stat().st_size:,} B)"
         )
+    stored = product.clip()
+    product_src = prepare_image(image_path, product.box)
+    product_views = camera_path(product_src.size, (width, height), frames, "zoom_in", args.zoom)
+    ssim_product = clip_ssim(stored, references(product_src, product_views, every, width, height))
+    print(f"  imagear product path {ssim_product:.4f}   ({stored.stat().st_size:,} B)")
     quality_ok = ssim_ours >= ssim_before
     print(
         f"quality: imagear at {args.preset} {'keeps' if quality_ok else 'FALLS BELOW'} its "
@@ -349,19 +368,72 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if quality_ok else 1
     recipe = f"zoompan on a {args.upscale}-px-wide upscale" if args.upscale else "plain zoompan"
     print(f"ffmpeg recipe: {recipe}")
-    ratio = 0.0
     for kind in ("end to end", "render only"):
         wall_ratio = best[f"ffmpeg {kind}"] / best[f"imagear {kind}"]
         cpu_ratio = best_cpu[f"ffmpeg {kind}"] / best_cpu[f"imagear {kind}"]
-        if kind == "end to end":
-            ratio = wall_ratio
         print(
-            f"ratio imagear/ffmpeg ({kind}): {wall_ratio:.2f}x frames/s (wall), "
+            f"ratio imagear engine/ffmpeg ({kind}): {wall_ratio:.2f}x frames/s (wall), "
             f"{cpu_ratio:.2f}x frames per CPU-second"
         )
-    ok = quality_ok and ratio >= args.target
-    print("OK" if ok else f"BELOW TARGET (end to end >= {args.target:g}x, SSIM kept)")
+    ratio = best["ffmpeg end to end"] / best["imagear product path"]
+    cpu_ratio = best_cpu["ffmpeg end to end"] / best_cpu["imagear product path"]
+    theirs_bytes, ours_bytes = theirs_mp4.stat().st_size, stored.stat().st_size
+    print(
+        f"product path (imagear animate --model kenburns, a new process) vs the recipe: "
+        f"{ratio:.2f}x wall, {cpu_ratio:.2f}x CPU; SSIM {ssim_product:.4f} vs {ssim_theirs:.4f}; "
+        f"{ours_bytes:,} B vs {theirs_bytes:,} B ({theirs_bytes / ours_bytes:.2f}x fewer)"
+    )
+    ok = ratio >= args.target and ssim_product >= ssim_theirs and ours_bytes <= theirs_bytes
+    print("OK" if ok else f"BELOW TARGET (product path >= {args.target:g}x, SSIM and bytes kept)")
     return 0 if ok else 1
+
+
+class ProductPath:
+    """``imagear animate --model kenburns`` as a command, on a database of its own in ``work``
+    (the record added once, untimed); each :meth:`run` replaces the clip (``--force``)."""
+
+    def __init__(self, work: Path, image: Path, args: argparse.Namespace, frames: int) -> None:
+        from imagear.generators import upload_box
+
+        shutil.rmtree(work, ignore_errors=True)
+        (work / "images").mkdir(parents=True)
+        self.work = work
+        self.env = dict(
+            os.environ,
+            IMAGEAR_DATABASE_URL=f"sqlite:///{work / 'bench_kenburns.db'}",
+            IMAGEAR_STORAGE_ROOT=str(work / "storage"),
+            IMAGEAR_IMAGES_ROOT=str(work / "images"),
+            IMAGEAR_SERVER_URL="in-process",
+            IMAGEAR_USER="bench",
+            PYTHONPATH=os.pathsep.join(
+                filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])
+            ),
+        )
+        added = self._imagear("records", "add", str(image), "--json")
+        self.object_id = int(json.loads(added.stdout)["id"])
+        self.args = [
+            "animate", "--object-id", str(self.object_id), "--model", "kenburns", "--force",
+            "--frames", str(frames), "--fps", str(args.fps), "--width", str(args.width),
+            "--height", str(args.height), "-o", "motion=zoom_in", "-o", f"zoom={args.zoom}",
+            "--seed", "1", "--json",
+        ]  # fmt: skip
+        options = SimpleNamespace(width=args.width, height=args.height, zoom=args.zoom)
+        with Image.open(image) as img:
+            self.box = upload_box(options, img.size)  # type: ignore[arg-type]
+        self.last: dict[str, object] = {}
+
+    def _imagear(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "imagear", *argv]
+        done = subprocess.run(cmd, env=self.env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"imagear {' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
+        return done
+
+    def run(self) -> None:
+        self.last = json.loads(self._imagear(*self.args).stdout)
+
+    def clip(self) -> Path:
+        return Path(str(self.last["file"]))
 
 
 if __name__ == "__main__":

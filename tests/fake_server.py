@@ -29,6 +29,8 @@ between requests, or per request through ``script``):
 - ``clip_kind``     what the asked clip shows: ``echo`` (the image, moving), ``black``,
   ``blank`` (one flat grey), ``frozen`` (the image, still) or ``unrelated`` (a moving pattern
   that is not the image): each fails exactly one check of the quality gate
+- ``clamp``         None, or a dict of the asked clip's values the server replaces with its own
+  (``width``, ``height``, ``num_frames``, ``fps``: a server that picks its own size or clamps)
 - ``script``        a list of dicts of knobs, one per /animate request in order (then the base)
 
 It records every request in ``requests`` (method, path, headers, form fields, the image bytes,
@@ -75,6 +77,7 @@ DEFAULTS: dict[str, Any] = {
     "health": None,
     "clip": None,
     "clip_kind": "echo",
+    "clamp": None,
     "headers": None,
     "hold_until_active": None,
 }
@@ -433,6 +436,12 @@ class _Handler(BaseHTTPRequestHandler):
                 int(fields.get("num_frames") or 14),
                 int(fields.get("fps") or 7),
             )
+            if knobs["clamp"]:
+                own = {"width": 0, "height": 1, "num_frames": 2, "fps": 3}
+                values = list(clip)
+                for key, value in dict(knobs["clamp"]).items():
+                    values[own[key]] = int(value)
+                clip = tuple(values)
         if knobs["body"] is not None:
             chunks: Iterator[bytes] = iter([knobs["body"]])
             total = len(knobs["body"])

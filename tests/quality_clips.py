@@ -72,3 +72,14 @@ class BadClips(ModelDescriptor):
 
     def create_engine(self, config: Any) -> Any:
         return BadClipsEngine()
+
+
+def preview_facts(path: Path) -> tuple[tuple[int, int], int, float, int]:
+    """(size, frames, fps, audio streams) of an MP4 preview."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        size = (stream.codec_context.width, stream.codec_context.height)
+        return size, frames, float(stream.average_rate or 0), len(container.streams.audio)

@@ -61,10 +61,10 @@ def listing(app: App, object_id: int) -> list[str]:
 
 
 def with_companions(*names: str) -> list[str]:
-    """Clip file names plus each clip's poster (.jpg) and preview (.webp), as listing() sorts."""
+    """Clip file names plus each clip's poster (.jpg) and preview (.m4v), as listing() sorts."""
     out: list[str] = []
     for name in names:
-        out += [name, name[:-4] + ".jpg", name[:-4] + ".webp"] if name.endswith(".mp4") else [name]
+        out += [name, name[:-4] + ".jpg", name[:-4] + ".m4v"] if name.endswith(".mp4") else [name]
     return sorted(out)
 
 

@@ -41,8 +41,8 @@ def listing(app: App, object_id: int) -> list[str]:
 
 
 def with_companions(name: str) -> list[str]:
-    """A clip's file name plus its poster (.jpg) and preview (.webp), as listing() sorts."""
-    return sorted([name, name[:-4] + ".jpg", name[:-4] + ".webp"])
+    """A clip's file name plus its poster (.jpg) and preview (.m4v), as listing() sorts."""
+    return sorted([name, name[:-4] + ".jpg", name[:-4] + ".m4v"])
 
 
 def invoke(runner: Any, *args: str, app: App | None = None) -> Any:
@@ -75,7 +75,7 @@ def test_animate_json_row_and_file(
     assert Path(data["file"]).is_file() and data["mp4"]["frames"] == 14
     assert listing(app, oid) == with_companions(row.mp4_filename)
     assert Path(data["poster"]).name == row.mp4_filename[:-4] + ".jpg"
-    assert Path(data["preview"]).name == row.mp4_filename[:-4] + ".webp"
+    assert Path(data["preview"]).name == row.mp4_filename[:-4] + ".m4v"
 
 
 def test_animate_human_output_and_skip(

@@ -18,10 +18,16 @@ from imagear import quality
 from imagear.engines.base import EngineConfig
 from imagear.media import prepare_image, sample_image_path, write_mp4
 from imagear.media.preview import write_poster, write_preview
-from imagear.media.scan import PreviewSpec, load_reference, reference_of, scan_clip
+from imagear.media.scan import (
+    FrameScanner,
+    PreviewSpec,
+    load_reference,
+    reference_of,
+    scan_clip,
+)
 from imagear.models import get_model
 from imagear.models.kenburns import MOTIONS
-from quality_clips import make_clip
+from quality_clips import make_clip, preview_facts
 
 LIMITS = quality.Thresholds()
 
@@ -293,13 +299,107 @@ def test_poster_and_preview_from_one_decode(kenburns: Any, tmp_path: Path) -> No
     scan = scan_clip(out, preview=PreviewSpec())
     assert scan.frames == 30 and scan.preview_fps == 12.5 and len(scan.preview) == 15
     write_poster(scan, tmp_path / "c.jpg")
-    write_preview(scan, tmp_path / "c.webp")
+    write_preview(scan, tmp_path / "c.m4v")
     with Image.open(tmp_path / "c.jpg") as poster:
         assert (poster.format, poster.size) == ("JPEG", (480, 270))
-    with Image.open(tmp_path / "c.webp") as preview:
-        assert preview.format == "WEBP" and preview.size == (320, 180)
-        assert preview.is_animated and preview.n_frames == 15
-        preview.seek(1)
-        preview.load()
-        assert preview.info.get("duration") == 80  # 12.5 frames per second
-        assert preview.info.get("loop") == 0
+    # a muted H.264 MP4, 320 px wide, 12.5 frames per second
+    assert preview_facts(tmp_path / "c.m4v") == ((320, 180), 15, 12.5, 0)
+
+
+def test_an_engines_frames_are_judged_without_a_decode(kenburns: Any, tmp_path: Path) -> None:
+    """Ken Burns measures its frames as it encodes them: the same decisions and measurements
+    (within a grey level) as the decode of its clip, the same poster and preview shapes."""
+    import numpy as np
+
+    desc, engine = kenburns
+    options = desc.Options(width=480, height=270, num_frames=30, fps=25, seed=1)
+    out = tmp_path / "c.mp4"
+    result = engine.generate(prepare_image(sample_image_path()), options, out)
+    memory, decoded = result.scan, scan_clip(out, preview=PreviewSpec())
+    assert memory.frames == decoded.frames == 30
+    assert (memory.width, memory.height, memory.fps) == (decoded.width, decoded.height, 25.0)
+    assert abs(memory.means - decoded.means).max() < 1.0
+    assert abs(memory.from_first - decoded.from_first).max() < 1.0
+    expected = quality.Expected.from_options(options)
+    ref = reference_of(prepare_image(sample_image_path(), (480, 270)))
+    verdicts = [
+        quality.judge(scan, expected=expected, reference=ref, takes_image=True, thresholds=LIMITS)
+        for scan in (memory, decoded)
+    ]
+    assert [v.ok for v in verdicts] == [True, True]
+    assert abs(verdicts[0].measured["resemblance"] - verdicts[1].measured["resemblance"]) < 0.01
+    assert memory.poster is not None and memory.poster.size == (480, 270)
+    assert len(memory.preview) == 15 and memory.preview[0].shape == (270, 320)
+    bad = FrameScanner(8)
+    for _ in range(3):
+        bad.add(np.zeros((96, 160, 3), np.uint8))
+    black = quality.judge(
+        bad.result(),
+        expected=quality.Expected(),
+        reference=None,
+        takes_image=False,
+        thresholds=LIMITS,
+    )
+    assert [f.check for f in black.findings] == ["black"]
+
+
+# -- the size policy of a new generation (Expected.from_options: tolerant) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("asked", "failed", "notes"),
+    [
+        pytest.param(
+            quality.Expected(12, 320, 192, 8, tolerant=True),
+            [],
+            [
+                "the clip is 160x96, 320x192 was asked: it was stored at its own size (same aspect "
+                "ratio)"
+            ],
+            id="same-aspect",
+        ),
+        pytest.param(
+            quality.Expected(12, 160, 120, 8, tolerant=True),
+            ["size"],
+            [],
+            id="other-aspect",
+        ),
+        pytest.param(
+            quality.Expected(14, 160, 96, 8, tolerant=True, min_frames=10),
+            [],
+            ["the clip has 12 frames, 14 were asked: it was stored as it is"],
+            id="fewer-frames",
+        ),
+        pytest.param(
+            quality.Expected(14, 160, 96, 8, tolerant=True, min_frames=13),
+            ["frames"],
+            [],
+            id="under-the-minimum",
+        ),
+        pytest.param(
+            quality.Expected(10, 160, 96, 8, tolerant=True),
+            ["frames"],
+            [],
+            id="more-frames",
+        ),
+        pytest.param(
+            quality.Expected(12, 160, 96, 25, tolerant=True),
+            [],
+            ["the clip plays at 8 fps, 25 were asked: it was stored as it is"],
+            id="other-fps",
+        ),
+    ],
+)
+def test_size_policy(
+    tmp_path: Path, asked: quality.Expected, failed: list[str], notes: list[str]
+) -> None:
+    verdict = judge(make_clip("echo", tmp_path / "c.mp4", picture()), picture(), asked)
+    assert checks(verdict) == failed and verdict.notes == notes
+    if failed == ["size"]:
+        assert verdict.summary().endswith("(another aspect ratio: the picture would be distorted)")
+
+
+def test_the_model_minimum_comes_from_its_options() -> None:
+    desc = get_model("svd-xt")
+    expected = quality.Expected.from_options(desc.Options(num_frames=25, seed=1))
+    assert expected.tolerant and expected.min_frames == 14 and expected.frames == 25

@@ -31,6 +31,7 @@ from imagear.domain import Clip
 from imagear.errors import QualityRejected
 from imagear.models import register, unregister
 from imagear.quarantine import quarantine_dir
+from quality_clips import preview_facts
 
 
 def add(app: App, make_image: Any, name: str = "photo.jpg") -> int:
@@ -66,8 +67,21 @@ REMOTE_BAD = [
     pytest.param({"clip_kind": "frozen"}, ["frozen"], "largest change 0.", id="frozen"),
     pytest.param({"clip_kind": "unrelated"}, ["resemblance"], "resemblance 0.", id="unrelated"),
     pytest.param(
+        {"clamp": {"width": 484, "height": 400}},
+        ["size"],
+        "the clip is 484x400, 968x608 was asked (another aspect ratio: the picture would be "
+        "distorted)",
+        id="distorted",
+    ),
+    pytest.param(
+        {"clamp": {"num_frames": 10}},
+        ["frames"],
+        "the clip has 10 frames, 14 were asked (the model makes at least 14)",
+        id="under-the-model-minimum",
+    ),
+    pytest.param(
         {"clip": (128, 72, 8, 8)},
-        ["resemblance", "frames", "size", "fps"],
+        ["resemblance", "frames", "size"],  # 8 fps for 7: a note, not a refusal
         "the clip is 128x72, 968x608 was asked",
         id="not-as-asked",
     ),
@@ -160,6 +174,82 @@ def test_a_server_refusal_is_quality_rejected(
     assert "refused the clip it made" in info.value.message and info.value.exit_code == 7
 
 
+# -- the size policy: a server's own size, clamped frames and fps are stored with a note ----------
+
+
+@pytest.mark.parametrize(
+    ("clamp", "note"),
+    [
+        pytest.param(
+            {"width": 484, "height": 304},
+            "The clip is 484x304, 968x608 was asked: it was stored at its own size (same aspect "
+            "ratio).",
+            id="same-aspect-smaller",
+        ),
+        pytest.param(
+            {"num_frames": 14, "fps": 6},
+            "The clip plays at 6 fps, 7 were asked: it was stored as it is.",
+            id="other-fps",
+        ),
+    ],
+)
+def test_a_servers_own_size_is_stored_with_a_note(
+    app: App, remote: FakeVideoServer, make_image: Any, clamp: dict, note: str
+) -> None:
+    oid = add(app, make_image)
+    remote.configure(clamp=clamp)
+    with Animator(app) as animator:
+        out = animator.animate(AnimateRequest(oid))
+    assert out.status == "created" and note in out.notices
+    assert out.quality["notes"] == [note[0].lower() + note[1:-1]]
+    row = clips_db.lookup(app.engine, oid).clip
+    assert row is not None
+    width = clamp.get("width", 968)
+    assert (row.mp4_width, row.mp4_height) == (width, clamp.get("height", 608))
+    assert float(row.mp4_fps or 0) == clamp.get("fps", 7)
+    assert quarantined(app, oid) == []
+
+
+def test_fewer_frames_than_asked_are_stored_with_a_note(
+    app: App, remote: FakeVideoServer, make_image: Any, runner: Any
+) -> None:
+    """SVD-XT asks 25 frames; a server that clamps to 16 (at least SVD-XT's 14) is stored."""
+    oid = add(app, make_image)
+    remote.configure(clamp={"num_frames": 16})
+    result = runner.invoke(
+        cli, ["animate", "--object-id", str(oid), "--model", "svd-xt", "--frames", "25", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    note = "The clip has 16 frames, 25 were asked: it was stored as it is."
+    assert note in data["notices"] and data["status"] == "created"
+    assert data["mp4"]["frames"] == 16
+
+
+# -- in-process engines: judged on the frames they measured, the clip never decoded ------------
+
+
+def test_an_in_process_clip_is_not_decoded(
+    app: App, make_image: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import imagear.media.scan as scan
+
+    def decoded(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the clip was decoded")
+
+    monkeypatch.setattr(scan, "scan_clip", decoded)
+    oid = add(app, make_image)
+    small = {"num_frames": 10, "fps": 10, "width": 160, "height": 96}
+    with Animator(app) as animator:
+        out = animator.animate(AnimateRequest(oid, model="kenburns", overrides=small))
+    assert out.status == "created" and out.mp4 is not None
+    assert (out.mp4["frames"], out.mp4["width"], out.mp4["height"]) == (10, 160, 96)
+    assert out.quality["measured"]["resemblance"] > 0.9
+    assert out.poster is not None and out.preview is not None
+    monkeypatch.undo()
+    assert preview_facts(out.preview) == ((160, 96), 10, 10.0, 0)
+
+
 # -- in-process ------------------------------------------------------------------------------------
 
 
@@ -196,9 +286,7 @@ def test_posters_and_previews_exist_open_and_go_with_the_clip(
         assert [first.poster, first.preview] == store.companions(first.file)
         with Image.open(first.poster) as poster:
             assert poster.format == "JPEG" and poster.size == (968, 608)
-        with Image.open(first.preview) as preview:
-            assert preview.format == "WEBP" and preview.is_animated
-            assert preview.size == (320, 200) and preview.n_frames == 14
+        assert preview_facts(first.preview) == ((320, 200), 14, 7.0, 0)
         second = animator.animate(AnimateRequest(oid, force=True))
     assert second.file is not None and second.file != first.file
     listed = json.loads(runner.invoke(cli, ["recent", "--json"]).stdout)["clips"][0]

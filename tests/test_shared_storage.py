@@ -175,6 +175,7 @@ def test_the_web_serves_only_the_rows_own_clip_poster_and_preview(
     quarantined.parent.mkdir(parents=True)
     quarantined.write_bytes(b"refused clip")
     quarantined.with_suffix(".webp").write_bytes(b"refused preview")
+    quarantined.with_suffix(".m4v").write_bytes(b"refused preview")
     set_row(
         app, oid, mp4_path=f"/quarantine/{oid}/svd_x_123456.mp4", mp4_filename="svd_x_123456.mp4"
     )
@@ -237,8 +238,10 @@ def test_leftover_posters_and_previews_are_reported_and_repaired_on_request(
     settings.set_value(app.engine, "ar_server_url", "")
     assert invoke(runner, "animate", "--object-id", str(oid), *FAST).exit_code == 0
     folder = store.record_dir(app.config, oid)
-    old = next(folder.glob("*.mp4"))
+    old = next(p for p in folder.glob("*.mp4") if store.is_clip_name(p.name))
     old_poster, old_preview = store.companions(old)
+    old_webp = old.with_suffix(store.WEBP_PREVIEW_SUFFIX)  # an older clip's animated preview
+    old_webp.write_bytes(b"x")
     old.unlink()  # Heratio's replace: its new MP4, its row, the old MP4 removed
     new = folder / "svd_photo_654321.mp4"
     new.write_bytes(b"heratio's clip")
@@ -249,8 +252,8 @@ def test_leftover_posters_and_previews_are_reported_and_repaired_on_request(
     young.write_bytes(b"x")
     notes = folder / "notes.txt"
     notes.write_bytes(b"x")
-    age(old_poster, old_preview, orphan, new, notes)
-    stale = [old_poster, old_preview, orphan]
+    age(old_poster, old_preview, old_webp, orphan, new, notes)
+    stale = [old_poster, old_preview, old_webp, orphan]
 
     checked = invoke(runner, "check", "--object-id", str(oid))
     for path in stale:

@@ -116,8 +116,13 @@ def test_grid_record_and_the_clip_plays(page: Any, site: Any) -> None:
     page.wait_for_url("**show=animated**")
     assert page.locator("li.tile").count() == 2
     tile = page.locator(f"li.tile[data-id='{ids[0]}'] img.poster")
-    tile.hover()
-    assert "/preview" in (tile.get_attribute("src") or "")
+    tile.hover()  # the muted MP4 preview plays, looped, over the poster
+    video = page.locator(f"li.tile[data-id='{ids[0]}'] video.preview")
+    assert "/preview" in (video.get_attribute("src") or "")
+    assert video.evaluate("v => v.muted && v.loop && v.hasAttribute('playsinline')")
+    wait_until(
+        page, f"document.querySelector(\"li.tile[data-id='{ids[0]}'] video\").currentTime > 0"
+    )
     tile.click()
     page.wait_for_url(f"{base}/records/{ids[0]}")
     assert "REC-000" in page.locator("h1").inner_text()

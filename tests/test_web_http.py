@@ -43,7 +43,7 @@ def test_grid_lists_records_with_posters_and_filters(web: Any) -> None:
     assert page.status_code == 200
     assert "REC-000" in page.text and "Harbour view 2" in page.text
     assert f'src="/image-ar/{ids[0]}/poster"' in page.text
-    assert f'data-preview="/image-ar/{ids[0]}/preview"' in page.text
+    assert f'data-preview="/image-ar/{ids[0]}/preview" data-preview-kind="video"' in page.text
     animated = c.get("/?show=animated").text
     assert "REC-000" in animated and "REC-001" not in animated
     missing = c.get("/?show=missing").text
@@ -81,6 +81,24 @@ def test_poster_falls_back_to_the_master_image(web: Any) -> None:
     assert c.get(f"/image-ar/{ids[1]}/poster").status_code == 200  # no clip: the master
     assert c.get(f"/image-ar/{ids[1]}/video").status_code == 404
     assert c.get(f"/image-ar/{ids[1]}/preview").status_code == 404
+
+
+def test_previews_are_mp4_and_older_webp_ones_are_still_served(app: Any, web: Any) -> None:
+    from PIL import Image
+
+    from imagear import store
+
+    c, ids = web
+    r = c.get(f"/image-ar/{ids[0]}/preview")
+    assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
+    assert r.content[4:8] == b"ftyp"
+    clip = clip_file(app, ids[0])
+    clip.with_suffix(store.PREVIEW_SUFFIX).unlink()  # a clip made before MP4 previews
+    frames = [Image.new("RGB", (32, 20), (i * 40, 90, 160)) for i in range(3)]
+    frames[0].save(clip.with_suffix(".webp"), save_all=True, append_images=frames[1:], loop=0)
+    r = c.get(f"/image-ar/{ids[0]}/preview")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/webp"
+    assert 'data-preview-kind="image"' in c.get("/").text
 
 
 @pytest.mark.parametrize(

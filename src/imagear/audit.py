@@ -95,7 +95,7 @@ def _audit_one(app: App, row: Clip, limits: quality.Thresholds) -> ClipAudit:
         audit.problem("file", f"the file {path} does not exist")
         return audit
     audit.poster = store.companion_of(path, store.POSTER_SUFFIX)
-    audit.preview = store.companion_of(path, store.PREVIEW_SUFFIX)
+    audit.preview = store.preview_of(path)
     try:
         info = probe_mp4(path)
         takes_image = _takes_image(row)

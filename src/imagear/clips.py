@@ -3,7 +3,7 @@
 The replace protocol (:func:`commit_clip`):
 
 1. the clip was written to a ``.part`` file in the record's folder (:mod:`imagear.store`), and
-   passed the quality gate; its poster (``.jpg``) and preview (``.webp``) were written to
+   passed the quality gate; its poster (``.jpg``) and preview (``.m4v``) were written to
    ``.part`` files beside it;
 2. under the per-record lock and inside one transaction (:func:`imagear.db.clips.replacing`):
    the row is read, the ``.part`` files are renamed to their final names, one stem
@@ -141,7 +141,7 @@ def commit_clip(
         extra.release()
     removed = []
     if old_file is not None and (final is None or old_file.name != final.name):
-        for path in [old_file, *store.companions(old_file)]:
+        for path in [old_file, *store.companion_files(old_file)]:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path)
@@ -174,7 +174,7 @@ def delete_clip(app: App, object_id: int, clip_id: int | None = None) -> Deleted
     removed = False
     gone: list[str] = []
     if path is not None:
-        for index, target in enumerate([path, *store.companions(path)]):
+        for index, target in enumerate([path, *store.companion_files(path)]):
             try:
                 target.unlink()
             except FileNotFoundError:
@@ -200,7 +200,7 @@ def recent_clips(app: App, n: int = 5) -> tuple[list[RecentClip], int]:
     for row in rows:
         clip = store.file_of(app.config, row.clip)
         poster = store.companion_of(clip, store.POSTER_SUFFIX) if clip else None
-        preview = store.companion_of(clip, store.PREVIEW_SUFFIX) if clip else None
+        preview = store.preview_of(clip) if clip else None
         row.poster = str(poster) if poster else None
         row.preview = str(preview) if preview else None
     return rows, total

@@ -386,6 +386,7 @@ class LocalGenerator:
             prompt=result.prompt,
             upload=prepared.upload,
             reference=prepared.reference,
+            scan=result.scan,
         )
 
     def close(self) -> None:

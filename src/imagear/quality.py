@@ -16,7 +16,11 @@ engines) and before ``imagear serve`` replies, every frame is decoded cheaply
   stretched to the clip or cropped as Ken Burns starts) is under ``min_resemblance`` (0..1);
   text-to-video models skip it;
 - ``frames``, ``size``, ``fps``: the clip is not what was asked (frame count and size exactly,
-  frame rate within :data:`FPS_TOLERANCE`).
+  frame rate within :data:`FPS_TOLERANCE`). For a new generation (:meth:`Expected.from_options`,
+  ``tolerant``) a server may pick its own size and clamp what it makes: a clip of another size
+  but the same aspect ratio (within :data:`ASPECT_TOLERANCE`) is stored at its real size with a
+  note (``Verdict.notes``), one of another aspect ratio is refused as distorted; fewer frames
+  than asked but at least the model's minimum, and another frame rate, are stored with a note.
 
 A check that compares with the master image is skipped when the image itself cannot be judged
 that way: ``black`` when the image is as dark, ``blank``, ``frozen`` and ``resemblance`` when it
@@ -43,6 +47,9 @@ if TYPE_CHECKING:
 
 FPS_TOLERANCE = 0.5
 """How far (frames per second) the clip's frame rate may be from the one asked."""
+
+ASPECT_TOLERANCE = 0.01
+"""How far (relative) a clip's aspect ratio may be from the one asked and not be distorted."""
 
 CHECKS = ("black", "blank", "frozen", "resemblance", "frames", "size", "fps")
 
@@ -90,16 +97,28 @@ class Expected:
     height: int | None = None
     fps: float | None = None
     said: str = "asked"
+    tolerant: bool = False  # the size policy of a new generation (see the module docstring)
+    min_frames: int = 1  # with ``tolerant``: the fewest frames the model makes
 
     @classmethod
     def from_options(cls, options: object) -> Expected:
-        """From a model's validated Options (num_frames, width, height, fps)."""
+        """From a model's validated Options (num_frames, width, height, fps), tolerant: the
+        least frames stored is the model's minimum (its num_frames bound)."""
 
         frames, width, height, fps = (
             getattr(options, name, None) or None
             for name in ("num_frames", "width", "height", "fps")
         )
-        return cls(frames, width, height, fps)
+        return cls(frames, width, height, fps, tolerant=True, min_frames=_min_frames(options))
+
+
+def _min_frames(options: object) -> int:
+    """The lower bound of the Options' ``num_frames`` field (1 when it declares none)."""
+    fields = getattr(type(options), "model_fields", {})
+    declared = fields.get("num_frames")
+    bounds = [getattr(m, "ge", None) for m in getattr(declared, "metadata", ())]
+    found = [int(b) for b in bounds if isinstance(b, int)]
+    return max(found) if found else 1
 
 
 @dataclass(frozen=True)
@@ -124,6 +143,7 @@ class Verdict:
     findings: list[Finding] = field(default_factory=list)
     measured: dict[str, object] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # not as asked, but stored (size policy)
 
     @property
     def ok(self) -> bool:
@@ -139,6 +159,7 @@ class Verdict:
             "findings": [f.as_dict() for f in self.findings],
             "measured": dict(self.measured),
             "skipped": dict(self.skipped),
+            "notes": list(self.notes),
         }
 
 
@@ -270,35 +291,40 @@ def _resemblance_check(
 
 def _asked_checks(scan: ClipScan, expected: Expected, verdict: Verdict) -> None:
     verdict.measured.update(frames=scan.frames, width=scan.width, height=scan.height, fps=scan.fps)
+    said = expected.said
     if expected.frames is not None and scan.frames != expected.frames:
-        verdict.findings.append(
-            Finding(
-                "frames",
-                scan.frames,
-                expected.frames,
-                f"the clip has {scan.frames} frames, {expected.frames} were {expected.said}",
-            )
-        )
+        message = f"the clip has {scan.frames} frames, {expected.frames} were {said}"
+        fewer_ok = expected.min_frames <= scan.frames < expected.frames
+        if expected.tolerant and fewer_ok:
+            verdict.notes.append(f"{message}: it was stored as it is")
+        else:
+            if expected.tolerant and scan.frames < expected.frames:
+                message += f" (the model makes at least {expected.min_frames})"
+            verdict.findings.append(Finding("frames", scan.frames, expected.frames, message))
+    _size_check(scan, expected, verdict)
+    if expected.fps is not None and abs(scan.fps - float(expected.fps)) > FPS_TOLERANCE:
+        message = f"the clip plays at {scan.fps:g} fps, {float(expected.fps):g} were {said}"
+        if expected.tolerant and scan.fps > 0:
+            verdict.notes.append(f"{message}: it was stored as it is")
+        else:
+            verdict.findings.append(Finding("fps", scan.fps, expected.fps, message))
+
+
+def _size_check(scan: ClipScan, expected: Expected, verdict: Verdict) -> None:
     width = expected.width if expected.width is not None else scan.width
     height = expected.height if expected.height is not None else scan.height
-    if (scan.width, scan.height) != (width, height):
-        verdict.findings.append(
-            Finding(
-                "size",
-                f"{scan.width}x{scan.height}",
-                f"{width}x{height}",
-                f"the clip is {scan.width}x{scan.height}, {width}x{height} was {expected.said}",
-            )
-        )
-    if expected.fps is not None and abs(scan.fps - float(expected.fps)) > FPS_TOLERANCE:
-        verdict.findings.append(
-            Finding(
-                "fps",
-                scan.fps,
-                expected.fps,
-                f"the clip plays at {scan.fps:g} fps, {float(expected.fps):g} were {expected.said}",
-            )
-        )
+    if (scan.width, scan.height) == (width, height):
+        return
+    message = f"the clip is {scan.width}x{scan.height}, {width}x{height} was {expected.said}"
+    if expected.tolerant and scan.height and height:
+        drift = abs((scan.width / scan.height) / (width / height) - 1.0)
+        if drift <= ASPECT_TOLERANCE:
+            verdict.notes.append(f"{message}: it was stored at its own size (same aspect ratio)")
+            return
+        message += " (another aspect ratio: the picture would be distorted)"
+    verdict.findings.append(
+        Finding("size", f"{scan.width}x{scan.height}", f"{width}x{height}", message)
+    )
 
 
 def judge(
@@ -360,6 +386,7 @@ def rejection(
 
 
 __all__ = [
+    "ASPECT_TOLERANCE",
     "CHECKS",
     "FPS_TOLERANCE",
     "Expected",

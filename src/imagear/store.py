@@ -6,7 +6,8 @@ A record's clips live in ``{storage_root}/uploads/ar/{object_id}/`` (web path
 
 A clip being written is a ``.part`` file in that folder, held under an exclusive ``flock`` while
 it is written, so a sweep can tell a live download from one whose process died. A clip's poster
-(``.jpg``) and preview (``.webp``) have its stem (:func:`companions`). The protocol
+(``.jpg``) and preview (``.m4v``; clips made before it have an animated ``.webp``) have
+its stem (:func:`companions`, :func:`preview_of`). The protocol
 that swaps a new clip in and records it is :mod:`imagear.clips`; this module never touches the
 database.
 
@@ -186,14 +187,28 @@ def sweep_parts(directory: Path, max_age: float = STALE_PART_SECS) -> list[Path]
 
 
 POSTER_SUFFIX = ".jpg"
-PREVIEW_SUFFIX = ".webp"
-COMPANION_SUFFIXES = (POSTER_SUFFIX, PREVIEW_SUFFIX)
-"""A clip's poster frame (JPEG) and animated preview (WebP) sit beside it with its stem."""
+PREVIEW_SUFFIX = ".m4v"  # an MP4: not named .mp4, so that nothing listing clips takes it for one
+WEBP_PREVIEW_SUFFIX = ".webp"
+COMPANION_SUFFIXES = (POSTER_SUFFIX, PREVIEW_SUFFIX, WEBP_PREVIEW_SUFFIX)
+"""A clip's poster frame (JPEG) and preview (a small muted MP4; an animated WebP for clips made
+before) sit beside it with its stem: every file that goes with the clip."""
 
 
 def companions(clip: Path) -> list[Path]:
-    """The poster and preview paths of the clip at ``clip`` (whether they exist or not)."""
+    """The poster and preview paths imagear writes for the clip at ``clip`` (whether they
+    exist or not)."""
+    return [clip.with_suffix(POSTER_SUFFIX), clip.with_suffix(PREVIEW_SUFFIX)]
+
+
+def companion_files(clip: Path) -> list[Path]:
+    """Every companion path the clip at ``clip`` may have (the WebP preview of older clips
+    too): what goes when the clip goes."""
     return [clip.with_suffix(suffix) for suffix in COMPANION_SUFFIXES]
+
+
+def preview_of(clip: Path) -> Path | None:
+    """The clip's preview: its MP4, or the animated WebP of a clip made before; None: none."""
+    return companion_of(clip, PREVIEW_SUFFIX) or companion_of(clip, WEBP_PREVIEW_SUFFIX)
 
 
 def sweep_all_parts(config: Config, max_age: float = STALE_PART_SECS) -> list[Path]:
@@ -242,13 +257,9 @@ def unnamed_files(folder: Path, named: Collection[str]) -> list[Path]:
         name = entry.name
         if name.startswith(".") or not entry.is_file(follow_symlinks=False):
             continue
-        stem, dot, suffix = name.rpartition(".")
-        clip = f"{stem}.mp4" if dot else ""
-        if (
-            f".{suffix}" in (".mp4", *COMPANION_SUFFIXES)
-            and is_clip_name(clip)
-            and clip not in keep
-        ):
+        suffix = next((s for s in (*COMPANION_SUFFIXES, ".mp4") if name.endswith(s)), "")
+        clip = f"{name[: -len(suffix)]}.mp4" if suffix else ""
+        if suffix and is_clip_name(clip) and clip not in keep:
             found.append(Path(entry.path))
     return sorted(found)
 
@@ -259,7 +270,7 @@ def unique_name(directory: Path, name: str) -> str:
     old clip of that name, its MP4 first, and would then remove our new poster and preview.
     (It removes the companions last, so once they are gone it is done with that name.)"""
     candidate = name
-    while any(p.exists() for p in (directory / candidate, *companions(directory / candidate))):
+    while any(p.exists() for p in (directory / candidate, *companion_files(directory / candidate))):
         candidate = f"{name[:-4]}_{secrets.token_hex(3)}.mp4"
     return candidate
 
@@ -268,13 +279,16 @@ __all__ = [
     "COMPANION_SUFFIXES",
     "POSTER_SUFFIX",
     "PREVIEW_SUFFIX",
+    "WEBP_PREVIEW_SUFFIX",
     "STALE_PART_SECS",
     "PartFile",
     "CLIP_NAME",
     "clip_name",
+    "companion_files",
     "companion_of",
     "companions",
     "file_of",
+    "preview_of",
     "is_clip_name",
     "part_file",
     "record_dir",

@@ -37,6 +37,9 @@ class GenerationResult:
     prompt: str | None = None
     motion: str | None = None  # value for object_image_ar.mp4_motion (Heratio: "ai-{model}")
     extra: dict[str, object] = field(default_factory=dict)
+    # the frames as encoded, measured in memory (imagear.media.scan.FrameScanner's ClipScan):
+    # the quality gate, poster and preview without decoding the clip; None: decode it
+    scan: object = None
 
 
 class GenerationOptions(Protocol):

@@ -327,6 +327,7 @@ class DiffusersEngine:
         failure), MediaError (encoding; no partial file is left) or EngineUnavailable (loading).
         """
         from imagear.media import write_mp4
+        from imagear.media.scan import FrameScanner
 
         with self._lock:
             load_secs = self.load()
@@ -363,7 +364,9 @@ class DiffusersEngine:
                 kwargs.clear()  # the generator and the resized image are no longer needed
             fps = fps_of(self.descriptor, options)
             seen = {"finite": True}
-            written = write_mp4(_uint8_frames(output.frames, seen), fps, out_path, width, height)
+            scanner = FrameScanner(fps)  # the gate's measurements, poster and preview in memory
+            frames = _uint8_frames(output.frames, seen)
+            written = write_mp4(frames, fps, out_path, width, height, tap=scanner.add)
             del output
             secs = time.perf_counter() - started
             extra = self._extra(load_secs, width, height)
@@ -396,6 +399,7 @@ class DiffusersEngine:
                 prompt=prompt if self.descriptor.uses_prompt else None,
                 motion=f"ai-{self.name}",
                 extra=extra,
+                scan=scanner.result(),
             )
 
     def _extra(self, load_secs: float, width: int, height: int) -> dict[str, object]:

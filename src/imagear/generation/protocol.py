@@ -76,6 +76,8 @@ class Generated:
     upload: dict[str, int] = field(default_factory=dict)  # size/bytes of the image sent
     # the image as the model got it, small and grey, for the quality gate (imagear.quality)
     reference: object = None
+    # an in-process engine's media.scan.ClipScan of the frames it encoded (None: decode the clip)
+    scan: object = None
 
 
 class Generator(Protocol):

@@ -8,8 +8,9 @@
   default model with no server, why it cannot run here -> :class:`Routed`;
 - :func:`generate`: the generator prepares the image, the permit is taken, the clip is written
   to ``dest``, the permit given back -> :class:`Generated`;
-- :func:`verify`: the clip probed as a real MP4 and passed through the quality gate (a refused
-  clip is quarantined: QualityRejected) -> :class:`Verified`;
+- :func:`verify`: the clip's boxes checked (headers only), then the quality gate's one decode
+  (none for an in-process engine: the frames it measured as it encoded them), whose pass also
+  gives the probe's facts (a refused clip is quarantined: QualityRejected) -> :class:`Verified`;
 - :func:`commit`: poster and preview written from the gate's decode, and
   :func:`imagear.clips.commit_clip` swaps the three in atomically -> :class:`AnimateOutcome`.
 
@@ -190,40 +191,67 @@ def _unplayable(err: MediaError) -> BadResponse:
     )
 
 
-def probe(path: Path, generator: Generator) -> Mp4Info:
-    """The clip as a real MP4 (a server's unplayable clip is BadResponse, a bad answer)."""
-    from imagear.media import probe_mp4
+def probe(path: Path, generator: Generator) -> int:
+    """The clip's size in bytes once its boxes are whole (a server's truncated or garbage clip is
+    BadResponse, a bad answer); the frames are read by the gate's one decode."""
+    from imagear.media import check_boxes
 
     try:
-        return probe_mp4(path)
+        return check_boxes(path)
     except MediaError as err:
         if generator.placement.remote:
             raise _unplayable(err) from err
         raise
 
 
+def info_of(verdict: Verdict, size_bytes: int) -> Mp4Info:
+    """What the probe used to read, from the gate's one pass over the clip."""
+    from imagear.media import Mp4Info
+    from imagear.media.scan import ClipScan
+
+    scan = verdict.scan
+    assert isinstance(scan, ClipScan)
+    frames = scan.declared_frames or scan.frames
+    duration = scan.duration_secs
+    if duration <= 0.0 and scan.fps > 0.0:
+        duration = frames / scan.fps
+    return Mp4Info(
+        duration_secs=round(duration, 3),
+        frames=frames,
+        width=scan.width,
+        height=scan.height,
+        fps=round(scan.fps, 3),
+        codec=scan.codec,
+        size_bytes=size_bytes,
+    )
+
+
 def check(
     app: App, settings: Settings, routed: Routed, path: Path, generated: Generated
 ) -> Verdict:
     """The quality gate on the new clip (keeping poster and preview frames): its Verdict,
-    or QualityRejected raised after the clip was quarantined."""
+    or QualityRejected raised after the clip was quarantined. The frames an in-process engine
+    measured as it encoded them are judged as they are (no decode); any other clip is decoded
+    once."""
     from imagear import quality, quarantine
-    from imagear.media.scan import PreviewSpec, load_reference
+    from imagear.media.scan import ClipScan, PreviewSpec, load_reference
 
     job = routed.job
     desc = job.descriptor
     reference = generated.reference
     if reference is None and desc.takes_image:
         reference = load_reference(job.source)
+    judged = {
+        "expected": quality.Expected.from_options(job.options),
+        "reference": reference,
+        "takes_image": desc.takes_image,
+        "thresholds": quality.Thresholds.from_settings(settings),
+    }
     try:
-        verdict = quality.inspect(
-            path,
-            expected=quality.Expected.from_options(job.options),
-            reference=reference,  # type: ignore[arg-type]
-            takes_image=desc.takes_image,
-            thresholds=quality.Thresholds.from_settings(settings),
-            preview=PreviewSpec(),
-        )
+        if isinstance(generated.scan, ClipScan):
+            verdict = quality.judge(generated.scan, **judged)  # type: ignore[arg-type]
+        else:
+            verdict = quality.inspect(path, preview=PreviewSpec(), **judged)  # type: ignore[arg-type]
     except MediaError as err:
         if routed.generator.placement.remote:
             raise _unplayable(err) from err
@@ -249,12 +277,13 @@ def verify(
     generated: Generated,
     observe: Observer,
 ) -> Verified:
-    """Probe the clip, then the quality gate."""
+    """Check the clip's boxes, then the quality gate (one decode at most)."""
     oid = routed.job.object_id
     observe(Phase(oid, "probe", "checking the clip"))
-    info = probe(path, routed.generator)
+    size_bytes = probe(path, routed.generator)
     observe(Phase(oid, "check", "checking the clip's frames"))
-    return Verified(info, check(app, settings, routed, path, generated))
+    verdict = check(app, settings, routed, path, generated)
+    return Verified(info_of(verdict, size_bytes), verdict)
 
 
 # -- commit ------------------------------------------------------------------------------------
@@ -336,7 +365,7 @@ def commit(
         oid,
         stored.status,
         animation,
-        list(resolved.notices),
+        [*resolved.notices, *(f"{n[:1].upper()}{n[1:]}." for n in verified.verdict.notes)],
         stored.file,
         mp4=asdict(verified.info) if stored.status != "skipped" else None,
         message=message,
@@ -344,7 +373,7 @@ def commit(
         upload=generated.upload,
         poster=stored.companions.get(store.POSTER_SUFFIX),
         preview=stored.companions.get(store.PREVIEW_SUFFIX),
-        quality={k: v for k, v in measured.items() if k in ("measured", "skipped")},
+        quality={k: v for k, v in measured.items() if k in ("measured", "skipped", "notes")},
     )
 
 
@@ -355,6 +384,7 @@ __all__ = [
     "check",
     "commit",
     "generate",
+    "info_of",
     "named_motion",
     "new_clip",
     "probe",

@@ -26,6 +26,7 @@ __all__ = [
     "MAX_IMAGE_PIXELS",
     "RASTER_FORMATS",
     "Mp4Info",
+    "check_boxes",
     "encode_upload",
     "looks_like_mp4",
     "open_image",
@@ -406,4 +407,10 @@ def encode_upload(img: Image.Image, quality: int = 92) -> bytes:
     return buf.getvalue()
 
 
-from imagear.media.mp4 import Mp4Info, looks_like_mp4, probe_mp4, write_mp4  # noqa: E402
+from imagear.media.mp4 import (  # noqa: E402
+    Mp4Info,
+    check_boxes,
+    looks_like_mp4,
+    probe_mp4,
+    write_mp4,
+)

@@ -4,7 +4,7 @@ functions that need it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from av.video.frame import VideoFrame
     from av.video.stream import VideoStream
 
-__all__ = ["Mp4Info", "looks_like_mp4", "probe_mp4", "write_mp4"]
+__all__ = ["Mp4Info", "check_boxes", "looks_like_mp4", "probe_mp4", "write_mp4"]
 
 _AVCOL_SPC_SMPTE170M = 6  # FFmpeg's AVColorSpace for the BT.601 (525) matrix
 _AVCOL_RANGE_MPEG = 1  # limited ("TV") range
@@ -50,13 +50,15 @@ def looks_like_mp4(first_bytes: bytes) -> bool:
 
 def write_mp4(
     frames: Iterable[np.ndarray | Image.Image],
-    fps: int,
+    fps: float,
     out_path: str | Path,
     width: int,
     height: int,
     crf: int = 18,
     *,
     preset: str = "medium",
+    threads: int = 0,
+    tap: Callable[[np.ndarray | Image.Image], None] | None = None,
 ) -> int:
     """Encode frames to an H.264 (libx264, yuv420p, ``+faststart``) MP4; return the count.
 
@@ -65,6 +67,9 @@ def write_mp4(
     ``height``. They are encoded as they arrive, so a generator never has all of them in memory. ``width`` and ``height`` must be
     even. FFmpeg failures raise :class:`MediaError` and leave no partial file behind; an error
     raised by the frame iterable itself propagates unchanged (the partial file is removed too).
+    ``fps`` may be fractional (12.5). ``threads``: 0 lets x264 pick (frame threads), 1 encodes
+    in this thread (small clips). ``tap`` is handed each frame before it is encoded (an
+    engine's :class:`~imagear.media.scan.FrameScanner`: the quality gate without a decode).
     """
     out_path = Path(out_path)
     if width <= 0 or height <= 0 or width % 2 or height % 2:
@@ -74,10 +79,12 @@ def write_mp4(
         )
     if fps <= 0:
         raise MediaError(f"Cannot encode an MP4 at {fps} fps: the frame rate must be positive.")
-    writer = _Mp4Writer(out_path, fps, width, height, crf, preset)
+    writer = _Mp4Writer(out_path, fps, width, height, crf, preset, threads)
     count = 0
     try:
         for frame in frames:
+            if tap is not None:
+                tap(frame)
             writer.write(frame)
             count += 1
         if count == 0:
@@ -93,7 +100,14 @@ class _Mp4Writer:
     """PyAV output container + stream, with every FFmpeg error mapped to MediaError."""
 
     def __init__(
-        self, out_path: Path, fps: int, width: int, height: int, crf: int, preset: str
+        self,
+        out_path: Path,
+        fps: float,
+        width: int,
+        height: int,
+        crf: int,
+        preset: str,
+        threads: int = 0,
     ) -> None:
         import av
 
@@ -108,16 +122,20 @@ class _Mp4Writer:
                 str(out_path), mode="w", format="mp4", options={"movflags": "+faststart"}
             )
             self._container = container
-            stream: VideoStream = container.add_stream("libx264", rate=Fraction(int(fps), 1))
+            rate = Fraction(fps).limit_denominator(1001)
+            stream: VideoStream = container.add_stream("libx264", rate=rate)
             stream.width = width
             stream.height = height
             stream.pix_fmt = "yuv420p"
-            stream.codec_context.thread_type = "FRAME"
+            if threads == 1:
+                stream.codec_context.thread_count = 1
+            else:
+                stream.codec_context.thread_type = "FRAME"
             # rgb24 frames are converted with swscale's default BT.601 limited-range matrix, and
             # yuv420p frames are expected in it: say so, so players do not guess BT.709
             stream.codec_context.colorspace = _AVCOL_SPC_SMPTE170M
             stream.codec_context.color_range = _AVCOL_RANGE_MPEG
-            stream.codec_context.time_base = Fraction(1, int(fps))
+            stream.codec_context.time_base = 1 / rate
             stream.options = {"crf": str(int(crf)), "preset": preset}
             self._stream = stream
         except (av.FFmpegError, OSError, ValueError) as exc:
@@ -206,18 +224,7 @@ def probe_mp4(path: str | Path) -> Mp4Info:
     otherwise unplayable file.
     """
     path = Path(path)
-    try:
-        size_bytes = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(32)
-            if not looks_like_mp4(head):
-                raise _not_mp4(path, "it does not start with an MP4 'ftyp' box")
-            boxes = _top_level_boxes(fh, size_bytes, path)
-    except OSError as exc:
-        raise _not_mp4(path, f"cannot read it ({exc})") from exc
-    missing = [kind for kind in ("ftyp", "moov", "mdat") if kind not in boxes]
-    if missing:
-        raise _not_mp4(path, f"it has no '{missing[0]}' box (truncated or not an MP4)")
+    size_bytes = check_boxes(path)
 
     import av
 
@@ -252,6 +259,27 @@ def probe_mp4(path: str | Path) -> Mp4Info:
         codec=codec,
         size_bytes=size_bytes,
     )
+
+
+def check_boxes(path: str | Path) -> int:
+    """The size in bytes of the MP4 at ``path``, once its top-level boxes are known whole
+    (headers only, nothing decoded; MediaError "... is not a playable MP4: ..." when it is
+    truncated or lacks ``ftyp``, ``moov`` or ``mdat``). What :func:`probe_mp4` checks first;
+    the pipeline then lets the quality gate's one decode read the rest."""
+    path = Path(path)
+    try:
+        size_bytes = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(32)
+            if not looks_like_mp4(head):
+                raise _not_mp4(path, "it does not start with an MP4 'ftyp' box")
+            boxes = _top_level_boxes(fh, size_bytes, path)
+    except OSError as exc:
+        raise _not_mp4(path, f"cannot read it ({exc})") from exc
+    missing = [kind for kind in ("ftyp", "moov", "mdat") if kind not in boxes]
+    if missing:
+        raise _not_mp4(path, f"it has no '{missing[0]}' box (truncated or not an MP4)")
+    return size_bytes
 
 
 def _top_level_boxes(fh: BinaryIO, size_bytes: int, path: Path) -> set[str]:

@@ -9,8 +9,13 @@ frame is also kept area-averaged to about :data:`SMALL` pixels on its long side,
 loop filter and chroma (the statistics do not need them), which cuts the cost by a fifth or so.
 
 With ``preview`` the same pass keeps, in colour, the first frame at full size (the poster) and
-frames for a small animated preview (see :mod:`imagear.media.preview`); the loop filter is then
-skipped only after the first keyframe, so the poster is exact.
+frames for a small preview, shrunk by swscale straight to yuv420p, what the preview's H.264
+encoder takes (see :mod:`imagear.media.preview`); the loop filter is then skipped only after
+the first keyframe, so the poster is exact. The same pass reads what the probe needs (codec,
+declared frame count, duration), so a clip is opened and decoded once.
+
+:class:`FrameScanner` makes the same :class:`ClipScan` from frames an in-process engine holds in
+memory while it encodes them (no decode at all): the luma of its yuv420p or RGB frames.
 
 :func:`reference_of` / :func:`load_reference` make the small grey version of the master image
 that :func:`resemblance` compares the first frame with, over the ways an engine frames an image:
@@ -40,6 +45,7 @@ __all__ = [
     "GRID",
     "SMALL",
     "ClipScan",
+    "FrameScanner",
     "PreviewSpec",
     "Reference",
     "load_reference",
@@ -71,6 +77,8 @@ _LUMA_FORMATS = {
 }
 """8-bit formats whose plane 0 is luma -> True when that luma is full range (0..255)."""
 _AVCOL_RANGE_JPEG = 2
+_AVCOL_RANGE_MPEG = 1
+_AVCOL_SPC_SMPTE170M = 6
 _THREADED_PIXELS = 640 * 360
 """Clips with fewer pixels per frame are decoded in one thread (starting decoder threads would
 cost more than they save)."""
@@ -101,8 +109,12 @@ class ClipScan:
     first: np.ndarray | None  # the first frame, grey, about SMALL px on its long side
     decode_secs: float
     poster: Image.Image | None = None  # the first frame, RGB, full size (with ``preview``)
-    preview: list[Image.Image] = field(default_factory=list)  # frames of the preview
+    # frames of the preview: planar yuv420p (I420) arrays, (height * 3 / 2, width), even sizes
+    preview: list[np.ndarray] = field(default_factory=list)
     preview_fps: float = 0.0
+    codec: str = "h264"
+    declared_frames: int = 0  # the frame count the container declares (0: none)
+    duration_secs: float = 0.0
 
     @property
     def motion(self) -> float:
@@ -168,8 +180,8 @@ class _Stats:
 
 
 class _Shrink:
-    """Frames to RGB PIL images at most ``width`` wide (never enlarged), one swscale context
-    for them all (area averaging)."""
+    """Frames to planar yuv420p arrays at most ``width`` wide (never enlarged; even sizes), one
+    swscale context for them all (area averaging)."""
 
     def __init__(self, width: int) -> None:
         from av.video.reformatter import VideoReformatter
@@ -177,14 +189,14 @@ class _Shrink:
         self.width = width
         self._reformatter = VideoReformatter()
 
-    def __call__(self, frame: VideoFrame) -> Image.Image:
+    def __call__(self, frame: VideoFrame) -> np.ndarray:
         w, h = int(frame.width), int(frame.height)
-        out_w = min(w, self.width)
-        out_h = max(2, round(h * out_w / max(1, w) / 2) * 2) if out_w < w else h
+        out_w = max(2, min(w, self.width) // 2 * 2)
+        out_h = max(2, round(h * out_w / max(1, w) / 2) * 2)
         small = self._reformatter.reformat(
-            frame, width=out_w, height=out_h, format="rgb24", interpolation="AREA"
+            frame, width=out_w, height=out_h, format="yuv420p", interpolation="AREA"
         )
-        return small.to_image()
+        return np.asarray(small.to_ndarray(), dtype=np.uint8)
 
 
 def _gray_frame(frame: VideoFrame) -> np.ndarray:
@@ -207,7 +219,7 @@ def scan_clip(path: str | Path, *, preview: PreviewSpec | None = None) -> ClipSc
     started = time.perf_counter()
     stats = _Stats()
     poster: Image.Image | None = None
-    kept: list[Image.Image] = []
+    kept: list[np.ndarray] = []
     every = 1
     try:
         with av.open(str(path), mode="r") as container:
@@ -229,6 +241,9 @@ def scan_clip(path: str | Path, *, preview: PreviewSpec | None = None) -> ClipSc
                 ctx.options = {"skip_loop_filter": "nokey", "flags2": "+fast"}
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             fps = float(rate) if rate else 0.0
+            codec = str(ctx.name)
+            declared = int(stream.frames or 0)
+            duration = _duration(stream, container.duration)
             if preview is not None and fps > preview.max_fps:
                 every = math.ceil(fps / preview.max_fps)
             width = height = 0
@@ -268,7 +283,131 @@ def scan_clip(path: str | Path, *, preview: PreviewSpec | None = None) -> ClipSc
         poster=poster,
         preview=kept,
         preview_fps=fps / every if fps else 0.0,
+        codec=codec,
+        declared_frames=declared,
+        duration_secs=duration,
     )
+
+
+def _duration(stream: object, container_duration: int | None) -> float:
+    """The stream's duration in seconds (the container's when the stream has none)."""
+    value, base = getattr(stream, "duration", None), getattr(stream, "time_base", None)
+    if value is not None and base is not None:
+        return float(value * base)
+    if container_duration is not None:
+        return container_duration / 1_000_000  # AV_TIME_BASE
+    return 0.0
+
+
+class FrameScanner:
+    """A :class:`ClipScan` of frames held in memory (an engine's, as it encodes them): give
+    each frame to :meth:`add` in order, then :meth:`result`. Frames are what
+    :func:`imagear.media.write_mp4` takes: ``HxWx3`` uint8 RGB arrays, PIL images, or planar
+    yuv420p arrays (BT.601 limited range). Keeps poster and preview frames as
+    :func:`scan_clip` does with ``preview``."""
+
+    def __init__(self, fps: float, preview: PreviewSpec | None = PreviewSpec()) -> None:
+        self.fps = float(fps)
+        self.preview = preview
+        self.every = 1
+        if preview is not None and self.fps > preview.max_fps:
+            self.every = math.ceil(self.fps / preview.max_fps)
+        self._stats = _Stats()
+        self._shrink: _Shrink | None = None
+        self._poster: Image.Image | None = None
+        self._kept: list[np.ndarray] = []
+        self._size = (0, 0)
+        self._secs = 0.0
+
+    def add(self, frame: np.ndarray | Image.Image) -> None:
+        started = time.perf_counter()
+        index = len(self._stats.means)
+        arr = np.asarray(frame if not isinstance(frame, Image.Image) else frame.convert("RGB"))
+        if arr.ndim == 2:  # planar I420: the luma is the first two thirds of the rows
+            height, width = arr.shape[0] * 2 // 3, arr.shape[1]
+            self._stats.add(arr[:height], False)
+        else:
+            height, width = arr.shape[0], arr.shape[1]
+            self._stats.add(np.asarray(Image.fromarray(arr, "RGB").convert("L")), True)
+        self._size = (width, height)
+        if self.preview is not None:
+            keep = index % self.every == 0 and len(self._kept) < self.preview.max_frames
+            if self._poster is None:
+                self._poster = _video_frame(arr).to_image()
+            if keep and arr.ndim == 2:
+                self._kept.append(_shrink_i420(arr, self.preview.width))
+            elif keep:
+                if self._shrink is None:
+                    self._shrink = _Shrink(self.preview.width)
+                self._kept.append(self._shrink(_video_frame(arr)))
+        self._secs += time.perf_counter() - started
+
+    def result(self) -> ClipScan:
+        """What was measured (MediaError when no frame was given)."""
+        stats = self._stats
+        if not stats.means:
+            raise MediaError("no frame was given to scan")
+        frames = len(stats.means)
+        width, height = self._size
+        return ClipScan(
+            frames=frames,
+            width=width,
+            height=height,
+            fps=round(self.fps, 3),
+            means=np.asarray(stats.means, dtype=np.float32),
+            stds=np.asarray(stats.stds, dtype=np.float32),
+            from_first=np.asarray(stats.from_first, dtype=np.float32),
+            from_previous=np.asarray(stats.from_previous, dtype=np.float32),
+            first=stats.first_small,
+            decode_secs=self._secs,
+            poster=self._poster,
+            preview=self._kept,
+            preview_fps=self.fps / self.every if self.fps else 0.0,
+            declared_frames=frames,
+            duration_secs=frames / self.fps if self.fps else 0.0,
+        )
+
+
+def _shrink_i420(arr: np.ndarray, width: int) -> np.ndarray:
+    """A planar yuv420p frame shrunk (box averaging, each plane by Pillow) to at most ``width``
+    wide, even sizes: what :class:`_Shrink` makes of a decoded frame, without copying the
+    frame into FFmpeg first."""
+    rows, w = arr.shape
+    h = rows * 2 // 3
+    out_w = max(2, min(w, width) // 2 * 2)
+    out_h = max(2, round(h * out_w / max(1, w) / 2) * 2)
+    quarter = (h // 2) * (w // 2)
+    chroma = arr[h:].reshape(-1)
+    planes = [
+        (arr[:h], (out_w, out_h)),
+        (chroma[:quarter].reshape(h // 2, w // 2), (out_w // 2, out_h // 2)),
+        (chroma[quarter : 2 * quarter].reshape(h // 2, w // 2), (out_w // 2, out_h // 2)),
+    ]
+    small = [_box(np.ascontiguousarray(plane), size).reshape(-1) for plane, size in planes]
+    return np.concatenate(small).reshape(out_h * 3 // 2, out_w)
+
+
+def _box(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One grey plane area-averaged to ``size``: whole blocks (Pillow's reduce) first, then a
+    box resize of what is left (a tenth of the cost of a box resize from the full size)."""
+    img = Image.fromarray(plane, "L")
+    factor = min(img.width // size[0], img.height // size[1])
+    if factor >= 2:
+        img = img.reduce(factor)
+    if img.size != size:
+        img = img.resize(size, Image.Resampling.BOX)
+    return np.asarray(img)
+
+
+def _video_frame(arr: np.ndarray) -> VideoFrame:
+    from av import VideoFrame
+
+    fmt = "yuv420p" if arr.ndim == 2 else "rgb24"
+    frame = VideoFrame.from_ndarray(np.ascontiguousarray(arr), format=fmt)
+    if fmt == "yuv420p":  # as write_mp4 encodes them: BT.601, limited range
+        frame.colorspace = _AVCOL_SPC_SMPTE170M
+        frame.color_range = _AVCOL_RANGE_MPEG
+    return frame
 
 
 # -- the master image ------------------------------------------------------------------------

@@ -267,26 +267,38 @@ class Worker:
         # Never hand back a clip that does not play, or that the quality gate refuses: both
         # are cheap next to generating.
         info = probe_mp4(job.out_path)
-        self._check(job)
+        self._check(job, result.scan)
         return result, info
 
-    def _check(self, job: Job) -> None:
+    def _check(self, job: Job, scan: object = None) -> None:
         """The quality gate (imagear.quality) on the clip just made: QualityRejected (a 500
         ``{"type": "QualityRejected"}``), so a client that only checks the size never gets a
-        black, frozen or unrelated clip."""
+        black, frozen or unrelated clip. ``scan``: the frames as an in-process engine measured
+        them while encoding (judged without decoding the clip)."""
         if not self.quality.enabled:
             return
         from imagear import quality
-        from imagear.media.scan import reference_of
+        from imagear.media.scan import ClipScan, reference_of
 
         desc = job.descriptor
-        verdict = quality.inspect(
-            job.out_path,
-            expected=quality.Expected.from_options(job.options),
-            reference=reference_of(job.image) if desc.takes_image else None,
-            takes_image=desc.takes_image,
-            thresholds=self.quality,
-        )
+        expected = quality.Expected.from_options(job.options)
+        reference = reference_of(job.image) if desc.takes_image else None
+        if isinstance(scan, ClipScan):  # the engine measured its frames as it encoded them
+            verdict = quality.judge(
+                scan,
+                expected=expected,
+                reference=reference,
+                takes_image=desc.takes_image,
+                thresholds=self.quality,
+            )
+        else:
+            verdict = quality.inspect(
+                job.out_path,
+                expected=expected,
+                reference=reference,
+                takes_image=desc.takes_image,
+                thresholds=self.quality,
+            )
         if not verdict.ok:
             log.warning(
                 "model %s: clip refused by the quality gate: %s", desc.name, verdict.summary()

@@ -172,12 +172,17 @@ def record_page(request: Request, object_id: VisibleId, console: ConsoleDep) -> 
     return record_view(console, request, object_id)
 
 
-def _preview_url(app: App, row: GridRow) -> str | None:
+def _preview_url(app: App, row: GridRow) -> tuple[str, str] | None:
+    """The tile's preview: its URL and kind (``video``: a muted MP4; ``image``: an older
+    clip's animated WebP), or None."""
     clip = store.file_of(app.config, row.animation) if row.animation else None
     if clip is None:
         return None
-    preview = store.companion_of(clip, store.PREVIEW_SUFFIX)
-    return f"/image-ar/{row.id}/preview" if preview is not None else None
+    preview = store.preview_of(clip)
+    if preview is None:
+        return None
+    kind = "video" if preview.name.endswith(store.PREVIEW_SUFFIX) else "image"
+    return f"/image-ar/{row.id}/preview", kind
 
 
 __all__ = ["PAGE_SIZE", "WebOptions", "create_app"]

@@ -1,7 +1,8 @@
 """The files the console serves: a record's clip (``GET|HEAD /image-ar/{id}/video``, with HTTP
 Range so seeking works: 206 Partial Content), its poster (a still of the master when the clip
-has none: :func:`imagear.display.still_for_display`), its animated preview and its master
-image (signed-in users only; a TIFF or JPEG 2000 master through AtoM's reference derivative, or
+has none: :func:`imagear.display.still_for_display`), its preview (a small muted MP4, or an
+older clip's animated WebP), a public still (``/still``) and its master image (signed-in users
+only; a TIFF or JPEG 2000 master through AtoM's reference derivative, or
 converted: :func:`imagear.display.master_for_display`).
 
 A guest gets the clip, poster and preview of a published record only
@@ -106,10 +107,14 @@ def still(object_id: VisibleId, app: AppDep, who: WhoDep) -> Response:
 
 @router.get("/image-ar/{object_id}/preview")
 def preview(object_id: VisibleId, app: AppDep, who: WhoDep) -> Response:
-    webp = store.companion_of(clip_of(app, object_id), store.PREVIEW_SUFFIX)
-    if webp is None:
+    """The clip's preview: a small muted MP4 (``video/mp4``), or the animated WebP of a clip
+    made before imagear wrote MP4 previews."""
+    found = store.preview_of(clip_of(app, object_id))
+    if found is None:
         raise HTTPException(404, "This clip has no preview.")
-    return image(webp, who)
+    if found.name.endswith(store.PREVIEW_SUFFIX):
+        return FileResponse(found, media_type="video/mp4", headers=_cache(who))
+    return image(found, who)
 
 
 @router.get("/image-ar/{object_id}/master")

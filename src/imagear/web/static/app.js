@@ -2,10 +2,27 @@
 (function () {
   "use strict";
 
+  // A muted MP4 preview plays looped over the poster while the pointer is on the tile; an older
+  // clip's animated WebP replaces the poster image.
   document.querySelectorAll("img.poster[data-preview]").forEach(function (img) {
     var still = img.src;
-    img.addEventListener("mouseenter", function () { img.src = img.dataset.preview; });
-    img.addEventListener("mouseleave", function () { img.src = still; });
+    var video = null;
+    img.parentNode.addEventListener("mouseenter", function () {
+      if (img.dataset.previewKind !== "video") { img.src = img.dataset.preview; return; }
+      video = document.createElement("video");
+      video.className = "preview";
+      video.muted = true;
+      video.loop = true;
+      video.autoplay = true;
+      video.setAttribute("muted", "");
+      video.setAttribute("playsinline", "");
+      video.src = img.dataset.preview;
+      img.insertAdjacentElement("afterend", video);
+    });
+    img.parentNode.addEventListener("mouseleave", function () {
+      if (video) { video.remove(); video = null; }
+      img.src = still;
+    });
   });
 
   var record = document.getElementById("record");

@@ -1,0 +1,139 @@
+"""Masters prepared at the size the model needs (JPEG decoded with DCT scaling, big TIFF/PNG
+reduced by a whole factor on load) give the same pixels as decoding the whole master and fitting
+it: within a grey level on average, the same size, orientation and colour, over a corpus made
+here (every EXIF orientation, CMYK, 16-bit grey and RGB, palette, alpha, plain TIFF)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from imagear.media import open_image, open_reduced, prepare_image, sample_image_path
+
+BOX = (300, 200)  # what the model needs of a 1200x800 master: a quarter of each side
+
+
+def photo() -> Image.Image:
+    """A real photograph (the sample), 1200x800, with a red corner: a wrong rotation or
+    channel order shows."""
+    with Image.open(sample_image_path()) as img:
+        out = img.convert("RGB").resize((1200, 800), Image.Resampling.LANCZOS)
+    out.paste((220, 30, 30), (0, 0, 200, 150))
+    return out
+
+
+def _tiff16_rgb(img: Image.Image, path: Path) -> None:
+    import numpy as np
+
+    _write_tiff16(np.asarray(img, dtype=np.uint16) * 257, path)
+
+
+def _write_tiff16(arr: Any, path: Path) -> None:
+    """An RGB 16-bit TIFF (Pillow cannot write one; tifffile if present, else by hand)."""
+    height, width, _ = arr.shape
+    data = arr.astype("<u2").tobytes()
+    entries = [
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 3, 0),  # bits per sample: offset patched below
+        (259, 3, 1, 1),
+        (262, 3, 1, 2),
+        (273, 4, 1, 0),  # strip offset: patched below
+        (277, 3, 1, 3),
+        (278, 4, 1, height),
+        (279, 4, 1, len(data)),
+        (284, 3, 1, 1),
+    ]
+    ifd_size = 2 + 12 * len(entries) + 4
+    bps_at = 8 + ifd_size
+    data_at = bps_at + 6
+    out = bytearray(b"II*\x00" + (8).to_bytes(4, "little"))
+    out += len(entries).to_bytes(2, "little")
+    for tag, kind, count, value in entries:
+        if tag == 258:
+            value = bps_at
+        if tag == 273:
+            value = data_at
+        out += tag.to_bytes(2, "little") + kind.to_bytes(2, "little")
+        out += count.to_bytes(4, "little")
+        if kind == 3 and count == 1:
+            out += value.to_bytes(2, "little") + b"\x00\x00"
+        else:
+            out += value.to_bytes(4, "little")
+    out += (0).to_bytes(4, "little")
+    out += (16).to_bytes(2, "little") * 3
+    out += data
+    path.write_bytes(bytes(out))
+
+
+def _corpus(folder: Path) -> dict[str, Path]:
+    import numpy as np
+
+    base = photo()
+    out: dict[str, Path] = {}
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        out[f"jpeg-orientation-{orientation}"] = folder / f"o{orientation}.jpg"
+        base.save(out[f"jpeg-orientation-{orientation}"], quality=92, exif=exif)
+    out["jpeg-cmyk"] = folder / "cmyk.jpg"
+    base.convert("CMYK").save(out["jpeg-cmyk"], quality=92)
+    out["png-16-bit-grey"] = folder / "g16.png"
+    grey = np.asarray(base.convert("L"), dtype=np.uint16) * 257
+    Image.fromarray(grey).save(out["png-16-bit-grey"])
+    out["tiff-16-bit-rgb"] = folder / "rgb16.tif"
+    _tiff16_rgb(base, out["tiff-16-bit-rgb"])
+    out["png-palette"] = folder / "p.png"
+    base.convert("P", palette=Image.Palette.ADAPTIVE).save(out["png-palette"])
+    out["png-alpha"] = folder / "a.png"
+    rgba = base.copy()
+    rgba.putalpha(Image.linear_gradient("L").rotate(180).resize(base.size))  # opaque at the top
+    rgba.save(out["png-alpha"])
+    out["tiff"] = folder / "t.tif"
+    base.save(out["tiff"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return _corpus(tmp_path_factory.mktemp("masters"))
+
+
+KINDS = [
+    *(f"jpeg-orientation-{o}" for o in range(1, 9)),
+    "jpeg-cmyk",
+    "png-16-bit-grey",
+    "tiff-16-bit-rgb",
+    "png-palette",
+    "png-alpha",
+    "tiff",
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_prepared_masters_keep_their_pixels(corpus: dict[str, Path], kind: str) -> None:
+    import numpy as np
+
+    path = corpus[kind]
+    fast = prepare_image(path, BOX)  # reduced while or right after decoding
+    whole = prepare_image(open_image(path), BOX)  # every pixel decoded, then fitted
+    assert fast.mode == whole.mode == "RGB" and fast.size == whole.size
+    a, b = np.asarray(fast, dtype=np.float32), np.asarray(whole, dtype=np.float32)
+    assert float(np.abs(a - b).mean()) <= 1.0  # within a grey level on average
+    assert abs(float(a.mean()) - float(b.mean())) <= 0.5  # the same colour overall
+    # orientation and channels: the red corner is in the same corner of both
+    if kind != "png-16-bit-grey":
+        red_a, red_b = (x[..., 0] - x[..., 1] > 60 for x in (a, b))
+        assert red_a.sum() > 100 and (red_a & red_b).sum() >= 0.9 * red_b.sum()
+
+
+def test_jpeg_masters_are_decoded_at_a_reduced_scale(corpus: dict[str, Path]) -> None:
+    with open_reduced(corpus["jpeg-orientation-1"], BOX) as img:
+        img.load()
+        assert img.size == (300, 200)  # DCT scaling: 1/4 of 1200x800, never the whole
+    with open_reduced(corpus["jpeg-orientation-6"], BOX) as img:  # upright 800x1200 -> 133x200
+        img.load()
+        assert img.size == (300, 200)  # stored sideways: 1/4 still covers 200x133
