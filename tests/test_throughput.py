@@ -181,7 +181,7 @@ def _luma(path: Path, width: int) -> list[np.ndarray]:
 def test_ken_burns_encodes_at_its_fast_preset_without_losing_quality(tmp_path: Path) -> None:
     import numpy as np
 
-    assert (PRESET, CRF) == ("superfast", 18)
+    assert (PRESET, CRF) == ("superfast", 23)  # bench/bench_kenburns.py: the fair figures
     rng = np.random.default_rng(3)
     yy, xx = np.mgrid[0:400, 0:640]
     arr = np.stack([xx % 256, yy % 256, (xx * yy) % 256], axis=-1).astype(np.float64)

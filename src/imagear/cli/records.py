@@ -67,7 +67,10 @@ def add(
 
     with handle_errors(as_json):
         if (image is None) == (iiif is None):
-            raise UsageError("Give either IMAGE or --iiif URL (one of them).")
+            raise UsageError(
+                "Give either IMAGE or --iiif URL (one of them).",
+                "See `imagear records add --help`.",
+            )
         app = get_app(ctx)
         existing = None
         if iiif is not None and identifier and not allow_duplicates:
