@@ -98,6 +98,7 @@ def make_engine(url: str) -> Engine:
                 isolation_level="READ COMMITTED",
                 connect_args=_mysql_connect_args(url),
             )
+            event.listen(engine, "connect", _mysql_collation)
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except ModuleNotFoundError as exc:
@@ -126,6 +127,27 @@ def _mysql_connect_args(url: str) -> dict[str, object]:
     if parsed.host in (None, "", "localhost", "127.0.0.1", "::1") or "unix_socket" in parsed.query:
         args["ssl_disabled"] = True
     return args
+
+
+MYSQL_COLLATION = (
+    "SET collation_connection = IF(@@character_set_database = 'utf8mb4', "
+    "@@collation_database, @@collation_connection)"
+)
+
+
+def _mysql_collation(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    """MySQL/MariaDB: the connection's literals in the database's own collation (when its
+    character set is utf8mb4, the connection's). A literal in another collation than the
+    column it is compared with (the driver's utf8mb4_general_ci against a database made with
+    utf8mb4_unicode_ci, as AtoM's are) keeps MariaDB from treating ``status = 'pending'`` as
+    a constant: a claim's ``ORDER BY status, object_id`` then sorts every pending row instead
+    of walking the index, and its ``FOR UPDATE`` locks them all (a million row locks fill a
+    128 MB buffer pool and stop the server)."""
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(MYSQL_COLLATION)
+    finally:
+        cursor.close()
 
 
 def _driver_advice(url: str) -> str:
