@@ -18,16 +18,27 @@ from imagear.domain import DeletedClip, GridRow, Review
 from imagear.errors import AnimationNotFound, RecordNotFound, UsageError
 
 FILTERS = browse_db.FILTERS
+COUNT_CAP = browse_db.COUNT_CAP
 
 
 def browse(
-    app: App, query: str = "", show: str = "all", limit: int = 24, offset: int = 0
+    app: App,
+    query: str = "",
+    show: str = "all",
+    limit: int = 24,
+    offset: int = 0,
+    after: int | None = None,
+    before: int | None = None,
 ) -> tuple[list[GridRow], int]:
-    """One page of records (id order) matching ``query`` (identifier or title) and ``show``
-    (one of :data:`FILTERS`), with their clip row, review state and batch status; and the total."""
+    """One page of records (id order) matching ``query`` (identifier or title, accents and case
+    ignored) and ``show`` (one of :data:`FILTERS`), with their clip row, review state and batch
+    status; and the total, counted up to :data:`COUNT_CAP` (``COUNT_CAP + 1``: more). The page
+    starts at ``offset``, or is the one after id ``after`` or before id ``before`` (keyset)."""
     if show not in FILTERS:
         raise UsageError(f"Unknown filter {show!r}; choose one of {', '.join(FILTERS)}.")
-    return browse_db.page(app.engine, query, show, max(1, int(limit)), max(0, int(offset)))
+    return browse_db.page(
+        app.engine, query, show, max(1, int(limit)), max(0, int(offset)), after, before
+    )
 
 
 def state(app: App, object_id: int) -> Review | None:

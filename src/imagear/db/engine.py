@@ -15,6 +15,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from imagear.db.fold import fold
 from imagear.errors import ConfigError
 from imagear.urls import redact_url
 
@@ -165,6 +166,8 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
     cur.execute("PRAGMA journal_mode = WAL")
     cur.execute("PRAGMA synchronous = NORMAL")
     cur.close()
+    # the grid's accent-insensitive search (imagear.db.fold)
+    dbapi_conn.create_function("imagear_fold", 1, fold, deterministic=True)
 
 
 __all__ = [
