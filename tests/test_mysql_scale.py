@@ -8,15 +8,15 @@ statements walk an index instead of sorting or building a temporary table (EXPLA
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from imagear.app import App
 from imagear.db.claims import ClaimStore, new_runner_id
-from imagear.db.jobs import Selection
+from imagear.db.jobs import Selection, plan
 
 pytestmark = pytest.mark.mysql
 
@@ -83,3 +83,33 @@ def test_the_connection_compares_in_the_database_collation(big: App) -> None:
     with big.engine.connect() as conn:
         row = conn.execute(text("SELECT @@collation_connection, @@collation_database")).one()
     assert row[0] == row[1] == "utf8mb4_unicode_ci"
+
+
+def explained(app: App, run: Callable[[], object], table: str) -> list[dict[str, object]]:
+    """EXPLAIN of the statements ``run`` sends that read ``table``, as the server plans them."""
+    sent: list[tuple[str, object]] = []
+
+    def capture(conn: object, cursor: object, statement: str, params: object, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and table in statement:
+            sent.append((statement, params))
+
+    event.listen(app.engine, "before_cursor_execute", capture)
+    try:
+        run()
+    finally:
+        event.remove(app.engine, "before_cursor_execute", capture)
+    plans = []
+    with app.engine.connect() as conn:
+        for statement, params in sent:
+            cursor = conn.connection.cursor()
+            cursor.execute("EXPLAIN " + statement, params)
+            names = [d[0] for d in cursor.description]
+            plans += [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    assert plans, f"no statement read {table}"
+    return plans
+
+
+def test_the_dry_run_listing_reads_records_in_order_without_a_temporary_table(big: App) -> None:
+    plans = explained(big, lambda: plan(big.engine, Selection(), 10), "information_object")
+    assert not [p for p in plans if p["select_type"] == "MATERIALIZED"], plans
+    assert all(p["select_type"] in ("PRIMARY", "SIMPLE", "DEPENDENT SUBQUERY") for p in plans)
