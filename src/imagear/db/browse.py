@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour
-from imagear.db.fold import fold, folded
+from imagear.db.fold import folded, search_text
 from imagear.db.records import RecordId, has_clip, has_master
 from imagear.db.review import REJECTED, REVIEW
 from imagear.db.rows import clip_of
@@ -91,8 +91,8 @@ def page(
     # no NUL (PostgreSQL refuses one in a string), at most MAX_SEARCH characters
     text = query.replace("\0", "").strip()[:MAX_SEARCH].strip()
     if text:
-        pattern = f"%{_escape_like(fold(text) or '')}%"
         name = engine.dialect.name
+        pattern = f"%{_escape_like(search_text(name, text))}%"
         where.append(
             or_(
                 folded(name, r.c.identifier).like(pattern, escape="\\"),
