@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour
-from imagear.db.fold import folded, search_text
+from imagear.db.fold import contains
 from imagear.db.records import RecordId, has_clip, has_master
 from imagear.db.review import REJECTED, REVIEW
 from imagear.db.rows import clip_of
@@ -35,10 +35,6 @@ COUNT_CAP = 10_000
 MAX_SEARCH = 200
 """Characters of a search that are used (no identifier or title search needs more; SQLite
 refuses LIKE patterns over 50,000 bytes)."""
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _filter(oid: RecordId, name: str) -> ColumnElement[bool] | None:
@@ -92,13 +88,7 @@ def page(
     text = query.replace("\0", "").strip()[:MAX_SEARCH].strip()
     if text:
         name = engine.dialect.name
-        pattern = f"%{_escape_like(search_text(name, text))}%"
-        where.append(
-            or_(
-                folded(name, r.c.identifier).like(pattern, escape="\\"),
-                folded(name, title).like(pattern, escape="\\"),
-            )
-        )
+        where.append(or_(contains(name, r.c.identifier, text), contains(name, title, text)))
     chosen = _filter(r.c.id, show)
     if chosen is not None:
         where.append(chosen)

@@ -8,8 +8,11 @@ Polish, Czech, Hungarian, Romanian, Turkish...), each to its base letter, and th
 
 - SQLite: a deterministic SQL function ``imagear_fold`` registered on every connection
   (:mod:`imagear.db.engine`), which is :func:`fold`;
-- PostgreSQL: ``lower(translate(col, FROM, TO))``: ``translate`` is built in, where
-  ``unaccent`` is an extension that may be missing (and needs rights to create);
+- PostgreSQL: the column matched case-insensitively (``~*``) against a regular expression
+  made from the folded search text, each letter a class of its accented forms ("eglise":
+  ``[eéèêë...]gl[iíìîï...]s[eéèêë...]``): no extension (``unaccent`` may be missing and needs
+  rights to create), and no function run on every value (``translate`` on a million titles
+  took 24 s; the expression 0.5 s, less than ``ILIKE``);
 - MySQL/MariaDB: the column's own collation, which already ignores accents and case
   (AtoM's utf8mb4_unicode_ci, the server's utf8mb4_general_ci; connections compare in the
   database's collation, :mod:`imagear.db.engine`), and the search text as typed
@@ -20,6 +23,7 @@ Polish, Czech, Hungarian, Romanian, Turkish...), each to its base letter, and th
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from sqlalchemy import ColumnElement, String, func
@@ -53,6 +57,38 @@ def fold(text: str | None) -> str | None:
     return None if text is None else text.translate(_TABLE).lower()
 
 
+def _classes() -> dict[str, str]:
+    """Each base letter (lower case) -> a regular-expression class of it and its accented
+    forms, both cases."""
+    forms: dict[str, set[str]] = {}
+    for ch, base in zip(FOLD_FROM, FOLD_TO, strict=True):
+        forms.setdefault(base.lower(), {base.lower(), base.upper()}).add(ch)
+    return {b: "[" + "".join(sorted(chars)) + "]" for b, chars in forms.items()}
+
+
+_CLASSES = _classes()
+
+
+def pattern_of(text: str) -> str:
+    """A PostgreSQL regular expression (for ``~*``) that finds ``text`` with any accents."""
+    out = []
+    for ch in fold(text) or "":
+        out.append(_CLASSES.get(ch) or re.escape(ch))
+    return "".join(out)
+
+
+def contains(dialect_name: str, column: ColumnElement[str], text: str) -> ColumnElement[bool]:
+    """SQL: ``column`` contains ``text``, accents and case ignored (see the module)."""
+    if dialect_name == "postgresql":
+        return column.regexp_match(pattern_of(text), flags="i")
+    like = f"%{_escape_like(search_text(dialect_name, text))}%"
+    return folded(dialect_name, column).like(like, escape="\\")
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def folded(dialect_name: str, column: ColumnElement[str]) -> ColumnElement[str]:
     """SQL: ``column`` folded as :func:`fold` folds, on the database ``dialect_name`` (as
     SQLAlchemy names it: this module sits below :mod:`imagear.db.engine`, which registers
@@ -69,4 +105,4 @@ def search_text(dialect_name: str, text: str) -> str:
     return text if dialect_name in _MYSQL else fold(text) or ""
 
 
-__all__ = ["FOLD_FROM", "FOLD_TO", "fold", "folded", "search_text"]
+__all__ = ["FOLD_FROM", "FOLD_TO", "contains", "fold", "folded", "pattern_of", "search_text"]
