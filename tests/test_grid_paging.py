@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("jinja2")
 
+from heratio_fixture import atom_db_fixture, heratio_env_fixture  # noqa: E402, F401
 from imagear import review  # noqa: E402
 from imagear.db import browse  # noqa: E402
 from imagear.db.fold import FOLD_FROM, fold  # noqa: E402
@@ -134,3 +135,28 @@ def test_the_total_is_counted_up_to_a_cap(
     text = client(app).get("/").text
     assert "more than 3 records" in text and "Page 1</span>" in text
     assert "next" in pager(text)
+
+
+@pytest.mark.mysql
+def test_search_and_keyset_pages_on_an_atom_database(
+    atom_db: Any, heratio_env: dict[str, str], make_image: Any
+) -> None:
+    """On AtoM's tables: titles from information_object_i18n (any culture), the root
+    description never listed, accents ignored, pages by key."""
+    from imagear.app import App
+
+    image = make_image("photo.jpg", size=(64, 48))
+    ids = [
+        atom_db.add_record({"fr": "Église de Blois"}, identifier="A-1", source_culture="fr")[0],
+        atom_db.add_record({"en": "Harbour"}, identifier="A-2", image=image)[0],
+        atom_db.add_record({"es": "Eglise?"}, identifier="A-3")[0],
+    ]
+    app = App.load()
+    try:
+        assert found(app, "eglise") == {"A-1", "A-3"}
+        rows, total = review.browse(app, limit=1, after=ids[0])
+        assert total == 3 and [r.id for r in rows] == [ids[1]]
+        rows, _ = review.browse(app, limit=2, before=ids[2])
+        assert [r.id for r in rows] == ids[:2]  # the root description (id 1) is not listed
+    finally:
+        app.close()
