@@ -54,6 +54,9 @@ def bye() -> None:
 app()
 """
 REFERENCE = "minimal Typer app --help"
+DB_COMMAND = "imagear settings list"
+DB_TARGET = 4.0
+"""A database command (issue 27): at most 4x the baseline (its own line, its own verdict)."""
 
 
 def imagear_command() -> list[str]:
@@ -89,6 +92,10 @@ def main() -> int:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory(prefix="imagear-bench-") as tmp:
         env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pyc")
+        # the database command's own SQLite database and config (made by the warm-up run)
+        env["IMAGEAR_DATABASE_URL"] = f"sqlite:///{Path(tmp) / 'imagear.db'}"
+        env["XDG_CONFIG_HOME"] = str(Path(tmp) / "xdg-config")
+        env["XDG_DATA_HOME"] = str(Path(tmp) / "xdg-data")
         minimal = Path(tmp) / "minimal_app.py"
         minimal.write_text(MINIMAL_APP)
         return measure(env, minimal, args.repeat, args.max_ratio, args.check)
@@ -101,6 +108,7 @@ def measure(env: dict[str, str], minimal: Path, repeat: int, max_ratio: float, c
         "imagear --help": [*imagear, "--help"],
         "imagear --version": [*imagear, "--version"],
         REFERENCE: [sys.executable, str(minimal), "--help"],
+        DB_COMMAND: [*imagear, "settings", "list"],
     }
     for cmd in commands.values():  # warm the file cache and .pyc files
         wall(cmd, env)
@@ -116,11 +124,14 @@ def measure(env: dict[str, str], minimal: Path, repeat: int, max_ratio: float, c
     worst = 0.0
     for name, median in medians.items():
         ratio = median / base
-        if name not in (base_name, REFERENCE):
+        if name not in (base_name, REFERENCE, DB_COMMAND):
             worst = max(worst, ratio)
         label = "baseline" if name == base_name else f"{ratio:.2f}x the baseline"
         if name == REFERENCE:
             label += " (reference, not held to the target)"
+        if name == DB_COMMAND:
+            verdict = "ok" if ratio <= DB_TARGET else "ABOVE TARGET"
+            label += f" (a database command: target <= {DB_TARGET:g}x: {verdict})"
         print(
             f"  {name:<28} {median * 1000:7.1f} ms  (min {min(times[name]) * 1000:6.1f})  {label}"
         )

@@ -298,9 +298,8 @@ def clip_counts(app: Any) -> dict[int, int]:
     """{record id: how many animations it has} (object_image_ar rows)."""
     from sqlalchemy import func, select
 
-    from imagear.db import ObjectImageAr
+    from imagear.db import CLIPS as clips
 
-    clips = ObjectImageAr.__table__  # type: ignore[attr-defined]
     with app.engine.connect() as conn:
         rows = conn.execute(select(clips.c.object_id, func.count()).group_by(clips.c.object_id))
         return {int(r[0]): int(r[1]) for r in rows}

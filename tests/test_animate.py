@@ -21,7 +21,6 @@ from fake_server import FakeVideoServer
 from imagear import records, settings, store
 from imagear.animate import AnimateRequest, Animator
 from imagear.app import App
-from imagear.db import InformationObject, ObjectImageAr
 from imagear.domain import json_object
 from imagear.errors import (
     AnimationNotFound,
@@ -42,6 +41,7 @@ from imagear.errors import (
     StorageError,
 )
 from imagear.models import get_model
+from imagear_models import InformationObject, ObjectImageAr
 
 NAME = re.compile(r"^svd_(\w+)_\d{6}(_[0-9a-f]{6})?\.mp4$")
 
@@ -572,7 +572,7 @@ def test_the_master_image_is_the_one_sent(
 ) -> None:
     """The Animator's one-statement lookup picks the master exactly as records.find_master:
     usage 140 over 141/142, top-level only, image/* only."""
-    from imagear.db import DigitalObject
+    from imagear_models import DigitalObject
 
     oid = add(app, make_image, "thumb.jpg", size=(160, 100))  # usage 140 at first
     master_file = make_image("master.jpg", size=(300, 200))

@@ -21,7 +21,7 @@ from fake_server import FakeVideoServer
 from imagear import records, settings, store
 from imagear.app import App
 from imagear.cli import app as cli
-from imagear.db import InformationObject, ObjectImageAr
+from imagear_models import InformationObject, ObjectImageAr
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

@@ -25,7 +25,7 @@ from fake_server import FakeVideoServer
 from imagear import records, settings
 from imagear.app import App
 from imagear.cli import app as cli
-from imagear.db import ObjectImageAr
+from imagear_models import ObjectImageAr
 
 HOSTILE = (
     "[/] [bold]bold[/bold] [link=http://evil.example]link[/link] :smile: "

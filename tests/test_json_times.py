@@ -14,8 +14,8 @@ from sqlmodel import Session
 from imagear import records
 from imagear.app import App
 from imagear.cli import app as cli
-from imagear.db import ObjectImageAr
 from imagear.domain import FLAT, HIDDEN, Clip, json_object, to_json
+from imagear_models import ObjectImageAr
 
 WHEN = datetime(2026, 12, 4, 12, 30, 5, tzinfo=UTC)
 

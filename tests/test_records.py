@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from imagear import db
+import imagear_models as models
 from imagear.cli import app as cli
 from imagear.errors import ImageMissing, NoMasterImage, RecordNotFound, UnsafePath
 from imagear.records import find_master, safe_join
@@ -92,8 +92,8 @@ def _do(
     name: str = "a.jpg",
     path: str = "/uploads/r/x/",
     parent: int | None = None,
-) -> db.DigitalObject:
-    d = db.DigitalObject(
+) -> models.DigitalObject:
+    d = models.DigitalObject(
         object_id=object_id, usage_id=usage, mime_type=mime, name=name, path=path, parent_id=parent
     )
     session.add(d)
@@ -103,7 +103,7 @@ def _do(
 
 def test_master_resolution_order(app, roots) -> None:
     with Session(app.engine, expire_on_commit=False) as s:
-        s.add(db.InformationObject(id=5))
+        s.add(models.InformationObject(id=5))
         s.commit()
         with pytest.raises(NoMasterImage):
             find_master(app, 5)
@@ -148,7 +148,7 @@ def test_symlink_out_of_root_is_refused(app, runner, roots, tmp_path) -> None:
     link_dir.mkdir(parents=True)
     os.symlink(outside, link_dir / "evil")
     with Session(app.engine, expire_on_commit=False) as s:
-        s.add(db.InformationObject(id=9))
+        s.add(models.InformationObject(id=9))
         s.commit()
         _do(s, 9, 140, name="secret.jpg", path="/uploads/r/evil/")
         with pytest.raises(UnsafePath, match="outside the images root"):

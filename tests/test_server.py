@@ -615,7 +615,7 @@ def test_kenburns_through_the_server_stores_no_motion_bucket(
 
     from imagear import records, settings
     from imagear.animate import AnimateRequest, Animator
-    from imagear.db import ObjectImageAr
+    from imagear_models import ObjectImageAr
 
     oid = records.add_record(app, make_image("photo.jpg")).id
     with running_server(tmp_path / "tmp") as srv:

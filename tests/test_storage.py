@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlmodel import Session
 
+import imagear_models as models
 from imagear import db, settings
 from imagear.errors import StorageError
 
@@ -47,9 +48,13 @@ def test_object_image_ar_is_unique_per_record(db_url: str) -> None:
     from sqlalchemy.exc import IntegrityError
 
     with Session(engine) as s:
-        s.add(db.ObjectImageAr(object_id=1, mp4_filename="a.mp4", mp4_path="/uploads/ar/1/a.mp4"))
+        s.add(
+            models.ObjectImageAr(object_id=1, mp4_filename="a.mp4", mp4_path="/uploads/ar/1/a.mp4")
+        )
         s.commit()
-        s.add(db.ObjectImageAr(object_id=1, mp4_filename="b.mp4", mp4_path="/uploads/ar/1/b.mp4"))
+        s.add(
+            models.ObjectImageAr(object_id=1, mp4_filename="b.mp4", mp4_path="/uploads/ar/1/b.mp4")
+        )
         with pytest.raises(IntegrityError):
             s.commit()
 
@@ -58,9 +63,9 @@ def test_upgrade_in_place_keeps_rows(db_url: str) -> None:
     engine = db.make_engine(db_url)
     assert db.upgrade(engine, target=1) == 1  # an "older imagear" database
     with Session(engine) as s:
-        s.add(db.InformationObject(id=7, identifier="REF-7", title="Old"))
+        s.add(models.InformationObject(id=7, identifier="REF-7", title="Old"))
         s.add(
-            db.ObjectImageAr(
+            models.ObjectImageAr(
                 object_id=7, mp4_filename="x.mp4", mp4_path="/uploads/ar/7/x.mp4", ai_seed=42
             )
         )
@@ -70,8 +75,8 @@ def test_upgrade_in_place_keeps_rows(db_url: str) -> None:
     assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION
     assert "image_ar_job" in inspect(engine).get_table_names()
     with Session(engine) as s:
-        assert s.get(db.InformationObject, 7).title == "Old"
-        assert s.exec(select(db.ObjectImageAr.ai_seed)).one()[0] == 42
+        assert s.get(models.InformationObject, 7).title == "Old"
+        assert s.exec(select(models.ObjectImageAr.ai_seed)).one()[0] == 42
     assert settings.get(engine, "ar_fps") == 12
 
 

@@ -18,7 +18,7 @@ from batch_fakes import make_records, serve_fixture  # noqa: F401 (the serve fix
 from imagear import records, settings
 from imagear.app import App
 from imagear.cli import app as cli
-from imagear.db import ObjectImageAr
+from imagear_models import ObjectImageAr
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 

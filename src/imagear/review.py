@@ -18,6 +18,7 @@ from imagear.domain import DeletedClip, GridRow, Review
 from imagear.errors import AnimationNotFound, RecordNotFound, UsageError
 
 FILTERS = browse_db.FILTERS
+COUNT_CAP = browse_db.COUNT_CAP
 
 
 def browse(
@@ -26,11 +27,15 @@ def browse(
     show: str = "all",
     limit: int = 24,
     offset: int = 0,
+    after: int | None = None,
+    before: int | None = None,
     *,
     guest: bool = False,
 ) -> tuple[list[GridRow], int]:
-    """One page of records (id order) matching ``query`` (identifier or title) and ``show``
-    (one of :data:`FILTERS`), with their clip row, review state and batch status; and the total.
+    """One page of records (id order) matching ``query`` (identifier or title, accents and case
+    ignored) and ``show`` (one of :data:`FILTERS`), with their clip row, review state and batch
+    status; and the total, counted up to :data:`COUNT_CAP` (``COUNT_CAP + 1``: more). The page
+    starts at ``offset``, or is the one after id ``after`` or before id ``before`` (keyset).
     ``guest``: only the records a guest may see (:mod:`imagear.publication`)."""
     from imagear.publication import public
 
@@ -38,7 +43,14 @@ def browse(
         raise UsageError(f"Unknown filter {show!r}; choose one of {', '.join(FILTERS)}.")
     shown = public(app) if guest else None
     return browse_db.page(
-        app.engine, query, show, max(1, int(limit)), max(0, int(offset)), guest_public=shown
+        app.engine,
+        query,
+        show,
+        max(1, int(limit)),
+        max(0, int(offset)),
+        after,
+        before,
+        guest_public=shown,
     )
 
 

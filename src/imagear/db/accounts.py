@@ -15,42 +15,48 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, Table, delete, func, select, update
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    Row,
+    String,
+    Table,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Field, SQLModel
 
 from imagear.db import flavour
-from imagear.db.schema import AWARE, utcnow
+from imagear.db.schema import AWARE, OWN_METADATA, utcnow
 from imagear.roles import NAME_MAX, SessionInfo, User
 
+# An account of the web console (schema v4).
+USER = Table(
+    "imagear_user",
+    OWN_METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(NAME_MAX), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("heratio_user_id", Integer),
+    Column("created_at", AWARE, nullable=False, default=utcnow),
+    Column("password_changed_at", AWARE, nullable=False, default=utcnow),
+)
 
-class ImagearUser(SQLModel, table=True):
-    """An account of the web console (schema v4)."""
-
-    __tablename__ = "imagear_user"
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=NAME_MAX, unique=True)
-    password_hash: str = Field(max_length=255)
-    role: str = Field(max_length=20)
-    heratio_user_id: int | None = None
-    created_at: datetime = Field(default_factory=utcnow, sa_type=AWARE)
-    password_changed_at: datetime = Field(default_factory=utcnow, sa_type=AWARE)
-
-
-class ImagearSession(SQLModel, table=True):
-    """A signed-in browser (schema v4)."""
-
-    __tablename__ = "imagear_session"
-    id: str = Field(primary_key=True, max_length=64)  # sha256 of the cookie's secret
-    user_id: int | None = Field(default=None, index=True)
-    token_mark: str | None = Field(default=None, max_length=64)
-    csrf: str = Field(max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=AWARE)
-    expires_at: datetime = Field(sa_type=AWARE, index=True)
-
-
-USER: Table = ImagearUser.__table__  # type: ignore[attr-defined]
-SESSION: Table = ImagearSession.__table__  # type: ignore[attr-defined]
+# A signed-in browser (schema v4); its id is the SHA-256 of the cookie's secret.
+SESSION = Table(
+    "imagear_session",
+    OWN_METADATA,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Integer, index=True),
+    Column("token_mark", String(64)),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", AWARE, nullable=False, default=utcnow),
+    Column("expires_at", AWARE, nullable=False, index=True),
+)
 
 
 def _aware(value: datetime) -> datetime:
@@ -214,8 +220,6 @@ def end_session(engine: Engine, sid: str) -> None:
 __all__ = [
     "SESSION",
     "USER",
-    "ImagearSession",
-    "ImagearUser",
     "add_user",
     "count_sessions",
     "end_session",

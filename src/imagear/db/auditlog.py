@@ -8,31 +8,28 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Column, Engine, Integer, String, Table, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Field, SQLModel
 
 from imagear.db import flavour
-from imagear.db.schema import AWARE, utcnow
+from imagear.db.schema import AWARE, OWN_METADATA, utcnow
 from imagear.roles import AuditEntry
 
 DETAIL_MAX = 1000
 
 
-class ImagearAudit(SQLModel, table=True):
-    """One action of a user (schema v4)."""
-
-    __tablename__ = "imagear_audit"
-    id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(default_factory=utcnow, sa_type=AWARE, index=True)
-    user_name: str = Field(max_length=255)
-    role: str = Field(max_length=20)
-    action: str = Field(max_length=32)
-    object_id: int | None = Field(default=None, index=True)
-    detail: str | None = Field(default=None, max_length=DETAIL_MAX)
-
-
-AUDIT: Table = ImagearAudit.__table__  # type: ignore[attr-defined]
+# One action of a user (schema v4).
+AUDIT = Table(
+    "imagear_audit",
+    OWN_METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("at", AWARE, nullable=False, default=utcnow, index=True),
+    Column("user_name", String(255), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("object_id", Integer, index=True),
+    Column("detail", String(DETAIL_MAX)),
+)
 
 
 def add(
@@ -83,4 +80,4 @@ def entries(engine: Engine, object_id: int | None = None, limit: int = 100) -> l
     ]
 
 
-__all__ = ["AUDIT", "ImagearAudit", "add", "entries"]
+__all__ = ["AUDIT", "add", "entries"]

@@ -15,6 +15,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from imagear.db.fold import fold
 from imagear.errors import ConfigError
 from imagear.urls import redact_url
 
@@ -98,6 +99,7 @@ def make_engine(url: str) -> Engine:
                 isolation_level="READ COMMITTED",
                 connect_args=_mysql_connect_args(url),
             )
+            event.listen(engine, "connect", _mysql_collation)
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except ModuleNotFoundError as exc:
@@ -128,6 +130,27 @@ def _mysql_connect_args(url: str) -> dict[str, object]:
     return args
 
 
+MYSQL_COLLATION = (
+    "SET collation_connection = IF(@@character_set_database = 'utf8mb4', "
+    "@@collation_database, @@collation_connection)"
+)
+
+
+def _mysql_collation(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    """MySQL/MariaDB: the connection's literals in the database's own collation (when its
+    character set is utf8mb4, the connection's). A literal in another collation than the
+    column it is compared with (the driver's utf8mb4_general_ci against a database made with
+    utf8mb4_unicode_ci, as AtoM's are) keeps MariaDB from treating ``status = 'pending'`` as
+    a constant: a claim's ``ORDER BY status, object_id`` then sorts every pending row instead
+    of walking the index, and its ``FOR UPDATE`` locks them all (a million row locks fill a
+    128 MB buffer pool and stop the server)."""
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(MYSQL_COLLATION)
+    finally:
+        cursor.close()
+
+
 def _driver_advice(url: str) -> str:
     scheme = url.split(":", 1)[0]
     if scheme.startswith("postgres"):
@@ -143,6 +166,8 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
     cur.execute("PRAGMA journal_mode = WAL")
     cur.execute("PRAGMA synchronous = NORMAL")
     cur.close()
+    # the grid's accent-insensitive search (imagear.db.fold)
+    dbapi_conn.create_function("imagear_fold", 1, fold, deterministic=True)
 
 
 __all__ = [

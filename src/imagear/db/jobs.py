@@ -285,8 +285,16 @@ def read_rows(engine: Engine, query: Select, failure: str) -> list[Row]:
 # -- the plan (--dry-run) and the named records ------------------------------------------------
 
 
-def _plan_query(engine: Engine, sel: Selection, window: Sequence[int] | None) -> Select:
+def _plan_query(
+    engine: Engine, sel: Selection, window: Sequence[int] | None, per_row: bool = False
+) -> Select:
     """SELECT of the records a run would take now, in order (no job row yet = new).
+
+    ``per_row`` (the listing on MySQL/MariaDB): the master / clip / verdict checks as scalar
+    subqueries run for each record read in id order, so a listing of 1,000 stops after about
+    1,000 records; as EXISTS, MariaDB turns them into semi-joins that first build a temporary
+    table of every master image (half a million rows at a million records: 4.4 s instead of
+    0.04 s). PostgreSQL plans the EXISTS form well and keeps it.
 
     A record is takeable when the selection covers it and its job row (if any) lets a claim
     take it: no row yet, ``pending``, ``failed`` whose retry time has come, ``done`` (reopened
@@ -315,7 +323,7 @@ def _plan_query(engine: Engine, sel: Selection, window: Sequence[int] | None) ->
             j.c.last_error_kind,
         )
         .select_from(r.outerjoin(j, j.c.object_id == r.c.id))
-        .where(candidate(r.c.id, sel, window), takeable, not_done_since(sel))
+        .where(candidate(r.c.id, sel, window, per_row), takeable, not_done_since(sel))
         .order_by(r.c.id)
     )
 
@@ -323,11 +331,12 @@ def _plan_query(engine: Engine, sel: Selection, window: Sequence[int] | None) ->
 def plan(engine: Engine, sel: Selection, limit: int | None) -> list[PlannedRecord]:
     """What a run would take now, in order (no writes), for ``--dry-run``."""
     out: list[PlannedRecord] = []
+    per_row = family(engine.dialect.name) == MYSQL
     for window in sel.windows():
         left = None if limit is None else limit - len(out)
         if left is not None and left <= 0:
             break
-        query = _plan_query(engine, sel, window)
+        query = _plan_query(engine, sel, window, per_row)
         if left is not None:
             query = query.limit(left)
         for r in read_rows(engine, query, "The batch could not list the records to do"):

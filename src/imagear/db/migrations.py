@@ -25,22 +25,20 @@ from datetime import datetime, tzinfo
 
 from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlmodel import SQLModel
 
 from imagear.db import diagnose, flavour, locks
-from imagear.db.accounts import ImagearSession, ImagearUser
-from imagear.db.auditlog import ImagearAudit
+from imagear.db.accounts import SESSION, USER
+from imagear.db.auditlog import AUDIT
 from imagear.db.engine import make_engine
-from imagear.db.review import ImagearReview
+from imagear.db.review import REVIEW
 from imagear.db.schema import (
+    CLIPS,
+    FILES,
     HERATIO_TABLES,
+    JOB,
+    RECORDS,
     SCHEMA_TABLE,
     SETTINGS,
-    DigitalObject,
-    ImageArJob,
-    ImageArSetting,
-    InformationObject,
-    ObjectImageAr,
     utcnow,
 )
 from imagear.errors import StorageError
@@ -49,15 +47,15 @@ from imagear.urls import redact_url
 SCHEMA_VERSION = 4
 
 
-def _create(*models: type[SQLModel]) -> Callable[[Connection], None]:
+def _create(*tables: Table) -> Callable[[Connection], None]:
     def step(conn: Connection) -> None:
-        for model in models:
-            model.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+        for table in tables:
+            table.create(conn, checkfirst=True)
 
     return step
 
 
-_OWN_TABLES = _create(InformationObject, DigitalObject, ObjectImageAr, ImageArSetting)
+_OWN_TABLES = _create(RECORDS, FILES, CLIPS, SETTINGS)
 
 
 def _heratio_tables(conn: Connection) -> None:
@@ -73,13 +71,9 @@ def _heratio_tables(conn: Connection) -> None:
 # (version, what it does, step). Append only; never edit a released step.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "Heratio tables", _heratio_tables),
-    (2, "batch job table", _create(ImageArJob)),
-    (3, "web console review table", _create(ImagearReview)),
-    (
-        4,
-        "web console users, sessions and audit",
-        _create(ImagearUser, ImagearSession, ImagearAudit),
-    ),
+    (2, "batch job table", _create(JOB)),
+    (3, "web console review table", _create(REVIEW)),
+    (4, "web console users, sessions and audit", _create(USER, SESSION, AUDIT)),
 ]
 
 

@@ -9,14 +9,13 @@ kind ``quality`` (the batch draws a new seed for those, :mod:`imagear.batch.runn
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
-from sqlalchemy import Engine, Table, delete, select
+from sqlalchemy import Column, Engine, Integer, String, Table, delete, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Field, SQLModel
 
 from imagear.db import flavour
-from imagear.db.schema import AWARE, JOB, utcnow
+from imagear.db.schema import AWARE, JOB, OWN_METADATA, utcnow
 from imagear.domain import Review
 
 APPROVED, REJECTED = "approved", "rejected"
@@ -25,18 +24,16 @@ REQUEUE_KIND = "quality"  # the batch draws a new seed for this kind
 REQUEUE_MESSAGE = "Rejected by a curator in the web console; to be made again with a new seed."
 
 
-class ImagearReview(SQLModel, table=True):
-    """A curator's verdict on a record's clip (schema v3)."""
-
-    __tablename__ = "imagear_review"
-    object_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    state: str = Field(max_length=20)
-    reviewed_by: str | None = Field(default=None, max_length=255)
-    note: str | None = Field(default=None, max_length=1000)
-    reviewed_at: datetime = Field(default_factory=utcnow, sa_type=AWARE)
-
-
-REVIEW: Table = ImagearReview.__table__  # type: ignore[attr-defined]
+# A curator's verdict on a record's clip (schema v3).
+REVIEW = Table(
+    "imagear_review",
+    OWN_METADATA,
+    Column("object_id", Integer, primary_key=True, autoincrement=False),
+    Column("state", String(20), nullable=False),
+    Column("reviewed_by", String(255)),
+    Column("note", String(1000)),
+    Column("reviewed_at", AWARE, nullable=False, default=utcnow),
+)
 
 
 def _failed(engine: Engine, what: str, exc: SQLAlchemyError) -> Exception:
@@ -122,7 +119,6 @@ __all__ = [
     "REJECTED",
     "REVIEW",
     "STATES",
-    "ImagearReview",
     "approved_ids",
     "clear",
     "get",

@@ -5,8 +5,8 @@ that already has Heratio's tables keeps them as they are.
 
 Two kinds of database (:mod:`imagear.db.flavour`):
 
-- imagear's own: the SQLModel tables below, created on first use (``information_object``
-  carries a ``title``);
+- imagear's own: the Core tables below (:data:`OWN_METADATA`), created on first use
+  (``information_object`` carries a ``title``);
 - an AtoM/Heratio database: AtoM's tables as AtoM defines them (:data:`ATOM_RECORDS`,
   :data:`ATOM_TITLES`: titles live in ``information_object_i18n``) and Heratio's
   ``object_image_ar`` / ``image_ar_settings``. imagear never creates, alters or writes AtoM's
@@ -19,23 +19,26 @@ only the columns both kinds share; what differs (the title) comes from the flavo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Dialect,
     Float,
     Index,
     Integer,
+    Interval,
     MetaData,
     Numeric,
     String,
     Table,
     Text,
+    TypeDecorator,
 )
 from sqlalchemy.dialects import mysql
-from sqlmodel import Field, SQLModel
 
 USAGE_MASTER, USAGE_REFERENCE, USAGE_THUMBNAIL, USAGE_EXTERNAL = 140, 141, 142, 166
 
@@ -51,109 +54,131 @@ DOUBLE = Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
 AWARE = DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
-class InformationObject(SQLModel, table=True):
-    """A catalogue record (enough of AtoM's information_object to run standalone)."""
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware time stored in UTC and read back aware in UTC (a naive value is refused); the
+    type imagear's own tables have always had (SQLModel's, before they became Core tables)."""
 
-    __tablename__ = "information_object"
+    impl = DateTime
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def __repr__(self) -> str:
+        return "UTCDateTime()"
+
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        if isinstance(value, timedelta):
+            return Interval()
+        return self
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError("Datetime values must have timezone information.")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:  # databases without zones store UTC without an offset
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+OWN_METADATA = MetaData()
+"""imagear's own tables (Core: no ORM, no SQLModel, so that a database command starts fast)."""
+
+# A catalogue record (enough of AtoM's information_object to run standalone).
+RECORDS = Table(
+    "information_object",
+    OWN_METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("identifier", String(1024)),
+    Column("title", Text),
     # MySQL cannot index all of a VARCHAR(1024) in utf8mb4: a 255-character prefix there
-    __table_args__ = (Index("ix_information_object_identifier", "identifier", mysql_length=255),)
-    id: int | None = Field(default=None, primary_key=True)
-    identifier: str | None = Field(default=None, max_length=1024)
-    title: str | None = Field(default=None, sa_column=Column(Text))
-
-
-class DigitalObject(SQLModel, table=True):
-    __tablename__ = "digital_object"
-    id: int | None = Field(default=None, primary_key=True)
-    object_id: int | None = Field(default=None, index=True)
-    usage_id: int | None = None
-    mime_type: str | None = Field(default=None, max_length=255)
-    name: str | None = Field(default=None, max_length=1024)
-    path: str | None = Field(default=None, max_length=1024)
-    byte_size: int | None = Field(default=None, sa_column=Column(BigInteger))
-    checksum: str | None = Field(default=None, max_length=255)
-    checksum_type: str | None = Field(default=None, max_length=50)
-    parent_id: int | None = Field(default=None, index=True)
-    sequence: int | None = None
-
-
-class ObjectImageAr(SQLModel, table=True):
-    """One animation per record (UNIQUE object_id), as Heratio's ahg-image-ar writes it."""
-
-    __tablename__ = "object_image_ar"
-    id: int | None = Field(default=None, primary_key=True)
-    object_id: int = Field(unique=True)
-    digital_object_id: int | None = None
-    mp4_filename: str = Field(max_length=255)
-    mp4_path: str = Field(max_length=1024)
-    mp4_size: int | None = Field(default=None, sa_column=Column(BigInteger))
-    mp4_duration_secs: float | None = Field(default=None, sa_type=DOUBLE)
-    mp4_width: int | None = None
-    mp4_height: int | None = None
-    mp4_fps: float | None = Field(default=None, sa_type=DOUBLE)
-    mp4_motion: str | None = Field(default=None, max_length=64)
-    ai_model: str | None = Field(default=None, max_length=64)
-    ai_prompt: str | None = Field(default=None, sa_column=Column(Text))
-    ai_seed: int | None = Field(default=None, sa_column=Column(BigInteger))
-    ai_motion_bucket_id: int | None = None
-    generation_secs: float | None = Field(default=None, sa_type=DOUBLE)
-    created_by: str | None = Field(default=None, max_length=255)
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
-
-
-class ImageArSetting(SQLModel, table=True):
-    __tablename__ = "image_ar_settings"
-    id: int | None = Field(default=None, primary_key=True)
-    setting_key: str = Field(max_length=100, unique=True)
-    setting_value: str | None = Field(default=None, sa_column=Column(Text))
-    setting_type: str = Field(default="string", max_length=20)
-    description: str | None = Field(default=None, sa_column=Column(Text))
-    updated_at: datetime = Field(default_factory=utcnow)
-
+    Index("ix_information_object_identifier", "identifier", mysql_length=255),
+)
+FILES = Table(
+    "digital_object",
+    OWN_METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("object_id", Integer, index=True),
+    Column("usage_id", Integer),
+    Column("mime_type", String(255)),
+    Column("name", String(1024)),
+    Column("path", String(1024)),
+    Column("byte_size", BigInteger),
+    Column("checksum", String(255)),
+    Column("checksum_type", String(50)),
+    Column("parent_id", Integer, index=True),
+    Column("sequence", Integer),
+)
+# One animation per record (UNIQUE object_id), as Heratio's ahg-image-ar writes it.
+CLIPS = Table(
+    "object_image_ar",
+    OWN_METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("object_id", Integer, nullable=False, unique=True),
+    Column("digital_object_id", Integer),
+    Column("mp4_filename", String(255), nullable=False),
+    Column("mp4_path", String(1024), nullable=False),
+    Column("mp4_size", BigInteger),
+    Column("mp4_duration_secs", DOUBLE),
+    Column("mp4_width", Integer),
+    Column("mp4_height", Integer),
+    Column("mp4_fps", DOUBLE),
+    Column("mp4_motion", String(64)),
+    Column("ai_model", String(64)),
+    Column("ai_prompt", Text),
+    Column("ai_seed", BigInteger),
+    Column("ai_motion_bucket_id", Integer),
+    Column("generation_secs", DOUBLE),
+    Column("created_by", String(255)),
+    Column("created_at", UTCDateTime(), nullable=False, default=utcnow),
+    Column("updated_at", UTCDateTime(), nullable=False, default=utcnow),
+)
+SETTINGS = Table(
+    "image_ar_settings",
+    OWN_METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("setting_key", String(100), nullable=False, unique=True),
+    Column("setting_value", Text),
+    Column("setting_type", String(20), nullable=False, default="string"),
+    Column("description", Text),
+    Column("updated_at", UTCDateTime(), nullable=False, default=utcnow),
+)
 
 JOB_INDEX = "ix_image_ar_job_status_object_id"
 
-
-class ImageArJob(SQLModel, table=True):
-    """Batch bookkeeping per record: who holds it, how often it failed, when to retry (v2).
-
-    status: pending | running (claimed_by holds it until claim_expires_at) | done | failed
-    (retry at next_attempt_at) | given_up. Times are timezone-aware (TIMESTAMPTZ on PostgreSQL,
-    where imagear.db.claims compares them with the server's own clock). See docs/batch.md.
-    """
-
-    __tablename__ = "image_ar_job"
+# Batch bookkeeping per record: who holds it, how often it failed, when to retry (v2).
+# status: pending | running (claimed_by holds it until claim_expires_at) | done | failed
+# (retry at next_attempt_at) | given_up. Times are timezone-aware (TIMESTAMPTZ on PostgreSQL,
+# where imagear.db.claims compares them with the server's own clock). See docs/batch.md.
+JOB = Table(
+    "image_ar_job",
+    OWN_METADATA,
+    Column("object_id", Integer, primary_key=True, autoincrement=False),
+    Column("status", String(20), nullable=False, default="pending"),
+    Column("claimed_by", String(255)),
+    Column("claim_expires_at", AWARE),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("last_error_kind", String(64)),
+    Column("next_attempt_at", AWARE),
+    Column("finished_at", AWARE),
+    Column("updated_at", AWARE, nullable=False, default=utcnow),
     # claims walk (status, object_id) in order and stop after a few rows
-    __table_args__ = (Index(JOB_INDEX, "status", "object_id"),)
-    object_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    status: str = Field(default="pending", max_length=20)
-    claimed_by: str | None = Field(default=None, max_length=255)
-    claim_expires_at: datetime | None = Field(default=None, sa_type=AWARE)
-    attempts: int = 0
-    last_error: str | None = Field(default=None, sa_column=Column(Text))
-    last_error_kind: str | None = Field(default=None, max_length=64)
-    next_attempt_at: datetime | None = Field(default=None, sa_type=AWARE)
-    finished_at: datetime | None = Field(default=None, sa_type=AWARE)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=AWARE)
-
-
-class ImagearSchema(SQLModel, table=True):
-    __tablename__ = "imagear_schema"
-    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
-    version: int = 0
-    upgraded_at: datetime = Field(default_factory=utcnow)
-
-
-SCHEMA_TABLE: Table = ImagearSchema.__table__  # type: ignore[attr-defined]
-
-
-# Core handles on the tables, for the statements of the data layer.
-RECORDS: Table = InformationObject.__table__  # type: ignore[attr-defined]
-FILES: Table = DigitalObject.__table__  # type: ignore[attr-defined]
-CLIPS: Table = ObjectImageAr.__table__  # type: ignore[attr-defined]
-SETTINGS: Table = ImageArSetting.__table__  # type: ignore[attr-defined]
-JOB: Table = ImageArJob.__table__  # type: ignore[attr-defined]
+    Index(JOB_INDEX, "status", "object_id"),
+)
+SCHEMA_TABLE = Table(
+    "imagear_schema",
+    OWN_METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=False, default=1),
+    Column("version", Integer, nullable=False, default=0),
+    Column("upgraded_at", UTCDateTime(), nullable=False, default=utcnow),
+)
 CLIP_COLUMNS = tuple(c.name for c in CLIPS.c)  # what imagear reads and writes of a clip row
 
 

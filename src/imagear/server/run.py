@@ -219,9 +219,13 @@ def start(
     :func:`imagear.logs.configure` (``log_format`` text or json) and every request is logged
     once by :class:`imagear.logs.RequestLog`."""
     from imagear import logs
+    from imagear.server.arenas import bound_arenas
 
+    arenas = bound_arenas()  # first: before any thread exists (see server/arenas.py)
     sock = listen(host, port)
     logs.configure(log_format, level)
+    if arenas is not None:
+        log.info("glibc malloc arenas bounded to %d (MALLOC_ARENA_MAX)", arenas)
     try:
         app = logs.RequestLog(build())
     except BaseException:

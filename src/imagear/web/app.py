@@ -136,35 +136,67 @@ grid_router = APIRouter()
 
 @grid_router.get("/", response_class=HTMLResponse)
 def grid(
-    request: Request, console: ConsoleDep, q: str = "", show: str = "all", page: int = 1
+    request: Request,
+    console: ConsoleDep,
+    q: str = "",
+    show: str = "all",
+    page: int = 1,
+    after: int | None = None,
+    before: int | None = None,
 ) -> Response:
+    """The grid. ``?page=N`` alone is OFFSET paging (the first pages, old links); the pager's
+    links are by key (``?after=ID`` / ``?before=ID``, with ``page`` for the number shown), so a
+    deep page costs what the first one does."""
     app = console.app
     show = show if show in review.FILTERS else "all"
     page = max(1, min(page, 10**7))
     guest = not console.who(request).signed_in  # a guest sees published records only
-    rows, total = review.browse(app, q, show, PAGE_SIZE, (page - 1) * PAGE_SIZE, guest=guest)
+    after, before = _record_key(after), _record_key(before)
+    if after is not None or before is not None:
+        rows, total = review.browse(app, q, show, PAGE_SIZE, 0, after, before, guest=guest)
+    else:
+        offset = (page - 1) * PAGE_SIZE
+        rows, total = review.browse(app, q, show, PAGE_SIZE, offset, guest=guest)
     if guest:  # a failure's text can name a server or a path: not for guests
         rows = [dataclasses.replace(row, job_error=None) for row in rows]
+    capped = total > review.COUNT_CAP
     pages = max(1, math.ceil(total / PAGE_SIZE))
     previews = [_preview_url(app, row) for row in rows]
 
     def link(**changes: object) -> str:
         params = {"q": q, "show": show, "page": page, **changes}
+        if params.get("page") == 1:  # the first page needs no key
+            params.pop("after", None)
+            params.pop("before", None)
         return "/?" + urlencode({k: v for k, v in params.items() if v not in ("", None)})
 
+    more = bool(rows) and (page < pages or (capped and len(rows) == PAGE_SIZE))
+    next_link = link(page=page + 1, after=rows[-1].id) if more else None
+    prev_link = link(page=page - 1, before=rows[0].id) if page > 1 and rows else None
+    if page > 1 and not rows:
+        prev_link = link(page=1)
     return console.page(
         request,
         "grid.html",
         rows=rows,
         previews=previews,
         total=total,
+        capped=capped,
+        count_cap=review.COUNT_CAP,
         q=q,
         show=show,
         page=page,
         pages=pages,
         link=link,
+        next_link=next_link,
+        prev_link=prev_link,
         filters=FILTER_LABELS,
     )
+
+
+def _record_key(value: int | None) -> int | None:
+    """A paging key (a record id) kept within AtoM's ids; None when not given."""
+    return None if value is None else max(0, min(int(value), 2**31))
 
 
 @grid_router.get("/records/{object_id}", response_class=HTMLResponse)
