@@ -180,6 +180,24 @@ def test_heratio_times_are_wall_clock_in_the_zone() -> None:
     assert own.now().tzinfo is UTC
 
 
+def test_heratio_times_default_to_utc_not_this_machines_zone(monkeypatch: Any) -> None:
+    """Issue 23 item 4: Heratio writes UTC; with no time_zone a host in Johannesburg used to
+    write its local time (two hours ahead on Heratio's page)."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setenv("TZ", "Africa/Johannesburg")
+    time.tzset()
+    try:
+        fl = flavour.Flavour(flavour.ATOM, "mysql", None)
+        written = fl.now()
+        assert abs(written - datetime.now(UTC).replace(tzinfo=None)) < timedelta(seconds=5)
+        assert fl.shown_time(written).utcoffset() == timedelta(0)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
 # -- database errors, one line -------------------------------------------------------------------
 
 

@@ -75,7 +75,7 @@ KEYS: tuple[Key, ...] = (
         "time_zone",
         str,
         "Time zone of the times written into Heratio's DATETIME columns, e.g. Europe/Berlin "
-        "(empty: this machine's, as Heratio writes its application's local time)",
+        "(empty: UTC, as Heratio writes them)",
     ),
     Key(
         "max_clip_mb",
@@ -128,7 +128,7 @@ class Config:
     user: str = "imagear"
     server_url: str = ""  # "" (follow ar_server_url) | "in-process" | an http(s) URL
     heratio_user_id: int | None = None
-    time_zone: str = ""  # "" = this machine's zone
+    time_zone: str = ""  # "" = UTC on a Heratio database (as Heratio writes)
     max_clip_mb: float = DEFAULT_MAX_CLIP_MB
     path: Path | None = None  # the file that was read, if any
     sources: dict[str, str] = field(default_factory=dict)
@@ -137,7 +137,8 @@ class Config:
         return {k: getattr(self, k) for k in KEY_NAMES}
 
     def zone(self) -> tzinfo | None:
-        """The configured time zone (None: this machine's); checked when the config loads."""
+        """The configured time zone (None: UTC on Heratio's tables); checked when the config
+        loads."""
         return ZoneInfo(self.time_zone) if self.time_zone else None
 
 
@@ -214,7 +215,7 @@ def _time_zone(value: str, origin: str) -> str:
             raise ConfigError(
                 f"time_zone in {origin} is not a time zone name: {value!r}.",
                 "Use an IANA name such as Europe/Berlin or UTC (the zone Heratio's app.timezone "
-                "names), or leave it empty for this machine's zone.",
+                "names), or leave it empty for UTC.",
             ) from None
     return text
 

@@ -7,7 +7,7 @@ Two kinds:
   ``information_object_i18n`` tables. Titles are read from ``information_object_i18n`` (the
   record's source culture first, else any culture), AtoM's root description (the one without
   a parent) is not a record, timestamps written into Heratio's timezone-less DATETIME columns
-  are wall-clock times in the configured zone (Heratio writes the application's local time),
+  are UTC as Heratio writes them (or wall-clock times in the configured ``time_zone``),
   and every ``object_image_ar`` value is fitted to the column types Heratio's install made
   (:meth:`Flavour.fit`): MySQL in strict mode refuses a value that does not fit.
 
@@ -21,7 +21,7 @@ import threading
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -98,7 +98,7 @@ class Flavour:
 
     kind: str
     family: str  # sqlite | postgresql | mysql
-    zone: tzinfo | None = None  # wall-clock zone of Heratio's DATETIMEs; None: this machine's
+    zone: tzinfo | None = None  # wall-clock zone of Heratio's DATETIMEs; None: UTC (Heratio's)
     clip_columns: Mapping[str, ColumnLimit] = field(default_factory=dict)
 
     @property
@@ -149,19 +149,17 @@ class Flavour:
 
     def now(self) -> datetime:
         """The time to write into object_image_ar / image_ar_settings: aware UTC on imagear's
-        own database (as before); on AtoM/Heratio's the naive wall-clock time in the zone."""
+        own database (as before); on AtoM/Heratio's the naive wall-clock time in the configured
+        zone, UTC when none is configured (Heratio writes UTC), never this machine's zone."""
         if not self.is_atom:
             return utcnow()
-        now = datetime.now(self.zone) if self.zone is not None else datetime.now().astimezone()
-        return now.replace(tzinfo=None, microsecond=0)
+        return datetime.now(self.zone or UTC).replace(tzinfo=None, microsecond=0)
 
     def shown_time(self, value: Any) -> Any:
         """A time read back from object_image_ar: on AtoM/Heratio's, aware in the zone."""
         if not self.is_atom or not isinstance(value, datetime) or value.tzinfo is not None:
             return value
-        if self.zone is not None:
-            return value.replace(tzinfo=self.zone)
-        return value.astimezone()  # a naive value is this machine's local time
+        return value.replace(tzinfo=self.zone or UTC)
 
     def clip_row(self, values: Mapping[Any, Any]) -> dict[str, Any]:
         """An object_image_ar row as imagear shows it, whichever kind wrote it: its columns
@@ -224,14 +222,14 @@ def detect(conn: Connection) -> str:
 
 
 def set_time_zone(engine: Engine, zone: tzinfo | None) -> None:
-    """The wall-clock zone of Heratio's timestamps for ``engine`` (None: this machine's)."""
+    """The wall-clock zone of Heratio's timestamps for ``engine`` (None: UTC)."""
     with _lock:
         _zones[engine] = zone
         _flavours.pop(engine, None)
 
 
 def zone_of(engine: Engine) -> tzinfo | None:
-    """The zone handed in by :func:`set_time_zone` (None: this machine's)."""
+    """The zone handed in by :func:`set_time_zone` (None: UTC)."""
     with _lock:
         return _zones.get(engine)
 

@@ -171,7 +171,7 @@ def init_db(
 ) -> Engine:
     """Open the database at ``url``, creating it and adding ``seed_rows`` on first use.
     ``time_zone``: the wall-clock zone of the timestamps written into Heratio's tables on an
-    AtoM/Heratio database (None: this machine's). ``on_create``: see :func:`upgrade`."""
+    AtoM/Heratio database (None: UTC). ``on_create``: see :func:`upgrade`."""
     engine = make_engine(url)
     flavour.set_time_zone(engine, time_zone)
     upgrade(engine, seed_rows=seed_rows, on_create=on_create)
