@@ -104,7 +104,7 @@ def resolve(app: App, req: AnimateRequest, settings: Settings) -> Resolved | Ani
     """The record, its master image and the options of its generation; the skipped outcome
     when it has a clip and ``force`` is false."""
     oid = int(req.object_id)
-    settings.require_generation()
+    settings.require_generation(button=False)  # ar_user_button is the record pages' button
     config = app.config
     store.sweep_parts(store.record_dir(config, oid))  # .part files of runs that died
     found = clips_db.lookup(app.engine, oid)
