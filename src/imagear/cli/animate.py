@@ -33,7 +33,7 @@ from imagear.cli._render import (
     sigterm_as_interrupt,
     size_text,
 )
-from imagear.cli._text import text
+from imagear.cli._text import text, visible
 from imagear.cli.gen_options import (
     FpsOpt,
     FramesOpt,
@@ -274,12 +274,14 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
     from imagear.animate import Animator
     from imagear.domain import json_object
     from imagear.pool import pool_lines
+    from imagear.settings import warnings as settings_warnings
     from imagear.urls import redact_url
 
     with handle_errors(as_json, reword=lambda s, _err: _not_circular(s)):
         app = get_app(ctx, read_only=True)
         with Animator(app) as animator:
             settings = animator.settings()
+            stored_warnings = settings_warnings(app.engine)
             route = animator.route(settings)  # where requests go, and why
             route_json = {**json_object(route), "url": redact_url(route.url) if route.url else None}
             try:
@@ -287,6 +289,8 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
             except ServerError as err:
                 if route.warning:
                     warn(route.warning)
+                for stored in stored_warnings:
+                    warn(visible(stored))
                 url = redact_url(route.url or "")
                 unreachable = {"reachable": False, "url": url, "route": route_json}
                 report(_not_circular(said(err)), as_json, wrap=unreachable)
@@ -296,7 +300,7 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
     if as_json:
         model = {"name": settings.ar_model, "available": problem is None}
         data = {**h.as_dict(), "route": route_json, **({"pool": pool} if pool else {})}
-        data.update(ar_model=model, exit_code=0)
+        data.update(ar_model=model, settings_warnings=stored_warnings, exit_code=0)
         if problem is None:
             print_json(data)
     else:
@@ -305,6 +309,8 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
             console.print(text(line))
     if route.warning:
         warn(route.warning)
+    for stored in stored_warnings:  # settings imagear does not use as stored
+        warn(visible(stored))
     if problem is not None:  # the report, then the failure (in the same JSON document)
         report(_not_circular(said(problem)), as_json, wrap=data)
 

@@ -1,0 +1,86 @@
+"""Heratio drop-in, part 2 (issue 23): what a live Heratio site stores and expects, on AtoM's and
+Heratio's own DDL on the real MariaDB (tests/heratio_fixture.py): settings Heratio's form wrote,
+times, toggles, the rows Heratio wrote, replacing, verdicts, grants and the strict SQL modes.
+
+Needs the MariaDB/MySQL at 127.0.0.1:3306 (conftest.MYSQL_URL), as tests/test_heratio.py.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from heratio_fixture import (  # noqa: F401 (the atom_db and heratio_env fixtures)
+    AtomDatabase,
+    atom_db_fixture,
+    heratio_env_fixture,
+)
+from imagear.cli import app as cli
+
+pytestmark = pytest.mark.mysql
+
+FAST = ["--model", "kenburns", "--frames", "20", "--fps", "10", "--width", "256", "--height", "160"]
+TOKEN = "heratio-web-token-0123456789"
+
+
+def invoke(runner: Any, *args: str) -> Any:
+    return runner.invoke(cli, list(args), catch_exceptions=False)
+
+
+def set_row(db: AtomDatabase, key: str, value: str) -> None:
+    """A settings row as Heratio's settings form writes it."""
+    db.execute(
+        "UPDATE image_ar_settings SET setting_value = %s WHERE setting_key = %s", (value, key)
+    )
+
+
+def web_client(env: dict[str, str]) -> Any:
+    from fastapi.testclient import TestClient
+
+    from imagear.app import App
+    from imagear.web.app import create_app
+
+    return TestClient(create_app(App.load(), TOKEN), base_url="http://127.0.0.1")
+
+
+# -- settings Heratio's form stored (items 5, 12, 17) -----------------------------------------------
+
+
+def test_values_heratio_stored_are_used_nearest_and_warned(
+    heratio_env: dict[str, str], atom_db: AtomDatabase, runner: Any
+) -> None:
+    """Item 12: out-of-range values Heratio stored are the nearest valid value, never a silent
+    default, with a warning in `settings list`, `health` and the admin page. Item 17: an
+    ar_model Heratio's settings page cannot show is a warning there too. Item 5: Heratio's '0'
+    for an empty default prompt is no prompt."""
+    set_row(atom_db, "ar_num_frames", "60")
+    set_row(atom_db, "ar_request_timeout", "30")
+    set_row(atom_db, "ar_model", "kenburns")
+    set_row(atom_db, "ar_default_prompt", "0")
+    listed = invoke(runner, "settings", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    values = json.loads(listed.stdout)
+    assert values["ar_num_frames"] == 49 and values["ar_request_timeout"] == 60
+    assert values["ar_default_prompt"] == ""
+    said = " ".join(listed.stderr.split())
+    assert "ar_num_frames (60) is outside imagear's range 8..49; imagear uses 49" in said
+    assert "ar_request_timeout (30)" in said and "imagear uses 60" in said
+    assert "ar_model is kenburns" in said and "reset it to svd" in said
+    assert "ar_default_prompt" not in said  # '0' is Heratio's empty, not a problem
+
+    health = invoke(runner, "health", "--json")
+    assert health.exit_code == 0, health.output
+    assert any("ar_num_frames (60)" in w for w in json.loads(health.stdout)["settings_warnings"])
+    assert "imagear uses 49" in " ".join(health.stderr.split())
+
+    page = web_client(heratio_env).get(
+        "/admin/image-ar/settings", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert page.status_code == 200, page.text
+    assert "ar_num_frames (60) is outside" in page.text and "reset it to svd" in page.text
+
+    set_row(atom_db, "ar_model", "wan-2.1")  # one Heratio's page offers: no warning
+    quiet = invoke(runner, "settings", "list", "--json")
+    assert "ar_model" not in quiet.stderr
