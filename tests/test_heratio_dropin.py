@@ -84,3 +84,45 @@ def test_values_heratio_stored_are_used_nearest_and_warned(
     set_row(atom_db, "ar_model", "wan-2.1")  # one Heratio's page offers: no warning
     quiet = invoke(runner, "settings", "list", "--json")
     assert "ar_model" not in quiet.stderr
+
+
+# -- the tables imagear makes on an AtoM-only database (item 7) ------------------------------------
+
+
+def _ddl(db: AtomDatabase, table: str) -> str:
+    import re
+
+    return re.sub(r" AUTO_INCREMENT=\d+", "", db.show_create(table))
+
+
+def test_missing_heratio_tables_equal_heratios_install_sql(
+    heratio_env: dict[str, str], atom_db: AtomDatabase, runner: Any
+) -> None:
+    """Item 7: key names, DECIMAL(6,2), the settings' 'string' default and self-updating
+    timestamp, the database's collation: SHOW CREATE TABLE as after Heratio's install.sql."""
+    tables = ("object_image_ar", "image_ar_settings")
+    installed = {t: _ddl(atom_db, t) for t in tables}
+    for table in tables:
+        atom_db.execute(f"DROP TABLE {table}")  # an AtoM without Heratio's package
+    assert invoke(runner, "records", "list").exit_code == 0
+    for table in tables:
+        assert _ddl(atom_db, table) == installed[table], table
+    # Heratio's own settings form inserts with no type and relies on the table's default
+    atom_db.execute("INSERT INTO image_ar_settings (setting_key, setting_value) VALUES ('x', 'y')")
+    row = atom_db.rows(
+        "SELECT setting_type, updated_at FROM image_ar_settings WHERE setting_key='x'"
+    )
+    assert row[0]["setting_type"] == "string" and row[0]["updated_at"] is not None
+
+
+def test_made_in_the_databases_own_collation(
+    heratio_env: dict[str, str], atom_db: AtomDatabase, runner: Any
+) -> None:
+    atom_db.execute(
+        f"ALTER DATABASE `{atom_db.name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci"
+    )
+    for table in ("object_image_ar", "image_ar_settings"):
+        atom_db.execute(f"DROP TABLE {table}")
+    assert invoke(runner, "records", "list").exit_code == 0
+    for table in ("object_image_ar", "image_ar_settings"):
+        assert "COLLATE=utf8mb4_unicode_520_ci" in atom_db.show_create(table), table

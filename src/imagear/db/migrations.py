@@ -19,17 +19,20 @@ they are missing; imagear's own ``image_ar_job``, ``imagear_review`` (the web co
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, select, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import SQLModel
 
 from imagear.db import diagnose, flavour, locks
-from imagear.db.engine import make_engine
+from imagear.db.engine import family, make_engine
 from imagear.db.review import ImagearReview
 from imagear.db.schema import (
+    HERATIO_COLLATION,
+    HERATIO_MYSQL_DDL,
     HERATIO_TABLES,
     SCHEMA_TABLE,
     SETTINGS,
@@ -61,6 +64,16 @@ def _heratio_tables(conn: Connection) -> None:
     """imagear's own database: its four tables. An AtoM/Heratio database: only Heratio's two
     tables, in Heratio's shape, and only when missing (AtoM's are AtoM's to make)."""
     if flavour.detect(conn) == flavour.ATOM:
+        if family(conn.dialect.name) == "mysql":  # Heratio's own statements, its collation
+            charset, collation = conn.execute(
+                text("SELECT @@character_set_database, @@collation_database")
+            ).one()
+            own = charset == "utf8mb4" and re.fullmatch(r"utf8mb4_\w+", str(collation))
+            collate = str(collation) if own else HERATIO_COLLATION
+            for table in HERATIO_TABLES:
+                if not conn.dialect.has_table(conn, table.name):
+                    conn.execute(text(HERATIO_MYSQL_DDL[table.name].format(collate=collate)))
+            return
         for table in HERATIO_TABLES:
             table.create(conn, checkfirst=True)
     else:
