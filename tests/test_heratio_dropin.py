@@ -8,6 +8,7 @@ Needs the MariaDB/MySQL at 127.0.0.1:3306 (conftest.MYSQL_URL), as tests/test_he
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +35,36 @@ def set_row(db: AtomDatabase, key: str, value: str) -> None:
     db.execute(
         "UPDATE image_ar_settings SET setting_value = %s WHERE setting_key = %s", (value, key)
     )
+
+
+def heratio_row(db: AtomDatabase, oid: int, path: str | None, **values: Any) -> int:
+    """An object_image_ar row as Heratio writes it (no width/height unless given)."""
+    name = path.rsplit("/", 1)[-1] if path else None
+    columns = {
+        "object_id": oid,
+        "mp4_filename": name,
+        "mp4_path": path,
+        "ai_model": "svd",
+        "created_at": "2024-01-02 03:04:05",
+        "updated_at": "2024-01-02 03:04:05",
+        **values,
+    }
+    names = ", ".join(columns)
+    marks = ", ".join(["%s"] * len(columns))
+    return db.execute(
+        f"INSERT INTO object_image_ar ({names}) VALUES ({marks})", tuple(columns.values())
+    )
+
+
+@pytest.fixture
+def two(atom_db: AtomDatabase, make_image: Any) -> list[int]:
+    """Two AtoM records with master images."""
+    return [
+        atom_db.add_record(
+            {"en": f"Harbour {i}"}, identifier=f"H-{i}", image=make_image(f"h{i}.jpg")
+        )[0]
+        for i in range(2)
+    ]
 
 
 def web_client(env: dict[str, str]) -> Any:
@@ -126,3 +157,39 @@ def test_made_in_the_databases_own_collation(
     assert invoke(runner, "records", "list").exit_code == 0
     for table in ("object_image_ar", "image_ar_settings"):
         assert "COLLATE=utf8mb4_unicode_520_ci" in atom_db.show_create(table), table
+
+
+# -- rows Heratio wrote (item 10) ------------------------------------------------------------------
+
+
+def test_rows_heratio_wrote_without_sizes_or_a_video(
+    heratio_env: dict[str, str], atom_db: AtomDatabase, two: list[int], runner: Any
+) -> None:
+    """Item 10: a row without width/height is shown without 'NonexNone'; a row without
+    mp4_path is no video (as Heratio treats it): animate and batch take the record again."""
+    sized, pathless = two
+    storage = Path(heratio_env["IMAGEAR_STORAGE_ROOT"])
+    folder = storage / "uploads" / "ar" / str(sized)
+    folder.mkdir(parents=True)
+    (folder / "svd_h0_123456.mp4").write_bytes(b"\0" * 64)
+    heratio_row(atom_db, sized, f"/uploads/ar/{sized}/svd_h0_123456.mp4")
+    heratio_row(atom_db, pathless, None)
+    for args in (("recent",), ("records", "show", str(sized))):
+        shown = invoke(runner, *args)
+        assert shown.exit_code == 0, shown.output
+        assert "None" not in shown.output, args
+    page = web_client(heratio_env).get(
+        f"/records/{sized}", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert page.status_code == 200 and "None" not in page.text
+
+    listed = json.loads(invoke(runner, "records", "list", "--json").stdout)
+    flags = {r["id"]: r["has_animation"] for r in listed["records"]}
+    assert flags == {sized: True, pathless: False}
+    plan = invoke(runner, "batch", "--dry-run", "--json", *FAST)
+    assert plan.exit_code == 0, plan.output
+    assert str(pathless) in plan.stdout and str(sized) not in plan.stdout
+    made = invoke(runner, "animate", "--object-id", str(pathless), *FAST)  # no --force needed
+    assert made.exit_code == 0 and "already has" not in made.output, made.output
+    row = atom_db.rows("SELECT * FROM object_image_ar WHERE object_id = %s", (pathless,))
+    assert len(row) == 1 and row[0]["mp4_path"] and row[0]["ai_model"] == "kenburns"

@@ -98,7 +98,7 @@ def commit_clip(
     try:
         with clips_db.replacing(app.engine, object_id) as slot:
             row = slot.row
-            if row is not None and not force:
+            if row is not None and row.has_video and not force:  # a row with no video: ours
                 part.discard()
                 for extra in extras.values():
                     extra.discard()

@@ -96,6 +96,11 @@ def _interrupted(object_id: int, replacing: bool | None, as_json: bool) -> None:
     raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
+def _dimensions(width: object, height: object) -> str:
+    """``WxH`` of a clip row, ``-`` when the row does not say (Heratio writes such rows)."""
+    return f"{width}x{height}" if width and height else "-"
+
+
 def _print_outcome(outcome: "AnimateOutcome", as_json: bool) -> None:
     if as_json:
         print_json(outcome_json(outcome))
@@ -114,7 +119,7 @@ def _print_outcome(outcome: "AnimateOutcome", as_json: bool) -> None:
     )
     console.print(
         text(
-            f"  {size_text(a.mp4_size)}, {a.mp4_width}x{a.mp4_height}, "
+            f"  {size_text(a.mp4_size)}, {a.dimensions or 'size unknown'}, "
             f"{mp4.get('frames', '?')} frames at {a.mp4_fps:g} fps "
             f"({a.mp4_duration_secs} s); model {a.ai_model}, "
             f"seed {a.ai_seed}, generated in {a.generation_secs} s"
@@ -389,8 +394,8 @@ def recent(
             text(r.get("ai_model") or "-"),
             text(r.get("ai_prompt") or "-"),
             size_text(size if isinstance(size, int | float) else None),
-            f"{r.get('mp4_width')}x{r.get('mp4_height')}",
-            f"{r.get('generation_secs')} s",
+            _dimensions(r.get("mp4_width"), r.get("mp4_height")),
+            "-" if r.get("generation_secs") is None else f"{r.get('generation_secs')} s",
             str(r.get("updated_at") or r.get("created_at") or "")[:19].replace("T", " "),
         )
     console.print(table)

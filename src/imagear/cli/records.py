@@ -173,12 +173,16 @@ def show(
         console.print("Master image: none")
     if rec.animation:
         a = rec.animation
+        parts = [a.dimensions or "size unknown"]  # Heratio writes rows without some values
+        if a.mp4_fps is not None:
+            parts[0] += f" @ {a.mp4_fps} fps"
+        if a.mp4_duration_secs is not None:
+            parts.append(f"{a.mp4_duration_secs} s")
+        parts.append(f"model {a.ai_model or 'unknown'}")
+        if a.ai_seed is not None:
+            parts.append(f"seed {a.ai_seed}")
         console.print(
-            text(
-                f"Animation: {a.mp4_path}  {a.mp4_width}x{a.mp4_height} @ {a.mp4_fps} "
-                f"fps, {a.mp4_duration_secs} s, model {a.ai_model}, seed {a.ai_seed}"
-            ),
-            soft_wrap=True,
+            text(f"Animation: {a.mp4_path or '(no video)'}  {', '.join(parts)}"), soft_wrap=True
         )
     else:
         console.print("Animation: none")

@@ -110,7 +110,7 @@ def resolve(app: App, req: AnimateRequest, settings: Settings) -> Resolved | Ani
     found = clips_db.lookup(app.engine, oid)
     if not found.record_exists:
         raise RecordNotFound(f"Record {oid} does not exist.")
-    if found.clip is not None and not req.force:
+    if found.clip is not None and found.clip.has_video and not req.force:
         validate(app, req, settings)  # a typo fails whatever the record's state
         existing = found.clip
         force = (req.wording or OPTION_NAMES).label("force", "option")
