@@ -126,7 +126,10 @@ def test_skip_then_force_replaces(app: App, remote: FakeVideoServer, make_image:
     assert first.file is not None and not first.file.exists()
     row = row_of(app, oid)
     assert row is not None and row.mp4_filename == second.file.name  # type: ignore[union-attr]
-    assert first.animation is not None and row.id == first.animation.id  # updated in place
+    # replaced as Heratio replaces: the old row deleted, a new one (a later id) inserted
+    assert first.animation is not None and first.animation.id is not None
+    assert row.id is not None and row.id > first.animation.id
+    assert second.animation is not None and second.animation.id == row.id
     assert listing(app, oid) == with_companions(row.mp4_filename)
 
 

@@ -193,3 +193,40 @@ def test_rows_heratio_wrote_without_sizes_or_a_video(
     assert made.exit_code == 0 and "already has" not in made.output, made.output
     row = atom_db.rows("SELECT * FROM object_image_ar WHERE object_id = %s", (pathless,))
     assert len(row) == 1 and row[0]["mp4_path"] and row[0]["ai_model"] == "kenburns"
+
+
+# -- replacing as Heratio does (item 3) ------------------------------------------------------------
+
+
+def test_replace_is_a_new_row_and_a_failed_insert_loses_nothing(
+    heratio_env: dict[str, str], atom_db: AtomDatabase, two: list[int], runner: Any
+) -> None:
+    """Item 3: Heratio deletes the old row and inserts a new one; its recent list goes by id.
+    The delete and the insert are one transaction: when the insert fails, the old row and
+    its file stand and the new file is gone."""
+    oid, other = two
+    storage = Path(heratio_env["IMAGEAR_STORAGE_ROOT"])
+    folder = storage / "uploads" / "ar" / str(oid)
+    assert invoke(runner, "animate", "--object-id", str(oid), *FAST).exit_code == 0
+    assert invoke(runner, "animate", "--object-id", str(other), *FAST).exit_code == 0
+    first = atom_db.rows("SELECT * FROM object_image_ar WHERE object_id = %s", (oid,))[0]
+    forced = invoke(runner, "animate", "--object-id", str(oid), *FAST, "--force")
+    assert forced.exit_code == 0, forced.output
+    rows = atom_db.rows("SELECT * FROM object_image_ar WHERE object_id = %s", (oid,))
+    assert len(rows) == 1 and rows[0]["id"] > first["id"]
+    # Heratio's "recent generations": by id, newest first: the replaced clip is on top
+    newest = atom_db.rows("SELECT object_id FROM object_image_ar ORDER BY id DESC LIMIT 1")
+    assert newest[0]["object_id"] == oid
+    kept = rows[0]
+    files = sorted(p.name for p in folder.iterdir())
+
+    atom_db.execute(
+        "CREATE TRIGGER refuse_insert BEFORE INSERT ON object_image_ar FOR EACH ROW "
+        "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no inserts today'"
+    )
+    failed = runner.invoke(cli, ["animate", "--object-id", str(oid), *FAST, "--force"])
+    assert failed.exit_code != 0 and "Traceback" not in failed.output
+    assert "no inserts today" in " ".join(failed.output.split())
+    after = atom_db.rows("SELECT * FROM object_image_ar WHERE object_id = %s", (oid,))
+    assert after == [kept]  # the delete was rolled back with the insert
+    assert sorted(p.name for p in folder.iterdir()) == files  # old clip kept, new one gone

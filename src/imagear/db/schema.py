@@ -82,6 +82,8 @@ class ObjectImageAr(SQLModel, table=True):
     """One animation per record (UNIQUE object_id), as Heratio's ahg-image-ar writes it."""
 
     __tablename__ = "object_image_ar"
+    # a replaced clip is a new row (as Heratio replaces): SQLite would reuse the deleted id
+    __table_args__ = {"sqlite_autoincrement": True}
     id: int | None = Field(default=None, primary_key=True)
     object_id: int = Field(unique=True)
     digital_object_id: int | None = None
