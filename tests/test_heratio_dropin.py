@@ -67,6 +67,32 @@ def two(atom_db: AtomDatabase, make_image: Any) -> list[int]:
     ]
 
 
+def object_ids(data: Any) -> set[int]:
+    """Every ``object_id`` in a JSON document."""
+    if isinstance(data, dict):
+        found = {int(data["object_id"])} if "object_id" in data else set()
+        return found.union(*(object_ids(v) for v in data.values()))
+    if isinstance(data, list):
+        return set().union(*(object_ids(v) for v in data))
+    return set()
+
+
+def planned(runner: Any, *args: str) -> set[int]:
+    """The records ``batch --dry-run`` would take."""
+    plan = invoke(runner, "batch", "--dry-run", "--json", *args, *FAST)
+    assert plan.exit_code == 0, plan.output
+    return object_ids(json.loads(plan.stdout))
+
+
+def heratio_replaces(db: AtomDatabase, storage: Path, oid: int, name: str, data: bytes) -> None:
+    """Heratio's replace: its new file, the old row deleted and a new one inserted."""
+    folder = storage / "uploads" / "ar" / str(oid)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+    db.execute("DELETE FROM object_image_ar WHERE object_id = %s", (oid,))
+    heratio_row(db, oid, f"/uploads/ar/{oid}/{name}", mp4_size=len(data))
+
+
 def web_client(env: dict[str, str]) -> Any:
     from fastapi.testclient import TestClient
 
@@ -230,3 +256,60 @@ def test_replace_is_a_new_row_and_a_failed_insert_loses_nothing(
     after = atom_db.rows("SELECT * FROM object_image_ar WHERE object_id = %s", (oid,))
     assert after == [kept]  # the delete was rolled back with the insert
     assert sorted(p.name for p in folder.iterdir()) == files  # old clip kept, new one gone
+
+
+# -- a verdict is on the clip it judged (item 11) --------------------------------------------------
+
+
+def test_an_approval_does_not_survive_heratio_replacing_the_clip(
+    heratio_env: dict[str, str], atom_db: AtomDatabase, two: list[int], runner: Any
+) -> None:
+    from imagear import review
+    from imagear.app import App
+
+    oid, other = two
+    storage = Path(heratio_env["IMAGEAR_STORAGE_ROOT"])
+    for record in two:
+        assert invoke(runner, "animate", "--object-id", str(record), *FAST).exit_code == 0
+    app = App.load()
+    review.approve(app, oid, "curator")
+    assert review.state(app, oid) is not None and review.state(app, oid).state == "approved"  # type: ignore[union-attr]
+    assert planned(runner, "--all") == {other}  # the approved clip is kept
+    rows, _ = review.browse(app)
+    assert {r.id: r.review for r in rows}[oid] == "approved"
+
+    heratio_replaces(atom_db, storage, oid, "svd_h0_654321.mp4", b"\0" * 128)
+    assert review.state(app, oid) is None  # Heratio's clip is unreviewed
+    assert planned(runner, "--all") == {oid, other}
+    rows, _ = review.browse(app)
+    assert {r.id: r.review for r in rows}[oid] is None
+
+    # the same path with other contents: the checksum tells
+    review.approve(app, oid, "curator")
+    assert review.state(app, oid) is not None
+    (storage / "uploads" / "ar" / str(oid) / "svd_h0_654321.mp4").write_bytes(b"\1" * 128)
+    assert review.state(app, oid) is None
+
+
+def test_verdicts_from_before_are_bound_to_the_clip_they_have(
+    heratio_env: dict[str, str], atom_db: AtomDatabase, two: list[int], runner: Any
+) -> None:
+    """The schema v4 migration: an existing verdict names the record's clip of now."""
+    oid, other = two
+    storage = Path(heratio_env["IMAGEAR_STORAGE_ROOT"])
+    for record in two:
+        assert invoke(runner, "animate", "--object-id", str(record), *FAST).exit_code == 0
+    # back to schema v3: imagear_review without the clip columns, one approval in it
+    atom_db.execute("ALTER TABLE imagear_review DROP COLUMN clip_path, DROP COLUMN clip_sha256")
+    atom_db.execute("UPDATE imagear_schema SET version = 3")
+    atom_db.execute(
+        "INSERT INTO imagear_review (object_id, state, reviewed_by, reviewed_at) "
+        "VALUES (%s, 'approved', 'curator', NOW())",
+        (oid,),
+    )
+    assert planned(runner, "--all") == {other}  # upgraded: the verdict holds for that clip
+    judged = atom_db.rows("SELECT clip_path FROM imagear_review WHERE object_id = %s", (oid,))
+    path = atom_db.rows("SELECT mp4_path FROM object_image_ar WHERE object_id = %s", (oid,))
+    assert judged[0]["clip_path"] == path[0]["mp4_path"]
+    heratio_replaces(atom_db, storage, oid, "svd_h0_111111.mp4", b"\0" * 64)
+    assert planned(runner, "--all") == {oid, other}

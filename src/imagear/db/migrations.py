@@ -14,7 +14,8 @@ Rows whose key is already present are never touched.
 On an AtoM/Heratio database (:mod:`imagear.db.flavour`) step 1 never touches AtoM's tables: it
 creates Heratio's ``object_image_ar`` / ``image_ar_settings`` in Heratio's own shape only when
 they are missing; imagear's own ``image_ar_job``, ``imagear_review`` (the web console's review) and
-``imagear_schema`` are the only other tables it adds. No step ever alters an existing table.
+``imagear_schema`` are the only other tables it adds. No step ever alters a table of AtoM's or
+Heratio's; step 4 adds two columns to imagear's own ``imagear_review``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sqlmodel import SQLModel
 
 from imagear.db import diagnose, flavour, locks
 from imagear.db.engine import family, make_engine
-from imagear.db.review import ImagearReview
+from imagear.db.review import ImagearReview, add_clip_columns
 from imagear.db.schema import (
     HERATIO_COLLATION,
     HERATIO_MYSQL_DDL,
@@ -46,7 +47,7 @@ from imagear.db.schema import (
 from imagear.errors import StorageError
 from imagear.urls import redact_url
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _create(*models: type[SQLModel]) -> Callable[[Connection], None]:
@@ -85,6 +86,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "Heratio tables", _heratio_tables),
     (2, "batch job table", _create(ImageArJob)),
     (3, "web console review table", _create(ImagearReview)),
+    (4, "a verdict names the clip it judged", add_clip_columns),
 ]
 
 
