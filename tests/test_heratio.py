@@ -152,8 +152,9 @@ def test_records_list_and_show_read_atoms_titles(
     rows = {r["id"]: r for r in listed["records"]}
     assert set(rows) == set(records.values())  # AtoM's root description is no record
     assert listed["total"] == 4
-    assert rows[records["harbour"]]["title"] == "Harbour, 1911"  # the source culture's title
-    assert rows[records["french"]]["title"] == "Moulin"  # source culture fr
+    assert rows[records["harbour"]]["title"] == "Harbour, 1911"  # culture en (the default)
+    # as Heratio shows it: the interface culture (en), not the source culture (fr)
+    assert rows[records["french"]]["title"] == "Mill (English)"
     assert rows[records["only_es"]]["title"] == "Faro de la costa"  # any culture, when needed
     assert rows[records["harbour"]]["identifier"] == "F1-S2-3"
     assert rows[records["harbour"]]["has_master"] is True
@@ -165,7 +166,7 @@ def test_records_list_and_show_read_atoms_titles(
     assert record["master"]["usage_id"] == 140  # the master, not its derivatives
     assert record["master"]["name"] == "lighthouse.jpg"
     text = invoke(runner, "records", "list")
-    assert "Faro de la costa" in text.output and "Moulin" in text.output
+    assert "Faro de la costa" in text.output and "Mill (English)" in text.output
 
 
 def test_records_add_and_import_are_refused(

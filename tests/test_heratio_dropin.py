@@ -313,3 +313,65 @@ def test_verdicts_from_before_are_bound_to_the_clip_they_have(
     assert judged[0]["clip_path"] == path[0]["mp4_path"]
     heratio_replaces(atom_db, storage, oid, "svd_h0_111111.mp4", b"\0" * 64)
     assert planned(runner, "--all") == {oid, other}
+
+
+# -- titles as Heratio shows them (item 8) ---------------------------------------------------------
+
+
+def test_titles_in_the_interface_culture_then_english(
+    heratio_env: dict[str, str],
+    atom_db: AtomDatabase,
+    runner: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Heratio shows the interface culture's title, then the English one; imagear showed the
+    source culture's, then the alphabetically first other."""
+    mill, _ = atom_db.add_record({"en": "Mill", "fr": "Moulin"}, source_culture="fr")
+    bridge, _ = atom_db.add_record(
+        {"de": "Brücke", "en": "Bridge", "nl": "Brug"}, source_culture="nl"
+    )
+    lone, _ = atom_db.add_record({"es": "Faro"}, source_culture="es")
+
+    def titles() -> dict[int, str]:
+        listed = invoke(runner, "records", "list", "--json")
+        assert listed.exit_code == 0, listed.output
+        return {r["id"]: r["title"] for r in json.loads(listed.stdout)["records"]}
+
+    assert titles() == {mill: "Mill", bridge: "Bridge", lone: "Faro"}  # culture en
+    monkeypatch.setenv("IMAGEAR_CULTURE", "fr")
+    assert titles() == {mill: "Moulin", bridge: "Bridge", lone: "Faro"}  # fr, then en
+    monkeypatch.setenv("IMAGEAR_CULTURE", "de")
+    assert titles() == {mill: "Mill", bridge: "Brücke", lone: "Faro"}
+    monkeypatch.setenv("IMAGEAR_CULTURE", "fr;drop")
+    bad = runner.invoke(cli, ["records", "list"])
+    assert bad.exit_code == 2 and "not an AtoM culture code" in bad.output
+
+
+# -- what records show and the config promise (item 15) --------------------------------------------
+
+
+def test_records_show_missing_file_advice_and_user_id_bound(
+    heratio_env: dict[str, str],
+    atom_db: AtomDatabase,
+    two: list[int],
+    runner: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    oid = two[0]
+    for path in atom_db.web_root.rglob("h0*"):
+        path.unlink()
+    shown = runner.invoke(cli, ["records", "show", str(oid)])
+    assert shown.exit_code == 3, shown.output  # the docs promise 3, not "found"
+    assert "h0.jpg" in shown.output and "is not there" in shown.output
+    assert "Traceback" not in shown.output
+
+    bare, _ = atom_db.add_record({"en": "Letter"})
+    none = runner.invoke(cli, ["animate", "--object-id", str(bare), *FAST])
+    assert none.exit_code == 3 and "no master image" in none.output
+    words = " ".join(none.output.split())
+    assert "records add" not in words and "in Heratio" in words  # refused there (exit 4)
+
+    monkeypatch.setenv("IMAGEAR_HERATIO_USER_ID", "2147483648")
+    big = runner.invoke(cli, ["records", "list"])
+    assert big.exit_code == 2 and "at most 2147483647" in " ".join(big.output.split())
+    assert atom_db.rows("SELECT COUNT(*) AS n FROM object_image_ar")[0]["n"] == 0

@@ -337,6 +337,11 @@ def test_atom_kind_on_sqlite(sqlite_url: str, tmp_path: Path) -> None:
     assert flavour.of(engine).is_atom
     rows, total = records_db.page(engine, 10, 0)
     assert total == 2  # not the root description
+    # English first (the default culture), an empty English title skipped
+    assert {r.id: r.title for r in rows} == {450: "Hafen", 451: "Mill"}
+    engine.dispose()
+    engine = db.init_db(sqlite_url, seed_rows=seed_rows(), culture="de")
+    rows, _ = records_db.page(engine, 10, 0)
     assert {r.id: r.title for r in rows} == {450: "Hafen", 451: "Mühle"}
     with pytest.raises(ReadOnlyRecords, match="AtoM/Heratio database"):
         records_db.refuse_adding(engine)

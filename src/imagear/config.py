@@ -11,6 +11,7 @@ then the platformdirs user config dir. Every key can be overridden by ``IMAGEAR_
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -22,6 +23,7 @@ import platformdirs
 import tomli_w
 
 from imagear.errors import ConfigError
+from imagear.limits import MAX_ID
 from imagear.urls import IN_PROCESS, check_server_url
 
 APP_NAME = "imagear"
@@ -82,6 +84,12 @@ KEYS: tuple[Key, ...] = (
         float,
         "Largest clip accepted from an image-to-video server, in MB (a larger one is refused)",
     ),
+    Key(
+        "culture",
+        str,
+        "AtoM culture whose titles are shown first on an AtoM/Heratio database, then English "
+        "(Heratio's interface culture; e.g. fr, pt_BR)",
+    ),
 )
 KEY_NAMES = tuple(k.name for k in KEYS)
 
@@ -100,6 +108,7 @@ def default_values() -> dict[str, Any]:
         "heratio_user_id": None,
         "time_zone": "",
         "max_clip_mb": DEFAULT_MAX_CLIP_MB,
+        "culture": "en",
     }
 
 
@@ -130,6 +139,7 @@ class Config:
     heratio_user_id: int | None = None
     time_zone: str = ""  # "" = UTC on a Heratio database (as Heratio writes)
     max_clip_mb: float = DEFAULT_MAX_CLIP_MB
+    culture: str = "en"  # AtoM's interface culture of the titles shown (then English)
     path: Path | None = None  # the file that was read, if any
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -169,7 +179,20 @@ def _coerce(key: Key, value: Any, origin: str) -> Any:
         return _server_url(value, origin)
     if key.name == "time_zone":
         return _time_zone(value, origin)
+    if key.name == "culture":
+        return _culture(value, origin)
     return value
+
+
+def _culture(value: str, origin: str) -> str:
+    """An AtoM culture code (information_object_i18n.culture: VARCHAR(7)), e.g. en, pt_BR."""
+    text = value.strip() or "en"
+    if not re.fullmatch(r"[a-z]{2,3}(_[A-Za-z0-9]{2,3})?", text):
+        raise ConfigError(
+            f"culture in {origin} is not an AtoM culture code: {value!r}.",
+            "Use the code of Heratio's interface language, such as en, fr or pt_BR.",
+        )
+    return text
 
 
 def _user_id(key: Key, value: Any, origin: str) -> int | None:
@@ -180,6 +203,12 @@ def _user_id(key: Key, value: Any, origin: str) -> int | None:
         number = int(str(value).strip()) if not isinstance(value, bool | float) else 0
     except ValueError:
         number = 0
+    if number > MAX_ID:  # created_by is an INT: a larger id fails only after generating
+        raise ConfigError(
+            f"{key.name} in {origin} is {number}, larger than a Heratio user id can be "
+            f"(object_image_ar.created_by is an INT: at most {MAX_ID}).",
+            "Find the id in Heratio's user admin (or its `user` table).",
+        )
     if number < 1:
         raise ConfigError(
             f"{key.name} in {origin} must be a Heratio user id (a whole number above 0) or "

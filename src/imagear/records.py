@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from imagear.app import App
+from imagear.db import clips as clips_db
 from imagear.db import records as records_db
 from imagear.db.rows import FileRow
 from imagear.db.schema import USAGE_MASTER
@@ -103,8 +104,13 @@ def master_image(
     """The master image of a record from its digital_object ``row`` (None: it has none),
     located on disk; raises NoMasterImage, UnsafePath or (``check_file``) ImageMissing."""
     if row is None or row.get("id") is None:
+        heratio = clips_db.is_heratio(app.engine)  # records' files are AtoM's to add there
         raise NoMasterImage(
-            f"Record {object_id} has no master image (no top-level image/* digital object)."
+            f"Record {object_id} has no master image (no top-level image/* digital object).",
+            "Attach an image to the record in Heratio; imagear does not add files to "
+            "an AtoM/Heratio database."
+            if heratio
+            else "Attach an image with {add:IMAGE}.",
         )
     places = master_places(app.config.images_root, object_id, row.get("path"), row.get("name"))
     file = next((place for place in places if place.is_file()), places[0])
@@ -381,13 +387,17 @@ def import_csv(app: App, csv_path: Path, allow_duplicates: bool = False) -> Impo
     return report
 
 
-def get_record(app: App, object_id: int) -> Record:
-    """One record with its master image (if any) and its animation (if any)."""
+def get_record(app: App, object_id: int, *, check_file: bool = False) -> Record:
+    """One record with its master image (if any) and its animation (if any, with a video).
+    ``check_file``: a master whose file is not on disk is ImageMissing (every place looked
+    at), as ``records show`` promises (exit 3)."""
     found = records_db.get(app.engine, object_id)
     if found is None:
         raise RecordNotFound(f"Record {object_id} does not exist.")
     try:
-        master: MasterImage | None = master_image(app, object_id, found.master, check_file=False)
+        master: MasterImage | None = master_image(
+            app, object_id, found.master, check_file=check_file
+        )
     except (NoMasterImage, UnsafePath):
         master = None
     return Record(
@@ -397,7 +407,7 @@ def get_record(app: App, object_id: int) -> Record:
         master=master,
         animation=found.animation,
         has_master=master is not None,
-        has_animation=found.animation is not None,
+        has_animation=found.animation is not None and found.animation.has_video,
     )
 
 

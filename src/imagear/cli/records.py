@@ -154,7 +154,7 @@ def show(
     from imagear import records as svc
 
     with handle_errors(as_json):
-        rec = svc.get_record(get_app(ctx, read_only=True), object_id)
+        rec = svc.get_record(get_app(ctx, read_only=True), object_id, check_file=True)
     if as_json:
         print_json(rec)
         return

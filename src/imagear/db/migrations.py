@@ -183,12 +183,15 @@ def init_db(
     seed_rows: Sequence[Mapping[str, object]] = (),
     time_zone: tzinfo | None = None,
     on_create: Callable[[str], None] | None = None,
+    culture: str = "en",
 ) -> Engine:
     """Open the database at ``url``, creating it and adding ``seed_rows`` on first use.
     ``time_zone``: the wall-clock zone of the timestamps written into Heratio's tables on an
-    AtoM/Heratio database (None: UTC). ``on_create``: see :func:`upgrade`."""
+    AtoM/Heratio database (None: UTC). ``on_create``: see :func:`upgrade`. ``culture``: the
+    AtoM culture of the titles shown first there (then English)."""
     engine = make_engine(url)
     flavour.set_time_zone(engine, time_zone)
+    flavour.set_culture(engine, culture)
     upgrade(engine, seed_rows=seed_rows, on_create=on_create)
     return engine
 
