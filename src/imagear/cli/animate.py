@@ -292,8 +292,6 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
             try:
                 h = animator.health()
             except ServerError as err:
-                if route.warning:
-                    warn(route.warning)
                 for stored in stored_warnings:
                     warn(visible(stored))
                 url = redact_url(route.url or "")
@@ -312,8 +310,6 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
         console.print(_health_panel(h, settings.ar_model, route))
         for line in pool_lines(h):
             console.print(text(line))
-    if route.warning:
-        warn(route.warning)
     for stored in stored_warnings:  # settings imagear does not use as stored
         warn(visible(stored))
     if problem is not None:  # the report, then the failure (in the same JSON document)
