@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from heratio_fixture import (  # noqa: F401 (the atom_db and heratio_env fixtures)
+    ANSI_MODE,
     AtomDatabase,
     atom_db_fixture,
     heratio_env_fixture,
@@ -24,6 +25,12 @@ pytestmark = pytest.mark.mysql
 
 FAST = ["--model", "kenburns", "--frames", "20", "--fps", "10", "--width", "256", "--height", "160"]
 TOKEN = "heratio-web-token-0123456789"
+
+
+@pytest.fixture(name="heratio_sql_mode")
+def ansi_quotes_on() -> str:
+    """This module's sessions run with ANSI_QUOTES too (tests/test_heratio.py's without)."""
+    return ANSI_MODE
 
 
 def invoke(runner: Any, *args: str) -> Any:
@@ -375,3 +382,29 @@ def test_records_show_missing_file_advice_and_user_id_bound(
     big = runner.invoke(cli, ["records", "list"])
     assert big.exit_code == 2 and "at most 2147483647" in " ".join(big.output.split())
     assert atom_db.rows("SELECT COUNT(*) AS n FROM object_image_ar")[0]["n"] == 0
+
+
+# -- MariaDB in MySQL 8's strict mode (item 18) ----------------------------------------------------
+
+
+def test_imagears_sessions_run_in_mysql8_strict_mode(
+    heratio_env: dict[str, str], atom_db: AtomDatabase, two: list[int], runner: Any
+) -> None:
+    """Every Heratio test runs its sessions (the fixture's and imagear's) with MySQL 8.0's
+    default sql_mode and explicit_defaults_for_timestamp; this module adds ANSI_QUOTES, so
+    imagear's SQL is run with double quotes as identifiers here and as strings there."""
+    from sqlalchemy import text
+
+    from imagear.app import App
+
+    engine = App.load().engine
+    with engine.connect() as conn:
+        mode, explicit = conn.execute(
+            text("SELECT @@SESSION.sql_mode, @@SESSION.explicit_defaults_for_timestamp")
+        ).one()
+    for flag in ("ONLY_FULL_GROUP_BY", "STRICT_TRANS_TABLES", "NO_ZERO_DATE", "ANSI_QUOTES"):
+        assert flag in mode.split(","), flag
+    assert int(explicit) == 1
+    assert invoke(runner, "batch", "--json", *FAST).exit_code == 0  # claims, progress, report
+    assert invoke(runner, "recent", "--json").exit_code == 0
+    assert invoke(runner, "batch", "status", "--json").exit_code == 0
