@@ -408,3 +408,81 @@ def test_imagears_sessions_run_in_mysql8_strict_mode(
     assert invoke(runner, "batch", "--json", *FAST).exit_code == 0  # claims, progress, report
     assert invoke(runner, "recent", "--json").exit_code == 0
     assert invoke(runner, "batch", "status", "--json").exit_code == 0
+
+
+# -- least-privilege grants (item 6) ---------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "heratio.md"
+# AtoM's publication status table (lib.model.schema.sql), for the grant on it
+ATOM_STATUS = (
+    "CREATE TABLE IF NOT EXISTS `status` (`object_id` INTEGER NOT NULL, `type_id` INTEGER, "
+    "`status_id` INTEGER, `id` INTEGER NOT NULL AUTO_INCREMENT, `serial_number` INTEGER NOT "
+    "NULL DEFAULT 0, PRIMARY KEY (`id`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+)
+
+
+def documented_grants() -> list[str]:
+    """The statements of the grants block of docs/heratio.md."""
+    text = DOCS.read_text(encoding="utf-8")
+    block = text.split("<!-- grants:", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    lines = [ln for ln in block.splitlines() if ln.strip() and not ln.strip().startswith("--")]
+    return [s.strip() for s in " ".join(lines).split(";") if s.strip()]
+
+
+def test_the_documented_grants_are_enough_for_every_command(
+    heratio_env: dict[str, str],
+    atom_db: AtomDatabase,
+    two: list[int],
+    runner: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Item 6: a MariaDB user with exactly the grants docs/heratio.md lists creates imagear's
+    tables and runs records, settings, animate, batch, check and the web console."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    user = f"imagear_{uuid.uuid4().hex[:8]}"
+    atom_db.execute(ATOM_STATUS)
+    statements = [
+        s.replace("'imagear'@'%'", f"'{user}'@'%'").replace("heratio.", f"`{atom_db.name}`.")
+        for s in documented_grants()
+    ]
+    assert any(s.startswith("CREATE USER") for s in statements)
+    for statement in statements:
+        atom_db.execute(statement)
+    try:
+        url = make_url(atom_db.url).set(username=user, password="secret")
+        monkeypatch.setenv("IMAGEAR_DATABASE_URL", url.render_as_string(hide_password=False))
+        for args in (
+            ("records", "list"),
+            ("records", "show", str(two[0])),
+            ("settings", "set", "ar_fps", "8"),
+            ("settings", "list"),
+            ("animate", "--object-id", str(two[0]), *FAST),
+            ("animate", "--object-id", str(two[0]), *FAST, "--force"),
+            ("batch", *FAST),
+            ("batch", "status"),
+            ("check", "--all"),
+            ("recent",),
+        ):
+            result = runner.invoke(cli, list(args))
+            assert result.exit_code == 0, (args, result.output)
+        made = {"image_ar_job", "imagear_review", "imagear_schema"}
+        assert made <= atom_db.tables()
+        from fastapi.testclient import TestClient
+
+        from imagear.app import App
+        from imagear.web.app import create_app
+
+        web = TestClient(create_app(App.load(), TOKEN), base_url="http://127.0.0.1")
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        for page in ("/", f"/records/{two[0]}", "/admin/image-ar/settings", "/batch"):
+            answer = web.get(page, headers=auth)
+            assert answer.status_code == 200, (page, answer.text[:300])
+        approved = web.post(f"/records/{two[0]}/approve", headers=auth, follow_redirects=False)
+        assert approved.status_code in (200, 303), approved.text[:300]
+        deleted = runner.invoke(cli, ["delete", "--object-id", str(two[1])])
+        assert deleted.exit_code == 0, deleted.output
+    finally:
+        atom_db.execute(f"DROP USER IF EXISTS '{user}'@'%'")
