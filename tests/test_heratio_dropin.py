@@ -486,3 +486,32 @@ def test_the_documented_grants_are_enough_for_every_command(
         assert deleted.exit_code == 0, deleted.output
     finally:
         atom_db.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+
+
+# -- times (item 4) ---------------------------------------------------------------------------------
+
+
+def test_times_are_utc_on_a_host_in_another_zone(
+    heratio_env: dict[str, str],
+    atom_db: AtomDatabase,
+    two: list[int],
+    runner: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Heratio writes UTC; with no time_zone a host in Johannesburg wrote its local time (two
+    hours in the future on Heratio's page)."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.delenv("IMAGEAR_TIME_ZONE")
+    monkeypatch.setenv("TZ", "Africa/Johannesburg")
+    time.tzset()
+    try:
+        made = invoke(runner, "animate", "--object-id", str(two[0]), *FAST)
+        assert made.exit_code == 0, made.output
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    row = atom_db.rows("SELECT created_at FROM object_image_ar WHERE object_id = %s", (two[0],))
+    now = datetime.now(UTC).replace(tzinfo=None)
+    assert abs(row[0]["created_at"] - now) < timedelta(minutes=2)
