@@ -297,6 +297,12 @@ def test_an_approval_does_not_survive_heratio_replacing_the_clip(
     (storage / "uploads" / "ar" / str(oid) / "svd_h0_654321.mp4").write_bytes(b"\1" * 128)
     assert review.state(app, oid) is None
 
+    review.reject(app, other, "curator")  # rejected while another record keeps a clip
+    rows, _ = review.browse(app, show="rejected")
+    assert [r.id for r in rows] == [other]
+    heratio_replaces(atom_db, storage, other, "svd_h1_222222.mp4", b"\0" * 96)
+    assert review.browse(app, show="rejected")[0] == []  # Heratio's new clip: no verdict
+
 
 def test_verdicts_from_before_are_bound_to_the_clip_they_have(
     heratio_env: dict[str, str], atom_db: AtomDatabase, two: list[int], runner: Any

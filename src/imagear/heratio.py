@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from imagear.config import Config
     from imagear.settings import Settings
 
+
 @dataclass(frozen=True)
 class Route:
     """Where generation requests go: ``url`` (None: the in-process engines), and why

@@ -65,16 +65,21 @@ def approved_sql(oid: RecordId) -> ColumnElement[bool]:
     judged = select(CLIPS.c.id).where(
         CLIPS.c.object_id == oid, CLIPS.c.mp4_path == REVIEW.c.clip_path
     )
+    judged = judged.correlate_except(CLIPS)  # the record and the verdict are the outer rows
     return and_(REVIEW.c.object_id == oid, REVIEW.c.state == APPROVED, exists(judged))
 
 
 def rejected_sql(oid: RecordId) -> ColumnElement[bool]:
     """SQL: a curator rejected record ``oid``'s clip, and no other clip came since."""
-    other = select(CLIPS.c.id).where(
-        CLIPS.c.object_id == oid,
-        _VIDEO,
-        or_(REVIEW.c.clip_path.is_(None), CLIPS.c.mp4_path != REVIEW.c.clip_path),
-    )
+    other = (
+        select(CLIPS.c.id)
+        .where(
+            CLIPS.c.object_id == oid,
+            _VIDEO,
+            or_(REVIEW.c.clip_path.is_(None), CLIPS.c.mp4_path != REVIEW.c.clip_path),
+        )
+        .correlate_except(CLIPS)
+    )  # the record and the verdict are the outer rows
     held = and_(REVIEW.c.object_id == oid, REVIEW.c.state == REJECTED, ~exists(other))
     return exists(select(REVIEW.c.object_id).where(held))
 
