@@ -521,3 +521,33 @@ def test_times_are_utc_on_a_host_in_another_zone(
     row = atom_db.rows("SELECT created_at FROM object_image_ar WHERE object_id = %s", (two[0],))
     now = datetime.now(UTC).replace(tzinfo=None)
     assert abs(row[0]["created_at"] - now) < timedelta(minutes=2)
+
+
+def test_heratios_zero_prompt_sends_no_prompt(
+    heratio_env: dict[str, str],
+    atom_db: AtomDatabase,
+    two: list[int],
+    runner: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Item 5: Heratio's settings form saved an empty default prompt as '0'; imagear sent
+    `prompt: "0"` to wan-2.1 and logged it as the clip's prompt."""
+    from batch_fakes import FakeVideoServer
+
+    set_row(atom_db, "ar_default_prompt", "0")
+    with FakeVideoServer(models=("wan-2.1",), echo=True) as server:
+        monkeypatch.setenv("IMAGEAR_SERVER_URL", server.url)
+        made = invoke(
+            runner,
+            "animate",
+            "--object-id",
+            str(two[0]),
+            "--model",
+            "wan-2.1",
+            "--frames",
+            "17",
+            "--json",
+        )
+        assert made.exit_code == 0, made.output
+    row = atom_db.rows("SELECT ai_prompt FROM object_image_ar WHERE object_id = %s", (two[0],))
+    assert row[0]["ai_prompt"] in (None, "")
