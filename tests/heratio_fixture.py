@@ -22,6 +22,22 @@ from typing import Any
 import pytest
 
 SQL_DIR = Path(__file__).parent / "heratio"
+# MariaDB as close to MySQL 8 as it goes (issue 23 item 18): MySQL 8.0's default sql_mode, and
+# explicit_defaults_for_timestamp on (MySQL 8's default), set for every session of the test's
+# database: the fixture's own and imagear's (init_command in the URL). A module may add
+# ANSI_QUOTES (tests/test_heratio_dropin.py does; tests/test_heratio.py runs without it).
+MYSQL8_MODE = (
+    "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
+    "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+)
+ANSI_MODE = MYSQL8_MODE + ",ANSI_QUOTES"
+
+
+def session_setup(sql_mode: str) -> str:
+    """The statement every session of a Heratio test database starts with."""
+    return f"SET SESSION sql_mode = '{sql_mode}', SESSION explicit_defaults_for_timestamp = ON"
+
+
 ZONE = "Pacific/Auckland"  # far from UTC, so a time written in the wrong zone shows
 USER_ID = 7  # the Heratio user imagear records clips as
 
@@ -37,14 +53,17 @@ def sql_statements(path: Path) -> list[str]:
 class AtomDatabase:
     """An AtoM/Heratio database of one test, and the web root its files live under."""
 
-    def __init__(self, database: str, web_root: Path) -> None:
+    def __init__(self, database: str, web_root: Path, sql_mode: str = MYSQL8_MODE) -> None:
         from sqlalchemy.engine import make_url
 
         from conftest import MYSQL_URL
 
         self.name = database
         self.web_root = web_root
-        self.url = make_url(MYSQL_URL).set(database=database).render_as_string(hide_password=False)
+        self.sql_mode = sql_mode
+        url = make_url(MYSQL_URL).set(database=database)
+        url = url.update_query_dict({"init_command": session_setup(sql_mode)})
+        self.url = url.render_as_string(hide_password=False)
 
     def connect(self) -> Any:
         import pymysql
@@ -53,6 +72,8 @@ class AtomDatabase:
 
         conn = _mysql_connect(self.name)
         conn.cursorclass = pymysql.cursors.DictCursor  # type: ignore[attr-defined]
+        with conn.cursor() as cur:  # type: ignore[attr-defined]
+            cur.execute(session_setup(self.sql_mode))
         return conn
 
     def execute(self, sql: str, args: Any = None) -> int:
@@ -190,10 +211,19 @@ class AtomDatabase:
         return master
 
 
+@pytest.fixture(name="heratio_sql_mode")
+def heratio_sql_mode_fixture() -> str:
+    """The sql_mode of the Heratio tests' sessions (a module overrides it to add ANSI_QUOTES)."""
+    return MYSQL8_MODE
+
+
 @pytest.fixture(name="atom_db")
-def atom_db_fixture(mysql_database: str, tmp_path: Path) -> Iterator[AtomDatabase]:
-    """AtoM's and Heratio's tables, as their installers make them, in this test's database."""
-    db = AtomDatabase(mysql_database, tmp_path / "heratio-web")
+def atom_db_fixture(
+    mysql_database: str, tmp_path: Path, heratio_sql_mode: str
+) -> Iterator[AtomDatabase]:
+    """AtoM's and Heratio's tables, as their installers make them, in this test's database,
+    every session in MySQL 8's strict mode (:data:`MYSQL8_MODE`)."""
+    db = AtomDatabase(mysql_database, tmp_path / "heratio-web", heratio_sql_mode)
     db.web_root.mkdir()
     db.load("atom_schema.sql")
     db.load("heratio_install.sql")
@@ -231,10 +261,14 @@ def heratio_env_fixture(
 
 
 __all__ = [
+    "ANSI_MODE",
+    "MYSQL8_MODE",
     "USER_ID",
     "ZONE",
     "AtomDatabase",
     "atom_db_fixture",
     "heratio_env_fixture",
+    "heratio_sql_mode_fixture",
+    "session_setup",
     "sql_statements",
 ]

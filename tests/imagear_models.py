@@ -48,6 +48,7 @@ class ObjectImageAr(SQLModel, table=True):
     """One animation per record (UNIQUE object_id), as Heratio's ahg-image-ar writes it."""
 
     __tablename__ = "object_image_ar"
+    __table_args__ = {"sqlite_autoincrement": True}
     id: int | None = Field(default=None, primary_key=True)
     object_id: int = Field(unique=True)
     digital_object_id: int | None = None
@@ -118,6 +119,8 @@ class ImagearReview(SQLModel, table=True):
     reviewed_by: str | None = Field(default=None, max_length=255)
     note: str | None = Field(default=None, max_length=1000)
     reviewed_at: datetime = Field(default_factory=utcnow, sa_type=AWARE)
+    clip_path: str | None = Field(default=None, max_length=500)  # the mp4_path judged (v5)
+    clip_sha256: str | None = Field(default=None, max_length=64)  # its file's checksum (v5)
 
 
 ALL = (

@@ -126,7 +126,10 @@ def test_skip_then_force_replaces(app: App, remote: FakeVideoServer, make_image:
     assert first.file is not None and not first.file.exists()
     row = row_of(app, oid)
     assert row is not None and row.mp4_filename == second.file.name  # type: ignore[union-attr]
-    assert first.animation is not None and row.id == first.animation.id  # updated in place
+    # replaced as Heratio replaces: the old row deleted, a new one (a later id) inserted
+    assert first.animation is not None and first.animation.id is not None
+    assert row.id is not None and row.id > first.animation.id
+    assert second.animation is not None and second.animation.id == row.id
     assert listing(app, oid) == with_companions(row.mp4_filename)
 
 
@@ -514,13 +517,24 @@ def test_check_ready_unreachable(app: App) -> None:
 # -- refusals -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["ar_enabled", "ar_user_button"])
-def test_disabled(app: App, remote: FakeVideoServer, make_image: Any, key: str) -> None:
+def test_disabled(app: App, remote: FakeVideoServer, make_image: Any) -> None:
     oid = add(app, make_image)
-    settings.set_value(app.engine, key, "0")
-    with Animator(app) as animator, pytest.raises(FeatureDisabled, match=f"{key}=0"):
+    settings.set_value(app.engine, "ar_enabled", "0")
+    with Animator(app) as animator, pytest.raises(FeatureDisabled, match="ar_enabled=0"):
         animator.animate(AnimateRequest(oid))
     assert remote.count == 0
+
+
+def test_the_button_toggle_does_not_stop_the_cli(
+    app: App, remote: FakeVideoServer, make_image: Any
+) -> None:
+    """Issue 23 item 9: ar_user_button is the record pages' button; Heratio's artisan command
+    ignores it, so cron behind a hidden button still animates."""
+    oid = add(app, make_image)
+    settings.set_value(app.engine, "ar_user_button", "0")
+    with Animator(app) as animator:
+        assert animator.animate(AnimateRequest(oid)).status == "created"
+    assert remote.count == 1
 
 
 def test_refusals(app: App, remote: FakeVideoServer, make_image: Any) -> None:

@@ -224,7 +224,6 @@ def _bare_record(app: App) -> int:
     ("case", "code", "text"),
     [
         ("disabled", 4, "ar_enabled=0"),
-        ("no-button", 4, "ar_user_button=0"),
         ("unknown-record", 3, "Record 9999 does not exist"),
         ("no-master", 3, "has no master image"),
         ("missing-file", 3, "is not there"),
@@ -250,8 +249,6 @@ def test_refusals(
     settings.set_value(app.engine, "ar_server_url", server.url)
     if case == "disabled":
         settings.set_value(app.engine, "ar_enabled", "0")
-    elif case == "no-button":
-        settings.set_value(app.engine, "ar_user_button", "0")
     elif case == "unknown-record":
         args[2] = "9999"
     elif case == "no-master":

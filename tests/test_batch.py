@@ -265,7 +265,6 @@ def test_invalid_options_stop_before_any_record(app: App, serve: Any, tmp_path: 
 @pytest.mark.parametrize(
     ("kw", "setting", "error"),
     [
-        ({}, "ar_user_button", FeatureDisabled),
         ({}, "ar_enabled", FeatureDisabled),
         ({"model": "nope"}, None, UnknownModel),
     ],
@@ -274,7 +273,7 @@ def test_preflight_fails_before_any_claim(
     app: App, serve: Any, tmp_path: Path, kw: dict[str, Any], setting: str | None, error: type
 ) -> None:
     """Feature toggles and the model are checked before any job row is written or claimed
-    (ar_user_button=0 used to claim a record and give it back)."""
+    (a toggle that was off used to claim a record and give it back)."""
     make_records(app, 2, tmp_path / "in")
     server = serve()
     if setting:
@@ -284,6 +283,17 @@ def test_preflight_fails_before_any_claim(
     assert jobs(app) == {} and server.requests == 0 and server.health_calls == 0
     with pytest.raises(error):  # also when there is nothing to do
         run(app, object_ids=[99999], **kw)
+
+
+def test_the_button_toggle_does_not_stop_a_batch(app: App, serve: Any, tmp_path: Path) -> None:
+    """Issue 23 item 9: ar_user_button hides the record pages' button; Heratio's artisan
+    command ignores it, and so does a batch (cron behind a hidden button)."""
+    make_records(app, 2, tmp_path / "in")
+    server = serve()
+    settings.set_value(app.engine, "ar_user_button", "0")
+    summary = run(app)
+    assert summary.exit_code == 0 and summary.count("created") == 2
+    assert server.requests == 2
 
 
 def test_named_ids_that_cannot_be_taken_are_explained(app: App, serve: Any, tmp_path: Path) -> None:

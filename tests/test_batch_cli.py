@@ -222,11 +222,11 @@ def test_preflight_errors_print_only_the_error(
     assert "Unknown model 'nope'" in nope.stderr and nope.stdout == ""
     from imagear import settings
 
-    settings.set_value(app.engine, "ar_user_button", "0")
+    settings.set_value(app.engine, "ar_enabled", "0")
     before = dict(jobs_by_id(app))
     off = runner.invoke(cli, ["batch", "--all"])
     assert off.exit_code == 4, off.output
-    assert off.stdout == "" and "turned off (ar_user_button=0)" in off.stderr
+    assert off.stdout == "" and "turned off (ar_enabled=0)" in off.stderr
     assert jobs_by_id(app) == before  # nothing claimed, nothing given back
     assert server.requests == 2
     helptext = " ".join(runner.invoke(cli, ["batch", "--help"]).stdout.split())

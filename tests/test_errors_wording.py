@@ -77,8 +77,8 @@ def test_each_front_end_words_the_same_error() -> None:
 
     err = FeatureDisabled("Image animation is turned off (ar_enabled=0).")
     assert cli_advice(err) == (
-        "Turn it on with `imagear settings set ar_enabled 1` and "
-        "`imagear settings set ar_user_button 1`."
+        "Turn it on with `imagear settings set ar_enabled 1` (ar_user_button only hides the "
+        "record pages' button)."
     )
     web = web_advice(err) or ""
     assert "/admin/image-ar/settings" in web and "`" not in web and "imagear" not in web

@@ -18,7 +18,7 @@ from imagear.config import load_config
 from imagear.db import diagnose, flavour
 from imagear.db.engine import normalize_url
 from imagear.errors import ConfigError, ReadOnlyRecords, StorageError, UnsafePath
-from imagear.heratio import created_by, heratio_ignores, route
+from imagear.heratio import created_by, route
 from imagear.records import master_places
 from imagear.settings import Settings
 
@@ -93,41 +93,21 @@ def _ip(*parts: int) -> str:
 LAN_URL = f"http://{_ip(192, 168, 0, 40)}:5052"
 
 
-@pytest.mark.parametrize(
-    ("url", "why"),
-    [
-        (LAN_URL, "a private-network address"),
-        (f"http://{_ip(10, 1, 2, 3)}", "a private-network address"),
-        ("http://127.0.0.1:5052", "a loopback address"),
-        ("http://localhost:5052", "a loopback address"),
-        ("http://[::1]:5052", "a loopback address"),
-        (f"http://{_ip(169, 254, 1, 1)}", "a link-local address"),
-        ("https://gpu.example.org", None),
-        ("http://heratio-gpu.invalid:5052", None),
-        (f"http://{_ip(8, 8, 8, 8)}:5052", None),
-    ],
-)
-def test_what_heratio_ignores(url: str, why: str | None) -> None:
-    assert heratio_ignores(url) == why
-
-
 def test_route_follows_this_installs_choice_first(clean_env: Path, monkeypatch: Any) -> None:
     private = Settings(ar_server_url=LAN_URL)
     cfg = load_config()
     shared = route(cfg, private, shared=True)  # a route is only computed here: nothing is sent
     assert shared.url == LAN_URL and "shared with Heratio" in shared.source
-    assert shared.warning is not None and "AI gateway" in shared.warning
-    assert "server_url" in shared.warning
     own = route(cfg, private, shared=False)  # imagear's own database: the row is imagear's
-    assert own.url == private.ar_server_url and own.warning is None
+    assert own.url == private.ar_server_url and "shared" not in own.source
     assert route(cfg, Settings(), shared=True).url is None  # empty row: in-process
     assert route(cfg, private, shared=True, in_process=True).url is None
     monkeypatch.setenv("IMAGEAR_SERVER_URL", "in-process")
     chosen = route(load_config(), private, shared=True)
-    assert chosen.url is None and chosen.warning is None and "IMAGEAR_SERVER_URL" in chosen.source
+    assert chosen.url is None and "IMAGEAR_SERVER_URL" in chosen.source
     monkeypatch.setenv("IMAGEAR_SERVER_URL", "https://gpu.example.org")
     chosen = route(load_config(), private, shared=True)
-    assert chosen.url == "https://gpu.example.org" and chosen.warning is None
+    assert chosen.url == "https://gpu.example.org"
 
 
 def test_created_by(clean_env: Path, monkeypatch: Any) -> None:
@@ -178,6 +158,24 @@ def test_heratio_times_are_wall_clock_in_the_zone() -> None:
     assert fl.shown_time(written).utcoffset() == datetime.now(zone).utcoffset()
     own = flavour.Flavour(flavour.IMAGEAR, "sqlite")
     assert own.now().tzinfo is UTC
+
+
+def test_heratio_times_default_to_utc_not_this_machines_zone(monkeypatch: Any) -> None:
+    """Issue 23 item 4: Heratio writes UTC; with no time_zone a host in Johannesburg used to
+    write its local time (two hours ahead on Heratio's page)."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setenv("TZ", "Africa/Johannesburg")
+    time.tzset()
+    try:
+        fl = flavour.Flavour(flavour.ATOM, "mysql", None)
+        written = fl.now()
+        assert abs(written - datetime.now(UTC).replace(tzinfo=None)) < timedelta(seconds=5)
+        assert fl.shown_time(written).utcoffset() == timedelta(0)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
 
 
 # -- database errors, one line -------------------------------------------------------------------
@@ -319,6 +317,11 @@ def test_atom_kind_on_sqlite(sqlite_url: str, tmp_path: Path) -> None:
     assert flavour.of(engine).is_atom
     rows, total = records_db.page(engine, 10, 0)
     assert total == 2  # not the root description
+    # English first (the default culture), an empty English title skipped
+    assert {r.id: r.title for r in rows} == {450: "Hafen", 451: "Mill"}
+    engine.dispose()
+    engine = db.init_db(sqlite_url, seed_rows=seed_rows(), culture="de")
+    rows, _ = records_db.page(engine, 10, 0)
     assert {r.id: r.title for r in rows} == {450: "Hafen", 451: "Mühle"}
     with pytest.raises(ReadOnlyRecords, match="AtoM/Heratio database"):
         records_db.refuse_adding(engine)

@@ -90,8 +90,7 @@ class Animator:
     def route(
         self, settings: settings_svc.Settings | None = None, in_process: bool = False
     ) -> heratio.Route:
-        """Where generation requests go, why, and a warning when Heratio would read the row
-        differently (:meth:`Router.route`)."""
+        """Where generation requests go, and why (:meth:`Router.route`)."""
         return self.router.route(settings or self.settings(), in_process)
 
     def _generator(self, settings: settings_svc.Settings, in_process: bool = False) -> Generator:

@@ -45,6 +45,7 @@ class App:
                 seed_rows=seed_rows(),
                 time_zone=self.config.zone(),
                 on_create=self.on_create,
+                culture=self.config.culture,
             )
         return self._engine
 

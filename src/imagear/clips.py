@@ -7,7 +7,8 @@ The replace protocol (:func:`commit_clip`):
    ``.part`` files beside it;
 2. under the per-record lock and inside one transaction (:func:`imagear.db.clips.replacing`):
    the row is read, the ``.part`` files are renamed to their final names, one stem
-   (``os.replace``), the row is updated in place or inserted, commit;
+   (``os.replace``), the old row (if any) is deleted and the new one inserted (a new id, as
+   Heratio replaces a clip), commit;
 3. only after the commit is the old MP4 (the one the replaced row named) deleted, with its
    poster and preview.
 
@@ -98,7 +99,7 @@ def commit_clip(
     try:
         with clips_db.replacing(app.engine, object_id) as slot:
             row = slot.row
-            if row is not None and not force:
+            if row is not None and row.has_video and not force:  # a row with no video: ours
                 part.discard()
                 for extra in extras.values():
                     extra.discard()

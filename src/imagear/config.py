@@ -23,6 +23,7 @@ import platformdirs
 import tomli_w
 
 from imagear.errors import ConfigError
+from imagear.limits import MAX_ID
 from imagear.urls import IN_PROCESS, check_server_url
 
 APP_NAME = "imagear"
@@ -76,7 +77,7 @@ KEYS: tuple[Key, ...] = (
         "time_zone",
         str,
         "Time zone of the times written into Heratio's DATETIME columns, e.g. Europe/Berlin "
-        "(empty: this machine's, as Heratio writes its application's local time)",
+        "(empty: UTC, as Heratio writes them)",
     ),
     Key(
         "max_clip_mb",
@@ -106,6 +107,12 @@ KEYS: tuple[Key, ...] = (
         str,
         "IIIF manifests: the provider's homepage, http(s) (empty: the console's address)",
     ),
+    Key(
+        "culture",
+        str,
+        "AtoM culture whose titles are shown first on an AtoM/Heratio database, then English "
+        "(Heratio's interface culture; e.g. fr, pt_BR)",
+    ),
 )
 KEY_NAMES = tuple(k.name for k in KEYS)
 
@@ -129,6 +136,7 @@ def default_values() -> dict[str, Any]:
         "iiif_rights": "",
         "iiif_provider": "",
         "iiif_provider_homepage": "",
+        "culture": "en",
     }
 
 
@@ -157,13 +165,14 @@ class Config:
     user: str = "imagear"
     server_url: str = ""  # "" (follow ar_server_url) | "in-process" | an http(s) URL
     heratio_user_id: int | None = None
-    time_zone: str = ""  # "" = this machine's zone
+    time_zone: str = ""  # "" = UTC on a Heratio database (as Heratio writes)
     max_clip_mb: float = DEFAULT_MAX_CLIP_MB
     web_public: bool = True  # guests see published records; false: none
     iiif_attribution: str = ""
     iiif_rights: str = ""
     iiif_provider: str = ""
     iiif_provider_homepage: str = ""
+    culture: str = "en"  # AtoM's interface culture of the titles shown (then English)
     path: Path | None = None  # the file that was read, if any
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -171,7 +180,8 @@ class Config:
         return {k: getattr(self, k) for k in KEY_NAMES}
 
     def zone(self) -> tzinfo | None:
-        """The configured time zone (None: this machine's); checked when the config loads."""
+        """The configured time zone (None: UTC on Heratio's tables); checked when the config
+        loads."""
         return ZoneInfo(self.time_zone) if self.time_zone else None
 
 
@@ -204,6 +214,8 @@ def _coerce(key: Key, value: Any, origin: str) -> Any:
         return _time_zone(value, origin)
     if key.name in ("iiif_rights", "iiif_provider_homepage"):
         return _web_uri(key, value, origin)
+    if key.name == "culture":
+        return _culture(value, origin)
     return value
 
 
@@ -218,6 +230,17 @@ def _web_uri(key: Key, value: str, origin: str) -> str:
     return value
 
 
+def _culture(value: str, origin: str) -> str:
+    """An AtoM culture code (information_object_i18n.culture: VARCHAR(7)), e.g. en, pt_BR."""
+    text = value.strip() or "en"
+    if not re.fullmatch(r"[a-z]{2,3}(_[A-Za-z0-9]{2,3})?", text):
+        raise ConfigError(
+            f"culture in {origin} is not an AtoM culture code: {value!r}.",
+            "Use the code of Heratio's interface language, such as en, fr or pt_BR.",
+        )
+    return text
+
+
 def _user_id(key: Key, value: Any, origin: str) -> int | None:
     """A positive whole number, or empty (None)."""
     if isinstance(value, str) and not value.strip():
@@ -226,6 +249,12 @@ def _user_id(key: Key, value: Any, origin: str) -> int | None:
         number = int(str(value).strip()) if not isinstance(value, bool | float) else 0
     except ValueError:
         number = 0
+    if number > MAX_ID:  # created_by is an INT: a larger id fails only after generating
+        raise ConfigError(
+            f"{key.name} in {origin} is {number}, larger than a Heratio user id can be "
+            f"(object_image_ar.created_by is an INT: at most {MAX_ID}).",
+            "Find the id in Heratio's user admin (or its `user` table).",
+        )
     if number < 1:
         raise ConfigError(
             f"{key.name} in {origin} must be a Heratio user id (a whole number above 0) or "
@@ -261,7 +290,7 @@ def _time_zone(value: str, origin: str) -> str:
             raise ConfigError(
                 f"time_zone in {origin} is not a time zone name: {value!r}.",
                 "Use an IANA name such as Europe/Berlin or UTC (the zone Heratio's app.timezone "
-                "names), or leave it empty for this machine's zone.",
+                "names), or leave it empty for UTC.",
             ) from None
     return text
 

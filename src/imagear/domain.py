@@ -98,6 +98,19 @@ class Clip:
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
+    @property
+    def has_video(self) -> bool:
+        """Whether the row names a video: Heratio treats a row without ``mp4_path`` (a
+        generation it logged and never finished) as no video, and so does imagear."""
+        return bool(self.mp4_path and self.mp4_path.strip())
+
+    @property
+    def dimensions(self) -> str | None:
+        """``WxH``, or None when the row does not say (Heratio writes rows without them)."""
+        if not self.mp4_width or not self.mp4_height:
+            return None
+        return f"{self.mp4_width}x{self.mp4_height}"
+
 
 CLIP_FIELDS = tuple(f.name for f in dataclasses.fields(Clip))
 

@@ -5,8 +5,9 @@ recorded as created by, and what a clip may be so that Heratio's columns can rec
   read it differently: Heratio ignores a loopback or private-network URL (and an empty one) and
   routes through its AI gateway with the gateway key; imagear uses the value as given (empty:
   in-process engines). So the choice is per install: ``server_url`` in imagear.toml (an http(s)
-  URL, or ``in-process``) overrides the row, and imagear warns when it follows a row that
-  Heratio itself would ignore.
+  URL, or ``in-process``) overrides the row. (imagear does not guess which rows Heratio
+  ignores: Heratio's rule lives in its AnimationService and an approximation warned about URLs
+  Heratio uses; `health` says where requests go and why.)
 - :func:`created_by`: Heratio's ``object_image_ar.created_by`` is an INT user id; imagear
   writes ``heratio_user_id`` (or NULL, as Heratio's own CLI does) there, and the ``user`` name
   only on its own database.
@@ -17,10 +18,8 @@ recorded as created by, and what a clip may be so that Heratio's columns can rec
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from imagear.errors import InvalidOption
 from imagear.urls import IN_PROCESS
@@ -32,43 +31,14 @@ if TYPE_CHECKING:
     from imagear.config import Config
     from imagear.settings import Settings
 
-_LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
-
 
 @dataclass(frozen=True)
 class Route:
-    """Where generation requests go: ``url`` (None: the in-process engines), why (``source``),
-    and a warning when the choice is one Heratio would make differently."""
+    """Where generation requests go: ``url`` (None: the in-process engines), and why
+    (``source``)."""
 
     url: str | None
     source: str
-    warning: str | None = None
-
-
-def heratio_ignores(url: str) -> str | None:
-    """Why Heratio would ignore ``url`` as its server (a loopback, private-network, link-local
-    or reserved address), or None when it would use it."""
-    try:
-        host = (urlsplit(url).hostname or "").strip("[]").lower()
-    except ValueError:
-        return None
-    if not host:
-        return None
-    if host in _LOCAL_NAMES or host.endswith(".localhost"):
-        return "a loopback address"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None  # a host name: Heratio resolves and judges it itself
-    if address.is_loopback:
-        return "a loopback address"
-    if address.is_link_local:
-        return "a link-local address"
-    if address.is_private:
-        return "a private-network address"
-    if address.is_reserved or address.is_unspecified or address.is_multicast:
-        return "a reserved address"
-    return None
 
 
 def route(config: Config, settings: Settings, shared: bool, in_process: bool = False) -> Route:
@@ -85,16 +55,7 @@ def route(config: Config, settings: Settings, shared: bool, in_process: bool = F
     where = "ar_server_url in the database" + (", shared with Heratio" if shared else "")
     if not row:
         return Route(None, f"{where} is empty: in-process engines")
-    why = heratio_ignores(row) if shared else None
-    warning = None
-    if why:
-        warning = (
-            f"ar_server_url ({row}) is {why}: Heratio ignores such a value and sends its "
-            "requests through its AI gateway, while imagear would call that host directly. "
-            "Choose for this install with server_url in imagear.toml (an http(s) URL, or "
-            "in-process)."
-        )
-    return Route(row, where, warning)
+    return Route(row, where)
 
 
 def created_by(config: Config, shared: bool) -> int | str | None:
@@ -148,7 +109,6 @@ __all__ = [
     "check_duration",
     "created_by",
     "created_by_user",
-    "heratio_ignores",
     "is_shared",
     "route",
 ]

@@ -11,30 +11,25 @@ AtoM/Heratio database records are AtoM's to make: adding or importing them is re
 
 from __future__ import annotations
 
-import codecs
-import csv
 import hashlib
 import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 from imagear.app import App
+from imagear.db import clips as clips_db
 from imagear.db import records as records_db
 from imagear.db.rows import FileRow
 from imagear.db.schema import USAGE_EXTERNAL, USAGE_MASTER
 from imagear.domain import (
-    ImportFailure,
     ImportReport,
-    ImportSkip,
     MasterImage,
     Record,
     RecordSummary,
 )
 from imagear.errors import (
-    ImagearError,
     ImageMissing,
     NoMasterImage,
     NotFound,
@@ -45,8 +40,6 @@ from imagear.errors import (
 )
 
 _SAFE_NAME = re.compile(r"[^\w.-]+")  # \w is Unicode-aware: "Hafen ü.jpg" keeps its ü
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_Done = tuple[ImportReport, dict[str, int], bool]  # a CSV import's report, ids seen, duplicates
 
 
 def safe_join(root: Path, web_path: str | None, name: str | None) -> Path:
@@ -104,8 +97,13 @@ def master_image(
     """The master image of a record from its digital_object ``row`` (None: it has none),
     located on disk; raises NoMasterImage, UnsafePath or (``check_file``) ImageMissing."""
     if row is None or row.get("id") is None:
+        heratio = clips_db.is_heratio(app.engine)  # records' files are AtoM's to add there
         raise NoMasterImage(
-            f"Record {object_id} has no master image (no top-level image/* digital object)."
+            f"Record {object_id} has no master image (no top-level image/* digital object).",
+            "Attach an image to the record in Heratio; imagear does not add files to "
+            "an AtoM/Heratio database."
+            if heratio
+            else "Attach an image with {add:IMAGE}.",
         )
     from imagear.iiif import fetch
 
@@ -286,29 +284,6 @@ def _copy_atomic(src: Path, dest: Path) -> None:
         raise StorageError(f"Could not copy {src} to {dest}: {exc.strerror}.") from exc
 
 
-def _check_utf8(path: Path) -> None:
-    """Refuse a CSV that is not UTF-8 before importing any row (no half-imported files)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    line = 1
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                line += chunk[: exc.start].count(b"\n")
-                raise UsageError(
-                    f"{path} is not UTF-8 (line {line} has bytes that are not); nothing was imported.",
-                    "Save the file as UTF-8 (AtoM's CSV format) and import it again.",
-                ) from None
-            line += chunk.count(b"\n")
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        raise UsageError(
-            f"{path} ends in the middle of a UTF-8 character; nothing was imported."
-        ) from None
-
-
 MAX_IDENTIFIER = 1024
 """information_object.identifier is VARCHAR(1024) in AtoM/Heratio and in imagear's schema."""
 
@@ -335,131 +310,17 @@ def _check_decodes(image: Path) -> None:
     prepare_image(image, (64, 64)).close()
 
 
-def _rows(
-    reader: csv.DictReader[str], report: ImportReport
-) -> Iterator[tuple[int, dict[str, str | None]]]:
-    """(line number, row) of each readable row; an unreadable one (a field over the CSV
-    module's limit, ...) is reported on its line and the import goes on."""
-    rows = iter(reader)
-    last = reader.line_num  # the bad row starts on the line after the last good one
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            report.errors.append(ImportFailure(last + 1, f"the row is not readable CSV ({exc})."))
-            last = reader.line_num
-            continue
-        last = reader.line_num
-        yield last, row
-
-
-def import_csv(app: App, csv_path: Path, allow_duplicates: bool = False) -> ImportReport:
-    """Import AtoM-style CSV (identifier, title, digitalObjectPath); bad rows are reported, not fatal.
-
-    Relative ``digitalObjectPath`` values are relative to the CSV file's folder. A row whose
-    identifier (default: the file stem) already exists, in the database or earlier in the file, is
-    skipped and reported, so re-running a fixed file imports only what was missing. Refused
-    (ReadOnlyRecords) on an AtoM/Heratio database before any row is read.
-    """
-    records_db.refuse_adding(app.engine)
-    csv_path = Path(csv_path).expanduser()
-    if not csv_path.is_file():
-        raise NotFound(f"{csv_path} does not exist.", "Check the path of the CSV file.")
-    _check_utf8(csv_path)
-    report = ImportReport()
-    seen: dict[str, int] = {}
-    with csv_path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        try:
-            fields = reader.fieldnames or []
-        except csv.Error as exc:
-            raise UsageError(f"{csv_path}: the header line is not readable CSV ({exc}).") from exc
-        if "digitalObjectPath" not in fields and "digitalObjectURI" not in fields:
-            advice = (
-                "Use AtoM's CSV columns: identifier, title, digitalObjectPath (comma-separated)."
-            )
-            if len(fields) == 1 and ";" in fields[0]:
-                advice = "The header looks semicolon-separated; AtoM CSV uses commas."
-            raise UsageError(
-                f"{csv_path} has no digitalObjectPath column (found: {', '.join(fields) or 'none'}).",
-                advice,
-            )
-        for line, row in _rows(reader, report):
-            raw = (row.get("digitalObjectPath") or "").strip()
-            uri = (row.get("digitalObjectURI") or "").strip()
-            if not raw and uri:
-                _import_iiif(app, line, row, uri, (report, seen, allow_duplicates))
-                continue
-            if not raw:
-                report.errors.append(
-                    ImportFailure(line, "digitalObjectPath and digitalObjectURI are empty.")
-                )
-                continue
-            if _URL.match(raw):
-                report.errors.append(
-                    ImportFailure(
-                        line,
-                        f"{raw} is a URL; imagear imports local files: download it and give its path.",
-                    )
-                )
-                continue
-            path = Path(raw).expanduser()
-            if not path.is_absolute():
-                path = csv_path.parent / path
-            identifier = (row.get("identifier") or "").strip() or path.stem
-            problem = text_problem(identifier, row.get("title"), raw)
-            if problem is not None:  # the same refusal on every database, before any query
-                report.errors.append(ImportFailure(line, f"{problem}; the row was skipped."))
-                continue
-            if not allow_duplicates:
-                existing = seen.get(identifier) or find_identifier(app, identifier)
-                if existing:
-                    report.skipped.append(
-                        ImportSkip(
-                            line, f"identifier {identifier!r} already exists (record {existing})."
-                        )
-                    )
-                    continue
-            try:
-                rec = add_record(app, path, identifier, (row.get("title") or "").strip() or None)
-            except ImagearError as err:
-                report.errors.append(ImportFailure(line, err.message))
-            else:
-                report.added.append(rec)
-                seen[identifier] = rec.id
-    return report
-
-
-def _import_iiif(app: App, line: int, row: dict[str, str | None], uri: str, done: _Done) -> None:
-    """A CSV row whose master is a IIIF Image service (``digitalObjectURI``)."""
-    report, seen, allow_duplicates = done
-    identifier = (row.get("identifier") or "").strip() or None
-    existing = None
-    if identifier and not allow_duplicates and not text_problem(identifier, None):
-        existing = seen.get(identifier) or find_identifier(app, identifier)
-    try:
-        if existing:
-            report.skipped.append(
-                ImportSkip(line, f"identifier {identifier!r} already exists (record {existing}).")
-            )
-            return
-        rec = add_iiif(app, uri, identifier, (row.get("title") or "").strip() or None)
-    except ImagearError as err:
-        report.errors.append(ImportFailure(line, err.message))
-    else:
-        report.added.append(rec)
-        seen[rec.identifier or ""] = rec.id
-
-
-def get_record(app: App, object_id: int) -> Record:
-    """One record with its master image (if any) and its animation (if any)."""
+def get_record(app: App, object_id: int, *, check_file: bool = False) -> Record:
+    """One record with its master image (if any) and its animation (if any, with a video).
+    ``check_file``: a master whose file is not on disk is ImageMissing (every place looked
+    at), as ``records show`` promises (exit 3)."""
     found = records_db.get(app.engine, object_id)
     if found is None:
         raise RecordNotFound(f"Record {object_id} does not exist.")
     try:
-        master: MasterImage | None = master_image(app, object_id, found.master, check_file=False)
+        master: MasterImage | None = master_image(
+            app, object_id, found.master, check_file=check_file
+        )
     except (NoMasterImage, UnsafePath):
         master = None
     return Record(
@@ -469,7 +330,7 @@ def get_record(app: App, object_id: int) -> Record:
         master=master,
         animation=found.animation,
         has_master=master is not None,
-        has_animation=found.animation is not None,
+        has_animation=found.animation is not None and found.animation.has_video,
     )
 
 
@@ -488,7 +349,6 @@ __all__ = [
     "find_identifier",
     "find_master",
     "get_record",
-    "import_csv",
     "list_records",
     "master_image",
     "safe_join",

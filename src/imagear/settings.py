@@ -3,8 +3,10 @@
 The keys themselves (type, default, bounds, description) are declared once, in
 :mod:`imagear.settings_spec` (light: ``imagear serve``'s options read it), and re-exported here.
 Values are stored as text with a ``setting_type`` column, exactly as Heratio stores them, so the
-same table serves both. Reading always returns Python values typed by the declaration (a value
-that was written badly by another tool falls back to the default rather than crashing a cron job).
+same table serves both. Reading always returns Python values typed by the declaration: a number
+another tool stored outside imagear's range is used as the nearest valid value, one that cannot
+be read as the default, and :func:`warnings` says so (``settings list``, ``health``, the admin
+page); Heratio's '0' in an empty text field is read as empty.
 """
 
 from __future__ import annotations
@@ -62,24 +64,62 @@ def seed_rows() -> list[SeedRow]:
     ]
 
 
-def _typed(s: Spec, raw: str | None) -> Value:
-    """A stored value, typed; one another tool wrote badly (``nan`` for a threshold, text for
-    a number) is invalid: a warning (once per process) and the default, never a crash of a
-    cron run nor a quality gate turned off."""
+# Heratio's settings form saves an empty text field as '0', and Heratio then treats it as empty
+HERATIO_EMPTY = frozenset({"ar_default_prompt", "ar_server_url", "ar_server_pool"})
+# the models Heratio's settings page offers; saving that page with another stored resets it to svd
+HERATIO_MODELS = ("svd", "svd-xt", "cogvideox-2b", "wan-2.1")
+
+
+def _nearest(s: Spec, raw: str | None) -> int | float | None:
+    """A stored number outside the key's bounds, brought to the nearest bound (None: not a
+    number, or within bounds: :meth:`Spec.parse` judged it for another reason)."""
+    if s.type not in ("integer", "decimal") or raw is None:
+        return None
     try:
-        return s.parse(raw)
-    except Exception:
-        if (s.key, raw) not in _WARNED:
-            _WARNED.add((s.key, raw))
-            log.warning(
-                "The stored %s (%r) is not valid; using its default, %s. Fix it with "
-                "`imagear settings set %s VALUE`.",
-                s.key,
-                raw,
-                s.to_text(s.default),
-                s.key,
+        number = float(raw.strip())
+    except ValueError:
+        return None
+    if number != number or number in (float("inf"), float("-inf")):
+        return None
+    if s.type == "integer" and not number.is_integer():
+        return None
+    low = s.low if s.low is not None else number
+    high = s.high if s.high is not None else number
+    near = min(max(number, low), high)
+    if near == number:
+        return None
+    return int(near) if s.type == "integer" else float(near)
+
+
+def _resolve(s: Spec, raw: str | None) -> tuple[Value, str | None]:
+    """A stored value, typed, and what is wrong with it (None: nothing). A number outside the
+    key's range (Heratio's form has other bounds) is used as the nearest valid value; a value
+    that cannot be read at all (``nan`` for a threshold, text for a number) as the default:
+    never a crash of a cron run nor a quality gate turned off, and never silently."""
+    if s.key in HERATIO_EMPTY and raw is not None and raw.strip() == "0":
+        raw = ""  # Heratio's empty text field
+    try:
+        return s.parse(raw), None
+    except Exception:  # noqa: BLE001 - any refusal: judged below, reported as a warning
+        near = _nearest(s, raw)
+        if near is not None:
+            return near, (
+                f"The stored {s.key} ({raw}) is outside imagear's range {s.allowed()}; "
+                f"imagear uses {s.to_text(near)}, the nearest valid value. Store a value in "
+                f"{s.allowed()} to have it used as given."
             )
-        return s.default
+        return s.default, (
+            f"The stored {s.key} ({raw!r}) is not valid; imagear uses its default, "
+            f"{s.to_text(s.default)}. Store a valid value ({s.allowed()})."
+        )
+
+
+def _typed(s: Spec, raw: str | None) -> Value:
+    value, problem = _resolve(s, raw)
+    if problem is not None and (s.key, raw) not in _WARNED:
+        _WARNED.add((s.key, raw))  # each bad stored value is logged once per process
+        log.warning("%s", problem)
+    return value
 
 
 def get_all(engine: Engine) -> Settings:
@@ -90,6 +130,24 @@ def get_all(engine: Engine) -> Settings:
     return Settings.of(
         {key: (_typed(s, rows[key]) if key in rows else s.default) for key, s in SPECS.items()}
     )
+
+
+def warnings(engine: Engine) -> list[str]:
+    """What ``settings list``, ``health`` and the admin page say about the stored values: a
+    value outside imagear's ranges or unreadable (and what is used instead), and, on a Heratio
+    database, an ``ar_model`` that Heratio's settings page cannot show (saving it resets it)."""
+    from imagear.db import clips as clips_db
+    from imagear.db import settings as rows_db
+
+    rows = rows_db.read_all(engine)
+    found = [p for k, s in SPECS.items() if k in rows for p in [_resolve(s, rows[k])[1]] if p]
+    model = rows.get("ar_model")
+    if model and model.strip() not in HERATIO_MODELS and clips_db.is_heratio(engine):
+        found.append(
+            f"ar_model is {model.strip()}, which Heratio's settings page cannot show (it offers "
+            f"{', '.join(HERATIO_MODELS)}): saving that page will reset it to svd."
+        )
+    return found
 
 
 def get(engine: Engine, key: str) -> Value:
@@ -134,6 +192,8 @@ def describe() -> list[Described]:
 
 __all__ = [
     "DEFAULTS",
+    "HERATIO_EMPTY",
+    "HERATIO_MODELS",
     "SPECS",
     "Described",
     "SeedRow",
@@ -143,6 +203,7 @@ __all__ = [
     "describe",
     "get",
     "get_all",
+    "warnings",
     "parse_pool",
     "reset",
     "seed_rows",

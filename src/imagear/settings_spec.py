@@ -45,7 +45,7 @@ class Settings:
 
     ar_enabled: bool = declare(True, "Master switch for image animation")
     ar_user_button: bool = declare(
-        True, "Show the Animate button; generation needs both toggles on"
+        True, "Show the Animate button on record pages (the CLI and batch ignore it)"
     )
     ar_server_url: str = declare(
         "", "Base URL of the image-to-video server (empty: in-process engines)"
@@ -107,13 +107,19 @@ class Settings:
         """:meth:`as_dict` under the name pydantic models use (callers of the earlier model)."""
         return self.as_dict()
 
-    def require_generation(self) -> None:
-        """Raise FeatureDisabled when a feature toggle is off (generating needs both on)."""
-        off = [k for k in ("ar_enabled", "ar_user_button") if not getattr(self, k)]
+    def require_generation(self, button: bool = True) -> None:
+        """Raise FeatureDisabled when generating is turned off. ``ar_enabled`` stops every
+        path; ``ar_user_button`` is about the record pages' button (``button``: the web
+        console's generate), so, as Heratio's artisan command, ``imagear animate`` and
+        ``batch`` (``button=False``) ignore it: cron behind a hidden button is a real set-up."""
+        keys = ("ar_enabled", "ar_user_button") if button else ("ar_enabled",)
+        off = [k for k in keys if not getattr(self, k)]
         if off:
+            needs = "both ar_enabled and ar_user_button" if button else "ar_enabled"
             raise FeatureDisabled(
                 f"Image animation is turned off ({', '.join(f'{k}=0' for k in off)}); "
-                "generating needs both ar_enabled and ar_user_button on."
+                f"generating here needs {needs} on.",
+                fields=keys,
             )
 
 

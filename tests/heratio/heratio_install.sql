@@ -1,6 +1,7 @@
 # Heratio's two tables of its ahg-image-ar package, as its database/install.sql makes them on a
 # Heratio install (MySQL 8 / MariaDB, utf8mb4; column types as ../shared/REFERENCE.md section 2
-# records them), and its settings rows as Heratio seeds them: ar_server_url holds the
+# records them; key names, mind_compile_secs DECIMAL(6,2) and the settings' 'string' default as
+# a live install's SHOW CREATE TABLE shows them, issue 23 item 7), and its settings rows as Heratio seeds them: ar_server_url holds the
 # private-network address of the install's own video node, which Heratio itself ignores (it
 # routes through its AI gateway).
 
@@ -24,20 +25,20 @@ CREATE TABLE IF NOT EXISTS `object_image_ar` (
 	`mind_filename` VARCHAR(255) NULL,
 	`mind_path` VARCHAR(500) NULL,
 	`mind_size` BIGINT NULL,
-	`mind_compile_secs` DECIMAL(7,2) NULL,
+	`mind_compile_secs` DECIMAL(6,2) NULL,
 	`created_by` INT NULL,
 	`created_at` DATETIME NULL,
 	`updated_at` DATETIME NULL,
 	PRIMARY KEY (`id`),
 	UNIQUE KEY `uq_object_image_ar_object` (`object_id`),
-	KEY `idx_object_image_ar_do` (`digital_object_id`)
+	KEY `idx_digital_object_id` (`digital_object_id`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE IF NOT EXISTS `image_ar_settings` (
 	`id` INT NOT NULL AUTO_INCREMENT,
 	`setting_key` VARCHAR(100) NOT NULL,
 	`setting_value` TEXT NULL,
-	`setting_type` VARCHAR(32) NULL,
+	`setting_type` VARCHAR(32) NULL DEFAULT 'string',
 	`description` VARCHAR(500) NULL,
 	`updated_at` TIMESTAMP NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
 	PRIMARY KEY (`id`),

@@ -57,7 +57,7 @@ def check_options(options: BatchOptions, settings: Settings) -> Resolved | None:
 def check_local(app: App, options: BatchOptions) -> None:
     """Toggles, model and options (no network, no writes); raises the first problem."""
     settings = settings_svc.get_all(app.engine)
-    settings.require_generation()
+    settings.require_generation(button=False)  # as Heratio's artisan command
     resolved = check_options(options, settings)
     if resolved is not None:  # a clip the database cannot record: refused before any record
         o = resolved.options

@@ -33,7 +33,7 @@ from imagear.cli._render import (
     sigterm_as_interrupt,
     size_text,
 )
-from imagear.cli._text import text
+from imagear.cli._text import text, visible
 from imagear.cli.gen_options import (
     FpsOpt,
     FramesOpt,
@@ -96,6 +96,11 @@ def _interrupted(object_id: int, replacing: bool | None, as_json: bool) -> None:
     raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
+def _dimensions(width: object, height: object) -> str:
+    """``WxH`` of a clip row, ``-`` when the row does not say (Heratio writes such rows)."""
+    return f"{width}x{height}" if width and height else "-"
+
+
 def _print_outcome(outcome: "AnimateOutcome", as_json: bool) -> None:
     if as_json:
         print_json(outcome_json(outcome))
@@ -114,7 +119,7 @@ def _print_outcome(outcome: "AnimateOutcome", as_json: bool) -> None:
     )
     console.print(
         text(
-            f"  {size_text(a.mp4_size)}, {a.mp4_width}x{a.mp4_height}, "
+            f"  {size_text(a.mp4_size)}, {a.dimensions or 'size unknown'}, "
             f"{mp4.get('frames', '?')} frames at {a.mp4_fps:g} fps "
             f"({a.mp4_duration_secs} s); model {a.ai_model}, "
             f"seed {a.ai_seed}, generated in {a.generation_secs} s"
@@ -274,19 +279,21 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
     from imagear.animate import Animator
     from imagear.domain import json_object
     from imagear.pool import pool_lines
+    from imagear.settings import warnings as settings_warnings
     from imagear.urls import redact_url
 
     with handle_errors(as_json, reword=lambda s, _err: _not_circular(s)):
         app = get_app(ctx, read_only=True)
         with Animator(app) as animator:
             settings = animator.settings()
+            stored_warnings = settings_warnings(app.engine)
             route = animator.route(settings)  # where requests go, and why
             route_json = {**json_object(route), "url": redact_url(route.url) if route.url else None}
             try:
                 h = animator.health()
             except ServerError as err:
-                if route.warning:
-                    warn(route.warning)
+                for stored in stored_warnings:
+                    warn(visible(stored))
                 url = redact_url(route.url or "")
                 unreachable = {"reachable": False, "url": url, "route": route_json}
                 report(_not_circular(said(err)), as_json, wrap=unreachable)
@@ -296,15 +303,15 @@ def run_health(ctx: typer.Context, as_json: bool) -> None:
     if as_json:
         model = {"name": settings.ar_model, "available": problem is None}
         data = {**h.as_dict(), "route": route_json, **({"pool": pool} if pool else {})}
-        data.update(ar_model=model, exit_code=0)
+        data.update(ar_model=model, settings_warnings=stored_warnings, exit_code=0)
         if problem is None:
             print_json(data)
     else:
         console.print(_health_panel(h, settings.ar_model, route))
         for line in pool_lines(h):
             console.print(text(line))
-    if route.warning:
-        warn(route.warning)
+    for stored in stored_warnings:  # settings imagear does not use as stored
+        warn(visible(stored))
     if problem is not None:  # the report, then the failure (in the same JSON document)
         report(_not_circular(said(problem)), as_json, wrap=data)
 
@@ -383,8 +390,8 @@ def recent(
             text(r.get("ai_model") or "-"),
             text(r.get("ai_prompt") or "-"),
             size_text(size if isinstance(size, int | float) else None),
-            f"{r.get('mp4_width')}x{r.get('mp4_height')}",
-            f"{r.get('generation_secs')} s",
+            _dimensions(r.get("mp4_width"), r.get("mp4_height")),
+            "-" if r.get("generation_secs") is None else f"{r.get('generation_secs')} s",
             str(r.get("updated_at") or r.get("created_at") or "")[:19].replace("T", " "),
         )
     console.print(table)

@@ -70,7 +70,7 @@ _EXIT_CODES = """Exit codes:
   2    a bad option or setting (--limit 0, --frames 99 for svd)
   3    not found: an unknown --model, a named record that does not exist
        or has no master image
-  4    refused: ar_enabled or ar_user_button is off
+  4    refused: ar_enabled is off
   5    the server is down, refuses the credentials or lacks the model
   6    the model cannot run here
   130  interrupted"""

@@ -69,7 +69,8 @@ def named_message(n: NamedSkip) -> str:
 
 NAMED_ADVICE = {
     "missing": "List records with `imagear records list`.",
-    "no_master": "Attach an image with `imagear records add IMAGE` or in Heratio.",
+    "no_master": "Attach an image to the record (in Heratio on a Heratio database, else with "
+    "`imagear records add IMAGE`).",
 }
 """What to do about a named record that is not found (the run exits 3)."""
 

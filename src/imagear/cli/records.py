@@ -113,10 +113,10 @@ def import_(
 
     Rows whose identifier already exists are skipped, so a fixed file can simply be re-run.
     """
-    from imagear import records as svc
+    from imagear import records_csv
 
     with handle_errors(as_json):
-        report = svc.import_csv(get_app(ctx), csv_file, allow_duplicates)
+        report = records_csv.import_csv(get_app(ctx), csv_file, allow_duplicates)
     if as_json:
         print_json(report)
     else:
@@ -180,7 +180,7 @@ def show(
     from imagear import records as svc
 
     with handle_errors(as_json):
-        rec = svc.get_record(get_app(ctx, read_only=True), object_id)
+        rec = svc.get_record(get_app(ctx, read_only=True), object_id, check_file=True)
     if as_json:
         print_json(rec)
         return
@@ -199,12 +199,16 @@ def show(
         console.print("Master image: none")
     if rec.animation:
         a = rec.animation
+        parts = [a.dimensions or "size unknown"]  # Heratio writes rows without some values
+        if a.mp4_fps is not None:
+            parts[0] += f" @ {a.mp4_fps} fps"
+        if a.mp4_duration_secs is not None:
+            parts.append(f"{a.mp4_duration_secs} s")
+        parts.append(f"model {a.ai_model or 'unknown'}")
+        if a.ai_seed is not None:
+            parts.append(f"seed {a.ai_seed}")
         console.print(
-            text(
-                f"Animation: {a.mp4_path}  {a.mp4_width}x{a.mp4_height} @ {a.mp4_fps} "
-                f"fps, {a.mp4_duration_secs} s, model {a.ai_model}, seed {a.ai_seed}"
-            ),
-            soft_wrap=True,
+            text(f"Animation: {a.mp4_path or '(no video)'}  {', '.join(parts)}"), soft_wrap=True
         )
     else:
         console.print("Animation: none")

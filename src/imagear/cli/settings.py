@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from imagear.cli._common import console, get_app, handle_errors, print_json
+from imagear.cli._common import console, get_app, handle_errors, print_json, warn
 from imagear.cli._text import text, visible
 
 app = typer.Typer(help="Read and change the image_ar_settings table.", no_args_is_help=True)
@@ -37,8 +37,12 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from imagear import settings as svc
 
     with handle_errors(as_json):
-        values = svc.get_all(get_app(ctx, read_only=True).engine)
+        engine = get_app(ctx, read_only=True).engine
+        values = svc.get_all(engine)
+        problems = svc.warnings(engine)
     rows = [dict(d, value=values.value(d["key"])) for d in svc.describe()]
+    for problem in problems:  # stored values imagear does not use as given: on stderr
+        warn(visible(problem))
     if as_json:
         print_json({r["key"]: _redacted(r["value"]) for r in rows})
         return

@@ -91,7 +91,7 @@ ADVICE: dict[str, str] = {
     "no_master_image": "Attach an image with {add:IMAGE} or in Heratio.",
     "setting_unknown": "List the keys with {see:settings}.",
     "model_unknown": "List the models with {see:models}.",
-    "feature_disabled": "Turn it on with {set:ar_enabled 1} and {set:ar_user_button 1}.",
+    "feature_disabled": "Turn it on with {set:ar_enabled 1} (ar_user_button only hides the record pages' button).",
     "records_read_only": "Add the record in Heratio, then animate it here: {animate:ID}.",
     "authentication_failed": (
         "Set the bearer token with IMAGEAR_SERVER_TOKEN (or server_token in imagear.toml)."

@@ -23,7 +23,7 @@ from imagear.db import flavour
 from imagear.db.fold import contains
 from imagear.db.publication import published_sql
 from imagear.db.records import RecordId, has_clip, has_master
-from imagear.db.review import REJECTED, REVIEW
+from imagear.db.review import REVIEW, bound, rejected_sql
 from imagear.db.rows import clip_of
 from imagear.db.schema import JOB
 from imagear.domain import Clip, GridRow
@@ -59,12 +59,6 @@ def _filter(oid: RecordId, name: str) -> ColumnElement[bool] | None:
     if name == "rejected":
         return rejected_sql(oid)
     return None
-
-
-def rejected_sql(oid: RecordId) -> ColumnElement[bool]:
-    return exists(
-        select(REVIEW.c.object_id).where(REVIEW.c.object_id == oid, REVIEW.c.state == REJECTED)
-    )
 
 
 def page(
@@ -132,7 +126,11 @@ def page(
                 for found in conn.execute(
                     select(REVIEW).where(REVIEW.c.object_id.in_(ids))
                 ).mappings():
-                    reviews[int(found["object_id"])] = found["state"]
+                    oid = int(found["object_id"])
+                    clip = clip_rows.get(oid)
+                    current = clip.mp4_path if clip is not None and clip.has_video else None
+                    if bound(found["state"], found["clip_path"], current):  # the clip judged
+                        reviews[oid] = found["state"]
                 job = select(JOB.c.object_id, JOB.c.status, JOB.c.last_error, JOB.c.last_error_kind)
                 for j in conn.execute(job.where(JOB.c.object_id.in_(ids))):
                     job_rows[int(j.object_id)] = (j.status, j.last_error, j.last_error_kind)

@@ -4,7 +4,8 @@
   exists, its clip row, and its master image row (:func:`imagear.db.records.master_query`).
 - :func:`replacing`: the per-record write transaction of the replace protocol
   (:mod:`imagear.clips`): lock the record (:func:`imagear.db.locks.lock_record`), read its
-  row, let the caller rename the new file into place, insert or update the row, commit.
+  row, let the caller rename the new file into place, delete the old row and insert the new
+  one (a new id, as Heratio replaces a clip), commit.
 - :func:`delete` and :func:`recent`.
 
 On an AtoM/Heratio database (:mod:`imagear.db.flavour`) values are fitted to Heratio's column
@@ -25,9 +26,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, Connection, Engine, Select, Table, Update, bindparam, func, select
+from sqlalchemy import Column, Connection, Delete, Engine, Select, Table, bindparam, func, select
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import update as sa_update
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour, locks
@@ -56,7 +56,7 @@ class _Statements:
 
     columns: tuple[Column[object], ...]
     row_of: Select
-    update: Update
+    remove: Delete
     lookup: Select
 
 
@@ -84,7 +84,7 @@ def _statements(table: Table) -> _Statements:
     return _Statements(
         columns,
         select(*columns).where(table.c.object_id == bindparam("object_id")),
-        sa_update(table).where(table.c.id == bindparam("row_id")),
+        sa_delete(table).where(table.c.id == bindparam("row_id")),
         lookup,
     )
 
@@ -170,19 +170,20 @@ class ClipSlot:
         self.committed = False
 
     def write(self, columns: Mapping[str, object]) -> tuple[str, Clip]:
-        """Insert the row or update it in place; returns ("created" | "replaced", the row).
-        Values are fitted to the columns first (StorageError, nothing written, when one
-        cannot be held)."""
+        """Insert the record's new row; returns ("created" | "replaced", the row). A row the
+        record had is deleted first, in the same transaction, as Heratio replaces a clip: the
+        new row has a new id (Heratio's admin page lists the recent clips by id). Values are
+        fitted to the columns first (StorageError, nothing written, when one cannot be held)."""
         fl = self._flavour
         columns = fl.fit(columns)
         # a curator's verdict was on the clip this one replaces
         self._conn.execute(sa_delete(REVIEW).where(REVIEW.c.object_id == self.object_id))
-        if self.row is None:
-            values = {**columns, "object_id": self.object_id}
-            key = self._conn.execute(fl.clips.insert(), values).inserted_primary_key
-            return "created", clip_of({**values, "id": key[0] if key else None}, fl)
-        self._conn.execute(_statements(fl.clips).update, {**columns, "row_id": self.row.id})
-        return "replaced", clip_of({**columns_of(self.row), **columns}, fl)
+        if self.row is not None:
+            self._conn.execute(_statements(fl.clips).remove, {"row_id": self.row.id})
+        values = {**columns, "object_id": self.object_id}
+        key = self._conn.execute(fl.clips.insert(), values).inserted_primary_key
+        status = "created" if self.row is None else "replaced"
+        return status, clip_of({**values, "id": key[0] if key else None}, fl)
 
     def commit(self) -> None:
         self._conn.commit()

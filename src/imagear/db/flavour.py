@@ -4,10 +4,11 @@ Two kinds:
 
 - ``imagear``: imagear's own database (its ``information_object`` carries a ``title``);
 - ``atom``: an existing AtoM/Heratio database, recognised by AtoM's ``object`` and
-  ``information_object_i18n`` tables. Titles are read from ``information_object_i18n`` (the
-  record's source culture first, else any culture), AtoM's root description (the one without
+  ``information_object_i18n`` tables. Titles are read from ``information_object_i18n`` as
+  Heratio shows them (the configured ``culture``, then English; else the source culture, else
+  any), AtoM's root description (the one without
   a parent) is not a record, timestamps written into Heratio's timezone-less DATETIME columns
-  are wall-clock times in the configured zone (Heratio writes the application's local time),
+  are UTC as Heratio writes them (or wall-clock times in the configured ``time_zone``),
   and every ``object_image_ar`` value is fitted to the column types Heratio's install made
   (:meth:`Flavour.fit`): MySQL in strict mode refuses a value that does not fit.
 
@@ -21,7 +22,7 @@ import threading
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -98,8 +99,9 @@ class Flavour:
 
     kind: str
     family: str  # sqlite | postgresql | mysql
-    zone: tzinfo | None = None  # wall-clock zone of Heratio's DATETIMEs; None: this machine's
+    zone: tzinfo | None = None  # wall-clock zone of Heratio's DATETIMEs; None: UTC (Heratio's)
     clip_columns: Mapping[str, ColumnLimit] = field(default_factory=dict)
+    culture: str = "en"  # the titles shown first (Heratio's interface culture), then English
 
     @property
     def is_atom(self) -> bool:
@@ -125,19 +127,20 @@ class Flavour:
 
     def title(self) -> Any:
         """SQL: the title of the :attr:`records` row of the enclosing statement. AtoM: from
-        information_object_i18n, the record's source culture first, else the first other
-        culture (alphabetically) that has a non-empty title."""
+        information_object_i18n as Heratio shows it, in :attr:`culture` (its interface
+        culture), then English; where neither has one (Heratio would show none), in the
+        record's source culture, then the first other culture (alphabetically) that has one."""
         if not self.is_atom:
             return RECORDS.c.title
         r, t = ATOM_RECORDS, ATOM_TITLES
         titled = and_(t.c.id == r.c.id, t.c.title.is_not(None), t.c.title != "")
-        # two lookups rather than one ORDER BY on the outer row: SQLite cannot order a
+        # separate lookups rather than one ORDER BY on the outer row: SQLite cannot order a
         # subquery by a column of the enclosing query
-        source = select(t.c.title).where(titled, t.c.culture == r.c.source_culture)
-        other = select(t.c.title).where(titled).order_by(t.c.culture).limit(1)
-        return func.coalesce(
-            source.correlate(r).scalar_subquery(), other.correlate(r).scalar_subquery()
-        )
+        firsts = [self.culture] + (["en"] if self.culture != "en" else [])
+        lookups = [select(t.c.title).where(titled, t.c.culture == c) for c in firsts]
+        lookups.append(select(t.c.title).where(titled, t.c.culture == r.c.source_culture))
+        lookups.append(select(t.c.title).where(titled).order_by(t.c.culture).limit(1))
+        return func.coalesce(*(q.correlate(r).scalar_subquery() for q in lookups))
 
     def listed(self) -> Any:
         """SQL: the :attr:`records` row is a record to list (AtoM: not the root description)."""
@@ -149,19 +152,17 @@ class Flavour:
 
     def now(self) -> datetime:
         """The time to write into object_image_ar / image_ar_settings: aware UTC on imagear's
-        own database (as before); on AtoM/Heratio's the naive wall-clock time in the zone."""
+        own database (as before); on AtoM/Heratio's the naive wall-clock time in the configured
+        zone, UTC when none is configured (Heratio writes UTC), never this machine's zone."""
         if not self.is_atom:
             return utcnow()
-        now = datetime.now(self.zone) if self.zone is not None else datetime.now().astimezone()
-        return now.replace(tzinfo=None, microsecond=0)
+        return datetime.now(self.zone or UTC).replace(tzinfo=None, microsecond=0)
 
     def shown_time(self, value: Any) -> Any:
         """A time read back from object_image_ar: on AtoM/Heratio's, aware in the zone."""
         if not self.is_atom or not isinstance(value, datetime) or value.tzinfo is not None:
             return value
-        if self.zone is not None:
-            return value.replace(tzinfo=self.zone)
-        return value.astimezone()  # a naive value is this machine's local time
+        return value.replace(tzinfo=self.zone or UTC)
 
     def clip_row(self, values: Mapping[Any, Any]) -> dict[str, Any]:
         """An object_image_ar row as imagear shows it, whichever kind wrote it: its columns
@@ -215,6 +216,7 @@ def _does_not_fit(name: str, value: Any, limit: ColumnLimit) -> StorageError:
 _lock = threading.Lock()
 _flavours: weakref.WeakKeyDictionary[Engine, Flavour] = weakref.WeakKeyDictionary()
 _zones: weakref.WeakKeyDictionary[Engine, tzinfo | None] = weakref.WeakKeyDictionary()
+_cultures: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
 
 def detect(conn: Connection) -> str:
@@ -224,14 +226,21 @@ def detect(conn: Connection) -> str:
 
 
 def set_time_zone(engine: Engine, zone: tzinfo | None) -> None:
-    """The wall-clock zone of Heratio's timestamps for ``engine`` (None: this machine's)."""
+    """The wall-clock zone of Heratio's timestamps for ``engine`` (None: UTC)."""
     with _lock:
         _zones[engine] = zone
         _flavours.pop(engine, None)
 
 
+def set_culture(engine: Engine, culture: str) -> None:
+    """The AtoM culture whose titles ``engine``'s flavour shows first (then English)."""
+    with _lock:
+        _cultures[engine] = culture
+        _flavours.pop(engine, None)
+
+
 def zone_of(engine: Engine) -> tzinfo | None:
-    """The zone handed in by :func:`set_time_zone` (None: this machine's)."""
+    """The zone handed in by :func:`set_time_zone` (None: UTC)."""
     with _lock:
         return _zones.get(engine)
 
@@ -254,6 +263,7 @@ def of(engine: Engine) -> Flavour:
     with _lock:
         found = _flavours.get(engine)
         zone = _zones.get(engine)
+        culture = _cultures.get(engine, "en")
     if found is not None:
         return found
     try:
@@ -270,7 +280,7 @@ def of(engine: Engine) -> Flavour:
             )
     except SQLAlchemyError as exc:
         raise diagnose.storage_error("Reading what kind of database this is failed", exc) from exc
-    flavour = Flavour(kind, family(engine.dialect.name), zone, columns)
+    flavour = Flavour(kind, family(engine.dialect.name), zone, columns, culture)
     with _lock:
         _flavours[engine] = flavour
     return flavour
@@ -306,6 +316,7 @@ __all__ = [
     "failed",
     "forget",
     "of",
+    "set_culture",
     "set_time_zone",
     "zone_of",
 ]

@@ -50,7 +50,7 @@ from sqlalchemy.types import TypeDecorator
 from imagear.db import flavour, locks
 from imagear.db.engine import MYSQL, POSTGRES, family
 from imagear.db.records import has_clip, has_master, is_master_file
-from imagear.db.review import APPROVED, REVIEW
+from imagear.db.review import REVIEW, approved_sql
 from imagear.db.rows import NamedRow
 from imagear.db.schema import CLIPS, FILES, JOB
 from imagear.domain import PlannedRecord
@@ -141,11 +141,12 @@ def candidate(
     digital_object / object_image_ar from their first row, so a claim would cost more the
     further a run has got (PostgreSQL: 46 ms instead of 3 ms, 4% into a million records).
     """
-    approved = and_(REVIEW.c.object_id == oid, REVIEW.c.state == APPROVED)
+    approved = approved_sql(oid)  # a verdict on the record's current clip only
     keep_approved = not sel.only_missing and sel.ids is None  # a named record is redone
     if per_row:
         master = select(FILES.c.id).where(is_master_file(oid)).limit(1).scalar_subquery()
-        clip = select(CLIPS.c.id).where(CLIPS.c.object_id == oid).limit(1).scalar_subquery()
+        video = CLIPS.c.mp4_path.is_not(None) & (CLIPS.c.mp4_path != "")  # as has_clip
+        clip = select(CLIPS.c.id).where(CLIPS.c.object_id == oid, video).limit(1).scalar_subquery()
         conds: list[ColumnElement[bool]] = [master.is_not(None)]
         if sel.only_missing:
             conds.append(clip.is_(None))

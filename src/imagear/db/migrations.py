@@ -15,25 +15,29 @@ On an AtoM/Heratio database (:mod:`imagear.db.flavour`) step 1 never touches Ato
 creates Heratio's ``object_image_ar`` / ``image_ar_settings`` in Heratio's own shape only when
 they are missing; imagear's own ``image_ar_job``, ``imagear_review`` (the web console's review),
 ``imagear_user``, ``imagear_session``, ``imagear_audit`` (the console's accounts, sign-ins and
-audit trail) and ``imagear_schema`` are the only other tables it adds. No step ever alters an existing table.
+audit trail) and ``imagear_schema`` are the only other tables it adds. No step ever alters a
+table of AtoM's or Heratio's; step 5 adds two columns to imagear's own ``imagear_review``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, select, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from imagear.db import diagnose, flavour, locks
 from imagear.db.accounts import SESSION, USER
 from imagear.db.auditlog import AUDIT
-from imagear.db.engine import make_engine
-from imagear.db.review import REVIEW
+from imagear.db.engine import family, make_engine
+from imagear.db.review import REVIEW, add_clip_columns
 from imagear.db.schema import (
     CLIPS,
     FILES,
+    HERATIO_COLLATION,
+    HERATIO_MYSQL_DDL,
     HERATIO_TABLES,
     JOB,
     RECORDS,
@@ -62,6 +66,16 @@ def _heratio_tables(conn: Connection) -> None:
     """imagear's own database: its four tables. An AtoM/Heratio database: only Heratio's two
     tables, in Heratio's shape, and only when missing (AtoM's are AtoM's to make)."""
     if flavour.detect(conn) == flavour.ATOM:
+        if family(conn.dialect.name) == "mysql":  # Heratio's own statements, its collation
+            charset, collation = conn.execute(
+                text("SELECT @@character_set_database, @@collation_database")
+            ).one()
+            own = charset == "utf8mb4" and re.fullmatch(r"utf8mb4_\w+", str(collation))
+            collate = str(collation) if own else HERATIO_COLLATION
+            for table in HERATIO_TABLES:
+                if not conn.dialect.has_table(conn, table.name):
+                    conn.execute(text(HERATIO_MYSQL_DDL[table.name].format(collate=collate)))
+            return
         for table in HERATIO_TABLES:
             table.create(conn, checkfirst=True)
     else:
@@ -74,6 +88,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (2, "batch job table", _create(JOB)),
     (3, "web console review table", _create(REVIEW)),
     (4, "web console users, sessions and audit", _create(USER, SESSION, AUDIT)),
+    (5, "a verdict names the clip it judged", add_clip_columns),
 ]
 
 
@@ -170,12 +185,15 @@ def init_db(
     seed_rows: Sequence[Mapping[str, object]] = (),
     time_zone: tzinfo | None = None,
     on_create: Callable[[str], None] | None = None,
+    culture: str = "en",
 ) -> Engine:
     """Open the database at ``url``, creating it and adding ``seed_rows`` on first use.
     ``time_zone``: the wall-clock zone of the timestamps written into Heratio's tables on an
-    AtoM/Heratio database (None: this machine's). ``on_create``: see :func:`upgrade`."""
+    AtoM/Heratio database (None: UTC). ``on_create``: see :func:`upgrade`. ``culture``: the
+    AtoM culture of the titles shown first there (then English)."""
     engine = make_engine(url)
     flavour.set_time_zone(engine, time_zone)
+    flavour.set_culture(engine, culture)
     upgrade(engine, seed_rows=seed_rows, on_create=on_create)
     return engine
 

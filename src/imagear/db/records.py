@@ -57,8 +57,10 @@ def has_master(oid: RecordId) -> Exists:
 
 
 def has_clip(oid: RecordId) -> Exists:
-    """SQL: record ``oid`` has an animation row."""
-    return exists(select(CLIPS.c.id).where(CLIPS.c.object_id == oid))
+    """SQL: record ``oid`` has an animation: a row that names its video (Heratio treats a row
+    without ``mp4_path`` as no video, and so a batch takes such a record again)."""
+    video = CLIPS.c.mp4_path.is_not(None) & (CLIPS.c.mp4_path != "")
+    return exists(select(CLIPS.c.id).where((CLIPS.c.object_id == oid) & video))
 
 
 def _usage_rank() -> Case[int]:

@@ -37,6 +37,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects import mysql
 
@@ -115,7 +116,8 @@ FILES = Table(
     Column("parent_id", Integer, index=True),
     Column("sequence", Integer),
 )
-# One animation per record (UNIQUE object_id), as Heratio's ahg-image-ar writes it.
+# One animation per record (UNIQUE object_id), as Heratio's ahg-image-ar writes it. A replaced
+# clip is a new row (as Heratio replaces): sqlite_autoincrement, or SQLite reuses the deleted id.
 CLIPS = Table(
     "object_image_ar",
     OWN_METADATA,
@@ -138,6 +140,7 @@ CLIPS = Table(
     Column("created_by", String(255)),
     Column("created_at", UTCDateTime(), nullable=False, default=utcnow),
     Column("updated_at", UTCDateTime(), nullable=False, default=utcnow),
+    sqlite_autoincrement=True,
 )
 SETTINGS = Table(
     "image_ar_settings",
@@ -224,7 +227,7 @@ HERATIO_CLIPS = Table(
     "object_image_ar",
     HERATIO_METADATA,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("object_id", Integer, nullable=False, unique=True),
+    Column("object_id", Integer, nullable=False),
     Column("digital_object_id", Integer),
     Column("mp4_filename", String(255)),
     Column("mp4_path", String(500)),
@@ -242,10 +245,12 @@ HERATIO_CLIPS = Table(
     Column("mind_filename", String(255)),
     Column("mind_path", String(500)),
     Column("mind_size", BigInteger),
-    Column("mind_compile_secs", Numeric(7, 2)),
+    Column("mind_compile_secs", Numeric(6, 2)),
     Column("created_by", Integer),
     Column("created_at", DateTime),
     Column("updated_at", DateTime),
+    UniqueConstraint("object_id", name="uq_object_image_ar_object"),
+    Index("idx_digital_object_id", "digital_object_id"),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
 )
@@ -253,12 +258,59 @@ HERATIO_SETTINGS = Table(
     "image_ar_settings",
     HERATIO_METADATA,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("setting_key", String(100), nullable=False, unique=True),
+    Column("setting_key", String(100), nullable=False),
     Column("setting_value", Text),
-    Column("setting_type", String(32)),
+    Column("setting_type", String(32), server_default="string"),
     Column("description", String(500)),
     Column("updated_at", DateTime().with_variant(mysql.TIMESTAMP(), "mysql", "mariadb")),
+    UniqueConstraint("setting_key", name="uq_image_ar_settings_key"),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
 )
 HERATIO_TABLES = (HERATIO_CLIPS, HERATIO_SETTINGS)
+
+# On MySQL/MariaDB the two are created with the statements of Heratio's database/install.sql,
+# word for word (key names, DECIMAL(6,2), the settings' 'string' default and self-updating
+# timestamp), in the database's own utf8mb4 collation ({collate}): SHOW CREATE TABLE then reads
+# the same as on a Heratio install (tests/test_heratio_dropin.py compares them).
+HERATIO_MYSQL_DDL = {
+    "object_image_ar": """CREATE TABLE IF NOT EXISTS `object_image_ar` (
+  `id` INT NOT NULL AUTO_INCREMENT,
+  `object_id` INT NOT NULL,
+  `digital_object_id` INT NULL,
+  `mp4_filename` VARCHAR(255) NULL,
+  `mp4_path` VARCHAR(500) NULL,
+  `mp4_size` BIGINT NULL,
+  `mp4_duration_secs` DECIMAL(4,2) NULL,
+  `mp4_width` INT NULL,
+  `mp4_height` INT NULL,
+  `mp4_fps` INT NULL,
+  `mp4_motion` VARCHAR(64) NULL,
+  `ai_model` VARCHAR(64) NULL,
+  `ai_prompt` TEXT NULL,
+  `ai_seed` BIGINT NULL,
+  `ai_motion_bucket_id` INT NULL,
+  `generation_secs` DECIMAL(7,2) NULL,
+  `mind_filename` VARCHAR(255) NULL,
+  `mind_path` VARCHAR(500) NULL,
+  `mind_size` BIGINT NULL,
+  `mind_compile_secs` DECIMAL(6,2) NULL,
+  `created_by` INT NULL,
+  `created_at` DATETIME NULL,
+  `updated_at` DATETIME NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `uq_object_image_ar_object` (`object_id`),
+  KEY `idx_digital_object_id` (`digital_object_id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collate}""",
+    "image_ar_settings": """CREATE TABLE IF NOT EXISTS `image_ar_settings` (
+  `id` INT NOT NULL AUTO_INCREMENT,
+  `setting_key` VARCHAR(100) NOT NULL,
+  `setting_value` TEXT NULL,
+  `setting_type` VARCHAR(32) NULL DEFAULT 'string',
+  `description` VARCHAR(500) NULL,
+  `updated_at` TIMESTAMP NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `uq_image_ar_settings_key` (`setting_key`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collate}""",
+}
+HERATIO_COLLATION = "utf8mb4_unicode_ci"  # when the database's own charset is not utf8mb4

@@ -96,8 +96,6 @@ def _resolve(run: Run) -> None:
 def _route(run: Run) -> None:
     assert run.resolved is not None
     where = run.router.route(run.settings, run.request.in_process)
-    if (warning := run.router.warning_once(where)) is not None:
-        run.observe(Notice(run.object_id, warning))
     generator = run.router.for_route(where, run.settings)
     run.routed = routed = stages.route(run.app, generator, run.resolved, run.request)
     params = generator.params(routed.job)

@@ -45,20 +45,11 @@ class Router:
         self._lock = threading.Lock()
         self._remotes: dict[tuple[tuple[str, ...], str, float], Generator] = {}
         self._local = local() if local is not None else LocalGenerator(app.config)
-        self._warned = False  # the route warning is given once per Router
 
     def route(self, settings: Settings, in_process: bool = False) -> heratio.Route:
         """Where generation requests go (``server_url`` in imagear.toml, else the database's
-        ``ar_server_url``), why, and a warning when Heratio would read the row differently."""
+        ``ar_server_url``), and why."""
         return heratio.route(self.app.config, settings, heratio.is_shared(self.app), in_process)
-
-    def warning_once(self, route: heratio.Route) -> str | None:
-        """The route's warning the first time it is asked for, else None."""
-        with self._lock:
-            if not route.warning or self._warned:
-                return None
-            self._warned = True
-            return route.warning
 
     def generator(self, settings: Settings, in_process: bool = False) -> Generator:
         """The generator for the route (made once per server, token and timeout)."""

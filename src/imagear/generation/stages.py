@@ -105,13 +105,13 @@ def resolve(app: App, req: AnimateRequest, settings: Settings) -> Resolved | Ani
     """The record, its master image and the options of its generation; the skipped outcome
     when it has a clip and ``force`` is false."""
     oid = int(req.object_id)
-    settings.require_generation()
+    settings.require_generation(button=False)  # ar_user_button is the record pages' button
     config = app.config
     store.sweep_parts(store.record_dir(config, oid))  # .part files of runs that died
     found = clips_db.lookup(app.engine, oid)
     if not found.record_exists:
         raise RecordNotFound(f"Record {oid} does not exist.")
-    if found.clip is not None and not req.force:
+    if found.clip is not None and found.clip.has_video and not req.force:
         validate(app, req, settings)  # a typo fails whatever the record's state
         existing = found.clip
         force = (req.wording or OPTION_NAMES).label("force", "option")

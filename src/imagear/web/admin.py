@@ -55,6 +55,7 @@ def _page(
         rows=rows,
         errors=errors or {},
         saved=saved or [],
+        stored_warnings=settings_svc.warnings(app.engine),
         health=_health(console),
         recent=recent,
         total=total,
