@@ -13,7 +13,11 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("jinja2")
 
-from heratio_fixture import atom_db_fixture, heratio_env_fixture  # noqa: E402, F401
+from heratio_fixture import (  # noqa: E402, F401
+    atom_db_fixture,
+    heratio_env_fixture,
+    heratio_sql_mode_fixture,
+)
 from imagear import review  # noqa: E402
 from imagear.db import browse  # noqa: E402
 from imagear.db.fold import FOLD_FROM, fold  # noqa: E402

@@ -307,7 +307,7 @@ def test_an_approval_does_not_survive_heratio_replacing_the_clip(
 def test_verdicts_from_before_are_bound_to_the_clip_they_have(
     heratio_env: dict[str, str], atom_db: AtomDatabase, two: list[int], runner: Any
 ) -> None:
-    """The schema v4 migration: an existing verdict names the record's clip of now."""
+    """The schema v5 migration: an existing verdict names the record's clip of now."""
     oid, other = two
     storage = Path(heratio_env["IMAGEAR_STORAGE_ROOT"])
     for record in two:

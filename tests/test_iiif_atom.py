@@ -13,6 +13,7 @@ from heratio_fixture import (  # noqa: F401 (the atom_db and heratio_env fixture
     AtomDatabase,
     atom_db_fixture,
     heratio_env_fixture,
+    heratio_sql_mode_fixture,
 )
 from iiif_helpers import valid_collection, valid_manifest
 from iiif_services import image_server, write_level0

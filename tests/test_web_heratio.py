@@ -18,6 +18,7 @@ from heratio_fixture import (  # noqa: E402, F401 (the atom_db and heratio_env f
     AtomDatabase,
     atom_db_fixture,
     heratio_env_fixture,
+    heratio_sql_mode_fixture,
 )
 from web_helpers import SMALL, TOKEN, bearer  # noqa: E402
 

@@ -48,7 +48,7 @@ from imagear.db.schema import (
 from imagear.errors import StorageError
 from imagear.urls import redact_url
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _create(*tables: Table) -> Callable[[Connection], None]:
