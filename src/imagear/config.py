@@ -82,7 +82,17 @@ KEYS: tuple[Key, ...] = (
         float,
         "Largest clip accepted from an image-to-video server, in MB (a larger one is refused)",
     ),
+    Key(
+        "c2pa_cert",
+        Path,
+        "PEM certificate chain (signer first) that signs the Content Credentials of every clip "
+        "(empty: a per-install identity made on first use; docs/provenance.md)",
+    ),
+    Key("c2pa_key", Path, "PEM private key of c2pa_cert (keep it mode 0600)"),
+    Key("archive_name", str, "The archive's name, recorded in each clip's Content Credentials"),
 )
+OPTIONAL_PATHS = ("c2pa_cert", "c2pa_key")
+"""Path keys whose empty value means "not set" (None)."""
 KEY_NAMES = tuple(k.name for k in KEYS)
 
 
@@ -100,6 +110,9 @@ def default_values() -> dict[str, Any]:
         "heratio_user_id": None,
         "time_zone": "",
         "max_clip_mb": DEFAULT_MAX_CLIP_MB,
+        "c2pa_cert": None,
+        "c2pa_key": None,
+        "archive_name": "",
     }
 
 
@@ -130,6 +143,9 @@ class Config:
     heratio_user_id: int | None = None
     time_zone: str = ""  # "" = this machine's zone
     max_clip_mb: float = DEFAULT_MAX_CLIP_MB
+    c2pa_cert: Path | None = None  # None: the per-install identity (imagear.provenance)
+    c2pa_key: Path | None = None
+    archive_name: str = ""
     path: Path | None = None  # the file that was read, if any
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -163,6 +179,8 @@ def _coerce(key: Key, value: Any, origin: str) -> Any:
             "Remove it: no path, URL, token or name can hold one.",
         )
     if key.kind is Path:
+        if key.name in OPTIONAL_PATHS and not value.strip():
+            return None
         return Path(value).expanduser()
     if key.name == "server_url":
         return _server_url(value, origin)

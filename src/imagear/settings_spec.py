@@ -87,6 +87,12 @@ class Settings:
     ar_quality_quarantine_keep: int = declare(
         3, "Refused clips kept per record in {storage_root}/quarantine/ (0 keeps none)", 0, 100
     )
+    # Provenance (imagear.provenance, docs/provenance.md)
+    ar_provenance: bool = declare(
+        True,
+        "Sign every clip, poster and preview with C2PA Content Credentials (0: store them "
+        "unsigned; `imagear verify` says so)",
+    )
 
     @classmethod
     def of(cls, values: Mapping[str, Value]) -> Settings:
