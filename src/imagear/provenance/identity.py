@@ -114,9 +114,7 @@ def _stamp(path: Path) -> float:
         return -1.0
 
 
-def _cached(
-    files: tuple[Path, Path], load: Callable[[], Identity], when: dt.datetime
-) -> Identity:
+def _cached(files: tuple[Path, Path], load: Callable[[], Identity], when: dt.datetime) -> Identity:
     key = (*files, _stamp(files[0]), _stamp(files[1]))
     found = _CACHE.get(key)
     if found is None or found.not_after <= when:

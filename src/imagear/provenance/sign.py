@@ -59,19 +59,25 @@ def _failed(what: str, exc: Exception) -> SigningFailed:
 
 
 def sign_file(
-    identity: Identity, facts: ClipFacts, src: Path, dest: Path, *, title: str
+    identity: Identity,
+    facts: ClipFacts,
+    src: Path,
+    dest: Path,
+    *,
+    title: str,
+    read_master: bool = True,
 ) -> None:
     """Write ``src`` signed to ``dest`` (both files, streamed); the master image is read as
-    the ingredient."""
+    the ingredient (``read_master`` False: declared from its facts, the file may be gone)."""
     import c2pa
 
     fmt = mime_of(src, "video/mp4")
-    manifest = definition(facts, title, fmt, _version(), master_inline=False)
+    manifest = definition(facts, title, fmt, _version(), master_inline=not read_master)
     try:
         builder = _builder(manifest)
         assert isinstance(builder, c2pa.Builder)
         master, found = facts.master, ingredient(facts)
-        if master is not None and found is not None:
+        if read_master and master is not None and found is not None:
             with master.file.open("rb") as image:
                 builder.add_ingredient(found, master.format, image)
         with src.open("rb") as source, dest.open("wb") as out:
