@@ -222,3 +222,32 @@ def test_a_real_imagear_serve_signs_what_it_returns_and_animate_stores_it_signed
     state, manifest = c2pa_report(out.file)
     assert state == "Valid" and generation_of(manifest)["server"] == url
     assert [a["action"] for a in actions_of(manifest)] == ["c2pa.opened", "c2pa.edited"]
+
+
+# -- disclosure ----------------------------------------------------------------------------------
+
+
+def test_ai_clips_are_disclosed_everywhere_a_person_sees_them(
+    app: App, remote: Any, make_image: Any, runner: Any
+) -> None:
+    from imagear.animate import AnimateRequest, Animator
+
+    pan = records.add_record(app, make_image("pan.jpg"), "PAN-1", "Quay").id
+    ai = records.add_record(app, make_image("ai.jpg"), "AI-1", "Pier").id
+    kenburns(app, pan)
+    with Animator(app) as animator:
+        animator.animate(AnimateRequest(ai))  # svd, on the (fake) server
+    shown = invoke(runner, "records", "show", str(ai)).stdout
+    assert "Disclosure: AI-generated: the model svd invented this motion" in shown
+    shown = invoke(runner, "records", "show", str(pan)).stdout
+    assert "Not AI: an animated pan over the photograph" in shown
+    table = invoke(runner, "recent", "-n", "5").stdout
+    assert "AI-generated" in table and "animated pan, no AI" in table
+
+    c = client(app)
+    page = c.get(f"/records/{ai}", headers=bearer()).text
+    assert 'id="disclosure"' in page and "AI-generated: the model svd" in page
+    page = c.get(f"/records/{pan}", headers=bearer()).text
+    assert "Not AI: an animated pan over the photograph" in page
+    grid = c.get("/", headers=bearer()).text
+    assert 'data-ai="true">AI-generated<' in grid and 'data-ai="false">animated pan, no AI<' in grid

@@ -180,5 +180,8 @@ def show(
             ),
             soft_wrap=True,
         )
+        from imagear.provenance.disclosure import sentence
+
+        console.print(text(("Disclosure: ", "bold"), sentence(a.ai_model)), soft_wrap=True)
     else:
         console.print("Animation: none")
