@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from imagear.provenance.identity import Identity
 
 SETTINGS = {
+    # above this size c2pa keeps its working copy in a temporary file, not in memory
+    "core": {"backing_store_memory_threshold_in_mb": 16},
     "builder": {"thumbnail": {"enabled": False}},
     "verify": {"verify_after_sign": False},
 }
