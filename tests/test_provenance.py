@@ -125,3 +125,27 @@ def test_provenance_off_stores_unsigned(app: App, make_image: Any) -> None:
     assert out.file is not None
     with out.file.open("rb") as f, pytest.raises(c2pa.C2paError.ManifestNotFound):
         c2pa.Reader("video/mp4", f)
+
+
+def test_a_replaced_clip_gets_new_credentials(app: App, make_image: Any) -> None:
+    oid = records.add_record(app, make_image("photo.jpg")).id
+    first = kenburns(app, oid)
+    with Animator(app) as animator:
+        second = animator.animate(
+            AnimateRequest(
+                oid,
+                model="kenburns",
+                overrides={"num_frames": 12, "fps": 10, "width": 160, "height": 100, "seed": 99},
+                extra={"motion": "zoom_in"},
+                force=True,
+            )
+        )
+    assert second.status == "replaced" and second.file != first.file
+    state, manifest = c2pa_report(second.file)
+    made = generation_of(manifest)
+    assert state == "Valid" and (made["seed"], made["motion"], made["frames"]) == (
+        99,
+        "zoom_in",
+        12,
+    )
+    assert c2pa_report(second.poster)[0] == "Valid"
