@@ -149,3 +149,35 @@ def test_a_replaced_clip_gets_new_credentials(app: App, make_image: Any) -> None
         12,
     )
     assert c2pa_report(second.poster)[0] == "Valid"
+
+
+def _first_frame(path: Path) -> Any:
+    import av
+
+    with av.open(str(path)) as container:
+        return next(container.decode(video=0)).to_ndarray(format="gray").astype(float)
+
+
+def test_the_visible_label_is_burned_into_ai_clips_only(
+    app: App, remote: FakeVideoServer, make_image: Any
+) -> None:
+    settings.set_value(app.engine, "ar_visible_label_text", "AI-generated (imagear)")
+    ai = records.add_record(app, make_image("photo.jpg")).id
+    with Animator(app) as animator:
+        plain = animator.animate(AnimateRequest(ai, overrides={"seed": 5}))
+    before = _first_frame(plain.file)
+    settings.set_value(app.engine, "ar_visible_label", "1")
+    with Animator(app) as animator:
+        labelled = animator.animate(AnimateRequest(ai, overrides={"seed": 5}, force=True))
+    state, manifest = c2pa_report(labelled.file)
+    assert state == "Valid"
+    assert generation_of(manifest)["visible_label"] == "AI-generated (imagear)"
+    # the same clip (same seed): the label's band changed the lower left, not the upper right
+    after = _first_frame(labelled.file)
+    h, w = after.shape
+    band = abs(after[h - h // 12 :, : w // 4] - before[h - h // 12 :, : w // 4]).mean()
+    elsewhere = abs(after[: h // 2, w // 2 :] - before[: h // 2, w // 2 :]).mean()
+    assert band > 20 and elsewhere < 3, (band, elsewhere)
+    # Ken Burns is an edit of the photograph: never labelled
+    pan = kenburns(app, records.add_record(app, make_image("b.jpg")).id)
+    assert "visible_label" not in generation_of(c2pa_report(pan.file)[1])

@@ -93,6 +93,10 @@ class Settings:
         "Sign every clip, poster and preview with C2PA Content Credentials (0: store them "
         "unsigned; `imagear verify` says so)",
     )
+    ar_visible_label: bool = declare(
+        False, "Burn a visible label (ar_visible_label_text) into every clip an AI model makes"
+    )
+    ar_visible_label_text: str = declare("AI-generated", "The words of the visible label")
 
     @classmethod
     def of(cls, values: Mapping[str, Value]) -> Settings:

@@ -132,9 +132,14 @@ def _verify(run: Run) -> None:
 
 def _sign(run: Run) -> None:
     got = run.need()
-    if run.signing is not None and run.verified is not None:
+    assert run.verified is not None
+    words = None
+    if (labelled := credentials.label(run.settings, got, run.verified, run.files)) is not None:
+        run.part, run.verified, words = labelled  # ar_visible_label: burned into an AI clip
+        got = run.need()
+    if run.signing is not None:
         run.part, run.verified, run.signing = credentials.sign(
-            run.app, run.signing, got, run.verified, run.files
+            run.app, run.signing, got, run.verified, run.files, words
         )
 
 

@@ -7,6 +7,7 @@
   new locked ``.part`` file (streamed), probed again (the stored size is the signed file's),
   and takes the old one's place; a clip that cannot be signed raises SigningFailed: nothing is
   stored and the previous clip is kept;
+- :func:`label` (the sign stage, first): ``ar_visible_label`` burns its words into an AI clip;
 - :meth:`ClipSigning.companion` signs the poster and the preview in the commit stage, before
   the three are swapped in.
 
@@ -48,6 +49,28 @@ class ClipSigning:
 
         assert self.facts is not None, "the sign stage runs before commit"
         sign_in_place(self.identity, self.facts, path, title=f"{self.title} ({what})")
+
+
+def label(
+    settings: Settings,
+    got: tuple[Resolved, Routed, store.PartFile, Generated],
+    verified: Verified,
+    files: contextlib.ExitStack,
+) -> tuple[store.PartFile, Verified, str] | None:
+    """With ``ar_visible_label`` on and an AI model: the clip with the label burned in, in a
+    new ``.part`` file that takes the old one's place (its probe, the words); else None."""
+    resolved, _routed, part, generated = got
+    words = settings.ar_visible_label_text.strip()
+    if not settings.ar_visible_label or not resolved.descriptor.generative or not words:
+        return None
+    from imagear.media import probe_mp4
+    from imagear.provenance.label import burn_label
+
+    labelled = files.enter_context(store.part_file(part.path.parent, resolved.descriptor.name))
+    burn_label(part.path, labelled.path, words, generated.fps or verified.info.fps)
+    info = probe_mp4(labelled.path)
+    part.discard()
+    return labelled, dataclasses.replace(verified, info=info), words
 
 
 def facts_of(
@@ -105,15 +128,16 @@ def sign(
     got: tuple[Resolved, Routed, store.PartFile, Generated],
     verified: Verified,
     files: contextlib.ExitStack,
+    words: str | None = None,
 ) -> tuple[store.PartFile, Verified, ClipSigning]:
     """Sign the verified clip into a new ``.part`` file (entered in ``files``), which takes
     the old one's place: (the new part, the probe of the signed clip, the signing with its
-    facts)."""
+    facts). ``words``: the visible label burned in, recorded in the credentials."""
     from imagear.media import probe_mp4
     from imagear.provenance.sign import sign_file
 
     resolved, routed, part, generated = got
-    facts = facts_of(app, resolved, routed, generated)
+    facts = facts_of(app, resolved, routed, generated, words)
     title = f"{Path(resolved.master.name).stem} ({facts.model})"
     signed = files.enter_context(store.part_file(part.path.parent, resolved.descriptor.name))
     sign_file(signing.identity, facts, part.path, signed.path, title=f"{title}.mp4")
@@ -126,4 +150,4 @@ def sign(
     )
 
 
-__all__ = ["ClipSigning", "facts_of", "load", "sign"]
+__all__ = ["ClipSigning", "facts_of", "label", "load", "sign"]
