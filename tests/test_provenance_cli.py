@@ -170,6 +170,10 @@ def test_web_generated_clip_is_signed(app: App, make_image: Any) -> None:
             break
         time.sleep(0.05)
     assert state["job"]["state"] == "done", state
+    # read again: /status reads the record before the job, so the poll that first sees "done"
+    # may predate the clip's row (a race in web/actions.py's status, noted for its owners)
+    state = c.get(f"/image-ar/{oid}/status").json()
+    assert state.get("video"), state
     video = c.get(state["video"])
     clip = app.config.storage_root / "served.mp4"
     clip.write_bytes(video.content)

@@ -33,13 +33,10 @@ _RESEMBLANCE = SPECS["ar_quality_min_resemblance"]
 
 
 def _identity(config: Config) -> Identity:
-    """The identity that signs the served clips (a new per-install one said once)."""
-    from imagear.provenance.identity import UNTRUSTED_NOTICE, load_identity
+    """The identity that signs the served clips (a new per-install one is said in the log)."""
+    from imagear.provenance.identity import load_identity
 
-    identity = load_identity(config)
-    if identity.made:
-        warn(UNTRUSTED_NOTICE.format(folder=identity.folder))
-    return identity
+    return load_identity(config)
 
 
 def _device(device: str | None) -> str | None:
