@@ -255,3 +255,16 @@ def test_ai_clips_are_disclosed_everywhere_a_person_sees_them(
     assert "Not AI: an animated pan over the photograph" in page
     grid = c.get("/", headers=bearer()).text
     assert 'data-ai="true">AI-generated<' in grid and 'data-ai="false">animated pan, no AI<' in grid
+
+
+def test_without_the_provenance_extra_generation_says_what_to_install(
+    app: App, make_image: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    oid = records.add_record(app, make_image("photo.jpg")).id
+    monkeypatch.setitem(sys.modules, "c2pa", None)  # import c2pa now raises ImportError
+    r = invoke(runner, "animate", "--object-id", str(oid), "--model", "kenburns", *SMALL)
+    assert r.exit_code == 6, r.output
+    assert "pip install 'imagear[provenance]'" in r.stderr and "Traceback" not in r.output
+    settings.set_value(app.engine, "ar_provenance", "0")  # unsigned by choice: no extra needed
+    r = invoke(runner, "animate", "--object-id", str(oid), "--model", "kenburns", *SMALL)
+    assert r.exit_code == 0, r.output
