@@ -226,9 +226,32 @@ def roots(tmp_path: Path) -> dict[str, Path]:
     return r
 
 
+@pytest.fixture(scope="session")
+def c2pa_identity(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One C2PA signing identity (a CA and a signing certificate, made in code) for the
+    session's clips, set as c2pa_cert / c2pa_key by ``cli_env``: the per-install identity is
+    made (and said) only where a test asks for it (tests/test_provenance*.py)."""
+    import datetime as dt
+
+    from imagear.provenance.certs import make_chain
+
+    folder = tmp_path_factory.mktemp("c2pa")
+    chain, key, _ca = make_chain("imagear tests", dt.datetime.now(dt.UTC))
+    (folder / "chain.pem").write_bytes(chain)
+    (folder / "signer.key").write_bytes(key)
+    return {
+        "IMAGEAR_C2PA_CERT": str(folder / "chain.pem"),
+        "IMAGEAR_C2PA_KEY": str(folder / "signer.key"),
+    }
+
+
 @pytest.fixture
 def cli_env(
-    monkeypatch: pytest.MonkeyPatch, db_url: str, roots: dict[str, Path], tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+    roots: dict[str, Path],
+    tmp_path: Path,
+    c2pa_identity: dict[str, str],
 ) -> dict[str, str]:
     """IMAGEAR_* variables pointing every path at this test's temp dirs (no user config leaks in)."""
     for key in list(os.environ):
@@ -240,6 +263,7 @@ def cli_env(
         "IMAGEAR_IMAGES_ROOT": str(roots["images_root"]),
         "IMAGEAR_MODELS_DIR": str(roots["models_dir"]),
         "IMAGEAR_USER": "tester",
+        **c2pa_identity,
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)

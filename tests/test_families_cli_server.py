@@ -92,6 +92,15 @@ def test_animate_in_process(
     frames = decode(Path(data["file"]))
     assert frames.shape == (TINY_FRAMES[name], 32, 32, 3)
     assert "Loading" not in result.stderr and "%|" not in result.stderr  # no progress bars
+    # AI: c2pa's own Reader finds a valid manifest declaring trainedAlgorithmicMedia (issue 22)
+    from imagear.provenance.manifest import TRAINED
+    from test_provenance import actions_of, c2pa_report, generation_of
+
+    state, manifest = c2pa_report(Path(data["file"]))
+    assert state == "Valid" and actions_of(manifest)[0]["digitalSourceType"] == TRAINED
+    assert manifest["ingredients"][0]["relationship"] == "inputTo"
+    made = generation_of(manifest)
+    assert (made["model"], made["seed"], made["ai_generated"]) == (name, 7, True)
 
 
 def test_animate_takes_each_models_own_fps_over_the_seeded_setting(

@@ -244,17 +244,18 @@ def test_the_new_clip_is_typed_and_the_motion_comes_from_the_options(app: App, r
 def test_a_new_stage_is_one_more_item(app: App, record: int) -> None:
     seen: list[str] = []
 
-    def sign(run: Run) -> None:
+    def publish(run: Run) -> None:
         assert run.verified is not None and run.outcome is None
         seen.append(f"signed {run.object_id}")
 
-    pipeline = Pipeline([*STAGES[:-1], Stage("sign", sign), STAGES[-1]])
+    pipeline = Pipeline([*STAGES[:-1], Stage("publish", publish), STAGES[-1]])
     assert [s.name for s in pipeline.stages] == [
         "resolve",
         "route",
         "generate",
         "verify",
         "sign",
+        "publish",
         "commit",
     ]
     assert pipeline.run(_run(app, record, _generator([]))).status == "created"

@@ -6,7 +6,8 @@ and then runs the same checks as the gate on new clips (:mod:`imagear.quality`):
 frozen, not of the master image (models that take the image; the record's master image as it is
 now), and not what the row records (its width, height and frame rate; the frame count its MP4
 header declares). The gate's thresholds are the ``ar_quality_*`` settings; the audit runs even
-when ``ar_quality_gate`` is 0. It reads only: nothing is changed, moved or deleted.
+when ``ar_quality_gate`` is 0. A clip with Content Credentials (imagear.provenance) must still
+match them (a changed byte is a ``credentials`` problem). It reads only: nothing is changed, moved or deleted.
 
 :func:`leftovers` lists the files in record folders that imagear would have written and that
 no row of this database names (a clip left by a run killed between its rename and its commit,
@@ -96,6 +97,7 @@ def _audit_one(app: App, row: Clip, limits: quality.Thresholds) -> ClipAudit:
         return audit
     audit.poster = store.companion_of(path, store.POSTER_SUFFIX)
     audit.preview = store.preview_of(path)
+    _credentials(path, audit)
     try:
         info = probe_mp4(path)
         takes_image = _takes_image(row)
@@ -127,6 +129,17 @@ def _audit_one(app: App, row: Clip, limits: quality.Thresholds) -> ClipAudit:
             finding.check, finding.message, measured=finding.measured, limit=finding.limit
         )
     return audit
+
+
+def _credentials(path: Path, audit: ClipAudit) -> None:
+    """The clip's Content Credentials: bytes that no longer match them are a problem."""
+    from imagear.provenance.service import audit_problem
+
+    problem, skipped = audit_problem(path)
+    if problem is not None:
+        audit.problem("credentials", problem)
+    if skipped is not None:
+        audit.skipped["credentials"] = skipped
 
 
 def audit_clips(app: App, object_ids: Sequence[int] | None = None) -> Iterator[ClipAudit]:

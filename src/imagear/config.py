@@ -113,7 +113,17 @@ KEYS: tuple[Key, ...] = (
         "AtoM culture whose titles are shown first on an AtoM/Heratio database, then English "
         "(Heratio's interface culture; e.g. fr, pt_BR)",
     ),
+    Key(
+        "c2pa_cert",
+        Path,
+        "PEM certificate chain (signer first) that signs the Content Credentials of every clip "
+        "(empty: a per-install identity made on first use; docs/provenance.md)",
+    ),
+    Key("c2pa_key", Path, "PEM private key of c2pa_cert (keep it mode 0600)"),
+    Key("archive_name", str, "The archive's name, recorded in each clip's Content Credentials"),
 )
+OPTIONAL_PATHS = ("c2pa_cert", "c2pa_key")
+"""Path keys whose empty value means "not set" (None)."""
 KEY_NAMES = tuple(k.name for k in KEYS)
 
 
@@ -137,6 +147,9 @@ def default_values() -> dict[str, Any]:
         "iiif_provider": "",
         "iiif_provider_homepage": "",
         "culture": "en",
+        "c2pa_cert": None,
+        "c2pa_key": None,
+        "archive_name": "",
     }
 
 
@@ -173,6 +186,9 @@ class Config:
     iiif_provider: str = ""
     iiif_provider_homepage: str = ""
     culture: str = "en"  # AtoM's interface culture of the titles shown (then English)
+    c2pa_cert: Path | None = None  # None: the per-install identity (imagear.provenance)
+    c2pa_key: Path | None = None
+    archive_name: str = ""
     path: Path | None = None  # the file that was read, if any
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -207,6 +223,8 @@ def _coerce(key: Key, value: Any, origin: str) -> Any:
             "Remove it: no path, URL, token or name can hold one.",
         )
     if key.kind is Path:
+        if key.name in OPTIONAL_PATHS and not value.strip():
+            return None
         return Path(value).expanduser()
     if key.name == "server_url":
         return _server_url(value, origin)

@@ -32,6 +32,9 @@ Exit codes (documented in README.md, one rule everywhere)::
     5  ServerError         the image-to-video server failed or could not be reached
     6  EngineUnavailable   the model cannot run here (missing extra, weights, device)
     7  QualityRejected     the new clip failed the quality gate; the previous clip is kept
+    8  (imagear verify)    the clip carries no Content Credentials
+    9  (imagear verify)    its Content Credentials are invalid: the clip was changed, or the
+                           signature or the manifest does not validate
     130 interrupted        SIGINT / SIGTERM
 
 Tree (class, ``code``)::
@@ -41,7 +44,8 @@ Tree (class, ``code``)::
     │   ├── StorageError          storage_failed       database or file storage failed
     │   ├── MediaError            media_failed         an image or MP4 could not be read/written
     │   │   └── InvalidImage      invalid_image        the file is not an image we can use
-    │   └── GenerationFailed      generation_failed    an engine failed while generating
+    │   ├── GenerationFailed      generation_failed    an engine failed while generating
+    │   └── SigningFailed         signing_failed       Content Credentials could not be signed
     ├── UsageError (2)            usage_error
     │   ├── ConfigError           config_invalid       imagear.toml or IMAGEAR_* is invalid
     │   ├── InvalidSetting        setting_invalid      an image_ar_settings value is out of range
@@ -177,6 +181,10 @@ class MediaError(Failure):
 
 class GenerationFailed(Failure):
     code = "generation_failed"
+
+
+class SigningFailed(Failure):
+    code = "signing_failed"
 
 
 class UsageError(ImagearError):

@@ -87,6 +87,16 @@ class Settings:
     ar_quality_quarantine_keep: int = declare(
         3, "Refused clips kept per record in {storage_root}/quarantine/ (0 keeps none)", 0, 100
     )
+    # Provenance (imagear.provenance, docs/provenance.md)
+    ar_provenance: bool = declare(
+        True,
+        "Sign every clip, poster and preview with C2PA Content Credentials (0: store them "
+        "unsigned; `imagear verify` says so)",
+    )
+    ar_visible_label: bool = declare(
+        False, "Burn a visible label (ar_visible_label_text) into every clip an AI model makes"
+    )
+    ar_visible_label_text: str = declare("AI-generated", "The words of the visible label")
 
     @classmethod
     def of(cls, values: Mapping[str, Value]) -> Settings:

@@ -28,6 +28,7 @@ from imagear.cli.audit_cmd import audit as audit_command
 from imagear.cli.check import check as check_command
 from imagear.cli.demo import demo as demo_command
 from imagear.cli.serve import serve as serve_command
+from imagear.cli.verify import verify as verify_command
 from imagear.cli.web import web as web_command
 
 app = typer.Typer(
@@ -116,6 +117,9 @@ app.command("demo", short_help="Animate the bundled sample image (no GPU or serv
     demo_command
 )
 app.command("check", short_help="Re-check stored clips with the quality gate.")(check_command)
+app.command("verify", short_help="Validate a clip's Content Credentials; show what made it.")(
+    verify_command
+)
 app.command("serve", short_help="Serve image-to-video over HTTP, speaking Heratio's protocol.")(
     serve_command
 )

@@ -373,8 +373,11 @@ def recent(
         return
     from rich.table import Table
 
+    from imagear.provenance.disclosure import short
+
     table = Table(caption=f"{len(rows)} of {total} clip(s)")
-    for name in ("record", "model", "prompt", "size", "frame size", "generated in", "date"):
+    columns = ("record", "model", "made", "prompt", "size", "frame size", "generated in", "date")
+    for name in columns:
         # a record, model name or date broken over two lines is unreadable: they never wrap (a
         # long identifier is cut with an ellipsis instead); the other columns give way first
         if name in ("record", "model", "date"):
@@ -388,6 +391,7 @@ def recent(
         table.add_row(
             text(label),
             text(r.get("ai_model") or "-"),
+            short(str(r.get("ai_model") or "")),
             text(r.get("ai_prompt") or "-"),
             size_text(size if isinstance(size, int | float) else None),
             _dimensions(r.get("mp4_width"), r.get("mp4_height")),

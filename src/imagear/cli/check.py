@@ -62,8 +62,8 @@ def check(
     yes: YesOpt = False,
 ) -> None:
     """Re-check stored clips: the file exists and every frame decodes, and the quality gate's
-    checks (black, blank, frozen, not of the master image, not what the row records) pass.
-    Files in the record folders that no row names are reported too.
+    checks (black, blank, frozen, not of the master image, not what the row records) pass,
+    and a clip's Content Credentials still match its bytes. Files in the record folders that no row names are reported too.
 
     One line per problem; exit 0 when every clip passes, 7 when any fails, 3 when the only
     problems are named records that do not exist or have no clip. Changes nothing,

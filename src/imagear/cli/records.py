@@ -210,5 +210,8 @@ def show(
         console.print(
             text(f"Animation: {a.mp4_path or '(no video)'}  {', '.join(parts)}"), soft_wrap=True
         )
+        from imagear.provenance.disclosure import sentence
+
+        console.print(text(("Disclosure: ", "bold"), sentence(a.ai_model)), soft_wrap=True)
     else:
         console.print("Animation: none")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +19,10 @@ from imagear.cli._text import text
 from imagear.errors import UsageError
 from imagear.settings_spec import DEFAULTS, SPECS
 
+if TYPE_CHECKING:
+    from imagear.config import Config
+    from imagear.provenance.identity import Identity
+
 DEVICE_RE = re.compile(r"cpu|mps|cuda(:\d+)?")
 
 # the quality gate's options: defaults and bounds are the ar_quality_* settings' (declared once)
@@ -26,6 +30,13 @@ _BRIGHTNESS = SPECS["ar_quality_min_brightness"]
 _CONTRAST = SPECS["ar_quality_min_contrast"]
 _MOTION = SPECS["ar_quality_min_motion"]
 _RESEMBLANCE = SPECS["ar_quality_min_resemblance"]
+
+
+def _identity(config: Config) -> Identity:
+    """The identity that signs the served clips (a new per-install one is said in the log)."""
+    from imagear.provenance.identity import load_identity
+
+    return load_identity(config)
 
 
 def _device(device: str | None) -> str | None:
@@ -246,6 +257,7 @@ def serve(
             preload=preload,
             quality=quality,
             metrics_listen=None if metrics_port is None else (host, metrics_port),
+            c2pa=_identity(config),
         )
         say = _progress if fmt == "text" else progress_logger("imagear.server")
         server_run.serve(settings, host, port, level, progress=say, log_format=fmt)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from imagear import store
+from imagear.generation import signing as credentials
 from imagear.generation import stages
 from imagear.generation.events import Done, Notice, Observer, Phase, Started, ignore
 from imagear.generation.permit import UNLIMITED, GenerationPermit
@@ -61,6 +62,7 @@ class Run:
     part: store.PartFile | None = None
     generated: Generated | None = None
     verified: stages.Verified | None = None
+    signing: credentials.ClipSigning | None = None  # None: ar_provenance 0 (clips stay unsigned)
     outcome: AnimateOutcome | None = None
 
     @property
@@ -95,6 +97,8 @@ def _resolve(run: Run) -> None:
 
 def _route(run: Run) -> None:
     assert run.resolved is not None
+    # the signing identity first: a bad certificate fails before anything is generated
+    run.signing = credentials.load(run.app, run.settings, run.observe, run.object_id)
     where = run.router.route(run.settings, run.request.in_process)
     generator = run.router.for_route(where, run.settings)
     run.routed = routed = stages.route(run.app, generator, run.resolved, run.request)
@@ -124,11 +128,27 @@ def _verify(run: Run) -> None:
     run.verified = stages.verify(run.app, run.settings, routed, part.path, generated, run.observe)
 
 
+def _sign(run: Run) -> None:
+    got = run.need()
+    assert run.verified is not None
+    words = None
+    if (labelled := credentials.label(run.settings, got, run.verified, run.files)) is not None:
+        run.part, run.verified, words = labelled  # ar_visible_label: burned into an AI clip
+        got = run.need()
+    if run.signing is not None:
+        run.part, run.verified, run.signing = credentials.sign(
+            run.app, run.signing, got, run.verified, run.files, words
+        )
+
+
 def _commit(run: Run) -> None:
     resolved, _routed, part, generated = run.need()
     assert run.verified is not None
     run.observe(Phase(run.object_id, "store", "storing the clip"))
-    run.outcome = stages.commit(run.app, run.request, resolved, part, run.verified, generated)
+    sign = run.signing.companion if run.signing is not None else None
+    run.outcome = stages.commit(
+        run.app, run.request, resolved, part, run.verified, generated, sign=sign
+    )
 
 
 STAGES: tuple[Stage, ...] = (
@@ -136,9 +156,11 @@ STAGES: tuple[Stage, ...] = (
     Stage("route", _route),
     Stage("generate", _generate),
     Stage("verify", _verify),
+    Stage("sign", _sign),
     Stage("commit", _commit),
 )
-"""resolve -> route -> generate -> verify (the quality gate) -> commit."""
+"""resolve -> route (and the signing identity) -> generate -> verify (the quality gate) ->
+sign (Content Credentials) -> commit (the poster and preview signed too)."""
 
 
 class Pipeline:

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -330,8 +331,10 @@ def commit(
     part: store.PartFile,
     verified: Verified,
     generated: Generated,
+    sign: Callable[[Path, str], None] | None = None,
 ) -> AnimateOutcome:
-    """Write the poster and preview, swap the three in and log the generation."""
+    """Write the poster and preview (``sign``: their Content Credentials), swap the three in
+    and log the generation."""
     from imagear.media.preview import write_poster, write_preview
 
     oid = resolved.object_id
@@ -344,6 +347,9 @@ def commit(
     ):
         write_poster(verified.verdict.scan, poster.path)
         write_preview(verified.verdict.scan, preview.path)
+        if sign is not None:
+            sign(poster.path, "poster")
+            sign(preview.path, "preview")
         stored = clips.commit_clip(
             app,
             oid,

@@ -235,6 +235,9 @@ class ModelDescriptor:
     requires_gpu: bool = True
     honours_settings: bool = True  # ar_num_frames / ar_fps / ar_motion_bucket_id
     notes: str = ""
+    # an AI model: its clips are declared trainedAlgorithmicMedia in their Content Credentials
+    # and disclosed as AI-generated (imagear.provenance); False for a plain edit (kenburns)
+    generative: bool = True
     # Diffusers engine only. Packages its pipeline needs beyond torch and diffusers, as
     # "name" or "name>=version" (checked without importing them, e.g. "ftfy", "diffusers>=0.35").
     requires: tuple[str, ...] = ()

@@ -71,6 +71,7 @@ class KenBurns(ModelDescriptor):
     torch_dtype = None
     requires_gpu = False
     honours_settings = False
+    generative = False  # an edit of the photograph, never labelled AI
     notes = (
         "No AI: the ar_num_frames / ar_fps / ar_motion_bucket_id settings are for AI models and "
         "do not apply; the defaults make 5 s at 25 fps, like Heratio's ffmpeg renderer."

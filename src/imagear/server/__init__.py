@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagear.quality import Thresholds
+
+if TYPE_CHECKING:
+    from imagear.provenance.identity import Identity
 
 MB = 1024 * 1024
 
@@ -51,6 +54,8 @@ class ServerSettings:
     quality: Thresholds = field(default_factory=Thresholds)
     # (host, port) of a second listener serving only /metrics, without auth (--metrics-port)
     metrics_listen: tuple[str, int] | None = None
+    # signs the Content Credentials of every clip sent (imagear.server.signing); None: unsigned
+    c2pa: Identity | None = None
 
 
 _LAZY = {"ServerState": "imagear.server.app", "create_app": "imagear.server.app"}

@@ -243,7 +243,7 @@ class ServerState:
         self.engine_config = EngineConfig(
             models_dir=settings.models_dir, low_vram=settings.low_vram, device=settings.device
         )
-        self.worker = Worker(self.engine_config, settings.queue_size, settings.quality)
+        self.worker = Worker.of(self.engine_config, settings)
         self.decode_budget = DecodeBudget(settings.decode_budget_bytes)
         self._tmp = TempFolder(settings.tmp_dir)
         self.metrics = self.worker.metrics = Metrics.of_server(self.worker)
@@ -345,7 +345,7 @@ class ServerState:
         notices = list(resolved.notices)
         if dropped:
             notices.append(f"{desc.name} ignores {', '.join(dropped)}")
-        return Job(desc, options, image, out_path), notices
+        return Job(desc, options, image, out_path, upload.master()), notices
 
 
 class _ClientGone(Exception):

@@ -270,6 +270,10 @@ def serve(
                 "Requests that name no model will get 400; pass --model kenburns on a host "
                 "without weights.",
             )
+        if settings.c2pa is not None and settings.c2pa.made:  # said once, in the log
+            from imagear.provenance.identity import UNTRUSTED_NOTICE
+
+            log.warning(UNTRUSTED_NOTICE.format(folder=settings.c2pa.folder))
         if not settings.token and not loopback(host):
             say(
                 "warning",

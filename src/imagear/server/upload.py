@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import anyio
 from python_multipart.exceptions import FormParserError
@@ -27,6 +27,9 @@ from starlette.responses import JSONResponse
 from imagear.errors import InvalidImage, InvalidOption
 from imagear.models import COMMON_PARAMETERS, ModelDescriptor, OptionNames, list_models
 from imagear.server import MB
+
+if TYPE_CHECKING:
+    from imagear.provenance.manifest import MasterFacts
 
 MAX_FIELD_BYTES = 64 * 1024  # one text field (a prompt is at most 2000 characters)
 MAX_FIELDS = 64
@@ -71,6 +74,12 @@ class Upload:
     def cleanup(self) -> None:
         if self.path is not None:
             self.path.unlink(missing_ok=True)
+
+    def master(self) -> MasterFacts | None:
+        """The image as the clip's Content Credentials name it (read while it is on disk)."""
+        from imagear.server.signing import master_of
+
+        return master_of(self.path, self.filename)
 
 
 class _FormReader:

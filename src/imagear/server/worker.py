@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
     from imagear.media import Mp4Info
     from imagear.metrics import Metrics
+    from imagear.provenance.identity import Identity
+    from imagear.provenance.manifest import MasterFacts
+    from imagear.server import ServerSettings
 
 log = logging.getLogger("imagear.server")
 
@@ -60,6 +63,7 @@ class Job:
     options: BaseOptions  # the descriptor's validated Options (seed already drawn)
     image: Image.Image
     out_path: Path
+    master: MasterFacts | None = None  # the upload, for the clip's Content Credentials
     future: Future[tuple[GenerationResult, Mp4Info]] = field(default_factory=Future)
     enqueued: float = field(default_factory=time.monotonic)
 
@@ -85,11 +89,16 @@ class Worker:
     """
 
     def __init__(
-        self, engine_config: EngineConfig, queue_size: int, quality: Thresholds | None = None
+        self,
+        engine_config: EngineConfig,
+        queue_size: int,
+        quality: Thresholds | None = None,
+        c2pa: Identity | None = None,
     ) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
         self.engine_config = engine_config
+        self.c2pa = c2pa  # signs every clip (imagear.server.signing); None: unsigned
         self.quality = quality if quality is not None else Thresholds()
         self.queue_size = queue_size
         self.capacity = queue_size + 1  # the running request + queue_size waiting
@@ -102,6 +111,11 @@ class Worker:
         self._current: Job | None = None
         self._thread: threading.Thread | None = None
         self.metrics: Metrics | None = None  # counts each finished job (set by the app)
+
+    @classmethod
+    def of(cls, engine_config: EngineConfig, settings: ServerSettings) -> Worker:
+        """The worker of `imagear serve` (queue size, quality gate, signing identity)."""
+        return cls(engine_config, settings.queue_size, settings.quality, settings.c2pa)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -268,6 +282,11 @@ class Worker:
         # are cheap next to generating.
         info = probe_mp4(job.out_path)
         self._check(job, result.scan)
+        if self.c2pa is not None:
+            from imagear.server.signing import sign_served
+
+            sign_served(self.c2pa, job.descriptor, job.options, result, job.master, job.out_path)
+            info = probe_mp4(job.out_path)  # the size sent is the signed clip's
         return result, info
 
     def _check(self, job: Job, scan: object = None) -> None:

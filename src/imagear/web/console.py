@@ -39,6 +39,9 @@ class Console:
             self.options.clock, self.options.sign_in_failures, self.options.sign_in_window
         )
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        from imagear.provenance import disclosure  # AI clips are said to be AI (issue 22)
+
+        self.templates.env.globals["disclosure"] = disclosure
 
     def who(self, request: Request) -> Who:
         """Who sent ``request`` (read once, then kept on the request)."""

@@ -1,0 +1,227 @@
+"""What a clip's Content Credentials say: :class:`ClipFacts` -> the C2PA manifest definition.
+
+- AI models (a descriptor with ``generative`` true): the action ``c2pa.created`` with
+  ``digitalSourceType`` trainedAlgorithmicMedia; the master image is an ingredient with the
+  relationship ``inputTo`` (an input of the generation), referenced by the action.
+- Ken Burns (not generative): ``c2pa.opened`` on the master image, an ingredient ``parentOf``
+  (the asset this one is an edit of), then ``c2pa.edited`` describing the animated pan; no
+  digitalSourceType of AI anywhere.
+- ``org.imagear.generation``: the record (object id, identifier, title, the archive's name from
+  the ``archive_name`` config key), the model and its checkpoint, seed, prompt, frames, fps,
+  motion, size, when, which server made it, the master's title, format and SHA-256.
+- ``claim_generator_info``: imagear and its version.
+
+Pure: no c2pa here (:mod:`imagear.provenance.sign` signs it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+ASSERTION = "org.imagear.generation"
+MASTER_LABEL = "master"
+KEN_BURNS_WORDS = "an animated pan over the photograph"
+
+MIME = {
+    ".mp4": "video/mp4",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".gif": "image/gif",
+}
+
+
+def mime_of(path: Path | str, default: str = "application/octet-stream") -> str:
+    """The MIME type C2PA knows ``path`` by (by its suffix; ``.part`` files by the one before)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".part":
+        suffix = Path(p.stem).suffix.lower()
+    return MIME.get(suffix, default)
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    """The file's SHA-256, hex, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class RecordFacts:
+    """The archival record a clip belongs to."""
+
+    object_id: int
+    identifier: str | None
+    title: str | None
+    archive: str
+
+
+@dataclass(frozen=True)
+class MasterFacts:
+    """The master image: the ingredient."""
+
+    file: Path
+    title: str
+    format: str
+    sha256: str
+
+    @classmethod
+    def of(cls, file: Path, title: str | None = None, fmt: str | None = None) -> MasterFacts:
+        return cls(file, title or file.name, fmt or mime_of(file, "image/jpeg"), sha256_of(file))
+
+
+@dataclass(frozen=True)
+class ClipFacts:
+    """What made a clip, as its credentials record it."""
+
+    model: str
+    generative: bool
+    seed: int
+    checkpoint: str | None = None
+    prompt: str | None = None
+    frames: int | None = None
+    fps: float | None = None
+    motion: str | None = None
+    width: int | None = None
+    height: int | None = None
+    server: str | None = None  # the server's URL, or "in-process on HOST"
+    created: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    record: RecordFacts | None = None
+    master: MasterFacts | None = None
+    label: str | None = None  # the visible label burned into the frames, if any
+
+    def generation(self) -> dict[str, object]:
+        """The ``org.imagear.generation`` assertion's data (None values left out)."""
+        data: dict[str, object] = {
+            "model": self.model,
+            "checkpoint": self.checkpoint,
+            "ai_generated": self.generative,
+            "seed": self.seed,
+            "prompt": self.prompt,
+            "frames": self.frames,
+            "fps": self.fps,
+            "motion": self.motion,
+            "width": self.width,
+            "height": self.height,
+            "server": self.server,
+            "created": self.created.isoformat(),
+            "visible_label": self.label,
+        }
+        if self.record is not None:
+            data["record"] = {
+                k: v
+                for k, v in {
+                    "object_id": self.record.object_id,
+                    "identifier": self.record.identifier,
+                    "title": self.record.title,
+                    "archive": self.record.archive or None,
+                }.items()
+                if v is not None
+            }
+        if self.master is not None:
+            data["master"] = {
+                "title": self.master.title,
+                "format": self.master.format,
+                "sha256": self.master.sha256,
+            }
+        return {k: v for k, v in data.items() if v is not None}
+
+
+def describe(facts: ClipFacts) -> str:
+    """One sentence a person reads: how the clip was made."""
+    if facts.generative:
+        return f"AI-generated by the model {facts.model} from the archival photograph"
+    return f"{KEN_BURNS_WORDS[0].upper()}{KEN_BURNS_WORDS[1:]} (Ken Burns; no AI)"
+
+
+def actions(facts: ClipFacts, version: str, with_master: bool) -> list[dict[str, object]]:
+    agent = {"name": "imagear", "version": version}
+    when = facts.created.isoformat()
+    ingredients = {"ingredientIds": [MASTER_LABEL]} if with_master else {}
+    if facts.generative:
+        return [
+            {
+                "action": "c2pa.created",
+                "digitalSourceType": TRAINED,
+                "softwareAgent": agent,
+                "when": when,
+                "description": describe(facts),
+                "parameters": {**ingredients, "model": facts.model, "seed": facts.seed},
+            }
+        ]
+    opened: dict[str, object] = {"action": "c2pa.opened", "softwareAgent": agent, "when": when}
+    if ingredients:
+        opened["parameters"] = ingredients
+    return [
+        opened,
+        {
+            "action": "c2pa.edited",
+            "softwareAgent": agent,
+            "when": when,
+            "description": describe(facts),
+            "parameters": {"motion": facts.motion or "", "frames": facts.frames or 0},
+        },
+    ]
+
+
+def ingredient(facts: ClipFacts) -> dict[str, object] | None:
+    """The master image as an ingredient (None when the clip has none)."""
+    if facts.master is None:
+        return None
+    return {
+        "title": facts.master.title,
+        "format": facts.master.format,
+        "relationship": "inputTo" if facts.generative else "parentOf",
+        "label": MASTER_LABEL,
+    }
+
+
+def definition(
+    facts: ClipFacts, title: str, fmt: str, version: str, *, master_inline: bool
+) -> dict[str, object]:
+    """The manifest definition for c2pa's Builder. ``master_inline``: the master ingredient
+    is declared here (not read from the file: the poster and preview); otherwise the signer
+    adds it from the file."""
+    manifest: dict[str, object] = {
+        "claim_generator_info": [{"name": "imagear", "version": version}],
+        "title": title,
+        "format": fmt,
+        "assertions": [
+            {
+                "label": "c2pa.actions.v2",
+                "data": {"actions": actions(facts, version, facts.master is not None)},
+            },
+            {"label": ASSERTION, "data": facts.generation()},
+        ],
+    }
+    found = ingredient(facts)
+    if master_inline and found is not None:
+        manifest["ingredients"] = [found]
+    return manifest
+
+
+__all__ = [
+    "ASSERTION",
+    "KEN_BURNS_WORDS",
+    "MASTER_LABEL",
+    "TRAINED",
+    "ClipFacts",
+    "MasterFacts",
+    "RecordFacts",
+    "actions",
+    "definition",
+    "describe",
+    "ingredient",
+    "mime_of",
+    "sha256_of",
+]
