@@ -42,7 +42,7 @@ def test_a_manifest_shows_the_clip_the_poster_and_the_master(app: Any, make_imag
     assert doc["homepage"][0]["id"] == f"{BASE}/records/{ids[0]}"
     assert doc["provider"][0]["type"] == "Agent"
     assert "requiredStatement" not in doc and "rights" not in doc  # none configured
-    assert "seeAlso" not in doc  # no Content Credentials in this clip
+    assert "c2pa" in doc["seeAlso"][0]["profile"]  # every stored clip is signed (issue 22)
     canvas = _canvas(doc)
     video = canvas["items"][0]["items"][0]["body"]
     assert video["id"] == f"{BASE}/image-ar/{ids[0]}/video"
@@ -174,11 +174,14 @@ def test_a_record_a_guest_may_not_see_has_no_manifest_and_no_cors(
 
 
 def test_content_credentials_in_the_clip_are_linked(app: Any, make_image: Any) -> None:
+    from imagear import settings
     from imagear.iiif.service import C2PA_UUID, has_content_credentials
 
+    settings.set_value(app.engine, "ar_provenance", "0")  # unsigned by choice
     ids = add_records(app, make_image, 1, animated=1)
     clip = clip_file(app, ids[0])
     assert not has_content_credentials(clip)
+    assert "seeAlso" not in valid_manifest(client(app).get(f"/iiif/{ids[0]}/manifest.json").json())
     signed = clip.parent / "signed.mp4"
     shutil.copy(clip, signed)
     payload = b"jumb-store"

@@ -23,7 +23,12 @@ def c2pa_report(path: Path) -> tuple[str, dict[str, Any]]:
     """(validation state, active manifest) as c2pa-python's Reader sees the file."""
     import c2pa
 
-    mime = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".webp": "image/webp"}[path.suffix]
+    mime = {
+        ".mp4": "video/mp4",
+        ".m4v": "video/mp4",
+        ".jpg": "image/jpeg",
+        ".webp": "image/webp",
+    }[path.suffix]
     with path.open("rb") as f:
         reader = c2pa.Reader(mime, f)
         state = reader.get_validation_state()

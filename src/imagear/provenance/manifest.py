@@ -28,6 +28,7 @@ KEN_BURNS_WORDS = "an animated pan over the photograph"
 
 MIME = {
     ".mp4": "video/mp4",
+    ".m4v": "video/mp4",  # the preview: a small MP4 (a name no "*.mp4" listing takes for a clip)
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
     ".png": "image/png",
