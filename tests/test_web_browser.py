@@ -120,7 +120,8 @@ def test_grid_record_and_the_clip_plays(page: Any, site: Any) -> None:
     assert "/preview" in (tile.get_attribute("src") or "")
     tile.click()
     page.wait_for_url(f"{base}/records/{ids[0]}")
-    assert "REC-000" in page.locator("h1").inner_text()
+    assert "Harbour view 0" in page.locator("h1").inner_text()
+    assert "REC-000" in page.locator("#archival").inner_text()
     page.evaluate("document.getElementById('clip').play()")
     wait_until(page, "document.getElementById('clip').currentTime > 0.3")
     assert page.evaluate("document.getElementById('clip').loop") is True
@@ -145,10 +146,14 @@ def test_animate_from_the_record_page_and_reject(page: Any, site: Any) -> None:
     assert "/image-ar/" in (page.locator("#clip").get_attribute("src") or "")
     assert page.locator("#made").inner_text().count("kenburns") == 1
     page.goto(f"{base}/records/{ids[1]}")
-    page.click("#reject")
-    page.wait_for_url(f"{base}/records/{ids[1]}")
-    assert page.locator("#review-state").inner_text().startswith("rejected")
-    assert page.locator("#clip").is_hidden()
+    page.evaluate("window.notReloaded = true")
+    page.click("#reject")  # asks first, in a <dialog>
+    assert page.locator("dialog#confirm").is_visible()
+    page.click("#confirm-ok")
+    wait_until(page, "document.getElementById('review-state').textContent.startsWith('rejected')")
+    wait_until(page, "document.getElementById('clip').hidden")
+    assert page.evaluate("window.notReloaded") is True  # updated in place
+    assert "Clip rejected" in page.locator(".msg.ok").inner_text()
     page.goto(f"{base}/?show=rejected")
     assert page.locator("li.tile").count() == 1
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from imagear.app import App
 from imagear.db import records as records_db
+from imagear.db.context import Context as RecordContext
+from imagear.db.context import context as context_of
 from imagear.db.rows import FileRow
 from imagear.db.schema import USAGE_MASTER
 from imagear.domain import (
@@ -401,6 +403,11 @@ def get_record(app: App, object_id: int) -> Record:
     )
 
 
+def record_context(app: App, object_id: int) -> RecordContext:
+    """The record's place in the hierarchy (AtoM) and its previous and next records."""
+    return context_of(app.engine, object_id)
+
+
 def list_records(app: App, limit: int = 100, offset: int = 0) -> tuple[list[RecordSummary], int]:
     """A page of records (with whether each has a master and an animation) and the total count."""
     return records_db.page(app.engine, limit, offset)
@@ -410,6 +417,7 @@ __all__ = [
     "ImportReport",
     "MasterImage",
     "Record",
+    "RecordContext",
     "RecordSummary",
     "add_record",
     "add_unless_exists",
@@ -419,5 +427,6 @@ __all__ = [
     "import_csv",
     "list_records",
     "master_image",
+    "record_context",
     "safe_join",
 ]

@@ -57,8 +57,14 @@ def reject(app: App, object_id: int, by: str | None = None) -> DeletedClip:
     return removed
 
 
+def queue(app: App, limit: int = 200) -> tuple[list[GridRow], int]:
+    """The review queue: records with a clip no curator has approved or rejected yet (id
+    order, the first ``limit``) and how many there are."""
+    return review_db.unreviewed(app.engine, limit)
+
+
 def approved_ids(app: App) -> set[int]:
     return review_db.approved_ids(app.engine)
 
 
-__all__ = ["FILTERS", "approve", "approved_ids", "browse", "reject", "state"]
+__all__ = ["FILTERS", "approve", "approved_ids", "browse", "queue", "reject", "state"]

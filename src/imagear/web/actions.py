@@ -29,7 +29,7 @@ from imagear.models import OptionNames
 from imagear.models.wording import GivenAs
 from imagear.records import get_record
 from imagear.web.auth import COOKIE
-from imagear.web.console import record_view, wants_json
+from imagear.web.console import job_body, record_view, shown_job, wants_json
 from imagear.web.deps import AppDep, ChangeDep, ConsoleDep, RecordId, client_of, form_of, throttled
 from imagear.web.wording import FIELDS, error_body, one_line
 
@@ -80,6 +80,9 @@ def parse_request(object_id: int, form: dict[str, str]) -> AnimateRequest:
     prompt = (form.get("prompt") or "").strip()
     if prompt:
         overrides["prompt"] = prompt
+    motion = (form.get("motion") or "").strip()
+    if motion:  # a Ken Burns camera motion, chosen from the form's list (the model checks it)
+        overrides["motion"] = motion
     model = (form.get("model") or "").strip() or None
     return AnimateRequest(object_id, model=model, overrides=overrides, force=True, wording=WORDING)
 
@@ -122,7 +125,7 @@ def generate(request: Request, object_id: RecordId, console: ConsoleDep, ch: Cha
     status_url = f"/image-ar/{object_id}/status"
     if wants_json(request):
         return JSONResponse(
-            {"job": job.as_dict(), "status_url": status_url},
+            {"job": job_body(job), "status_url": status_url},
             status_code=202,
             headers={"Location": status_url},
         )
@@ -130,14 +133,24 @@ def generate(request: Request, object_id: RecordId, console: ConsoleDep, ch: Cha
 
 
 @router.get("/image-ar/{object_id}/status")
-def status(object_id: RecordId, console: ConsoleDep) -> Response:
+def status(request: Request, object_id: RecordId, console: ConsoleDep) -> Response:
+    """The record's clip, review and the generation's job: its messages (without server
+    paths) for a signed-in curator only; a guest sees the state alone."""
     record = get_record(console.app, object_id)
-    job = console.worker.status(object_id)
     anim = record.animation
-    body: dict[str, object] = {"object_id": object_id, "job": job.as_dict() if job else None}
+    made = anim.updated_at.timestamp() if anim and anim.updated_at else None
+    job = console.worker.status(object_id)
+    shown = job_body(shown_job(job, made))
+    if shown is not None and not console.who(request).admin:  # the state, no message
+        shown = {k: shown[k] for k in ("object_id", "state", "phase", "status")}
+    body: dict[str, object] = {"object_id": object_id, "job": shown}
     body["animation"] = _shown(json_object(anim)) if anim else None
     body["video"] = f"/image-ar/{object_id}/video" if anim else None
     body["poster"] = f"/image-ar/{object_id}/poster"
+    verdict = review.state(console.app, object_id)
+    body["review"] = (
+        {"state": verdict.state, "reviewed_by": verdict.reviewed_by} if verdict else None
+    )
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 

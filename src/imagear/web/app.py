@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -24,7 +24,7 @@ from imagear.domain import GridRow
 from imagear.errors import ImagearError
 from imagear.httperrors import status_of
 from imagear.metrics import Metrics, RequestCounter
-from imagear.web import actions, admin, batchpage, media, probes
+from imagear.web import actions, admin, batchpage, media, probes, reviewpage
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
 from imagear.web.deps import ConsoleDep, RecordId, Refused, client_of, refused, throttled
@@ -117,8 +117,12 @@ def create_app(
             raise Refused(401, "Metrics need the admin token: send it as a Bearer header.")
         return metrics.response()
 
+    @web.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return RedirectResponse("/static/favicon.svg", status_code=301)
+
     routers = (grid_router, actions.router, admin.router, batchpage.router, media.router)
-    for router in (*routers, probes.router):
+    for router in (*routers, reviewpage.router, probes.router):
         web.include_router(router)
     return web
 

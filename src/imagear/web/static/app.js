@@ -9,72 +9,176 @@
   });
 
   var record = document.getElementById("record");
-  var form = document.getElementById("animate");
-  if (!record || !form) { return; }
+  if (!record) { return; }
   var id = record.dataset.id;
+  var form = document.getElementById("animate");
   var progress = document.getElementById("progress");
   var button = document.getElementById("animate-button");
-  var timer = null;
+  var messages = document.getElementById("messages");
+  var panes = document.getElementById("panes");
+  panes.querySelectorAll(".frame").forEach(function (f) { f.style.aspectRatio = record.dataset.ratio; });
 
-  function showErrors(fields, message) {
-    form.querySelectorAll(".field-error").forEach(function (p) {
-      p.textContent = fields.indexOf(p.dataset.field) >= 0 ? message : "";
+  // a master the browser cannot draw (a TIFF): the box keeps its size and says so
+  var master = document.getElementById("master");
+  function unshown() {
+    master.hidden = true;
+    document.getElementById("master-unshown").hidden = false;
+  }
+  if (master) {
+    master.addEventListener("error", unshown);
+    if (master.complete && master.naturalWidth === 0) { unshown(); }
+  }
+
+  // compare: side by side, or the clip over the master with a slider
+  var compare = document.getElementById("compare");
+  var slider = document.getElementById("slider");
+  function cut() { panes.style.setProperty("--cut", (100 - slider.value) + "%"); }
+  compare.hidden = false;
+  compare.addEventListener("click", function () {
+    var on = compare.getAttribute("aria-pressed") !== "true";
+    compare.setAttribute("aria-pressed", on ? "true" : "false");
+    panes.classList.toggle("overlay", on);
+    document.getElementById("slider-label").hidden = !on;
+    cut();
+  });
+  slider.addEventListener("input", cut);
+
+  // messages: success and error look different; each belongs to the clip it was about
+  function say(kind, text) {
+    var p = document.createElement("p");
+    p.className = "msg " + kind;
+    p.setAttribute("role", kind === "bad" ? "alert" : "status");
+    p.dataset.version = record.dataset.version;
+    p.textContent = text;
+    messages.innerHTML = "";
+    messages.appendChild(p);
+  }
+  function forget(version) {
+    messages.querySelectorAll(".msg").forEach(function (m) {
+      if (m.dataset.version !== version) { m.remove(); }
     });
   }
 
-  function showClip(data) {
-    var video = document.getElementById("clip");
-    var a = data.animation || {};
-    video.poster = data.poster + "?v=" + encodeURIComponent(a.mp4_filename || "");
-    video.src = data.video + "?v=" + encodeURIComponent(a.mp4_filename || "");
-    video.hidden = false;
-    document.getElementById("no-clip").hidden = true;
-    video.play().catch(function () {});
+  function showErrors(fields, message) {
+    if (!form) { return; }
+    form.querySelectorAll(".field-error").forEach(function (p) {
+      var bad = fields.indexOf(p.dataset.field) >= 0;
+      p.textContent = bad ? message : "";
+      var input = form.querySelector("[name=" + p.dataset.field + "]");
+      if (input) {
+        if (bad) { input.setAttribute("aria-invalid", "true"); } else { input.removeAttribute("aria-invalid"); }
+      }
+    });
+    var first = form.querySelector("[aria-invalid=true]");
+    if (first) { first.focus(); }
+  }
+
+  function showMade(a) {
     var made = document.getElementById("made");
     made.innerHTML = "";
-    [["Model", a.ai_model], ["Prompt", a.ai_prompt], ["Seed", a.ai_seed],
-     ["Motion", a.mp4_motion || a.ai_motion_bucket_id],
-     ["Size", a.mp4_width + "×" + a.mp4_height + ", " + a.mp4_fps + " fps, " + a.mp4_duration_secs + " s"],
-     ["Made", (a.updated_at || "") + " in " + a.generation_secs + " s"]].forEach(function (kv) {
+    var rows = a ? [["Model", a.ai_model], ["Prompt", a.ai_prompt], ["Seed", a.ai_seed],
+      ["Motion", a.mp4_motion || a.ai_motion_bucket_id],
+      ["Size", a.mp4_width + "×" + a.mp4_height + ", " + a.mp4_fps + " fps, " + a.mp4_duration_secs + " s"],
+      ["Made", (a.updated_at || "") + " by " + (a.created_by || "?") + " in " + a.generation_secs + " s"]]
+      : [["Clip", "Nothing yet."]];
+    rows.forEach(function (kv) {
       var dt = document.createElement("dt"); dt.textContent = kv[0];
       var dd = document.createElement("dd"); dd.textContent = kv[1] == null ? "" : String(kv[1]);
       made.appendChild(dt); made.appendChild(dd);
     });
   }
 
-  function poll() {
-    fetch("/image-ar/" + id + "/status", { headers: { Accept: "application/json" } })
-      .then(function (r) { return r.json(); })
-      .then(function (data) {
-        var job = data.job;
-        if (!job) { return; }
-        progress.textContent = job.message || job.state;
-        record.dataset.state = job.state;
-        if (job.state === "queued" || job.state === "running") {
-          timer = setTimeout(poll, 700);
-          return;
-        }
-        button.disabled = false;
-        if (job.state === "done" && data.video) { showClip(data); }
-        if (job.state === "failed") { showErrors(job.fields || [], job.error || "Failed."); }
-      })
-      .catch(function () { timer = setTimeout(poll, 2000); });
+  // the page as the server has it now (GET /image-ar/{id}/status): clip, review, buttons
+  function show(data) {
+    var a = data.animation;
+    var version = a ? (a.mp4_filename || "") : "";
+    var video = document.getElementById("clip");
+    if (version !== record.dataset.version) {
+      forget(version);
+      record.dataset.version = version;
+      if (a) {
+        video.poster = data.poster + "?v=" + encodeURIComponent(version);
+        video.src = data.video + "?v=" + encodeURIComponent(version);
+        video.play().catch(function () {});
+      } else {
+        video.removeAttribute("src"); video.load();
+      }
+    }
+    video.hidden = !a;
+    document.getElementById("no-clip").hidden = !!a;
+    showMade(a);
+    var badge = document.getElementById("review-state");
+    badge.hidden = !data.review;
+    badge.className = "badge " + (data.review ? data.review.state : "");
+    badge.textContent = data.review ? data.review.state + " (" + (data.review.reviewed_by || "") + ")" : "";
+    var buttons = document.getElementById("review");
+    if (buttons) { buttons.hidden = !a; }
+    if (button) { button.textContent = a ? "Replace clip" : "Animate image (AI)"; }
+    document.getElementById("animate-title").textContent = a ? "Replace the clip" : "Animate image (AI)";
   }
 
-  form.addEventListener("submit", function (event) {
-    event.preventDefault();
-    showErrors([], "");
-    button.disabled = true;
-    progress.textContent = "Sending…";
-    fetch(form.action, { method: "POST", body: new FormData(form), headers: { Accept: "application/json" } })
-      .then(function (r) { return r.json().then(function (body) { return [r.status, body]; }); })
-      .then(function (res) {
+  function status() {
+    return fetch("/image-ar/" + id + "/status", { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json(); });
+  }
+
+  function poll() {
+    status().then(function (data) {
+      var job = data.job;
+      if (!job) { return; }
+      progress.textContent = job.message || job.state;
+      record.dataset.state = job.state;
+      if (job.state === "queued" || job.state === "running") { setTimeout(poll, 700); return; }
+      button.disabled = false;
+      progress.textContent = "";
+      show(data);
+      if (job.state === "done") { say("ok", job.message || "Clip stored."); }
+      if (job.state === "failed") {
+        say("bad", job.error || "Failed.");
+        showErrors(job.fields || [], job.error || "Failed.");
+      }
+    }).catch(function () { setTimeout(poll, 2000); });
+  }
+
+  function post(target, body) {
+    return fetch(target, { method: "POST", body: body, headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json().then(function (b) { return [r.status, b]; }); });
+  }
+
+  if (form && button && !button.disabled) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      showErrors([], "");
+      button.disabled = true;
+      progress.textContent = "Sending…";
+      post(form.action, new FormData(form)).then(function (res) {
         if (res[0] === 202) { progress.textContent = res[1].job.message; poll(); return; }
         button.disabled = false;
-        progress.textContent = res[1].error || "Refused.";
+        progress.textContent = "";
+        say("bad", res[1].error || "Refused.");
         if (res[1].fields) { showErrors(res[1].fields, res[1].error); }
-      })
-      .catch(function (err) { button.disabled = false; progress.textContent = String(err); });
+      }).catch(function (err) { button.disabled = false; progress.textContent = ""; say("bad", String(err)); });
+    });
+  }
+
+  // approve, reject, delete: in place; reject and delete after a confirmation in a <dialog>
+  var dialog = document.getElementById("confirm");
+  function act(f) {
+    post(f.action, new FormData(f)).then(function (res) {
+      if (res[0] >= 400) { say("bad", res[1].error || "Refused."); return; }
+      return status().then(function (data) { show(data); say("ok", res[1].message || "Done."); });
+    }).catch(function (err) { say("bad", String(err)); });
+  }
+  document.querySelectorAll("form[data-action]").forEach(function (f) {
+    f.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!f.dataset.confirm || !dialog) { act(f); return; }
+      document.getElementById("confirm-text").textContent = f.dataset.confirm;
+      document.getElementById("confirm-ok").textContent = f.dataset.confirmButton;
+      dialog.returnValue = "";
+      dialog.onclose = function () { if (dialog.returnValue === "ok") { act(f); } };
+      dialog.showModal();
+    });
   });
 
   if (record.dataset.state === "queued" || record.dataset.state === "running") { poll(); }
@@ -150,4 +254,93 @@
       .then(function () { setTimeout(poll, Math.max(every, 10 * (Date.now() - started))); });
   }
   setTimeout(poll, every);
+})();
+
+// imagear web: the review queue, one clip after another, with keys.
+(function () {
+  "use strict";
+  var queue = document.getElementById("queue");
+  if (!queue) { return; }
+  var items = JSON.parse(document.getElementById("q-items").textContent);
+  var csrf = queue.dataset.csrf;
+  var at = 0;
+  var video = document.getElementById("q-clip");
+  var dialog = document.getElementById("confirm");
+  var messages = document.getElementById("messages");
+
+  function say(kind, text) {
+    var p = document.createElement("p");
+    p.className = "msg " + kind;
+    p.setAttribute("role", kind === "bad" ? "alert" : "status");
+    p.textContent = text;
+    messages.innerHTML = "";
+    messages.appendChild(p);
+  }
+
+  function show() {
+    document.getElementById("queue-count").textContent = items.length + " waiting";
+    if (!items.length) {
+      queue.hidden = true;
+      document.getElementById("keys").hidden = true;
+      document.getElementById("queue-empty").hidden = false;
+      video.removeAttribute("src"); video.load();
+      return;
+    }
+    at = Math.max(0, Math.min(at, items.length - 1));
+    var it = items[at];
+    var link = document.getElementById("q-link");
+    link.href = "/records/" + it.id;
+    link.textContent = it.title || it.identifier || String(it.id);
+    document.getElementById("q-pos").textContent = (at + 1) + " of " + items.length;
+    document.getElementById("q-ident").textContent = it.identifier;
+    document.getElementById("q-model").textContent = it.model;
+    document.getElementById("q-master").src = "/image-ar/" + it.id + "/master";
+    video.src = "/image-ar/" + it.id + "/video?v=" + encodeURIComponent(it.version);
+    video.play().catch(function () {});
+    queue.dataset.current = String(it.id);
+  }
+
+  function verdict(kind) {
+    var it = items[at];
+    if (!it) { return; }
+    var body = new FormData();
+    body.append("csrf", csrf);
+    fetch("/records/" + it.id + "/" + kind, { method: "POST", body: body, headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json().then(function (b) { return [r.status, b]; }); })
+      .then(function (res) {
+        if (res[0] >= 400) { say("bad", res[1].error || "Refused."); return; }
+        items.splice(at, 1);
+        say("ok", (it.identifier || it.id) + ": " + (kind === "approve" ? "approved." : "rejected; queued for a new seed."));
+        show();
+      })
+      .catch(function (err) { say("bad", String(err)); });
+  }
+
+  function reject() {
+    if (!items.length) { return; }
+    dialog.returnValue = "";
+    dialog.onclose = function () { if (dialog.returnValue === "ok") { verdict("reject"); } };
+    dialog.showModal();
+  }
+  function move(step) { at = Math.max(0, Math.min(at + step, items.length - 1)); show(); }
+
+  document.getElementById("q-approve").addEventListener("click", function () { verdict("approve"); });
+  document.getElementById("q-reject").addEventListener("click", reject);
+  document.getElementById("q-next").addEventListener("click", function () { move(1); });
+  document.getElementById("q-prev").addEventListener("click", function () { move(-1); });
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || dialog.open) { return; }
+    var tag = (e.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || tag === "select") { return; }
+    var key = e.key.toLowerCase();
+    if (key === "a") { verdict("approve"); }
+    else if (key === "r") { reject(); }
+    else if (key === "j") { move(1); }
+    else if (key === "k") { move(-1); }
+    else if (key === " " && tag !== "button" && tag !== "video") {
+      e.preventDefault();
+      if (video.paused) { video.play().catch(function () {}); } else { video.pause(); }
+    } else { return; }
+  });
+  show();
 })();
