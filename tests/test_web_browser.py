@@ -167,7 +167,7 @@ def test_change_a_setting_as_admin(app: Any, page: Any, site: Any) -> None:
     assert page.locator("#health").is_visible()
     page.fill("#s-ar_fps", "0")
     page.click("#save")
-    assert "ar_fps" in page.locator("tr.has-error").inner_text()
+    assert "ar_fps" in page.locator(".setting.has-error").inner_text()
     page.fill("#s-ar_fps", "12")
     page.click("#save")
     page.locator("#saved").wait_for()
