@@ -117,6 +117,11 @@ def test_record_page_tiff_compare_neighbours_and_delete_in_place(
     assert page.locator("#review").is_hidden()  # nothing left to approve
     assert page.evaluate("window.notReloaded") is True
     assert get_record(app, ids[4]).animation is None
+    page.click("#undo")  # the clip was kept in the trash: back, in place
+    wait_until(page, "!document.getElementById('clip').hidden")
+    assert "restored" in page.locator(".msg.ok").inner_text()
+    assert get_record(app, ids[4]).animation is not None
+    assert page.evaluate("window.notReloaded") is True
 
 
 def test_the_review_queue_with_keys(app: Any, page: Any, site: Any) -> None:

@@ -40,10 +40,11 @@ from imagear.db.schema import (
     ObjectImageAr,
     utcnow,
 )
+from imagear.db.trash import ImagearTrash
 from imagear.errors import StorageError
 from imagear.urls import redact_url
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _create(*models: type[SQLModel]) -> Callable[[Connection], None]:
@@ -72,6 +73,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "Heratio tables", _heratio_tables),
     (2, "batch job table", _create(ImageArJob)),
     (3, "web console review table", _create(ImagearReview)),
+    (4, "web console trash table (deleted clips kept for an undo)", _create(ImagearTrash)),
 ]
 
 

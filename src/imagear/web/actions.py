@@ -20,7 +20,6 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from imagear import review
 from imagear.animate import AnimateRequest
-from imagear.clips import delete_clip
 from imagear.domain import json_object
 from imagear.errors import InvalidOption
 from imagear.errors import Refused as RefusedError
@@ -28,6 +27,8 @@ from imagear.httperrors import status_of
 from imagear.models import OptionNames
 from imagear.models.wording import GivenAs
 from imagear.records import get_record
+from imagear.trash import KEEP_HOURS, delete_to_trash
+from imagear.trash import restore as restore_clip
 from imagear.web.auth import COOKIE
 from imagear.web.console import job_body, record_view, shown_job, wants_json
 from imagear.web.deps import AppDep, ChangeDep, ConsoleDep, RecordId, client_of, form_of, throttled
@@ -156,9 +157,24 @@ def status(request: Request, object_id: RecordId, console: ConsoleDep) -> Respon
 
 @router.post("/image-ar/{object_id}/delete")
 def delete(request: Request, object_id: RecordId, app: AppDep, ch: ChangeDep) -> Response:
-    delete_clip(app, object_id)  # and with it the clip's review
+    """Delete the clip (and its review), kept in the trash for an undo."""
+    kept = delete_to_trash(app, object_id, f"web ({ch.who.how})")
     log_action("delete", ch.who.how, object_id)
-    return _done(request, object_id, "Clip deleted.")
+    hours = f"{KEEP_HOURS:g}"
+    if wants_json(request):
+        body = {"ok": True, "message": f"Clip deleted; it can be restored for {hours} hours."}
+        body["restore_url"] = f"/image-ar/{object_id}/restore"
+        body["until"] = kept.until.isoformat()
+        return JSONResponse(body)
+    return RedirectResponse(f"/records/{object_id}", status_code=303)
+
+
+@router.post("/image-ar/{object_id}/restore")
+def restore(request: Request, object_id: RecordId, app: AppDep, ch: ChangeDep) -> Response:
+    """Undo the last deletion of the record's clip (while it is in the trash)."""
+    restore_clip(app, object_id)
+    log_action("restore", ch.who.how, object_id)
+    return _done(request, object_id, "Clip restored.")
 
 
 @router.post("/records/{object_id}/approve")

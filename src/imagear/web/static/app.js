@@ -166,8 +166,26 @@
   function act(f) {
     post(f.action, new FormData(f)).then(function (res) {
       if (res[0] >= 400) { say("bad", res[1].error || "Refused."); return; }
-      return status().then(function (data) { show(data); say("ok", res[1].message || "Done."); });
+      return status().then(function (data) {
+        show(data);
+        say("ok", res[1].message || "Done.");
+        if (res[1].restore_url) { undo(res[1].restore_url, f); }
+      });
     }).catch(function (err) { say("bad", String(err)); });
+  }
+  // a deleted clip stays in the trash for a while: Undo puts it back
+  function undo(target, f) {
+    var b = document.createElement("button");
+    b.type = "button"; b.id = "undo"; b.className = "secondary"; b.textContent = "Undo";
+    b.addEventListener("click", function () {
+      var body = new FormData(); body.append("csrf", f.querySelector("[name=csrf]").value);
+      post(target, body).then(function (res) {
+        if (res[0] >= 400) { say("bad", res[1].error || "Refused."); return; }
+        return status().then(function (data) { show(data); say("ok", res[1].message || "Restored."); });
+      }).catch(function (err) { say("bad", String(err)); });
+    });
+    messages.querySelector(".msg").appendChild(document.createTextNode(" "));
+    messages.querySelector(".msg").appendChild(b);
   }
   document.querySelectorAll("form[data-action]").forEach(function (f) {
     f.addEventListener("submit", function (event) {
