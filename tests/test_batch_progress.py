@@ -138,9 +138,26 @@ def test_the_web_page_and_its_json(app: App, worked: list[int]) -> None:
         f'href="/records/{worked[4]}"' in page.text and "expired: the runner is gone" in page.text
     )
     assert "boom" in page.text  # the failures list
-    assert "+00:00" not in page.text  # times shown as 2026-11-28 19:56:58Z
+    assert "+00:00<" not in page.text  # times shown as 2026-11-28 19:56:58Z (then local)
     data = c.get("/batch.json").json()
     assert data["counts"]["running"] == 2 and data["last_done"][0]["object_id"] == worked[6]
+    assert '<time class="muted" datetime="20' in page.text  # shown local by the script
+
+
+def test_the_web_retry_failures_button(app: App, worked: list[int]) -> None:
+    pytest.importorskip("fastapi")
+    from web_helpers import bearer, client
+
+    c = client(app)
+    assert 'id="retry-failures"' not in c.get("/batch").text  # a guest has no such button
+    assert c.post("/batch/retry").status_code == 401
+    page = c.get("/batch", headers=bearer())
+    assert "Retry the 1 failure" in page.text
+    done = c.post("/batch/retry", headers=bearer(), follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/batch?retried=1"
+    assert progress(app).counts.failed == 0 and progress(app).counts.pending == 2
+    after = c.get("/batch?retried=1", headers=bearer()).text
+    assert "1 failure will be tried again" in after and 'id="retry-failures"' not in after
 
 
 HOSTILE_RUNNER = "<script>alert(1)</script>[red]x[/red]"

@@ -207,6 +207,9 @@ def test_the_batch_page_follows_a_run_without_a_reload(app: Any, page: Any, site
     assert page.locator("#batch-total").inner_text() == "2"
     assert page.locator("#batch-percent").inner_text() == "100.0"
     assert sorted(page.locator("#batch-last a").all_inner_texts()) == [str(i) for i in ids[2:4]]
+    when = page.locator("#batch-last span").first  # the reader's local time, the ISO as title
+    assert (when.get_attribute("title") or "").endswith("+00:00")
+    assert not when.inner_text().strip().endswith("Z") and "T" not in when.inner_text()
     assert page.evaluate("window.notReloaded") is True  # updated in place
     # a runner elsewhere claims a record (held for 100 s so far): its row shows, with its age
     from datetime import UTC, datetime, timedelta

@@ -8,11 +8,12 @@ sees their counts."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from imagear.batch import failure_counts, failure_page, progress
+from imagear.batch import failure_counts, failure_page, progress, reset_failures
 from imagear.domain import json_object
-from imagear.web.deps import AppDep, ConsoleDep
+from imagear.web.actions import log_action
+from imagear.web.deps import AppDep, ChangeDep, ConsoleDep
 
 FAILURES_SHOWN = 100
 REFRESH_MS = 3000
@@ -39,7 +40,9 @@ router = APIRouter()
 
 
 @router.get("/batch", response_class=HTMLResponse)
-def batch_page(request: Request, console: ConsoleDep, fpage: int = 1) -> Response:
+def batch_page(
+    request: Request, console: ConsoleDep, fpage: int = 1, retried: int | None = None
+) -> Response:
     app = console.app
     now = progress(app)
     fpage = max(1, min(fpage, 10**7))
@@ -64,7 +67,16 @@ def batch_page(request: Request, console: ConsoleDep, fpage: int = 1) -> Respons
         signed_in=signed_in,
         refresh_ms=REFRESH_MS,
         eta=_ago(now.eta_secs),
+        retried=retried if signed_in else None,
     )
+
+
+@router.post("/batch/retry")
+def batch_retry(request: Request, app: AppDep, ch: ChangeDep) -> Response:
+    """Every failed and given-up record back to the next run (``batch reset --all-failed``)."""
+    ids = reset_failures(app)
+    log_action("retry failures", ch.who.how, count=len(ids))
+    return RedirectResponse(f"/batch?retried={len(ids)}", status_code=303)
 
 
 @router.get("/batch.json")

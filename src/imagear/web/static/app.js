@@ -1,3 +1,19 @@
+// imagear web: times in the reader's own zone and language (the server sends ISO 8601 UTC)
+function imagearLocalTime(iso) {
+  "use strict";
+  if (!iso) { return ""; }
+  var d = new Date(iso);
+  if (isNaN(d.getTime())) { return iso; }
+  return d.toLocaleString(document.documentElement.lang || undefined,
+    { dateStyle: "medium", timeStyle: "medium" });
+}
+document.querySelectorAll("time[datetime]").forEach(function (t) {
+  "use strict";
+  if (!t.dateTime) { return; }
+  t.title = t.dateTime;
+  t.textContent = imagearLocalTime(t.dateTime);
+});
+
 // imagear web: previews on hover in the grid; the animate form without a reload.
 (function () {
   "use strict";
@@ -79,7 +95,7 @@
     var rows = a ? [["Model", a.ai_model], ["Prompt", a.ai_prompt], ["Seed", a.ai_seed],
       ["Motion", a.mp4_motion || a.ai_motion_bucket_id],
       ["Size", a.mp4_width + "×" + a.mp4_height + ", " + a.mp4_fps + " fps, " + a.mp4_duration_secs + " s"],
-      ["Made", (a.updated_at || "") + " by " + (a.created_by || "?") + " in " + a.generation_secs + " s"]]
+      ["Made", imagearLocalTime(a.updated_at) + " by " + (a.created_by || "?") + " in " + a.generation_secs + " s"]]
       : [["Clip", "Nothing yet."]];
     rows.forEach(function (kv) {
       var dt = document.createElement("dt"); dt.textContent = kv[0];
@@ -217,8 +233,8 @@
     if (secs < 3600) { return Math.round(secs / 60) + " min"; }
     return Math.floor(secs / 3600) + " h " + Math.round((secs % 3600) / 60) + " min";
   }
-  // times come as ISO 8601 in UTC: shown as the server shows them (2026-11-28 19:56:58Z)
-  function stamp(iso) { return iso ? iso.slice(0, 19).replace("T", " ") + "Z" : ""; }
+  // times come as ISO 8601 in UTC: shown in the reader's zone and language
+  function stamp(iso) { return imagearLocalTime(iso); }
   function secs(iso) { return Date.parse(iso.replace(/\.\d+/, "")) / 1000; }
   function cell(row, text, href) {
     var td = document.createElement("td");
@@ -236,7 +252,7 @@
     bar.max = p.total || 1; bar.value = done;
     document.getElementById("batch-active").textContent = p.active ? "running" : "idle";
     card.querySelectorAll("dd[data-status]").forEach(function (dd) { dd.textContent = num(p.counts[dd.dataset.status]); });
-    document.getElementById("batch-rate").textContent = p.per_minute + " records/min";
+    document.getElementById("batch-rate").textContent = Number(p.per_minute).toFixed(1) + " records/min";
     document.getElementById("batch-eta").textContent = ago(p.eta_secs);
     document.getElementById("batch-retry").textContent = stamp(p.next_retry_at);
     var body = document.querySelector("#batch-running tbody");
@@ -257,7 +273,7 @@
     p.last_done.forEach(function (d) {
       var li = document.createElement("li"), a = document.createElement("a"), s = document.createElement("span");
       a.href = "/records/" + d.object_id; a.textContent = String(d.object_id);
-      s.className = "muted"; s.textContent = " " + stamp(d.finished_at);
+      s.className = "muted"; s.textContent = " " + stamp(d.finished_at); s.title = d.finished_at || "";
       li.appendChild(a); li.appendChild(s); last.appendChild(li);
     });
   }
