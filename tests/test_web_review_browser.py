@@ -59,8 +59,8 @@ def site(app: Any, make_image: Any, db_backend: str) -> Iterator[tuple[str, list
     sock.close()
 
 
-def new_page(browser: Any, viewport: dict[str, int]) -> Any:  # noqa: F811
-    context = browser.new_context(viewport=viewport)
+def new_page(browser: Any, viewport: dict[str, int], locale: str = "en-GB") -> Any:  # noqa: F811
+    context = browser.new_context(viewport=viewport, locale=locale)  # its Accept-Language
     page = context.new_page()
     page.set_default_timeout(30_000)
     return page
@@ -187,16 +187,21 @@ AXE_RUN = """() => axe.run(document, {runOnly: {type: 'tag', values:
   .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')))"""
 
 
-@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+@pytest.mark.parametrize(
+    ("viewport", "locale"),
+    [(DESKTOP, "en-GB"), (PHONE, "en-US"), (PHONE, "fr-FR")],
+    ids=["desktop-en", "phone-en", "phone-fr"],
+)
 def test_every_page_passes_axe_fits_a_phone_and_loads_its_assets(
     browser: Any,  # noqa: F811
     site: Any,
     viewport: dict[str, int],
+    locale: str,
 ) -> None:
     if not AXE.is_file():
         pytest.skip(f"axe-core is not installed ({AXE}): npm ci")
     base, ids = site
-    page = new_page(browser, viewport)
+    page = new_page(browser, viewport, locale)
     missing: list[str] = []
     page.on(
         "response",
@@ -216,6 +221,7 @@ def test_every_page_passes_axe_fits_a_phone_and_loads_its_assets(
                 _login(page, base)
             for path in paths:
                 page.goto(base + path)
+                assert page.evaluate("document.documentElement.lang") == locale[:2]
                 page.evaluate(axe)  # through DevTools: the page's CSP stays as it is
                 problems = page.evaluate(AXE_RUN)
                 assert problems == [], f"{path} ({viewport['width']} px): {problems}"

@@ -30,7 +30,7 @@ from imagear.records import get_record
 from imagear.trash import KEEP_HOURS, delete_to_trash
 from imagear.trash import restore as restore_clip
 from imagear.web.auth import COOKIE
-from imagear.web.console import job_body, record_view, shown_job, wants_json
+from imagear.web.console import gettext, job_body, record_view, shown_job, wants_json
 from imagear.web.deps import AppDep, ChangeDep, ConsoleDep, RecordId, client_of, form_of, throttled
 from imagear.web.wording import FIELDS, error_body, one_line
 
@@ -89,8 +89,9 @@ def parse_request(object_id: int, form: dict[str, str]) -> AnimateRequest:
 
 
 def _done(request: Request, object_id: int, message: str, status: int = 200) -> Response:
-    if wants_json(request):
-        return JSONResponse({"ok": True, "message": message}, status_code=status)
+    if wants_json(request):  # in the page's language
+        body = {"ok": True, "message": gettext(request)(message)}
+        return JSONResponse(body, status_code=status)
     return RedirectResponse(f"/records/{object_id}", status_code=303)
 
 
@@ -160,9 +161,9 @@ def delete(request: Request, object_id: RecordId, app: AppDep, ch: ChangeDep) ->
     """Delete the clip (and its review), kept in the trash for an undo."""
     kept = delete_to_trash(app, object_id, f"web ({ch.who.how})")
     log_action("delete", ch.who.how, object_id)
-    hours = f"{KEEP_HOURS:g}"
     if wants_json(request):
-        body = {"ok": True, "message": f"Clip deleted; it can be restored for {hours} hours."}
+        said = gettext(request)("Clip deleted; it can be restored for %s hours.")
+        body = {"ok": True, "message": said % f"{KEEP_HOURS:g}"}
         body["restore_url"] = f"/image-ar/{object_id}/restore"
         body["until"] = kept.until.isoformat()
         return JSONResponse(body)

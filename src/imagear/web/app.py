@@ -24,7 +24,7 @@ from imagear.domain import GridRow
 from imagear.errors import ImagearError
 from imagear.httperrors import status_of
 from imagear.metrics import Metrics, RequestCounter
-from imagear.web import actions, admin, batchpage, media, probes, reviewpage
+from imagear.web import actions, admin, batchpage, i18n, media, probes, reviewpage
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
 from imagear.web.deps import ConsoleDep, RecordId, Refused, client_of, refused, throttled
@@ -158,6 +158,16 @@ def grid(
         link=link,
         filters=FILTER_LABELS,
     )
+
+
+@grid_router.get("/lang/{code}")
+def choose_language(code: str, next: str = "/") -> Response:
+    """The page's language switch: the choice kept in a cookie (a year), back to the page."""
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    response = RedirectResponse(target, status_code=303)
+    if code in i18n.LANGS:
+        response.set_cookie(i18n.COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")
+    return response
 
 
 @grid_router.get("/records/{object_id}", response_class=HTMLResponse)

@@ -4,6 +4,7 @@ the templates), error responses, and the record page (also re-shown with a form'
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import Request
@@ -15,6 +16,7 @@ from imagear.app import App
 from imagear.domain import json_object
 from imagear.errors import ImagearError
 from imagear.records import get_record, record_context
+from imagear.web import i18n
 from imagear.web.auth import Auth, Who
 from imagear.web.security import Throttle, WebOptions
 from imagear.web.wording import one_line, without_paths
@@ -68,9 +70,25 @@ class Console:
 
     def page(self, request: Request, name: str, code: int = 200, **context: object) -> Response:
         who = self.who(request)
+        lang = language(request)
         context.setdefault("who", who)
         context.setdefault("csrf", who.csrf or "")
-        return self.templates.TemplateResponse(request, name, context, status_code=code)
+        context.update(_=i18n.catalog(lang), lang=lang, langs=i18n.LANGS)
+        context["num"] = lambda value, digits=None: i18n.number(value, lang, digits)
+        response = self.templates.TemplateResponse(request, name, context, status_code=code)
+        response.headers["Content-Language"] = lang
+        response.headers["Vary"] = "Accept-Language, Cookie"
+        return response
+
+
+def language(request: Request) -> str:
+    """The request's language (:func:`imagear.web.i18n.negotiate`)."""
+    return i18n.negotiate(request.headers.get("accept-language"), request.cookies.get(i18n.COOKIE))
+
+
+def gettext(request: Request) -> Callable[[str], str]:
+    """The request's ``gettext`` (for messages the routes word)."""
+    return i18n.catalog(language(request))
 
 
 def wants_json(request: Request) -> bool:
@@ -152,6 +170,8 @@ __all__ = [
     "HERE",
     "Console",
     "error_response",
+    "gettext",
+    "language",
     "job_body",
     "record_view",
     "shown_job",

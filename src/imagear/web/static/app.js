@@ -1,3 +1,16 @@
+// imagear web: the page's words in its language (the server hands them over as JSON)
+var imagearWords = (function () {
+  "use strict";
+  var el = document.getElementById("i18n");
+  try { return el ? JSON.parse(el.textContent) : {}; } catch (e) { return {}; }
+})();
+function t(text) { "use strict"; return imagearWords[text] || text; }
+function imagearNumber(n, digits) {
+  "use strict";
+  var opts = digits == null ? {} : { minimumFractionDigits: digits, maximumFractionDigits: digits };
+  return Number(n).toLocaleString(document.documentElement.lang || undefined, opts);
+}
+
 // imagear web: times in the reader's own zone and language (the server sends ISO 8601 UTC)
 function imagearLocalTime(iso) {
   "use strict";
@@ -92,11 +105,11 @@ document.querySelectorAll("time[datetime]").forEach(function (t) {
   function showMade(a) {
     var made = document.getElementById("made");
     made.innerHTML = "";
-    var rows = a ? [["Model", a.ai_model], ["Prompt", a.ai_prompt], ["Seed", a.ai_seed],
-      ["Motion", a.mp4_motion || a.ai_motion_bucket_id],
-      ["Size", a.mp4_width + "×" + a.mp4_height + ", " + a.mp4_fps + " fps, " + a.mp4_duration_secs + " s"],
-      ["Made", imagearLocalTime(a.updated_at) + " by " + (a.created_by || "?") + " in " + a.generation_secs + " s"]]
-      : [["Clip", "Nothing yet."]];
+    var rows = a ? [[t("Model"), a.ai_model], [t("Prompt"), a.ai_prompt], [t("Seed"), a.ai_seed],
+      [t("Motion"), a.mp4_motion || a.ai_motion_bucket_id],
+      [t("Size"), a.mp4_width + "×" + a.mp4_height + ", " + imagearNumber(a.mp4_fps) + " fps, " + imagearNumber(a.mp4_duration_secs) + " s"],
+      [t("Made"), imagearLocalTime(a.updated_at) + " " + t("by") + " " + (a.created_by || "?") + " " + t("in") + " " + imagearNumber(a.generation_secs) + " s"]]
+      : [[t("Clip"), t("Nothing yet.")]];
     rows.forEach(function (kv) {
       var dt = document.createElement("dt"); dt.textContent = kv[0];
       var dd = document.createElement("dd"); dd.textContent = kv[1] == null ? "" : String(kv[1]);
@@ -126,11 +139,11 @@ document.querySelectorAll("time[datetime]").forEach(function (t) {
     var badge = document.getElementById("review-state");
     badge.hidden = !data.review;
     badge.className = "badge " + (data.review ? data.review.state : "");
-    badge.textContent = data.review ? data.review.state + " (" + (data.review.reviewed_by || "") + ")" : "";
+    badge.textContent = data.review ? t(data.review.state) + " (" + (data.review.reviewed_by || "") + ")" : "";
     var buttons = document.getElementById("review");
     if (buttons) { buttons.hidden = !a; }
-    if (button) { button.textContent = a ? "Replace clip" : "Animate image (AI)"; }
-    document.getElementById("animate-title").textContent = a ? "Replace the clip" : "Animate image (AI)";
+    if (button) { button.textContent = a ? t("Replace clip") : t("Animate image (AI)"); }
+    document.getElementById("animate-title").textContent = a ? t("Replace the clip") : t("Animate image (AI)");
   }
 
   function status() {
@@ -148,10 +161,10 @@ document.querySelectorAll("time[datetime]").forEach(function (t) {
       button.disabled = false;
       progress.textContent = "";
       show(data);
-      if (job.state === "done") { say("ok", job.message || "Clip stored."); }
+      if (job.state === "done") { say("ok", t("Clip stored.")); }
       if (job.state === "failed") {
-        say("bad", job.error || "Failed.");
-        showErrors(job.fields || [], job.error || "Failed.");
+        say("bad", job.error || t("Failed."));
+        showErrors(job.fields || [], job.error || t("Failed."));
       }
     }).catch(function () { setTimeout(poll, 2000); });
   }
@@ -166,12 +179,12 @@ document.querySelectorAll("time[datetime]").forEach(function (t) {
       event.preventDefault();
       showErrors([], "");
       button.disabled = true;
-      progress.textContent = "Sending…";
+      progress.textContent = t("Sending…");
       post(form.action, new FormData(form)).then(function (res) {
         if (res[0] === 202) { progress.textContent = res[1].job.message; poll(); return; }
         button.disabled = false;
         progress.textContent = "";
-        say("bad", res[1].error || "Refused.");
+        say("bad", res[1].error || t("Refused."));
         if (res[1].fields) { showErrors(res[1].fields, res[1].error); }
       }).catch(function (err) { button.disabled = false; progress.textContent = ""; say("bad", String(err)); });
     });
@@ -181,10 +194,10 @@ document.querySelectorAll("time[datetime]").forEach(function (t) {
   var dialog = document.getElementById("confirm");
   function act(f) {
     post(f.action, new FormData(f)).then(function (res) {
-      if (res[0] >= 400) { say("bad", res[1].error || "Refused."); return; }
+      if (res[0] >= 400) { say("bad", res[1].error || t("Refused.")); return; }
       return status().then(function (data) {
         show(data);
-        say("ok", res[1].message || "Done.");
+        say("ok", res[1].message || t("Done."));
         if (res[1].restore_url) { undo(res[1].restore_url, f); }
       });
     }).catch(function (err) { say("bad", String(err)); });
@@ -192,12 +205,12 @@ document.querySelectorAll("time[datetime]").forEach(function (t) {
   // a deleted clip stays in the trash for a while: Undo puts it back
   function undo(target, f) {
     var b = document.createElement("button");
-    b.type = "button"; b.id = "undo"; b.className = "secondary"; b.textContent = "Undo";
+    b.type = "button"; b.id = "undo"; b.className = "secondary"; b.textContent = t("Undo");
     b.addEventListener("click", function () {
       var body = new FormData(); body.append("csrf", f.querySelector("[name=csrf]").value);
       post(target, body).then(function (res) {
-        if (res[0] >= 400) { say("bad", res[1].error || "Refused."); return; }
-        return status().then(function (data) { show(data); say("ok", res[1].message || "Restored."); });
+        if (res[0] >= 400) { say("bad", res[1].error || t("Refused.")); return; }
+        return status().then(function (data) { show(data); say("ok", res[1].message || t("Restored.")); });
       }).catch(function (err) { say("bad", String(err)); });
     });
     messages.querySelector(".msg").appendChild(document.createTextNode(" "));
@@ -225,7 +238,7 @@ document.querySelectorAll("time[datetime]").forEach(function (t) {
   if (!card) { return; }
   var every = parseInt(card.dataset.refresh, 10) || 3000;
 
-  function num(n) { return Number(n).toLocaleString("en-US"); }
+  function num(n) { return imagearNumber(n); }
   function ago(secs) {
     if (secs == null) { return ""; }
     secs = Math.max(0, secs);
@@ -247,12 +260,12 @@ document.querySelectorAll("time[datetime]").forEach(function (t) {
     var done = p.counts.done;
     document.getElementById("batch-done").textContent = num(done);
     document.getElementById("batch-total").textContent = num(p.total);
-    document.getElementById("batch-percent").textContent = (p.total ? 100 * done / p.total : 0).toFixed(1);
+    document.getElementById("batch-percent").textContent = imagearNumber(p.total ? 100 * done / p.total : 0, 1);
     var bar = document.getElementById("batch-bar");
     bar.max = p.total || 1; bar.value = done;
-    document.getElementById("batch-active").textContent = p.active ? "running" : "idle";
+    document.getElementById("batch-active").textContent = p.active ? t("running") : t("idle");
     card.querySelectorAll("dd[data-status]").forEach(function (dd) { dd.textContent = num(p.counts[dd.dataset.status]); });
-    document.getElementById("batch-rate").textContent = Number(p.per_minute).toFixed(1) + " records/min";
+    document.getElementById("batch-rate").textContent = imagearNumber(p.per_minute, 1) + " " + t("records/min");
     document.getElementById("batch-eta").textContent = ago(p.eta_secs);
     document.getElementById("batch-retry").textContent = stamp(p.next_retry_at);
     var body = document.querySelector("#batch-running tbody");
@@ -262,9 +275,9 @@ document.querySelectorAll("time[datetime]").forEach(function (t) {
       cell(tr, String(c.object_id), "/records/" + c.object_id);
       cell(tr, c.runner || "");
       cell(tr, c.since ? ago(secs(p.now) - secs(c.since)) : "");
-      tr.lastChild.title = "since " + stamp(c.since);
+      tr.lastChild.title = c.since || "";
       cell(tr, String(c.attempts));
-      cell(tr, c.expired ? "expired: the runner is gone" : "held");
+      cell(tr, c.expired ? t("expired: the runner is gone") : t("held"));
       body.appendChild(tr);
     });
     document.getElementById("batch-none-running").hidden = p.running.length > 0;
@@ -312,7 +325,7 @@ document.querySelectorAll("time[datetime]").forEach(function (t) {
   }
 
   function show() {
-    document.getElementById("queue-count").textContent = items.length + " waiting";
+    document.getElementById("queue-count").textContent = imagearNumber(items.length) + " " + t("waiting");
     if (!items.length) {
       queue.hidden = true;
       document.getElementById("keys").hidden = true;
@@ -325,7 +338,7 @@ document.querySelectorAll("time[datetime]").forEach(function (t) {
     var link = document.getElementById("q-link");
     link.href = "/records/" + it.id;
     link.textContent = it.title || it.identifier || String(it.id);
-    document.getElementById("q-pos").textContent = (at + 1) + " of " + items.length;
+    document.getElementById("q-pos").textContent = (at + 1) + " " + t("of") + " " + items.length;
     document.getElementById("q-ident").textContent = it.identifier;
     document.getElementById("q-model").textContent = it.model;
     document.getElementById("q-master").src = "/image-ar/" + it.id + "/master";
@@ -342,9 +355,9 @@ document.querySelectorAll("time[datetime]").forEach(function (t) {
     fetch("/records/" + it.id + "/" + kind, { method: "POST", body: body, headers: { Accept: "application/json" } })
       .then(function (r) { return r.json().then(function (b) { return [r.status, b]; }); })
       .then(function (res) {
-        if (res[0] >= 400) { say("bad", res[1].error || "Refused."); return; }
+        if (res[0] >= 400) { say("bad", res[1].error || t("Refused.")); return; }
         items.splice(at, 1);
-        say("ok", (it.identifier || it.id) + ": " + (kind === "approve" ? "approved." : "rejected; queued for a new seed."));
+        say("ok", (it.identifier || it.id) + ": " + (kind === "approve" ? t("approved.") : t("rejected; queued for a new seed.")));
         show();
       })
       .catch(function (err) { say("bad", String(err)); });
