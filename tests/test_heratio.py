@@ -114,7 +114,12 @@ def test_recognised_as_atom_and_atom_tables_untouched(
     assert result.exit_code == 0, result.output
     after = atom_db.tables()
     # imagear's own two tables, named so they cannot clash with AtoM's or Heratio's
-    assert after - set(before) == {"image_ar_job", "imagear_review", "imagear_schema"}
+    assert after - set(before) == {
+        "image_ar_job",
+        "imagear_review",
+        "imagear_schema",
+        "imagear_trash",
+    }
     for table, made in before.items():  # not one column or key of AtoM's or Heratio's changed
         assert ddl(atom_db, table) == made, table
     # Heratio's seeded settings are kept as Heratio wrote them

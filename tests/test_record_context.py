@@ -29,8 +29,26 @@ def test_the_hierarchy_and_neighbours_on_atom(
     )
     atom_db.execute("UPDATE information_object SET parent_id = %s WHERE id = %s", (fonds, series))
     atom_db.execute("UPDATE information_object SET parent_id = %s WHERE id = %s", (series, item))
+    for start, end, shown in (
+        ("1911-03-01", "1911-05-30", "spring 1911"),
+        ("1920-01-01", None, None),
+    ):
+        eid = atom_db.execute(
+            "INSERT INTO object (class_name, created_at, updated_at, serial_number) "
+            "VALUES ('QubitEvent', NOW(), NOW(), 0)"
+        )
+        atom_db.execute(
+            "INSERT INTO event (id, start_date, end_date, type_id, object_id, source_culture) "
+            "VALUES (%s, %s, %s, 111, %s, 'en')",
+            (eid, start, end, item),
+        )
+        if shown:
+            atom_db.execute(
+                "INSERT INTO event_i18n (date, id, culture) VALUES (%s, %s, 'en')", (shown, eid)
+            )
     app = App.load()
     ctx = record_context(app, item)
+    assert ctx.dates == ["spring 1911", "1920-01-01"]  # as catalogued, else the normalised
     assert [(c.id, c.identifier, c.title) for c in ctx.ancestors] == [
         (fonds, "F1", "Harbour Board fonds"),
         (series, "F1-S2", "Série des ports"),  # the title of any culture, as the grid
@@ -38,6 +56,7 @@ def test_the_hierarchy_and_neighbours_on_atom(
     assert (ctx.previous, ctx.next) == (series, None)
     top = record_context(app, fonds)
     assert top.ancestors == [] and top.previous is None and top.next == series  # not the root
+    assert top.dates == []
     atom_db.execute("UPDATE information_object SET parent_id = %s WHERE id = %s", (item, fonds))
     assert len(record_context(app, item).ancestors) == 2  # a loop is cut, never endless
 

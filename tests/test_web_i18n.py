@@ -15,7 +15,7 @@ from web_helpers import add_records, bearer, client
 WEB = Path(__file__).parent.parent / "src" / "imagear" / "web"
 CALL = re.compile(r"""_\(\s*"((?:[^"\\]|\\.)*)"\s*\)|_\(\s*'((?:[^'\\]|\\.)*)'\s*\)""")
 SAME = re.compile(r"^[\d.]+$|^a model: ")  # ranges and model names read the same in French
-SAME_WORDS = {"Console", "Clip", "Version", "Pages", "clips"}  # French words too
+SAME_WORDS = {"Console", "Clip", "Version", "Pages", "clips", "Dates"}  # French words too
 
 
 def words() -> list[str]:

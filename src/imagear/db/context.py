@@ -4,14 +4,18 @@ listing (previous and next record by id, as the grid and ``records list`` order 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour
+from imagear.db.schema import ATOM_EVENT_I18N, ATOM_EVENTS
 
 MAX_DEPTH = 30  # a parent chain longer than this (or a loop) is cut
+MAX_DATES = 10
+log = logging.getLogger("imagear.db")
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class Context:
     ancestors: list[Crumb]
     previous: int | None
     next: int | None
+    dates: list[str] = field(default_factory=list)  # AtoM's events: as catalogued, or start-end
 
 
 def context(engine: Engine, object_id: int) -> Context:
@@ -71,7 +76,45 @@ def context(engine: Engine, object_id: int) -> Context:
         ancestors,
         int(before) if before is not None else None,
         int(after) if after is not None else None,
+        dates(engine, object_id) if fl.is_atom else [],
     )
 
 
-__all__ = ["Context", "Crumb", "context"]
+def dates(engine: Engine, object_id: int) -> list[str]:
+    """The record's dates from AtoM's events: the display date a cataloguer wrote (its source
+    culture's first), else ``start - end`` from the normalised dates. An AtoM without these
+    tables or columns shows none (logged), never an error page."""
+    e, i = ATOM_EVENTS, ATOM_EVENT_I18N
+    shown = (
+        select(i.c.date)
+        .where(i.c.id == e.c.id, i.c.date.is_not(None), i.c.date != "")
+        .order_by((i.c.culture != e.c.source_culture), i.c.culture)
+        .limit(1)
+        .correlate(e)
+        .scalar_subquery()
+    )
+    query = (
+        select(e.c.start_date, e.c.end_date, shown.label("shown"))
+        .where(and_(e.c.object_id == object_id))
+        .order_by(e.c.start_date, e.c.id)
+        .limit(MAX_DATES)
+    )
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+    except SQLAlchemyError as exc:
+        log.warning("the dates of record %s could not be read: %s", object_id, exc)
+        return []
+    out: list[str] = []
+    for row in rows:
+        if row.shown:
+            text = str(row.shown)
+        else:
+            ends = [d.isoformat() for d in (row.start_date, row.end_date) if d is not None]
+            text = " – ".join(dict.fromkeys(ends))
+        if text and text not in out:
+            out.append(text)
+    return out
+
+
+__all__ = ["Context", "Crumb", "context", "dates"]
