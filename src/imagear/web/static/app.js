@@ -1,8 +1,8 @@
-// imagear web: the page's words in its language (the server hands them over as JSON)
+// imagear web: the page's words in its language (the server hands them over as JSON in
+// <body data-words>: no inline script, as the CSP wants)
 var imagearWords = (function () {
   "use strict";
-  var el = document.getElementById("i18n");
-  try { return el ? JSON.parse(el.textContent) : {}; } catch (e) { return {}; }
+  try { return JSON.parse(document.body.dataset.words || "{}"); } catch (e) { return {}; }
 })();
 function t(text) { "use strict"; return imagearWords[text] || text; }
 function imagearNumber(n, digits) {
@@ -308,7 +308,7 @@ document.querySelectorAll("time[datetime]").forEach(function (t) {
   "use strict";
   var queue = document.getElementById("queue");
   if (!queue) { return; }
-  var items = JSON.parse(document.getElementById("q-items").textContent);
+  var items = JSON.parse(queue.dataset.items || "[]");
   var csrf = queue.dataset.csrf;
   var at = 0;
   var video = document.getElementById("q-clip");
