@@ -155,7 +155,7 @@ document.querySelectorAll("time[datetime]").forEach(function (t) {
     status().then(function (data) {
       var job = data.job;
       if (!job) { return; }
-      progress.textContent = job.message || job.state;
+      progress.textContent = t(job.message || job.state);
       record.dataset.state = job.state;
       if (job.state === "queued" || job.state === "running") { setTimeout(poll, 700); return; }
       button.disabled = false;
@@ -181,7 +181,7 @@ document.querySelectorAll("time[datetime]").forEach(function (t) {
       button.disabled = true;
       progress.textContent = t("Sending…");
       post(form.action, new FormData(form)).then(function (res) {
-        if (res[0] === 202) { progress.textContent = res[1].job.message; poll(); return; }
+        if (res[0] === 202) { progress.textContent = t(res[1].job.message); poll(); return; }
         button.disabled = false;
         progress.textContent = "";
         say("bad", res[1].error || t("Refused."));
