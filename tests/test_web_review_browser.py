@@ -2,8 +2,9 @@
 Playwright, as tests/test_web_browser.py): the record page (a TIFF master in a box that keeps
 its size, the compare overlay, previous/next, delete confirmed in a <dialog> and the page
 updated in place), the review queue's keys, the animate form (Ken Burns motions as choices,
-only runnable models, field errors tied to their fields), and on every page, on a 1366 px
-desktop and a 390 px phone: axe-core finds no serious or critical WCAG violation, nothing
+only runnable models, field errors tied to their fields); the record page and the queue on a
+1366 px desktop in English and a 390 px phone in French; and on every page (desktop in English,
+phone in English and French): axe-core finds no serious or critical WCAG violation, nothing
 scrolls sideways, and none of the console's own assets is missing. One browser for the module."""
 
 from __future__ import annotations
@@ -73,6 +74,23 @@ def page(browser: Any) -> Iterator[Any]:  # noqa: F811
     p.context.close()
 
 
+# the workspace on a desktop in English and on a phone in French: (viewport, locale, words)
+WORDS = {
+    "en": {"deleted": "deleted", "restored": "restored", "waiting": "waiting", "Review": "Review",
+           "approve": "A approve", "of": "of"},
+    "fr": {"deleted": "supprimé", "restored": "restauré", "waiting": "en attente",
+           "Review": "Revue", "approve": "A approuver", "of": "sur"},
+}  # fmt: skip
+
+
+@pytest.fixture(params=[(DESKTOP, "en-GB"), (PHONE, "fr-FR")], ids=["desktop-en", "phone-fr"])
+def where(browser: Any, request: Any) -> Iterator[tuple[Any, dict[str, str]]]:  # noqa: F811
+    viewport, locale = request.param
+    p = new_page(browser, viewport, locale)
+    yield p, WORDS[locale[:2]]
+    p.context.close()
+
+
 def box(page: Any, selector: str) -> dict[str, float]:
     found = page.locator(selector).bounding_box()
     assert found is not None, selector
@@ -80,12 +98,11 @@ def box(page: Any, selector: str) -> dict[str, float]:
 
 
 def test_record_page_tiff_compare_neighbours_and_delete_in_place(
-    app: Any,
-    page: Any,
-    site: Any,
+    app: Any, where: Any, site: Any
 ) -> None:
     from imagear.records import get_record
 
+    page, words = where
     base, ids = site
     _login(page, base)
     page.goto(f"{base}/records/{ids[4]}")
@@ -112,30 +129,31 @@ def test_record_page_tiff_compare_neighbours_and_delete_in_place(
     page.click("#delete")
     page.click("#confirm-ok")
     page.locator(".msg.ok").wait_for()
-    assert "deleted" in page.locator(".msg.ok").inner_text()
+    assert words["deleted"] in page.locator(".msg.ok").inner_text()
     wait_until(page, "document.getElementById('clip').hidden")
     assert page.locator("#review").is_hidden()  # nothing left to approve
     assert page.evaluate("window.notReloaded") is True
     assert get_record(app, ids[4]).animation is None
     page.click("#undo")  # the clip was kept in the trash: back, in place
     wait_until(page, "!document.getElementById('clip').hidden")
-    assert "restored" in page.locator(".msg.ok").inner_text()
+    assert words["restored"] in page.locator(".msg.ok").inner_text()
     assert get_record(app, ids[4]).animation is not None
     assert page.evaluate("window.notReloaded") is True
 
 
-def test_the_review_queue_with_keys(app: Any, page: Any, site: Any) -> None:
+def test_the_review_queue_with_keys(app: Any, where: Any, site: Any) -> None:
     from imagear import review
 
+    page, words = where
     base, ids = site
     _login(page, base)
     page.goto(f"{base}/review")
-    assert page.locator("#queue-count").inner_text() == "3 waiting"
-    assert "A approve" in page.locator("#keys").inner_text().replace("\n", " ")
-    assert page.locator("nav a[aria-current=page]").inner_text() == "Review"
-    assert page.locator("#q-pos").inner_text() == "1 of 3"
+    assert page.locator("#queue-count").inner_text() == f"3 {words['waiting']}"
+    assert words["approve"] in page.locator("#keys").inner_text().replace("\n", " ")
+    assert page.locator("nav a[aria-current=page]").inner_text() == words["Review"]
+    assert page.locator("#q-pos").inner_text() == f"1 {words['of']} 3"
     page.keyboard.press("j")
-    assert page.locator("#q-pos").inner_text() == "2 of 3"
+    assert page.locator("#q-pos").inner_text() == f"2 {words['of']} 3"
     page.keyboard.press("k")
     assert page.locator("#queue").get_attribute("data-current") == str(ids[0])
     wait_until(page, "!document.getElementById('q-clip').paused")
@@ -149,7 +167,7 @@ def test_the_review_queue_with_keys(app: Any, page: Any, site: Any) -> None:
     page.click("#confirm-ok")
     wait_until(page, f"document.getElementById('queue').dataset.current === '{ids[4]}'")
     assert review.state(app, ids[1]).state == "rejected"
-    assert page.locator("#queue-count").inner_text() == "1 waiting"
+    assert page.locator("#queue-count").inner_text() == f"1 {words['waiting']}"
 
 
 def test_the_animate_form_offers_motions_and_ties_errors_to_fields(
