@@ -15,7 +15,8 @@ On an AtoM/Heratio database (:mod:`imagear.db.flavour`) step 1 never touches Ato
 creates Heratio's ``object_image_ar`` / ``image_ar_settings`` in Heratio's own shape only when
 they are missing; imagear's own ``image_ar_job``, ``imagear_review`` (the web console's review),
 ``imagear_user``, ``imagear_session``, ``imagear_audit`` (the console's accounts, sign-ins and
-audit trail) and ``imagear_schema`` are the only other tables it adds. No step ever alters an existing table.
+audit trail), ``imagear_trash`` (deleted clips kept for an undo) and ``imagear_schema`` are the
+only other tables it adds. No step ever alters an existing table.
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ from imagear.db.schema import (
     ObjectImageAr,
     utcnow,
 )
+from imagear.db.trash import ImagearTrash
 from imagear.errors import StorageError
 from imagear.urls import redact_url
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _create(*models: type[SQLModel]) -> Callable[[Connection], None]:
@@ -79,6 +81,13 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         4,
         "web console users, sessions and audit",
         _create(ImagearUser, ImagearSession, ImagearAudit),
+    ),
+    # the users' tables again (checkfirst: nothing for a database step 4 made) so that a
+    # database made by the review workspace's branch, whose step 4 was the trash, is complete
+    (
+        5,
+        "web console trash table (deleted clips kept for an undo)",
+        _create(ImagearTrash, ImagearUser, ImagearSession, ImagearAudit),
     ),
 ]
 
