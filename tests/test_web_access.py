@@ -203,6 +203,24 @@ def test_the_review_workspace_by_role(app: Any, web: Any, people: None) -> None:
     assert actions == [("adam", "delete"), ("adam", "restore")]
 
 
+def test_the_users_page_lists_accounts_for_admins_only(app: Any, people: None) -> None:
+    guest = client(app)
+    assert guest.get("/admin/users", follow_redirects=False).status_code == 303
+    curator = client(app)
+    sign_in(curator, "cora")
+    assert 'href="/admin/users"' not in curator.get("/").text
+    assert curator.get("/admin/users").status_code == 403
+    admin = client(app)
+    sign_in(admin, "adam")
+    assert 'href="/admin/users"' in admin.get("/").text
+    page = admin.get("/admin/users").text
+    assert "<td>cora</td><td>curator</td>" in page and "<td>adam</td><td>admin</td>" in page
+    assert "PASSWORD" not in page and "argon2" not in page  # never a hash
+    french = admin.get("/admin/users", headers={"Accept-Language": "fr"}).text
+    assert "<td>cora</td><td>conservateur</td>" in french and "Utilisateurs" in french
+    assert admin.post("/admin/users", data={}).status_code == 405  # read-only
+
+
 def test_the_created_by_of_a_users_clip_is_the_user(app: Any, web: Any, people: None) -> None:
     c, ids = web
     csrf = sign_in(c, "cora")

@@ -38,11 +38,13 @@ def words() -> list[str]:
     for module in sorted(WEB.glob("*.py")):
         found += re.findall(r'gettext\(request\)\("([^"]+)"\)', module.read_text(encoding="utf-8"))
     # the roles and what they may do (the nav's "name (role)", a refusal, the audit history)
+    from imagear.auditlog import REFUSED, STORED
     from imagear.roles import ALLOWED, GUEST, ROLES
     from imagear.web.deps import ROLE_REFUSED, ROLE_WORDS
     from imagear.web.signin import WRONG
 
     found += [ROLE_REFUSED, WRONG, *ROLE_WORDS.values(), *ROLES, GUEST, *ALLOWED["admin"]]
+    found += [REFUSED, STORED]  # the quality gate's verdicts in the history
     return sorted(set(found))
 
 

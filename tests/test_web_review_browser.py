@@ -233,7 +233,7 @@ def test_every_page_passes_axe_fits_a_phone_and_loads_its_assets(
     axe = AXE.read_text(encoding="utf-8")
     guest = ["/", f"/records/{ids[0]}", "/batch", "/login"]
     curator = ["/", f"/records/{ids[0]}", f"/records/{ids[2]}", "/review", "/batch"]
-    curator.append("/admin/image-ar/settings")
+    curator += ["/admin/image-ar/settings", "/admin/users"]
     try:
         for signed_in, paths in ((False, guest), (True, curator)):
             if signed_in:

@@ -389,6 +389,7 @@ class BatchRunner:
             extra=dict(opts.extra),
             force=not opts.only_missing,
             wording=opts.wording,
+            via="batch",
         )
         t0 = time.monotonic()
         outcome, error = None, None

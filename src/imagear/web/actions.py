@@ -117,7 +117,9 @@ def parse_request(
     elif motion:  # a Ken Burns camera motion, chosen from the form's list (the model checks it)
         overrides["motion"] = motion
     model = (form.get("model") or "").strip() or None
-    req = AnimateRequest(object_id, model=model, overrides=overrides, force=True, wording=WORDING)
+    req = AnimateRequest(
+        object_id, model=model, overrides=overrides, force=True, wording=WORDING, via="web"
+    )
     return req, ignored
 
 

@@ -25,7 +25,18 @@ from imagear.domain import GridRow
 from imagear.errors import ImagearError
 from imagear.httperrors import status_of
 from imagear.metrics import Metrics, RequestCounter
-from imagear.web import actions, admin, batchpage, i18n, iiif, media, probes, reviewpage, signin
+from imagear.web import (
+    actions,
+    admin,
+    batchpage,
+    i18n,
+    iiif,
+    media,
+    probes,
+    reviewpage,
+    signin,
+    userspage,
+)
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
 from imagear.web.deps import ConsoleDep, Refused, VisibleId, client_of, refused, throttled
@@ -129,6 +140,7 @@ def create_app(
         admin.router,
         batchpage.router,
         reviewpage.router,
+        userspage.router,
         media.router,
     )
     for router in (*routers, iiif.router, probes.router):
