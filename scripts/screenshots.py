@@ -1,6 +1,7 @@
-"""Screenshots of the web console for README: docs/web-grid.png and docs/web-record.png; and
-docs/iiif-mirador.png (Mirador 4 from node_modules, on another origin, playing a record's clip
-from its IIIF manifest: docs/iiif.md).
+"""Screenshots of the web console for README: docs/web-grid.png, docs/web-record.png,
+docs/web-review.png (the review queue), docs/web-settings.png and docs/web-record-phone.png
+(the record page on a 390 px phone); and docs/iiif-mirador.png (Mirador 4 from node_modules, on
+another origin, playing a record's clip from its IIIF manifest: docs/iiif.md).
 
 Run with the venv's Python (server and test extras, Debian's Chromium at /usr/bin/chromium):
     .venv/bin/python scripts/screenshots.py
@@ -88,19 +89,29 @@ def main() -> int:
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(docs / "web-grid.png"))
         page.goto(f"{base}/login?next=/records/{ids[0]}")
-        page.fill("input[name=token]", "shots")
+        page.fill("input[name=password]", "shots")  # no name: the admin token
         page.click("button[type=submit]")
         page.wait_for_load_state("networkidle")
         page.evaluate("document.getElementById('clip').play()")
         while not page.evaluate("document.getElementById('clip').currentTime > 0.5"):
             time.sleep(0.05)  # (wait_for_function evals in the page: the console's CSP forbids it)
         page.screenshot(path=str(docs / "web-record.png"))
+        page.goto(f"{base}/review")
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(docs / "web-review.png"))
+        page.goto(f"{base}/admin/image-ar/settings")
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(docs / "web-settings.png"), full_page=True)
+        phone = browser.new_page(viewport={"width": 390, "height": 844})
+        phone.context.add_cookies(page.context.cookies())
+        phone.goto(f"{base}/records/{ids[1]}")
+        phone.wait_for_load_state("networkidle")
+        phone.screenshot(path=str(docs / "web-record-phone.png"), full_page=True)
         mirador_shot(browser, base, ids[0], docs / "iiif-mirador.png")
         browser.close()
     server.should_exit = True
-    print(
-        f"wrote {docs / 'web-grid.png'}, {docs / 'web-record.png'} and {docs / 'iiif-mirador.png'}"
-    )
+    names = ("web-grid", "web-record", "web-review", "web-settings", "web-record-phone")
+    print("wrote " + ", ".join(str(docs / f"{n}.png") for n in (*names, "iiif-mirador")))
     return 0
 
 

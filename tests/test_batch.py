@@ -241,8 +241,21 @@ def test_server_down_stops_before_the_first_record(app: App, tmp_path: Path) -> 
     with pytest.raises(ServerUnreachable) as caught:  # a pre-flight failure is raised
         run(app)
     assert caught.value.exit_code == 5
-    assert {j.status for j in jobs(app).values()} == {"pending"}
-    assert all(j.attempts == 0 for j in jobs(app).values()) and len(jobs(app)) == len(ids)
+    assert jobs(app) == {} and len(ids) == 2  # the pre-flight comes before any job row
+
+
+def test_a_failed_preflight_of_all_leaves_the_counts_as_they_were(
+    app: App, serve: Any, tmp_path: Path
+) -> None:
+    """`batch --all` whose server is down used to reopen every done record as "pending"
+    before its pre-flight failed (issue 25): the batch page then showed all of them to do."""
+    make_records(app, 3, tmp_path / "in")
+    serve()
+    assert run(app).count("created") == 3
+    settings.set_value(app.engine, "ar_server_url", "http://127.0.0.1:9")  # discard port
+    with pytest.raises(ServerUnreachable):
+        run(app, only_missing=False)
+    assert {j.status for j in jobs(app).values()} == {"done"} and len(jobs(app)) == 3
 
 
 def test_model_not_on_the_server_stops(app: App, serve: Any, tmp_path: Path) -> None:
@@ -250,7 +263,7 @@ def test_model_not_on_the_server_stops(app: App, serve: Any, tmp_path: Path) -> 
     server = serve(models=("kenburns",))
     with pytest.raises(ModelNotAvailable):
         run(app, model="svd")
-    assert server.requests == 0 and {j.attempts for j in jobs(app).values()} == {0}
+    assert server.requests == 0 and jobs(app) == {}  # refused before any job row
 
 
 def test_invalid_options_stop_before_any_record(app: App, serve: Any, tmp_path: Path) -> None:

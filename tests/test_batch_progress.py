@@ -68,6 +68,8 @@ def worked(app: App, serve: Any, tmp_path: Path) -> list[int]:
         next_attempt_at=now + timedelta(minutes=30),
         finished_at=None,
     )
+    for oid, ago in ((ids[0], 60), (ids[1], 45), (ids[2], 30), (ids[6], 15)):
+        set_job(app, oid, finished_at=now - timedelta(seconds=ago))
     return ids
 
 
@@ -78,13 +80,14 @@ def test_the_snapshot_counts_claims_rate_and_time_left(app: App, worked: list[in
     running = {c.object_id: c for c in p.running}
     assert running[worked[4]].runner == "host-a:1" and not running[worked[4]].expired
     assert running[worked[5]].expired and p.active
-    assert p.done_last_10_min == 4 and p.per_minute == pytest.approx(0.4)
-    assert p.eta_secs == pytest.approx(600.0)  # 4 to do at 0.4 a minute
+    # four finished 60, 45, 30 and 15 s ago and a runner is at work: 3 intervals over 60 s
+    assert p.done_last_10_min == 4 and p.per_minute == pytest.approx(3.0, rel=0.05)
+    assert p.eta_secs == pytest.approx(60.0, abs=3)  # 1 pending + 2 running at 3 a minute
     assert [d.object_id for d in p.last_done][0] == worked[6]  # newest first
     assert p.next_retry_at is not None and p.next_retry_at > datetime.now(UTC)
     data = json_object(p)
     assert data["counts"] == {"pending": 1, "running": 2, "done": 4, "failed": 1, "given_up": 0}
-    assert data["eta_secs"] == 600 and json.dumps(data)
+    assert 57 <= data["eta_secs"] <= 63 and json.dumps(data)
     assert list(data) == [
         "now", "counts", "total", "to_do", "active", "running", "done_last_10_min",
         "done_last_hour", "per_minute", "eta_secs", "last_done", "next_retry_at",
@@ -110,7 +113,7 @@ def test_cli_status_text_and_json(app: App, worked: list[int], runner: Any) -> N
         ["1", "failed (retried later)"],
         ["0", "given up"],
     ]
-    assert "Rate: 0.4 records/min over the last 10 min; about 10 min left." in out
+    assert "Rate: 3.0 records/min over the last 4 records; about " in out
     assert f"record {worked[4]}  host-a:1  for 1 min, attempt 1\n" in out
     assert f"record {worked[5]}  host-b:2  for 9 min, attempt 2; claim EXPIRED" in out
     assert "Next retry of a failed record:" in out
@@ -135,9 +138,26 @@ def test_the_web_page_and_its_json(app: App, worked: list[int]) -> None:
         f'href="/records/{worked[4]}"' in page.text and "expired: the runner is gone" in page.text
     )
     assert "boom" in page.text  # the failures list
-    assert "+00:00" not in page.text  # times shown as 2026-11-28 19:56:58Z
+    assert "+00:00<" not in page.text  # times shown as 2026-11-28 19:56:58Z (then local)
     data = c.get("/batch.json").json()
     assert data["counts"]["running"] == 2 and data["last_done"][0]["object_id"] == worked[6]
+    assert '<time class="muted" datetime="20' in page.text  # shown local by the script
+
+
+def test_the_web_retry_failures_button(app: App, worked: list[int]) -> None:
+    pytest.importorskip("fastapi")
+    from web_helpers import bearer, client
+
+    c = client(app)
+    assert 'id="retry-failures"' not in c.get("/batch").text  # a guest has no such button
+    assert c.post("/batch/retry").status_code == 401
+    page = c.get("/batch", headers=bearer())
+    assert "Retry the 1 failure" in page.text
+    done = c.post("/batch/retry", headers=bearer(), follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/batch?retried=1"
+    assert progress(app).counts.failed == 0 and progress(app).counts.pending == 2
+    after = c.get("/batch?retried=1", headers=bearer()).text
+    assert "1 failure will be tried again" in after and 'id="retry-failures"' not in after
 
 
 HOSTILE_RUNNER = "<script>alert(1)</script>[red]x[/red]"
@@ -158,3 +178,39 @@ def test_hostile_text_is_shown_not_run(app: App, worked: list[int], runner: Any)
     assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in page
     out = runner.invoke(cli, ["batch", "status"]).output
     assert HOSTILE_RUNNER in out
+
+
+# -- the rate over the run's actual window (issue 25's numbers), with an injected clock -------
+
+T0 = datetime(2026, 11, 28, 19, 0, tzinfo=UTC)
+
+
+def snap(now: datetime, first: float, last: float, done: int, active: bool, **counts: int) -> Any:
+    from imagear.db.progress import Snapshot
+    from imagear.domain import RunningClaim
+
+    claims = [RunningClaim(1, "h:1", 1, now, now + timedelta(minutes=5))] if active else []
+    window = (T0 + timedelta(seconds=first), T0 + timedelta(seconds=last)) if done else None
+    return Snapshot(now, {"done": done, **counts}, claims, done, done, [], None, window)
+
+
+def test_eight_records_in_29_s_are_about_16_a_minute_not_0_8() -> None:
+    from imagear.batch.progress import progress_of
+
+    # a run started at T0 finished its eight records 3.6 s apart, the last at 29 s; now 29.5 s
+    p = progress_of(snap(T0 + timedelta(seconds=29.5), 3.6, 29.0, 8, True, pending=16))
+    assert p.per_minute == pytest.approx(60 * 7 / 25.9, rel=0.01)  # ~16.2, not 0.8
+    assert p.eta_secs == pytest.approx(16 / p.per_minute * 60, abs=1)  # ~59 s, not 25 min
+
+
+def test_nothing_pending_or_no_run_going_is_no_time_left() -> None:
+    from imagear.batch.progress import progress_of
+
+    # one failure waiting for its retry time, nothing pending: no "about 46 s left"
+    p = progress_of(snap(T0 + timedelta(seconds=40), 0, 30, 5, True, failed=1))
+    assert p.eta_secs is None and p.per_minute > 0
+    # a 12 s run that ended: its rate over its 12 s, and no time left (no runner at work)
+    p = progress_of(snap(T0 + timedelta(minutes=8), 0, 12, 3, False, pending=100))
+    assert p.per_minute == pytest.approx(10.0) and p.eta_secs is None  # not "5 h 40 min"
+    # one record finished: no rate yet
+    assert progress_of(snap(T0 + timedelta(seconds=9), 3, 3, 1, True, pending=4)).eta_secs is None

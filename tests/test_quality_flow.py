@@ -457,3 +457,33 @@ def test_a_quarantine_that_cannot_be_written_still_refuses(
     assert "could not be kept" in (info.value.advice or "")
     folder = store.record_dir(app.config, oid)
     assert not folder.exists() or not any(folder.iterdir())  # the refused clip is gone
+
+
+@pytest.mark.all_databases
+@pytest.mark.mysql
+def test_a_refusal_by_any_front_end_is_in_the_refused_filter(
+    app: App, remote: FakeVideoServer, make_image: Any
+) -> None:
+    """A gate refusal of `imagear animate` or the web (not only the batch's) is an
+    ``imagear_audit`` entry (``refused``), which the grid's "refused" filter reads; a clip
+    stored after it takes the record out of the filter again."""
+    from imagear import auditlog, review
+
+    oid, other = add(app, make_image), add(app, make_image, "other.jpg")
+    remote.configure(clip_kind="black")
+    with Animator(app) as animator:
+        with pytest.raises(QualityRejected):
+            animator.animate(AnimateRequest(oid, via="web", created_by="cora"))
+        with pytest.raises(QualityRejected):
+            animator.animate(AnimateRequest(other))  # imagear animate's
+        rows, total = review.browse(app, show="refused")
+        assert [r.id for r in rows] == [oid, other] and total == 2
+        entry = auditlog.entries(app, oid)[0]
+        assert (entry.user, entry.role, entry.action) == ("cora", "web", "refused")
+        assert "black" in (entry.detail or "")
+        assert auditlog.entries(app, other)[0].role == "animate"
+        remote.configure(clip_kind="echo")
+        assert animator.animate(AnimateRequest(oid, force=True)).status == "created"
+    assert [r.id for r in review.browse(app, show="refused")[0]] == [other]
+    assert auditlog.entries(app, oid)[0].action == "stored"
+    assert review.browse(app, show="failed")[1] == 0  # a refusal is not a failure

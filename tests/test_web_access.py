@@ -168,6 +168,59 @@ def test_roles_decide_what_each_user_may_do(app: Any, web: Any, people: None) ->
     assert 'id="audit"' not in client(app).get(f"/records/{ids[1]}").text  # not for guests
 
 
+def test_the_review_workspace_by_role(app: Any, web: Any, people: None) -> None:
+    """Issue 25's workspace with the roles: a curator reviews (queue, approve/reject buttons)
+    but neither deletes, restores nor retries a batch's failures, and sees no delete button or
+    Settings link; an admin deletes to the trash and restores; a guest sees no button."""
+    c, ids = web
+    guest = client(app)
+    assert guest.get("/review", follow_redirects=False).status_code == 303
+    page = guest.get(f"/records/{ids[0]}").text
+    assert 'id="approve"' not in page and 'id="delete"' not in page and "<dialog" not in page
+    csrf = sign_in(c, "cora")
+    assert c.get("/review").status_code == 200
+    page = c.get(f"/records/{ids[0]}").text
+    assert 'id="approve"' in page and 'id="reject"' in page and "<dialog" in page
+    assert 'id="delete"' not in page and 'href="/admin/image-ar/settings"' not in page
+    assert 'href="/review"' in page
+    for path in (f"/records/{ids[0]}/restore", "/batch/retry"):
+        r = c.post(path, data={"csrf": csrf}, headers=JSON)
+        assert r.status_code == 403 and "curator" in r.json()["error"], path
+    french = c.post(
+        f"/records/{ids[0]}/delete", data={"csrf": csrf}, headers={**JSON, "Accept-Language": "fr"}
+    )
+    assert french.status_code == 403 and "conservateur" in french.json()["error"]
+    admin = client(app)
+    csrf = sign_in(admin, "adam")
+    page = admin.get(f"/records/{ids[0]}").text
+    assert f'action="/records/{ids[0]}/delete"' in page
+    gone = admin.post(f"/records/{ids[0]}/delete", data={"csrf": csrf}, headers=JSON)
+    assert gone.json()["restore_url"] == f"/records/{ids[0]}/restore"
+    assert guest.get(f"/image-ar/{ids[0]}/video").status_code == 404
+    back = admin.post(f"/records/{ids[0]}/restore", data={"csrf": csrf}, headers=JSON)
+    assert back.status_code == 200 and guest.get(f"/image-ar/{ids[0]}/video").status_code == 200
+    actions = [(e.user, e.action) for e in reversed(auditlog.entries(app, ids[0]))]
+    assert actions == [("adam", "delete"), ("adam", "restore")]
+
+
+def test_the_users_page_lists_accounts_for_admins_only(app: Any, people: None) -> None:
+    guest = client(app)
+    assert guest.get("/admin/users", follow_redirects=False).status_code == 303
+    curator = client(app)
+    sign_in(curator, "cora")
+    assert 'href="/admin/users"' not in curator.get("/").text
+    assert curator.get("/admin/users").status_code == 403
+    admin = client(app)
+    sign_in(admin, "adam")
+    assert 'href="/admin/users"' in admin.get("/").text
+    page = admin.get("/admin/users").text
+    assert "<td>cora</td><td>curator</td>" in page and "<td>adam</td><td>admin</td>" in page
+    assert "PASSWORD" not in page and "argon2" not in page  # never a hash
+    french = admin.get("/admin/users", headers={"Accept-Language": "fr"}).text
+    assert "<td>cora</td><td>conservateur</td>" in french and "Utilisateurs" in french
+    assert admin.post("/admin/users", data={}).status_code == 405  # read-only
+
+
 def test_the_created_by_of_a_users_clip_is_the_user(app: Any, web: Any, people: None) -> None:
     c, ids = web
     csrf = sign_in(c, "cora")

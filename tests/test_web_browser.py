@@ -125,7 +125,8 @@ def test_grid_record_and_the_clip_plays(page: Any, site: Any) -> None:
     )
     tile.click()
     page.wait_for_url(f"{base}/records/{ids[0]}")
-    assert "REC-000" in page.locator("h1").inner_text()
+    assert "Harbour view 0" in page.locator("h1").inner_text()
+    assert "REC-000" in page.locator("#archival").inner_text()
     page.evaluate("document.getElementById('clip').play()")
     wait_until(page, "document.getElementById('clip').currentTime > 0.3")
     assert page.evaluate("document.getElementById('clip').loop") is True
@@ -150,10 +151,14 @@ def test_animate_from_the_record_page_and_reject(page: Any, site: Any) -> None:
     assert "/image-ar/" in (page.locator("#clip").get_attribute("src") or "")
     assert page.locator("#made").inner_text().count("kenburns") == 1
     page.goto(f"{base}/records/{ids[1]}")
-    page.click("#reject")
-    page.wait_for_url(f"{base}/records/{ids[1]}")
-    assert page.locator("#review-state").inner_text().startswith("rejected")
-    assert page.locator("#clip").is_hidden()
+    page.evaluate("window.notReloaded = true")
+    page.click("#reject")  # asks first, in a <dialog>
+    assert page.locator("dialog#confirm").is_visible()
+    page.click("#confirm-ok")
+    wait_until(page, "document.getElementById('review-state').textContent.startsWith('rejected')")
+    wait_until(page, "document.getElementById('clip').hidden")
+    assert page.evaluate("window.notReloaded") is True  # updated in place
+    assert "Clip rejected" in page.locator(".msg.ok").inner_text()
     page.goto(f"{base}/?show=rejected")
     assert page.locator("li.tile").count() == 1
 
@@ -167,7 +172,7 @@ def test_change_a_setting_as_admin(app: Any, page: Any, site: Any) -> None:
     assert page.locator("#health").is_visible()
     page.fill("#s-ar_fps", "0")
     page.click("#save")
-    assert "ar_fps" in page.locator("tr.has-error").inner_text()
+    assert "ar_fps" in page.locator(".setting.has-error").inner_text()
     page.fill("#s-ar_fps", "12")
     page.click("#save")
     page.locator("#saved").wait_for()
@@ -195,8 +200,10 @@ def test_sign_in_with_a_name_and_password_as_a_curator(app: Any, page: Any, site
     assert page.locator("#approve").is_visible()
     assert page.locator("#delete").count() == 0  # deleting is for admins
     assert page.locator("a[href='/admin/image-ar/settings']").count() == 0
-    page.click("#approve")
-    page.wait_for_url(f"{base}/records/{ids[0]}")
+    page.click("#approve")  # in place (no reload): the badge follows the status
+    page.locator(".msg.ok").wait_for()
+    wait_until(page, "document.getElementById('review-state').textContent.startsWith('approved')")
+    page.reload()
     assert page.locator("#review-state").inner_text().startswith("approved")
     assert "approve by cora (curator)" in page.locator("#audit").inner_text()
     page.click("#logout")
@@ -237,6 +244,9 @@ def test_the_batch_page_follows_a_run_without_a_reload(app: Any, page: Any, site
     assert page.locator("#batch-total").inner_text() == "2"
     assert page.locator("#batch-percent").inner_text() == "100.0"
     assert sorted(page.locator("#batch-last a").all_inner_texts()) == [str(i) for i in ids[2:4]]
+    when = page.locator("#batch-last span").first  # the reader's local time, the ISO as title
+    assert (when.get_attribute("title") or "").endswith("+00:00")
+    assert not when.inner_text().strip().endswith("Z") and "T" not in when.inner_text()
     assert page.evaluate("window.notReloaded") is True  # updated in place
     # a runner elsewhere claims a record (held for 100 s so far): its row shows, with its age
     from datetime import UTC, datetime, timedelta

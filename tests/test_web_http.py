@@ -237,7 +237,7 @@ def test_settings_form_validates_and_saves(app: Any, web: Any) -> None:
     assert bad.status_code == 400 and "ar_fps" in bad.text
     assert settings.get(app.engine, "ar_seed") != 5  # nothing written when one is refused
     ok = c.post("/admin/image-ar/settings", data={"csrf": csrf, "ar_seed": "5"})
-    assert ok.status_code == 200 and "Saved: ar_seed" in ok.text
+    assert ok.status_code == 200 and "Saved: Seed." in ok.text
     assert settings.get(app.engine, "ar_seed") == 5
 
 

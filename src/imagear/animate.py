@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from imagear import clips
+from imagear import auditlog, clips
 from imagear import settings as settings_svc
 from imagear.app import App
 from imagear.client import Health
 from imagear.domain import JSONObject, json_object
+from imagear.errors import QualityRejected
 from imagear.generation import stages
 from imagear.generation.events import KeywordCallback, Observer, ignore, keywords
 from imagear.generation.permit import UNLIMITED, GenerationPermit
@@ -122,7 +123,17 @@ class Animator:
         """Generate, store and log one record's clip through the pipeline. ``permit`` is
         taken before the generate stage sends anything (StoppedWaiting when it is refused)."""
         run = Run(self.app, self.router, req, self.settings(), self.observe, permit)
-        return self.pipeline.run(run)
+        try:
+            outcome = self.pipeline.run(run)
+        except QualityRejected as err:  # kept for the grid's "refused" filter (any front end)
+            auditlog.gate_refused(self.app, req.object_id, self._asker(req), req.via, err.message)
+            raise
+        if outcome.status != "skipped":
+            auditlog.gate_cleared(self.app, req.object_id, self._asker(req), req.via)
+        return outcome
+
+    def _asker(self, req: AnimateRequest) -> str:
+        return str(req.created_by) if req.created_by is not None else self.app.config.user
 
     def validate(self, req: AnimateRequest, settings: settings_svc.Settings) -> None:
         """What a typo in the request fails, without the master image

@@ -300,8 +300,8 @@ class BatchProgress:
     running: list[RunningClaim] = field(default_factory=list)
     done_last_10_min: int = 0
     done_last_hour: int = 0
-    per_minute: float = 0.0  # over the last ten minutes (else the last hour)
-    eta_secs: float | None = None  # None: no rate, or nothing left to do
+    per_minute: float = 0.0  # over the run's window: first to last finish (to now if active)
+    eta_secs: float | None = None  # None: no run going, no rate, or nothing pending/running
     last_done: list[Finished] = field(default_factory=list)
     next_retry_at: datetime | None = None
 

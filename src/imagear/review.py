@@ -18,6 +18,8 @@ from imagear.app import App
 from imagear.db import browse as browse_db
 from imagear.db import records as records_db
 from imagear.db import review as review_db
+from imagear.db.context import Context as RecordContext
+from imagear.db.context import context as context_of
 from imagear.domain import DeletedClip, GridRow, Review
 from imagear.errors import AnimationNotFound, RecordNotFound, UsageError
 
@@ -117,8 +119,32 @@ def reject(app: App, object_id: int, by: str | None = None) -> DeletedClip:
     return removed
 
 
+def queue(app: App, limit: int = 200) -> tuple[list[GridRow], int]:
+    """The review queue: records with a clip no curator has approved or rejected yet (id
+    order, the first ``limit``) and how many there are."""
+    return review_db.unreviewed(app.engine, limit)
+
+
+def record_context(app: App, object_id: int, guest: bool = False) -> RecordContext:
+    """The record's place in the hierarchy (AtoM) and its previous and next records (as the
+    grid orders them); for a ``guest``, published records only (:mod:`imagear.publication`)."""
+    from imagear.publication import public
+
+    return context_of(app.engine, object_id, public(app) if guest else None)
+
+
 def approved_ids(app: App) -> set[int]:
     return review_db.approved_ids(app.engine)
 
 
-__all__ = ["FILTERS", "approve", "approved_ids", "browse", "reject", "state"]
+__all__ = [
+    "FILTERS",
+    "RecordContext",
+    "approve",
+    "approved_ids",
+    "browse",
+    "queue",
+    "record_context",
+    "reject",
+    "state",
+]

@@ -4,7 +4,8 @@ objects of accounts (:class:`User`), sign-ins (:class:`SessionInfo`) and the aud
 
 - ``guest`` (not signed in): published records only (:mod:`imagear.publication`), no change;
 - ``curator``: every record; generate, approve, reject;
-- ``admin``: also delete, the settings page, users (and the admin token signs in as admin).
+- ``admin``: also delete (to the trash) and restore, the settings page, retrying a batch's
+  failures, users (and the admin token signs in as admin).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ GENERATE, APPROVE, REJECT, DELETE, SETTINGS, USERS = (
     "settings",
     "users",
 )
+RESTORE, RETRY = "restore", "retry"  # undo a deletion; retry a batch's failed records
 ALLOWED: dict[str, frozenset[str]] = {
     GUEST: frozenset(),
     CURATOR: frozenset({GENERATE, APPROVE, REJECT}),
-    ADMIN: frozenset({GENERATE, APPROVE, REJECT, DELETE, SETTINGS, USERS}),
+    ADMIN: frozenset({GENERATE, APPROVE, REJECT, DELETE, RESTORE, SETTINGS, RETRY, USERS}),
 }
 """The actions each role may take."""
 
@@ -87,6 +89,8 @@ __all__ = [
     "NAME_MAX",
     "PASSWORD_MIN",
     "REJECT",
+    "RESTORE",
+    "RETRY",
     "ROLES",
     "SETTINGS",
     "USERS",

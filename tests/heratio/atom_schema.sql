@@ -269,3 +269,40 @@ INSERT INTO `term` (`id`, `taxonomy_id`, `code`, `parent_id`, `lft`, `rgt`, `sou
 INSERT INTO `information_object` (`id`, `identifier`, `parent_id`, `lft`, `rgt`, `source_culture`) VALUES
 	(1, NULL, NULL, 1, 2, 'en');
 SET FOREIGN_KEY_CHECKS = 1;
+
+CREATE TABLE `event`
+(
+	`id` INTEGER  NOT NULL,
+	`start_date` DATE,
+	`start_time` TIME,
+	`end_date` DATE,
+	`end_time` TIME,
+	`type_id` INTEGER  NOT NULL,
+	`object_id` INTEGER,
+	`actor_id` INTEGER,
+	`source_culture` VARCHAR(16)  NOT NULL,
+	PRIMARY KEY (`id`),
+	CONSTRAINT `event_FK_1`
+		FOREIGN KEY (`id`)
+		REFERENCES `object` (`id`)
+		ON DELETE CASCADE,
+	INDEX `event_FI_3` (`object_id`),
+	CONSTRAINT `event_FK_3`
+		FOREIGN KEY (`object_id`)
+		REFERENCES `object` (`id`)
+		ON DELETE CASCADE
+)Engine=InnoDB;
+
+CREATE TABLE `event_i18n`
+(
+	`name` VARCHAR(1024),
+	`description` TEXT,
+	`date` VARCHAR(1024),
+	`id` INTEGER  NOT NULL,
+	`culture` VARCHAR(16)  NOT NULL,
+	PRIMARY KEY (`id`,`culture`),
+	CONSTRAINT `event_i18n_FK_1`
+		FOREIGN KEY (`id`)
+		REFERENCES `event` (`id`)
+		ON DELETE CASCADE
+)Engine=InnoDB;

@@ -218,6 +218,17 @@ class BatchRunner:
         summary.reopened = self.store.sweep()
         if summary.reopened:
             self.events.notice(reopened_notice(len(summary.reopened)))
+        # the server's pre-flight comes before any job row is written or reopened (a refused
+        # one leaves the counts as they were, not every record "pending"); only when the dry
+        # run's count says there is work, so an idle cron run never needs the server
+        ready = None
+        if count(self.app, sel, opts.limit) and not self._stop.is_set():
+            if self._animator is None:
+                from imagear.animate import Animator
+
+                self._gate = GenerationGate(opts.concurrency, self._stop)
+                self._animator = batch_animator_class(Animator)(self.app)
+            ready = self._ready()  # pre-flight, before any write or claim: raises
         self.store.prepare(sel)
         summary.named = explain_named(self.app, sel, started, opts.max_attempts)
         summary.planned = count(self.app, sel, opts.limit)
@@ -228,7 +239,7 @@ class BatchRunner:
 
             self._gate = GenerationGate(opts.concurrency, self._stop)
             self._animator = batch_animator_class(Animator)(self.app)
-        ready = self._ready()  # pre-flight, before any claim: raises
+        ready = ready or self._ready()  # (the dry count saw no work: checked here, as before)
         for line in pool_lines(ready):  # a pool of servers: each one's state
             self.events.notice(line)
         self.events.started(summary.planned, self.runner_id, opts.concurrency)
@@ -378,6 +389,7 @@ class BatchRunner:
             extra=dict(opts.extra),
             force=not opts.only_missing,
             wording=opts.wording,
+            via="batch",
         )
         t0 = time.monotonic()
         outcome, error = None, None

@@ -61,7 +61,8 @@ def failures(
 @app.command("status", short_help="How the batch is getting on (from the database).")
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Records done, to do, running (and by which runner), failed and given up; the rate over
-    the last ten minutes and the time left at it. Read from the database, so it shows runs
+    the run's own window (the records finished in the last ten minutes, first to last) and,
+    while a run is going, the time left at it. Read from the database, so it shows runs
     started by cron, by other processes and on other hosts."""
     from imagear.batch import progress
 

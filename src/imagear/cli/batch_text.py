@@ -230,9 +230,9 @@ def progress_lines(p: BatchProgress) -> list[str]:
     width = max(len(f"{getattr(c, s):,}") for s, _ in STATUS_LABELS)
     lines += [f"  {getattr(c, s):>{width},}  {label}" for s, label in STATUS_LABELS]
     if p.per_minute:
-        window = "10 min" if p.done_last_10_min else "hour"
+        n = p.done_last_10_min if p.done_last_10_min >= 2 else p.done_last_hour
         left = f"; about {duration(p.eta_secs)} left" if p.eta_secs is not None else ""
-        lines.append(f"Rate: {p.per_minute:.1f} records/min over the last {window}{left}.")
+        lines.append(f"Rate: {p.per_minute:.1f} records/min over the last {n} records{left}.")
     else:
         lines.append("Rate: nothing finished in the last hour.")
     held = c.running

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, Engine, Integer, String, Table, select
+from sqlalchemy import Column, ColumnElement, Engine, Integer, String, Table, exists, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour
@@ -54,6 +54,41 @@ def add(
             conn.execute(AUDIT.insert().values(**values))
     except SQLAlchemyError as exc:
         raise flavour.failed(engine, "Recording an action in the audit trail failed", exc) from exc
+
+
+def last_of(engine: Engine, object_id: int, actions: tuple[str, ...]) -> str | None:
+    """The latest of ``actions`` recorded for ``object_id`` (None: none)."""
+    query = (
+        select(AUDIT.c.action)
+        .where(AUDIT.c.object_id == object_id, AUDIT.c.action.in_(actions))
+        .order_by(AUDIT.c.id.desc())
+        .limit(1)
+    )
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(query).scalar_one_or_none()
+    except SQLAlchemyError as exc:
+        raise flavour.failed(engine, "Reading the audit trail failed", exc) from exc
+    return str(found) if found is not None else None
+
+
+def gate_refused_sql(oid: ColumnElement[int] | int) -> ColumnElement[bool]:
+    """SQL: the last quality-gate verdict the trail holds for record ``oid`` is a refusal
+    (a ``refused`` row with no ``stored`` row after it)."""
+    later = AUDIT.alias("later")
+    return exists(
+        select(AUDIT.c.id).where(
+            AUDIT.c.object_id == oid,
+            AUDIT.c.action == "refused",
+            ~exists(
+                select(later.c.id).where(
+                    later.c.object_id == AUDIT.c.object_id,
+                    later.c.action == "stored",
+                    later.c.id > AUDIT.c.id,
+                )
+            ),
+        )
+    )
 
 
 def entries(engine: Engine, object_id: int | None = None, limit: int = 100) -> list[AuditEntry]:

@@ -10,8 +10,9 @@ record on each page: 0.2-5 s at a million); the page says "more than" beyond it.
 
 Filters (:data:`FILTERS`): ``animated`` (has a clip), ``missing`` (no clip yet), ``failed``
 (its last batch attempt failed, not by the quality gate), ``refused`` (the quality gate refused
-its last clip), ``rejected`` (a curator rejected its clip). Each row carries its clip row (or
-None), its review state and its batch job's status and error.
+its last clip: a batch job's last error, or a ``refused`` entry of ``imagear_audit``, written
+by any front end, with no ``stored`` one after it), ``rejected`` (a curator rejected its clip).
+Each row carries its clip row (or None), its review state and its batch job's status and error.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour
+from imagear.db.auditlog import gate_refused_sql
 from imagear.db.fold import contains
 from imagear.db.publication import published_sql
 from imagear.db.records import RecordId, has_clip, has_master
@@ -53,9 +55,10 @@ def _filter(oid: RecordId, name: str) -> ColumnElement[bool] | None:
     if name == "failed":
         kind = or_(JOB.c.last_error_kind.is_(None), JOB.c.last_error_kind != QUALITY)
         return exists(select(JOB.c.object_id).where(failed, kind))
-    if name == "refused":
+    if name == "refused":  # by the batch (its job), or by any front end (the audit trail)
         refused = and_(failed, JOB.c.last_error_kind == QUALITY)
-        return and_(exists(select(JOB.c.object_id).where(refused)), ~rejected_sql(oid))
+        by_any = or_(exists(select(JOB.c.object_id).where(refused)), gate_refused_sql(oid))
+        return and_(by_any, ~rejected_sql(oid))
     if name == "rejected":
         return rejected_sql(oid)
     return None

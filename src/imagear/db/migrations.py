@@ -15,8 +15,9 @@ On an AtoM/Heratio database (:mod:`imagear.db.flavour`) step 1 never touches Ato
 creates Heratio's ``object_image_ar`` / ``image_ar_settings`` in Heratio's own shape only when
 they are missing; imagear's own ``image_ar_job``, ``imagear_review`` (the web console's review),
 ``imagear_user``, ``imagear_session``, ``imagear_audit`` (the console's accounts, sign-ins and
-audit trail) and ``imagear_schema`` are the only other tables it adds. No step ever alters a
-table of AtoM's or Heratio's; step 5 adds two columns to imagear's own ``imagear_review``.
+audit trail), ``imagear_trash`` (deleted clips kept for an undo) and ``imagear_schema`` are the
+only other tables it adds. No step ever alters a table of AtoM's or Heratio's; step 5 adds two
+columns to imagear's own ``imagear_review``.
 """
 
 from __future__ import annotations
@@ -45,10 +46,11 @@ from imagear.db.schema import (
     SETTINGS,
     utcnow,
 )
+from imagear.db.trash import TRASH
 from imagear.errors import StorageError
 from imagear.urls import redact_url
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _create(*tables: Table) -> Callable[[Connection], None]:
@@ -89,6 +91,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (3, "web console review table", _create(REVIEW)),
     (4, "web console users, sessions and audit", _create(USER, SESSION, AUDIT)),
     (5, "a verdict names the clip it judged", add_clip_columns),
+    (6, "web console trash table (deleted clips kept for an undo)", _create(TRASH)),
 ]
 
 

@@ -36,6 +36,7 @@ class Snapshot:
     done_hour: int
     last_done: list[Finished]
     next_retry_at: datetime | None
+    window: tuple[datetime, datetime] | None = None  # first and last finish of the rate's rows
 
 
 def snapshot(engine: Engine) -> Snapshot:
@@ -74,6 +75,13 @@ def snapshot(engine: Engine) -> Snapshot:
                 .select_from(j)
                 .where(j.c.status == DONE, j.c.finished_at >= now - timedelta(hours=1))
             ).one()
+            # the rate's rows: the last ten minutes when two finished there, else the hour
+            since = now - (timedelta(minutes=10) if int(done_10) >= 2 else timedelta(hours=1))
+            first, last_at = conn.execute(
+                select(
+                    lenient(func.min(j.c.finished_at)), lenient(func.max(j.c.finished_at))
+                ).where(j.c.status == DONE, j.c.finished_at >= since)
+            ).one()
             last = [
                 Finished(int(r.object_id), as_utc(r.finished_at))
                 for r in conn.execute(
@@ -97,7 +105,11 @@ def snapshot(engine: Engine) -> Snapshot:
         ) from exc
     for claim in running:
         claim.expired = claim.expires_at is not None and claim.expires_at < now
-    return Snapshot(now, counts, running, int(done_10), int(done_hour), last, as_utc(next_retry))
+    span = (as_utc(first), as_utc(last_at))
+    window = (span[0], span[1]) if span[0] is not None and span[1] is not None else None
+    return Snapshot(
+        now, counts, running, int(done_10), int(done_hour), last, as_utc(next_retry), window
+    )
 
 
 __all__ = ["LAST_SHOWN", "RUNNING_SHOWN", "Snapshot", "snapshot"]

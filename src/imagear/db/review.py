@@ -25,6 +25,7 @@ from sqlalchemy import (
     and_,
     delete,
     exists,
+    func,
     inspect,
     or_,
     select,
@@ -34,9 +35,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour
-from imagear.db.records import RecordId
+from imagear.db.records import RecordId, has_master
+from imagear.db.rows import clip_of
 from imagear.db.schema import AWARE, CLIPS, JOB, OWN_METADATA, utcnow
-from imagear.domain import Review
+from imagear.domain import GridRow, Review
 
 APPROVED, REJECTED = "approved", "rejected"
 STATES = (APPROVED, REJECTED)
@@ -200,6 +202,44 @@ def approved_ids(engine: Engine) -> set[int]:
         raise _failed(engine, "Reading the approved records failed", exc) from exc
 
 
+def unreviewed(engine: Engine, limit: int) -> tuple[list[GridRow], int]:
+    """The review queue: records with a clip and no verdict, in id order (the first ``limit``,
+    each with its clip), and how many there are."""
+    fl = flavour.of(engine)
+    r, c = fl.records, fl.clips
+    waiting = (
+        exists(select(c.c.object_id).where(c.c.object_id == r.c.id)),
+        ~exists(select(REVIEW.c.object_id).where(REVIEW.c.object_id == r.c.id)),
+        fl.listed(),
+    )
+    query = (
+        select(r.c.id, r.c.identifier, fl.title().label("title"), has_master(r.c.id).label("m"))
+        .where(*waiting)
+        .order_by(r.c.id)
+        .limit(limit)
+    )
+    try:
+        with engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(r).where(*waiting)).scalar_one()
+            rows = conn.execute(query).all()
+            ids = [int(row.id) for row in rows]
+            clips = (
+                {
+                    int(m["object_id"]): clip_of(m, fl)
+                    for m in conn.execute(select(c).where(c.c.object_id.in_(ids))).mappings()
+                }
+                if ids
+                else {}
+            )
+    except SQLAlchemyError as exc:
+        raise _failed(engine, "Reading the review queue failed", exc) from exc
+    queue = [
+        GridRow(int(row.id), row.identifier, row.title, bool(row.m), clips.get(int(row.id)))
+        for row in rows
+    ]
+    return queue, int(total)
+
+
 __all__ = [
     "APPROVED",
     "REJECTED",
@@ -213,4 +253,5 @@ __all__ = [
     "get",
     "rejected_sql",
     "set_state",
+    "unreviewed",
 ]

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -215,6 +216,24 @@ ATOM_STATUS = Table(
     Column("status_id", Integer),
 )
 STATUS_TYPE_PUBLICATION, STATUS_DRAFT, STATUS_PUBLISHED = 158, 159, 160
+# a record's dates: AtoM's events (creation, accumulation...) on the record, with the display
+# date a cataloguer wrote (event_i18n.date) and the normalised start and end dates
+ATOM_EVENTS = Table(
+    "event",
+    ATOM_METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("start_date", Date),
+    Column("end_date", Date),
+    Column("object_id", Integer),
+    Column("source_culture", String(16)),
+)
+ATOM_EVENT_I18N = Table(
+    "event_i18n",
+    ATOM_METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("culture", String(16), primary_key=True),
+    Column("date", String(1024)),
+)
 ATOM_MARKERS = ("object", "information_object_i18n")  # both present: an AtoM database
 
 

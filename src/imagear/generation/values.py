@@ -37,6 +37,8 @@ class AnimateRequest:
     # who asked, for object_image_ar.created_by (a web user: a Heratio user id on a Heratio
     # database, a name on imagear's own); None: the configured one (heratio.created_by)
     created_by: int | str | None = None
+    # which front end asked (``animate``, ``web``, ``batch``): a gate refusal is audited as its
+    via: str = "animate"
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """The console's changes: generate (Heratio's ``POST /image-ar/generate/{id}``), delete (Heratio's
-``POST /image-ar/{clip row id}/delete``, and imagear's own delete by record), approve, reject;
-the generation status the record page polls.
+``POST /image-ar/{clip row id}/delete``, and imagear's own delete by record; both keep the clip
+in the trash, :mod:`imagear.trash`), restore (undo a deletion), approve, reject; the generation
+status the record page polls.
 
 Every change needs a signed-in user whose role allows it (:mod:`imagear.roles`: a curator
-generates, approves and rejects; an admin also deletes), asked for as a dependency
+generates, approves and rejects; an admin also deletes and restores), asked for as a dependency
 (:func:`~imagear.web.deps.needs`), and is written to the audit trail (:func:`act`). The
 animate form is checked like the CLI checks its options (the registry's
 ``resolve_generation`` through :meth:`Animator.validate`, worded with the form's field names;
@@ -26,7 +27,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from imagear import auditlog, review
 from imagear.animate import AnimateRequest
 from imagear.app import App
-from imagear.clips import delete_clip, record_of_clip
+from imagear.clips import record_of_clip
 from imagear.domain import json_object
 from imagear.errors import ImagearError, InvalidOption
 from imagear.errors import Refused as RefusedError
@@ -35,9 +36,11 @@ from imagear.httperrors import status_of
 from imagear.models import OptionNames
 from imagear.models.wording import GivenAs
 from imagear.records import find_master, get_record
-from imagear.roles import APPROVE, DELETE, GENERATE, REJECT
+from imagear.roles import APPROVE, DELETE, GENERATE, REJECT, RESTORE
+from imagear.trash import KEEP_HOURS, delete_to_trash
+from imagear.trash import restore as restore_clip
 from imagear.web.auth import CSRF_FIELD, Who
-from imagear.web.console import record_view, wants_json
+from imagear.web.console import Console, gettext, job_body, record_view, shown_job, wants_json
 from imagear.web.deps import Change, ClipId, ConsoleDep, RecordId, VisibleId, WhoDep, needs
 from imagear.web.wording import FIELDS, error_body, one_line
 
@@ -64,7 +67,7 @@ def act(app: App, who: Who, action: str, object_id: int | None = None, **more: o
 
 
 NUMBERS = ("num_frames", "fps", "motion_bucket_id", "seed")
-FORM_FIELDS = frozenset({*NUMBERS, "prompt", "model", CSRF_FIELD})
+FORM_FIELDS = frozenset({*NUMBERS, "prompt", "model", "motion", CSRF_FIELD})
 
 
 class WebWording(OptionNames):
@@ -108,8 +111,15 @@ def parse_request(
     prompt = (form.get("prompt") or "").strip()
     if prompt:
         overrides["prompt"] = prompt
+    motion = (form.get("motion") or "").strip()
+    if motion and takes is not None and "motion" not in takes:
+        ignored.append("motion")  # a Ken Burns camera motion for a model that has none
+    elif motion:  # a Ken Burns camera motion, chosen from the form's list (the model checks it)
+        overrides["motion"] = motion
     model = (form.get("model") or "").strip() or None
-    req = AnimateRequest(object_id, model=model, overrides=overrides, force=True, wording=WORDING)
+    req = AnimateRequest(
+        object_id, model=model, overrides=overrides, force=True, wording=WORDING, via="web"
+    )
     return req, ignored
 
 
@@ -128,8 +138,9 @@ def model_takes(name: str) -> frozenset[str] | None:
 
 
 def _done(request: Request, object_id: int, message: str, status: int = 200) -> Response:
-    if wants_json(request):
-        return JSONResponse({"ok": True, "message": message}, status_code=status)
+    if wants_json(request):  # in the page's language
+        body = {"ok": True, "message": gettext(request)(message)}
+        return JSONResponse(body, status_code=status)
     return RedirectResponse(f"/records/{object_id}", status_code=303)
 
 
@@ -138,6 +149,7 @@ GenerateDep = Annotated[Change, Depends(needs(GENERATE))]
 ApproveDep = Annotated[Change, Depends(needs(APPROVE))]
 RejectDep = Annotated[Change, Depends(needs(REJECT))]
 DeleteDep = Annotated[Change, Depends(needs(DELETE))]
+RestoreDep = Annotated[Change, Depends(needs(RESTORE))]
 
 
 @router.post("/image-ar/generate/{object_id}")
@@ -181,7 +193,7 @@ def generate(
     status_url = f"/image-ar/{object_id}/status"
     if wants_json(request):
         return JSONResponse(
-            {"job": job.as_dict(), "status_url": status_url},
+            {"job": job_body(job), "status_url": status_url},
             status_code=202,
             headers={"Location": status_url},
         )
@@ -193,37 +205,64 @@ GUEST_JOB = ("object_id", "state", "status")  # a guest sees no message, error o
 
 @router.get("/image-ar/{object_id}/status")
 def status(object_id: VisibleId, console: ConsoleDep, who: WhoDep) -> Response:
+    """The record's clip, review and the generation's job: its messages (without server
+    paths) for a signed-in user only; a guest sees the job's state alone and no review."""
     record = get_record(console.app, object_id)
-    job = console.worker.status(object_id)
     anim = record.animation
-    shown_job = job.as_dict() if job else None
-    if shown_job is not None and not who.signed_in:
-        shown_job = {k: shown_job[k] for k in GUEST_JOB}
-    body: dict[str, object] = {"object_id": object_id, "job": shown_job}
+    made = anim.updated_at.timestamp() if anim and anim.updated_at else None
+    job = console.worker.status(object_id)
+    shown = job_body(shown_job(job, made))
+    if shown is not None and not who.signed_in:
+        shown = {k: shown[k] for k in GUEST_JOB}
+    body: dict[str, object] = {"object_id": object_id, "job": shown}
     body["animation"] = _shown(json_object(anim)) if anim else None
     body["video"] = f"/image-ar/{object_id}/video" if anim else None
     body["poster"] = f"/image-ar/{object_id}/poster"
+    verdict = review.state(console.app, object_id) if who.signed_in else None
+    body["review"] = (
+        {"state": verdict.state, "reviewed_by": verdict.reviewed_by} if verdict else None
+    )
     return JSONResponse(body, headers={"Cache-Control": "private, max-age=0, no-store"})
+
+
+def _trashed(
+    request: Request, console: Console, who: Who, object_id: int, clip_id: int | None = None
+) -> Response:
+    """Delete the record's clip (``clip_id``: only while the record's row is that one) to the
+    trash, audited; JSON says where to undo it."""
+    kept = delete_to_trash(console.app, object_id, f"web ({who.label})", clip_id=clip_id)
+    act(console.app, who, "delete", object_id, clip_id=clip_id)
+    if wants_json(request):
+        said = gettext(request)("Clip deleted; it can be restored for %s hours.")
+        body = {"ok": True, "message": said % f"{KEEP_HOURS:g}"}
+        body["restore_url"] = f"/records/{object_id}/restore"
+        body["until"] = kept.until.isoformat()
+        return JSONResponse(body)
+    return RedirectResponse(f"/records/{object_id}", status_code=303)
 
 
 @router.post("/image-ar/{clip_id}/delete")
 def delete_heratio(
     request: Request, clip_id: ClipId, console: ConsoleDep, ch: DeleteDep
 ) -> Response:
-    """Heratio's route: the id is the clip row's (``object_image_ar.id``), not the record's."""
-    app = console.app
-    object_id = record_of_clip(app, clip_id)  # AnimationNotFound: 404
-    delete_clip(app, object_id, clip_id)  # a row replaced meanwhile is not this one: 404
-    act(app, ch.who, "delete", object_id, clip_id=clip_id)
-    return _done(request, object_id, "Clip deleted.")
+    """Heratio's route: the id is the clip row's (``object_image_ar.id``), not the record's.
+    The clip goes to the trash (a row replaced meanwhile is not this one: 404)."""
+    object_id = record_of_clip(console.app, clip_id)  # AnimationNotFound: 404
+    return _trashed(request, console, ch.who, object_id, clip_id)
 
 
 @router.post("/records/{object_id}/delete")
 def delete(request: Request, object_id: RecordId, console: ConsoleDep, ch: DeleteDep) -> Response:
-    """imagear's own: delete the clip of record ``object_id``."""
-    delete_clip(console.app, object_id)  # and with it the clip's review
-    act(console.app, ch.who, "delete", object_id)
-    return _done(request, object_id, "Clip deleted.")
+    """imagear's own: delete the clip of record ``object_id`` (and its review) to the trash."""
+    return _trashed(request, console, ch.who, object_id)
+
+
+@router.post("/records/{object_id}/restore")
+def restore(request: Request, object_id: RecordId, console: ConsoleDep, ch: RestoreDep) -> Response:
+    """Undo the last deletion of the record's clip (while it is in the trash); an admin's."""
+    restore_clip(console.app, object_id)
+    act(console.app, ch.who, "restore", object_id)
+    return _done(request, object_id, "Clip restored.")
 
 
 @router.post("/records/{object_id}/approve")

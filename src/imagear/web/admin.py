@@ -17,11 +17,31 @@ from imagear.errors import ImagearError
 from imagear.roles import SETTINGS
 from imagear.web.actions import act
 from imagear.web.console import Console
-from imagear.web.deps import Change, ConsoleDep, Refused, needs
-from imagear.web.wording import one_line
+from imagear.web.deps import Change, ConsoleDep, Refused, needs, role_refused
+from imagear.web.wording import one_line, without_paths
 
 PATH = "/admin/image-ar/settings"
 FAILURES_SHOWN = 50
+LABELS = {
+    "ar_enabled": "Image animation on",
+    "ar_user_button": "Animate button shown",
+    "ar_server_url": "AI server",
+    "ar_server_pool": "Further AI servers",
+    "ar_model": "Default model",
+    "ar_request_timeout": "Time limit of one generation (s)",
+    "ar_num_frames": "Frames per clip",
+    "ar_fps": "Frames per second",
+    "ar_motion_bucket_id": "SVD motion strength",
+    "ar_seed": "Seed",
+    "ar_default_prompt": "Default prompt",
+    "ar_quality_gate": "Quality gate on",
+    "ar_quality_min_brightness": "Gate: least brightness",
+    "ar_quality_min_contrast": "Gate: least contrast",
+    "ar_quality_min_motion": "Gate: least motion",
+    "ar_quality_min_resemblance": "Gate: least resemblance to the image",
+    "ar_quality_quarantine_keep": "Refused clips kept per record",
+}
+"""Each setting's label on the page (its key is shown beside it, its description is the help)."""
 
 
 def _health(console: Console) -> dict[str, object]:
@@ -46,17 +66,21 @@ def _page(
     for item in settings_svc.describe():
         spec = settings_svc.SPECS[item["key"]]
         shown = spec.to_text(current.value(spec.key))
-        rows.append({**item, "value": (values or {}).get(spec.key, shown)})
+        label = LABELS.get(spec.key, spec.key)
+        rows.append({**item, "label": label, "value": (values or {}).get(spec.key, shown)})
+    models, models_note = console.offered_models()
     recent, total = recent_clips(app, 5)
     return console.page(
         request,
         "settings.html",
         status,
         rows=rows,
-        errors=errors or {},
-        saved=saved or [],
+        errors={k: without_paths(v) for k, v in (errors or {}).items()},
+        saved=[LABELS.get(k, k) for k in saved or []],
         stored_warnings=settings_svc.warnings(app.engine),
         health=_health(console),
+        models=models,
+        models_note=models_note,
         recent=recent,
         total=total,
         failures=failure_page(app, FAILURES_SHOWN, with_waiting=False),
@@ -74,7 +98,7 @@ def settings_page(request: Request, console: ConsoleDep) -> Response:
             raise Refused(401, "That is not the admin token.")
         return RedirectResponse(f"/login?next={PATH}", status_code=303)
     if not who.admin:
-        raise Refused(403, f"Your role ({who.role}) cannot change the settings; ask an admin.")
+        raise role_refused(request, who, SETTINGS)
     return _page(console, request)
 
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -25,7 +25,18 @@ from imagear.domain import GridRow
 from imagear.errors import ImagearError
 from imagear.httperrors import status_of
 from imagear.metrics import Metrics, RequestCounter
-from imagear.web import actions, admin, batchpage, iiif, media, probes, signin
+from imagear.web import (
+    actions,
+    admin,
+    batchpage,
+    i18n,
+    iiif,
+    media,
+    probes,
+    reviewpage,
+    signin,
+    userspage,
+)
 from imagear.web.auth import Auth
 from imagear.web.console import HERE, Console, error_response, record_view
 from imagear.web.deps import ConsoleDep, Refused, VisibleId, client_of, refused, throttled
@@ -118,12 +129,18 @@ def create_app(
             raise Refused(401, "Metrics need the admin token: send it as a Bearer header.")
         return metrics.response()
 
+    @web.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return RedirectResponse("/static/favicon.svg", status_code=301)
+
     routers = (
         grid_router,
         actions.router,
         signin.router,
         admin.router,
         batchpage.router,
+        reviewpage.router,
+        userspage.router,
         media.router,
     )
     for router in (*routers, iiif.router, probes.router):
@@ -197,6 +214,16 @@ def grid(
 def _record_key(value: int | None) -> int | None:
     """A paging key (a record id) kept within AtoM's ids; None when not given."""
     return None if value is None else max(0, min(int(value), 2**31))
+
+
+@grid_router.get("/lang/{code}")
+def choose_language(code: str, next: str = "/") -> Response:
+    """The page's language switch: the choice kept in a cookie (a year), back to the page."""
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    response = RedirectResponse(target, status_code=303)
+    if code in i18n.LANGS:
+        response.set_cookie(i18n.COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")
+    return response
 
 
 @grid_router.get("/records/{object_id}", response_class=HTMLResponse)

@@ -2,17 +2,21 @@
 an operator watching a cron run. ``/batch.json`` is the same snapshot, which the page fetches
 every few seconds to update its numbers without a reload. Read-only: no token needed, as for
 the grid (the console listens on loopback unless told otherwise); the failures' errors (which
-may name hosts and paths) only to a signed-in admin, a page at a time (read in SQL): a visitor
+may name hosts and paths) only to a signed-in user (the retry button: an admin's), a page at a time (read in SQL): a visitor
 sees their counts."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from typing import Annotated
 
-from imagear.batch import failure_counts, failure_page, progress
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from imagear.batch import failure_counts, failure_page, progress, reset_failures
 from imagear.domain import json_object
-from imagear.web.deps import AppDep, ConsoleDep
+from imagear.roles import RETRY
+from imagear.web.actions import act
+from imagear.web.deps import AppDep, Change, ConsoleDep, needs
 
 FAILURES_SHOWN = 100
 REFRESH_MS = 3000
@@ -39,11 +43,14 @@ router = APIRouter()
 
 
 @router.get("/batch", response_class=HTMLResponse)
-def batch_page(request: Request, console: ConsoleDep, fpage: int = 1) -> Response:
+def batch_page(
+    request: Request, console: ConsoleDep, fpage: int = 1, retried: int | None = None
+) -> Response:
     app = console.app
     now = progress(app)
     fpage = max(1, min(fpage, 10**7))
-    signed_in = console.who(request).signed_in
+    who = console.who(request)
+    signed_in = who.signed_in
     failures = (
         failure_page(app, FAILURES_SHOWN, (fpage - 1) * FAILURES_SHOWN, with_waiting=False)
         if signed_in
@@ -64,7 +71,21 @@ def batch_page(request: Request, console: ConsoleDep, fpage: int = 1) -> Respons
         signed_in=signed_in,
         refresh_ms=REFRESH_MS,
         eta=_ago(now.eta_secs),
+        retried=retried if signed_in else None,
+        may_retry=who.may(RETRY),
     )
+
+
+RetryDep = Annotated[Change, Depends(needs(RETRY))]
+
+
+@router.post("/batch/retry")
+def batch_retry(request: Request, app: AppDep, ch: RetryDep) -> Response:
+    """Every failed and given-up record back to the next run (``batch reset --all-failed``);
+    an admin's."""
+    ids = reset_failures(app)
+    act(app, ch.who, "retry", count=len(ids))
+    return RedirectResponse(f"/batch?retried={len(ids)}", status_code=303)
 
 
 @router.get("/batch.json")

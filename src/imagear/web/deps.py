@@ -18,7 +18,7 @@ from imagear.app import App
 from imagear.limits import MAX_ID
 from imagear.publication import guest_may_see
 from imagear.web.auth import CSRF_FIELD, Who
-from imagear.web.console import Console, error_response
+from imagear.web.console import Console, error_response, gettext
 
 
 def console_of(request: Request) -> Console:
@@ -155,9 +155,20 @@ ROLE_WORDS = {
     "approve": "approve clips",
     "reject": "reject clips",
     "delete": "delete clips",
+    "restore": "restore deleted clips",
+    "retry": "retry a batch's failures",
     "settings": "change the settings",
     "users": "manage users",
 }
+
+
+ROLE_REFUSED = "Your role (%s) cannot %s; ask an admin."
+
+
+def role_refused(request: Request, who: Who, action: str) -> Refused:
+    """The 403 for ``who``, whose role may not take ``action``, in the page's language."""
+    _ = gettext(request)
+    return Refused(403, _(ROLE_REFUSED) % (_(who.role), _(ROLE_WORDS.get(action, action))))
 
 
 def needs(action: str) -> Callable[[Request, Console], Awaitable[Change]]:
@@ -167,10 +178,7 @@ def needs(action: str) -> Callable[[Request, Console], Awaitable[Change]]:
     async def dependency(request: Request, console: ConsoleDep) -> Change:
         ch = await change(request, console)
         if not ch.who.may(action):
-            raise Refused(
-                403,
-                f"Your role ({ch.who.role}) cannot {ROLE_WORDS.get(action, action)}; ask an admin.",
-            )
+            raise role_refused(request, ch.who, action)
         return ch
 
     return dependency
@@ -204,6 +212,7 @@ __all__ = [
     "record_id",
     "needs",
     "refused",
+    "role_refused",
     "throttled",
     "visible_id",
     "who_of",

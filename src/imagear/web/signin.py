@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from imagear import accounts
 from imagear.roles import User
 from imagear.web.auth import COOKIE
-from imagear.web.console import Console
+from imagear.web.console import Console, gettext
 from imagear.web.deps import ChangeDep, ConsoleDep, Refused, client_of, form_of, throttled
 
 log = logging.getLogger("imagear.web")
@@ -61,7 +61,8 @@ async def login(request: Request, console: ConsoleDep) -> Response:
         log.warning(
             "sign-in refused", extra={"action": "sign-in", "user": name or "?", "reason": reason}
         )
-        return console.page(request, "login.html", 401, next=target, error=WRONG, user_name=name)
+        wrong = gettext(request)(WRONG)
+        return console.page(request, "login.html", 401, next=target, error=wrong, user_name=name)
     response = RedirectResponse(target, status_code=303)
     label = user.name if user else "admin (session)"
     log.info("sign-in by %s", label, extra={"action": "sign-in", "user": label})

@@ -6,7 +6,12 @@ error (``error``: message and advice on one line, as before; ``code``, ``message
 
 from __future__ import annotations
 
+import re
+
 from imagear.errors import PLAIN, ImagearError, render_advice
+
+CONSOLE_ROUTES = ("/admin/", "/records/", "/image-ar/", "/batch", "/review", "/login")
+_PATH = re.compile(r"(?<![\w:/])(?:[A-Za-z]:)?(?:[/\\][^\s/\\'\"<>]+){2,}[/\\]?")
 
 SETTINGS_PATH = "/admin/image-ar/settings"
 SETTINGS_PAGE = f"the settings page ({SETTINGS_PATH})"
@@ -18,6 +23,7 @@ FIELDS = {
     "fps": "FPS",
     "motion_bucket_id": "Motion",
     "seed": "Seed",
+    "motion": "Camera motion",
 }
 """The animate form's fields by option name, with their labels."""
 
@@ -77,17 +83,41 @@ def one_line(err: ImagearError) -> str:
     return f"{err.message} {advice}" if advice else err.message
 
 
+def without_paths(text: str) -> str:
+    """``text`` with every file path on the server shortened to its last part
+    (``/srv/imagear/clips/12/a.mp4`` -> ``a.mp4``): curators read messages, not the server's
+    folders. URLs (``scheme://...``) are left alone."""
+
+    def short(match: re.Match[str]) -> str:
+        if match.group(0).startswith(CONSOLE_ROUTES):  # the console's own pages
+            return match.group(0)
+        parts = [p for p in re.split(r"[/\\]", match.group(0)) if p]
+        return parts[-1] if parts else match.group(0)
+
+    return _PATH.sub(short, text)
+
+
 def error_body(err: ImagearError, fields: list[str] | None = None) -> dict[str, object]:
     """The JSON body of an error: ``error`` (message and advice, one line), ``code``,
     ``message``, ``advice``, ``fields`` (default: the error's own) and ``params``."""
-    return {
-        "error": one_line(err),
+    advice = advice_of(err)
+    return {  # a curator reads these: no paths of the server's folders
+        "error": without_paths(one_line(err)),
         "code": err.code,
-        "message": err.message,
-        "advice": advice_of(err),
+        "message": without_paths(err.message),
+        "advice": without_paths(advice) if advice else advice,
         "fields": list(err.fields) if fields is None else fields,
         "params": {k: v for k, v in err.params.items() if isinstance(v, (str, int, float))},
     }
 
 
-__all__ = ["ADVICE", "FIELDS", "PLACES", "SETTINGS_PATH", "advice_of", "error_body", "one_line"]
+__all__ = [
+    "ADVICE",
+    "FIELDS",
+    "PLACES",
+    "SETTINGS_PATH",
+    "advice_of",
+    "error_body",
+    "one_line",
+    "without_paths",
+]
