@@ -65,7 +65,8 @@ def test_the_record_page_shows_the_same_time(app: App, make_image: Any) -> None:
 
     oid = _with_clip(app, make_image)
     page = client(app).get(f"/records/{oid}").text
-    assert '<dd data-k="updated_at">2026-12-04T12:30:05+00:00 by' in page
+    when = "2026-12-04T12:30:05+00:00"
+    assert f'<dd data-k="updated_at"><time datetime="{when}">{when}</time> by' in page
 
 
 @dataclass

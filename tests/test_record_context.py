@@ -12,6 +12,7 @@ from heratio_fixture import (  # noqa: F401 (the atom_db and heratio_env fixture
     AtomDatabase,
     atom_db_fixture,
     heratio_env_fixture,
+    heratio_sql_mode_fixture,
 )
 
 

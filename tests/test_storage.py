@@ -83,22 +83,24 @@ def test_upgrade_in_place_keeps_rows(db_url: str) -> None:
 CONSOLE_TABLES = {"imagear_user", "imagear_session", "imagear_audit", "imagear_trash"}
 
 
-@pytest.mark.parametrize("start", [3, 4])
-def test_upgrade_from_3_and_4_adds_the_console_tables(db_url: str, start: int) -> None:
-    """Step 4 (users, sessions, audit) and step 5 (the trash) from a version-3 database, and
-    step 5 alone from a version-4 one, keep the rows already there."""
+@pytest.mark.parametrize("start", [3, 4, 5])
+def test_upgrade_adds_the_console_tables_and_keeps_rows(db_url: str, start: int) -> None:
+    """Steps 4 (users, sessions, audit), 5 (the verdict's clip columns) and 6 (the trash) from
+    a version-3, -4 or -5 database keep the rows already there."""
     engine = db.make_engine(db_url)
     assert db.upgrade(engine, target=start) == start
     names = set(inspect(engine).get_table_names())
     assert "imagear_trash" not in names
     assert ("imagear_user" in names) == (start >= 4)
+    review_columns = {c["name"] for c in inspect(engine).get_columns("imagear_review")}
+    assert {"clip_path", "clip_sha256"} <= review_columns  # step 3 makes today's table
     with Session(engine) as s:
-        s.add(db.InformationObject(id=9, identifier="REF-9", title="Kept"))
+        s.add(models.InformationObject(id=9, identifier="REF-9", title="Kept"))
         s.commit()
-    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 5
+    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 6
     assert CONSOLE_TABLES <= set(inspect(engine).get_table_names())
     with Session(engine) as s:
-        assert s.get(db.InformationObject, 9).title == "Kept"
+        assert s.get(models.InformationObject, 9).title == "Kept"
 
 
 def test_newer_database_is_refused(db_url: str) -> None:

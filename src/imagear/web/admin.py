@@ -40,6 +40,9 @@ LABELS = {
     "ar_quality_min_motion": "Gate: least motion",
     "ar_quality_min_resemblance": "Gate: least resemblance to the image",
     "ar_quality_quarantine_keep": "Refused clips kept per record",
+    "ar_provenance": "Content Credentials (C2PA) on",
+    "ar_visible_label": "Visible label on AI clips",
+    "ar_visible_label_text": "Words of the visible label",
 }
 """Each setting's label on the page (its key is shown beside it, its description is the help)."""
 
