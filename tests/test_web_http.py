@@ -257,3 +257,26 @@ def test_cli_web_refuses_a_missing_token_variable(cli_env: Any, monkeypatch: Any
     assert result.exit_code == 2, result.output
     assert "NO_SUCH_TOKEN" in result.output
     assert "curator console" in CliRunner().invoke(cli, ["web", "--help"]).output.lower()
+
+
+def test_a_status_that_says_done_shows_the_clip_it_made(app: Any, make_image: Any) -> None:
+    """The status route reads the job before the record: a generation that finishes between
+    the two reads once answered ``done`` with ``video: null`` (the record read first)."""
+    from imagear.animate import AnimateRequest, Animator
+    from imagear.web.worker import Job
+    from web_helpers import SMALL
+
+    ids = add_records(app, make_image, 1, animated=0)
+    c = client(app)
+    worker = c.app.state.console.worker
+
+    def finishes_now(object_id: int) -> Job:  # the clip is committed as the job is read
+        with Animator(app) as animator:
+            animator.animate(AnimateRequest(object_id, model="kenburns", overrides=dict(SMALL)))
+        return Job(object_id, state="done", status="created", finished_at=time.time() + 1)
+
+    worker.status = finishes_now
+    state = c.get(f"/image-ar/{ids[0]}/status", headers=bearer()).json()
+    assert state["job"]["state"] == "done"
+    assert state["video"] == f"/image-ar/{ids[0]}/video"
+    assert state["animation"]["ai_model"] == "kenburns"

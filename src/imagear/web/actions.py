@@ -207,10 +207,12 @@ GUEST_JOB = ("object_id", "state", "status")  # a guest sees no message, error o
 def status(object_id: VisibleId, console: ConsoleDep, who: WhoDep) -> Response:
     """The record's clip, review and the generation's job: its messages (without server
     paths) for a signed-in user only; a guest sees the job's state alone and no review."""
+    # the job before the record: a generation that ends between the two reads then shows its
+    # clip (read second), never "done" with the clip before it
+    job = console.worker.status(object_id)
     record = get_record(console.app, object_id)
     anim = record.animation
     made = anim.updated_at.timestamp() if anim and anim.updated_at else None
-    job = console.worker.status(object_id)
     shown = job_body(shown_job(job, made))
     if shown is not None and not who.signed_in:
         shown = {k: shown[k] for k in GUEST_JOB}

@@ -132,7 +132,8 @@ def shown_job(job: Job | None, clip_time: float | None) -> Job | None:
     the clip now stored was made (a message disappears with the clip it was about)."""
     if job is None or job.active:
         return job
-    if clip_time is not None and (job.finished_at or 0) < clip_time:
+    # a job the worker has just marked done has no finished_at for a moment: it is this clip's
+    if clip_time is not None and job.finished_at is not None and job.finished_at < clip_time:
         return None
     return job
 

@@ -161,8 +161,8 @@ class Worker:
                 log.exception("generation of record %s failed", job.object_id)
                 job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
             finally:
-                self._count(request, job, failure, time.perf_counter() - started)
                 job.finished_at = time.time()
+                self._count(request, job, failure, time.perf_counter() - started)
                 if job.state == "failed":
                     job.message = job.error or "Failed."
 
