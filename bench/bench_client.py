@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+from tiff16 import write_tiff16  # noqa: E402 (bench/tiff16.py, beside this script)
 
 from imagear import quality  # noqa: E402
 from imagear.generation.protocol import Job  # noqa: E402
@@ -81,46 +82,8 @@ def masters(folder: Path) -> dict[str, Path]:
     scan = photo((4000, 2667))
     arr16 = np.asarray(scan, dtype=np.uint16) * 257
     out["tiff-16bit"] = folder / "m16.tif"
-    _write_tiff16(arr16, out["tiff-16bit"])
+    write_tiff16(arr16, out["tiff-16bit"])
     return out
-
-
-def _write_tiff16(arr: np.ndarray, path: Path) -> None:
-    """An RGB 16-bit TIFF (Pillow cannot write one; tifffile if present, else by hand)."""
-    height, width, _ = arr.shape
-    data = arr.astype("<u2").tobytes()
-    entries = [
-        (256, 4, 1, width),
-        (257, 4, 1, height),
-        (258, 3, 3, 0),  # bits per sample: offset patched below
-        (259, 3, 1, 1),
-        (262, 3, 1, 2),
-        (273, 4, 1, 0),  # strip offset: patched below
-        (277, 3, 1, 3),
-        (278, 4, 1, height),
-        (279, 4, 1, len(data)),
-        (284, 3, 1, 1),
-    ]
-    ifd_size = 2 + 12 * len(entries) + 4
-    bps_at = 8 + ifd_size
-    data_at = bps_at + 6
-    out = bytearray(b"II*\x00" + (8).to_bytes(4, "little"))
-    out += len(entries).to_bytes(2, "little")
-    for tag, kind, count, value in entries:
-        if tag == 258:
-            value = bps_at
-        if tag == 273:
-            value = data_at
-        out += tag.to_bytes(2, "little") + kind.to_bytes(2, "little")
-        out += count.to_bytes(4, "little")
-        if kind == 3 and count == 1:
-            out += value.to_bytes(2, "little") + b"\x00\x00"
-        else:
-            out += value.to_bytes(4, "little")
-    out += (0).to_bytes(4, "little")
-    out += (16).to_bytes(2, "little") * 3
-    out += data
-    path.write_bytes(bytes(out))
 
 
 def server_clip(master: Path, dest: Path) -> None:

@@ -5,11 +5,10 @@ package, unless IMAGEAR_REQUIRE_BROWSER=1 (set by .ci/run), where that fails."""
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from test_web_browser import ARGS, CHROMIUM, _browser_problem
-from web_helpers import TOKEN, add_records
+from browsing import browser_problem, chromium, serve_console
+from web_helpers import add_records
 
 pytestmark = pytest.mark.slow
 MIRADOR = Path(__file__).resolve().parents[1] / "node_modules" / "mirador" / "dist"
@@ -34,7 +33,7 @@ Mirador.viewer({id: "viewer", window: {allowClose: false},
 
 
 def _problem() -> str | None:
-    found = _browser_problem()
+    found = browser_problem()
     if found is None and not (MIRADOR / "mirador.min.js").is_file():
         found = f"Mirador is not installed at {MIRADOR} (npm ci)"
     return found
@@ -42,42 +41,10 @@ def _problem() -> str | None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    problem = _problem()
-    if problem:
-        if os.environ.get("IMAGEAR_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"IMAGEAR_REQUIRE_BROWSER=1 but {problem}.")
-        pytest.skip(problem)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
+    yield from chromium(_problem())
 
 
-def serve_console(app: Any) -> Iterator[str]:
-    """imagear web on loopback (uvicorn in a thread on a socket bound here)."""
-    import uvicorn
-
-    from imagear.web.app import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(app, TOKEN), log_level="error"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
+@contextmanager
 def serve_viewer(folder: Path) -> Iterator[str]:
     """Mirador's page and script from another origin (another port: a plain file server)."""
     folder.mkdir()
@@ -118,19 +85,14 @@ def test_mirador_plays_the_clip_of_a_manifest(
     browser: Any, app: Any, make_image: Any, tmp_path: Path
 ) -> None:
     ids = add_records(app, make_image, 1, animated=1)
-    console_gen, viewer_gen = serve_console(app), serve_viewer(tmp_path / "viewer")
-    console, viewer = next(console_gen), next(viewer_gen)
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        mirador_plays(page, viewer, console, ids[0])
-        assert page.evaluate("document.querySelector('video').duration") == pytest.approx(
-            1.0, abs=0.2
-        )
-    finally:
-        context.close()
-        for gen in (console_gen, viewer_gen):
-            gen.close()
+    with serve_console(app) as console, serve_viewer(tmp_path / "viewer") as viewer:
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            mirador_plays(page, viewer, console, ids[0])
+            assert page.evaluate("document.querySelector('video').duration") == pytest.approx(
+                1.0, abs=0.2
+            )
+        finally:
+            context.close()

@@ -5,8 +5,8 @@ here (every EXIF orientation, CMYK, 16-bit grey and RGB, palette, alpha, plain T
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import Image
@@ -28,45 +28,10 @@ def photo() -> Image.Image:
 def _tiff16_rgb(img: Image.Image, path: Path) -> None:
     import numpy as np
 
-    _write_tiff16(np.asarray(img, dtype=np.uint16) * 257, path)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from tiff16 import write_tiff16  # the benchmark's scan writer (standard library only)
 
-
-def _write_tiff16(arr: Any, path: Path) -> None:
-    """An RGB 16-bit TIFF (Pillow cannot write one; tifffile if present, else by hand)."""
-    height, width, _ = arr.shape
-    data = arr.astype("<u2").tobytes()
-    entries = [
-        (256, 4, 1, width),
-        (257, 4, 1, height),
-        (258, 3, 3, 0),  # bits per sample: offset patched below
-        (259, 3, 1, 1),
-        (262, 3, 1, 2),
-        (273, 4, 1, 0),  # strip offset: patched below
-        (277, 3, 1, 3),
-        (278, 4, 1, height),
-        (279, 4, 1, len(data)),
-        (284, 3, 1, 1),
-    ]
-    ifd_size = 2 + 12 * len(entries) + 4
-    bps_at = 8 + ifd_size
-    data_at = bps_at + 6
-    out = bytearray(b"II*\x00" + (8).to_bytes(4, "little"))
-    out += len(entries).to_bytes(2, "little")
-    for tag, kind, count, value in entries:
-        if tag == 258:
-            value = bps_at
-        if tag == 273:
-            value = data_at
-        out += tag.to_bytes(2, "little") + kind.to_bytes(2, "little")
-        out += count.to_bytes(4, "little")
-        if kind == 3 and count == 1:
-            out += value.to_bytes(2, "little") + b"\x00\x00"
-        else:
-            out += value.to_bytes(4, "little")
-    out += (0).to_bytes(4, "little")
-    out += (16).to_bytes(2, "little") * 3
-    out += data
-    path.write_bytes(bytes(out))
+    write_tiff16(np.asarray(img, dtype=np.uint16) * 257, path)
 
 
 def _corpus(folder: Path) -> dict[str, Path]:

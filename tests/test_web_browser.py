@@ -4,54 +4,21 @@ package is missing, unless IMAGEAR_REQUIRE_BROWSER=1 (set by .ci/run), where tha
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from browsing import browser_problem, chromium, serve_console
 from web_helpers import TOKEN, add_records, small_kenburns
 
-CHROMIUM = os.environ.get("IMAGEAR_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 pytestmark = pytest.mark.slow
-
-
-def _browser_problem() -> str | None:
-    try:
-        import fastapi  # noqa: F401
-        import playwright.sync_api  # noqa: F401
-    except ImportError as exc:
-        return f"the playwright package or the server extra is missing ({exc})"
-    if not (os.path.isfile(CHROMIUM) or shutil.which(CHROMIUM)):
-        return f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
-    return None
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    problem = _browser_problem()
-    if problem:
-        if os.environ.get("IMAGEAR_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"IMAGEAR_REQUIRE_BROWSER=1 but {problem}.")
-        pytest.skip(problem)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
+    yield from chromium(browser_problem())
 
 
 @pytest.fixture
@@ -59,26 +26,10 @@ def site(app: Any, make_image: Any, db_backend: str) -> Iterator[tuple[str, list
     """The console served by uvicorn in a thread; (base URL, record ids: first two animated)."""
     if db_backend != "sqlite":
         pytest.skip("the browser tests run on SQLite; the HTTP tests cover the databases")
-    import uvicorn
-
-    from imagear.web.app import create_app
-
     ids = add_records(app, make_image, 4, animated=2)
     small_kenburns(app)
-    sock = socket.socket()  # bound once, here, and handed to uvicorn (no pick-then-bind race)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(app, TOKEN), log_level="error"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", ids
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve_console(app) as base:
+        yield base, ids
 
 
 @pytest.fixture

@@ -9,17 +9,15 @@ scrolls sideways, and none of the console's own assets is missing. One browser f
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from browsing import serve_console
 from test_web_browser import _login, browser, wait_until  # noqa: F401 (the module's browser)
-from web_helpers import SMALL, TOKEN, add_records, small_kenburns
+from web_helpers import SMALL, add_records, small_kenburns
 
 pytestmark = pytest.mark.slow
 AXE = Path(__file__).parent.parent / "node_modules" / "axe-core" / "axe.min.js"
@@ -32,11 +30,9 @@ def site(app: Any, make_image: Any, db_backend: str) -> Iterator[tuple[str, list
     """The console on loopback: records 0-1 animated, 2-3 not, 4 a TIFF master with a clip."""
     if db_backend != "sqlite":
         pytest.skip("the browser tests run on SQLite; the HTTP tests cover the databases")
-    import uvicorn
 
     from imagear.animate import AnimateRequest, Animator
     from imagear.records import add_record
-    from imagear.web.app import create_app
 
     ids = add_records(app, make_image, 4, animated=2)
     tiff = make_image("master.tif", size=(400, 300), fmt="TIFF")
@@ -44,20 +40,8 @@ def site(app: Any, make_image: Any, db_backend: str) -> Iterator[tuple[str, list
     with Animator(app) as animator:
         animator.animate(AnimateRequest(ids[4], model="kenburns", overrides=dict(SMALL)))
     small_kenburns(app)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(app, TOKEN), log_level="error"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", ids
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve_console(app) as base:
+        yield base, ids
 
 
 def new_page(browser: Any, viewport: dict[str, int], locale: str = "en-GB") -> Any:  # noqa: F811
