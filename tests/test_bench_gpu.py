@@ -17,7 +17,17 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REQUIRED = {"model", "device", "dtype", "frames", "width", "height", "imagear_secs"}
+REQUIRED = {
+    "model",
+    "device",
+    "dtype",
+    "frames",
+    "width",
+    "height",
+    "imagear_secs",
+    "imagear_pipeline_secs",
+    "imagear_encode_secs",
+}
 REQUIRED |= {"reference_secs", "peak_vram_gb"}
 
 # Billions of parameters, as the model authors publish them (their model cards and papers).

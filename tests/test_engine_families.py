@@ -492,25 +492,6 @@ def test_the_compile_setting_is_read_from_the_environment(monkeypatch: pytest.Mo
         compile_mode()
 
 
-def test_channels_last_for_svds_unet_on_cuda_only(engines: dict[str, DiffusersEngine]) -> None:
-    torch = pytest.importorskip("torch")
-
-    from imagear.engines.diffusers_setup import speed_up
-
-    engine = engines["svd"]
-    engine.load()
-    unet = engine._pipe.unet
-    conv = next(m for m in unet.modules() if isinstance(m, torch.nn.Conv2d))
-    assert speed_up(torch, engine._pipe, torch.device("cpu")) == []
-    assert not conv.weight.is_contiguous(memory_format=torch.channels_last)
-    assert speed_up(torch, engine._pipe, torch.device("cuda")) == ["channels-last unet"]
-    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-    unet.to(memory_format=torch.contiguous_format)  # back as it was for the other tests
-    assert (
-        speed_up(torch, engines["ltx-video"]._pipe or SimpleNamespace(), torch.device("cuda")) == []
-    )
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _needs_torch_and_diffusers() -> None:
     """Imported here, not at collection: torch and diffusers take seconds to import."""

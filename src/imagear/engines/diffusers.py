@@ -21,7 +21,7 @@ Pipelines and dtypes on CUDA (on a CPU, or any other device, everything runs in 
 - ltx-video: ``LTXImageToVideoPipeline`` in bfloat16.
 
 The descriptor's ``pipeline`` and ``torch_dtype`` attributes, when set, override these.
-Low-VRAM mode, offloading and the CUDA speed settings are in
+Low-VRAM mode, offloading and compiling are in
 :mod:`imagear.engines.diffusers_setup`; the call arguments per family in
 :mod:`imagear.engines.diffusers_call`.
 
@@ -50,7 +50,6 @@ from imagear.engines.diffusers_setup import (
     load_pipeline,
     place,
     quiet,
-    speed_up,
     verbose_wanted,
 )
 from imagear.engines.diffusers_weights import (
@@ -235,7 +234,7 @@ class DiffusersEngine:
     def use_pipeline(self, pipe: Pipeline, source: str = "a pipeline built in memory") -> float:
         """Adopt a pipeline built elsewhere (bench/bench_gpu.py builds full-size ones from
         configs) and set it up exactly as :meth:`load` sets up a loaded one: the device, low-VRAM
-        offload, speed settings. Its dtype is kept. Returns the seconds the setup took."""
+        offload, compiling. Its dtype is kept. Returns the seconds the setup took."""
         with self._lock:
             self.close()
             torch, _ = _import_torch_diffusers()
@@ -262,7 +261,6 @@ class DiffusersEngine:
         setup: dict[str, object] = {
             "placement": place(torch, pipe, device, self.descriptor, self.config.low_vram)
         }
-        setup["speed"] = speed_up(torch, pipe, device)
         mode = compile_mode() if self.config.torch_compile is None else self.config.torch_compile
         self._compiled_shapes = None
         if mode:
@@ -347,7 +345,8 @@ class DiffusersEngine:
             )
             try:
                 with quiet(self.verbose):
-                    output = pipe(**kwargs)
+                    output = pipe(**kwargs)  # output_type "np": the frames are on the host
+                pipeline_secs = time.perf_counter() - started
             except Exception as exc:
                 if not _is_oom(torch, exc):
                     free_accelerator_memory()
@@ -371,6 +370,10 @@ class DiffusersEngine:
             secs = time.perf_counter() - started
             extra = self._extra(load_secs, width, height)
             extra["finite"] = seen["finite"]
+            # Where the time went: the pipeline (denoising and VAE decode), then the host's part
+            # (frames to 8 bits, the gate's scan, the H.264 encode).
+            extra["pipeline_secs"] = round(pipeline_secs, 3)
+            extra["encode_secs"] = round(secs - pipeline_secs, 3)
             if self._compiled_shapes is not None:
                 self._compiled_shapes.add((num_frames, width, height))
                 extra["torch_compile"] = "warm-up (includes compiling)" if warmup else "compiled"

@@ -12,9 +12,11 @@ Nothing here imports torch or diffusers at module level; the callers hand them i
   ``low_vram_offload``: whole-model CPU offload, sequential (layer by layer) CPU offload, or
   leaf-level group offload; low-VRAM mode also turns on SVD's forward chunking and the other
   VAEs' tiling and slicing (never otherwise: they cost time).
-- :func:`speed_up`: on CUDA, channels-last memory for SVD's convolutional UNet; attention is
-  PyTorch's SDPA, diffusers' default. :func:`compile_denoiser`: ``torch.compile`` of the
-  denoiser (UNet or transformer(s)) when asked (``IMAGEAR_TORCH_COMPILE``), off by default.
+- No other speed setting by default: attention is PyTorch's SDPA, diffusers' default, and
+  channels-last memory for SVD's UNet (once set here) made its pipeline about 6 % slower on an
+  H200 (bench/bench_gpu.py, docs/performance.md). :func:`compile_denoiser`: ``torch.compile``
+  of the denoiser (UNet or transformer(s)) when asked (``IMAGEAR_TORCH_COMPILE``), off by
+  default.
 """
 
 from __future__ import annotations
@@ -176,26 +178,6 @@ def place(
         # On a CPU there is nothing to offload to: the pipeline stays where it is.
     pipe.to(device)
     return f"on {device}"
-
-
-def speed_up(torch: ModuleType, pipe: Pipeline, device: Device) -> list[str]:
-    """The CUDA speed settings that need no choice; return what was done, in words.
-
-    Attention needs nothing: on PyTorch 2 diffusers runs it through
-    ``scaled_dot_product_attention`` (flash / memory-efficient kernels) by default.
-    """
-    done: list[str] = []
-    unet = getattr(pipe, "unet", None)
-    if device.type == "cuda" and unet is not None:
-        # SVD's UNet is convolutional: channels-last memory suits cuDNN's kernels. Only its 2D
-        # convolutions: its temporal layers hold 5D weights, which channels-last (a 4D format)
-        # refuses, so `unet.to(memory_format=...)` as a whole fails.
-        convs = [m for m in unet.modules() if isinstance(m, torch.nn.Conv2d)]
-        for conv in convs:
-            conv.to(memory_format=torch.channels_last)
-        if convs:
-            done.append("channels-last unet")
-    return done
 
 
 def compile_denoiser(pipe: Pipeline, mode: str) -> list[str]:
