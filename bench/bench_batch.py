@@ -103,10 +103,9 @@ def make_records(app: Any, n: int, folder: Path, masters: dict[str, Path]) -> li
     has its own file, hard-linked to its kind's master)."""
     from sqlalchemy import insert, select
 
-    from imagear.db import DigitalObject, InformationObject
+    from imagear.db.schema import FILES as do_table
+    from imagear.db.schema import RECORDS as io_table
 
-    io_table = InformationObject.__table__  # type: ignore[attr-defined]
-    do_table = DigitalObject.__table__  # type: ignore[attr-defined]
     mimes = {"photo": "image/jpeg", "scan": "image/jpeg", "tiff16": "image/tiff"}
     with app.engine.begin() as conn:
         conn.execute(
@@ -241,9 +240,8 @@ def killer(
 def clip_counts(app: Any) -> dict[int, int]:
     from sqlalchemy import func, select
 
-    from imagear.db import ObjectImageAr
+    from imagear.db.schema import CLIPS as clips
 
-    clips = ObjectImageAr.__table__  # type: ignore[attr-defined]
     with app.engine.connect() as conn:
         rows = conn.execute(select(clips.c.object_id, func.count()).group_by(clips.c.object_id))
         return {int(r[0]): int(r[1]) for r in rows}

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-from imagear.db.schema import AWARE, DOUBLE, JOB_INDEX, utcnow
+from imagear.db.schema import AWARE, DOUBLE, JOB_ERROR_INDEX, JOB_INDEX, utcnow
 
 
 class InformationObject(SQLModel, table=True):
@@ -90,7 +90,10 @@ class ImageArJob(SQLModel, table=True):
 
     __tablename__ = "image_ar_job"
     # claims walk (status, object_id) in order and stop after a few rows
-    __table_args__ = (Index(JOB_INDEX, "status", "object_id"),)
+    __table_args__ = (
+        Index(JOB_INDEX, "status", "object_id"),
+        Index(JOB_ERROR_INDEX, "last_error_kind", "object_id"),
+    )
     object_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     status: str = Field(default="pending", max_length=20)
     claimed_by: str | None = Field(default=None, max_length=255)

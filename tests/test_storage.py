@@ -97,10 +97,32 @@ def test_upgrade_adds_the_console_tables_and_keeps_rows(db_url: str, start: int)
     with Session(engine) as s:
         s.add(models.InformationObject(id=9, identifier="REF-9", title="Kept"))
         s.commit()
-    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 6
+    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 7
     assert CONSOLE_TABLES <= set(inspect(engine).get_table_names())
     with Session(engine) as s:
         assert s.get(models.InformationObject, 9).title == "Kept"
+
+
+def test_step_7_adds_the_filter_indexes_to_a_version_6_database(db_url: str) -> None:
+    """A database made by imagear before step 7 (its job and audit tables without the
+    indexes of the console's failed / refused filters) gets them, rows kept."""
+    engine = db.make_engine(db_url)
+    assert db.upgrade(engine, target=6) == 6
+    new = {"image_ar_job": "ix_image_ar_job_last_error_kind_object_id",
+           "imagear_audit": "ix_imagear_audit_action_object_id"}  # fmt: skip
+    with engine.begin() as conn:  # as a version-6 database has them: without
+        for table, index in new.items():
+            on = f" ON {table}" if conn.dialect.name in ("mysql", "mariadb") else ""
+            conn.execute(text(f"DROP INDEX {index}{on}"))
+        conn.execute(text("INSERT INTO image_ar_job (object_id, status, attempts, updated_at) "
+                          "VALUES (5, 'pending', 0, CURRENT_TIMESTAMP)"))  # fmt: skip
+    names = {t: {i["name"] for i in inspect(engine).get_indexes(t)} for t in new}
+    assert not any(new[t] in names[t] for t in new)
+    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 7
+    for table, index in new.items():
+        assert index in {i["name"] for i in inspect(engine).get_indexes(table)}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT object_id FROM image_ar_job")).scalars().all() == [5]
 
 
 def test_newer_database_is_refused(db_url: str) -> None:

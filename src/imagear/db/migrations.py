@@ -17,7 +17,8 @@ they are missing; imagear's own ``image_ar_job``, ``imagear_review`` (the web co
 ``imagear_user``, ``imagear_session``, ``imagear_audit`` (the console's accounts, sign-ins and
 audit trail), ``imagear_trash`` (deleted clips kept for an undo) and ``imagear_schema`` are the
 only other tables it adds. No step ever alters a table of AtoM's or Heratio's; step 5 adds two
-columns to imagear's own ``imagear_review``.
+columns to imagear's own ``imagear_review``; step 7 adds indexes to imagear's own
+``image_ar_job`` and ``imagear_audit``.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from imagear.db.trash import TRASH
 from imagear.errors import StorageError
 from imagear.urls import redact_url
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _create(*tables: Table) -> Callable[[Connection], None]:
@@ -84,6 +85,18 @@ def _heratio_tables(conn: Connection) -> None:
         _OWN_TABLES(conn)
 
 
+def _indexes(*tables: Table) -> Callable[[Connection], None]:
+    """A step that adds the indexes of ``tables`` missing from the database (a table made by
+    an earlier step of today's code has them already)."""
+
+    def step(conn: Connection) -> None:
+        for table in tables:
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                index.create(conn, checkfirst=True)
+
+    return step
+
+
 # (version, what it does, step). Append only; never edit a released step.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "Heratio tables", _heratio_tables),
@@ -92,6 +105,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "web console users, sessions and audit", _create(USER, SESSION, AUDIT)),
     (5, "a verdict names the clip it judged", add_clip_columns),
     (6, "web console trash table (deleted clips kept for an undo)", _create(TRASH)),
+    (7, "indexes for the console's failed and refused filters", _indexes(JOB, AUDIT)),
 ]
 
 

@@ -155,6 +155,7 @@ SETTINGS = Table(
 )
 
 JOB_INDEX = "ix_image_ar_job_status_object_id"
+JOB_ERROR_INDEX = "ix_image_ar_job_last_error_kind_object_id"
 
 # Batch bookkeeping per record: who holds it, how often it failed, when to retry (v2).
 # status: pending | running (claimed_by holds it until claim_expires_at) | done | failed
@@ -175,6 +176,9 @@ JOB = Table(
     Column("updated_at", AWARE, nullable=False, default=utcnow),
     # claims walk (status, object_id) in order and stop after a few rows
     Index(JOB_INDEX, "status", "object_id"),
+    # the console's failed / refused filters start from the few rows with an error (v7);
+    # last_error and last_error_kind are always written together
+    Index(JOB_ERROR_INDEX, "last_error_kind", "object_id"),
 )
 SCHEMA_TABLE = Table(
     "imagear_schema",
