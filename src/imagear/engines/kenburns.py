@@ -239,15 +239,26 @@ _RGB_TO_YUV = np.array(
 _YUV_OFFSET = np.array([16.0, 128.0, 128.0], dtype=np.float32)
 
 
+_CHUNK_PIXELS = 1 << 18
+"""Pixels converted to Y/U/V at a time: the float32 working arrays of a whole 24 MP source
+would take about 1 GB (four copies of 288 MB); in chunks of rows they take a few MB."""
+
+
 def _yuv_planes(work: Image.Image) -> tuple[Image.Image, Image.Image, Image.Image]:
     """Y at full resolution and Cb, Cr at half resolution (box-averaged), as 8-bit images."""
-    rgb = np.asarray(work, dtype=np.float32)
-    yuv = rgb @ _RGB_TO_YUV.T + _YUV_OFFSET
-    planes = np.clip(np.rint(yuv), 0, 255).astype(np.uint8)
+    rgb = np.asarray(work)
+    height, width = rgb.shape[:2]
+    planes = np.empty((3, height, width), np.uint8)
+    rows = max(1, _CHUNK_PIXELS // max(1, width))
+    for top in range(0, height, rows):
+        yuv = rgb[top : top + rows].astype(np.float32) @ _RGB_TO_YUV.T + _YUV_OFFSET
+        np.rint(yuv, out=yuv)
+        np.clip(yuv, 0, 255, out=yuv)
+        planes[:, top : top + rows] = yuv.transpose(2, 0, 1)  # whole numbers in 0..255
     half = ((work.width + 1) // 2, (work.height + 1) // 2)
-    luma = Image.fromarray(np.ascontiguousarray(planes[..., 0]))
-    cb = Image.fromarray(np.ascontiguousarray(planes[..., 1])).resize(half, Image.Resampling.BOX)
-    cr = Image.fromarray(np.ascontiguousarray(planes[..., 2])).resize(half, Image.Resampling.BOX)
+    luma = Image.fromarray(planes[0])
+    cb = Image.fromarray(planes[1]).resize(half, Image.Resampling.BOX)
+    cr = Image.fromarray(planes[2]).resize(half, Image.Resampling.BOX)
     return luma, cb, cr
 
 
