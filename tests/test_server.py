@@ -673,3 +673,24 @@ def test_serve_command_refuses_unknown_model_and_missing_extra(
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn now fails
     result = runner.invoke(cli, ["serve", "--model", "kenburns"])
     assert result.exit_code == 6 and "imagear[server]" in result.output
+
+
+@pytest.mark.parametrize("zoom", [1.05, 1.3, 1.7, 2.0])
+def test_a_ken_burns_upload_is_kept_at_what_its_own_camera_needs(zoom: float) -> None:
+    """A queued request holds its prepared image: for Ken Burns it is shrunk to what the
+    request's own final zoom needs (the engine's working margin at the tightest view), not to
+    the largest zoom any request may ask (a 3000x2000 master for 1280x720 at zoom 1.3: 1833 x
+    1223 instead of 2562 x 1708); other models keep the widest reach."""
+    from imagear.engines.kenburns import WORK_MARGIN
+    from imagear.models import get_model
+    from imagear.server.app import _reach
+    from imagear.server.upload import MAX_ZOOM, working_box
+
+    options = get_model("kenburns").Options(zoom=zoom, width=1280, height=720)
+    box = working_box((3000, 2000), (1280, 720), _reach(options))
+    assert box is not None
+    tightest = min(box[0] / zoom / 1280, box[1] / zoom / 720)  # source px per output px
+    assert WORK_MARGIN <= tightest < WORK_MARGIN * 1.01
+    if zoom == 1.3:
+        assert box == (1833, 1223)
+    assert _reach(get_model("svd").Options()) == MAX_ZOOM

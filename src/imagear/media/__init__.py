@@ -200,12 +200,16 @@ def prepare_image(
             if reduced is not img:
                 img.close()
                 img = reduced
+    rgb: Image.Image | None = None
     try:
-        upright = _exif_transpose(img)
+        upright = _exif_transpose(img, in_place=owned)  # a decode of our own: no copy
         rgb = _to_rgb(upright)
+        if rgb is img and getattr(img, "fp", None) is not None:
+            rgb = img.copy()  # its file is still open (a multi-page TIFF): the pixels only
     finally:
-        if owned:
+        if owned and rgb is not img:
             img.close()
+    assert rgb is not None
     if max_size is not None:
         rgb = _fit(rgb, max_size)
     return rgb
@@ -332,11 +336,16 @@ def _reduce_factor(
     return max(1, int(1.0 / scale)) if scale > 0 else 1
 
 
-def _exif_transpose(img: Image.Image) -> Image.Image:
+def _exif_transpose(img: Image.Image, in_place: bool = False) -> Image.Image:
+    """``img`` upright: a copy, or ``img`` itself turned in place when ``in_place`` (an
+    image of our own: a 24 MP decode is not copied for nothing). Broken EXIF: as stored."""
     try:
+        if in_place:
+            ImageOps.exif_transpose(img, in_place=True)
+            return img
         out = ImageOps.exif_transpose(img)
     except Exception:  # broken EXIF: keep the pixels as stored
-        out = None
+        return img if in_place else img.copy()
     return out if out is not None else img.copy()
 
 

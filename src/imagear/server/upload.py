@@ -290,10 +290,14 @@ def split_fields(
     return overrides, extra, dropped
 
 
-def working_box(image_size: tuple[int, int], out_size: tuple[int, int]) -> tuple[int, int] | None:
-    """The box to shrink the source into: still covering the output at the tightest zoom."""
+def working_box(
+    image_size: tuple[int, int], out_size: tuple[int, int], reach: float = MAX_ZOOM
+) -> tuple[int, int] | None:
+    """The box to shrink the source into: still covering the output at the tightest view.
+    ``reach``: source pixels the tightest view needs per output pixel, across the whole image
+    (a camera's final zoom times its engine's working margin; :data:`MAX_ZOOM` by default)."""
     (src_w, src_h), (out_w, out_h) = image_size, out_size
-    scale = max(out_w * MAX_ZOOM / src_w, out_h * MAX_ZOOM / src_h)
+    scale = max(out_w * reach / src_w, out_h * reach / src_h)
     if scale >= 1.0:
         return None
     return math.ceil(src_w * scale) + 2, math.ceil(src_h * scale) + 2
