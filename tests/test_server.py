@@ -683,14 +683,13 @@ def test_a_ken_burns_upload_is_kept_at_what_its_own_camera_needs(zoom: float) ->
     1223 instead of 2562 x 1708); other models keep the widest reach."""
     from imagear.engines.kenburns import WORK_MARGIN
     from imagear.models import get_model
-    from imagear.server.app import _reach
-    from imagear.server.upload import MAX_ZOOM, working_box
+    from imagear.server.upload import MAX_ZOOM, camera_reach, working_box
 
     options = get_model("kenburns").Options(zoom=zoom, width=1280, height=720)
-    box = working_box((3000, 2000), (1280, 720), _reach(options))
+    box = working_box((3000, 2000), (1280, 720), options)
     assert box is not None
     tightest = min(box[0] / zoom / 1280, box[1] / zoom / 720)  # source px per output px
     assert WORK_MARGIN <= tightest < WORK_MARGIN * 1.01
     if zoom == 1.3:
         assert box == (1833, 1223)
-    assert _reach(get_model("svd").Options()) == MAX_ZOOM
+    assert camera_reach(get_model("svd").Options()) == MAX_ZOOM

@@ -58,7 +58,6 @@ from imagear.server.tmpdir import TempFolder
 from imagear.server.upload import (
     FORM,
     FORM_OVERHEAD,
-    MAX_ZOOM,
     ApiError,
     ClientGone,
     Upload,
@@ -341,22 +340,12 @@ class ServerState:
             options = options.model_copy(update={"seed": random_seed()})
         assert options.width is not None and options.height is not None  # resolved: set
         out_size = (int(options.width), int(options.height))
-        box = working_box(size, out_size, _reach(options))
+        box = working_box(size, out_size, options)
         image = decode(self.decode_budget, upload.path, box, label)
         notices = list(resolved.notices)
         if dropped:
             notices.append(f"{desc.name} ignores {', '.join(dropped)}")
         return Job(desc, options, image, out_path, upload.master()), notices
-
-
-def _reach(options: object) -> float:
-    """Source pixels per output pixel a request's tightest view needs: a Ken Burns camera's own
-    final zoom times the engine's working margin (the engine shrinks a larger source to that
-    anyway; a queued request then holds a third of the pixels at zoom 1.3), else MAX_ZOOM."""
-    from imagear.engines.kenburns import WORK_MARGIN
-
-    zoom = getattr(options, "zoom", None)
-    return MAX_ZOOM if zoom is None else min(MAX_ZOOM, float(zoom)) * WORK_MARGIN
 
 
 class _ClientGone(Exception):

@@ -291,16 +291,26 @@ def split_fields(
 
 
 def working_box(
-    image_size: tuple[int, int], out_size: tuple[int, int], reach: float = MAX_ZOOM
+    image_size: tuple[int, int], out_size: tuple[int, int], options: object = None
 ) -> tuple[int, int] | None:
-    """The box to shrink the source into: still covering the output at the tightest view.
-    ``reach``: source pixels the tightest view needs per output pixel, across the whole image
-    (a camera's final zoom times its engine's working margin; :data:`MAX_ZOOM` by default)."""
+    """The box to shrink the source into: still covering the output at the tightest view of
+    the request's ``options`` (:func:`camera_reach`; :data:`MAX_ZOOM` without options)."""
+    reach = MAX_ZOOM if options is None else camera_reach(options)
     (src_w, src_h), (out_w, out_h) = image_size, out_size
     scale = max(out_w * reach / src_w, out_h * reach / src_h)
     if scale >= 1.0:
         return None
     return math.ceil(src_w * scale) + 2, math.ceil(src_h * scale) + 2
+
+
+def camera_reach(options: object) -> float:
+    """Source pixels per output pixel a request's tightest view needs: a Ken Burns camera's own
+    final zoom times the engine's working margin (the engine shrinks a larger source to that
+    anyway; a queued request then holds a third of the pixels at zoom 1.3), else MAX_ZOOM."""
+    from imagear.engines.kenburns import WORK_MARGIN
+
+    zoom = getattr(options, "zoom", None)
+    return MAX_ZOOM if zoom is None else min(MAX_ZOOM, float(zoom)) * WORK_MARGIN
 
 
 _SMALLER = "Send a smaller derivative of the image (e.g. the reference copy)."
