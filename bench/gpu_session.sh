@@ -8,6 +8,12 @@
 # process per model (one failure or out-of-memory does not stop the others), then at each
 # model's own full step count while BUDGET seconds last. Writes gpu.txt (card, driver, library
 # versions), steps_4.jsonl, steps_full.jsonl and log.txt (stderr, failures, skips) under $OUT.
+#
+# The wheels, fetched here beforehand (Python 3.12 on the host; its torch, transformers and
+# huggingface_hub are used as they are), with .whl/ in .git/info/exclude:
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+#     -d .whl diffusers av pydantic pydantic_core annotated-types typing-inspection ftfy wcwidth
 set -u
 OUT=${OUT:-/tmp/imagear-gpu-session}
 BUDGET=${BUDGET:-560}
