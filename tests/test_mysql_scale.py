@@ -9,6 +9,7 @@ statements walk an index instead of sorting or building a temporary table (EXPLA
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,58 @@ def test_the_failed_and_refused_filters_start_from_the_few_failures(big: App, sh
         p for p in plans if p["table"] == "information_object" and p["type"] in ("index", "ALL")
     ]
     assert not walks, plans
+
+
+@pytest.mark.parametrize("kind", ["missing", "all", "all since an hour ago"])
+def test_the_runs_count_reads_the_master_images_once_and_agrees_with_the_plan(
+    big: App, kind: str
+) -> None:
+    """The run's count on MariaDB is driven from the master images (no temporary table of all
+    of them, then a lookup per record: 5 s at a million), and counts what the plan lists over
+    every kind of record: with a clip, with an empty clip row, with two masters, with only a
+    derivative or a non-image file, none at all, an approved clip, job rows of every state."""
+    from imagear.db.jobs import count
+
+    since = datetime.now(UTC) - timedelta(hours=1) if "since" in kind else None
+    sel = Selection(only_missing=kind == "missing", since=since)
+    ClaimStore(big.engine, new_runner_id(), lease_secs=600, max_attempts=5).prepare(sel)
+    statements = [
+        # clips (one row without a video: no clip), an approval of one
+        "INSERT INTO object_image_ar (object_id, mp4_filename, mp4_path, created_at, updated_at) "
+        "SELECT seq, 'a.mp4', IF(seq % 2, CONCAT('/ar/', seq, '.mp4'), ''), UTC_TIMESTAMP(), "
+        "UTC_TIMESTAMP() FROM seq_10_to_60",
+        "INSERT INTO imagear_review (object_id, state, reviewed_at, clip_path) "
+        "VALUES (11, 'approved', UTC_TIMESTAMP(), '/ar/11.mp4')",
+        # a second master, a derivative only, a non-image only, no file at all
+        "INSERT INTO digital_object (object_id, usage_id, mime_type, name, path) "
+        "SELECT seq, 140, 'image/png', 'b.png', '/u/' FROM seq_100_to_120",
+        "UPDATE digital_object SET parent_id = 1 WHERE object_id BETWEEN 200 AND 210",
+        "UPDATE digital_object SET mime_type = 'application/pdf' WHERE object_id BETWEEN 300 "
+        "AND 305",
+        "DELETE FROM digital_object WHERE object_id BETWEEN 400 AND 404",
+        # job rows: retry later, running (held / expired), given up, done, failed and due
+        "UPDATE image_ar_job SET status = 'failed', next_attempt_at = UTC_TIMESTAMP() + "
+        "INTERVAL 1 HOUR WHERE object_id BETWEEN 500 AND 520",
+        "UPDATE image_ar_job SET status = 'running', claim_expires_at = UTC_TIMESTAMP() + "
+        "INTERVAL 1 HOUR WHERE object_id BETWEEN 600 AND 610",
+        "UPDATE image_ar_job SET status = 'running', claim_expires_at = UTC_TIMESTAMP() - "
+        "INTERVAL 1 HOUR WHERE object_id BETWEEN 611 AND 615",
+        "UPDATE image_ar_job SET status = 'given_up' WHERE object_id BETWEEN 700 AND 707",
+        "UPDATE image_ar_job SET status = 'done', finished_at = UTC_TIMESTAMP() "
+        "WHERE object_id BETWEEN 800 AND 830",
+        "UPDATE image_ar_job SET status = 'failed', next_attempt_at = UTC_TIMESTAMP() - "
+        "INTERVAL 1 HOUR WHERE object_id BETWEEN 900 AND 903",
+        "DELETE FROM image_ar_job WHERE object_id BETWEEN 1000 AND 1009",
+    ]
+    with big.engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    listed = plan(big.engine, sel, None)
+    assert len(listed) < RECORDS - 50  # the states above took some out
+    assert count(big.engine, sel, None) == len(listed)
+    assert count(big.engine, sel, 100) == 100
+    plans = explained(big, lambda: count(big.engine, sel, None), "digital_object")
+    assert plans[0]["table"] == "digital_object", plans  # one pass over the files drives it
+    assert not [
+        p for p in plans if p["select_type"] == "MATERIALIZED" and p["table"] == "digital_object"
+    ], plans

@@ -36,6 +36,7 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
+    distinct,
     func,
     literal,
     literal_column,
@@ -132,7 +133,11 @@ _Stmt = TypeVar("_Stmt", Select, Update)
 
 
 def candidate(
-    oid: ColumnElement[int], sel: Selection, window: Window, per_row: bool = False
+    oid: ColumnElement[int],
+    sel: Selection,
+    window: Window,
+    per_row: bool = False,
+    master: bool = True,
 ) -> ColumnElement[bool]:
     """SQL: the record ``oid`` is one this selection is about (master image, maybe no clip).
 
@@ -140,21 +145,23 @@ def candidate(
     are scalar subqueries, run for each row visited. As EXISTS they become joins, which read
     digital_object / object_image_ar from their first row, so a claim would cost more the
     further a run has got (PostgreSQL: 46 ms instead of 3 ms, 4% into a million records).
+    ``master=False``: without the master image's test (a statement that reads the master
+    images itself: :func:`count` on MySQL/MariaDB).
     """
     approved = approved_sql(oid)  # a verdict on the record's current clip only
     keep_approved = not sel.only_missing and sel.ids is None  # a named record is redone
     if per_row:
-        master = select(FILES.c.id).where(is_master_file(oid)).limit(1).scalar_subquery()
+        first = select(FILES.c.id).where(is_master_file(oid)).limit(1).scalar_subquery()
         video = CLIPS.c.mp4_path.is_not(None) & (CLIPS.c.mp4_path != "")  # as has_clip
         clip = select(CLIPS.c.id).where(CLIPS.c.object_id == oid, video).limit(1).scalar_subquery()
-        conds: list[ColumnElement[bool]] = [master.is_not(None)]
+        conds: list[ColumnElement[bool]] = [first.is_not(None)] if master else []
         if sel.only_missing:
             conds.append(clip.is_(None))
         if keep_approved:
             verdict = select(REVIEW.c.object_id).where(approved).limit(1).scalar_subquery()
             conds.append(verdict.is_(None))
     else:
-        conds = [has_master(oid)]
+        conds = [has_master(oid)] if master else []
         if sel.only_missing:
             conds.append(~has_clip(oid))
         if keep_approved:
@@ -301,19 +308,9 @@ def _plan_query(
     take it: no row yet, ``pending``, ``failed`` whose retry time has come, ``done`` (reopened
     by ``prepare``), or ``running`` with an expired claim (what the sweep reopens).
     """
-    now = sql_now(engine)
-    j = JOB
     fl = flavour.of(engine)
     r = fl.records
-    takeable = or_(
-        j.c.object_id.is_(None),
-        and_(
-            j.c.status.in_([PENDING, FAILED]),
-            or_(j.c.next_attempt_at.is_(None), j.c.next_attempt_at <= now),
-        ),
-        j.c.status == DONE,
-        and_(j.c.status == RUNNING, j.c.claim_expires_at < now),
-    )
+    j = JOB
     return (
         select(
             r.c.id,
@@ -324,8 +321,25 @@ def _plan_query(
             j.c.last_error_kind,
         )
         .select_from(r.outerjoin(j, j.c.object_id == r.c.id))
-        .where(candidate(r.c.id, sel, window, per_row), takeable, not_done_since(sel))
+        .where(candidate(r.c.id, sel, window, per_row), _takeable(engine), not_done_since(sel))
         .order_by(r.c.id)
+    )
+
+
+def _takeable(engine: Engine) -> ColumnElement[bool]:
+    """SQL: the record's job row (outer-joined; NULL: none yet) lets a claim take it now: no
+    row, ``pending``, ``failed`` whose retry time has come, ``done`` (reopened by ``prepare``),
+    or ``running`` with an expired claim (what the sweep reopens)."""
+    now = sql_now(engine)
+    j = JOB
+    return or_(
+        j.c.object_id.is_(None),
+        and_(
+            j.c.status.in_([PENDING, FAILED]),
+            or_(j.c.next_attempt_at.is_(None), j.c.next_attempt_at <= now),
+        ),
+        j.c.status == DONE,
+        and_(j.c.status == RUNNING, j.c.claim_expires_at < now),
     )
 
 
@@ -355,14 +369,42 @@ def plan(engine: Engine, sel: Selection, limit: int | None) -> list[PlannedRecor
     return out
 
 
+def _counting(
+    engine: Engine, sel: Selection, window: Sequence[int] | None, limit: int | None
+) -> Select:
+    """SELECT of how many records :func:`plan` would list for ``window`` (at most ``limit``).
+
+    MySQL/MariaDB, over every record: driven from the master images, joined to their record
+    and its job row, counted with ``COUNT(DISTINCT)`` (a record with several master images is
+    counted once). The plan's form (each record tested for a master image) makes MariaDB, which
+    has no hash join, materialise every master image and then look up each record and its job
+    row: 4.96 s at a million records against 2.66 s (a ``SELECT DISTINCT`` counted outside
+    took 5.08 s: its temporary table of a million ids).
+    """
+    if window is not None or family(engine.dialect.name) != MYSQL:
+        query = _plan_query(engine, sel, window).order_by(None)  # a count needs no order
+        if limit is not None:
+            query = query.limit(limit)
+        return select(func.count()).select_from(query.subquery())
+    r, j = flavour.of(engine).records, JOB
+    masters = FILES.join(r, r.c.id == FILES.c.object_id).outerjoin(j, j.c.object_id == r.c.id)
+    conds = (
+        is_master_file(r.c.id),
+        candidate(r.c.id, sel, None, master=False),
+        _takeable(engine),
+        not_done_since(sel),
+    )
+    if limit is None:
+        return select(func.count(distinct(r.c.id))).select_from(masters).where(*conds)
+    ids = select(r.c.id).distinct().select_from(masters).where(*conds).limit(limit)
+    return select(func.count()).select_from(ids.subquery())
+
+
 def count(engine: Engine, sel: Selection, limit: int | None) -> int:
     """How many records :func:`plan` would list (at most ``limit``)."""
     total = 0
     for window in sel.windows():
-        query = _plan_query(engine, sel, window).order_by(None)  # a count needs no order
-        if limit is not None:
-            query = query.limit(limit - total)
-        counted = select(func.count()).select_from(query.subquery())
+        counted = _counting(engine, sel, window, None if limit is None else limit - total)
         rows = read_rows(engine, counted, "The batch could not count the records to do")
         total += int(rows[0][0])
         if limit is not None and total >= limit:
