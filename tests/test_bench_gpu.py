@@ -84,6 +84,10 @@ def test_tiny_run_on_the_cpu_writes_a_clip_and_a_line_per_model(tmp_path: Path) 
         assert REQUIRED <= set(line), line
         assert (line["device"], line["dtype"], line["peak_vram_gb"]) == ("cpu", "float32", None)
         assert line["imagear_secs"] > 0 and line["reference_secs"] > 0 and line["finite"]
+        # imagear's time is its pipeline call plus the host's part (8 bits, scan, encode)
+        parts = line["imagear_pipeline_secs"] + line["imagear_encode_secs"]
+        assert line["imagear_pipeline_secs"] > 0 and line["imagear_encode_secs"] >= 0
+        assert parts == pytest.approx(line["imagear_secs"], abs=0.0021)
         info = probe_mp4(tmp_path / f"{line['model']}.mp4")
         assert (info.frames, info.width, info.height) == (line["frames"], 32, 32)
     assert done.stderr.strip() == ""  # the libraries' progress bars stay quiet

@@ -332,3 +332,27 @@ def test_prefetch_stops_the_producer_when_the_consumer_stops() -> None:
     assert next(gen) == 0
     gen.close()
     assert len(made) < 10
+
+
+def test_the_working_planes_are_made_in_chunks_with_the_whole_images_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Y/U/V of the working image are converted a few rows at a time (a whole 24 MP source in
+    float32 took about 1 GB at once): the same values as one conversion of the whole image."""
+    import numpy as np
+
+    from imagear.engines import kenburns
+
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 256, (203, 301, 3), dtype=np.uint8)
+    monkeypatch.setattr(kenburns, "_CHUNK_PIXELS", 301 * 16 + 5)  # 16 rows, a short last one
+    luma, cb, cr = kenburns._yuv_planes(Image.fromarray(rgb))
+    whole = rgb.astype(np.float32) @ kenburns._RGB_TO_YUV.T + kenburns._YUV_OFFSET
+    planes = np.clip(np.rint(whole), 0, 255).astype(np.uint8)
+    assert np.array_equal(np.asarray(luma), planes[..., 0])
+    half = (151, 102)
+    for got, index in ((cb, 1), (cr, 2)):
+        expected = Image.fromarray(np.ascontiguousarray(planes[..., index]))
+        assert np.array_equal(
+            np.asarray(got), np.asarray(expected.resize(half, Image.Resampling.BOX))
+        )

@@ -304,9 +304,8 @@ def _plan_query(
     table of every master image (half a million rows at a million records: 4.4 s instead of
     0.04 s). PostgreSQL plans the EXISTS form well and keeps it.
 
-    A record is takeable when the selection covers it and its job row (if any) lets a claim
-    take it: no row yet, ``pending``, ``failed`` whose retry time has come, ``done`` (reopened
-    by ``prepare``), or ``running`` with an expired claim (what the sweep reopens).
+    A record is listed when the selection covers it and its job row (if any) is
+    :func:`_takeable`.
     """
     fl = flavour.of(engine)
     r = fl.records
