@@ -89,7 +89,7 @@ def test_third_party_error_names_its_type_and_first_line(cli_env, runner, monkey
             "SELECT identifier FROM information_object", {}, Exception("no such column: identifier")
         )
 
-    monkeypatch.setattr("imagear.settings.get_all", unmapped)
+    monkeypatch.setattr("imagear.settings.stored", unmapped)
     r = runner.invoke(cli, ["settings", "list"])
     assert r.exit_code == 1 and "Traceback" not in r.output
     (line,) = _lines(r.stderr)

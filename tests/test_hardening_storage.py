@@ -149,7 +149,13 @@ def test_sqlite_write_lock_held_elsewhere_is_one_line_without_server_advice(
 
 @pytest.mark.postgres
 def test_postgres_backends_terminated_mid_run_are_one_line_errors(
-    pg_url: str, roots: dict[str, Path], make_image: Any, runner: Any, monkeypatch: Any
+    pg_url: str,
+    roots: dict[str, Path],
+    make_image: Any,
+    runner: Any,
+    monkeypatch: Any,
+    tmp_path: Path,
+    c2pa_identity: dict[str, str],
 ) -> None:
     """A stress run: every 50 ms all of this test's PostgreSQL backends are terminated while
     `imagear animate` reads, generates and commits. Each run succeeds or fails with one line."""
@@ -161,6 +167,10 @@ def test_postgres_backends_terminated_mid_run_are_one_line_errors(
     monkeypatch.setenv("IMAGEAR_DATABASE_URL", f"{pg_url}&application_name={name}")
     for key, path in roots.items():
         monkeypatch.setenv(f"IMAGEAR_{key.upper()}", str(path))
+    for key, value in c2pa_identity.items():  # never the user's own data dir
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     app = App.load()
     oid = records.add_record(app, make_image()).id
     settings.set_value(app.engine, "ar_model", "kenburns")

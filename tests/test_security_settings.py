@@ -97,6 +97,27 @@ def test_serve_refuses_non_finite_gate_thresholds(
     assert started == []
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-nan"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("batch", "--dry-run", "--backoff-secs"),
+        ("batch", "--dry-run", "--lease-secs"),
+        ("batch", "--dry-run", "--backoff-cap-secs"),
+        ("serve", "--port", "1", "--max-upload-mb"),
+    ],
+)
+def test_every_float_option_refuses_non_finite_numbers(
+    cli_env: Any, runner: Any, value: str, args: tuple[str, ...]
+) -> None:
+    """nan passes click's range checks: every float option refuses it (and infinities) itself
+    (imagear.cli._help), before anything runs."""
+    r = invoke(runner, *args, value)
+    assert r.exit_code == 2, (args, r.output)
+    assert args[-1] in r.output
+    assert "not a finite number" in r.output or "is not in the range" in r.output
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [("max_clip_mb", "nan"), ("max_clip_mb", "inf"), ("heratio_user_id", "nan")],

@@ -12,6 +12,8 @@ page); Heratio's '0' in an empty text field is read as empty.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
 from imagear.settings_spec import DEFAULTS, SPECS, Settings, Spec, Value, spec
@@ -122,14 +124,31 @@ def _typed(s: Spec, raw: str | None) -> Value:
     return value
 
 
+def typed(rows: Mapping[str, str | None]) -> Settings:
+    """Every known setting typed from stored ``rows``; keys written by other tools are ignored."""
+    return Settings.of(
+        {key: (_typed(s, rows[key]) if key in rows else s.default) for key, s in SPECS.items()}
+    )
+
+
+def problems(rows: Mapping[str, str | None], heratio: Callable[[], bool]) -> list[str]:
+    """What is wrong with stored ``rows`` (see :func:`warnings`); ``heratio()`` says whether
+    the database is an AtoM/Heratio one, asked only when it matters."""
+    found = [p for k, s in SPECS.items() if k in rows for p in [_resolve(s, rows[k])[1]] if p]
+    model = rows.get("ar_model")
+    if model and model.strip() not in HERATIO_MODELS and heratio():
+        found.append(
+            f"ar_model is {model.strip()}, which Heratio's settings page cannot show (it offers "
+            f"{', '.join(HERATIO_MODELS)}): saving that page will reset it to svd."
+        )
+    return found
+
+
 def get_all(engine: Engine) -> Settings:
     """Every known setting, typed. Keys written by other tools are ignored."""
     from imagear.db import settings as rows_db
 
-    rows = rows_db.read_all(engine)
-    return Settings.of(
-        {key: (_typed(s, rows[key]) if key in rows else s.default) for key, s in SPECS.items()}
-    )
+    return typed(rows_db.read_all(engine))
 
 
 def warnings(engine: Engine) -> list[str]:
@@ -139,15 +158,34 @@ def warnings(engine: Engine) -> list[str]:
     from imagear.db import clips as clips_db
     from imagear.db import settings as rows_db
 
-    rows = rows_db.read_all(engine)
-    found = [p for k, s in SPECS.items() if k in rows for p in [_resolve(s, rows[k])[1]] if p]
-    model = rows.get("ar_model")
-    if model and model.strip() not in HERATIO_MODELS and clips_db.is_heratio(engine):
-        found.append(
-            f"ar_model is {model.strip()}, which Heratio's settings page cannot show (it offers "
-            f"{', '.join(HERATIO_MODELS)}): saving that page will reset it to svd."
-        )
-    return found
+    return problems(rows_db.read_all(engine), lambda: clips_db.is_heratio(engine))
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The settings as a command shows them: typed, and what is wrong with the stored values."""
+
+    values: Settings
+    warnings: list[str]
+
+
+def stored(database_url: str, engine: Callable[[], Engine]) -> Stored:
+    """The settings of the database at ``database_url``, for the commands that only show them.
+    An existing SQLite database at this imagear's schema is read without SQLAlchemy
+    (:mod:`imagear.db.direct`: such a command starts in a third of the time); any other is
+    opened by ``engine()`` (the App's: created, upgraded, checked) as usual."""
+    from imagear.db import direct
+
+    found = direct.read_settings(database_url)
+    if found is not None:
+        atom = found.atom
+        return Stored(typed(found.rows), problems(found.rows, lambda: atom))
+    from imagear.db import clips as clips_db
+    from imagear.db import settings as rows_db
+
+    opened = engine()
+    rows = rows_db.read_all(opened)
+    return Stored(typed(rows), problems(rows, lambda: clips_db.is_heratio(opened)))
 
 
 def get(engine: Engine, key: str) -> Value:
@@ -198,6 +236,7 @@ __all__ = [
     "Described",
     "SeedRow",
     "Settings",
+    "Stored",
     "Spec",
     "Value",
     "describe",
@@ -209,4 +248,7 @@ __all__ = [
     "seed_rows",
     "set_value",
     "spec",
+    "stored",
+    "typed",
+    "problems",
 ]

@@ -15,6 +15,7 @@ side (read, write, reset) is :mod:`imagear.settings`, which re-exports these nam
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import TypeVar
@@ -161,10 +162,10 @@ class Spec:
             return "an http(s) URL, or empty for the in-process engines"
         if self.key == "ar_server_pool":
             return "http(s) URLs separated by spaces or commas, or empty"
-        if self.key == "ar_model":
-            from imagear.models import list_models  # the registry is light: no torch
+        if self.key == "ar_model":  # the built-ins, without loading the registry (pydantic)
+            from imagear.models.names import BUILTIN_NAMES
 
-            return "a model: " + ", ".join(m.name for m in list_models())
+            return f"a model: {', '.join(BUILTIN_NAMES)}, or a plugin's (`imagear models`)"
         return "any text"
 
     def _range(self) -> str:
@@ -194,10 +195,7 @@ class Spec:
         if self.key == "ar_server_pool":
             return _server_pool(text_value)
         if self.key == "ar_model" and text_value:
-            from imagear.models import get_model  # the registry is light: no torch
-
-            # an unknown model is UnknownModel (exit 3), as --model NAME is everywhere
-            return get_model(text_value).name
+            return _model_name(text_value)
         if self.key == "ar_model":
             raise InvalidSetting(
                 "ar_model cannot be empty.", "List the models with `imagear models`."
@@ -226,6 +224,22 @@ class Spec:
         if self.type == "decimal" and isinstance(value, int | float | str):
             return f"{float(value):g}"
         return str(value)
+
+
+def _model_name(text_value: str) -> str:
+    """The model ``ar_model`` names, by its canonical name. A built-in's name or alias is
+    known from :mod:`imagear.models.names` (light) until the registry has been loaded; then,
+    and for any other name (a plugin's), the registry answers: an unknown model is
+    UnknownModel (exit 3), as ``--model NAME`` is everywhere."""
+    if "imagear.models.registry" not in sys.modules:
+        from imagear.models.names import builtin_name
+
+        found = builtin_name(text_value)
+        if found is not None:
+            return found
+    from imagear.models import get_model  # the registry is light: no torch
+
+    return get_model(text_value).name
 
 
 def _server_pool(text_value: str) -> str:

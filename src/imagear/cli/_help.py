@@ -10,45 +10,77 @@ word (``--max-attempts``, ``only-missing``) is never broken at its hyphen.
 
 :func:`click_conventions` applies this to a command tree once, when the root group is built
 (:class:`imagear.cli._common.GuardedGroup`); it only sets attributes, so start-up stays fast.
+It also shows a bounded argument's range (``ID  Record id.  [1<=x<=2147483647; required]``)
+and makes every float option refuse nan and infinities, which pass click's range checks.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Any, get_args, get_origin
+from typing import Any
 
 from typer.core import TyperArgument
 
 _HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
 _KEPT = "\ue000"  # a private-use character standing for a hyphen while the text is wrapped
 
-_WORDS = {str: "TEXT", int: "INTEGER", float: "FLOAT", bool: "BOOLEAN"}
+# the name of a click parameter type -> click's word (Typer's own copy of click names them
+# ``str``, ``int range``; click itself ``text``, ``integer range``)
+_TYPE_WORDS = {
+    "str": "TEXT",
+    "text": "TEXT",
+    "int": "INTEGER",
+    "integer": "INTEGER",
+    "float": "FLOAT",
+    "int range": "INTEGER RANGE",
+    "integer range": "INTEGER RANGE",
+    "float range": "FLOAT RANGE",
+    "path": "PATH",
+    "datetime": "DATETIME",
+    "uuid": "UUID",
+    "boolean": "BOOLEAN",
+}
 
 
 def _metavar(param: Any) -> str | None:
     """click's word for a value of ``param`` (None for a flag): the declared metavar, else
-    TEXT / INTEGER / FLOAT / PATH / DATETIME (with RANGE for a bounded number)."""
+    TEXT / INTEGER / FLOAT / PATH / DATETIME (with RANGE for a bounded number), from its
+    click type."""
     if param.metavar is not None:
         return str(param.metavar)
     if getattr(param, "is_flag", False) or getattr(param, "count", False):
         return None
-    desc = getattr(param, "type_descriptor", None)
-    if desc is None:
-        return None
-    if desc.is_path:
-        return "PATH"
-    if desc.is_datetime:
-        return "DATETIME"
-    if desc.is_choice and desc.choices:
-        return "[" + "|".join(str(getattr(c, "value", c)) for c in desc.choices) + "]"
-    annotation = desc.annotation
-    while get_origin(annotation) is not None and get_args(annotation):
-        annotation = next(a for a in get_args(annotation) if a is not type(None))
-    word = _WORDS.get(annotation, "TEXT")
-    info = desc.parameter_info
-    if word in ("INTEGER", "FLOAT") and (info.min is not None or info.max is not None):
-        word += " RANGE"
-    return word
+    return _type_word(param.type)
+
+
+def _type_word(kind: Any) -> str | None:
+    choices = getattr(kind, "choices", None)
+    if choices:
+        return "[" + "|".join(str(getattr(c, "value", c)) for c in choices) + "]"
+    return _TYPE_WORDS.get(str(getattr(kind, "name", "")))
+
+
+_FINITE: dict[type, type] = {}
+
+
+def _finite(kind: Any) -> None:
+    """Make a float range type refuse nan and infinities: nan passes every bounds check, and
+    an infinite threshold, wait or lease is never what was meant (Typer 0.29's pydantic
+    coercion refused nan itself)."""
+    base = type(kind)
+    if getattr(base, "_imagear_finite", False):
+        return
+    if base not in _FINITE:
+
+        def convert(self: Any, value: Any, param: Any, ctx: Any) -> Any:
+            number = base.convert(self, value, param, ctx)
+            if isinstance(number, float) and not math.isfinite(number):
+                self.fail(f"{value!r} is not a finite number.", param, ctx)
+            return number
+
+        _FINITE[base] = type(base.__name__, (base,), {"convert": convert, "_imagear_finite": True})
+    kind.__class__ = _FINITE[base]
 
 
 class ClickStyleArgument(TyperArgument):
@@ -69,7 +101,17 @@ class ClickStyleArgument(TyperArgument):
         record = super().get_help_record(ctx)
         if record is None:
             return None
-        return self._word() + ("..." if self.nargs != 1 else ""), record[1]
+        return self._word() + ("..." if self.nargs != 1 else ""), self._with_range(record[1])
+
+    def _with_range(self, help_text: str) -> str:
+        """The help with a bounded number's range, as an option's shows it (Typer before 0.29
+        shows it only for options): ``Record id.  [1<=x<=2147483647; required]``."""
+        describe = getattr(self.type, "_describe_range", None)
+        if describe is None or "<=x" in help_text or "<x" in help_text:
+            return help_text
+        if help_text.endswith("[required]"):
+            return f"{help_text[: -len('[required]')]}[{describe()}; required]"
+        return f"{help_text}  [{describe()}]" if help_text else f"[{describe()}]"
 
 
 def _keep(text: str) -> str:
@@ -117,6 +159,8 @@ def click_conventions(command: Any) -> None:
         word = _metavar(param)
         if word is not None:
             param.metavar = word
+        if getattr(param.type, "name", None) in ("float range", "float"):
+            _finite(param.type)
     for sub in getattr(command, "commands", {}).values():
         click_conventions(sub)
 

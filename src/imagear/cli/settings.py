@@ -37,11 +37,10 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from imagear import settings as svc
 
     with handle_errors(as_json):
-        engine = get_app(ctx, read_only=True).engine
-        values = svc.get_all(engine)
-        problems = svc.warnings(engine)
-    rows = [dict(d, value=values.value(d["key"])) for d in svc.describe()]
-    for problem in problems:  # stored values imagear does not use as given: on stderr
+        app = get_app(ctx, read_only=True)
+        found = svc.stored(app.config.database_url, lambda: app.engine)
+    rows = [dict(d, value=found.values.value(d["key"])) for d in svc.describe()]
+    for problem in found.warnings:  # stored values imagear does not use as given: on stderr
         warn(visible(problem))
     if as_json:
         print_json({r["key"]: _redacted(r["value"]) for r in rows})
@@ -70,7 +69,9 @@ def get(
     from imagear import settings as svc
 
     with handle_errors(as_json):
-        value = svc.get(get_app(ctx, read_only=True).engine, key)
+        svc.spec(key)  # an unknown key is said before any database is opened
+        app = get_app(ctx, read_only=True)
+        value = svc.stored(app.config.database_url, lambda: app.engine).values.value(key)
     if as_json:
         print_json({key: _redacted(value)})
     else:

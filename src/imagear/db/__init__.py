@@ -2,6 +2,8 @@
 
 ::
 
+    constants   the schema version, SQLite's busy timeout, AtoM's marker tables (light)
+    direct      reads through the standard library's sqlite3, no SQLAlchemy (light)
     schema      the tables (AtoM/Heratio names) and Core handles on them
     engine      URL normalisation, drivers (SQLite, PostgreSQL, MySQL/MariaDB), SQLite pragmas
     flavour     imagear's own database or an AtoM/Heratio one, decided on first use
@@ -17,25 +19,68 @@
 Services (:mod:`imagear.records`, :mod:`imagear.clips`, :mod:`imagear.settings`,
 :mod:`imagear.batch`) call these modules with an :class:`sqlalchemy.Engine`; database errors come
 back as :class:`imagear.errors.StorageError` (:mod:`imagear.db.diagnose`).
+
+Importing this package loads nothing: the names below are imported from their modules when
+first used, so that :mod:`imagear.db.direct` (a command that only reads the settings) never
+pays SQLAlchemy's import.
 """
 
 from __future__ import annotations
 
-from imagear.db.engine import make_engine, normalize_url
-from imagear.db.migrations import MIGRATIONS, SCHEMA_VERSION, current_version, init_db, upgrade
-from imagear.db.schema import (
-    CLIPS,
-    FILES,
-    JOB,
-    RECORDS,
-    SCHEMA_TABLE,
-    SETTINGS,
-    USAGE_EXTERNAL,
-    USAGE_MASTER,
-    USAGE_REFERENCE,
-    USAGE_THUMBNAIL,
-    utcnow,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from imagear.db.constants import SCHEMA_VERSION
+    from imagear.db.engine import make_engine, normalize_url
+    from imagear.db.migrations import MIGRATIONS, current_version, init_db, upgrade
+    from imagear.db.schema import (
+        CLIPS,
+        FILES,
+        JOB,
+        RECORDS,
+        SCHEMA_TABLE,
+        SETTINGS,
+        USAGE_EXTERNAL,
+        USAGE_MASTER,
+        USAGE_REFERENCE,
+        USAGE_THUMBNAIL,
+        utcnow,
+    )
+
+_HOMES = {
+    "SCHEMA_VERSION": "constants",
+    "make_engine": "engine",
+    "normalize_url": "engine",
+    "MIGRATIONS": "migrations",
+    "current_version": "migrations",
+    "init_db": "migrations",
+    "upgrade": "migrations",
+    **dict.fromkeys(
+        (
+            "CLIPS",
+            "FILES",
+            "JOB",
+            "RECORDS",
+            "SCHEMA_TABLE",
+            "SETTINGS",
+            "USAGE_EXTERNAL",
+            "USAGE_MASTER",
+            "USAGE_REFERENCE",
+            "USAGE_THUMBNAIL",
+            "utcnow",
+        ),
+        "schema",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = [
     "MIGRATIONS",

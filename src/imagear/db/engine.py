@@ -15,12 +15,10 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from imagear.db.constants import SQLITE_BUSY_SECS
 from imagear.db.fold import fold
 from imagear.errors import ConfigError
 from imagear.urls import redact_url
-
-SQLITE_BUSY_SECS = 30.0
-"""How long a SQLite writer waits for another process's write lock before giving up."""
 
 SQLITE, POSTGRES, MYSQL = "sqlite", "postgresql", "mysql"
 

@@ -31,9 +31,9 @@ from sqlalchemy import types as sa_types
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import diagnose
+from imagear.db.constants import ATOM_MARKERS
 from imagear.db.engine import family
 from imagear.db.schema import (
-    ATOM_MARKERS,
     ATOM_RECORDS,
     ATOM_TITLES,
     CLIP_COLUMNS,

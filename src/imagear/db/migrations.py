@@ -33,6 +33,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from imagear.db import diagnose, flavour, locks
 from imagear.db.accounts import SESSION, USER
 from imagear.db.auditlog import AUDIT
+from imagear.db.constants import SCHEMA_VERSION
 from imagear.db.engine import family, make_engine
 from imagear.db.review import REVIEW, add_clip_columns
 from imagear.db.schema import (
@@ -50,8 +51,6 @@ from imagear.db.schema import (
 from imagear.db.trash import TRASH
 from imagear.errors import StorageError
 from imagear.urls import redact_url
-
-SCHEMA_VERSION = 7
 
 
 def _create(*tables: Table) -> Callable[[Connection], None]:

@@ -238,7 +238,6 @@ ATOM_EVENT_I18N = Table(
     Column("culture", String(16), primary_key=True),
     Column("date", String(1024)),
 )
-ATOM_MARKERS = ("object", "information_object_i18n")  # both present: an AtoM database
 
 
 # -- Heratio's tables in Heratio's shape (database/install.sql; REFERENCE.md section 2) --------

@@ -2,25 +2,64 @@
 ``imagear.models``), and the merge rule of one generation's parameters.
 
 Importing this package is cheap: it never imports torch, diffusers, av or the server stack;
-engines are imported by :meth:`ModelDescriptor.create_engine` when one is needed. Options are
+engines are imported by :meth:`ModelDescriptor.create_engine` when one is needed. The names
+below are imported from their modules when first used, so that :mod:`imagear.models.names`
+(the built-ins' names, for validating ``ar_model``) does not load pydantic. Options are
 known by their option names; how a front end takes them is its :class:`Wording`.
 """
 
-from imagear.models.base import COMMON_PARAMETERS, BaseOptions, ModelDescriptor, OptionProblem
-from imagear.models.registry import (
-    BUILTINS,
-    ENTRY_POINT_GROUP,
-    PluginWarning,
-    get_model,
-    list_models,
-    register,
-    reset_plugin_cache,
-    reset_registry,
-    unregister,
-)
-from imagear.models.resolve import Resolved, resolve_generation
-from imagear.models.seed import MAX_RANDOM_SEED, random_seed
-from imagear.models.wording import OPTION_NAMES, GivenAs, OptionNames, Wording
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from imagear.models.base import COMMON_PARAMETERS, BaseOptions, ModelDescriptor, OptionProblem
+    from imagear.models.registry import (
+        BUILTINS,
+        ENTRY_POINT_GROUP,
+        PluginWarning,
+        get_model,
+        list_models,
+        register,
+        reset_plugin_cache,
+        reset_registry,
+        unregister,
+    )
+    from imagear.models.resolve import Resolved, resolve_generation
+    from imagear.models.seed import MAX_RANDOM_SEED, random_seed
+    from imagear.models.wording import OPTION_NAMES, GivenAs, OptionNames, Wording
+
+_HOMES = {
+    **dict.fromkeys(
+        ("COMMON_PARAMETERS", "BaseOptions", "ModelDescriptor", "OptionProblem"), "base"
+    ),
+    **dict.fromkeys(
+        (
+            "BUILTINS",
+            "ENTRY_POINT_GROUP",
+            "PluginWarning",
+            "get_model",
+            "list_models",
+            "register",
+            "reset_plugin_cache",
+            "reset_registry",
+            "unregister",
+        ),
+        "registry",
+    ),
+    **dict.fromkeys(("Resolved", "resolve_generation"), "resolve"),
+    **dict.fromkeys(("MAX_RANDOM_SEED", "random_seed"), "seed"),
+    **dict.fromkeys(("OPTION_NAMES", "GivenAs", "OptionNames", "Wording"), "wording"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = [
     "BUILTINS",
