@@ -27,13 +27,24 @@ pays SQLAlchemy's import.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from imagear.lazy import lazy_names
 
 if TYPE_CHECKING:
-    from imagear.db.constants import SCHEMA_VERSION
-    from imagear.db.engine import make_engine, normalize_url
-    from imagear.db.migrations import MIGRATIONS, current_version, init_db, upgrade
+    from imagear.db.constants import (
+        SCHEMA_VERSION,
+    )
+    from imagear.db.engine import (
+        make_engine,
+        normalize_url,
+    )
+    from imagear.db.migrations import (
+        MIGRATIONS,
+        current_version,
+        init_db,
+        upgrade,
+    )
     from imagear.db.schema import (
         CLIPS,
         FILES,
@@ -48,53 +59,38 @@ if TYPE_CHECKING:
         utcnow,
     )
 
-_HOMES = {
-    "SCHEMA_VERSION": "constants",
-    "make_engine": "engine",
-    "normalize_url": "engine",
-    "MIGRATIONS": "migrations",
-    "current_version": "migrations",
-    "init_db": "migrations",
-    "upgrade": "migrations",
-    **dict.fromkeys(
-        (
-            "CLIPS",
-            "FILES",
-            "JOB",
-            "RECORDS",
-            "SCHEMA_TABLE",
-            "SETTINGS",
-            "USAGE_EXTERNAL",
-            "USAGE_MASTER",
-            "USAGE_REFERENCE",
-            "USAGE_THUMBNAIL",
-            "utcnow",
-        ),
-        "schema",
+_HOMES: dict[str, tuple[str, ...]] = {
+    "constants": ("SCHEMA_VERSION",),
+    "engine": ("make_engine", "normalize_url"),
+    "migrations": ("MIGRATIONS", "current_version", "init_db", "upgrade"),
+    "schema": (
+        "CLIPS",
+        "FILES",
+        "JOB",
+        "RECORDS",
+        "SCHEMA_TABLE",
+        "SETTINGS",
+        "USAGE_EXTERNAL",
+        "USAGE_MASTER",
+        "USAGE_REFERENCE",
+        "USAGE_THUMBNAIL",
+        "utcnow",
     ),
 }
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
-
-
+__getattr__ = lazy_names(__name__, _HOMES)
 __all__ = [
+    "CLIPS",
+    "FILES",
+    "JOB",
     "MIGRATIONS",
+    "RECORDS",
+    "SCHEMA_TABLE",
     "SCHEMA_VERSION",
+    "SETTINGS",
     "USAGE_EXTERNAL",
     "USAGE_MASTER",
     "USAGE_REFERENCE",
     "USAGE_THUMBNAIL",
-    "CLIPS",
-    "FILES",
-    "JOB",
-    "RECORDS",
-    "SCHEMA_TABLE",
-    "SETTINGS",
     "current_version",
     "init_db",
     "make_engine",

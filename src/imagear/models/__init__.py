@@ -10,11 +10,17 @@ known by their option names; how a front end takes them is its :class:`Wording`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from imagear.lazy import lazy_names
 
 if TYPE_CHECKING:
-    from imagear.models.base import COMMON_PARAMETERS, BaseOptions, ModelDescriptor, OptionProblem
+    from imagear.models.base import (
+        COMMON_PARAMETERS,
+        BaseOptions,
+        ModelDescriptor,
+        OptionProblem,
+    )
     from imagear.models.registry import (
         BUILTINS,
         ENTRY_POINT_GROUP,
@@ -26,41 +32,39 @@ if TYPE_CHECKING:
         reset_registry,
         unregister,
     )
-    from imagear.models.resolve import Resolved, resolve_generation
-    from imagear.models.seed import MAX_RANDOM_SEED, random_seed
-    from imagear.models.wording import OPTION_NAMES, GivenAs, OptionNames, Wording
+    from imagear.models.resolve import (
+        Resolved,
+        resolve_generation,
+    )
+    from imagear.models.seed import (
+        MAX_RANDOM_SEED,
+        random_seed,
+    )
+    from imagear.models.wording import (
+        OPTION_NAMES,
+        GivenAs,
+        OptionNames,
+        Wording,
+    )
 
-_HOMES = {
-    **dict.fromkeys(
-        ("COMMON_PARAMETERS", "BaseOptions", "ModelDescriptor", "OptionProblem"), "base"
+_HOMES: dict[str, tuple[str, ...]] = {
+    "base": ("COMMON_PARAMETERS", "BaseOptions", "ModelDescriptor", "OptionProblem"),
+    "registry": (
+        "BUILTINS",
+        "ENTRY_POINT_GROUP",
+        "PluginWarning",
+        "get_model",
+        "list_models",
+        "register",
+        "reset_plugin_cache",
+        "reset_registry",
+        "unregister",
     ),
-    **dict.fromkeys(
-        (
-            "BUILTINS",
-            "ENTRY_POINT_GROUP",
-            "PluginWarning",
-            "get_model",
-            "list_models",
-            "register",
-            "reset_plugin_cache",
-            "reset_registry",
-            "unregister",
-        ),
-        "registry",
-    ),
-    **dict.fromkeys(("Resolved", "resolve_generation"), "resolve"),
-    **dict.fromkeys(("MAX_RANDOM_SEED", "random_seed"), "seed"),
-    **dict.fromkeys(("OPTION_NAMES", "GivenAs", "OptionNames", "Wording"), "wording"),
+    "resolve": ("Resolved", "resolve_generation"),
+    "seed": ("MAX_RANDOM_SEED", "random_seed"),
+    "wording": ("OPTION_NAMES", "GivenAs", "OptionNames", "Wording"),
 }
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
-
-
+__getattr__ = lazy_names(__name__, _HOMES)
 __all__ = [
     "BUILTINS",
     "COMMON_PARAMETERS",
