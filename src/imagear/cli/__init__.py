@@ -23,7 +23,7 @@ from imagear.cli import gen_options as gen
 from imagear.cli import iiif as iiif_cli
 from imagear.cli import models as models_cli
 from imagear.cli import users as users_cli
-from imagear.cli._common import DEBUG_ENV, GuardedGroup
+from imagear.cli._common import DEBUG_ENV, GuardedGroup, run_as_program
 from imagear.cli.audit_cmd import audit as audit_command
 from imagear.cli.check import check as check_command
 from imagear.cli.demo import demo as demo_command
@@ -137,4 +137,4 @@ app.command("audit", short_help="Who did what in the web console, and when.")(au
 
 
 def main() -> None:
-    app()
+    run_as_program(app)

@@ -27,6 +27,7 @@ from imagear.cli._common import (
     console,
     err_console,
     error_lines,
+    freeze_loaded,
     get_app,
     handle_errors,
     is_tty,
@@ -385,6 +386,7 @@ def batch(
         fancy, shown = False, Console(file=StringIO())
     reporter = Reporter(fancy, shown, max_attempts, json_log)
     runner.events = reporter
+    freeze_loaded()  # the run's garbage collections skip the modules loaded by now
     try:
         with _errors(as_json, not fancy), stop_signals(runner, reporter.notice):
             summary = runner.run()
