@@ -193,12 +193,14 @@ def render_frames(
     I420 arrays of ``height * 3 / 2`` rows of ``width`` (Y, then U, then V; BT.601 limited
     range, what :func:`imagear.media.write_mp4` takes without a conversion), rendered directly
     from Y/U/V working planes, which halves the resampling work; width and height must be even.
-    Only the working copy of the source is kept in memory.
+    Only the working copy of the source is kept in memory: this generator lets go of ``image``
+    once it has it (freed then when the caller holds no other reference).
     """
     if image.mode != "RGB":
         image = image.convert("RGB")
     rects = camera_path(image.size, (width, height), num_frames, motion, zoom, loop)
     work, views = _working_image(image, rects, width)
+    del image
     bilinear = Image.Resampling.BILINEAR
     if pixel_format == "rgb24":
         for box in views:
@@ -376,6 +378,7 @@ class KenBurnsEngine:
                 pixel_format="yuv420p",
             )
         )
+        del image  # the render thread lets go of it once it has its working copy
         scanner = FrameScanner(fps)  # the quality gate's measurements, poster and preview
         try:
             written = write_mp4(

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from imagear.media import Mp4Info
+    from imagear.media.scan import Reference
     from imagear.metrics import Metrics
     from imagear.provenance.identity import Identity
     from imagear.provenance.manifest import MasterFacts
@@ -57,15 +58,34 @@ MAX_RETRY_AFTER = 3600
 
 @dataclass
 class Job:
-    """One generation: what to run, on what, and where the clip goes."""
+    """One generation: what to run, on what, and where the clip goes.
+
+    The image is either given (``image``) or decoded by the worker when the job's turn comes
+    (``load``: the server's uploads, so a queued job holds its file on disk, not its pixels).
+    """
 
     descriptor: ModelDescriptor
     options: BaseOptions  # the descriptor's validated Options (seed already drawn)
-    image: Image.Image
+    image: Image.Image | None
     out_path: Path
     master: MasterFacts | None = None  # the upload, for the clip's Content Credentials
     future: Future[tuple[GenerationResult, Mp4Info]] = field(default_factory=Future)
     enqueued: float = field(default_factory=time.monotonic)
+    load: Callable[[], Image.Image] | None = None
+
+    def decode(self) -> None:
+        """Decode the image now, if it was left to the worker (InvalidImage, ImageTooLarge...
+        as the request would have had them before it was queued)."""
+        if self.image is None and self.load is not None:
+            self.image, self.load = self.load(), None
+
+    def take_image(self) -> Image.Image:
+        """The image, no longer held by the job: the engine that takes it may let it go once it
+        has its own working copy."""
+        image, self.image = self.image, None
+        if image is None:
+            raise RuntimeError("the job's image was taken already or never decoded")
+        return image
 
 
 class QueueFull(ServerBusy):
@@ -241,6 +261,12 @@ class Worker:
             self._current = job
             started = time.perf_counter()
             try:
+                job.decode()  # its turn: the upload is decoded now (one image at a time)
+            except BaseException as exc:  # refused as before queueing: not a generation
+                job.future.set_exception(exc)
+                self._current = None
+                continue
+            try:
                 done = self._generate(job)
                 self._count(job, None, time.perf_counter() - started)
                 job.future.set_result(done)
@@ -250,7 +276,7 @@ class Worker:
             finally:
                 self._recent.append(time.perf_counter() - started)
                 self._current = None
-                job.image = None  # type: ignore[assignment]  # free the pixels now
+                job.image = None  # free the pixels now
 
     def _count(self, job: Job, exc: BaseException | None, secs: float) -> None:
         if self.metrics is not None:
@@ -263,9 +289,11 @@ class Worker:
         from imagear.media import probe_mp4
 
         name = job.descriptor.name
+        reference = self._reference(job)  # the gate's view of the image, before the engine has it
         try:
             engine = self._engine(job.descriptor)
-            result = engine.generate(job.image, job.options, job.out_path)
+            # handed over, not kept here: freed as soon as the engine lets go of it
+            result = engine.generate(job.take_image(), job.options, job.out_path)
         except OutOfGpuMemory:
             self._drop_others(keep=name)
             free_accelerator_memory()
@@ -281,7 +309,7 @@ class Worker:
         # Never hand back a clip that does not play, or that the quality gate refuses: both
         # are cheap next to generating.
         info = probe_mp4(job.out_path)
-        self._check(job, result.scan)
+        self._check(job, reference, result.scan)
         if self.c2pa is not None:
             from imagear.server.signing import sign_served
 
@@ -289,19 +317,28 @@ class Worker:
             info = probe_mp4(job.out_path)  # the size sent is the signed clip's
         return result, info
 
-    def _check(self, job: Job, scan: object = None) -> None:
+    def _reference(self, job: Job) -> Reference | None:
+        """What the quality gate compares the clip's first frame with (None: no gate, or a
+        model that takes no image)."""
+        if not self.quality.enabled or not job.descriptor.takes_image or job.image is None:
+            return None
+        from imagear.media.scan import reference_of
+
+        return reference_of(job.image)
+
+    def _check(self, job: Job, reference: Reference | None, scan: object = None) -> None:
         """The quality gate (imagear.quality) on the clip just made: QualityRejected (a 500
         ``{"type": "QualityRejected"}``), so a client that only checks the size never gets a
-        black, frozen or unrelated clip. ``scan``: the frames as an in-process engine measured
-        them while encoding (judged without decoding the clip)."""
+        black, frozen or unrelated clip. ``reference``: the image's (:meth:`_reference`);
+        ``scan``: the frames as an in-process engine measured them while encoding (judged
+        without decoding the clip)."""
         if not self.quality.enabled:
             return
         from imagear import quality
-        from imagear.media.scan import ClipScan, reference_of
+        from imagear.media.scan import ClipScan
 
         desc = job.descriptor
         expected = quality.Expected.from_options(job.options)
-        reference = reference_of(job.image) if desc.takes_image else None
         if isinstance(scan, ClipScan):  # the engine measured its frames as it encoded them
             verdict = quality.judge(
                 scan,
