@@ -5,8 +5,9 @@ go of it once it has its own working copy. Peak figures are in bench/bench_serve
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,131 @@ def test_a_job_whose_image_fails_to_decode_is_refused_without_a_generation(
     finally:
         worker.stop()
     assert not (tmp_path / "clip.mp4").exists()
+
+
+def test_the_next_job_is_decoded_while_the_current_one_generates_one_ahead_at_most(
+    tmp_path: Path,
+) -> None:
+    """Decoding is not left on the worker's critical path: the job behind the running one is
+    decoded in the decode thread while that one generates; the one behind it waits, undecoded,
+    until its predecessor's turn (never more than one image decoded ahead)."""
+    from imagear.engines.kenburns import KenBurnsEngine
+    from imagear.models import ModelDescriptor
+    from imagear.quality import Thresholds
+
+    events: list[tuple[str, int, str]] = []
+    lock = threading.Lock()
+    second_ready = threading.Event()
+    overlapped: list[bool] = []
+
+    def note(what: str, k: int) -> None:
+        with lock:
+            events.append((what, k, threading.current_thread().name))
+
+    def loader(k: int) -> Callable[[], Image.Image]:
+        def load() -> Image.Image:
+            note("load", k)
+            image = _picture()
+            if k == 2:
+                second_ready.set()
+            return image
+
+        return load
+
+    class Engine:
+        name = "test-ahead"
+
+        def generate(self, image: Image.Image, options: Any, out_path: Path) -> Any:
+            note("generate", options.seed)
+            if options.seed == 1:  # job 2 is decoded meanwhile, in the decode thread
+                overlapped.append(second_ready.wait(20))
+            result = KenBurnsEngine().generate(image, options, out_path)
+            note("done", options.seed)
+            return result
+
+        def loaded(self) -> bool:
+            return True
+
+        def close(self) -> None:
+            pass
+
+    class Desc(ModelDescriptor):
+        name, family, requires_gpu, hf_repo = "test-ahead", "test", False, None
+
+        def create_engine(self, config: EngineConfig) -> Any:
+            return Engine()
+
+    options = get_model("kenburns").Options
+    worker = Worker(EngineConfig(), queue_size=3, quality=Thresholds(enabled=False))
+    futures = [
+        worker.submit(
+            Job(
+                Desc(),
+                options(width=160, height=96, num_frames=6, fps=6, seed=k),
+                None,
+                tmp_path / f"clip-{k}.mp4",
+                load=loader(k),
+            )
+        )
+        for k in (1, 2, 3)
+    ]
+    worker.start()
+    try:
+        for future in futures:
+            future.result(timeout=60)
+    finally:
+        worker.stop()
+    assert overlapped == [True]
+    threads = {k: name for what, k, name in events if what == "load"}
+    assert threads[1] == "imagear-worker"
+    assert threads[2].startswith("imagear-decode") and threads[3].startswith("imagear-decode")
+    order = [(what, k) for what, k, _ in events]
+    assert order.index(("load", 3)) > order.index(("done", 1))  # not while job 1 generated
+
+
+def test_stopping_refuses_the_job_taken_ahead_too(tmp_path: Path) -> None:
+    """stop() lets the running job finish and refuses every waiting one, including the one the
+    worker had already taken (and decoded) ahead of its turn."""
+    from imagear.engines.kenburns import KenBurnsEngine
+    from imagear.errors import ServerBusy
+    from imagear.models import ModelDescriptor
+    from imagear.quality import Thresholds
+
+    started, gate = threading.Event(), threading.Event()
+
+    class Engine:
+        name = "test-stop"
+
+        def generate(self, image: Image.Image, options: Any, out_path: Path) -> Any:
+            started.set()
+            gate.wait(20)
+            return KenBurnsEngine().generate(image, options, out_path)
+
+        def loaded(self) -> bool:
+            return True
+
+        def close(self) -> None:
+            pass
+
+    class Desc(ModelDescriptor):
+        name, family, requires_gpu, hf_repo = "test-stop", "test", False, None
+
+        def create_engine(self, config: EngineConfig) -> Any:
+            return Engine()
+
+    options = get_model("kenburns").Options(width=160, height=96, num_frames=6, fps=6, seed=1)
+    worker = Worker(EngineConfig(), queue_size=3, quality=Thresholds(enabled=False))
+    jobs = [Job(Desc(), options, None, tmp_path / f"c{k}.mp4", load=_picture) for k in range(3)]
+    futures = [worker.submit(job) for job in jobs]
+    worker.start()
+    assert started.wait(20)
+    threading.Timer(0.3, gate.set).start()
+    worker.stop()
+    assert futures[0].result(timeout=1)[1].frames == 6
+    for future in futures[1:]:
+        with pytest.raises(ServerBusy, match="shutting down"):
+            future.result(timeout=1)
+    assert all(job.image is None for job in jobs)
 
 
 def _chain(first: Any, rest: Iterable[Any]) -> Iterable[Any]:
