@@ -356,3 +356,24 @@ def test_the_working_planes_are_made_in_chunks_with_the_whole_images_values(
         assert np.array_equal(
             np.asarray(got), np.asarray(expected.resize(half, Image.Resampling.BOX))
         )
+
+
+def test_the_encoder_keeps_no_lookahead_buffer_for_the_same_bytes(
+    tmp_path: Path, picture: Image.Image
+) -> None:
+    """The engine turns x264's threaded lookahead buffer off (memory, docs/performance.md):
+    the options reach libx264 (bframes=0 changes the stream) and the clip is byte for byte the
+    one x264's default sync lookahead makes."""
+    from imagear.engines.kenburns import X264_PARAMS
+
+    assert "sync-lookahead=0" in X264_PARAMS
+    options = SimpleNamespace(num_frames=30, fps=10, width=W, height=H, seed=1)
+    clips = {}
+    for params in (X264_PARAMS, "", "bframes=0"):
+        engine = KenBurnsEngine()
+        engine.x264_params = params
+        out = tmp_path / f"clip-{len(clips)}.mp4"
+        engine.generate(picture, options, out)
+        clips[params] = out.read_bytes()
+    assert clips[X264_PARAMS] == clips[""]
+    assert clips["bframes=0"] != clips[""]

@@ -517,6 +517,46 @@ def test_full_queue_is_503_with_retry_after(tmp_path: Path) -> None:
         assert wait_until_empty(srv.tmp_dir) == []
 
 
+def test_a_waiting_request_holds_its_upload_and_is_decoded_in_its_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A queued request keeps its upload on disk, not its decoded pixels: the worker decodes it
+    when its generation starts (one image at a time), and the upload is removed afterwards."""
+    from imagear import media
+
+    decoded: list[str] = []
+    real = media.prepare_image
+
+    def prepare_image(*args: Any, **kw: Any) -> Any:
+        decoded.append(threading.current_thread().name)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(media, "prepare_image", prepare_image)
+    SLOW_STARTED.clear()
+    SLOW_GATE.clear()
+    with running_server(tmp_path / "tmp", queue_size=2) as srv, ThreadPoolExecutor(2) as pool:
+        fields = {"model": "test-slow", **SMALL}
+        running = pool.submit(post, srv.url, fields)
+        assert SLOW_STARTED.wait(10)
+        waiting = pool.submit(post, srv.url, fields)
+        deadline = time.monotonic() + 10
+        while srv.state.worker.queue_length < 1 or len(uploads(srv.tmp_dir)) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(0.2)  # had the request decoded its image, it would have by now
+        assert decoded == ["imagear-worker"]  # only the running job's image
+        assert srv.state.decode_budget.in_use == 0
+        SLOW_GATE.set()
+        assert running.result().status_code == 200
+        assert waiting.result().status_code == 200
+        assert decoded == ["imagear-worker", "imagear-worker"]
+        assert wait_until_empty(srv.tmp_dir) == []
+
+
+def uploads(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.name.startswith("upload-")]
+
+
 def test_a_waiting_job_whose_client_hangs_up_is_skipped(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -677,8 +717,8 @@ def test_serve_command_refuses_unknown_model_and_missing_extra(
 
 @pytest.mark.parametrize("zoom", [1.05, 1.3, 1.7, 2.0])
 def test_a_ken_burns_upload_is_kept_at_what_its_own_camera_needs(zoom: float) -> None:
-    """A queued request holds its prepared image: for Ken Burns it is shrunk to what the
-    request's own final zoom needs (the engine's working margin at the tightest view), not to
+    """A request's image is decoded (in its turn) to what it needs: for Ken Burns it is shrunk
+    to what the request's own final zoom needs (the engine's working margin at the tightest view), not to
     the largest zoom any request may ask (a 3000x2000 master for 1280x720 at zoom 1.3: 1833 x
     1223 instead of 2562 x 1708); other models keep the widest reach."""
     from imagear.engines.kenburns import WORK_MARGIN

@@ -125,8 +125,8 @@ def serve(
     decode_budget_mb: Annotated[
         float,
         typer.Option(
-            help="Memory for decoded pixels, in MB, shared by the requests being prepared; "
-            "when spent, 503 + Retry-After.",
+            help="Memory for one image's decoded pixels, in MB; an image that needs more gets "
+            "413. Queued requests hold only their upload: each is decoded when its turn comes.",
             min=1,
             max=1024 * 1024,
         ),

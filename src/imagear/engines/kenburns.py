@@ -61,6 +61,11 @@ sample, 1280x720, 125 frames: SSIM against a 4x supersampled render of each clip
 0.968 vs 0.966 (no zoompan jitter to pay bits for), in fewer bytes (about 1.1 MB vs 1.16 MB), at a
 third of the recipe's CPU (bench/bench_kenburns.py). At CRF 18 this preset gave SSIM 0.983 for
 3.9 MB; ultrafast (no deblocking, no CABAC) falls below medium's quality."""
+X264_PARAMS = "sync-lookahead=0"
+"""libx264 options on top of the preset. No threaded lookahead buffer: at this preset (no
+rc-lookahead, no macroblock tree) x264's lookahead thread only held frames ahead of the encoder
+threads, about 12 MB at 1280x720 for the same bytes (bit-identical clips) at the same speed
+(docs/performance.md, "Server memory")."""
 EASE_STRENGTH = 0.5
 """How much the one-way motions ease in and out: speed goes from ``1 - s`` at the ends to
 ``1 + s`` in the middle, so the camera never stands still (no repeated frames)."""
@@ -193,12 +198,14 @@ def render_frames(
     I420 arrays of ``height * 3 / 2`` rows of ``width`` (Y, then U, then V; BT.601 limited
     range, what :func:`imagear.media.write_mp4` takes without a conversion), rendered directly
     from Y/U/V working planes, which halves the resampling work; width and height must be even.
-    Only the working copy of the source is kept in memory.
+    Only the working copy of the source is kept in memory: this generator lets go of ``image``
+    once it has it (freed then when the caller holds no other reference).
     """
     if image.mode != "RGB":
         image = image.convert("RGB")
     rects = camera_path(image.size, (width, height), num_frames, motion, zoom, loop)
     work, views = _working_image(image, rects, width)
+    del image
     bilinear = Image.Resampling.BILINEAR
     if pixel_format == "rgb24":
         for box in views:
@@ -332,6 +339,7 @@ class KenBurnsEngine:
     name = "kenburns"
     crf: int = CRF
     preset: str = PRESET
+    x264_params: str = X264_PARAMS
 
     def __init__(self, descriptor: object = None, config: EngineConfig | None = None) -> None:
         self.descriptor = descriptor
@@ -376,6 +384,7 @@ class KenBurnsEngine:
                 pixel_format="yuv420p",
             )
         )
+        del image  # the render thread lets go of it once it has its working copy
         scanner = FrameScanner(fps)  # the quality gate's measurements, poster and preview
         try:
             written = write_mp4(
@@ -387,6 +396,7 @@ class KenBurnsEngine:
                 crf=self.crf,
                 preset=self.preset,
                 tap=scanner.add,
+                x264_params=self.x264_params,
             )
         except ImagearError:
             raise

@@ -59,6 +59,7 @@ def write_mp4(
     preset: str = "medium",
     threads: int = 0,
     tap: Callable[[np.ndarray | Image.Image], None] | None = None,
+    x264_params: str = "",
 ) -> int:
     """Encode frames to an H.264 (libx264, yuv420p, ``+faststart``) MP4; return the count.
 
@@ -70,6 +71,7 @@ def write_mp4(
     ``fps`` may be fractional (12.5). ``threads``: 0 lets x264 pick (frame threads), 1 encodes
     in this thread (small clips). ``tap`` is handed each frame before it is encoded (an
     engine's :class:`~imagear.media.scan.FrameScanner`: the quality gate without a decode).
+    ``x264_params``: libx264's own ``key=value:key=value`` options on top of the preset.
     """
     out_path = Path(out_path)
     if width <= 0 or height <= 0 or width % 2 or height % 2:
@@ -79,7 +81,7 @@ def write_mp4(
         )
     if fps <= 0:
         raise MediaError(f"Cannot encode an MP4 at {fps} fps: the frame rate must be positive.")
-    writer = _Mp4Writer(out_path, fps, width, height, crf, preset, threads)
+    writer = _Mp4Writer(out_path, fps, width, height, crf, preset, threads, x264_params)
     count = 0
     try:
         for frame in frames:
@@ -108,6 +110,7 @@ class _Mp4Writer:
         crf: int,
         preset: str,
         threads: int = 0,
+        x264_params: str = "",
     ) -> None:
         import av
 
@@ -137,6 +140,8 @@ class _Mp4Writer:
             stream.codec_context.color_range = _AVCOL_RANGE_MPEG
             stream.codec_context.time_base = 1 / rate
             stream.options = {"crf": str(int(crf)), "preset": preset}
+            if x264_params:
+                stream.options = {**stream.options, "x264-params": x264_params}
             self._stream = stream
         except (av.FFmpegError, OSError, ValueError) as exc:
             self.abort()

@@ -41,8 +41,9 @@ class ServerSettings:
     # taken, so a slow or stalled client never holds a slot, only its own connection.
     upload_timeout: float | None = 120.0
     max_pixels: int | None = None  # None: imagear.media.MAX_IMAGE_PIXELS
-    # Memory for decoded pixels shared by the requests being prepared (imagear.server.budget):
-    # when it is spent, 503 + Retry-After; an image needing more than all of it, 413.
+    # Memory for decoded pixels (imagear.server.budget): an image needing more than all of it
+    # is refused with 413 before it is queued; a queued request holds only its upload on disk,
+    # decoded by the worker when its turn comes (one image at a time).
     decode_budget_bytes: int = 1024 * MB
     token: str = ""  # when set, every request needs Authorization: Bearer <token>
     # Uploads and clips in flight. None: a fresh temp folder, made when the server starts (in

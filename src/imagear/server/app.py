@@ -13,9 +13,10 @@ this server unchanged; ``GET /models`` lists the model descriptors. How a reques
 3. Only then is a slot of the worker's bounded queue taken (503 when none is left), so a slow,
    stalled or vanished client never holds one.
 4. In a thread: model lookup and availability (400), image sniffing and pixel limit (415/413),
-   parameters validated by the model registry (422), the image decoded and prepared.
-5. The single worker thread generates (507 out of GPU memory, 500 anything else); the MP4 is
-   streamed back with the X- headers and deleted afterwards.
+   parameters validated by the model registry (422), the decode priced from the header (413).
+5. The single worker thread decodes and prepares the image when the job's turn comes (a queued
+   request holds its upload on disk, not its pixels), then generates (507 out of GPU memory, 500
+   anything else); the MP4 is streamed back with the X- headers and deleted afterwards.
 
 This module holds the gate, the routes and :class:`ServerState`; the upload is read by
 :mod:`imagear.server.upload`, jobs run in :mod:`imagear.server.worker`, and what this host can run
@@ -52,7 +53,7 @@ from imagear.httperrors import http_error
 from imagear.metrics import Metrics, route_of
 from imagear.models import get_model, list_models, random_seed, resolve_generation
 from imagear.server import ServerSettings, probes
-from imagear.server.budget import DecodeBudget, decode
+from imagear.server.budget import DecodeBudget, deferred
 from imagear.server.openapi import ANIMATE_DOC, public_reason
 from imagear.server.tmpdir import TempFolder
 from imagear.server.upload import (
@@ -341,11 +342,11 @@ class ServerState:
         assert options.width is not None and options.height is not None  # resolved: set
         out_size = (int(options.width), int(options.height))
         box = working_box(size, out_size, options)
-        image = decode(self.decode_budget, upload.path, box, label)
+        load = deferred(self.decode_budget, upload.path, box, label)  # decoded in its turn
         notices = list(resolved.notices)
         if dropped:
             notices.append(f"{desc.name} ignores {', '.join(dropped)}")
-        return Job(desc, options, image, out_path, upload.master()), notices
+        return Job(desc, options, None, out_path, upload.master(), load=load), notices
 
 
 class _ClientGone(Exception):
@@ -484,10 +485,8 @@ def create_app(settings: ServerSettings | None = None) -> _Gate:
         out_path = state.tmp_dir / f"clip-{uuid.uuid4().hex}.mp4"
         cleanup.append(out_path)
         fields["model"] = upload.fields.get("model") or settings.default_model
-        try:
-            job, notices = await run_in_threadpool(state.prepare, upload, out_path)
-        finally:
-            upload.cleanup()  # decoded (or refused): the upload is no longer needed
+        # the upload stays on disk until the worker has decoded it (removed with the request)
+        job, notices = await run_in_threadpool(state.prepare, upload, out_path)
         fields.update(model=job.descriptor.name, frames=job.options.num_frames)
         result, info = await _wait(state.worker.submit(job), request)
         fields.update(frames=info.frames, fps=result.fps, gen=f"{result.generation_secs:.2f}s")

@@ -1,11 +1,14 @@
-"""The decode budget of `imagear serve`: memory for decoded pixels, shared by concurrent requests.
+"""The decode budget of `imagear serve`: memory for decoded pixels.
 
-Every request's decode is counted before it starts (:func:`imagear.media.decoded_bytes`, read from
-the header: the pixels decoded after any reduction while decoding, and the copies made from them)
-and given back when the prepared image is made. While the budget is spent a request is refused
-with 503 + Retry-After instead of decoding, so parallel uploads of huge images (three 196-megapixel
-PNGs of 571 KB each) cannot take the server's memory together; one image that needs more than the
-whole budget can never be decoded here and is refused with 413.
+Every request's decode is priced before it is queued (:func:`imagear.media.decoded_bytes`, read
+from the header: the pixels decoded after any reduction while decoding, and the copies made from
+them); an image that needs more than the whole budget can never be decoded here and is refused
+with 413 at once. The pixels themselves are decoded only when the request's generation starts
+(:func:`deferred`: the worker calls it), so a queued request holds its upload on disk, not its
+pixels; the decode is then counted until the prepared image is made. While the budget is spent
+(decodes sharing one budget from several threads) a decode is refused with 503 + Retry-After
+rather than run, so parallel decodes of huge images (three 196-megapixel PNGs of 571 KB each)
+cannot take the server's memory together.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +65,15 @@ class DecodeBudget:
         with self._lock:
             self._used = max(0, self._used - cost)
 
+    def check(self, cost: int, label: str = "The upload") -> None:
+        """Raise ImageTooLarge (413) when ``cost`` is over the whole budget: never decodable."""
+        if cost > self.total:
+            raise ImageTooLarge(
+                f"{label} needs about {cost / MB:,.0f} MB to decode; this server decodes at most "
+                f"{self.total / MB:,.0f} MB of pixels at once.",
+                advice="Send a smaller derivative of the image (e.g. the reference copy).",
+            )
+
     def retry_after(self) -> int:
         """Seconds until enough is likely given back: the mean time a decode held its share."""
         with self._lock:
@@ -72,12 +85,7 @@ class DecodeBudget:
     def hold(self, cost: int, label: str = "The upload") -> Iterator[None]:
         """Hold ``cost`` bytes for the block. Raises ImageTooLarge (413) when ``cost`` is over
         the whole budget, and QueueFull (503 + Retry-After) when it is spent for now."""
-        if cost > self.total:
-            raise ImageTooLarge(
-                f"{label} needs about {cost / MB:,.0f} MB to decode; this server decodes at most "
-                f"{self.total / MB:,.0f} MB of pixels at once.",
-                advice="Send a smaller derivative of the image (e.g. the reference copy).",
-            )
+        self.check(cost, label)
         if not self.take(cost):
             with self._lock:
                 free = self.total - self._used
@@ -96,17 +104,30 @@ class DecodeBudget:
                 self._recent.append(time.monotonic() - started)
 
 
-def decode(
+def deferred(
     budget: DecodeBudget, path: Path, box: tuple[int, int] | None, label: str
-) -> Image.Image:
-    """The upload at ``path`` prepared for a model (:func:`imagear.media.prepare_image`, reduced
-    while decoding where the format allows), its decode counted against ``budget``."""
-    from imagear.media import decoded_bytes, prepare_image
+) -> Callable[[], Image.Image]:
+    """Price the upload at ``path`` now (from its header: 413 when it could never fit
+    ``budget``) and return what decodes it later, when its generation starts: :func:`decode`.
+    Until then only the file on disk is held, not its pixels."""
+    from imagear.media import decoded_bytes
 
     try:
         cost = decoded_bytes(path, box)
     except InvalidImage as exc:
         raise relabel(exc, path, label) from exc
+    budget.check(cost, label)
+    return partial(decode, budget, path, box, label, cost)
+
+
+def decode(
+    budget: DecodeBudget, path: Path, box: tuple[int, int] | None, label: str, cost: int
+) -> Image.Image:
+    """The upload at ``path`` prepared for a model (:func:`imagear.media.prepare_image`, reduced
+    while decoding where the format allows), its ``cost`` (priced by :func:`deferred`) held
+    against ``budget`` while it decodes."""
+    from imagear.media import prepare_image
+
     with budget.hold(cost, label):
         try:
             return prepare_image(path, max_size=box)

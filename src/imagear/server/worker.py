@@ -7,6 +7,9 @@ every other engine holding accelerator memory is closed (models on the CPU, such
 stay), so models a server has served do not pile up on the GPU until it runs out of memory.
 The event loop only admits requests, submits jobs and awaits their futures; when every slot is
 taken the server answers 503 with a Retry-After estimated from recent generation times.
+A queued upload is decoded by the worker, not by its request: in its turn, or in the decode
+thread while the job before it generates (one image ahead at most), so waiting requests hold
+their files on disk rather than their pixels.
 
 What this host can run and what its GPU is are not here: see :mod:`imagear.engines.runtime`.
 """
@@ -20,7 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from imagear.media import Mp4Info
+    from imagear.media.scan import Reference
     from imagear.metrics import Metrics
     from imagear.provenance.identity import Identity
     from imagear.provenance.manifest import MasterFacts
@@ -57,15 +61,50 @@ MAX_RETRY_AFTER = 3600
 
 @dataclass
 class Job:
-    """One generation: what to run, on what, and where the clip goes."""
+    """One generation: what to run, on what, and where the clip goes.
+
+    The image is either given (``image``) or decoded by the worker when the job's turn comes
+    (``load``: the server's uploads, so a queued job holds its file on disk, not its pixels).
+    """
 
     descriptor: ModelDescriptor
     options: BaseOptions  # the descriptor's validated Options (seed already drawn)
-    image: Image.Image
+    image: Image.Image | None
     out_path: Path
     master: MasterFacts | None = None  # the upload, for the clip's Content Credentials
     future: Future[tuple[GenerationResult, Mp4Info]] = field(default_factory=Future)
     enqueued: float = field(default_factory=time.monotonic)
+    load: Callable[[], Image.Image] | None = None
+    decoding: Future[None] | None = None  # the decode started ahead of the job's turn
+
+    def decode(self) -> None:
+        """Decode the image now, if it was left to the worker, or wait for the decode started
+        ahead (InvalidImage, ImageTooLarge... as the request would have had them before it
+        was queued)."""
+        ahead, self.decoding = self.decoding, None
+        if ahead is not None:
+            ahead.result()
+        else:
+            self.decode_now()
+
+    def decode_now(self) -> None:
+        """Decode the image in this thread, if it was left to the worker and is not yet."""
+        if self.image is None and self.load is not None:
+            self.image, self.load = self.load(), None
+
+    def discard(self) -> None:
+        """Let go of the image (a job skipped: its client went away, or the server stops)."""
+        if self.decoding is not None:
+            self.decoding.cancel()  # not started yet; a running decode ends on its own
+        self.image = self.load = self.decoding = None
+
+    def take_image(self) -> Image.Image:
+        """The image, no longer held by the job: the engine that takes it may let it go once it
+        has its own working copy."""
+        image, self.image = self.image, None
+        if image is None:
+            raise RuntimeError("the job's image was taken already or never decoded")
+        return image
 
 
 class QueueFull(ServerBusy):
@@ -110,6 +149,11 @@ class Worker:
         self._recent: deque[float] = deque(maxlen=RECENT_JOBS)
         self._current: Job | None = None
         self._thread: threading.Thread | None = None
+        # the next job, taken from the queue while the current one generates, its image
+        # decoding in _decoder meanwhile: one image ahead at most (0 or 1 item)
+        self._ahead: list[Job | Callable[[], None] | None] = []
+        self._decoder = ThreadPoolExecutor(1, thread_name_prefix="imagear-decode")
+        self._stopping = False
         self.metrics: Metrics | None = None  # counts each finished job (set by the app)
 
     @classmethod
@@ -122,22 +166,26 @@ class Worker:
     def start(self) -> None:
         """Start the worker thread (once)."""
         if self._thread is None:
+            self._stopping = False
+            self._decoder = ThreadPoolExecutor(1, thread_name_prefix="imagear-decode")
             self._thread = threading.Thread(target=self._run, name="imagear-worker", daemon=True)
             self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Refuse the waiting jobs, let the running one finish, close every engine."""
+        self._stopping = True  # the job taken ahead is refused by the worker thread
         while True:
             try:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(job, Job) and job.future.set_running_or_notify_cancel():
-                job.future.set_exception(ServerBusy("The server is shutting down."))
+            if isinstance(job, Job):
+                _refuse(job)
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout)
             self._thread = None
+        self._decoder.shutdown(wait=False, cancel_futures=True)
         with self._engines_lock:
             engines = [engine for _, engine in self._engines.values()]
             self._engines.clear()
@@ -227,19 +275,49 @@ class Worker:
 
     # -- the worker thread -----------------------------------------------------------------------
 
+    def _next(self) -> Job | Callable[[], None] | None:
+        return self._ahead.pop() if self._ahead else self._queue.get()
+
+    def _look_ahead(self) -> None:
+        """Take the next job now, if one waits, and decode its image in the decode thread while
+        the current one generates: ready when its turn comes, one image ahead at most."""
+        if self._ahead:
+            return
+        try:
+            item = self._queue.get_nowait()
+        except queue.Empty:
+            return
+        self._ahead.append(item)
+        if isinstance(item, Job) and item.load is not None and not item.future.cancelled():
+            try:
+                item.decoding = self._decoder.submit(item.decode_now)
+            except RuntimeError:  # stopping: decoded in its turn, if it gets one
+                pass
+
     def _run(self) -> None:
         while True:
-            job = self._queue.get()
+            job = self._next()
             if job is None:
                 return
             if not isinstance(job, Job):  # a preload
                 job()
                 continue
+            if self._stopping:  # taken ahead before stop() emptied the queue: refused too
+                _refuse(job)
+                continue
             # A job whose client went away while it waited is cancelled: skip it.
             if not job.future.set_running_or_notify_cancel():
+                job.discard()
                 continue
             self._current = job
             started = time.perf_counter()
+            try:
+                job.decode()  # its turn: the upload is decoded now (or was, just ahead)
+            except BaseException as exc:  # refused as before queueing: not a generation
+                job.future.set_exception(exc)
+                self._current = None
+                continue
+            self._look_ahead()
             try:
                 done = self._generate(job)
                 self._count(job, None, time.perf_counter() - started)
@@ -250,7 +328,7 @@ class Worker:
             finally:
                 self._recent.append(time.perf_counter() - started)
                 self._current = None
-                job.image = None  # type: ignore[assignment]  # free the pixels now
+                job.image = None  # free the pixels now
 
     def _count(self, job: Job, exc: BaseException | None, secs: float) -> None:
         if self.metrics is not None:
@@ -263,9 +341,11 @@ class Worker:
         from imagear.media import probe_mp4
 
         name = job.descriptor.name
+        reference = self._reference(job)  # the gate's view of the image, before the engine has it
         try:
             engine = self._engine(job.descriptor)
-            result = engine.generate(job.image, job.options, job.out_path)
+            # handed over, not kept here: freed as soon as the engine lets go of it
+            result = engine.generate(job.take_image(), job.options, job.out_path)
         except OutOfGpuMemory:
             self._drop_others(keep=name)
             free_accelerator_memory()
@@ -281,7 +361,7 @@ class Worker:
         # Never hand back a clip that does not play, or that the quality gate refuses: both
         # are cheap next to generating.
         info = probe_mp4(job.out_path)
-        self._check(job, result.scan)
+        self._check(job, reference, result.scan)
         if self.c2pa is not None:
             from imagear.server.signing import sign_served
 
@@ -289,19 +369,28 @@ class Worker:
             info = probe_mp4(job.out_path)  # the size sent is the signed clip's
         return result, info
 
-    def _check(self, job: Job, scan: object = None) -> None:
+    def _reference(self, job: Job) -> Reference | None:
+        """What the quality gate compares the clip's first frame with (None: no gate, or a
+        model that takes no image)."""
+        if not self.quality.enabled or not job.descriptor.takes_image or job.image is None:
+            return None
+        from imagear.media.scan import reference_of
+
+        return reference_of(job.image)
+
+    def _check(self, job: Job, reference: Reference | None, scan: object = None) -> None:
         """The quality gate (imagear.quality) on the clip just made: QualityRejected (a 500
         ``{"type": "QualityRejected"}``), so a client that only checks the size never gets a
-        black, frozen or unrelated clip. ``scan``: the frames as an in-process engine measured
-        them while encoding (judged without decoding the clip)."""
+        black, frozen or unrelated clip. ``reference``: the image's (:meth:`_reference`);
+        ``scan``: the frames as an in-process engine measured them while encoding (judged
+        without decoding the clip)."""
         if not self.quality.enabled:
             return
         from imagear import quality
-        from imagear.media.scan import ClipScan, reference_of
+        from imagear.media.scan import ClipScan
 
         desc = job.descriptor
         expected = quality.Expected.from_options(job.options)
-        reference = reference_of(job.image) if desc.takes_image else None
         if isinstance(scan, ClipScan):  # the engine measured its frames as it encoded them
             verdict = quality.judge(
                 scan,
@@ -368,6 +457,12 @@ class Worker:
         for name in names:
             log.info("unloading model %s to free GPU memory", name)
             self._drop(name)
+
+
+def _refuse(job: Job) -> None:
+    job.discard()
+    if job.future.set_running_or_notify_cancel():
+        job.future.set_exception(ServerBusy("The server is shutting down."))
 
 
 def _loaded(engine: Engine) -> bool:
