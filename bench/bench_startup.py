@@ -34,6 +34,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from installed import as_installed  # noqa: E402
 
 MINIMAL_APP = """\
 import typer
@@ -89,9 +92,8 @@ def main() -> int:
     src = str(ROOT / "src")
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.pop("IMAGEAR_DEBUG", None)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory(prefix="imagear-bench-") as tmp:
-        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pyc")
+        env = as_installed(env, Path(tmp) / "pyc")
         # the database command's own SQLite database and config (made by the warm-up run)
         env["IMAGEAR_DATABASE_URL"] = f"sqlite:///{Path(tmp) / 'imagear.db'}"
         env["XDG_CONFIG_HOME"] = str(Path(tmp) / "xdg-config")

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,3 +138,33 @@ def test_a_command_inside_another_program_freezes_nothing() -> None:
     before = gc.get_freeze_count()
     freeze_loaded()  # what a batch run does once its modules are loaded
     assert gc.get_freeze_count() == before
+
+
+def test_an_in_process_clip_loads_no_http_client(
+    cli_env: dict[str, str], tmp_path: Path, make_image: Any
+) -> None:
+    """`imagear animate --model kenburns` in-process never loads httpx (with its own CLI's
+    click, Rich and Pygments: 60-75 ms) nor the server pool: only a remote route does."""
+    env = {**_env(tmp_path), **cli_env, "IMAGEAR_SERVER_URL": "in-process"}
+    image = make_image("a.jpg", size=(320, 240))
+    added = subprocess.run(
+        [sys.executable, "-m", "imagear", "records", "add", str(image), "--json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    oid = json.loads(added.stdout)["id"]
+    probe = (
+        "import atexit, json, sys\n"
+        "heavy = ('httpx', 'imagear.client', 'imagear.pool', 'pygments')\n"
+        "atexit.register(lambda: sys.stderr.write('\\n' + json.dumps("
+        "sorted(m for m in heavy if m in sys.modules))))\n"
+        "from imagear.cli import main\n"
+        "sys.argv = ['imagear', 'animate', '--object-id', sys.argv[1], '--model', 'kenburns',"
+        " '--frames', '8', '--fps', '8', '--width', '96', '--height', '64']\n"
+        "main()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(oid)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == []

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 from imagear import auditlog, clips
 from imagear import settings as settings_svc
 from imagear.app import App
-from imagear.client import Health
 from imagear.domain import JSONObject, json_object
 from imagear.errors import QualityRejected
 from imagear.generation import stages
@@ -34,6 +33,7 @@ from imagear.generation.router import ClientOptions, Router
 from imagear.generation.values import AnimateOutcome, AnimateRequest
 from imagear.generators import default_model_problem
 from imagear.models import Wording, get_model, random_seed
+from imagear.wire import Health
 
 if TYPE_CHECKING:
     import httpx

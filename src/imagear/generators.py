@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imagear.client import ClipResponse, Health, VideoClient
 from imagear.engines import runtime
 from imagear.engines.base import EngineConfig
 from imagear.errors import EngineUnavailable, ImagearError, UnknownModel
@@ -30,11 +29,13 @@ from imagear.models import (
     get_model,
     list_models,
 )
+from imagear.wire import ClipResponse, Health
 
 if TYPE_CHECKING:
     import httpx
     from PIL.Image import Image
 
+    from imagear.client import VideoClient
     from imagear.config import Config
     from imagear.engines.base import Engine
     from imagear.settings import Settings
@@ -109,7 +110,9 @@ class RemoteGenerator:
         transport: httpx.BaseTransport | None = None,
         client_options: ClientOptions | None = None,
     ) -> None:
-        self.client = VideoClient(
+        from imagear.client import VideoClient  # httpx: only a remote generation loads it
+
+        self.client: VideoClient = VideoClient(
             url, token=token, timeout=timeout, transport=transport, **dict(client_options or {})
         )
         self.url = self.client.shown_url  # for messages and progress: without a password

@@ -11,11 +11,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from imagear.errors import BadResponse
+
+if TYPE_CHECKING:  # annotations only: an in-process run never loads httpx
+    import httpx
 
 _N = TypeVar("_N", int, float, str)
 

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from imagear import heratio
 from imagear.generation.protocol import Generator
 from imagear.generators import ClientOptions, LocalGenerator, RemoteGenerator
-from imagear.pool import PoolGenerator, pool_urls
 
 if TYPE_CHECKING:
     import httpx
@@ -62,7 +61,10 @@ class Router:
         # advice names the setting that chose the server (imagear.toml's, or the database's)
         setting = "server_url" if route.source.startswith("server_url") else "ar_server_url"
         timeout = self._request_timeout or max(60.0, float(settings.ar_request_timeout))
-        # ar_server_pool adds servers to the one the route names (imagear.pool)
+        # ar_server_pool adds servers to the one the route names (imagear.pool); httpx and the
+        # pool are loaded here, for a server: an in-process generation never needs them
+        from imagear.pool import PoolGenerator, pool_urls
+
         urls = tuple(pool_urls(url, settings.ar_server_pool))
         token = self.app.config.server_token
         key = (urls, token, timeout)
