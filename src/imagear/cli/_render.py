@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from rich.live import Live
-    from rich.progress import TaskID
+    from rich.progress import Progress, TaskID
 
     from imagear.domain import JSONObject
 
@@ -46,31 +46,33 @@ class Renderer:
     on a terminal; only the warnings otherwise."""
 
     def __init__(self, fancy: bool) -> None:
-        # rich.progress and rich.live load when a clip is made, not when the CLI starts
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TransferSpeedColumn,
-        )
-
         self.fancy = fancy
-        self._status = Progress(
-            SpinnerColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.description}"),
-            console=err_console.real,
-        )
-        self._transfer = Progress(
-            TextColumn("  {task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=err_console.real,
-        )
+        self._status: Progress | None = None
+        self._transfer: Progress | None = None
+        if fancy:  # rich.progress loads for a terminal only (25-30 ms), when a clip is made
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TransferSpeedColumn,
+            )
+
+            self._status = Progress(
+                SpinnerColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=err_console.real,
+            )
+            self._transfer = Progress(
+                TextColumn("  {task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                console=err_console.real,
+            )
         self._live: Live | None = None
         self._task: TaskID | None = None
         self._bar: TaskID | None = None
@@ -81,7 +83,7 @@ class Renderer:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Renderer]:
-        if not self.fancy:
+        if self._status is None or self._transfer is None:
             yield self
             return
         from rich.console import Group
@@ -101,7 +103,8 @@ class Renderer:
                 return
             if event == "start":
                 self.replacing = bool(data.get("replacing"))
-            if not self.fancy:
+            status, transfer = self._status, self._transfer
+            if status is None or transfer is None:  # not a terminal: nothing to draw
                 return
             from rich.markup import escape
 
@@ -116,15 +119,15 @@ class Renderer:
                 model = escape(visible(data.get("model")))
                 self._head = f"[bold]{model}[/] record {object_id}"
                 self._params = escape(visible(", ".join(shown)))
-                self._task = self._status.add_task(f"{self._head} ({self._params})", total=None)
+                self._task = status.add_task(f"{self._head} ({self._params})", total=None)
             elif event == "phase" and self._task is not None:
                 text = f"{self._head}: {escape(visible(data['message']))} ({self._params})"
-                self._status.update(self._task, description=text)
+                status.update(self._task, description=text)
             elif event == "transfer":
                 total = data.get("total")
                 if self._bar is None:
-                    self._bar = self._transfer.add_task("Receiving the clip", total=total)
-                self._transfer.update(self._bar, completed=data.get("done", 0), total=total)
+                    self._bar = transfer.add_task("Receiving the clip", total=total)
+                transfer.update(self._bar, completed=data.get("done", 0), total=total)
 
 
 @contextlib.contextmanager
