@@ -65,9 +65,9 @@ _FINITE: dict[type, type] = {}
 
 
 def _finite(kind: Any) -> None:
-    """Make a float range type refuse nan and infinities: nan passes every bounds check, and
-    an infinite threshold, wait or lease is never what was meant (Typer 0.29's pydantic
-    coercion refused nan itself)."""
+    """Make a float type (bounded or not; click's plain FLOAT is one shared instance) refuse
+    nan and infinities: nan passes every bounds check, and an infinite threshold, wait or
+    lease is never what was meant (Typer 0.29's pydantic coercion refused nan itself)."""
     base = type(kind)
     if getattr(base, "_imagear_finite", False):
         return
