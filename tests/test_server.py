@@ -20,7 +20,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +111,23 @@ def post(url: str, fields: dict[str, str], image: bytes | None = None, **kw: Any
     files = {"image": ("master.jpg", image if image is not None else jpeg_bytes(), "image/jpeg")}
     kw.setdefault("timeout", 30)
     return httpx.post(f"{url}/animate", data=fields, files=files, **kw)
+
+
+def running_and_waiting(
+    url: str, pool: ThreadPoolExecutor, fields: dict[str, str]
+) -> tuple[Future[httpx.Response], Future[httpx.Response]]:
+    """Two slow requests: the first generating (held by SLOW_GATE), the second sent after it."""
+    running = pool.submit(post, url, fields)
+    assert SLOW_STARTED.wait(10)
+    return running, pool.submit(post, url, fields)
+
+
+def wait_for(ready: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Poll ``ready()`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def wait_until_empty(folder: Path, timeout: float = 5.0) -> list[str]:
@@ -300,10 +317,10 @@ def test_models_lists_descriptors_with_availability(served: Served) -> None:
 
 def test_preload_loads_the_default_model_and_tolerates_missing_weights(tmp_path: Path) -> None:
     with running_server(tmp_path / "a", preload=True) as srv:
-        deadline = time.monotonic() + 10
-        while httpx.get(f"{srv.url}/health").json()["loaded_models"] != ["kenburns"]:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_for(
+            lambda: httpx.get(f"{srv.url}/health").json()["loaded_models"] == ["kenburns"],
+            "the preloaded model",
+        )
     with running_server(
         tmp_path / "b", default_model="svd", models_dir=tmp_path / "none", preload=True
     ) as srv:
@@ -495,13 +512,10 @@ def test_full_queue_is_503_with_retry_after(tmp_path: Path) -> None:
     SLOW_GATE.clear()
     with running_server(tmp_path / "tmp", queue_size=1) as srv, ThreadPoolExecutor(2) as pool:
         fields = {"model": "test-slow", **SMALL}
-        running = pool.submit(post, srv.url, fields)
-        assert SLOW_STARTED.wait(10)
-        waiting = pool.submit(post, srv.url, fields)
-        deadline = time.monotonic() + 10
-        while httpx.get(f"{srv.url}/health").json()["queue_length"] < 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        running, waiting = running_and_waiting(srv.url, pool, fields)
+        wait_for(
+            lambda: httpx.get(f"{srv.url}/health").json()["queue_length"] >= 1, "a waiting job"
+        )
         refused = post(srv.url, fields)
         assert refused.status_code == 503
         wait = int(refused.headers["retry-after"])
@@ -536,13 +550,11 @@ def test_a_waiting_request_holds_its_upload_and_is_decoded_in_its_turn(
     SLOW_GATE.clear()
     with running_server(tmp_path / "tmp", queue_size=2) as srv, ThreadPoolExecutor(2) as pool:
         fields = {"model": "test-slow", **SMALL}
-        running = pool.submit(post, srv.url, fields)
-        assert SLOW_STARTED.wait(10)
-        waiting = pool.submit(post, srv.url, fields)
-        deadline = time.monotonic() + 10
-        while srv.state.worker.queue_length < 1 or len(uploads(srv.tmp_dir)) < 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        running, waiting = running_and_waiting(srv.url, pool, fields)
+        wait_for(
+            lambda: srv.state.worker.queue_length >= 1 and len(uploads(srv.tmp_dir)) >= 2,
+            "a waiting job with its upload",
+        )
         time.sleep(0.2)  # had the request decoded its image, it would have by now
         assert decoded == ["imagear-worker"]  # only the running job's image
         assert srv.state.decode_budget.in_use == 0
@@ -569,15 +581,16 @@ def test_a_waiting_job_whose_client_hangs_up_is_skipped(
         assert SLOW_STARTED.wait(10)
         with pytest.raises(httpx.ReadTimeout):  # the client gives up while its job waits
             post(srv.url, {"model": "test-slow", **SMALL, "seed": "2"}, timeout=0.5)
-        deadline = time.monotonic() + 10
-        while not any("client=gone" in r.getMessage() for r in caplog.records):
-            assert time.monotonic() < deadline, "the server never noticed the hang-up"
-            time.sleep(0.05)
+        wait_for(
+            lambda: any("client=gone" in r.getMessage() for r in caplog.records),
+            "the server to notice the hang-up",
+        )
         SLOW_GATE.set()
         assert running.result().status_code == 200
-        while srv.state.worker.queue_length or srv.state.worker.busy:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_for(
+            lambda: not (srv.state.worker.queue_length or srv.state.worker.busy),
+            "the worker to skip the job",
+        )
         assert SLOW_CALLS == [1]  # job 2 was never generated
         assert wait_until_empty(srv.tmp_dir) == []
 

@@ -26,6 +26,31 @@ def _picture(size: tuple[int, int] = (480, 300)) -> Image.Image:
     return img
 
 
+def _descriptor(model: str, generate: Callable[[Image.Image, Any, Path], Any]) -> Any:
+    """A model descriptor (not registered) whose engine makes its clips with ``generate``."""
+    from imagear.models import ModelDescriptor
+
+    class Engine:
+        name = model
+
+        def generate(self, image: Image.Image, options: Any, out_path: Path) -> Any:
+            return generate(image, options, out_path)
+
+        def loaded(self) -> bool:
+            return True
+
+        def close(self) -> None:
+            pass
+
+    class Desc(ModelDescriptor):
+        name, family, requires_gpu, hf_repo = model, "test", False, None
+
+        def create_engine(self, config: EngineConfig) -> Any:
+            return Engine()
+
+    return Desc()
+
+
 def test_render_frames_lets_go_of_the_source_once_it_has_its_working_copy() -> None:
     image = _picture()
     source = weakref.ref(image)
@@ -111,7 +136,6 @@ def test_the_next_job_is_decoded_while_the_current_one_generates_one_ahead_at_mo
     decoded in the decode thread while that one generates; the one behind it waits, undecoded,
     until its predecessor's turn (never more than one image decoded ahead)."""
     from imagear.engines.kenburns import KenBurnsEngine
-    from imagear.models import ModelDescriptor
     from imagear.quality import Thresholds
 
     events: list[tuple[str, int, str]] = []
@@ -133,35 +157,20 @@ def test_the_next_job_is_decoded_while_the_current_one_generates_one_ahead_at_mo
 
         return load
 
-    class Engine:
-        name = "test-ahead"
-
-        def generate(self, image: Image.Image, options: Any, out_path: Path) -> Any:
-            note("generate", options.seed)
-            if options.seed == 1:  # job 2 is decoded meanwhile, in the decode thread
-                overlapped.append(second_ready.wait(20))
-            result = KenBurnsEngine().generate(image, options, out_path)
-            note("done", options.seed)
-            return result
-
-        def loaded(self) -> bool:
-            return True
-
-        def close(self) -> None:
-            pass
-
-    class Desc(ModelDescriptor):
-        name, family, requires_gpu, hf_repo = "test-ahead", "test", False, None
-
-        def create_engine(self, config: EngineConfig) -> Any:
-            return Engine()
+    def generate(image: Image.Image, options: Any, out_path: Path) -> Any:
+        note("generate", options.seed)
+        if options.seed == 1:  # job 2 is decoded meanwhile, in the decode thread
+            overlapped.append(second_ready.wait(20))
+        result = KenBurnsEngine().generate(image, options, out_path)
+        note("done", options.seed)
+        return result
 
     options = get_model("kenburns").Options
     worker = Worker(EngineConfig(), queue_size=3, quality=Thresholds(enabled=False))
     futures = [
         worker.submit(
             Job(
-                Desc(),
+                _descriptor("test-ahead", generate),
                 options(width=160, height=96, num_frames=6, fps=6, seed=k),
                 None,
                 tmp_path / f"clip-{k}.mp4",
@@ -189,34 +198,19 @@ def test_stopping_refuses_the_job_taken_ahead_too(tmp_path: Path) -> None:
     worker had already taken (and decoded) ahead of its turn."""
     from imagear.engines.kenburns import KenBurnsEngine
     from imagear.errors import ServerBusy
-    from imagear.models import ModelDescriptor
     from imagear.quality import Thresholds
 
     started, gate = threading.Event(), threading.Event()
 
-    class Engine:
-        name = "test-stop"
-
-        def generate(self, image: Image.Image, options: Any, out_path: Path) -> Any:
-            started.set()
-            gate.wait(20)
-            return KenBurnsEngine().generate(image, options, out_path)
-
-        def loaded(self) -> bool:
-            return True
-
-        def close(self) -> None:
-            pass
-
-    class Desc(ModelDescriptor):
-        name, family, requires_gpu, hf_repo = "test-stop", "test", False, None
-
-        def create_engine(self, config: EngineConfig) -> Any:
-            return Engine()
+    def generate(image: Image.Image, options: Any, out_path: Path) -> Any:
+        started.set()
+        gate.wait(20)
+        return KenBurnsEngine().generate(image, options, out_path)
 
     options = get_model("kenburns").Options(width=160, height=96, num_frames=6, fps=6, seed=1)
     worker = Worker(EngineConfig(), queue_size=3, quality=Thresholds(enabled=False))
-    jobs = [Job(Desc(), options, None, tmp_path / f"c{k}.mp4", load=_picture) for k in range(3)]
+    desc = _descriptor("test-stop", generate)
+    jobs = [Job(desc, options, None, tmp_path / f"c{k}.mp4", load=_picture) for k in range(3)]
     futures = [worker.submit(job) for job in jobs]
     worker.start()
     assert started.wait(20)
