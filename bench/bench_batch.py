@@ -8,7 +8,9 @@ own file, hard-linked). Loopback fake servers (tests/batch_fakes.py, each in its
 that it does not compete with the client for the GIL) hold one of ``--slots`` slots for exactly
 ``--latency`` seconds per request (queueing the rest, as a GPU server does) and answer a real
 MP4 of the uploaded image (built once per distinct upload, before the timed runs), so the clip
-passes imagear's quality gate as a real one would.
+passes imagear's quality gate as a real one would. As imagear's own server does, they append the
+clip's measurements when the client asks (the client then decodes no clip);
+``--heratio-server`` makes them answer as Heratio's server does, without (every clip decoded).
 
 The ideal wall time is ``records x latency / (servers x slots)``: every server slot busy all the
 time. Printed, all measured in the same run against the same servers:
@@ -173,10 +175,11 @@ def uploads(app: Any, masters: dict[str, Path]) -> dict[str, tuple[bytes, dict[s
 # -- servers ------------------------------------------------------------------------------------
 
 
-def start_server(latency: float, slots: int) -> tuple[Any, Any, str]:
+def start_server(latency: float, slots: int, measures: bool = True) -> tuple[Any, Any, str]:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     knobs = {"latency": latency, "max_concurrent": slots, "echo": True, "queue_size": slots - 1}
+    knobs["measures"] = measures
     proc = ctx.Process(target=serve_until_told, args=(child, knobs), daemon=True)
     proc.start()
     url = parent.recv()
@@ -189,7 +192,11 @@ def server_stats(url: str) -> dict[str, Any]:
 
 
 def baseline(
-    urls: list[str], sent: list[tuple[bytes, dict[str, Any]]], concurrency: int, folder: Path
+    urls: list[str],
+    sent: list[tuple[bytes, dict[str, Any]]],
+    concurrency: int,
+    folder: Path,
+    extras: bool = True,
 ) -> float:
     """Wall time of plain VideoClient.animate calls (``sent`` in order) from ``concurrency``
     threads, each thread keeping to one server (threads spread evenly over ``urls``)."""
@@ -207,7 +214,7 @@ def baseline(
                 local.client = clients[next(counter) % len(clients)]
         payload, fields = sent[i]
         local.client.animate(
-            payload, fields, folder / f"{i}.mp4", filename=f"{folder.name}_{i}.jpg"
+            payload, fields, folder / f"{i}.mp4", filename=f"{folder.name}_{i}.jpg", extras=extras
         )
 
     try:
@@ -274,6 +281,11 @@ def main() -> int:
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--pg-url", default=os.environ.get("IMAGEAR_TEST_POSTGRES_URL", PG_DEFAULT))
     parser.add_argument("--target", type=float, default=None, help="default 0.95, pool 0.9")
+    parser.add_argument(
+        "--heratio-server",
+        action="store_true",
+        help="servers that send no measurements with the clip (the client decodes every clip)",
+    )
     args = parser.parse_args()
     slots = args.slots * args.servers
     concurrency = args.concurrency or slots
@@ -307,7 +319,8 @@ def main() -> int:
     from imagear import settings
     from imagear.app import App
 
-    servers = [start_server(args.latency, args.slots) for _ in range(args.servers)]
+    measures = not args.heratio_server
+    servers = [start_server(args.latency, args.slots, measures) for _ in range(args.servers)]
     urls = [url for _, _, url in servers]
     app = App.load()
     n = args.records
@@ -323,14 +336,14 @@ def main() -> int:
         sent = [sent_by_kind[KINDS[i % len(KINDS)]] for i in range(n)]
         # every server builds its clip of each upload once, before anything is timed
         for url in urls:
-            baseline([url], [sent_by_kind[k] for k in KINDS], 1, work / "warm")
+            baseline([url], [sent_by_kind[k] for k in KINDS], 1, work / "warm", measures)
         sizes = ", ".join(
             f"{k} {masters[k].stat().st_size / 1e6:.1f} MB upload {len(sent_by_kind[k][0]) // 1024} KB"
             for k in KINDS
         )
         print(f"setup: {n} records in {time.perf_counter() - t0:.1f} s ({args.db}); {sizes}")
 
-        base_wall = baseline(urls, sent, concurrency, work / "baseline")
+        base_wall = baseline(urls, sent, concurrency, work / "baseline", measures)
         mid = [server_stats(url) for url in urls]
         stop_killer = threading.Event()
         watcher = None

@@ -14,6 +14,8 @@ uploaded file's name (the record's master file stem) and by the image bytes' SHA
 per upload and cached), which passes the gate with real photographs as masters (the benchmark's);
 ``queue_size`` is reported by ``/health`` as imagear's server does (requests that may wait
 behind the one running: a pool of servers sends at most ``queue_size + 1`` at once).
+``measures`` appends the clip's measurements when the client asks, as imagear's server does
+(the client then decodes nothing).
 
 Why not tests/fake_server.py (the animate tests' fake): the batch needs per-record knobs
 (fail these records, count requests per record), a server that *queues* beyond its slots (as a
@@ -37,13 +39,16 @@ from typing import Any
 
 import pytest
 
+from imagear.wire import EXTRAS_HEADER
+
 _NAME = re.compile(rb'[; ]name="([^"]*)"')
 _FILENAME = re.compile(rb'filename="([^"]*)"')
 
 
-def asked_mp4(fields: dict[str, str], image: bytes | None = None) -> bytes:
+def asked_mp4(fields: dict[str, str], image: bytes | None = None, measured: bool = False) -> bytes:
     """A real MP4 of what the form fields ask: a moving pattern, or with ``image`` (the
-    uploaded bytes) that image moving (cached per ask and image)."""
+    uploaded bytes) that image moving (cached per ask and image); ``measured``: with the
+    measurements an imagear server appends when asked (imagear.media.extras)."""
     from fake_server import asked_mp4_bytes
 
     return asked_mp4_bytes(
@@ -53,6 +58,7 @@ def asked_mp4(fields: dict[str, str], image: bytes | None = None) -> bytes:
         int(fields.get("num_frames") or 14),
         int(fields.get("fps") or 7),
         kind="echo" if image else "unrelated",
+        measured=measured,
     )
 
 
@@ -93,9 +99,11 @@ class FakeVideoServer:
         hold: threading.Event | None = None,
         echo: bool = False,
         queue_size: int | None = None,
+        measures: bool = False,
     ) -> None:
         self.latency = latency
         self.echo = echo
+        self.measures = measures  # as imagear's server: the clip's measurements, when asked
         self.queue_size = queue_size
         self.hold = hold  # /animate waits until it is set (so concurrent runners overlap)
         self.models = models
@@ -228,9 +236,10 @@ class FakeVideoServer:
                 if status != 200:
                     self._json(status, {"error": f"fake failure {status}", "type": "Fake"})
                     return
+                measured = server.measures and self.headers.get(EXTRAS_HEADER) == "1"
                 self._send(
                     200,
-                    asked_mp4(fields, image if server.echo else None),
+                    asked_mp4(fields, image if server.echo else None, measured),
                     "video/mp4",
                     {
                         "X-Generation-Secs": f"{server.latency:.2f}",

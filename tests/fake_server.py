@@ -108,11 +108,19 @@ _ASKED: dict[tuple[Any, ...], bytes] = {}
 
 
 def render_clip(
-    image: Any, width: int, height: int, frames: int, fps: int, kind: str, out: Path
+    image: Any,
+    width: int,
+    height: int,
+    frames: int,
+    fps: int,
+    kind: str,
+    out: Path,
+    measured: bool = False,
 ) -> None:
     """Write a real MP4 to ``out``: ``frames`` frames of ``width`` x ``height`` at ``fps``
     showing ``kind`` (see the ``clip_kind`` knob) of the PIL ``image`` (stretched to the size;
-    only ``echo`` and ``frozen`` use it)."""
+    only ``echo`` and ``frozen`` use it). ``measured``: with the frames' measurements appended
+    as an imagear server sends them when asked (imagear.media.extras)."""
     import numpy as np
     from PIL import Image
 
@@ -131,6 +139,9 @@ def render_clip(
     else:
         base = np.full((height, width, 3), 0 if kind == "black" else 128, dtype=np.uint8)
     step = max(1, width // 64) if kind in ("echo", "unrelated") else 0
+    from imagear.media.scan import FrameScanner
+
+    scanner = FrameScanner(fps)
     write_mp4(
         (np.roll(base, i * step, axis=1) for i in range(frames)),
         fps,
@@ -139,19 +150,31 @@ def render_clip(
         height,
         crf=23,
         preset="ultrafast",
+        tap=scanner.add if measured else None,
     )
+    if measured:
+        from imagear.media.extras import append
+
+        append(out, scanner.result())
 
 
 def asked_mp4_bytes(
-    image: bytes | None, width: int, height: int, frames: int, fps: int, kind: str = "echo"
+    image: bytes | None,
+    width: int,
+    height: int,
+    frames: int,
+    fps: int,
+    kind: str = "echo",
+    measured: bool = False,
 ) -> bytes:
     """A real MP4 of ``width`` x ``height``, ``frames`` frames at ``fps`` showing ``kind`` (see
-    the ``clip_kind`` knob) of the uploaded ``image`` bytes (cached per image and ask)."""
+    the ``clip_kind`` knob) of the uploaded ``image`` bytes (cached per image and ask);
+    ``measured``: with the measurements an imagear server appends when asked."""
     import hashlib
 
     uses_image = kind in ("echo", "frozen") and bool(image)
     digest = hashlib.sha256(image or b"").hexdigest() if uses_image else ""
-    key = (digest, width, height, frames, fps, kind)
+    key = (digest, width, height, frames, fps, kind, measured)
     with _CLIPS_LOCK:
         if key in _ASKED:
             return _ASKED[key]
@@ -163,7 +186,7 @@ def asked_mp4_bytes(
             picture = Image.open(io.BytesIO(image or b"")) if uses_image else None
         except OSError:  # not an image (a client test's placeholder bytes): nothing to echo
             picture = None
-        render_clip(picture, width, height, frames, fps, kind, out)
+        render_clip(picture, width, height, frames, fps, kind, out, measured)
         data = out.read_bytes()
     with _CLIPS_LOCK:
         _ASKED[key] = data

@@ -47,6 +47,7 @@ from imagear.errors import (
 )
 from imagear.urls import redact_url, token_problem
 from imagear.wire import (
+    EXTRAS_HEADER,
     ClipResponse,
     Health,
     check_head,
@@ -351,8 +352,10 @@ class VideoClient:
         *,
         filename: str = "image.jpg",
         progress: Progress | None = None,
+        extras: bool = False,
     ) -> ClipResponse:
         """``POST /animate`` with ``image`` (JPEG bytes) and ``fields``; stream the MP4 to ``dest``.
+        ``extras``: ask for the server's measurements after the clip (:mod:`imagear.media.extras`).
 
         ``dest`` is written (created or truncated) only once the server answers 200; on any
         failure it is removed. ``progress("transfer", done=..., total=...)`` reports the bytes.
@@ -370,6 +373,7 @@ class VideoClient:
                     "/animate",
                     data=data,
                     files={"image": (filename, image, "image/jpeg")},
+                    headers={EXTRAS_HEADER: "1"} if extras else None,
                     timeout=deadline.httpx_timeout(),
                 ) as response:
                     if response.status_code in (429, 503):

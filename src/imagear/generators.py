@@ -173,7 +173,9 @@ class RemoteGenerator:
         self, payload: bytes, sent: Fields, dest: Path, filename: str, progress: ClientProgress
     ) -> ClipResponse:
         """POST the upload and stream the clip to ``dest`` (a pool picks a server here)."""
-        return self.client.animate(payload, sent, dest, filename=filename, progress=progress)
+        return self.client.animate(
+            payload, sent, dest, filename=filename, progress=progress, extras=True
+        )
 
     def generate(self, prepared: Prepared, dest: Path, observe: Observer) -> Generated:
         job = prepared.job
@@ -189,6 +191,9 @@ class RemoteGenerator:
         prepared.close()
         clip = self.send(payload, sent, dest, f"{job.source.stem}.jpg", transfer)
         del payload
+        from imagear.media.extras import take
+
+        scan = take(dest)  # the server's measurements of its frames: no decode here then
         motion_bucket = clip.motion_bucket_id
         if motion_bucket is None and isinstance(sent.get("motion_bucket_id"), int):
             motion_bucket = int(str(sent["motion_bucket_id"]))
@@ -204,6 +209,7 @@ class RemoteGenerator:
             prompt=opts.prompt if job.descriptor.uses_prompt else None,
             upload=up,
             reference=prepared.reference,
+            scan=scan,
         )
 
     def close(self) -> None:

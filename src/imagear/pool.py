@@ -458,7 +458,7 @@ class PoolGenerator(RemoteGenerator):
                     inside = True
                     try:
                         clip = slot.server.client.animate(
-                            payload, sent, dest, filename=filename, progress=progress
+                            payload, sent, dest, filename=filename, progress=progress, extras=True
                         )
                         slot.answered()
                         return clip

@@ -20,6 +20,9 @@ if TYPE_CHECKING:  # annotations only: an in-process run never loads httpx
 
 _N = TypeVar("_N", int, float, str)
 
+EXTRAS_HEADER = "X-Imagear-Extras"
+"""Request header (value ``1``): send the clip's measurements after it (imagear.media.extras)."""
+
 _HEALTH_KNOWN = (
     "status",
     "default_model",

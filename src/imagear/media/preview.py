@@ -21,7 +21,7 @@ They are written beside the clip with its stem (``svd_photo_123456.jpg`` /
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from imagear.errors import MediaError
 
@@ -36,8 +36,12 @@ PREVIEW_CRF = 30
 PREVIEW_PRESET = "superfast"
 
 
-def write_poster(scan: ClipScan, path: str | Path) -> None:
-    """Write the first frame kept by the scan as a JPEG at ``path``."""
+def write_poster(scan: ClipScan, path: str | Path | BinaryIO) -> None:
+    """Write the first frame kept by the scan as a JPEG at ``path`` (the server's own poster
+    when the scan came with the clip: :mod:`imagear.media.extras`)."""
+    if scan.poster_jpeg is not None and isinstance(path, str | Path):
+        _write_bytes(path, scan.poster_jpeg, "poster frame")
+        return
     if scan.poster is None:
         raise MediaError("No poster frame was kept while scanning the clip.")
     try:
@@ -47,9 +51,13 @@ def write_poster(scan: ClipScan, path: str | Path) -> None:
 
 
 def write_preview(scan: ClipScan, path: str | Path) -> None:
-    """Write the frames kept by the scan as a small muted H.264 MP4 at ``path``."""
+    """Write the frames kept by the scan as a small muted H.264 MP4 at ``path`` (the server's
+    own preview when the scan came with the clip: :mod:`imagear.media.extras`)."""
     from imagear.media.mp4 import write_mp4
 
+    if scan.preview_mp4 is not None:
+        _write_bytes(path, scan.preview_mp4, "preview")
+        return
     frames = scan.preview
     if not frames:
         raise MediaError("No preview frames were kept while scanning the clip.")
@@ -69,6 +77,13 @@ def write_preview(scan: ClipScan, path: str | Path) -> None:
         )
     except MediaError as err:
         raise MediaError(f"Could not write the preview {path}: {err.message}") from err
+
+
+def _write_bytes(path: str | Path, data: bytes, what: str) -> None:
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise MediaError(f"Could not write the {what} {path}: {exc}") from exc
 
 
 def _rate(fps: float) -> int | float:

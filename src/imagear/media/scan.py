@@ -115,6 +115,9 @@ class ClipScan:
     codec: str = "h264"
     declared_frames: int = 0  # the frame count the container declares (0: none)
     duration_secs: float = 0.0
+    # made by the imagear server that rendered the clip (media.extras): written as they are
+    poster_jpeg: bytes | None = None
+    preview_mp4: bytes | None = None
 
     @property
     def motion(self) -> float:

@@ -346,7 +346,8 @@ class ServerState:
         notices = list(resolved.notices)
         if dropped:
             notices.append(f"{desc.name} ignores {', '.join(dropped)}")
-        return Job(desc, options, None, out_path, upload.master(), load=load), notices
+        job = Job(desc, options, None, out_path, upload.master(), load=load, extras=upload.extras)
+        return job, notices
 
 
 class _ClientGone(Exception):

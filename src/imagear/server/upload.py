@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse
 from imagear.errors import InvalidImage, InvalidOption
 from imagear.models import COMMON_PARAMETERS, ModelDescriptor, OptionNames, list_models
 from imagear.server import MB
+from imagear.wire import EXTRAS_HEADER
 
 if TYPE_CHECKING:
     from imagear.provenance.manifest import MasterFacts
@@ -70,6 +71,7 @@ class Upload:
     path: Path | None = None
     filename: str | None = None
     size: int = 0
+    extras: bool = False  # the client asked for the clip's measurements (imagear.media.extras)
 
     def cleanup(self) -> None:
         if self.path is not None:
@@ -228,6 +230,7 @@ async def read_upload(
         )
     if reader.upload.path is None:
         raise _bad_form("The form has no 'image' file part (the image to animate).")
+    reader.upload.extras = request.headers.get(EXTRAS_HEADER, "").strip() == "1"
     return reader.upload
 
 

@@ -34,6 +34,7 @@ from imagear.errors import (
     EngineUnavailable,
     GenerationFailed,
     ImagearError,
+    MediaError,
     OutOfGpuMemory,
     ServerBusy,
 )
@@ -76,6 +77,7 @@ class Job:
     enqueued: float = field(default_factory=time.monotonic)
     load: Callable[[], Image.Image] | None = None
     decoding: Future[None] | None = None  # the decode started ahead of the job's turn
+    extras: bool = False  # append the clip's measurements for the client (media.extras)
 
     def decode(self) -> None:
         """Decode the image now, if it was left to the worker, or wait for the decode started
@@ -367,7 +369,23 @@ class Worker:
 
             sign_served(self.c2pa, job.descriptor, job.options, result, job.master, job.out_path)
             info = probe_mp4(job.out_path)  # the size sent is the signed clip's
+        if job.extras:
+            self._append_extras(job, result.scan)
         return result, info
+
+    @staticmethod
+    def _append_extras(job: Job, scan: object) -> None:
+        """The measurements the engine took of its frames, after the clip, for the client that
+        asked (imagear.media.extras); without them (an engine that kept none, a poster or
+        preview that could not be made) the client decodes the clip itself."""
+        from imagear.media.extras import append
+        from imagear.media.scan import ClipScan
+
+        if isinstance(scan, ClipScan) and scan.poster is not None and scan.preview:
+            try:
+                append(job.out_path, scan)
+            except (MediaError, OSError) as exc:
+                log.warning("the clip's measurements were not sent: %s", exc)
 
     def _reference(self, job: Job) -> Reference | None:
         """What the quality gate compares the clip's first frame with (None: no gate, or a

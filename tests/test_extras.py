@@ -1,0 +1,205 @@
+"""A clip's measurements sent by the imagear server that made it (imagear.media.extras, issue 27):
+the client's quality gate, poster and preview then need no decode of the clip.
+
+The box comes off before anything reads the clip, which is then the server's bytes exactly; a
+box that does not describe those bytes, a malformed one, or none at all leave the client to
+decode the clip as before; a real `imagear serve` sends it only when asked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from imagear.app import App
+from imagear.cli import app as cli
+from imagear.media import check_boxes, write_mp4
+from imagear.media.extras import BOX_UUID, HEADER, append, pack, take
+from imagear.media.scan import ClipScan, FrameScanner, scan_clip
+
+pytest.importorskip("uvicorn")
+
+from test_server import SMALL, jpeg_bytes, post, running_server  # noqa: E402
+
+
+def frames(n: int = 10, size: tuple[int, int] = (96, 64)) -> Iterator[np.ndarray]:
+    """RGB frames of a bright square moving over a gradient."""
+    w, h = size
+    base = np.tile(np.linspace(20, 200, w, dtype=np.uint8), (h, 1))
+    for i in range(n):
+        rgb = np.stack([base, base // 2, 255 - base], axis=-1).copy()
+        rgb[10:30, 5 + 4 * i : 25 + 4 * i] = 250
+        yield rgb
+
+
+def made(tmp_path: Path, name: str = "clip.mp4") -> tuple[Path, ClipScan]:
+    """A clip written through a FrameScanner, as an engine writes one, and its scan."""
+    path = tmp_path / name
+    scanner = FrameScanner(10)
+    write_mp4(frames(), 10, path, 96, 64, crf=23, preset="superfast", tap=scanner.add)
+    return path, scanner.result()
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_box_comes_off_and_gives_the_servers_measurements(tmp_path: Path) -> None:
+    path, scan = made(tmp_path)
+    clip_bytes = path.read_bytes()
+    added = append(path, scan)
+    assert path.stat().st_size == len(clip_bytes) + added
+    check_boxes(path)  # a player still sees a whole MP4 with the box on
+    got = take(path)
+    assert path.read_bytes() == clip_bytes  # the server's clip, byte for byte
+    assert got is not None
+    assert (got.frames, got.width, got.height, got.fps) == (10, 96, 64, 10.0)
+    for name in ("means", "stds", "from_first", "from_previous"):
+        assert np.allclose(getattr(got, name), getattr(scan, name), atol=1e-3)
+    assert scan.first is not None and got.first is not None
+    assert np.abs(got.first - scan.first).max() <= 0.5  # rounded to whole grey levels
+    assert got.poster_jpeg is not None and got.poster_jpeg.startswith(b"\xff\xd8\xff")
+    assert got.preview_mp4 is not None and got.preview_mp4[4:8] == b"ftyp"
+    # what the gate would have read by decoding agrees with what came with the clip
+    decoded = scan_clip(path)
+    assert decoded.frames == got.frames
+    assert abs(float(decoded.means.mean()) - float(got.means.mean())) < 2.0
+
+
+def test_poster_and_preview_are_written_as_sent(tmp_path: Path) -> None:
+    from imagear.media.preview import write_poster, write_preview
+
+    path, scan = made(tmp_path)
+    append(path, scan)
+    got = take(path)
+    assert got is not None and got.poster is None and not got.preview
+    write_poster(got, tmp_path / "p.jpg")
+    write_preview(got, tmp_path / "p.m4v")
+    assert (tmp_path / "p.jpg").read_bytes() == got.poster_jpeg
+    assert (tmp_path / "p.m4v").read_bytes() == got.preview_mp4
+    assert scan_clip(tmp_path / "p.m4v").frames == 10  # the preview plays
+
+
+def test_a_clip_without_the_box_is_left_alone(tmp_path: Path) -> None:
+    path, _scan = made(tmp_path)
+    before = path.read_bytes()
+    assert take(path) is None
+    assert path.read_bytes() == before
+
+
+def test_a_box_of_other_bytes_is_taken_off_and_not_believed(tmp_path: Path) -> None:
+    path, scan = made(tmp_path)
+    append(path, scan)
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF  # the clip changed after the server measured it
+    path.write_bytes(bytes(data))
+    clip_len = check_len = len(data) - _box_len(path)
+    assert take(path) is None
+    assert path.stat().st_size == clip_len == check_len
+
+
+def _box_len(path: Path) -> int:
+    data = path.read_bytes()
+    at = data.rfind(b"uuid" + BOX_UUID)
+    return len(data) - (at - 4)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"not json",
+        json.dumps({"version": 1, "sections": [1, 2]}).encode(),  # wrong section list
+        json.dumps({"version": 99, "sections": [0, 0, 0]}).encode(),  # a later version
+    ],
+)
+def test_a_malformed_box_is_taken_off_and_the_clip_decoded(tmp_path: Path, header: bytes) -> None:
+    path, _scan = made(tmp_path)
+    clip = path.read_bytes()
+    payload = BOX_UUID + len(header).to_bytes(4, "big") + header
+    path.write_bytes(clip + (8 + len(payload)).to_bytes(4, "big") + b"uuid" + payload)
+    assert take(path) is None
+    assert path.read_bytes() == clip
+
+
+def test_a_box_with_impossible_measurements_is_not_believed(tmp_path: Path) -> None:
+    path, scan = made(tmp_path)
+    clip = path.read_bytes()
+    box = bytearray(pack(scan, len(clip), sha(path), b"", b""))
+    text = bytes(box).replace(b'"means":[', b'"means":[NaN,', 1)  # a value that is no number
+    length_at = 8 + len(BOX_UUID)
+    body_len = int.from_bytes(box[length_at : length_at + 4], "big") + len(b"NaN,")
+    text = text[:length_at] + body_len.to_bytes(4, "big") + text[length_at + 4 :]
+    text = (len(text)).to_bytes(4, "big") + text[4:]
+    path.write_bytes(clip + text)
+    assert take(path) is None
+    assert path.read_bytes() == clip
+
+
+def test_a_box_without_a_real_poster_is_not_believed(tmp_path: Path) -> None:
+    path, scan = made(tmp_path)
+    clip = path.read_bytes()
+    path.write_bytes(clip + pack(scan, len(clip), sha(path), b"not a jpeg", b"...."))
+    assert take(path) is None  # the client could make no poster of its own: it decodes
+    assert path.read_bytes() == clip
+
+
+def test_a_cut_short_box_leaves_the_file_for_the_clip_check_to_refuse(tmp_path: Path) -> None:
+    from imagear.errors import MediaError
+
+    path, scan = made(tmp_path)
+    append(path, scan)
+    data = path.read_bytes()
+    path.write_bytes(data[:-50])  # the download stopped inside the box
+    assert take(path) is None
+    with pytest.raises(MediaError, match="truncated"):
+        check_boxes(path)
+
+
+# -- through a real `imagear serve` ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with running_server(tmp_path_factory.mktemp("extras-server")) as srv:
+        yield srv
+
+
+def test_the_server_sends_the_box_only_when_asked(served: Any) -> None:
+    plain = post(served.url, {"model": "kenburns", **SMALL}, jpeg_bytes())
+    asked = post(served.url, {"model": "kenburns", **SMALL}, jpeg_bytes(), headers={HEADER: "1"})
+    assert plain.status_code == asked.status_code == 200
+    assert b"uuid" + BOX_UUID not in plain.content  # Heratio's clients get the clip as before
+    assert asked.content.rfind(b"uuid" + BOX_UUID) > 0
+
+
+def test_animate_through_a_server_stores_its_clip_without_decoding_it(
+    served: Any, app: App, make_image: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagear import quality, records, settings
+
+    settings.set_value(app.engine, "ar_server_url", served.url)
+    oid = records.add_record(app, make_image("photo.jpg", size=(320, 200))).id
+
+    def no_decode(*_a: Any, **_k: Any) -> Any:
+        raise AssertionError("the client decoded a clip the server had measured")
+
+    monkeypatch.setattr(quality, "inspect", no_decode)
+    args = ["animate", "--object-id", str(oid), "--model", "kenburns", "--json"]
+    args += ["--frames", "12", "--fps", "8", "--width", "160", "--height", "96"]
+    result = runner.invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    clip = Path(data["file"])
+    assert b"uuid" + BOX_UUID not in clip.read_bytes()  # the box never reaches storage
+    anim = data["animation"]
+    assert (anim["mp4_width"], anim["mp4_height"], anim["mp4_fps"]) == (160, 96, 8)
+    assert anim["mp4_duration_secs"] == 1.5 and anim["mp4_size"] == clip.stat().st_size
+    assert clip.with_suffix(".jpg").read_bytes().startswith(b"\xff\xd8\xff")
+    assert scan_clip(clip.with_suffix(".m4v")).frames >= 1
+    assert scan_clip(clip).frames == 12  # what was stored plays
