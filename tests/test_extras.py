@@ -12,9 +12,8 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pytest
 
 from imagear.app import App
@@ -23,6 +22,9 @@ from imagear.media import check_boxes, write_mp4
 from imagear.media.extras import BOX_UUID, HEADER, append, pack, take
 from imagear.media.scan import ClipScan, FrameScanner, scan_clip
 
+if TYPE_CHECKING:
+    import numpy as np
+
 pytest.importorskip("uvicorn")
 
 from test_server import SMALL, jpeg_bytes, post, running_server  # noqa: E402
@@ -30,6 +32,8 @@ from test_server import SMALL, jpeg_bytes, post, running_server  # noqa: E402
 
 def frames(n: int = 10, size: tuple[int, int] = (96, 64)) -> Iterator[np.ndarray]:
     """RGB frames of a bright square moving over a gradient."""
+    import numpy as np
+
     w, h = size
     base = np.tile(np.linspace(20, 200, w, dtype=np.uint8), (h, 1))
     for i in range(n):
@@ -51,6 +55,8 @@ def sha(path: Path) -> str:
 
 
 def test_the_box_comes_off_and_gives_the_servers_measurements(tmp_path: Path) -> None:
+    import numpy as np
+
     path, scan = made(tmp_path)
     clip_bytes = path.read_bytes()
     added = append(path, scan)

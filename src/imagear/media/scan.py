@@ -449,15 +449,6 @@ def load_reference(path: str | Path) -> Reference:
         return reference_of(upright)
 
 
-def _ncc(a: np.ndarray, b: np.ndarray) -> float | None:
-    a = a - a.mean()
-    b = b - b.mean()
-    denom = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
-    if denom < 1e-6:
-        return None
-    return float((a * b).sum()) / denom
-
-
 def _views(ref_w: int, ref_h: int, aspect: float) -> list[tuple[float, float, float, float]]:
     """The source rectangles tried: the whole image (stretched), then crops of the clip's aspect
     ratio at every zoom of ZOOMS and anchor of ANCHORS (duplicates dropped)."""
@@ -488,10 +479,19 @@ def resemblance(scan: ClipScan, reference: Reference) -> float | None:
     ref_h, ref_w = reference.pixels.shape
     aspect = scan.width / scan.height if scan.height else small_w / small_h
     source = Image.fromarray(reference.pixels)
-    best: float | None = None
-    for box in _views(ref_w, ref_h, aspect):
-        view = source.resize((small_w, small_h), Image.Resampling.BOX, box=box)
-        score = _ncc(first, np.asarray(view, dtype=np.float32))
-        if score is not None and (best is None or score > best):
-            best = score
-    return best
+    views = np.stack(
+        [
+            np.asarray(source.resize((small_w, small_h), Image.Resampling.BOX, box=box))
+            for box in _views(ref_w, ref_h, aspect)
+        ]
+    ).reshape(-1, small_h * small_w)
+    # normalised cross-correlation with every framing at once (one row each)
+    a = first.reshape(-1).astype(np.float64)
+    a -= a.mean()
+    b = views.astype(np.float64)
+    b -= b.mean(axis=1, keepdims=True)
+    denom = np.sqrt(float(a @ a) * np.einsum("ij,ij->i", b, b))
+    usable = denom >= 1e-6
+    if not usable.any():
+        return None
+    return float(((b @ a)[usable] / denom[usable]).max())
