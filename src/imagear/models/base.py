@@ -60,9 +60,11 @@ class BaseOptions(BaseModel):
 
     Unknown keys are refused (``extra="forbid"``). ``descriptor`` is set on each subclass by
     :class:`ModelDescriptor` so the shared validators know the model's frames rule and sizes.
+    Validators are built when a model's options are first used (``defer_build``), so a command
+    builds one, not every model's (tests/test_model_names.py).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     descriptor: ClassVar[type[ModelDescriptor] | None] = None
 
