@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +42,19 @@ def test_unknown_models_still_go_to_the_registry() -> None:
         spec("ar_model").parse("no-such-model")
 
 
+def run_fresh(probe: str) -> Any:
+    """What ``probe`` printed as JSON, run in a new interpreter (nothing imported yet)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={"PYTHONPATH": SRC},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
 def test_ar_model_is_validated_without_the_registry() -> None:
     probe = (
         "import sys, json\n"
@@ -50,15 +64,7 @@ def test_ar_model_is_validated_without_the_registry() -> None:
         "heavy = ('pydantic', 'imagear.models.registry', 'imagear.models.base')\n"
         "print(json.dumps([out, sorted(m for m in heavy if m in sys.modules)]))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={"PYTHONPATH": SRC},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    (name, allowed), heavy = json.loads(proc.stdout)
+    (name, allowed), heavy = run_fresh(probe)
     assert name == "wan-2.2" and heavy == []
     assert allowed.startswith("a model: svd, svd-xt, cogvideox-2b") and "kenburns" in allowed
 
@@ -90,13 +96,5 @@ def test_only_the_model_used_builds_its_options_validator() -> None:
         "options = registry.get_model('kenburns').Options(num_frames=30, zoom=1.5)\n"
         "print(json.dumps([before, built(), options.num_frames]))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={"PYTHONPATH": SRC},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    before, after, frames = json.loads(proc.stdout)
+    before, after, frames = run_fresh(probe)
     assert (before, after, frames) == ([], ["kenburns"], 30)
