@@ -122,6 +122,7 @@ def _box_len(path: Path) -> int:
         b"not json",
         json.dumps({"version": 1, "sections": [1, 2]}).encode(),  # wrong section list
         json.dumps({"version": 99, "sections": [0, 0, 0]}).encode(),  # a later version
+        b"[" * 100_000 + b"]" * 100_000,  # nested deeper than the JSON parser goes
     ],
 )
 def test_a_malformed_box_is_taken_off_and_the_clip_decoded(tmp_path: Path, header: bytes) -> None:

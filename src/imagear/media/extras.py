@@ -223,7 +223,7 @@ def _read(fh: BinaryIO, start: int, box: int) -> tuple[dict[str, object], list[b
         return None
     try:
         header = json.loads(payload[4 : 4 + length])
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what the parser takes
         return None
     sizes = header.get("sections") if isinstance(header, dict) else None
     if not (isinstance(sizes, list) and len(sizes) == 3):
