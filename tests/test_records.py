@@ -84,6 +84,24 @@ def test_show_and_not_found(cli_env, runner, make_image) -> None:
     assert r.exit_code == 3 and "Record 999 does not exist" in r.output
 
 
+def test_named_gives_identifier_and_title_in_one_query(app, make_image) -> None:
+    from imagear import records
+    from imagear.db import records as records_db
+
+    added = records.add_record(app, make_image("harbour.jpg"))
+    full = records_db.get(app.engine, added.id)
+    assert full is not None
+    assert (
+        records_db.named(app.engine, added.id)
+        == (full.identifier, full.title)
+        == (
+            "harbour",
+            "harbour",
+        )
+    )
+    assert records_db.named(app.engine, added.id + 999) is None
+
+
 def _do(
     session: Session,
     object_id: int,

@@ -134,6 +134,19 @@ def get(engine: Engine, object_id: int) -> RecordRows | None:
         raise _failed(engine, f"record {object_id}", exc) from exc
 
 
+def named(engine: Engine, object_id: int) -> tuple[str | None, str | None] | None:
+    """A record's identifier and title (one query; what a clip's credentials name), or None
+    when it does not exist."""
+    fl = flavour.of(engine)
+    query = select(*_record_columns(fl)).where(fl.records.c.id == object_id)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+    except SQLAlchemyError as exc:
+        raise _failed(engine, f"record {object_id}", exc) from exc
+    return None if row is None else (row["identifier"], row["title"])
+
+
 def page(engine: Engine, limit: int, offset: int) -> tuple[list[RecordSummary], int]:
     """A page of records in id order, each with ``has_master`` / ``has_animation``, and the total."""
     fl = flavour.of(engine)
@@ -232,6 +245,7 @@ __all__ = [
     "is_master_file",
     "master_query",
     "master_row",
+    "named",
     "page",
     "record_exists",
     "refuse_adding",

@@ -81,13 +81,8 @@ def facts_of(
     from imagear.provenance.manifest import ClipFacts, MasterFacts, RecordFacts
 
     oid = resolved.object_id
-    found = records_db.get(app.engine, oid)
-    record = RecordFacts(
-        oid,
-        found.identifier if found else None,
-        found.title if found else None,
-        app.config.archive_name,
-    )
+    identifier, title = records_db.named(app.engine, oid) or (None, None)
+    record = RecordFacts(oid, identifier, title, app.config.archive_name)
     desc, options = resolved.descriptor, resolved.options
     master = resolved.master
     place = routed.generator.placement
