@@ -12,7 +12,13 @@ import pytest
 from PIL import Image, ImageDraw
 
 from imagear.engines.base import Engine, EngineConfig, GenerationResult
-from imagear.engines.kenburns import MOTIONS, KenBurnsEngine, camera_path, prefetch, render_frames
+from imagear.engines.kenburns import (
+    MOTIONS,
+    KenBurnsEngine,
+    camera_path,
+    render_frames,
+    render_parallel,
+)
 from imagear.errors import InvalidOption, MediaError
 from imagear.media import probe_mp4
 
@@ -306,32 +312,63 @@ def test_decoded_slow_motion_has_no_repeated_frames(
     assert min(mad(a, b) for a, b in itertools.pairwise(decoded)) > 0.05
 
 
-# ---------------------------------------------------------------------------- prefetch
+# ---------------------------------------------------------------------------- render threads
 
 
-def test_prefetch_keeps_order_and_reraises() -> None:
-    assert list(prefetch(iter(range(50)), depth=2)) == list(range(50))
+def test_threads_render_the_same_frames_in_order(picture: Image.Image) -> None:
+    import numpy as np
 
-    def broken():  # type: ignore[no-untyped-def]
-        yield 1
-        raise ValueError("render failed")
+    args = {"width": W, "height": H, "num_frames": 24, "motion": "ken_burns_diagonal"}
+    alone = list(render_frames(picture, pixel_format="yuv420p", **args))  # type: ignore[arg-type]
+    for threads, depth in ((1, 1), (3, 2), (4, 8)):
+        got = list(render_parallel(picture, threads=threads, depth=depth, **args))  # type: ignore[arg-type]
+        assert len(got) == len(alone)
+        assert all(np.array_equal(a, b) for a, b in zip(got, alone, strict=True))
 
-    with pytest.raises(ValueError, match="render failed"):
-        list(prefetch(broken()))
+
+def test_a_failed_frame_is_raised_where_it_is_taken(
+    picture: Image.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagear.engines import kenburns
+
+    real = kenburns._Planes.frame
+    calls: list[int] = []
+
+    def failing(self: object, box: object) -> object:
+        calls.append(1)
+        if len(calls) == 5:
+            raise MemoryError("render failed")
+        return real(self, box)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kenburns._Planes, "frame", failing)
+    gen = render_parallel(picture, width=W, height=H, num_frames=40, threads=2, depth=2)
+    got = []
+    with pytest.raises(MemoryError, match="render failed"):
+        for frame in gen:
+            got.append(frame)
+    assert len(got) == 4  # the frames before the failed one came through, in order
 
 
-def test_prefetch_stops_the_producer_when_the_consumer_stops() -> None:
+def test_closing_stops_the_render_threads(
+    picture: Image.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from imagear.engines import kenburns
+
     made: list[int] = []
+    real = kenburns._Planes.frame
 
-    def counting():  # type: ignore[no-untyped-def]
-        for i in range(10_000):
-            made.append(i)
-            yield i
+    def counting(self: object, box: object) -> object:
+        made.append(1)
+        return real(self, box)  # type: ignore[arg-type]
 
-    gen = prefetch(counting(), depth=2)
-    assert next(gen) == 0
+    monkeypatch.setattr(kenburns._Planes, "frame", counting)
+    gen = render_parallel(picture, width=W, height=H, num_frames=10_000, threads=2, depth=3)
+    next(gen)
     gen.close()
-    assert len(made) < 10
+    assert len(made) < 10  # a few frames ahead, never the whole clip
+    assert not [t for t in threading.enumerate() if t.name.startswith("kenburns-render")]
 
 
 def test_the_working_planes_are_made_in_chunks_with_the_whole_images_values(
