@@ -20,6 +20,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Exists,
+    RowMapping,
     Select,
     case,
     exists,
@@ -114,13 +115,18 @@ def master_row(conn: Connection, object_id: int) -> FileRow | None:
     return file_row(found) if found is not None else None
 
 
+def _record_row(conn: Connection, fl: flavour.Flavour, object_id: int) -> RowMapping | None:
+    """The record's id, identifier and title, or None when it does not exist."""
+    query = select(*_record_columns(fl)).where(fl.records.c.id == object_id)
+    return conn.execute(query).mappings().first()
+
+
 def get(engine: Engine, object_id: int) -> RecordRows | None:
     """A record with its master and animation rows; None when it does not exist."""
     fl = flavour.of(engine)
-    query = select(*_record_columns(fl)).where(fl.records.c.id == object_id)
     try:
         with engine.connect() as conn:
-            row = conn.execute(query).mappings().first()
+            row = _record_row(conn, fl, object_id)
             if row is None:
                 return None
             clips = fl.clips
@@ -137,11 +143,9 @@ def get(engine: Engine, object_id: int) -> RecordRows | None:
 def named(engine: Engine, object_id: int) -> tuple[str | None, str | None] | None:
     """A record's identifier and title (one query; what a clip's credentials name), or None
     when it does not exist."""
-    fl = flavour.of(engine)
-    query = select(*_record_columns(fl)).where(fl.records.c.id == object_id)
     try:
         with engine.connect() as conn:
-            row = conn.execute(query).mappings().first()
+            row = _record_row(conn, flavour.of(engine), object_id)
     except SQLAlchemyError as exc:
         raise _failed(engine, f"record {object_id}", exc) from exc
     return None if row is None else (row["identifier"], row["title"])

@@ -184,6 +184,20 @@ def _working_image(
     return work, moved
 
 
+def _prepared(
+    image: Image.Image,
+    size: tuple[int, int],
+    num_frames: int,
+    motion: str,
+    zoom: float,
+    loop: bool,
+) -> tuple[Image.Image, list[Rect]]:
+    """The working image of a camera move over ``image`` and every frame's view in it."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    rects = camera_path(rgb.size, size, num_frames, motion, zoom, loop)
+    return _working_image(rgb, rects, size[0])
+
+
 def render_frames(
     image: Image.Image,
     *,
@@ -204,10 +218,7 @@ def render_frames(
     Only the working copy of the source is kept in memory: this generator lets go of ``image``
     once it has it (freed then when the caller holds no other reference).
     """
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    rects = camera_path(image.size, (width, height), num_frames, motion, zoom, loop)
-    work, views = _working_image(image, rects, width)
+    work, views = _prepared(image, (width, height), num_frames, motion, zoom, loop)
     del image
     if pixel_format == "rgb24":
         bilinear = Image.Resampling.BILINEAR
@@ -271,10 +282,7 @@ def render_parallel(
     generator cancels the frames not started and waits for those running."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    rects = camera_path(image.size, (width, height), num_frames, motion, zoom, loop)
-    work, views = _working_image(image, rects, width)
+    work, views = _prepared(image, (width, height), num_frames, motion, zoom, loop)
     del image
     planes = _Planes(work, width, height)
     del work
