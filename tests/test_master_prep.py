@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imagear.media import open_image, open_reduced, prepare_image, sample_image_path
+from imagear.media import (
+    UPLOAD_SLACK,
+    open_image,
+    open_reduced,
+    prepare_image,
+    sample_image_path,
+)
 
 BOX = (300, 200)  # what the model needs of a 1200x800 master: a quarter of each side
 
@@ -93,6 +99,45 @@ def test_prepared_masters_keep_their_pixels(corpus: dict[str, Path], kind: str) 
     if kind != "png-16-bit-grey":
         red_a, red_b = (x[..., 0] - x[..., 1] > 60 for x in (a, b))
         assert red_a.sum() > 100 and (red_a & red_b).sum() >= 0.9 * red_b.sum()
+
+
+MODEL = (440, 294)  # a model's size that no whole reduction of 1200x800 gives exactly
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_uploads_fitted_by_the_server_keep_their_pixels(corpus: dict[str, Path], kind: str) -> None:
+    """A client's upload is what the reduced decode gave (never resampled: the server fits it);
+    once the server has fitted it, it is the whole master fitted, within a grey level."""
+    import numpy as np
+
+    path = corpus[kind]
+    upload = prepare_image(path, MODEL, slack=UPLOAD_SLACK)
+    fitted = prepare_image(path, MODEL)
+    # it covers the fit, and is at most twice it on a side
+    assert fitted.width <= upload.width <= UPLOAD_SLACK * fitted.width
+    assert fitted.height <= upload.height <= UPLOAD_SLACK * fitted.height
+    if kind != "png-palette":  # palette images are never reduced on load: fitted whole
+        assert upload.size != fitted.size  # not resampled by the client
+    served = prepare_image(upload, MODEL)  # what the server's fit makes of it
+    assert np.array_equal(np.asarray(served), np.asarray(fitted))  # one Lanczos pass, as before
+    whole = prepare_image(open_image(path), MODEL)
+    assert served.size == whole.size
+    a, b = np.asarray(served, dtype=np.float32), np.asarray(whole, dtype=np.float32)
+    assert float(np.abs(a - b).mean()) <= 1.0
+    assert abs(float(a.mean()) - float(b.mean())) <= 0.5
+    if kind != "png-16-bit-grey":
+        red_a, red_b = (x[..., 0] - x[..., 1] > 60 for x in (a, b))
+        assert red_a.sum() > 50 and (red_a & red_b).sum() >= 0.9 * red_b.sum()
+
+
+def test_an_upload_far_larger_than_the_box_is_still_fitted(tmp_path: Path) -> None:
+    """Where nothing reduces while decoding (an EXIF-rotated PNG), the client still fits."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "r.png"
+    photo().save(path, exif=exif)
+    upload = prepare_image(path, MODEL, slack=UPLOAD_SLACK)
+    assert upload.size == prepare_image(path, MODEL).size == (196, 294)
 
 
 def test_jpeg_masters_are_decoded_at_a_reduced_scale(corpus: dict[str, Path]) -> None:

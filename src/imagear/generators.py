@@ -154,13 +154,15 @@ class RemoteGenerator:
     def prepare(self, job: Job) -> Prepared:
         """The upload of ``job``: its JPEG bytes, their width/height/bytes and the small grey
         reference the quality gate compares the clip with. The master is decoded once, just
-        large enough to cover what the model renders."""
-        from imagear.media import encode_upload, open_image, prepare_image
+        large enough to cover what the model renders, and not resampled: the server fits it to
+        its model's size (:data:`imagear.media.UPLOAD_SLACK`)."""
+        from imagear.media import UPLOAD_SLACK, encode_upload, open_image, prepare_image
         from imagear.media.scan import reference_of
 
         with open_image(job.source, load=False) as probe:
             size = oriented_size(probe)
-        image = prepare_image(job.source, upload_box(job.options, size))
+        box = upload_box(job.options, size)
+        image = prepare_image(job.source, box, slack=UPLOAD_SLACK)  # the server fits it
         try:
             reference = reference_of(image)
             payload = encode_upload(image)

@@ -32,6 +32,7 @@ __all__ = [
     "open_image",
     "decoded_bytes",
     "open_reduced",
+    "UPLOAD_SLACK",
     "prepare_image",
     "probe_mp4",
     "sample_image_path",
@@ -177,7 +178,10 @@ def sniff_mime(path: str | Path) -> str:
 
 
 def prepare_image(
-    img_or_path: Image.Image | str | Path, max_size: tuple[int, int] | None = None
+    img_or_path: Image.Image | str | Path,
+    max_size: tuple[int, int] | None = None,
+    *,
+    slack: float = 1.0,
 ) -> Image.Image:
     """An RGB copy of an image, upright and fitted inside ``max_size`` (never upscaled).
 
@@ -187,6 +191,11 @@ def prepare_image(
     1/8 scale, JPEG 2000 at a power-of-two reduction, while decoding); other large files (TIFF
     and PNG scans) are first shrunk by a whole factor (:func:`_reduce`). Neither the file nor a
     given image is modified.
+
+    ``slack`` > 1: an image that after that reduction is at most ``slack`` times ``max_size``
+    (on its limiting side) is returned as it is, not resampled: for a consumer that resamples
+    it again anyway (a server fitting an upload to its model's size), where a second Lanczos
+    pass would cost time for nothing (see :data:`UPLOAD_SLACK`).
     """
     if isinstance(img_or_path, Image.Image):
         img = img_or_path
@@ -211,8 +220,18 @@ def prepare_image(
             img.close()
     assert rgb is not None
     if max_size is not None:
-        rgb = _fit(rgb, max_size)
+        rgb = _fit(rgb, max_size, slack)
     return rgb
+
+
+UPLOAD_SLACK = 2.0
+"""How much larger than the box a client's upload may stay rather than be resampled: the most
+a power-of-two reduction while decoding (JPEG's DCT scaling, a whole-factor reduce) leaves. Every
+server fits the upload to its model's size itself (Heratio's stretches it to ``width x
+height``; imagear's engines resample it), so a client-side Lanczos fit was a second resampling
+of the same pixels: 22 ms of a 3000x2000 JPEG's 44 ms on a 2-core machine. The upload is then at
+most twice the box on a side (a 3000x2000 JPEG for 944x624 sends 1500x1000: 324 KB instead of
+113 KB, where Heratio's own client sends the whole 1.3 MB master)."""
 
 
 def open_reduced(path: str | Path, max_size: tuple[int, int] | None = None) -> Image.Image:
@@ -395,11 +414,11 @@ def _to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def _fit(img: Image.Image, max_size: tuple[int, int]) -> Image.Image:
+def _fit(img: Image.Image, max_size: tuple[int, int], slack: float = 1.0) -> Image.Image:
     box_w, box_h = max(1, int(max_size[0])), max(1, int(max_size[1]))
     width, height = img.size
     scale = min(box_w / width, box_h / height)
-    if scale >= 1.0:
+    if scale * max(1.0, slack) >= 1.0:
         return img
     size = (
         min(box_w, max(1, round(width * scale))),
