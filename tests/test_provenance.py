@@ -156,6 +156,38 @@ def test_a_replaced_clip_gets_new_credentials(app: App, make_image: Any) -> None
     assert c2pa_report(second.poster)[0] == "Valid"
 
 
+def test_a_signed_clip_cut_short_is_refused_and_the_old_one_kept(
+    app: App, make_image: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signed clip is not decoded again (its frames are the verified clip's), but its
+    boxes are checked whole: a signer's output cut short never replaces a clip."""
+    from imagear.errors import MediaError
+    from imagear.provenance import sign
+
+    oid = records.add_record(app, make_image("photo.jpg")).id
+    first = kenburns(app, oid)
+    kept = first.file.read_bytes()
+    real = sign.sign_file
+
+    def cut_short(*args: Any, **kwargs: Any) -> None:
+        real(*args, **kwargs)
+        dest = Path(args[3])
+        dest.write_bytes(dest.read_bytes()[:-5000])
+
+    monkeypatch.setattr(sign, "sign_file", cut_short)
+    with Animator(app) as animator, pytest.raises(MediaError, match="not a playable MP4"):
+        animator.animate(
+            AnimateRequest(
+                oid,
+                model="kenburns",
+                overrides={"num_frames": 10, "fps": 10, "width": 160, "height": 100},
+                force=True,
+            )
+        )
+    assert first.file.read_bytes() == kept
+    assert records.get_record(app, oid) is not None
+
+
 def _first_frame(path: Path) -> Any:
     import av
 

@@ -126,9 +126,9 @@ def sign(
     words: str | None = None,
 ) -> tuple[store.PartFile, Verified, ClipSigning]:
     """Sign the verified clip into a new ``.part`` file (entered in ``files``), which takes
-    the old one's place: (the new part, the probe of the signed clip, the signing with its
+    the old one's place: (the new part, the facts of the signed clip, the signing with its
     facts). ``words``: the visible label burned in, recorded in the credentials."""
-    from imagear.media import probe_mp4
+    from imagear.media.mp4 import rewritten
     from imagear.provenance.sign import sign_file
 
     resolved, routed, part, generated = got
@@ -136,7 +136,7 @@ def sign(
     title = f"{Path(resolved.master.name).stem} ({facts.model})"
     signed = files.enter_context(store.part_file(part.path.parent, resolved.descriptor.name))
     sign_file(signing.identity, facts, part.path, signed.path, title=f"{title}.mp4")
-    info = probe_mp4(signed.path)
+    info = rewritten(verified.info, signed.path)  # the same frames, a manifest box more
     part.discard()
     return (
         signed,

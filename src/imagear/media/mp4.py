@@ -5,7 +5,7 @@ functions that need it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -264,6 +264,14 @@ def probe_mp4(path: str | Path) -> Mp4Info:
         codec=codec,
         size_bytes=size_bytes,
     )
+
+
+def rewritten(info: Mp4Info, path: str | Path) -> Mp4Info:
+    """The facts of a clip rewritten around the same media by a tool that adds boxes to it
+    (Content Credentials: the same frames, a new size), from ``info`` of the clip before and
+    the top-level boxes of the file now (:func:`check_boxes`: whole, nothing decoded; a
+    :func:`probe_mp4` would decode a first frame again, 15-30 ms a clip)."""
+    return replace(info, size_bytes=check_boxes(path))
 
 
 def check_boxes(path: str | Path) -> int:

@@ -341,6 +341,7 @@ class Worker:
 
     def _generate(self, job: Job) -> tuple[GenerationResult, Mp4Info]:
         from imagear.media import probe_mp4
+        from imagear.media.mp4 import rewritten
 
         name = job.descriptor.name
         reference = self._reference(job)  # the gate's view of the image, before the engine has it
@@ -368,7 +369,7 @@ class Worker:
             from imagear.server.signing import sign_served
 
             sign_served(self.c2pa, job.descriptor, job.options, result, job.master, job.out_path)
-            info = probe_mp4(job.out_path)  # the size sent is the signed clip's
+            info = rewritten(info, job.out_path)  # the size sent is the signed clip's
         if job.extras:
             self._append_extras(job, result.scan)
         return result, info
