@@ -4,7 +4,8 @@ Credentials of :mod:`imagear.provenance.manifest`, signed by an
 :class:`~imagear.provenance.identity.Identity`.
 
 c2pa makes no thumbnails here (the master's would cost more than the whole signature) and
-does not read the clip back after signing: the pipeline probes the signed clip itself.
+does not read the clip back after signing: the pipeline checks the signed clip's boxes
+(:func:`imagear.media.mp4.rewritten`).
 Failures of c2pa are :class:`~imagear.errors.SigningFailed`.
 """
 
