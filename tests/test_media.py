@@ -250,6 +250,26 @@ def test_encode_upload_is_jpeg(tmp_path: Path) -> None:
     assert back.format == "JPEG" and back.size == (32, 24) and back.mode == "RGB"
 
 
+def test_encode_upload_gives_the_bytes_of_an_in_memory_encode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Encoded through a temporary file (the GIL let go), or in memory where none can be made:
+    the same JPEG bytes either way."""
+    import tempfile
+
+    with Image.open(media.sample_image_path()) as img:
+        photo = img.convert("RGB")
+    expected = io.BytesIO()
+    photo.save(expected, format="JPEG", quality=92)
+    assert media.encode_upload(photo) == expected.getvalue()
+
+    def no_temp(*_args: object, **_kwargs: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_temp)
+    assert media.encode_upload(photo) == expected.getvalue()
+
+
 def test_sample_image_is_shipped() -> None:
     path = media.sample_image_path()
     assert media.sniff_mime(path) == "image/jpeg"

@@ -12,10 +12,12 @@ file :class:`~imagear.errors.ImageMissing`, and anything PyAV/FFmpeg refuses
 from __future__ import annotations
 
 import io
+import tempfile
 import threading
 import warnings
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -428,11 +430,21 @@ def _fit(img: Image.Image, max_size: tuple[int, int], slack: float = 1.0) -> Ima
 
 
 def encode_upload(img: Image.Image, quality: int = 92) -> bytes:
-    """JPEG bytes of ``img`` (converted to RGB first), for sending to an image-to-video server."""
+    """JPEG bytes of ``img`` (converted to RGB first), for sending to an image-to-video server.
+
+    Encoded into an unnamed temporary file, not a :class:`io.BytesIO`: Pillow lets go of the GIL
+    while it encodes into a file descriptor and holds it while it encodes into a Python buffer,
+    where a batch's other workers (storing, signing, talking HTTP) would wait on every upload
+    (the same bytes either way; a ``BytesIO`` still when no temporary file can be made)."""
     rgb = _to_rgb(img)
-    buf = io.BytesIO()
-    rgb.save(buf, format="JPEG", quality=int(quality))
-    return buf.getvalue()
+    try:
+        fh: BinaryIO = tempfile.TemporaryFile()
+    except OSError:  # no writable temporary folder: encode in memory
+        fh = io.BytesIO()
+    with fh:
+        rgb.save(fh, format="JPEG", quality=int(quality))
+        fh.seek(0)
+        return fh.read()
 
 
 from imagear.media.mp4 import (  # noqa: E402
