@@ -78,6 +78,82 @@ def test_the_console_search_finds_eglise(app: Any, make_image: Any) -> None:
     assert "Château" not in text
 
 
+def _search_statements(app: Any, query: str) -> list[tuple[str, Any]]:
+    """The SQL statements (and their parameters) a console search runs."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, Any]] = []
+
+    def spy(_conn: Any, _cursor: Any, statement: str, params: Any, *_rest: Any) -> None:
+        seen.append((statement, params))
+
+    event.listen(app.engine, "before_cursor_execute", spy)
+    try:
+        review.browse(app, query, "all", limit=50)
+    finally:
+        event.remove(app.engine, "before_cursor_execute", spy)
+    return seen
+
+
+@pytest.mark.postgres
+def test_postgres_search_is_answered_by_trigram_indexes(
+    app: Any, make_image: Any, db_backend: str
+) -> None:
+    """Schema step 8 indexes the folded title and identifier (pg_trgm), and the search's
+    conditions are those indexes' own expressions (a million titles: 3.7 s -> 16 ms)."""
+    from sqlalchemy import or_, select
+
+    from imagear.db import flavour
+    from imagear.db.fold import contains
+    from imagear.db.schema import RECORDS
+
+    if db_backend != "postgresql":
+        pytest.skip("PostgreSQL only")
+    titled(app, make_image)
+    assert flavour.of(app.engine).search_indexed
+    assert found(app, "eglise") == {"FR-1", "FR-2"}
+    statements = [sql for sql, _ in _search_statements(app, "Eglise")]
+    assert any("lower(translate(" in sql and "LIKE" in sql for sql in statements)
+    hits = [
+        contains("postgresql", c, "Eglise", indexed=True) for c in RECORDS.c["identifier", "title"]
+    ]
+    query = select(RECORDS.c.id).where(or_(*hits))
+    with app.engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")  # six rows: is a scan ever needed?
+        compiled = query.compile(app.engine)
+        plan = "\n".join(
+            r[0] for r in conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params)
+        )
+    assert "ix_information_object_title_fold" in plan, plan
+    assert "ix_information_object_identifier_fold" in plan, plan
+
+
+@pytest.mark.postgres
+def test_postgres_search_without_pg_trgm_reads_every_title(
+    app: Any, make_image: Any, db_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where pg_trgm cannot be had, step 8 leaves the upgrade whole and the search still
+    ignores accents and case (a regular expression over every title)."""
+    from sqlalchemy import text
+
+    from imagear.db import flavour, migrations
+
+    if db_backend != "postgresql":
+        pytest.skip("PostgreSQL only")
+    titled(app, make_image)
+    monkeypatch.setattr(migrations, "TRIGRAM_EXTENSION", "imagear_no_such_extension")
+    with app.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_information_object_title_fold"))
+        conn.execute(text("DROP INDEX ix_information_object_identifier_fold"))
+        migrations._search_indexes(conn)  # CREATE EXTENSION refused: nothing made
+        assert conn.execute(text("SELECT 1")).scalar() == 1  # the transaction is still good
+    flavour.forget(app.engine)
+    assert not flavour.of(app.engine).search_indexed
+    assert found(app, "eglise") == {"FR-1", "FR-2"}
+    assert found(app, "osterreich") == {"ÖSTERREICH-1"}
+    assert all("translate" not in sql for sql, _ in _search_statements(app, "eglise"))
+
+
 def pager(text: str) -> dict[str, str]:
     """The pager's links by rel (prev, next), HTML entities undone."""
     nav = text[text.index('<nav class="pager"') :]

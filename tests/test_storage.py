@@ -97,7 +97,7 @@ def test_upgrade_adds_the_console_tables_and_keeps_rows(db_url: str, start: int)
     with Session(engine) as s:
         s.add(models.InformationObject(id=9, identifier="REF-9", title="Kept"))
         s.commit()
-    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 7
+    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 8
     assert CONSOLE_TABLES <= set(inspect(engine).get_table_names())
     with Session(engine) as s:
         assert s.get(models.InformationObject, 9).title == "Kept"
@@ -118,11 +118,35 @@ def test_step_7_adds_the_filter_indexes_to_a_version_6_database(db_url: str) -> 
                           "VALUES (5, 'pending', 0, CURRENT_TIMESTAMP)"))  # fmt: skip
     names = {t: {i["name"] for i in inspect(engine).get_indexes(t)} for t in new}
     assert not any(new[t] in names[t] for t in new)
-    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 7
+    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 8
     for table, index in new.items():
         assert index in {i["name"] for i in inspect(engine).get_indexes(table)}
     with engine.connect() as conn:
         assert conn.execute(text("SELECT object_id FROM image_ar_job")).scalars().all() == [5]
+
+
+def test_step_8_adds_the_search_indexes_on_postgresql_only(db_url: str) -> None:
+    """A version-7 database gets trigram indexes of the folded title and identifier on
+    PostgreSQL (pg_trgm installed by the upgrade), rows kept; elsewhere step 8 adds nothing."""
+    engine = db.make_engine(db_url)
+    assert db.upgrade(engine, target=7) == 7
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO information_object (id, identifier, title) "
+                          "VALUES (5, 'A-5', 'Église')"))  # fmt: skip
+    before = {i["name"] for i in inspect(engine).get_indexes("information_object")}
+    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 8
+    added = {i["name"] for i in inspect(engine).get_indexes("information_object")} - before
+    if engine.dialect.name == "postgresql":
+        assert added == {
+            "ix_information_object_title_fold",
+            "ix_information_object_identifier_fold",
+        }
+    else:
+        assert added == set()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT title FROM information_object")).scalars().all() == [
+            "Église"
+        ]
 
 
 def test_newer_database_is_refused(db_url: str) -> None:

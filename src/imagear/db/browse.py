@@ -102,7 +102,10 @@ def page(
     text = query.replace("\0", "").strip()[:MAX_SEARCH].strip()
     if text:
         name = engine.dialect.name
-        where.append(or_(contains(name, r.c.identifier, text), contains(name, title, text)))
+        hits = [
+            contains(name, col, text, indexed=fl.search_indexed) for col in (r.c.identifier, title)
+        ]
+        where.append(or_(*hits))
     chosen = _filter(r.c.id, show)
     if chosen is not None:
         where.append(chosen)

