@@ -175,6 +175,25 @@ def test_keyset_pages_cover_every_record_once_and_go_back(app: Any, make_image: 
 
 
 @pytest.mark.all_databases
+def test_pages_by_number_are_the_listing_cut_in_pages(app: Any, make_image: Any) -> None:
+    """``?page=N`` (offset) pages, found by skipping ids then read by key, are the whole
+    listing cut in pages, with gaps in the ids, a search and a page past the end."""
+    from sqlalchemy import text
+
+    ids = titled(app, make_image)
+    image = make_image("more.jpg", size=(64, 48))
+    more = [add_record(app, image, f"X-{i}", f"Eglise {i}").id for i in range(9)]
+    with app.engine.begin() as conn:  # gaps in the ids
+        conn.execute(text(f"DELETE FROM information_object WHERE id IN ({more[2]}, {more[5]})"))
+    every = [*ids.values(), *(m for m in more if m not in (more[2], more[5]))]
+    for query, expected in (("", every), ("eglise", [ids["FR-1"], ids["FR-2"], *every[6:]])):
+        for offset in range(0, len(expected) + 3):
+            rows, total = review.browse(app, query, "all", limit=3, offset=offset)
+            assert total == len(expected)
+            assert [r.id for r in rows] == expected[offset : offset + 3], (query, offset)
+
+
+@pytest.mark.all_databases
 def test_the_pager_links_walk_by_key(
     app: Any, make_image: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
