@@ -232,8 +232,8 @@ a power-of-two reduction while decoding (JPEG's DCT scaling, a whole-factor redu
 server fits the upload to its model's size itself (Heratio's stretches it to ``width x
 height``; imagear's engines resample it), so a client-side Lanczos fit was a second resampling
 of the same pixels: 22 ms of a 3000x2000 JPEG's 44 ms on a 2-core machine. The upload is then at
-most twice the box on a side (a 3000x2000 JPEG for 944x624 sends 1500x1000: 324 KB instead of
-113 KB, where Heratio's own client sends the whole 1.3 MB master)."""
+most twice the box on a side (a 3000x2000 JPEG for 944x624 sends 1500x1000: about 310 KB
+instead of 113 KB, where Heratio's own client sends the whole 1.2 MB master)."""
 
 
 def open_reduced(path: str | Path, max_size: tuple[int, int] | None = None) -> Image.Image:
