@@ -130,13 +130,13 @@ def page(
         listing = listing.order_by(r.c.id)
     # a page by number (an old ?page=N link): its first id (read on its own, so that the page
     # is then a range of the key on every database), then its rows by key
-    start = select(r.c.id).select_from(source).where(*where).order_by(r.c.id).offset(offset)
     by_number = after is None and before is None and offset > 0
+    start = select(r.c.id).select_from(source).where(*where).order_by(r.c.id)
     capped = select(r.c.id).select_from(source).where(*where).limit(COUNT_CAP + 1).subquery()
     try:
         with engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(capped)).scalar_one()
-            first = conn.execute(start.limit(1)).scalar() if by_number else None
+            first = conn.execute(start.offset(offset).limit(1)).scalar() if by_number else None
             if first is not None:
                 listing = listing.where(r.c.id >= first)
             read = first is not None or not by_number  # (no first id: past the last page)

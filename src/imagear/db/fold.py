@@ -95,10 +95,7 @@ def contains(
 ) -> ColumnElement[bool]:
     """SQL: ``column`` contains ``text``, accents and case ignored (see the module).
     ``indexed``: PostgreSQL, the column has its :data:`TRIGRAM_INDEXES` index."""
-    if dialect_name == "postgresql":
-        if indexed:
-            like = f"%{_escape_like(fold(text) or '')}%"
-            return folded(dialect_name, column).like(like, escape="\\")
+    if dialect_name == "postgresql" and not indexed:
         return column.regexp_match(pattern_of(text), flags="i")
     like = f"%{_escape_like(search_text(dialect_name, text))}%"
     return folded(dialect_name, column).like(like, escape="\\")
