@@ -57,7 +57,14 @@ from installed import as_installed, warm
 from PIL import Image
 
 from imagear.engines.base import EngineConfig
-from imagear.engines.kenburns import CRF, PRESET, KenBurnsEngine, camera_path, render_frames
+from imagear.engines.kenburns import (
+    CRF,
+    PRESET,
+    X264_PARAMS,
+    KenBurnsEngine,
+    camera_path,
+    render_frames,
+)
 from imagear.media import prepare_image, probe_mp4, sample_image_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,12 +256,15 @@ def main(argv: list[str] | None = None) -> int:
         seed=1,
     )
 
-    def engine(preset: str) -> KenBurnsEngine:
+    def engine(preset: str, x264_params: str | None = None) -> KenBurnsEngine:
         made = KenBurnsEngine(None, EngineConfig())
         made.preset, made.crf = preset, args.crf
+        if x264_params is not None:
+            made.x264_params = x264_params
         return made
 
-    ours, before = engine(args.preset), engine(BEFORE_PRESET)
+    # the quality floor as the engine was before: preset medium, x264's own B-frame choice
+    ours, before = engine(args.preset), engine(BEFORE_PRESET, "")
 
     def ours_full() -> None:
         ours.generate(prepare_image(image_path), options, ours_mp4)
@@ -317,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     info = probe_mp4(ours_mp4)
     print(f"image: {image_path}  clip: {width}x{height}, {frames} frames at {args.fps} fps")
     print(
-        f"encoders: imagear libx264 preset={args.preset} crf={args.crf}, ffmpeg recipe preset="
+        f"encoders: imagear libx264 preset={args.preset} crf={args.crf} {X264_PARAMS}"
+        f" (at medium: x264's own B-frames), ffmpeg recipe preset="
         f"{args.ffmpeg_preset} crf={args.ffmpeg_crf}; yuv420p +faststart"
     )
     print(f"imagear clip: {info.frames} frames, {info.width}x{info.height}, {info.size_bytes} B")
