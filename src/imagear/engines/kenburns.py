@@ -62,15 +62,18 @@ sample, 1280x720, 125 frames: SSIM against a 4x supersampled render of each clip
 0.968 vs 0.966 (no zoompan jitter to pay bits for), in fewer bytes (about 1.1 MB vs 1.16 MB), at a
 third of the recipe's CPU (bench/bench_kenburns.py). At CRF 18 this preset gave SSIM 0.983 for
 3.9 MB; ultrafast (no deblocking, no CABAC) falls below medium's quality."""
-X264_PARAMS = "sync-lookahead=0:b-adapt=0:bframes=4"
+X264_PARAMS = "sync-lookahead=0:b-adapt=0:bframes=4:scenecut=0"
 """libx264 options on top of the preset.
 
 - ``b-adapt=0:bframes=4``: four B-frames between P-frames, always. A camera move is smooth, so
   x264's per-frame decision (``b-adapt=1``, up to 3) chose B-frames nearly everywhere anyway;
-  fixing the pattern drops that analysis and B-frames are the cheapest frames to code: on the
-  five motions over two images (1280x720, 125 frames, bench/bench_kenburns.py's SSIM against a
-  supersampled render) 13-21 % less encoder CPU and 12-26 % fewer bytes at the same SSIM within
-  0.001 (docs/performance.md, "Ken Burns").
+  fixing the pattern drops that analysis and B-frames are the cheapest frames to code. On the
+  five motions over two images (1280x720, 125 frames; SSIM against a supersampled render, as
+  bench/bench_kenburns.py measures it): 16-25 % less encoder CPU and 12-31 % fewer bytes; SSIM
+  equal or up to 0.0018 higher for the zooms and the diagonal, 0.0007-0.0018 lower for the pans
+  (which shrink most, 27-31 %).
+- ``scenecut=0``: a camera move over one still has no scene cut to look for; another 7-15 % of
+  the encoder's CPU, the same bytes within 0.03 % and the same SSIM.
 - ``sync-lookahead=0``: no threaded lookahead buffer. At this preset (no rc-lookahead, no
   macroblock tree) x264's lookahead thread only held frames ahead of the encoder threads, about
   12 MB at 1280x720, for the same bytes (bit-identical clips) at the same speed
