@@ -77,6 +77,29 @@ def test_open_image_loads_a_good_image(tmp_path: Path) -> None:
     assert img.format == "PNG"
 
 
+@pytest.mark.parametrize("fmt", ["TIFF", "WEBP", "PNG"])
+def test_opening_a_master_registers_only_the_raster_plugins(tmp_path: Path, fmt: str) -> None:
+    """A TIFF or WebP master does not make Pillow import all of its plugins (about 50 ms, and
+    EPS's and PDF's among them): only those of the formats imagear reads are loaded."""
+    import subprocess
+    import sys
+
+    path = tmp_path / f"master.{fmt.lower()}"
+    Image.new("RGB", (40, 30), (90, 120, 150)).save(path, fmt)
+    code = (
+        "import sys; from imagear.media import open_image; "
+        f"img = open_image({str(path)!r}); assert img.size == (40, 30); "
+        "print(sorted(m for m in sys.modules if m.startswith('PIL.') and m.endswith('Plugin')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = set(done.stdout.strip().strip("[]").replace("'", "").split(", "))
+    raster = {"Jpeg", "Png", "Tiff", "WebP", "Bmp", "Gif", "Jpeg2K", "Ppm", "Mpo"}  # Ppm: Pillow's
+    assert "PIL.EpsImagePlugin" not in loaded
+    assert loaded <= {f"PIL.{name}ImagePlugin" for name in raster}
+
+
 def test_decompression_bomb_header_is_refused(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.png"
     _png_header_only(bomb, 30_000, 30_000)  # 900 MP

@@ -57,6 +57,19 @@ no archive master needs. These decoders are linear in the pixels, so with
 :data:`MAX_IMAGE_PIXELS` every decode is bounded in time and memory.
 """
 
+_RASTER_PLUGINS = (
+    "JpegImagePlugin",
+    "PngImagePlugin",
+    "TiffImagePlugin",
+    "WebPImagePlugin",
+    "BmpImagePlugin",
+    "GifImagePlugin",
+    "Jpeg2KImagePlugin",
+)
+"""Pillow's modules for :data:`RASTER_FORMATS`, imported before the first open: Pillow otherwise
+registers every one of its 45 plugins the first time a file is not one of the five it loads up
+front (a TIFF master, a WebP): about 50 ms, several times that beside a batch's other threads,
+where these seven take a few."""
 _IMAGE_KINDS = "JPEG, PNG, TIFF, WebP, BMP, GIF, JPEG 2000"
 _POSTSCRIPT_MAGIC = (b"%!", b"\xc5\xd0\xd3\xc6", b"%PDF")
 _PILLOW_LIMIT_LOCK = threading.Lock()
@@ -84,6 +97,20 @@ def _raise_pillow_limit(limit: int) -> None:
             _PILLOW_WARNING_SILENCED = True
 
 
+def _register_raster_plugins() -> None:
+    """Import :data:`_RASTER_PLUGINS` (once; a plugin that fails to import is left to
+    Pillow, which then registers it, or not, the way it always did)."""
+    if "TIFF" in Image.OPEN and "JPEG2000" in Image.OPEN:
+        return
+    import importlib
+
+    for name in _RASTER_PLUGINS:
+        try:
+            importlib.import_module(f"PIL.{name}")
+        except ImportError:  # e.g. a Pillow built without WebP: Image.open says so
+            continue
+
+
 def open_image(path: str | Path, *, load: bool = True) -> Image.Image:
     """Open an image file with Pillow, mapping every failure to an imagear error.
 
@@ -99,6 +126,7 @@ def open_image(path: str | Path, *, load: bool = True) -> Image.Image:
         raise InvalidImage(f"{path} is not a file, so it is not an image.")
     limit = MAX_IMAGE_PIXELS
     _raise_pillow_limit(limit)
+    _register_raster_plugins()
     try:
         img = Image.open(path, formats=RASTER_FORMATS)
     except Image.DecompressionBombError as exc:
