@@ -86,6 +86,36 @@ def test_heavy_imports_are_warmed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert all(name in sys.modules for name in WARM_MODULES)
 
 
+def test_the_warm_imports_start_when_the_first_record_enters_the_gate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not before: their imports hold the GIL the pre-flight and the first uploads' preparation
+    need. Once: every later record finds them started."""
+    import threading
+
+    import imagear.batch.animator as animator
+
+    started: list[str] = []
+
+    def finish_warming() -> None:
+        for thread in threading.enumerate():
+            if thread.name == "imagear-warm":
+                thread.join(5)
+
+    monkeypatch.setattr(animator, "warm_imports", lambda: started.append("warmed"))
+    gate = animator.GenerationGate(2, threading.Event())
+    animator.batch_animator_class(object)()  # the batch's Animator, made before the pre-flight
+    finish_warming()
+    assert started == []
+    assert gate.enter(1)
+    finish_warming()
+    assert started == ["warmed"]
+    gate.release(1)
+    assert gate.enter(2) and gate.enter(3)
+    finish_warming()
+    assert started == ["warmed"]
+
+
 @pytest.mark.all_databases
 def test_a_dry_run_lists_the_first_records_and_counts_them_all(
     app: App, serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -12,7 +12,7 @@ record's claim back.
 That is the batch's pipeline: a record's upload is prepared (the master decoded and shrunk)
 before it asks for a slot, so it is sent the moment one frees; the record that leaves the slot
 checks and stores its clip outside it. :func:`warm_imports` loads what checking and storing
-need while the first requests run.
+need while the first requests run: the gate starts it when the first record enters it.
 """
 
 from __future__ import annotations
@@ -35,16 +35,11 @@ SETTINGS_TTL_SECS = 2.0
 
 def batch_animator_class(base: type) -> type:
     """An Animator that reads image_ar_settings at most every SETTINGS_TTL_SECS (a batch
-    animates many records a second; a change made meanwhile still applies within the TTL),
-    and starts :func:`warm_imports` when it is made (before the run's pre-flight)."""
+    animates many records a second; a change made meanwhile still applies within the TTL)."""
 
     class BatchAnimator(base):  # type: ignore[valid-type, misc]
         _cached: tuple[float, Settings] | None = None
         _cache_lock = threading.Lock()
-
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)
-            threading.Thread(target=warm_imports, name="imagear-warm", daemon=True).start()
 
         def settings(self) -> Settings:
             with self._cache_lock:
@@ -94,7 +89,12 @@ class GenerationGate:
     """At most ``n`` records in the generation step at once, so that the extra workers'
     preparation and storing overlap the generations in flight. A record enters once its upload
     is prepared, just before it is sent (or its engine runs), and leaves when the clip is back
-    or when ``animate`` returns."""
+    or when ``animate`` returns.
+
+    The first record to enter starts :func:`warm_imports` in a thread of its own: its imports
+    hold the GIL, so started any earlier they would slow the pre-flight and the preparation of
+    the first uploads, which every slot waits on (bench/bench_batch.py, docs/performance.md).
+    """
 
     def __init__(self, n: int, stop: threading.Event) -> None:
         self._slots = threading.Semaphore(n)
@@ -103,6 +103,7 @@ class GenerationGate:
         self._stop = stop
         self.waited = 0.0  # seconds records spent waiting for a slot, in all
         self._timing: dict[int, list[float]] = {}  # id -> [waited, entered at, generating]
+        self._warming = False  # warm_imports started (by the first record to enter)
 
     def permit(self, object_id: int) -> GatePermit:
         """The permit to hand ``Animator.animate`` for ``object_id``."""
@@ -116,6 +117,9 @@ class GenerationGate:
                 return False
         now = time.monotonic()
         with self._lock:
+            if not self._warming:
+                self._warming = True
+                threading.Thread(target=warm_imports, name="imagear-warm", daemon=True).start()
             self._inside.add(object_id)
             self.waited += now - t0
             self._timing[object_id] = [now - t0, now, 0.0]
@@ -144,8 +148,8 @@ class GenerationGate:
 
 def warm_imports() -> None:
     """Import what checking and storing the first clip needs (PyAV, the quality gate, the
-    previews) in the background, while the pre-flight and the first generations run, rather
-    than on the first worker whose clip came back (a run's start is part of its wall time)."""
+    previews) in the background while the first generations run, rather than on the first
+    worker whose clip came back (a run's start is part of its wall time)."""
     import importlib
 
     for name in WARM_MODULES:
