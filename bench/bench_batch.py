@@ -116,9 +116,12 @@ def make_masters(folder: Path) -> dict[str, Path]:
     return out
 
 
-def make_records(app: Any, n: int, folder: Path, masters: dict[str, Path]) -> list[int]:
+def make_records(
+    app: Any, n: int, folder: Path, masters: dict[str, Path], stem: str = "rec"
+) -> list[int]:
     """``n`` records whose masters take the three kinds in turn (inserted in bulk; each record
-    has its own file, hard-linked to its kind's master)."""
+    has its own file, hard-linked to its kind's master, named ``{stem}_{i}``: the servers count
+    what each name was sent)."""
     from sqlalchemy import insert, select
 
     from imagear.db.schema import FILES as do_table
@@ -134,7 +137,7 @@ def make_records(app: Any, n: int, folder: Path, masters: dict[str, Path]) -> li
         for i, oid in enumerate(ids):
             kind = KINDS[i % len(KINDS)]
             web = f"/uploads/r/{oid}/"
-            name = f"rec_{i:05d}{masters[kind].suffix}"
+            name = f"{stem}_{i:05d}{masters[kind].suffix}"
             path = folder / web.strip("/") / name
             path.parent.mkdir(parents=True, exist_ok=True)
             os.link(masters[kind], path)
@@ -245,7 +248,7 @@ def warm_batch(env: dict[str, str], work: Path, masters: dict[str, Path], url: s
     os.environ.update(own)
     try:
         app = App.load()
-        make_records(app, len(KINDS), work / "warm-images", masters)
+        make_records(app, len(KINDS), work / "warm-images", masters, stem="warm")
         settings.set_value(app.engine, "ar_server_url", url)
         app.close()
     finally:
