@@ -236,6 +236,35 @@ def test_the_total_is_counted_up_to_a_cap(
     assert "next" in pager(text)
 
 
+@pytest.mark.all_databases
+def test_a_search_that_fits_its_first_page_reads_the_records_once(
+    app: Any, make_image: Any
+) -> None:
+    """A few matches, or none: the first page holds them all, so no count runs after it (a
+    second scan of every title at a million records); a fuller page is still counted."""
+    from sqlalchemy import event
+
+    ids = titled(app, make_image)
+    counts: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if re.search(r"\bcount\(", statement, re.IGNORECASE):
+            counts.append(statement)
+
+    event.listen(app.engine, "before_cursor_execute", seen)
+    try:
+        rows, total = browse.page(app.engine, "eglise", limit=24)
+        assert total == 2 and [r.id for r in rows] == [ids["FR-1"], ids["FR-2"]]
+        assert browse.page(app.engine, "no such title", limit=24) == ([], 0)
+        assert counts == []
+        rows, total = browse.page(app.engine, "", limit=2)  # a full page: more may follow
+        assert len(rows) == 2 and total == len(TITLES) and len(counts) == 1
+        rows, total = browse.page(app.engine, "eglise", limit=1, after=ids["FR-1"])
+        assert [r.id for r in rows] == [ids["FR-2"]] and total == 2  # not the first page
+    finally:
+        event.remove(app.engine, "before_cursor_execute", seen)
+
+
 @pytest.mark.mysql
 def test_search_and_keyset_pages_on_an_atom_database(
     atom_db: Any, heratio_env: dict[str, str], make_image: Any
