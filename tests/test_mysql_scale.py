@@ -153,10 +153,12 @@ def test_the_failed_and_refused_filters_start_from_the_few_failures(big: App, sh
 def test_the_runs_count_reads_the_master_images_once_and_agrees_with_the_plan(
     big: App, kind: str
 ) -> None:
-    """The run's count on MariaDB is driven from the master images (no temporary table of all
-    of them, then a lookup per record: 5 s at a million), and counts what the plan lists over
-    every kind of record: with a clip, with an empty clip row, with two masters, with only a
-    derivative or a non-image file, none at all, an approved clip, job rows of every state."""
+    """The run's count on MariaDB is the records covered, driven from the master images (no
+    temporary table of all of them, then a lookup per record: 5 s at a million), less those
+    whose job row holds them back, read from the job rows (no lookup of every record's job row:
+    4.5 -> 2.8 s at a million); it counts what the plan lists over every kind of record: with a
+    clip, with an empty clip row, with two masters, with only a derivative or a non-image file,
+    none at all, an approved clip, job rows of every state (a claim with no expiry too)."""
     from imagear.db.jobs import count
 
     since = datetime.now(UTC) - timedelta(hours=1) if "since" in kind else None
@@ -183,6 +185,8 @@ def test_the_runs_count_reads_the_master_images_once_and_agrees_with_the_plan(
         "INTERVAL 1 HOUR WHERE object_id BETWEEN 600 AND 610",
         "UPDATE image_ar_job SET status = 'running', claim_expires_at = UTC_TIMESTAMP() - "
         "INTERVAL 1 HOUR WHERE object_id BETWEEN 611 AND 615",
+        "UPDATE image_ar_job SET status = 'running', claim_expires_at = NULL "
+        "WHERE object_id BETWEEN 616 AND 617",
         "UPDATE image_ar_job SET status = 'given_up' WHERE object_id BETWEEN 700 AND 707",
         "UPDATE image_ar_job SET status = 'done', finished_at = UTC_TIMESTAMP() "
         "WHERE object_id BETWEEN 800 AND 830",
@@ -198,7 +202,13 @@ def test_the_runs_count_reads_the_master_images_once_and_agrees_with_the_plan(
     assert count(big.engine, sel, None) == len(listed)
     assert count(big.engine, sel, 100) == 100
     plans = explained(big, lambda: count(big.engine, sel, None), "digital_object")
-    assert plans[0]["table"] == "digital_object", plans  # one pass over the files drives it
+    drivers: dict[object, object] = {}  # each subquery's first table
+    for p in plans:
+        if p["table"] is not None and p["select_type"] == "SUBQUERY":
+            drivers.setdefault(p["id"], p["table"])
+    # the covered records from one pass over the files, those held back from the job rows
+    assert sorted(map(str, drivers.values())) == ["digital_object", "image_ar_job"], plans
+    assert [p["table"] for p in plans].count("image_ar_job") == 1, plans  # never per record
     assert not [
         p for p in plans if p["select_type"] == "MATERIALIZED" and p["table"] == "digital_object"
     ], plans
