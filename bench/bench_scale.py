@@ -253,7 +253,8 @@ def main() -> int:
         from imagear.app import App
         from imagear.batch import BatchOptions, BatchRunner
         from imagear.db.claims import ClaimStore, new_runner_id
-        from imagear.db.jobs import Selection, count
+        from imagear.db.jobs import Selection
+        from imagear.db.runplan import count
 
         app = App.load()  # creates imagear's tables in the schema
         server = FakeVideoServer().__enter__()  # the dry run's pre-flight asks its /health

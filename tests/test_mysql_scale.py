@@ -17,7 +17,8 @@ from sqlalchemy import event, text
 
 from imagear.app import App
 from imagear.db.claims import ClaimStore, new_runner_id
-from imagear.db.jobs import Selection, plan
+from imagear.db.jobs import Selection
+from imagear.db.runplan import plan
 
 pytestmark = pytest.mark.mysql
 
@@ -159,7 +160,7 @@ def test_the_runs_count_reads_the_master_images_once_and_agrees_with_the_plan(
     4.5 -> 2.8 s at a million); it counts what the plan lists over every kind of record: with a
     clip, with an empty clip row, with two masters, with only a derivative or a non-image file,
     none at all, an approved clip, job rows of every state (a claim with no expiry too)."""
-    from imagear.db.jobs import count
+    from imagear.db.runplan import count
 
     since = datetime.now(UTC) - timedelta(hours=1) if "since" in kind else None
     sel = Selection(only_missing=kind == "missing", since=since)

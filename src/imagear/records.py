@@ -105,9 +105,11 @@ def master_image(
             if heratio
             else "Attach an image with {add:IMAGE}.",
         )
-    from imagear.iiif import fetch
+    from imagear.iiif import is_remote
 
-    if fetch.is_remote(row.get("path")):  # a IIIF service (AtoM's external object, usage 166)
+    if is_remote(row.get("path")):  # a IIIF service (AtoM's external object, usage 166)
+        from imagear.iiif import fetch
+
         url = str(row.get("path")).strip()
         file = fetch.cached_file(app.config, url)
         if check_file and not file.is_file():

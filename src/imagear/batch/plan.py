@@ -1,8 +1,8 @@
 """What a batch run would take now, read-only: the ``--dry-run`` list, the planned count, and
 why records named with ``--object-id`` / ``--object-ids`` will not be taken.
 
-The queries are :func:`imagear.db.jobs.plan`, :func:`~imagear.db.jobs.count` and
-:func:`~imagear.db.jobs.named_rows`; nothing here writes. The claims themselves are taken by
+The queries are :func:`imagear.db.runplan.plan`, :func:`~imagear.db.runplan.count` and
+:func:`~imagear.db.runplan.named_rows`; nothing here writes. The claims themselves are taken by
 :class:`imagear.db.claims.ClaimStore`.
 """
 
@@ -13,7 +13,7 @@ from datetime import datetime
 
 from imagear.app import App
 from imagear.batch.report import NamedSkip
-from imagear.db import jobs
+from imagear.db import runplan
 from imagear.db.jobs import FAILED, GIVEN_UP, RUNNING, Selection
 from imagear.db.rows import NamedRow
 from imagear.domain import PlannedRecord
@@ -24,12 +24,12 @@ def plan(app: App, sel: Selection, limit: int | None) -> list[PlannedRecord]:
 
     Records with no job row yet count as new; expired claims as what the sweep reopens.
     """
-    return jobs.plan(app.engine, sel, limit)
+    return runplan.plan(app.engine, sel, limit)
 
 
 def count(app: App, sel: Selection, limit: int | None) -> int:
     """How many records :func:`plan` would list (at most ``limit``)."""
-    return jobs.count(app.engine, sel, limit)
+    return runplan.count(app.engine, sel, limit)
 
 
 class Counting:
@@ -87,7 +87,7 @@ def explain_named(app: App, sel: Selection, now: datetime, max_attempts: int) ->
     out: list[NamedSkip] = []
     for window in sel.windows():
         assert window is not None
-        found = jobs.named_rows(app.engine, window)
+        found = runplan.named_rows(app.engine, window)
         for oid in window:
             if oid not in found:
                 out.append(NamedSkip(oid, "missing"))

@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imagear.errors import MediaError
+from imagear.iiif import is_remote
 from imagear.iiif.image import NEED, ImageInfo, Plan, info_url, parse_info, plan
 from imagear.iiif.values import ImageService, MasterView
 
@@ -33,7 +33,6 @@ MAX_INFO_BYTES = 1 << 20
 MAX_IMAGE_BYTES = 64 << 20
 MAX_PIXELS = 60_000_000
 CONNECT_SECS, READ_SECS = 5.0, 30.0
-URL = re.compile(r"^https?://", re.IGNORECASE)
 CACHE = "iiif-cache"
 
 
@@ -43,12 +42,6 @@ class FetchedMaster:
 
     file: Path
     info: ImageInfo
-
-
-def is_remote(path: str | None) -> bool:
-    """Whether a digital object's stored path is a URL (AtoM's external objects, usage 166,
-    and records added from a IIIF service)."""
-    return bool(path and URL.match(path.strip()))
 
 
 def cache_folder(config: Config, url: str) -> Path:
