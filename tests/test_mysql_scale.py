@@ -203,6 +203,12 @@ def test_the_runs_count_reads_the_master_images_once_and_agrees_with_the_plan(
     assert count(big.engine, sel, None) == len(listed)
     assert count(big.engine, sel, 100) == 100
     plans = explained(big, lambda: count(big.engine, sel, None), "digital_object")
+    assert not [
+        p for p in plans if p["select_type"] == "MATERIALIZED" and p["table"] == "digital_object"
+    ], plans
+    if since is not None:  # resuming --all: most rows may be held back; one pass over the files
+        assert plans[0]["table"] == "digital_object", plans
+        return
     drivers: dict[object, object] = {}  # each subquery's first table
     for p in plans:
         if p["table"] is not None and p["select_type"] == "SUBQUERY":
@@ -210,6 +216,3 @@ def test_the_runs_count_reads_the_master_images_once_and_agrees_with_the_plan(
     # the covered records from one pass over the files, those held back from the job rows
     assert sorted(map(str, drivers.values())) == ["digital_object", "image_ar_job"], plans
     assert [p["table"] for p in plans].count("image_ar_job") == 1, plans  # never per record
-    assert not [
-        p for p in plans if p["select_type"] == "MATERIALIZED" and p["table"] == "digital_object"
-    ], plans
