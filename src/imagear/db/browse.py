@@ -91,11 +91,11 @@ def page(
     by ``offset`` first reads its first id alone (skipping ids only), then its rows by key:
     OFFSET over the rows themselves worked out each skipped record's title and master (at a
     million records, ``?page=37500``: 1.4-2.1 s on PostgreSQL, 0.4-0.6 s on MariaDB; now
-    about 0.1 s on both). The
-    total is at most ``COUNT_CAP + 1`` (more than :data:`COUNT_CAP` matches); a first page with
-    room to spare holds every match, so it is not counted again (a search that finds a few
-    records, or none, then reads the records once, not twice). ``guest_public``
-    not None: only the records a guest may see (:func:`imagear.db.publication.published_sql`)."""
+    about 0.1 s on both). The total is at most ``COUNT_CAP + 1`` (more than :data:`COUNT_CAP`
+    matches); a first page with room to spare holds every match, so it is not counted again (a
+    search that finds a few records, or none, then reads the records once, not twice).
+    ``guest_public`` not None: only the records a guest may see
+    (:func:`imagear.db.publication.published_sql`)."""
     if show not in FILTERS:
         raise ValueError(f"unknown filter {show!r}")
     fl = flavour.of(engine)

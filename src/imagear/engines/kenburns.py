@@ -60,8 +60,9 @@ PRESET = "superfast"
 """libx264's CRF and preset. Against ffmpeg's zoompan recipe (CRF 18, preset medium) on the
 sample, 1280x720, 125 frames: SSIM against a 4x supersampled render of each clip's own motion
 0.969 vs 0.966 (no zoompan jitter to pay bits for), in fewer bytes (0.93 MB vs 1.16 MB with
-:data:`X264_PARAMS`), at under a third of the recipe's CPU (bench/bench_kenburns.py). At CRF 18 this preset gave SSIM 0.983 for
-3.9 MB; ultrafast (no deblocking, no CABAC) falls below medium's quality."""
+:data:`X264_PARAMS`), at under a third of the recipe's CPU (bench/bench_kenburns.py). At CRF 18
+this preset gave SSIM 0.983 for 3.9 MB; ultrafast (no deblocking, no CABAC) falls below
+medium's quality."""
 X264_PARAMS = "sync-lookahead=0:b-adapt=0:bframes=4:scenecut=0"
 """libx264 options on top of the preset.
 

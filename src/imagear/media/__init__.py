@@ -32,6 +32,7 @@ __all__ = [
     "encode_upload",
     "looks_like_mp4",
     "open_image",
+    "open_raster",
     "decoded_bytes",
     "open_reduced",
     "UPLOAD_SLACK",
@@ -97,18 +98,20 @@ def _raise_pillow_limit(limit: int) -> None:
             _PILLOW_WARNING_SILENCED = True
 
 
-def _register_raster_plugins() -> None:
-    """Import :data:`_RASTER_PLUGINS` (once; a plugin that fails to import is left to
-    Pillow, which then registers it, or not, the way it always did)."""
-    if "TIFF" in Image.OPEN and "JPEG2000" in Image.OPEN:
-        return
-    import importlib
+def open_raster(path: str | Path) -> Image.Image:
+    """Pillow's ``Image.open`` of ``path`` as one of :data:`RASTER_FORMATS` only (the header
+    read, Pillow's own exceptions raised), with those formats' plugins imported first
+    (:data:`_RASTER_PLUGINS`; a plugin that fails to import is left to Pillow, which then
+    registers it, or not, the way it always did)."""
+    if "TIFF" not in Image.OPEN or "JPEG2000" not in Image.OPEN:
+        import importlib
 
-    for name in _RASTER_PLUGINS:
-        try:
-            importlib.import_module(f"PIL.{name}")
-        except ImportError:  # e.g. a Pillow built without WebP: Image.open says so
-            continue
+        for name in _RASTER_PLUGINS:
+            try:
+                importlib.import_module(f"PIL.{name}")
+            except ImportError:  # e.g. a Pillow built without WebP: Image.open says so
+                continue
+    return Image.open(path, formats=RASTER_FORMATS)
 
 
 def open_image(path: str | Path, *, load: bool = True) -> Image.Image:
@@ -126,9 +129,8 @@ def open_image(path: str | Path, *, load: bool = True) -> Image.Image:
         raise InvalidImage(f"{path} is not a file, so it is not an image.")
     limit = MAX_IMAGE_PIXELS
     _raise_pillow_limit(limit)
-    _register_raster_plugins()
     try:
-        img = Image.open(path, formats=RASTER_FORMATS)
+        img = open_raster(path)
     except Image.DecompressionBombError as exc:
         raise _bomb(path, None, limit) from exc
     except FileNotFoundError as exc:

@@ -366,7 +366,7 @@ def _too_many_pixels(path: Path) -> bool:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path, formats=media.RASTER_FORMATS) as img:
+            with media.open_raster(path) as img:
                 return img.size[0] * img.size[1] > media.MAX_IMAGE_PIXELS
     except Image.DecompressionBombError:
         return True
