@@ -155,7 +155,7 @@ def make_records(
     return ids
 
 
-def uploads(app: Any, masters: dict[str, Path]) -> dict[str, tuple[bytes, dict[str, Any]]]:
+def uploads(app: Any, masters: dict[str, Path]) -> dict[str, tuple[bytes, dict[str, Any], bool]]:
     """What imagear sends for each master (prepared exactly as the Animator prepares it), and
     the form fields: the baseline sends the same, and the servers' clips are built from it."""
     from imagear import settings
@@ -170,8 +170,8 @@ def uploads(app: Any, masters: dict[str, Path]) -> dict[str, tuple[bytes, dict[s
             size = oriented_size(img)
         resolved = resolve_generation("svd", values, {"seed": 1}, {}, size)
         job = Job(0, resolved.descriptor, resolved.options, path)
-        payload = RemoteGenerator.__new__(RemoteGenerator).prepare(job).payload  # needs no client
-        out[kind] = (payload, RemoteGenerator.fields(job))
+        prepared = RemoteGenerator.__new__(RemoteGenerator).prepare(job)  # needs no client
+        out[kind] = (prepared.payload, RemoteGenerator.fields(job), prepared.whole)
     return out
 
 
@@ -196,7 +196,7 @@ def server_stats(url: str) -> dict[str, Any]:
 
 def baseline(
     urls: list[str],
-    sent: list[tuple[bytes, dict[str, Any]]],
+    sent: list[tuple[bytes, dict[str, Any], bool]],
     concurrency: int,
     folder: Path,
     extras: bool = True,
@@ -215,9 +215,10 @@ def baseline(
         if not hasattr(local, "client"):
             with lock:
                 local.client = clients[next(counter) % len(clients)]
-        payload, fields = sent[i]
+        payload, fields, whole = sent[i]
+        name = f"{folder.name}_{i}.jpg"
         local.client.animate(
-            payload, fields, folder / f"{i}.mp4", filename=f"{folder.name}_{i}.jpg", extras=extras
+            payload, fields, folder / f"{i}.mp4", filename=name, extras=extras, reference=whole
         )
 
     try:

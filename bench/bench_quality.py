@@ -46,7 +46,8 @@ from imagear import quality  # noqa: E402
 from imagear.engines.base import EngineConfig  # noqa: E402
 from imagear.media import prepare_image, sample_image_path  # noqa: E402
 from imagear.media.preview import write_poster, write_preview  # noqa: E402
-from imagear.media.scan import PreviewSpec, reference_of  # noqa: E402
+from imagear.media.reference import reference_of  # noqa: E402
+from imagear.media.scan import PreviewSpec  # noqa: E402
 from imagear.models import get_model  # noqa: E402
 
 MB = 1_000_000

@@ -39,16 +39,23 @@ from typing import Any
 
 import pytest
 
-from imagear.wire import EXTRAS_HEADER
+from imagear.wire import EXTRAS_HEADER, REFERENCE_HEADER
 
 _NAME = re.compile(rb'[; ]name="([^"]*)"')
 _FILENAME = re.compile(rb'filename="([^"]*)"')
 
 
-def asked_mp4(fields: dict[str, str], image: bytes | None = None, measured: bool = False) -> bytes:
+def asked_mp4(
+    fields: dict[str, str],
+    image: bytes | None = None,
+    measured: bool = False,
+    reference: bool = False,
+    echo: bool = True,
+) -> bytes:
     """A real MP4 of what the form fields ask: a moving pattern, or with ``image`` (the
-    uploaded bytes) that image moving (cached per ask and image); ``measured``: with the
-    measurements an imagear server appends when asked (imagear.media.extras)."""
+    uploaded bytes) and ``echo`` that image moving (cached per ask and image); ``measured``:
+    with the measurements an imagear server appends when asked (imagear.media.extras),
+    ``reference``: and the gate's reference of the upload."""
     from fake_server import asked_mp4_bytes
 
     return asked_mp4_bytes(
@@ -57,8 +64,9 @@ def asked_mp4(fields: dict[str, str], image: bytes | None = None, measured: bool
         int(fields.get("height") or 320),
         int(fields.get("num_frames") or 14),
         int(fields.get("fps") or 7),
-        kind="echo" if image else "unrelated",
+        kind="echo" if image and echo else "unrelated",
         measured=measured,
+        reference=reference,
     )
 
 
@@ -237,9 +245,10 @@ class FakeVideoServer:
                     self._json(status, {"error": f"fake failure {status}", "type": "Fake"})
                     return
                 measured = server.measures and self.headers.get(EXTRAS_HEADER) == "1"
+                asked = measured and self.headers.get(REFERENCE_HEADER) == "1"
                 self._send(
                     200,
-                    asked_mp4(fields, image if server.echo else None, measured),
+                    asked_mp4(fields, image, measured, asked, echo=server.echo),
                     "video/mp4",
                     {
                         "X-Generation-Secs": f"{server.latency:.2f}",

@@ -39,6 +39,7 @@ its MIME type and decoded size), counts them, and tracks ``max_active`` concurre
 
 from __future__ import annotations
 
+import contextlib
 import email.parser
 import email.policy
 import io
@@ -116,11 +117,13 @@ def render_clip(
     kind: str,
     out: Path,
     measured: bool = False,
+    reference: tuple[Any, str] | None = None,
 ) -> None:
     """Write a real MP4 to ``out``: ``frames`` frames of ``width`` x ``height`` at ``fps``
     showing ``kind`` (see the ``clip_kind`` knob) of the PIL ``image`` (stretched to the size;
     only ``echo`` and ``frozen`` use it). ``measured``: with the frames' measurements appended
-    as an imagear server sends them when asked (imagear.media.extras)."""
+    as an imagear server sends them when asked (imagear.media.extras), and ``reference`` (the
+    gate's reference of the upload and its SHA-256) when given."""
     import numpy as np
     from PIL import Image
 
@@ -155,7 +158,7 @@ def render_clip(
     if measured:
         from imagear.media.extras import append
 
-        append(out, scanner.result())
+        append(out, scanner.result(), reference)
 
 
 def asked_mp4_bytes(
@@ -166,15 +169,18 @@ def asked_mp4_bytes(
     fps: int,
     kind: str = "echo",
     measured: bool = False,
+    reference: bool = False,
 ) -> bytes:
     """A real MP4 of ``width`` x ``height``, ``frames`` frames at ``fps`` showing ``kind`` (see
     the ``clip_kind`` knob) of the uploaded ``image`` bytes (cached per image and ask);
-    ``measured``: with the measurements an imagear server appends when asked."""
+    ``measured``: with the measurements an imagear server appends when asked; ``reference``:
+    with the gate's reference of the upload too (a client that sent the master's own file)."""
     import hashlib
 
     uses_image = kind in ("echo", "frozen") and bool(image)
-    digest = hashlib.sha256(image or b"").hexdigest() if uses_image else ""
-    key = (digest, width, height, frames, fps, kind, measured)
+    reference = reference and measured and bool(image)
+    digest = hashlib.sha256(image or b"").hexdigest() if uses_image or reference else ""
+    key = (digest, width, height, frames, fps, kind, measured, reference)
     with _CLIPS_LOCK:
         if key in _ASKED:
             return _ASKED[key]
@@ -186,11 +192,27 @@ def asked_mp4_bytes(
             picture = Image.open(io.BytesIO(image or b"")) if uses_image else None
         except OSError:  # not an image (a client test's placeholder bytes): nothing to echo
             picture = None
-        render_clip(picture, width, height, frames, fps, kind, out, measured)
+        ref = None
+        if reference:
+            with contextlib.suppress(OSError):  # not an image: no reference
+                ref = (upload_reference(image or b"", (width, height)), digest)
+        render_clip(picture, width, height, frames, fps, kind, out, measured, ref)
         data = out.read_bytes()
     with _CLIPS_LOCK:
         _ASKED[key] = data
     return data
+
+
+def upload_reference(image: bytes, size: tuple[int, int]) -> Any:
+    """The quality gate's reference of an upload, as an imagear server makes it: decoded upright
+    at about twice the clip's size (JPEG draft mode), then small and grey."""
+    from PIL import Image, ImageOps
+
+    from imagear.media.reference import reference_of
+
+    with Image.open(io.BytesIO(image)) as img:
+        img.draft("RGB", (size[0] * 2, size[1] * 2))
+        return reference_of(ImageOps.exif_transpose(img).convert("RGB"))
 
 
 def free_box_header(size: int) -> bytes:

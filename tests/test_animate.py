@@ -219,9 +219,11 @@ def test_busy_for_good(app: App, remote: FakeVideoServer, make_image: Any) -> No
 # -- the upload ---------------------------------------------------------------------------------
 
 
-def test_big_image_is_downscaled_and_master_untouched(
+def test_a_plain_jpeg_master_is_sent_as_it_is_and_untouched(
     app: App, remote: FakeVideoServer, make_image: Any
 ) -> None:
+    """An upright RGB JPEG goes to the server as its own bytes (as Heratio's client sends it):
+    this client decodes nothing of it, the server decodes it at its model's size."""
     oid = add(app, make_image, "big.jpg", size=(4000, 3000))
     master = records.find_master(app, oid)
     before = sha(master.file)
@@ -231,14 +233,106 @@ def test_big_image_is_downscaled_and_master_untouched(
     width, height = int(request.fields["width"]), int(request.fields["height"])
     assert (width, height) == get_model("svd").output_size((4000, 3000))  # svd's area, 4:3
     assert request.image_content_type == "image/jpeg"
+    assert request.image == master.file.read_bytes()
+    assert "x-imagear-reference" in request.headers  # an imagear server would send its reference
+    assert sha(master.file) == before
+
+
+def test_a_big_master_decoded_here_is_downscaled_and_untouched(
+    app: App, remote: FakeVideoServer, make_image: Any
+) -> None:
+    """A master no server may read as this client does (here a PNG; also CMYK, an EXIF
+    rotation) is decoded here, no larger than the model needs, and sent as a JPEG."""
+    oid = add(app, make_image, "big.png", size=(4000, 3000))
+    master = records.find_master(app, oid)
+    before = sha(master.file)
+    with Animator(app) as animator:
+        animator.animate(AnimateRequest(oid))
+    request = remote.animate_requests()[0]
+    width, height = int(request.fields["width"]), int(request.fields["height"])
+    assert request.image_content_type == "image/jpeg"
+    assert request.image is not None and request.image.startswith(b"\xff\xd8\xff")
     assert request.image_size is not None
     up_w, up_h = request.image_size
-    # decoded at the smallest DCT scale that covers the model's size (1/4 here), not resampled
-    # again: the server fits it (UPLOAD_SLACK)
-    assert (up_w, up_h) == (1000, 750)
+    # reduced by a whole factor while decoding, not resampled again: the server fits it
     assert width <= up_w <= 2 * width and height <= up_h <= 2 * height
-    assert request.body_bytes < 300_000  # a 4000x3000 image would be far bigger
+    assert request.body_bytes < 600_000  # a 4000x3000 image would be far bigger
+    assert "x-imagear-reference" not in request.headers  # this client has its own reference
     assert sha(master.file) == before
+
+
+def test_a_master_too_large_for_the_server_is_sent_again_reduced(
+    app: App, remote: FakeVideoServer, make_image: Any
+) -> None:
+    """A server that refuses the master's own file as too large (413) gets it once more, decoded
+    here at the model's size: the clip is made, the record charged nothing for it."""
+    remote.configure(
+        script=[{"status": 413, "error": {"error": "Upload too large", "type": "TooLarge"}}]
+    )
+    oid = add(app, make_image, "big.jpg", size=(4000, 3000))
+    master = records.find_master(app, oid)
+    with Animator(app) as animator:
+        assert animator.animate(AnimateRequest(oid)).status == "created"
+    first, second = remote.animate_requests()
+    assert first.image == master.file.read_bytes()
+    assert "x-imagear-reference" in first.headers
+    assert second.image_size is not None and second.image_size[0] < 4000
+    assert second.body_bytes < first.body_bytes
+    assert "x-imagear-reference" not in second.headers
+
+
+def test_a_413_for_a_reduced_upload_says_what_to_do(
+    app: App, remote: FakeVideoServer, make_image: Any
+) -> None:
+    from imagear.errors import UploadTooLarge
+
+    remote.configure(status=413, error={"error": "Upload too large", "type": "TooLarge"})
+    oid = add(app, make_image, "big.png", size=(1200, 900))
+    with Animator(app) as animator, pytest.raises(UploadTooLarge, match="413") as caught:
+        animator.animate(AnimateRequest(oid))
+    assert "smaller derivative" in str(caught.value.advice)
+    assert remote.count == 1 and row_of(app, oid) is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "whole"),
+    [
+        ("jpeg", True),
+        ("grey jpeg", True),
+        ("progressive jpeg", True),
+        ("cmyk jpeg", False),  # servers convert CMYK differently: decoded here
+        ("rotated jpeg", False),  # a server may ignore the EXIF orientation
+        ("png", False),
+        ("tiff", False),
+        ("too many bytes", False),
+    ],
+)
+def test_which_masters_are_sent_as_they_are(
+    tmp_path: Path, kind: str, whole: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagear import generators
+    from imagear.media import open_image
+
+    img = Image.new("RGB", (64, 48), (200, 30, 30))
+    path = tmp_path / "m.img"
+    if kind == "grey jpeg":
+        img.convert("L").save(path, "JPEG")
+    elif kind == "progressive jpeg":
+        img.save(path, "JPEG", progressive=True)
+    elif kind == "cmyk jpeg":
+        img.convert("CMYK").save(path, "JPEG")
+    elif kind == "rotated jpeg":
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        img.save(path, "JPEG", exif=exif.tobytes())
+    elif kind in ("png", "tiff"):
+        img.save(path, kind.upper())
+    else:
+        img.save(path, "JPEG")
+    if kind == "too many bytes":
+        monkeypatch.setattr(generators, "WHOLE_UPLOAD_BYTES", path.stat().st_size - 1)
+    with open_image(path, load=False) as probe:
+        assert generators.sent_whole(probe, path) is whole
 
 
 def test_small_image_is_not_upscaled(app: App, remote: FakeVideoServer, make_image: Any) -> None:

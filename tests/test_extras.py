@@ -62,9 +62,10 @@ def test_the_box_comes_off_and_gives_the_servers_measurements(tmp_path: Path) ->
     added = append(path, scan)
     assert path.stat().st_size == len(clip_bytes) + added
     check_boxes(path)  # a player still sees a whole MP4 with the box on
-    got = take(path)
+    sent = take(path)
     assert path.read_bytes() == clip_bytes  # the server's clip, byte for byte
-    assert got is not None
+    assert sent is not None and sent.reference is None  # not asked for
+    got = sent.scan
     assert (got.frames, got.width, got.height, got.fps) == (10, 96, 64, 10.0)
     for name in ("means", "stds", "from_first", "from_previous"):
         assert np.allclose(getattr(got, name), getattr(scan, name), atol=1e-3)
@@ -83,8 +84,10 @@ def test_poster_and_preview_are_written_as_sent(tmp_path: Path) -> None:
 
     path, scan = made(tmp_path)
     append(path, scan)
-    got = take(path)
-    assert got is not None and got.poster is None and not got.preview
+    sent = take(path)
+    assert sent is not None
+    got = sent.scan
+    assert got.poster is None and not got.preview
     write_poster(got, tmp_path / "p.jpg")
     write_preview(got, tmp_path / "p.m4v")
     assert (tmp_path / "p.jpg").read_bytes() == got.poster_jpeg
@@ -210,3 +213,155 @@ def test_animate_through_a_server_stores_its_clip_without_decoding_it(
     assert clip.with_suffix(".jpg").read_bytes().startswith(b"\xff\xd8\xff")
     assert scan_clip(clip.with_suffix(".m4v")).frames >= 1
     assert scan_clip(clip).frames == 12  # what was stored plays
+
+
+# -- the reference of a master sent whole ------------------------------------------------------
+
+
+def _reference(size: tuple[int, int] = (320, 200)) -> Any:
+    import io
+
+    from PIL import Image
+
+    from imagear.media.reference import reference_of
+
+    return reference_of(Image.open(io.BytesIO(jpeg_bytes(size))))
+
+
+def test_the_reference_comes_with_the_hash_of_the_upload_it_was_made_from(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    path, scan = made(tmp_path)
+    clip = path.read_bytes()
+    ref = _reference()
+    append(path, scan, (ref, "ab" * 32))
+    sent = take(path)
+    assert path.read_bytes() == clip
+    assert sent is not None and sent.scan.frames == 10
+    got = sent.reference_for("ab" * 32)
+    assert got is not None
+    assert np.array_equal(got.pixels, ref.pixels)  # whole grey levels: sent exactly
+    assert (got.mean, got.std) == (ref.mean, ref.std)
+    # made from other bytes (another request's image): not believed, the client decodes its own
+    assert sent.reference_for("cd" * 32) is None
+
+
+def test_a_malformed_reference_is_left_out_and_the_measurements_kept(tmp_path: Path) -> None:
+    path, scan = made(tmp_path)
+    clip = path.read_bytes()
+    ref = _reference()
+    rows, cols = ref.pixels.shape
+    box = pack(scan, len(clip), sha(path), b"", b"", (ref, "ab" * 32))
+    shape = f'"reference":[{rows},{cols}]'.encode()
+    assert shape in box
+    wrong = f'"reference":[{rows - 1:0{len(str(rows))}d},{cols}]'.encode()
+    assert len(wrong) == len(shape)  # the header keeps its length: only the shape is wrong
+    path.write_bytes(clip + box.replace(shape, wrong))
+    with pytest.MonkeyPatch.context() as mp:  # a poster and preview, so the scan is believed
+        mp.setattr("imagear.media.extras._scan_of", lambda h, s: scan)
+        sent = take(path)
+    assert sent is not None and sent.reference is None
+    assert path.read_bytes() == clip
+
+
+def test_the_server_sends_its_reference_of_the_upload_when_asked(
+    served: Any, tmp_path: Path
+) -> None:
+    import hashlib
+
+    import numpy as np
+
+    from imagear.media.extras import REFERENCE
+
+    image = jpeg_bytes((640, 400))
+    fields = {"model": "kenburns", **SMALL}
+    both = post(served.url, fields, image, headers={HEADER: "1", REFERENCE: "1"})
+    only = post(served.url, fields, image, headers={HEADER: "1"})
+    assert both.status_code == only.status_code == 200
+    (tmp_path / "a.mp4").write_bytes(both.content)
+    (tmp_path / "b.mp4").write_bytes(only.content)
+    sent, plain = take(tmp_path / "a.mp4"), take(tmp_path / "b.mp4")
+    assert sent is not None and plain is not None
+    assert plain.reference is None  # not asked: the box is as before
+    got = sent.reference_for(hashlib.sha256(image).hexdigest())
+    assert got is not None
+    # the client's own reference of the same file, decoded here: the same picture (the server's
+    # is at most its working copy's size: the clip's, times the camera's reach)
+    from PIL import Image
+
+    own = _reference((640, 400)).pixels
+    rows, cols = got.pixels.shape
+    assert cols <= 256 and abs(cols / rows - 640 / 400) < 0.02
+    small = np.asarray(Image.fromarray(own).resize((cols, rows), Image.Resampling.BOX))
+    assert float(np.abs(got.pixels - small).mean()) < 3.0
+
+
+def test_animate_sends_a_jpeg_master_whole_and_decodes_nothing(
+    served: Any, app: App, make_image: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JPEG master goes to an imagear server as its own bytes; the server sends the clip's
+    measurements and its reference of the master: the client decodes neither."""
+    from imagear import quality, records, settings
+    from imagear.client import VideoClient
+    from imagear.generators import RemoteGenerator
+    from imagear.media import reference
+
+    settings.set_value(app.engine, "ar_server_url", served.url)
+    master = make_image("photo.jpg", size=(640, 400))
+    oid = records.add_record(app, master).id
+    uploads: list[tuple[bytes, bool]] = []
+    real_animate = VideoClient.animate
+
+    def spy(self: VideoClient, image: bytes, *a: Any, **k: Any) -> Any:
+        uploads.append((image, k.get("reference", False)))
+        return real_animate(self, image, *a, **k)
+
+    def no_decode(*_a: Any, **_k: Any) -> Any:
+        raise AssertionError("the client decoded what the server had sent")
+
+    monkeypatch.setattr(VideoClient, "animate", spy)
+    monkeypatch.setattr(quality, "inspect", no_decode)
+    monkeypatch.setattr(reference, "load_reference", no_decode)
+    monkeypatch.setattr(RemoteGenerator, "_reduced", no_decode)
+    args = ["animate", "--object-id", str(oid), "--model", "kenburns", "--json"]
+    args += ["--frames", "12", "--fps", "8", "--width", "160", "--height", "96"]
+    result = runner.invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert uploads == [(master.read_bytes(), True)]
+    data = json.loads(result.stdout)
+    assert data["quality"]["measured"]["resemblance"] > 0.9  # judged against the server's
+    assert scan_clip(Path(data["file"])).frames == 12
+
+
+def test_a_reference_of_other_bytes_is_not_believed(
+    served: Any, app: App, make_image: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A box whose reference was made from another upload (a server mixing requests up): the
+    client decodes the master for its own reference and judges the clip against that."""
+    from imagear import records, settings
+    from imagear.media import extras, reference
+
+    settings.set_value(app.engine, "ar_server_url", served.url)
+    oid = records.add_record(app, make_image("photo.jpg", size=(640, 400))).id
+    real_take, real_load = extras.take, reference.load_reference
+    loaded: list[Path] = []
+
+    def other_upload(path: Path) -> Any:
+        sent = real_take(path)
+        assert sent is not None and sent.reference is not None
+        return extras.Sent(sent.scan, sent.reference, "00" * 32)
+
+    def load(path: Any) -> Any:
+        loaded.append(Path(path))
+        return real_load(path)
+
+    monkeypatch.setattr(extras, "take", other_upload)
+    monkeypatch.setattr(reference, "load_reference", load)
+    args = ["animate", "--object-id", str(oid), "--model", "kenburns", "--json"]
+    args += ["--frames", "12", "--fps", "8", "--width", "160", "--height", "96"]
+    result = runner.invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert len(loaded) == 1 and loaded[0].name == "photo.jpg"
+    assert json.loads(result.stdout)["quality"]["measured"]["resemblance"] > 0.9

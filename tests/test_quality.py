@@ -18,13 +18,8 @@ from imagear import quality
 from imagear.engines.base import EngineConfig
 from imagear.media import prepare_image, sample_image_path, write_mp4
 from imagear.media.preview import write_poster, write_preview
-from imagear.media.scan import (
-    FrameScanner,
-    PreviewSpec,
-    load_reference,
-    reference_of,
-    scan_clip,
-)
+from imagear.media.reference import load_reference, reference_of
+from imagear.media.scan import FrameScanner, PreviewSpec, scan_clip
 from imagear.models import get_model
 from imagear.models.kenburns import MOTIONS
 from quality_clips import make_clip, preview_facts

@@ -41,7 +41,7 @@ from imagear.domain import Clip, ClipAudit
 from imagear.errors import ImagearError, MediaError, StorageError, UnknownModel
 
 if TYPE_CHECKING:
-    from imagear.media.scan import Reference
+    from imagear.media.reference import Reference
 
 __all__ = ["REPAIR_MIN_AGE", "ClipAudit", "Leftover", "audit_clips", "leftovers", "repair"]
 
@@ -66,7 +66,7 @@ def _takes_image(row: Clip) -> bool | None:
 
 def _reference(app: App, object_id: int, audit: ClipAudit) -> Reference | None:
     """The record's master image as the gate compares it, or None (the reason in skipped)."""
-    from imagear.media.scan import load_reference
+    from imagear.media.reference import load_reference
     from imagear.records import master_image
 
     try:

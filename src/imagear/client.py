@@ -21,16 +21,14 @@ It speaks the Heratio wire protocol (REFERENCE.md section 1) and maps every fail
 
 from __future__ import annotations
 
-import contextlib
 import random
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
 
+from imagear.deadline import Deadline, watchdog
 from imagear.errors import (
     AuthenticationFailed,
     BadResponse,
@@ -44,16 +42,17 @@ from imagear.errors import (
     ServerTimeout,
     ServerUnreachable,
     StorageError,
+    UploadTooLarge,
 )
 from imagear.urls import redact_url, token_problem
 from imagear.wire import (
-    EXTRAS_HEADER,
     ClipResponse,
     Health,
     check_head,
     clip_too_big,
     error_text,
     error_type,
+    extras_headers,
     form_value,
     header,
     motion_bucket,
@@ -89,53 +88,6 @@ def _turn_wait(attempt: int, asked: float | None) -> float:
     if asked is not None:
         return max(asked, MIN_BUSY_WAIT)
     return min(MAX_BUSY_WAIT, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
-
-
-class _Deadline:
-    """A total time budget; ``remaining()`` seconds are left (never below a small floor)."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
-        self.seconds = seconds
-        self._clock = clock
-        self.end = clock() + seconds
-        self.fired = False
-
-    def remaining(self) -> float:
-        return self.end - self._clock()
-
-    def expired(self) -> bool:
-        return self.fired or self.remaining() <= 0
-
-    def httpx_timeout(self) -> httpx.Timeout:
-        left = max(0.01, self.remaining())
-        return httpx.Timeout(left, connect=min(CONNECT_TIMEOUT, left))
-
-
-@contextlib.contextmanager
-def _watchdog(response: httpx.Response, deadline: _Deadline) -> Iterator[None]:
-    """Shut the socket down at the deadline so a blocked read returns (real sockets only)."""
-    stream = response.extensions.get("network_stream")
-    sock = None
-    if stream is not None:
-        with contextlib.suppress(Exception):
-            sock = stream.get_extra_info("socket")
-    if not isinstance(sock, socket.socket):
-        yield
-        return
-    target = sock
-
-    def fire() -> None:
-        deadline.fired = True
-        with contextlib.suppress(OSError):
-            target.shutdown(socket.SHUT_RDWR)
-
-    timer = threading.Timer(max(0.0, deadline.remaining()), fire)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
 
 
 class VideoClient:
@@ -243,6 +195,12 @@ class VideoClient:
             )
         if code == 507:
             return OutOfGpuMemory(f"{where} ran out of GPU memory (507): {text}.")
+        if code == 413:
+            return UploadTooLarge(
+                f"{where} refused the image as too large (413): {text}.",
+                "Attach a smaller derivative of the master image, or raise the server's upload "
+                "limit.",
+            )
         if code in (429, 503):
             asked = retry_after(response.headers)
             hint = f" (it asked to retry after {asked:g} s)" if asked else ""
@@ -271,7 +229,7 @@ class VideoClient:
     # -- retries -----------------------------------------------------------------------------
 
     def _backoff(
-        self, attempt: int, deadline: _Deadline, asked: float | None, limit: int | None = None
+        self, attempt: int, deadline: Deadline, asked: float | None, limit: int | None = None
     ) -> bool:
         """Sleep before retry ``attempt`` (1-based); False when no retry is left or fits."""
         if attempt > (self.max_retries if limit is None else limit):
@@ -288,7 +246,7 @@ class VideoClient:
             self._sleep(wait)
         return True
 
-    def _wait_turn(self, attempt: int, deadline: _Deadline, asked: float | None) -> bool:
+    def _wait_turn(self, attempt: int, deadline: Deadline, asked: float | None) -> bool:
         """After busy answer ``attempt`` (429/503): wait a turn; False when it cannot fit."""
         if self.busy_retries is not None and attempt > self.busy_retries:
             return False
@@ -306,7 +264,9 @@ class VideoClient:
         should answer quickly).
         """
         limit = min(retries, self.max_retries)
-        deadline = _Deadline(min(self.timeout, timeout or HEALTH_TIMEOUT), self._clock)
+        deadline = Deadline(
+            min(self.timeout, timeout or HEALTH_TIMEOUT), self._clock, CONNECT_TIMEOUT
+        )
         attempt = 0
         while True:
             try:
@@ -353,14 +313,16 @@ class VideoClient:
         filename: str = "image.jpg",
         progress: Progress | None = None,
         extras: bool = False,
+        reference: bool = False,
     ) -> ClipResponse:
         """``POST /animate`` with ``image`` (JPEG bytes) and ``fields``; stream the MP4 to ``dest``.
-        ``extras``: ask for the server's measurements after the clip (:mod:`imagear.media.extras`).
+        ``extras``: ask for the server's measurements after the clip (:mod:`imagear.media.extras`);
+        ``reference``: with them, the gate's reference of ``image`` (the master's own file).
 
         ``dest`` is written (created or truncated) only once the server answers 200; on any
         failure it is removed. ``progress("transfer", done=..., total=...)`` reports the bytes.
         """
-        deadline = _Deadline(self.timeout, self._clock)
+        deadline = Deadline(self.timeout, self._clock, CONNECT_TIMEOUT)
         started = self._clock()
         data = {k: form_value(v) for k, v in fields.items() if v is not None}
         got: list[int] = [0, -1]  # bytes received, Content-Length (-1: not given)
@@ -373,7 +335,7 @@ class VideoClient:
                     "/animate",
                     data=data,
                     files={"image": (filename, image, "image/jpeg")},
-                    headers={EXTRAS_HEADER: "1"} if extras else None,
+                    headers=extras_headers(extras, reference),
                     timeout=deadline.httpx_timeout(),
                 ) as response:
                     if response.status_code in (429, 503):
@@ -390,7 +352,7 @@ class VideoClient:
                         raise self._status_error(
                             response, read_capped(response, _ERROR_BODY_LIMIT), "/animate"
                         )
-                    with _watchdog(response, deadline):
+                    with watchdog(response, deadline):
                         size = self._download(response, dest, deadline, progress, got)
             except httpx.ConnectError as exc:
                 attempt += 1
@@ -432,7 +394,7 @@ class VideoClient:
         self,
         response: httpx.Response,
         dest: Path,
-        deadline: _Deadline,
+        deadline: Deadline,
         progress: Progress | None,
         got: list[int],
     ) -> int:

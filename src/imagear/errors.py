@@ -68,6 +68,7 @@ Tree (class, ``code``)::
     │   ├── ModelNotAvailable     model_not_available  400 from the server
     │   ├── OutOfGpuMemory        out_of_gpu_memory    507
     │   ├── AuthenticationFailed  authentication_failed  401/403
+    │   ├── UploadTooLarge        upload_too_large     413: the image sent is over its limit
     │   └── BadResponse           bad_response         not an MP4, truncated, too small
     ├── EngineUnavailable (6)     engine_unavailable
     └── QualityRejected (7)       quality_rejected     black, blank, frozen, not of the image...
@@ -288,6 +289,10 @@ class OutOfGpuMemory(ServerError):
 
 class AuthenticationFailed(ServerError):
     code = "authentication_failed"
+
+
+class UploadTooLarge(ServerError):
+    code = "upload_too_large"
 
 
 class BadResponse(ServerError):

@@ -12,8 +12,7 @@ of servers"). :class:`PoolGenerator` prepares the upload once, as
   error goes to another server without spending the record's attempt (:mod:`.pool_health`);
 - a request that reached a server is never sent again while it could still be answered: a
   timeout, an error or a broken connection is the record's failure, except when the server is
-  proven gone (its address refuses connections after the break): then another server gets it,
-  once;
+  proven gone (its address refuses connections after the break): another server gets it, once;
 - a server whose ``/health`` lacks the model gets no request for it; with no server left,
   ServerUnreachable (or ModelNotAvailable) names every server and why.
 
@@ -29,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -446,8 +446,10 @@ class PoolGenerator(RemoteGenerator):
         dest: Path,
         filename: str,
         progress: Callable[..., None],
+        whole: bool = False,
     ) -> ClipResponse:
         pool = self.pool
+        animate = partial(VideoClient.animate, filename=filename, extras=True, reference=whole)
         deadline = pool.now() + pool.timeout
         model = str(sent["model"])  # fields() always names the model
         resent, failed, failure = False, list[Server](), None  # failed: answered an error
@@ -457,9 +459,7 @@ class PoolGenerator(RemoteGenerator):
                 with pool.slot(model, deadline, failed) as slot:
                     inside = True
                     try:
-                        clip = slot.server.client.animate(
-                            payload, sent, dest, filename=filename, progress=progress, extras=True
-                        )
+                        clip = animate(slot.server.client, payload, sent, dest, progress=progress)
                         slot.answered()
                         return clip
                     except TurnRefused as turn:  # 429/503: it did not take the request

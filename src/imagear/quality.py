@@ -43,7 +43,8 @@ from imagear.errors import QualityRejected
 from imagear.settings_spec import DEFAULTS, Settings
 
 if TYPE_CHECKING:
-    from imagear.media.scan import ClipScan, PreviewSpec, Reference
+    from imagear.media.reference import Reference
+    from imagear.media.scan import ClipScan, PreviewSpec
 
 FPS_TOLERANCE = 0.5
 """How far (frames per second) the clip's frame rate may be from the one asked."""
@@ -269,7 +270,7 @@ def _resemblance_check(
     if why is not None:
         verdict.skipped["resemblance"] = why
         return
-    from imagear.media.scan import resemblance
+    from imagear.media.reference import resemblance
 
     assert reference is not None
     score = resemblance(scan, reference)

@@ -22,6 +22,9 @@ _N = TypeVar("_N", int, float, str)
 
 EXTRAS_HEADER = "X-Imagear-Extras"
 """Request header (value ``1``): send the clip's measurements after it (imagear.media.extras)."""
+REFERENCE_HEADER = "X-Imagear-Reference"
+"""Request header (value ``1``, with :data:`EXTRAS_HEADER`): the upload is the master's own file,
+so send the quality gate's reference of it too, with the upload's SHA-256."""
 
 _HEALTH_KNOWN = (
     "status",
@@ -282,8 +285,16 @@ def check_head(
     )
 
 
+def extras_headers(extras: bool, reference: bool = False) -> dict[str, str] | None:
+    """The request headers asking an imagear server for its measurements (and the reference)."""
+    if not extras:
+        return None
+    return {EXTRAS_HEADER: "1", **({REFERENCE_HEADER: "1"} if reference else {})}
+
+
 __all__ = [
     "check_head",
+    "extras_headers",
     "ClipResponse",
     "Health",
     "clip_too_big",

@@ -53,6 +53,7 @@ class Prepared:
     reference: object = None
     payload: bytes = b""
     image: Image | None = None
+    whole: bool = False  # payload: the master's own file, not decoded here (no reference)
 
     def close(self) -> None:
         """Free the decoded image (after the generation, or when it is not sent)."""

@@ -235,18 +235,20 @@ def check(
     measured as it encoded them are judged as they are (no decode); any other clip is decoded
     once."""
     from imagear import quality, quarantine
-    from imagear.media.scan import ClipScan, PreviewSpec, load_reference
+    from imagear.media.reference import load_reference
+    from imagear.media.scan import ClipScan, PreviewSpec
 
     job = routed.job
     desc = job.descriptor
-    reference = generated.reference
-    if reference is None and desc.takes_image:
+    thresholds = quality.Thresholds.from_settings(settings)
+    reference = generated.reference  # None: a master sent whole to a server that sent none back
+    if reference is None and desc.takes_image and thresholds.enabled:
         reference = load_reference(job.source)
     judged = {
         "expected": quality.Expected.from_options(job.options),
         "reference": reference,
         "takes_image": desc.takes_image,
-        "thresholds": quality.Thresholds.from_settings(settings),
+        "thresholds": thresholds,
     }
     try:
         if isinstance(generated.scan, ClipScan):

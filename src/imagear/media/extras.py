@@ -16,9 +16,17 @@ one decode of the clip (about half of a client's CPU per record: ``bench/bench_c
   those bytes (their size and SHA-256); anything else (no box, a malformed one, another clip's)
   leaves the client to decode the clip.
 
+- A client that sent the master's own file (no decode of its own: ``imagear.generators``) also
+  asks with :data:`REFERENCE` (``X-Imagear-Reference: 1``): the box then carries the quality
+  gate's small grey reference of the image as the server decoded it, and the SHA-256 of the
+  upload it was made from. The client believes it only when that hash is the hash of the bytes
+  it sent (an answer made from another request's image is not believed); else it decodes the
+  master for its reference, as before.
+
 The box's payload: a 4-byte big-endian length, a JSON header of that many bytes, then the
 sections the header names in order: the first frame's small grey pixels, the poster (JPEG), the
-preview (MP4). Bounds: :data:`MAX_BOX` bytes in all, :data:`MAX_HEADER` for the JSON.
+preview (MP4), and, when asked, the reference's grey pixels. Bounds: :data:`MAX_BOX` bytes in
+all, :data:`MAX_HEADER` for the JSON.
 """
 
 from __future__ import annotations
@@ -29,20 +37,24 @@ import json
 import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from imagear.wire import EXTRAS_HEADER
+from imagear.wire import EXTRAS_HEADER, REFERENCE_HEADER
 
 if TYPE_CHECKING:
+    from imagear.media.reference import Reference
     from imagear.media.scan import ClipScan
 
-__all__ = ["BOX_UUID", "HEADER", "MAX_BOX", "append", "pack", "take"]
+__all__ = ["BOX_UUID", "HEADER", "MAX_BOX", "REFERENCE", "Sent", "append", "pack", "take"]
 
 HEADER = EXTRAS_HEADER
 """Request header (value ``1``) asking an imagear server to send its measurements."""
+REFERENCE = REFERENCE_HEADER
+"""Request header (value ``1``) asking for the gate's reference of the upload as well."""
 BOX_UUID = bytes.fromhex("6d2b0f1c4a8e4f7b9c3d2e1a5b6c7d8e")
 """The ``uuid`` box's user type: imagear's extras, version 1."""
 VERSION = 1
@@ -65,8 +77,30 @@ def _sha256(fh: BinaryIO, length: int) -> str:
     return digest.hexdigest()
 
 
-def pack(scan: ClipScan, clip_size: int, clip_sha256: str, poster: bytes, preview: bytes) -> bytes:
-    """The extras box for ``scan`` of a clip of ``clip_size`` bytes with that SHA-256."""
+@dataclass(frozen=True)
+class Sent:
+    """What an extras box carried: the clip's measurements and, when asked, the gate's
+    reference of the upload with the SHA-256 of the upload it was made from."""
+
+    scan: ClipScan
+    reference: Reference | None = None
+    upload_sha256: str | None = None
+
+    def reference_for(self, upload_sha256: str) -> Reference | None:
+        """The reference, when it was made from the upload with that hash (else None)."""
+        return self.reference if self.upload_sha256 == upload_sha256 else None
+
+
+def pack(
+    scan: ClipScan,
+    clip_size: int,
+    clip_sha256: str,
+    poster: bytes,
+    preview: bytes,
+    reference: tuple[Reference, str] | None = None,
+) -> bytes:
+    """The extras box for ``scan`` of a clip of ``clip_size`` bytes with that SHA-256;
+    ``reference``: the gate's reference of the upload and the upload's SHA-256."""
     first = b""
     first_shape: list[int] = []
     if scan.first is not None:
@@ -86,16 +120,25 @@ def pack(scan: ClipScan, clip_size: int, clip_sha256: str, poster: bytes, previe
         "preview_fps": scan.preview_fps,
         **{name: [round(float(v), 4) for v in getattr(scan, name)] for name in _STATS},
         "first": first_shape,
-        "sections": [len(first), len(poster), len(preview)],
     }
+    sections = [first, poster, preview]
+    if reference is not None:
+        ref, upload_sha256 = reference
+        pixels = np.clip(np.rint(ref.pixels), 0, 255).astype(np.uint8)
+        header["reference"] = [int(pixels.shape[0]), int(pixels.shape[1])]
+        header["upload_sha256"] = upload_sha256
+        sections.append(pixels.tobytes())
+    header["sections"] = [len(part) for part in sections]
     body = json.dumps(header, separators=(",", ":")).encode()
-    payload = BOX_UUID + len(body).to_bytes(4, "big") + body + first + poster + preview
+    payload = BOX_UUID + len(body).to_bytes(4, "big") + body + b"".join(sections)
     return (8 + len(payload)).to_bytes(4, "big") + b"uuid" + payload
 
 
-def append(path: Path, scan: ClipScan) -> int:
+def append(path: Path, scan: ClipScan, reference: tuple[Reference, str] | None = None) -> int:
     """Append the extras box for ``scan`` (poster and preview made from its frames) to the clip
-    at ``path``; returns the box's size. MediaError when the poster or preview cannot be made."""
+    at ``path``, with ``reference`` (the gate's reference of the upload and the upload's
+    SHA-256) when given; returns the box's size. MediaError when the poster or preview cannot be
+    made."""
     from imagear.media.preview import write_poster, write_preview
 
     size = path.stat().st_size
@@ -110,7 +153,7 @@ def append(path: Path, scan: ClipScan) -> int:
         preview = Path(name).read_bytes()
     finally:
         Path(name).unlink(missing_ok=True)
-    box = pack(scan, size, digest, poster.getvalue(), preview)
+    box = pack(scan, size, digest, poster.getvalue(), preview, reference)
     with path.open("r+b") as fh:
         try:
             fh.seek(size)
@@ -177,7 +220,7 @@ def _scan_of(header: dict[str, object], sections: list[bytes]) -> ClipScan | Non
     means, stds, from_first, from_previous = (_floats(header.get(name), frames) for name in _STATS)
     if means is None or stds is None or from_first is None or from_previous is None:
         return None
-    first_px, poster, preview = sections
+    first_px, poster, preview = sections[:3]
     if not poster.startswith(b"\xff\xd8\xff") or preview[4:8] != b"ftyp":
         return None  # the client makes none of its own without the frames: decode then
     first = None
@@ -226,28 +269,45 @@ def _read(fh: BinaryIO, start: int, box: int) -> tuple[dict[str, object], list[b
     except (ValueError, RecursionError):  # not JSON, or nested past what the parser takes
         return None
     sizes = header.get("sections") if isinstance(header, dict) else None
-    if not (isinstance(sizes, list) and len(sizes) == 3):
+    if not (isinstance(sizes, list) and len(sizes) in (3, 4)):
         return None
     if not all(isinstance(s, int) and s >= 0 for s in sizes):
         return None
     rest = payload[4 + length :]
     if sum(sizes) != len(rest):
         return None
-    cuts = [0, sizes[0], sizes[0] + sizes[1], len(rest)]
-    return header, [rest[cuts[i] : cuts[i + 1]] for i in range(3)]
+    parts, start = [], 0
+    for size in sizes:
+        parts.append(rest[start : start + size])
+        start += size
+    return header, parts
 
 
-def take(path: Path) -> ClipScan | None:
+def _reference_of(header: dict[str, object], sections: list[bytes]) -> Reference | None:
+    """The reference the header and its fourth section describe, or None."""
+    from imagear.media.reference import reference_from
+
+    shape = header.get("reference")
+    if len(sections) < 4 or not isinstance(shape, list) or len(shape) != 2:
+        return None
+    rows, cols = _count(shape[0]), _count(shape[1])
+    if rows is None or cols is None or rows * cols != len(sections[3]):
+        return None
+    return reference_from(np.frombuffer(sections[3], np.uint8).reshape(rows, cols))
+
+
+def take(path: Path) -> Sent | None:
     """Take the extras box off the end of the clip at ``path`` (the file is cut back to the
-    server's clip) and return the measurements it carries when they are this clip's; None when
-    there is no box, or it is malformed or describes other bytes (the clip is decoded then)."""
+    server's clip) and return what it carries when its measurements are this clip's; None when
+    there is no box, or it is malformed or describes other bytes (the clip is decoded then). A
+    malformed reference is left out (the client then makes its own)."""
     try:
         return _take(path)
     except OSError:
         return None  # the clip's own check says what is wrong with the file
 
 
-def _take(path: Path) -> ClipScan | None:
+def _take(path: Path) -> Sent | None:
     size = path.stat().st_size
     with path.open("r+b") as fh:
         last = _last_box(fh, size)
@@ -268,4 +328,11 @@ def _take(path: Path) -> ClipScan | None:
             return None
         if header.get("clip_sha256") != _sha256(fh, start):
             return None
-    return _scan_of(header, sections)
+    scan = _scan_of(header, sections)
+    if scan is None:
+        return None
+    upload = header.get("upload_sha256")
+    reference = _reference_of(header, sections)
+    if reference is None or not isinstance(upload, str):
+        return Sent(scan)
+    return Sent(scan, reference, upload)

@@ -82,8 +82,7 @@ DRAIN_SECS = 30.0  # at most this long reading out an unread body before answeri
 
 
 class ServerPlaces:
-    """The server's wording of the places advice names: its own endpoints and form fields;
-    anything on the client's side in plain words."""
+    """How the server words advice's places: its endpoints and form fields, else plain words."""
 
     def place(self, kind: str, arg: str) -> str:
         if kind == "see" and (arg in ("health", "models") or arg.startswith("model ")):
@@ -346,7 +345,8 @@ class ServerState:
         notices = list(resolved.notices)
         if dropped:
             notices.append(f"{desc.name} ignores {', '.join(dropped)}")
-        job = Job(desc, options, None, out_path, upload.master(), load=load, extras=upload.extras)
+        job = Job(desc, options, None, out_path, upload.master(), load=load)
+        job.extras, job.reference = upload.extras, upload.extras and upload.reference
         return job, notices
 
 

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse
 from imagear.errors import InvalidImage, InvalidOption
 from imagear.models import COMMON_PARAMETERS, ModelDescriptor, OptionNames, list_models
 from imagear.server import MB
-from imagear.wire import EXTRAS_HEADER
+from imagear.wire import EXTRAS_HEADER, REFERENCE_HEADER
 
 if TYPE_CHECKING:
     from imagear.provenance.manifest import MasterFacts
@@ -72,6 +72,7 @@ class Upload:
     filename: str | None = None
     size: int = 0
     extras: bool = False  # the client asked for the clip's measurements (imagear.media.extras)
+    reference: bool = False  # and for the gate's reference of the image (the master's own file)
 
     def cleanup(self) -> None:
         if self.path is not None:
@@ -231,6 +232,7 @@ async def read_upload(
     if reader.upload.path is None:
         raise _bad_form("The form has no 'image' file part (the image to animate).")
     reader.upload.extras = request.headers.get(EXTRAS_HEADER, "").strip() == "1"
+    reader.upload.reference = request.headers.get(REFERENCE_HEADER, "").strip() == "1"
     return reader.upload
 
 

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from imagear.media import Mp4Info
-    from imagear.media.scan import Reference
+    from imagear.media.reference import Reference
     from imagear.metrics import Metrics
     from imagear.provenance.identity import Identity
     from imagear.provenance.manifest import MasterFacts
@@ -62,11 +62,9 @@ MAX_RETRY_AFTER = 3600
 
 @dataclass
 class Job:
-    """One generation: what to run, on what, and where the clip goes.
-
-    The image is either given (``image``) or decoded by the worker when the job's turn comes
-    (``load``: the server's uploads, so a queued job holds its file on disk, not its pixels).
-    """
+    """One generation: what to run, on what, and where the clip goes. The image is given
+    (``image``) or decoded by the worker in the job's turn (``load``: the server's uploads, so a
+    queued job holds its file on disk, not its pixels)."""
 
     descriptor: ModelDescriptor
     options: BaseOptions  # the descriptor's validated Options (seed already drawn)
@@ -78,6 +76,7 @@ class Job:
     load: Callable[[], Image.Image] | None = None
     decoding: Future[None] | None = None  # the decode started ahead of the job's turn
     extras: bool = False  # append the clip's measurements for the client (media.extras)
+    reference: bool = False  # with the gate's reference of the image and the upload's SHA-256
 
     def decode(self) -> None:
         """Decode the image now, if it was left to the worker, or wait for the decode started
@@ -371,29 +370,33 @@ class Worker:
             sign_served(self.c2pa, job.descriptor, job.options, result, job.master, job.out_path)
             info = rewritten(info, job.out_path)  # the size sent is the signed clip's
         if job.extras:
-            self._append_extras(job, result.scan)
+            self._append_extras(job, result.scan, reference)
         return result, info
 
     @staticmethod
-    def _append_extras(job: Job, scan: object) -> None:
+    def _append_extras(job: Job, scan: object, reference: Reference | None) -> None:
         """The measurements the engine took of its frames, after the clip, for the client that
-        asked (imagear.media.extras); without them (an engine that kept none, a poster or
-        preview that could not be made) the client decodes the clip itself."""
+        asked (imagear.media.extras), and ``reference`` if asked; without them (an engine that
+        kept none, a poster or preview not made) the client decodes the clip itself."""
         from imagear.media.extras import append
         from imagear.media.scan import ClipScan
 
+        sent = None
+        if job.reference and reference is not None and job.master is not None:
+            sent = (reference, job.master.sha256)
         if isinstance(scan, ClipScan) and scan.poster is not None and scan.preview:
             try:
-                append(job.out_path, scan)
+                append(job.out_path, scan, sent)
             except (MediaError, OSError) as exc:
                 log.warning("the clip's measurements were not sent: %s", exc)
 
     def _reference(self, job: Job) -> Reference | None:
-        """What the quality gate compares the clip's first frame with (None: no gate, or a
-        model that takes no image)."""
-        if not self.quality.enabled or not job.descriptor.takes_image or job.image is None:
+        """What the quality gate compares the clip's first frame with, and the client that asked
+        (None: neither wants it, or a model that takes no image)."""
+        wanted = self.quality.enabled or job.reference
+        if not wanted or not job.descriptor.takes_image or job.image is None:
             return None
-        from imagear.media.scan import reference_of
+        from imagear.media.reference import reference_of
 
         return reference_of(job.image)
 
@@ -401,8 +404,7 @@ class Worker:
         """The quality gate (imagear.quality) on the clip just made: QualityRejected (a 500
         ``{"type": "QualityRejected"}``), so a client that only checks the size never gets a
         black, frozen or unrelated clip. ``reference``: the image's (:meth:`_reference`);
-        ``scan``: the frames as an in-process engine measured them while encoding (judged
-        without decoding the clip)."""
+        ``scan``: the frames as the engine measured them while encoding (no decode then)."""
         if not self.quality.enabled:
             return
         from imagear import quality
