@@ -728,15 +728,47 @@ def test_serve_command_refuses_unknown_model_and_missing_extra(
     assert result.exit_code == 6 and "imagear[server]" in result.output
 
 
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("svd", (1500, 1000)),  # decoded at 1/2 (covers 944x624), not resampled: its engine does
+        ("kenburns", (1833, 1222)),  # fitted inside what its camera needs at zoom 1.3
+    ],
+)
+def test_the_server_decodes_an_upload_to_what_its_model_needs(
+    tmp_path: Path, model: str, expected: tuple[int, int]
+) -> None:
+    """A master sent whole (a 3000x2000 JPEG) costs the server one reduced decode: a model with no
+    camera gets the DCT-scaled decode as it is (the engine resizes it to its output), not a
+    Lanczos pass here before the engine's own."""
+    from PIL import Image
+
+    from imagear.models import get_model
+    from imagear.server.budget import DecodeBudget, deferred
+    from imagear.server.upload import decode_slack, working_box
+
+    path = tmp_path / "master.jpg"
+    Image.new("RGB", (3000, 2000), (90, 120, 30)).save(path, quality=90)
+    out = (944, 624) if model == "svd" else (1280, 720)
+    options = get_model(model).Options(
+        width=out[0], height=out[1], **({"zoom": 1.3} if model == "kenburns" else {})
+    )
+    box = working_box((3000, 2000), out, options)
+    load = deferred(DecodeBudget(1 << 30), path, box, "The upload", decode_slack(options))
+    with load() as image:
+        assert image.size == expected
+
+
 @pytest.mark.parametrize("zoom", [1.05, 1.3, 1.7, 2.0])
 def test_a_ken_burns_upload_is_kept_at_what_its_own_camera_needs(zoom: float) -> None:
     """A request's image is decoded (in its turn) to what it needs: for Ken Burns it is shrunk
     to what the request's own final zoom needs (the engine's working margin at the tightest view), not to
     the largest zoom any request may ask (a 3000x2000 master for 1280x720 at zoom 1.3: 1833 x
-    1223 instead of 2562 x 1708); other models keep the widest reach."""
+    1223 instead of 2562 x 1708); a model with no camera needs its output size, reduced while
+    decoding to at most twice that and not resampled here (its engine resizes it)."""
     from imagear.engines.kenburns import WORK_MARGIN
     from imagear.models import get_model
-    from imagear.server.upload import MAX_ZOOM, camera_reach, working_box
+    from imagear.server.upload import MAX_ZOOM, camera_reach, decode_slack, working_box
 
     options = get_model("kenburns").Options(zoom=zoom, width=1280, height=720)
     box = working_box((3000, 2000), (1280, 720), options)
@@ -745,4 +777,6 @@ def test_a_ken_burns_upload_is_kept_at_what_its_own_camera_needs(zoom: float) ->
     assert WORK_MARGIN <= tightest < WORK_MARGIN * 1.01
     if zoom == 1.3:
         assert box == (1833, 1223)
-    assert camera_reach(get_model("svd").Options()) == MAX_ZOOM
+    assert camera_reach(get_model("svd").Options()) == 1.0 < MAX_ZOOM
+    assert decode_slack(get_model("svd").Options()) == 2.0
+    assert decode_slack(options) == 1.0

@@ -63,6 +63,7 @@ from imagear.server.upload import (
     ClientGone,
     Upload,
     check_image,
+    decode_slack,
     read_upload,
     split_fields,
     working_box,
@@ -99,8 +100,7 @@ PLACES = ServerPlaces()
 def api_error(err: ImagearError) -> ApiError:
     """The HTTP answer of an imagear error: status and wire type from the shared table
     (:mod:`imagear.httperrors`, REFERENCE.md section 1), message and advice in the server's
-    words (an error without advice gets none: the CLI's and the console's are not the
-    server's)."""
+    words (an error without advice gets none: the CLI's and the console's are not its own)."""
     answer = http_error(err)
     advice = render_advice(err.advice, PLACES)
     message = f"{err.message} {advice}" if advice else err.message
@@ -340,8 +340,8 @@ class ServerState:
             options = options.model_copy(update={"seed": random_seed()})
         assert options.width is not None and options.height is not None  # resolved: set
         out_size = (int(options.width), int(options.height))
-        box = working_box(size, out_size, options)
-        load = deferred(self.decode_budget, upload.path, box, label)  # decoded in its turn
+        box, slack = working_box(size, out_size, options), decode_slack(options)
+        load = deferred(self.decode_budget, upload.path, box, label, slack)  # decoded in its turn
         notices = list(resolved.notices)
         if dropped:
             notices.append(f"{desc.name} ignores {', '.join(dropped)}")

@@ -105,11 +105,13 @@ class DecodeBudget:
 
 
 def deferred(
-    budget: DecodeBudget, path: Path, box: tuple[int, int] | None, label: str
+    budget: DecodeBudget, path: Path, box: tuple[int, int] | None, label: str, slack: float = 1.0
 ) -> Callable[[], Image.Image]:
     """Price the upload at ``path`` now (from its header: 413 when it could never fit
     ``budget``) and return what decodes it later, when its generation starts: :func:`decode`.
-    Until then only the file on disk is held, not its pixels."""
+    Until then only the file on disk is held, not its pixels. ``slack``: as
+    :func:`imagear.media.prepare_image` takes it (the reduction while decoding kept as it is
+    when at most that much larger than ``box``)."""
     from imagear.media import decoded_bytes
 
     try:
@@ -117,11 +119,16 @@ def deferred(
     except InvalidImage as exc:
         raise relabel(exc, path, label) from exc
     budget.check(cost, label)
-    return partial(decode, budget, path, box, label, cost)
+    return partial(decode, budget, path, box, label, cost, slack)
 
 
 def decode(
-    budget: DecodeBudget, path: Path, box: tuple[int, int] | None, label: str, cost: int
+    budget: DecodeBudget,
+    path: Path,
+    box: tuple[int, int] | None,
+    label: str,
+    cost: int,
+    slack: float = 1.0,
 ) -> Image.Image:
     """The upload at ``path`` prepared for a model (:func:`imagear.media.prepare_image`, reduced
     while decoding where the format allows), its ``cost`` (priced by :func:`deferred`) held
@@ -130,6 +137,6 @@ def decode(
 
     with budget.hold(cost, label):
         try:
-            return prepare_image(path, max_size=box)
+            return prepare_image(path, max_size=box, slack=slack)
         except InvalidImage as exc:  # e.g. a truncated file whose header was fine
             raise relabel(exc, path, label) from exc

@@ -311,11 +311,24 @@ def working_box(
 def camera_reach(options: object) -> float:
     """Source pixels per output pixel a request's tightest view needs: a Ken Burns camera's own
     final zoom times the engine's working margin (the engine shrinks a larger source to that
-    anyway; a queued request then holds a third of the pixels at zoom 1.3), else MAX_ZOOM."""
+    anyway; a queued request then holds a third of the pixels at zoom 1.3); 1 for a model with
+    no camera (a diffusers engine resizes the whole image to its output size)."""
     from imagear.engines.kenburns import WORK_MARGIN
 
     zoom = getattr(options, "zoom", None)
-    return MAX_ZOOM if zoom is None else min(MAX_ZOOM, float(zoom)) * WORK_MARGIN
+    return 1.0 if zoom is None else min(MAX_ZOOM, float(zoom)) * WORK_MARGIN
+
+
+def decode_slack(options: object) -> float:
+    """How much larger than its :func:`working_box` a request's image may be kept, as the
+    reduction while decoding left it (JPEG's DCT scaling, a whole-factor reduce), rather than
+    resampled here: :data:`imagear.media.UPLOAD_SLACK` for a model with no camera, whose engine
+    resizes the image to its output size anyway (a 3000x2000 JPEG for 944x624 is decoded at 1/2
+    and kept at 1500x1000: no Lanczos pass here as well); none for Ken Burns, whose decoded
+    image is held at exactly what its camera needs."""
+    from imagear.media import UPLOAD_SLACK
+
+    return UPLOAD_SLACK if getattr(options, "zoom", None) is None else 1.0
 
 
 _SMALLER = "Send a smaller derivative of the image (e.g. the reference copy)."
