@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, distinct, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    and_,
+    distinct,
+    func,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour
 from imagear.db.engine import MYSQL, family
@@ -108,7 +120,11 @@ def plan(engine: Engine, sel: Selection, limit: int | None) -> list[PlannedRecor
 
 
 def _counting(
-    engine: Engine, sel: Selection, window: Sequence[int] | None, limit: int | None
+    engine: Engine,
+    sel: Selection,
+    window: Sequence[int] | None,
+    limit: int | None,
+    every_file_a_record: bool = False,
 ) -> Select:
     """SELECT of how many records :func:`plan` would list for ``window`` (at most ``limit``).
 
@@ -120,7 +136,8 @@ def _counting(
     resumes a run (``since``): every record it did since then is held back, most of them late
     in the run, and each would be looked up twice. Then, and with a limit: driven from the
     master images, joined to their record and job row, counted with ``COUNT(DISTINCT)`` (a
-    record with several master images is counted once).
+    record with several master images is counted once). ``every_file_a_record``: proven by
+    :func:`_every_file_a_record`, so the covered records need no lookup of each record.
     """
     if window is not None or family(engine.dialect.name) != MYSQL:
         query = _plan_query(engine, sel, window).order_by(None)  # a count needs no order
@@ -128,7 +145,7 @@ def _counting(
             query = query.limit(limit)
         return select(func.count()).select_from(query.subquery())
     if limit is None and sel.since is None:
-        covered = _covered(engine, sel).scalar_subquery()
+        covered = _covered(engine, sel, every_file_a_record).scalar_subquery()
         return select(covered - _held_back(engine, sel).scalar_subquery())
     r, j = flavour.of(engine).records, JOB
     masters = FILES.join(r, r.c.id == FILES.c.object_id).outerjoin(j, j.c.object_id == r.c.id)
@@ -144,14 +161,39 @@ def _counting(
     return select(func.count()).select_from(ids.subquery())
 
 
-def _covered(engine: Engine, sel: Selection) -> Select:
+def _covered(engine: Engine, sel: Selection, every_file_a_record: bool = False) -> Select:
     """MySQL/MariaDB: how many records the selection covers, whatever their job rows say:
     driven from the master images, joined to their record, counted with ``COUNT(DISTINCT)``
-    (a record with several master images is counted once)."""
+    (a record with several master images is counted once). ``every_file_a_record``: every
+    file's ``object_id`` is known to be a record's id, so the files are counted alone: at a
+    million records the join was two thirds of the count (a primary-key lookup per file, 1.1 s
+    of 1.5 s; MariaDB has no hash join that helps)."""
+    if every_file_a_record:
+        oid = FILES.c.object_id
+        conds = (is_master_file(oid), candidate(oid, sel, None, master=False))
+        return select(func.count(distinct(oid))).where(*conds)
     r = flavour.of(engine).records
     masters = FILES.join(r, r.c.id == FILES.c.object_id)
     conds = (is_master_file(r.c.id), candidate(r.c.id, sel, None, master=False))
     return select(func.count(distinct(r.c.id))).select_from(masters).where(*conds)
+
+
+def _every_file_a_record(conn: Connection, engine: Engine) -> bool:
+    """Whether every file's ``object_id`` is the id of a record, proven cheaply: the records'
+    ids leave no gap (as many records as ids from the least to the greatest: one pass over the
+    primary key, 76 ms at a million) and the files' ``object_id`` lie within them (two index
+    ends). True on imagear's own database, whose records are numbered in turn and never
+    deleted; rarely on AtoM's, whose records share their ids with actors, terms and the rest,
+    so that count keeps its join."""
+    r = flavour.of(engine).records
+    records = conn.execute(select(func.count(), func.min(r.c.id), func.max(r.c.id))).one()
+    files = conn.execute(select(func.min(FILES.c.object_id), func.max(FILES.c.object_id))).one()
+    (n, low, high), (first, last) = records, files
+    if first is None:  # no file names a record: nothing to look up
+        return True
+    if not n or high - low + 1 != n:
+        return False
+    return bool(low <= first and last <= high)
 
 
 def _held_back(engine: Engine, sel: Selection) -> Select:
@@ -175,6 +217,8 @@ def _held_back(engine: Engine, sel: Selection) -> Select:
 
 def count(engine: Engine, sel: Selection, limit: int | None) -> int:
     """How many records :func:`plan` would list (at most ``limit``)."""
+    if family(engine.dialect.name) == MYSQL and limit is None and sel.ids is None:
+        return _mysql_count(engine, sel)
     total = 0
     for window in sel.windows():
         counted = _counting(engine, sel, window, None if limit is None else limit - total)
@@ -183,6 +227,18 @@ def count(engine: Engine, sel: Selection, limit: int | None) -> int:
         if limit is not None and total >= limit:
             break
     return total
+
+
+def _mysql_count(engine: Engine, sel: Selection) -> int:
+    """MySQL/MariaDB, every record, no limit: :func:`_counting`'s count, in one repeatable-read
+    transaction (one InnoDB snapshot: the proof of :func:`_every_file_a_record` holds for the
+    count; not needed when ``--all`` resumes a run, which reads the files once anyway)."""
+    try:
+        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+            whole = sel.since is None and _every_file_a_record(conn, engine)
+            return int(conn.execute(_counting(engine, sel, None, None, whole)).scalar_one())
+    except SQLAlchemyError as exc:
+        raise flavour.failed(engine, "The batch could not count the records to do", exc) from exc
 
 
 def named_rows(engine: Engine, window: Sequence[int]) -> dict[int, NamedRow]:
