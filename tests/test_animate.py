@@ -219,17 +219,25 @@ def test_busy_for_good(app: App, remote: FakeVideoServer, make_image: Any) -> No
 # -- the upload ---------------------------------------------------------------------------------
 
 
+def sent_upload(
+    app: App, remote: FakeVideoServer, make_image: Any, name: str
+) -> tuple[Any, str, Any]:
+    """A 4000x3000 master named ``name`` animated through the fake server: (its master row, its
+    SHA-256 before, the request the server got)."""
+    oid = add(app, make_image, name, size=(4000, 3000))
+    master = records.find_master(app, oid)
+    before = sha(master.file)
+    with Animator(app) as animator:
+        animator.animate(AnimateRequest(oid))
+    return master, before, remote.animate_requests()[0]
+
+
 def test_a_plain_jpeg_master_is_sent_as_it_is_and_untouched(
     app: App, remote: FakeVideoServer, make_image: Any
 ) -> None:
     """An upright RGB JPEG goes to the server as its own bytes (as Heratio's client sends it):
     this client decodes nothing of it, the server decodes it at its model's size."""
-    oid = add(app, make_image, "big.jpg", size=(4000, 3000))
-    master = records.find_master(app, oid)
-    before = sha(master.file)
-    with Animator(app) as animator:
-        animator.animate(AnimateRequest(oid))
-    request = remote.animate_requests()[0]
+    master, before, request = sent_upload(app, remote, make_image, "big.jpg")
     width, height = int(request.fields["width"]), int(request.fields["height"])
     assert (width, height) == get_model("svd").output_size((4000, 3000))  # svd's area, 4:3
     assert request.image_content_type == "image/jpeg"
@@ -243,12 +251,7 @@ def test_a_big_master_decoded_here_is_downscaled_and_untouched(
 ) -> None:
     """A master no server may read as this client does (here a PNG; also CMYK, an EXIF
     rotation) is decoded here, no larger than the model needs, and sent as a JPEG."""
-    oid = add(app, make_image, "big.png", size=(4000, 3000))
-    master = records.find_master(app, oid)
-    before = sha(master.file)
-    with Animator(app) as animator:
-        animator.animate(AnimateRequest(oid))
-    request = remote.animate_requests()[0]
+    master, before, request = sent_upload(app, remote, make_image, "big.png")
     width, height = int(request.fields["width"]), int(request.fields["height"])
     assert request.image_content_type == "image/jpeg"
     assert request.image is not None and request.image.startswith(b"\xff\xd8\xff")

@@ -298,6 +298,15 @@ def test_the_server_sends_its_reference_of_the_upload_when_asked(
     assert float(np.abs(got.pixels - small).mean()) < 3.0
 
 
+def animated(runner: Any, oid: int) -> dict[str, Any]:
+    """`imagear animate --json` of record ``oid`` with kenburns, small: its JSON (exit 0)."""
+    args = ["animate", "--object-id", str(oid), "--model", "kenburns", "--json"]
+    args += ["--frames", "12", "--fps", "8", "--width", "160", "--height", "96"]
+    result = runner.invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
 def test_animate_sends_a_jpeg_master_whole_and_decodes_nothing(
     served: Any, app: App, make_image: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -325,12 +334,8 @@ def test_animate_sends_a_jpeg_master_whole_and_decodes_nothing(
     monkeypatch.setattr(quality, "inspect", no_decode)
     monkeypatch.setattr(reference, "load_reference", no_decode)
     monkeypatch.setattr(RemoteGenerator, "_reduced", no_decode)
-    args = ["animate", "--object-id", str(oid), "--model", "kenburns", "--json"]
-    args += ["--frames", "12", "--fps", "8", "--width", "160", "--height", "96"]
-    result = runner.invoke(cli, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    data = animated(runner, oid)
     assert uploads == [(master.read_bytes(), True)]
-    data = json.loads(result.stdout)
     assert data["quality"]["measured"]["resemblance"] > 0.9  # judged against the server's
     assert scan_clip(Path(data["file"])).frames == 12
 
@@ -359,9 +364,6 @@ def test_a_reference_of_other_bytes_is_not_believed(
 
     monkeypatch.setattr(extras, "take", other_upload)
     monkeypatch.setattr(reference, "load_reference", load)
-    args = ["animate", "--object-id", str(oid), "--model", "kenburns", "--json"]
-    args += ["--frames", "12", "--fps", "8", "--width", "160", "--height", "96"]
-    result = runner.invoke(cli, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    data = animated(runner, oid)
     assert len(loaded) == 1 and loaded[0].name == "photo.jpg"
-    assert json.loads(result.stdout)["quality"]["measured"]["resemblance"] > 0.9
+    assert data["quality"]["measured"]["resemblance"] > 0.9
