@@ -122,7 +122,7 @@ def server_clip(master: Path, dest: Path, boxed: Path | None = None) -> None:
         shutil.copyfile(dest, boxed)
         reference = None
         with open_image(master, load=False) as probe:
-            if sent_whole(probe, master):  # the server's working copy, as it decodes it
+            if sent_whole(probe, master, RemoteGenerator.whole_bytes):  # as the server decodes it
                 box = working_box(probe.size, (944, 624))
                 image = prepare_image(master, box)
                 digest = hashlib.sha256(master.read_bytes()).hexdigest()

@@ -246,6 +246,17 @@ def test_a_plain_jpeg_master_is_sent_as_it_is_and_untouched(
     assert sha(master.file) == before
 
 
+def test_upload_whole_mb_0_decodes_every_master_here(
+    app: App, remote: FakeVideoServer, make_image: Any
+) -> None:
+    """For a slow link to the server: no master goes as its own file, each is reduced here."""
+    app.config.upload_whole_mb = 0.0
+    master, _before, request = sent_upload(app, remote, make_image, "big.jpg")
+    assert request.image != master.file.read_bytes()
+    assert request.image_size is not None and request.image_size[0] < 4000
+    assert "x-imagear-reference" not in request.headers
+
+
 def test_a_big_master_decoded_here_is_downscaled_and_untouched(
     app: App, remote: FakeVideoServer, make_image: Any
 ) -> None:
@@ -310,9 +321,7 @@ def test_a_413_for_a_reduced_upload_says_what_to_do(
         ("too many bytes", False),
     ],
 )
-def test_which_masters_are_sent_as_they_are(
-    tmp_path: Path, kind: str, whole: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_which_masters_are_sent_as_they_are(tmp_path: Path, kind: str, whole: bool) -> None:
     from imagear import generators
     from imagear.media import open_image
 
@@ -332,10 +341,10 @@ def test_which_masters_are_sent_as_they_are(
         img.save(path, kind.upper())
     else:
         img.save(path, "JPEG")
-    if kind == "too many bytes":
-        monkeypatch.setattr(generators, "WHOLE_UPLOAD_BYTES", path.stat().st_size - 1)
+    most = path.stat().st_size - (1 if kind == "too many bytes" else 0)
     with open_image(path, load=False) as probe:
-        assert generators.sent_whole(probe, path) is whole
+        assert generators.sent_whole(probe, path, most) is whole
+        assert generators.sent_whole(probe, path, 0) is False  # upload_whole_mb = 0
 
 
 def test_small_image_is_not_upscaled(app: App, remote: FakeVideoServer, make_image: Any) -> None:

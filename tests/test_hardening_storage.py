@@ -111,6 +111,22 @@ def test_max_clip_mb_must_be_a_positive_number(cli_env: Any, runner: Any, monkey
     assert invoke(runner, "config", "show", "--json").exit_code == 0
 
 
+@pytest.mark.parametrize(
+    ("value", "ok"), [("0", True), ("5.5", True), ("-1", False), ("nan", False)]
+)
+def test_upload_whole_mb_takes_0_and_no_negative(
+    cli_env: Any, runner: Any, monkeypatch: Any, value: str, ok: bool
+) -> None:
+    monkeypatch.setenv("IMAGEAR_UPLOAD_WHOLE_MB", value)
+    result = invoke(runner, "config", "show", "--json")
+    if ok:
+        assert result.exit_code == 0, result.output
+    else:
+        line = one_line_error(result, 2)[0]
+        assert line.startswith("Error: upload_whole_mb in IMAGEAR_UPLOAD_WHOLE_MB must be")
+        assert "0 or more" in line
+
+
 # -- defect 6: database errors, one line, advice for the database in use ----------------------
 
 

@@ -29,6 +29,7 @@ from imagear.urls import IN_PROCESS, check_server_url
 APP_NAME = "imagear"
 DEFAULT_MAX_CLIP_MB = 500.0  # a 2 s clip is a few MB; the largest models' clips tens of MB
 MAX_MB = 1024.0 * 1024  # 1 TB: anything above is a typo
+DEFAULT_UPLOAD_WHOLE_MB = 20.0  # a 24-megapixel photo is about 5 MB as a JPEG
 CONFIG_FILENAME = "imagear.toml"
 
 
@@ -83,6 +84,13 @@ KEYS: tuple[Key, ...] = (
         "max_clip_mb",
         float,
         "Largest clip accepted from an image-to-video server, in MB (a larger one is refused)",
+    ),
+    Key(
+        "upload_whole_mb",
+        float,
+        "Largest upright RGB or grey JPEG master sent to an image-to-video server as its own "
+        "file, in MB (nothing decoded here); 0: every master is decoded and reduced here first "
+        "(fewer bytes on a slow link to the server)",
     ),
     Key(
         "web_public",
@@ -141,6 +149,7 @@ def default_values() -> dict[str, Any]:
         "heratio_user_id": None,
         "time_zone": "",
         "max_clip_mb": DEFAULT_MAX_CLIP_MB,
+        "upload_whole_mb": DEFAULT_UPLOAD_WHOLE_MB,
         "web_public": True,
         "iiif_attribution": "",
         "iiif_rights": "",
@@ -180,6 +189,7 @@ class Config:
     heratio_user_id: int | None = None
     time_zone: str = ""  # "" = UTC on a Heratio database (as Heratio writes)
     max_clip_mb: float = DEFAULT_MAX_CLIP_MB
+    upload_whole_mb: float = DEFAULT_UPLOAD_WHOLE_MB  # 0: every master reduced here
     web_public: bool = True  # guests see published records; false: none
     iiif_attribution: str = ""
     iiif_rights: str = ""
@@ -314,15 +324,17 @@ def _time_zone(value: str, origin: str) -> str:
 
 
 def _megabytes(key: Key, value: Any, origin: str) -> float:
-    """A size in MB: a number above 0 (at most MAX_MB)."""
+    """A size in MB: a number above 0 (at most MAX_MB); 0 too for ``upload_whole_mb``."""
     try:
         number = float(value) if not isinstance(value, bool) else float("nan")
     except (TypeError, ValueError):
         number = float("nan")
-    if not 0 < number <= MAX_MB:  # also false for nan
+    zero = key.name == "upload_whole_mb"
+    if not ((0 <= number) if zero else (0 < number)) or not number <= MAX_MB:  # nan too
+        least = "0 or more" if zero else "above 0"
         raise ConfigError(
-            f"{key.name} in {origin} must be a number of megabytes above 0 (at most {MAX_MB:g}), "
-            f"not {value!r}."
+            f"{key.name} in {origin} must be a number of megabytes {least} (at most "
+            f"{MAX_MB:g}), not {value!r}."
         )
     return number
 

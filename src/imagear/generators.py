@@ -101,6 +101,10 @@ def server_models(health: Health) -> set[str]:
 class RemoteGenerator:
     """Generation on an image-to-video server (``ar_server_url``)."""
 
+    whole_bytes: int = 20 * 1024 * 1024
+    """The largest master sent as its own file (:func:`sent_whole`; config ``upload_whole_mb``,
+    which the router sets here)."""
+
     def __init__(
         self,
         url: str,
@@ -161,7 +165,7 @@ class RemoteGenerator:
 
         with open_image(job.source, load=False) as probe:
             size = oriented_size(probe)
-            whole = sent_whole(probe, Path(job.source))
+            whole = sent_whole(probe, Path(job.source), self.whole_bytes)
         if whole:
             payload = Path(job.source).read_bytes()
             upload = {"width": size[0], "height": size[1], "bytes": len(payload)}
@@ -251,14 +255,13 @@ class RemoteGenerator:
         self.client.close()
 
 
-WHOLE_UPLOAD_BYTES = 20 * 1024 * 1024
 WHOLE_UPLOAD_PIXELS = 50_000_000
 
 
-def sent_whole(probe: Image, path: Path) -> bool:
+def sent_whole(probe: Image, path: Path, most: int) -> bool:
     """Whether the master at ``path`` (``probe``: its header) is sent to a server as it is: a
-    JPEG of RGB or grey pixels, stored upright (no EXIF rotation), of at most
-    :data:`WHOLE_UPLOAD_BYTES` and :data:`WHOLE_UPLOAD_PIXELS`. Any server decodes such a file
+    JPEG of RGB or grey pixels, stored upright (no EXIF rotation), of at most ``most`` bytes
+    (config ``upload_whole_mb``; 0: none) and :data:`WHOLE_UPLOAD_PIXELS`. Any server decodes such a file
     to the pixels this client would (as Heratio's own client sends it), and an imagear server
     decodes it at its model's size (JPEG's DCT scaling) and sends the gate's reference of it:
     this client decodes nothing, where a 24 MP master cost 60-80 ms to decode even at 1/8
@@ -271,7 +274,7 @@ def sent_whole(probe: Image, path: Path) -> bool:
     try:
         if int(probe.getexif().get(0x0112, 1)) != 1:
             return False
-        return path.stat().st_size <= WHOLE_UPLOAD_BYTES
+        return path.stat().st_size <= most
     except Exception:  # a broken EXIF block, a file gone: decode it here, as before
         return False
 

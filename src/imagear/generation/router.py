@@ -94,6 +94,7 @@ class Router:
                         transport=self._transport,
                         client_options=options,
                     )
+                remote.whole_bytes = int(self.app.config.upload_whole_mb * 1024 * 1024)
                 self._remotes[key] = remote
             return remote
 
