@@ -266,6 +266,21 @@ def test_a_malformed_reference_is_left_out_and_the_measurements_kept(tmp_path: P
     assert path.read_bytes() == clip
 
 
+def test_a_reference_larger_than_the_clients_is_left_out(tmp_path: Path) -> None:
+    """A server's reference over REFERENCE_SIDE on a side (every comparison would resample it):
+    not believed, the measurements kept, so the client makes its own reference."""
+    import numpy as np
+
+    from imagear.media.reference import REFERENCE_SIDE, reference_from
+
+    path, scan = made(tmp_path)
+    big = reference_from(np.full((8, REFERENCE_SIDE + 1), 128, np.uint8))
+    append(path, scan, (big, "ab" * 32))
+    sent = take(path)
+    assert sent is not None and sent.scan.frames == 10
+    assert sent.reference is None and sent.reference_for("ab" * 32) is None
+
+
 def test_the_server_sends_its_reference_of_the_upload_when_asked(
     served: Any, tmp_path: Path
 ) -> None:

@@ -18,9 +18,10 @@ __all__ = ["Deadline", "watchdog"]
 
 
 class Deadline:
-    """A total time budget; ``remaining()`` seconds are left (never below a small floor)."""
+    """A total time budget; ``remaining()`` seconds are left (never below a small floor);
+    ``connect``: the most any one connection attempt may take of it."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float], connect: float = 10.0) -> None:
+    def __init__(self, seconds: float, clock: Callable[[], float], connect: float) -> None:
         self.seconds, self.connect = seconds, connect
         self._clock = clock
         self.end = clock() + seconds

@@ -284,14 +284,18 @@ def _read(fh: BinaryIO, start: int, box: int) -> tuple[dict[str, object], list[b
 
 
 def _reference_of(header: dict[str, object], sections: list[bytes]) -> Reference | None:
-    """The reference the header and its fourth section describe, or None."""
-    from imagear.media.reference import reference_from
+    """The reference the header and its fourth section describe, or None (also one larger than
+    this client would make: :data:`~imagear.media.reference.REFERENCE_SIDE` on its long side,
+    which every comparison of the gate then resamples)."""
+    from imagear.media.reference import REFERENCE_SIDE, reference_from
 
     shape = header.get("reference")
     if len(sections) < 4 or not isinstance(shape, list) or len(shape) != 2:
         return None
     rows, cols = _count(shape[0]), _count(shape[1])
     if rows is None or cols is None or rows * cols != len(sections[3]):
+        return None
+    if max(rows, cols) > REFERENCE_SIDE:
         return None
     return reference_from(np.frombuffer(sections[3], np.uint8).reshape(rows, cols))
 

@@ -5,8 +5,9 @@ each, sampled on a grid about :data:`GRID` pixels on its long side (no colour co
 scaler), and keeps per frame: mean brightness and contrast (standard deviation) in full-range
 grey levels (0..255), the mean change from the first frame and from the previous one. The first
 frame is also kept area-averaged to about :data:`SMALL` pixels on its long side, for
-:func:`~imagear.media.reference.resemblance` against the master image. Without a preview to keep, the decoder skips its
-loop filter and chroma (the statistics do not need them), which cuts the cost by a fifth or so.
+:func:`~imagear.media.reference.resemblance` against the master image. Without a preview to
+keep, the decoder skips its loop filter and chroma (the statistics do not need them), which cuts
+the cost by a fifth or so.
 
 With ``preview`` the same pass keeps, in colour, the first frame at full size (the poster) and
 frames for a small preview, shrunk by swscale straight to yuv420p, what the preview's H.264
