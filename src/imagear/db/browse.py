@@ -17,10 +17,25 @@ Each row carries its clip row (or None), its review state and its batch job's st
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Engine, FromClause, Subquery, and_, func, or_, select, union
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    FromClause,
+    Select,
+    Subquery,
+    and_,
+    func,
+    or_,
+    select,
+    union,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
-from imagear.db import flavour
+from imagear.db import flavour, split
 from imagear.db.auditlog import gate_refused_ids
 from imagear.db.fold import contains
 from imagear.db.publication import published_sql
@@ -28,6 +43,7 @@ from imagear.db.records import RecordId, has_clip, has_master
 from imagear.db.review import REVIEW, bound, rejected_sql
 from imagear.db.rows import clip_of
 from imagear.db.schema import JOB
+from imagear.db.split import Part
 from imagear.domain import Clip, GridRow
 
 FILTERS = ("all", "animated", "missing", "failed", "refused", "rejected")
@@ -35,6 +51,7 @@ _FAILED = ("failed", "given_up")
 QUALITY = "quality"
 COUNT_CAP = 10_000
 """Matches counted at most (the total shown is then "more than" this)."""
+T = TypeVar("T")
 MAX_SEARCH = 200
 """Characters of a search that are used (no identifier or title search needs more; SQLite
 refuses LIKE patterns over 50,000 bytes)."""
@@ -92,8 +109,11 @@ def page(
     OFFSET over the rows themselves worked out each skipped record's title and master (at a
     million records, ``?page=37500``: 1.4-2.1 s on PostgreSQL, 0.4-0.6 s on MariaDB; now
     about 0.1 s on both). The total is at most ``COUNT_CAP + 1`` (more than :data:`COUNT_CAP`
-    matches); a first page with room to spare holds every match, so it is not counted again (a
-    search that finds a few records, or none, then reads the records once, not twice).
+    matches); a first page with room to spare holds every match, so it is not counted again. A
+    search's first page reads the ids of every match once (up to the cap: counted as they come)
+    and then its rows by key; a page and then a count read every title twice where the matches
+    are few. Where a search is a scan of every title (:func:`imagear.db.split.wanted`), it is
+    read as ranges of ids at once, each on its own connection (:mod:`imagear.db.split`).
     ``guest_public`` not None: only the records a guest may see
     (:func:`imagear.db.publication.published_sql`)."""
     if show not in FILTERS:
@@ -130,27 +150,36 @@ def page(
         listing = listing.where(r.c.id < before).order_by(r.c.id.desc())
     else:
         listing = listing.order_by(r.c.id)
+    first_page = after is None and before is None and offset == 0
     # a page by number (an old ?page=N link): its first id (read on its own, so that the page
     # is then a range of the key on every database), then its rows by key
     by_number = after is None and before is None and offset > 0
     start = select(r.c.id).select_from(source).where(*where).order_by(r.c.id)
-    capped = select(r.c.id).select_from(source).where(*where).limit(COUNT_CAP + 1).subquery()
+    matching = select(r.c.id).select_from(source).where(*where)
+    # a search that scans every title, read as a few ranges of ids at once (db/split.py)
+    scan = bool(text) and matched is None and not by_number
+    scan = scan and split.wanted(engine.dialect.name, fl.search_indexed)
     try:
         with engine.connect() as conn:
-            first = conn.execute(start.offset(offset).limit(1)).scalar() if by_number else None
-            if first is not None:
-                listing = listing.where(r.c.id >= first)
-            read = first is not None or not by_number  # (no first id: past the last page)
-            rows = [
-                GridRow(int(row.id), row.identifier, row.title, bool(row.has_master))
-                for row in (conn.execute(listing.limit(limit)) if read else ())
-            ]
-            rows.sort(key=lambda row: row.id)
-            whole = after is None and before is None and offset == 0 and len(rows) < limit
-            if whole:  # the first page holds every match: no count (a second scan) needed
-                total = len(rows)
+            span = split.ends(conn, r.c.id) if scan else None
+            pages = _Pages(engine, conn, r.c.id, span, limit)
+            if text and first_page:  # one pass: every match's id, its count, the page's
+                every = pages.every(matching)
+                if every is None:  # more than COUNT_CAP: the first ones, in order
+                    rows, total = pages.rows(listing.limit(limit)), COUNT_CAP + 1
+                else:
+                    shown = every[:limit]
+                    rows = _rows_of(listing.where(r.c.id.in_(shown)))(conn) if shown else []
+                    total = len(every)
             else:
-                total = conn.execute(select(func.count()).select_from(capped)).scalar_one()
+                first = conn.execute(start.offset(offset).limit(1)).scalar() if by_number else None
+                if first is not None:
+                    listing = listing.where(r.c.id >= first)
+                read = first is not None or not by_number  # (no first id: past the last page)
+                rows = pages.rows(listing.limit(limit), after, before) if read else []
+                # a first page with room to spare holds every match: no count (a second scan)
+                total = len(rows) if first_page and len(rows) < limit else pages.count(matching)
+            rows.sort(key=lambda row: row.id)
             ids = [row.id for row in rows]
             clips = fl.clips
             clip_rows: dict[int, Clip] = {}
@@ -185,6 +214,92 @@ def page(
         row.review = reviews.get(row.id)
         row.job_status, row.job_error, row.job_error_kind = job_rows.get(row.id, (None,) * 3)
     return rows, int(total)
+
+
+class _Pages:
+    """The page's statements read on ``conn``, or, where ``span`` is given (a search that scans:
+    :mod:`imagear.db.split`), as ranges of ``key`` at once."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        conn: Connection,
+        key: ColumnElement[int],
+        span: Part | None,
+        limit: int,
+    ) -> None:
+        self.engine, self.conn, self.key, self.span, self.limit = engine, conn, key, span, limit
+
+    def _parts(
+        self,
+        ranges: list[Part],
+        work: Callable[[Part], Callable[[Connection], T]],
+        enough: Callable[[T], bool],
+    ) -> list[T]:
+        return split.read(self.engine, self.conn, ranges, work, enough)
+
+    def rows(
+        self, listing: Select[Any], after: int | None = None, before: int | None = None
+    ) -> list[GridRow]:
+        """The rows of ``listing`` (ordered, limited): the ranges in its order until full."""
+        if self.span is None:
+            return _rows_of(listing)(self.conn)
+        ranges = split.plan(self.span, after, before, descending=before is not None)
+        found = self._parts(
+            ranges,
+            lambda part: _rows_of(split.restrict(listing, self.key, part)),
+            lambda some: len(some) >= self.limit,
+        )
+        return [row for some in found for row in some][: self.limit]
+
+    def count(self, matching: Select[Any]) -> int:
+        """The rows of ``matching``, at most ``COUNT_CAP + 1``."""
+        if self.span is None:
+            return _count_of(matching)(self.conn)
+        counts = self._parts(
+            split.plan(self.span),
+            lambda part: _count_of(split.restrict(matching, self.key, part)),
+            lambda n: n > COUNT_CAP,
+        )
+        return min(sum(counts), COUNT_CAP + 1)
+
+    def every(self, matching: Select[Any]) -> list[int] | None:
+        """Every id ``matching`` (a statement of ids) gives, in order; None: more than
+        :data:`COUNT_CAP` (counting them and then reading the page's rows read every record
+        twice when the matches are few)."""
+        if self.span is None:
+            ids = _ids_of(matching)(self.conn)
+        else:
+            found = self._parts(
+                split.plan(self.span),
+                lambda part: _ids_of(split.restrict(matching, self.key, part)),
+                lambda some: len(some) > COUNT_CAP,
+            )
+            ids = [oid for some in found for oid in some]
+        return None if len(ids) > COUNT_CAP else sorted(ids)
+
+
+def _rows_of(listing: Select[Any]) -> Callable[[Connection], list[GridRow]]:
+    """Reading ``listing`` (the page's columns) as grid rows."""
+
+    def read(conn: Connection) -> list[GridRow]:
+        return [
+            GridRow(int(row.id), row.identifier, row.title, bool(row.has_master))
+            for row in conn.execute(listing)
+        ]
+
+    return read
+
+
+def _ids_of(matching: Select[Any]) -> Callable[[Connection], list[int]]:
+    """Reading the ids ``matching`` gives, at most ``COUNT_CAP + 1`` of them."""
+    return lambda conn: [int(oid) for oid in conn.execute(matching.limit(COUNT_CAP + 1)).scalars()]
+
+
+def _count_of(matching: Select[Any]) -> Callable[[Connection], int]:
+    """Counting the rows of ``matching``, at most ``COUNT_CAP + 1`` of them."""
+    capped = matching.limit(COUNT_CAP + 1).subquery()
+    return lambda conn: int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
 
 
 __all__ = ["COUNT_CAP", "FILTERS", "MAX_SEARCH", "page", "rejected_sql"]

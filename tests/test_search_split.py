@@ -1,0 +1,219 @@
+"""The console's search read as ranges of ids at once (issue 27, ``db/split.py``): where a search
+is a scan of every title (MariaDB; PostgreSQL without ``pg_trgm``), its first range is read
+alone and the rest at once, each on its own connection, and every page and total is the one a
+single statement gives; a first search page reads the matches once (their ids, counted), not a
+page and then a count."""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, event, insert, text
+from sqlalchemy.exc import OperationalError
+
+from heratio_fixture import (  # noqa: F401
+    atom_db_fixture,
+    heratio_env_fixture,
+    heratio_sql_mode_fixture,
+)
+from imagear.db import browse, split
+from imagear.db.schema import RECORDS
+
+pytestmark = pytest.mark.mysql  # SQLite, PostgreSQL and MariaDB
+
+WORDS = ("Harbour", "Église", "Castle", "Mill", "Bridge", "Eglise")
+
+
+def fill(engine: Any, n: int) -> list[int]:
+    """``n`` records titled from :data:`WORDS` in turn (Église and Eglise both every sixth)."""
+    rows = [
+        {"identifier": f"REC-{i:04d}", "title": f"{WORDS[i % len(WORDS)]} {i}"} for i in range(n)
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(RECORDS), rows)
+        return [
+            int(oid)
+            for oid in conn.execute(text("SELECT id FROM information_object ORDER BY id")).scalars()
+        ]
+
+
+def test_the_ranges_cover_every_id_once_in_the_order_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(split, "SMALLEST", 10)
+    for low, high in ((1, 10), (1, 11), (5, 1_000_004), (7, 100), (1, 37)):
+        for after, before in ((None, None), (low + 3, None), (None, high - 2), (low + 1, high - 1)):
+            ascending = split.plan((low, high), after, before)
+            ids = [i for a, b in ascending for i in range(a, b + 1)]
+            first = low if after is None else after + 1
+            last = high if before is None else before - 1
+            assert ids == list(range(first, last + 1))
+            if len(ids) >= split.SMALLEST:
+                assert len(ascending) == split.PARTS + 1
+                assert ascending[0][1] - ascending[0][0] + 1 == len(ids) // split.FIRST
+            else:
+                assert len(ascending) == 1
+            descending = split.plan((low, high), after, before, descending=True)
+            ids = [i for a, b in descending for i in range(b, a - 1, -1)]
+            assert ids == list(range(last, first - 1, -1))
+    assert split.plan(None) == [] and split.plan((5, 9), after=9) == []
+    assert split.plan((1, 9)) == [(1, 9)]  # under SMALLEST ids: one range
+
+
+def _statements(engine: Any) -> tuple[list[str], set[int], Any]:
+    seen: list[str] = []
+    threads: set[int] = set()
+
+    def spy(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(statement)
+        threads.add(threading.get_ident())
+
+    event.listen(engine, "before_cursor_execute", spy)
+    return seen, threads, lambda: event.remove(engine, "before_cursor_execute", spy)
+
+
+@pytest.mark.all_databases
+def test_a_split_search_gives_every_page_a_single_statement_gives(
+    app: Any, db_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MariaDB splits; SQLite and PostgreSQL with imagear's trigram indexes do not."""
+    ids = fill(app.engine, 240)
+    _same_pages(app, ids, monkeypatch, db_backend == "mysql")
+
+
+@pytest.mark.postgres
+def test_postgres_without_pg_trgm_splits_its_search(
+    app: Any, db_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagear.db import flavour
+
+    if db_backend != "postgresql":
+        pytest.skip("PostgreSQL only")
+    ids = fill(app.engine, 240)
+    with app.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_information_object_title_fold"))
+        conn.execute(text("DROP INDEX ix_information_object_identifier_fold"))
+    flavour.forget(app.engine)
+    _same_pages(app, ids, monkeypatch, True)
+
+
+def _same_pages(
+    app: Any, ids: list[int], monkeypatch: pytest.MonkeyPatch, splits: bool, smallest: int = 20
+) -> None:
+    whole = {}
+    monkeypatch.setattr(split, "SMALLEST", 10**9)  # every search read by one statement
+    cases: list[tuple[str, dict[str, Any]]] = []
+    for query in ("eglise", "harbour 2", "REC-01", "Mill 239", "no such title", "e"):
+        cases += [(query, {}), (query, {"limit": 200})]
+        cases += [(query, {"after": ids[k * len(ids) // 240]}) for k in (0, 5, 100, 230)]
+        cases += [(query, {"before": ids[k * len(ids) // 240]}) for k in (239, 150, 20)]
+        cases += [(query, {"offset": 24})]
+    for query, kwargs in cases:
+        whole[query, str(kwargs)] = browse.page(app.engine, query, **kwargs)
+    monkeypatch.setattr(split, "SMALLEST", smallest)  # now split into PARTS + 1 ranges
+    seen, threads, stop = _statements(app.engine)
+    try:
+        for query, kwargs in cases:
+            rows, total = browse.page(app.engine, query, **kwargs)
+            expected_rows, expected_total = whole[query, str(kwargs)]
+            assert [r.id for r in rows] == [r.id for r in expected_rows], (query, kwargs)
+            assert total == expected_total, (query, kwargs)
+            assert [(r.identifier, r.title) for r in rows] == [
+                (r.identifier, r.title) for r in expected_rows
+            ]
+    finally:
+        stop()
+    ranged = [s for s in seen if re.search(r"information_object\.id <= ", s)]
+    if splits:
+        assert ranged and len(threads) > 1
+    else:  # SQLite folds in Python; PostgreSQL's trigram indexes answer at once
+        assert ranged == [] and len(threads) == 1
+    eglise = sum(1 for i in range(len(ids)) if i % len(WORDS) in (1, 5))  # Église, Eglise
+    assert browse.page(app.engine, "eglise")[1] == eglise
+
+
+@pytest.mark.all_databases
+def test_a_first_search_page_reads_the_matches_once(app: Any, db_backend: str) -> None:
+    """More matches than fit the page: their ids are read once (counted as they come), and only
+    the page's rows read again by key; a count ran a second scan of every title."""
+    ids = fill(app.engine, 60)
+    browse.page(app.engine)  # the database's kind found out (its own statements)
+    seen, _threads, stop = _statements(app.engine)
+    try:
+        rows, total = browse.page(app.engine, "harbour", limit=4)
+    finally:
+        stop()
+    assert total == 10 and [r.id for r in rows] == ids[0:24:6]
+    assert not [s for s in seen if re.search(r"\bcount\(", s, re.IGNORECASE)]
+    assert [r.title for r in rows] == ["Harbour 0", "Harbour 6", "Harbour 12", "Harbour 18"]
+
+
+@pytest.mark.mysql
+def test_a_part_that_fails_says_what_to_do(
+    app: Any, db_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database error in a range read on another thread reaches the page as the one error a
+    console shows (StorageError, with what to check), not a traceback from a thread."""
+    from imagear.errors import StorageError
+
+    if db_backend != "mysql":
+        pytest.skip("MariaDB only: the database whose search is split here")
+    fill(app.engine, 60)
+    monkeypatch.setattr(split, "SMALLEST", 10)
+    calls = {"n": 0}
+    real = split.restrict
+
+    def failing(statement: Any, key: Any, part: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:  # a range read on a thread of its own
+            return statement.where(text("no_such_column = 1"))
+        return real(statement, key, part)
+
+    monkeypatch.setattr(split, "restrict", failing)
+    with pytest.raises(StorageError, match="Reading the records failed: the column"):
+        browse.page(app.engine, "eglise")
+
+
+def test_each_runs_every_work_on_its_own_connection_and_raises_its_error(tmp_path: Any) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    threads: list[int] = []
+
+    def one(value: int) -> Any:
+        def run(conn: Any) -> int:
+            threads.append(threading.get_ident())
+            return int(conn.execute(text(f"SELECT {value}")).scalar_one())
+
+        return run
+
+    assert split.each(engine, [one(i) for i in range(4)]) == [0, 1, 2, 3]
+    assert threading.get_ident() not in threads
+
+    def broken(conn: Any) -> int:
+        raise OperationalError("SELECT", {}, Exception("gone"))
+
+    with pytest.raises(OperationalError):
+        split.each(engine, [one(1), broken])
+    engine.dispose()
+
+
+@pytest.mark.mysql
+def test_a_split_search_on_an_atom_database(
+    atom_db: Any, heratio_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On AtoM's tables (ids shared with actors and terms, titles in any culture), the ranges
+    of ids give the pages one statement gives; the root description is never listed."""
+    from imagear.app import App
+
+    ids = []
+    for i in range(40):
+        culture = ("en", "fr", "es")[i % 3]
+        title = f"{WORDS[i % len(WORDS)]} {i}"
+        ids.append(
+            atom_db.add_record({culture: title}, identifier=f"A-{i}", source_culture=culture)[0]
+        )
+    app = App.load()
+    try:
+        _same_pages(app, ids, monkeypatch, True, smallest=5)
+    finally:
+        app.close()
