@@ -134,9 +134,10 @@ def _same_pages(
 
 
 @pytest.mark.all_databases
-def test_a_first_search_page_reads_the_matches_once(app: Any, db_backend: str) -> None:
-    """More matches than fit the page: their ids are read once (counted as they come), and only
-    the page's rows read again by key; a count ran a second scan of every title."""
+def test_a_full_first_page_counts_only_the_matches_after_it(app: Any, db_backend: str) -> None:
+    """More matches than fit the first page: the page holds the first of them, so only those
+    after its last id are counted; a count of every match read every title a second time (at a
+    million records, a search with a hundred matches took two scans)."""
     ids = fill(app.engine, 60)
     browse.page(app.engine)  # the database's kind found out (its own statements)
     seen, _threads, stop = _statements(app.engine)
@@ -145,8 +146,29 @@ def test_a_first_search_page_reads_the_matches_once(app: Any, db_backend: str) -
     finally:
         stop()
     assert total == 10 and [r.id for r in rows] == ids[0:24:6]
-    assert not [s for s in seen if re.search(r"\bcount\(", s, re.IGNORECASE)]
     assert [r.title for r in rows] == ["Harbour 0", "Harbour 6", "Harbour 12", "Harbour 18"]
+    counts = [s for s in seen if re.search(r"\bcount\(", s, re.IGNORECASE)]
+    assert len(counts) == 1 and re.search(r"information_object\.id > ", counts[0])
+    for limit in (1, 9, 10, 11, 60):  # the total is the same however full the page
+        assert browse.page(app.engine, "harbour", limit=limit)[1] == 10
+
+
+@pytest.mark.all_databases
+@pytest.mark.parametrize("smallest", [split.SMALLEST, 5])
+def test_a_full_first_page_past_the_cap(
+    app: Any, monkeypatch: pytest.MonkeyPatch, smallest: int
+) -> None:
+    """The total, at most COUNT_CAP + 1 ("more than"), read whole and split (MariaDB)."""
+    fill(app.engine, 30)
+    monkeypatch.setattr(browse, "COUNT_CAP", 7)
+    monkeypatch.setattr(split, "SMALLEST", smallest)
+    assert browse.page(app.engine, "REC", limit=4)[1] == 8  # more than 7
+    assert browse.page(app.engine, "REC", limit=8)[1] == 8
+    assert browse.page(app.engine, "REC", limit=20)[1] == 8
+    assert browse.page(app.engine, "REC-000", limit=4)[1] == 8  # REC-0000 to REC-0009: 10
+    assert browse.page(app.engine, "REC-002", limit=4)[1] == 8  # REC-0020 to REC-0029: 10
+    assert browse.page(app.engine, "Mill", limit=4)[1] == 5  # 3, 9, 15, 21, 27
+    assert browse.page(app.engine, "Mill", limit=4, after=3)[1] == 5
 
 
 @pytest.mark.mysql

@@ -109,11 +109,11 @@ def page(
     OFFSET over the rows themselves worked out each skipped record's title and master (at a
     million records, ``?page=37500``: 1.4-2.1 s on PostgreSQL, 0.4-0.6 s on MariaDB; now
     about 0.1 s on both). The total is at most ``COUNT_CAP + 1`` (more than :data:`COUNT_CAP`
-    matches); a first page with room to spare holds every match, so it is not counted again. A
-    search's first page reads the ids of every match once (up to the cap: counted as they come)
-    and then its rows by key; a page and then a count read every title twice where the matches
-    are few. Where a search is a scan of every title (:func:`imagear.db.split.wanted`), it is
-    read as ranges of ids at once, each on its own connection (:mod:`imagear.db.split`).
+    matches). A first page holds the first matches: with room to spare, every one (nothing is
+    counted); full, only the matches after its last are counted (a count of every match read
+    each title twice where the matches are few: the page's, then the count's). Where a search
+    is a scan of every title (:func:`imagear.db.split.wanted`), it is read as ranges of ids at
+    once, each on its own connection (:mod:`imagear.db.split`).
     ``guest_public`` not None: only the records a guest may see
     (:func:`imagear.db.publication.published_sql`)."""
     if show not in FILTERS:
@@ -163,22 +163,28 @@ def page(
         with engine.connect() as conn:
             span = split.ends(conn, r.c.id) if scan else None
             pages = _Pages(engine, conn, r.c.id, span, limit)
-            if text and first_page:  # one pass: every match's id, its count, the page's
-                every = pages.every(matching)
-                if every is None:  # more than COUNT_CAP: the first ones, in order
-                    rows, total = pages.rows(listing.limit(limit)), COUNT_CAP + 1
-                else:
-                    shown = every[:limit]
-                    rows = _rows_of(listing.where(r.c.id.in_(shown)))(conn) if shown else []
-                    total = len(every)
+            first = conn.execute(start.offset(offset).limit(1)).scalar() if by_number else None
+            if first is not None:
+                listing = listing.where(r.c.id >= first)
+            read = first is not None or not by_number  # (no first id: past the last page)
+            # split, a first page reads every match's id once (Pages.every)
+            every = pages.every(matching) if span is not None and first_page else None
+            if every is not None:
+                shown = every[:limit]
+                rows = _rows_of(listing.where(r.c.id.in_(shown)))(conn) if shown else []
+                total = len(every)
             else:
-                first = conn.execute(start.offset(offset).limit(1)).scalar() if by_number else None
-                if first is not None:
-                    listing = listing.where(r.c.id >= first)
-                read = first is not None or not by_number  # (no first id: past the last page)
                 rows = pages.rows(listing.limit(limit), after, before) if read else []
-                # a first page with room to spare holds every match: no count (a second scan)
-                total = len(rows) if first_page and len(rows) < limit else pages.count(matching)
+                if not first_page:
+                    total = pages.count(matching)
+                elif len(rows) < limit:  # it holds every match: nothing to count
+                    total = len(rows)
+                elif span is not None or limit > COUNT_CAP:  # (split: more than the cap)
+                    total = COUNT_CAP + 1
+                else:  # the first matches: only those after the page's last are counted
+                    last = max(row.id for row in rows)
+                    rest = matching.where(r.c.id > last)
+                    total = limit + pages.count(rest, COUNT_CAP + 1 - limit)
             rows.sort(key=lambda row: row.id)
             ids = [row.id for row in rows]
             clips = fl.clips
@@ -252,31 +258,35 @@ class _Pages:
         )
         return [row for some in found for row in some][: self.limit]
 
-    def count(self, matching: Select[Any]) -> int:
-        """The rows of ``matching``, at most ``COUNT_CAP + 1``."""
+    def count(self, matching: Select[Any], cap: int = COUNT_CAP + 1) -> int:
+        """The rows of ``matching``, at most ``cap``."""
         if self.span is None:
-            return _count_of(matching)(self.conn)
+            return _count_of(matching, cap)(self.conn)
         counts = self._parts(
             split.plan(self.span),
-            lambda part: _count_of(split.restrict(matching, self.key, part)),
-            lambda n: n > COUNT_CAP,
+            lambda part: _count_of(split.restrict(matching, self.key, part), cap),
+            lambda n: n >= cap,
         )
-        return min(sum(counts), COUNT_CAP + 1)
+        return min(sum(counts), cap)
 
     def every(self, matching: Select[Any]) -> list[int] | None:
-        """Every id ``matching`` (a statement of ids) gives, in order; None: more than
-        :data:`COUNT_CAP` (counting them and then reading the page's rows read every record
-        twice when the matches are few)."""
-        if self.span is None:
-            ids = _ids_of(matching)(self.conn)
-        else:
-            found = self._parts(
-                split.plan(self.span),
-                lambda part: _ids_of(split.restrict(matching, self.key, part)),
-                lambda some: len(some) > COUNT_CAP,
-            )
-            ids = [oid for some in found for oid in some]
+        """A split search's first page (see :meth:`rows`): every id ``matching`` gives, in
+        order, read once; None: more than :data:`COUNT_CAP` (then the page is read by
+        :meth:`rows`). Split, the ranges after the one that fills the page are read whole
+        anyway (their threads cannot know), so their matches are kept and counted, not read
+        again by a count."""
+        found = self._parts(
+            split.plan(self.span),
+            lambda part: _ids_of(split.restrict(matching, self.key, part)),
+            lambda some: len(some) > COUNT_CAP,
+        )
+        ids = [oid for some in found for oid in some]
         return None if len(ids) > COUNT_CAP else sorted(ids)
+
+
+def _ids_of(matching: Select[Any]) -> Callable[[Connection], list[int]]:
+    """Reading the ids ``matching`` gives, at most ``COUNT_CAP + 1`` of them."""
+    return lambda conn: [int(oid) for oid in conn.execute(matching.limit(COUNT_CAP + 1)).scalars()]
 
 
 def _rows_of(listing: Select[Any]) -> Callable[[Connection], list[GridRow]]:
@@ -291,14 +301,9 @@ def _rows_of(listing: Select[Any]) -> Callable[[Connection], list[GridRow]]:
     return read
 
 
-def _ids_of(matching: Select[Any]) -> Callable[[Connection], list[int]]:
-    """Reading the ids ``matching`` gives, at most ``COUNT_CAP + 1`` of them."""
-    return lambda conn: [int(oid) for oid in conn.execute(matching.limit(COUNT_CAP + 1)).scalars()]
-
-
-def _count_of(matching: Select[Any]) -> Callable[[Connection], int]:
-    """Counting the rows of ``matching``, at most ``COUNT_CAP + 1`` of them."""
-    capped = matching.limit(COUNT_CAP + 1).subquery()
+def _count_of(matching: Select[Any], cap: int) -> Callable[[Connection], int]:
+    """Counting the rows of ``matching``, at most ``cap`` of them."""
+    capped = matching.limit(cap).subquery()
     return lambda conn: int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
 
 

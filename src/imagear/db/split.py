@@ -9,10 +9,11 @@ takes the time of its largest part. PostgreSQL without imagear's trigram indexes
 rather than scan in parallel, so it is split the same way. SQLite is not split (its search
 folds each value in Python, one thread at a time).
 
-The parts are equal ranges of ids between the least and the greatest (two index ends), so a
-part's rows are the rows of the whole statement within it: the page's rows are the first
-``limit`` of the parts' in order, and the capped count the sum of the parts' capped counts,
-capped. Each part reads in its own transaction; a record written during a search may be seen
+The first eighth of the ids (in the order the page reads them) is read alone: a common word
+fills its page or its count there, as one statement would have stopped. The rest are
+:data:`PARTS` equal ranges read at once, so a part's rows are the rows of the whole statement
+within it: the page's rows are the first ``limit`` of the parts' in order, and the capped
+count the sum of the parts' capped counts, capped. Each part reads in its own transaction; a record written during a search may be seen
 by one part and not by another, as a page read a moment later would differ.
 """
 
@@ -47,9 +48,12 @@ def wanted(dialect_name: str, search_indexed: bool) -> bool:
 
 
 def ends(conn: Connection, key: ColumnElement[int]) -> Part | None:
-    """The least and the greatest of ``key`` (a primary key: two index ends); None: no rows."""
+    """The least and the greatest of ``key`` (a primary key: two index ends); None: no rows,
+    or they span under :data:`SMALLEST` ids (not worth splitting)."""
     least, greatest = conn.execute(select(func.min(key), func.max(key))).one()
-    return None if least is None else (int(least), int(greatest))
+    if least is None or int(greatest) - int(least) + 1 < SMALLEST:
+        return None
+    return int(least), int(greatest)
 
 
 def plan(
