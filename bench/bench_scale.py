@@ -413,6 +413,8 @@ def console_pages(app: Any, n: int) -> bool:
         ("page 2 (?page=2)", {"offset": 24}),
         ("search 'Record 99999'", {"query": "Record 99999"}),
         ("search 'eglise' (no match)", {"query": "eglise"}),
+        ("search 'Record 2500' (111 matches, a page and a count)", {"query": "Record 2500"}),
+        ("search 'Record 7' (a common word)", {"query": "Record 7"}),
         ("deep page by OFFSET (?page=37500)", {"offset": 24 * 37_499}),
         ("deep page by keyset (?after=900000)", {"after": 900_000}),
         ("last page by keyset", {"after": n - 10}),

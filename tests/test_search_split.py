@@ -209,6 +209,7 @@ def test_each_runs_every_work_on_its_own_connection_and_raises_its_error(tmp_pat
         return run
 
     assert split.each(engine, [one(i) for i in range(4)]) == [0, 1, 2, 3]
+    assert split.each(engine, []) == []
     assert threading.get_ident() not in threads
 
     def broken(conn: Any) -> int:

@@ -167,24 +167,16 @@ def page(
             if first is not None:
                 listing = listing.where(r.c.id >= first)
             read = first is not None or not by_number  # (no first id: past the last page)
-            # split, a first page reads every match's id once (Pages.every)
-            every = pages.every(matching) if span is not None and first_page else None
-            if every is not None:
-                shown = every[:limit]
-                rows = _rows_of(listing.where(r.c.id.in_(shown)))(conn) if shown else []
-                total = len(every)
+            if span is not None and first_page:
+                rows, total = pages.first(listing.limit(limit), matching)
             else:
                 rows = pages.rows(listing.limit(limit), after, before) if read else []
                 if not first_page:
                     total = pages.count(matching)
                 elif len(rows) < limit:  # it holds every match: nothing to count
                     total = len(rows)
-                elif span is not None or limit > COUNT_CAP:  # (split: more than the cap)
-                    total = COUNT_CAP + 1
-                else:  # the first matches: only those after the page's last are counted
-                    last = max(row.id for row in rows)
-                    rest = matching.where(r.c.id > last)
-                    total = limit + pages.count(rest, COUNT_CAP + 1 - limit)
+                else:
+                    total = pages.total_after(rows, matching)
             rows.sort(key=lambda row: row.id)
             ids = [row.id for row in rows]
             clips = fl.clips
@@ -258,35 +250,49 @@ class _Pages:
         )
         return [row for some in found for row in some][: self.limit]
 
-    def count(self, matching: Select[Any], cap: int = COUNT_CAP + 1) -> int:
-        """The rows of ``matching``, at most ``cap``."""
+    def count(
+        self, matching: Select[Any], cap: int = COUNT_CAP + 1, after: int | None = None
+    ) -> int:
+        """The rows of ``matching``, at most ``cap`` (split: its ids after ``after``)."""
         if self.span is None:
             return _count_of(matching, cap)(self.conn)
         counts = self._parts(
-            split.plan(self.span),
+            split.plan(self.span, after),
             lambda part: _count_of(split.restrict(matching, self.key, part), cap),
             lambda n: n >= cap,
         )
         return min(sum(counts), cap)
 
-    def every(self, matching: Select[Any]) -> list[int] | None:
-        """A split search's first page (see :meth:`rows`): every id ``matching`` gives, in
-        order, read once; None: more than :data:`COUNT_CAP` (then the page is read by
-        :meth:`rows`). Split, the ranges after the one that fills the page are read whole
-        anyway (their threads cannot know), so their matches are kept and counted, not read
-        again by a count."""
-        found = self._parts(
-            split.plan(self.span),
-            lambda part: _ids_of(split.restrict(matching, self.key, part)),
-            lambda some: len(some) > COUNT_CAP,
-        )
-        ids = [oid for some in found for oid in some]
-        return None if len(ids) > COUNT_CAP else sorted(ids)
+    def total_after(self, rows: list[GridRow], matching: Select[Any]) -> int:
+        """A full first page's total: its rows, the first matches, and those after its last
+        (counted up to the cap). A count of every match read each title a second time where
+        the matches are few: the page's scan, then the count's."""
+        if self.limit > COUNT_CAP:
+            return COUNT_CAP + 1
+        last = max(row.id for row in rows)
+        rest = matching.where(self.key > last)
+        return self.limit + self.count(rest, COUNT_CAP + 1 - self.limit, after=last)
+
+    def first(self, listing: Select[Any], matching: Select[Any]) -> tuple[list[GridRow], int]:
+        """A split search's first page and its total, each title read once. The first range
+        alone: full (a common word), the rest are only counted after it (:meth:`total_after`);
+        else the other ranges at once give the ids of their matches (each range's first, in
+        order, up to the cap), the page's rest read by key from the first of them."""
+        ranges = split.plan(self.span)
+        head = _rows_of(split.restrict(listing, self.key, ranges[0]))(self.conn)
+        if len(head) >= self.limit:
+            return head, self.total_after(head, matching)
+        work = [_ids_of(split.restrict(matching, self.key, part), self.key) for part in ranges[1:]]
+        ids = [oid for some in split.each(self.engine, work) for oid in some]
+        shown = ids[: self.limit - len(head)]
+        rest = _rows_of(listing.where(self.key.in_(shown)))(self.conn) if shown else []
+        return head + rest, min(len(head) + len(ids), COUNT_CAP + 1)
 
 
-def _ids_of(matching: Select[Any]) -> Callable[[Connection], list[int]]:
-    """Reading the ids ``matching`` gives, at most ``COUNT_CAP + 1`` of them."""
-    return lambda conn: [int(oid) for oid in conn.execute(matching.limit(COUNT_CAP + 1)).scalars()]
+def _ids_of(matching: Select[Any], key: ColumnElement[int]) -> Callable[[Connection], list[int]]:
+    """Reading the ids ``matching`` gives, in order, at most ``COUNT_CAP + 1`` of them."""
+    ordered = matching.order_by(key).limit(COUNT_CAP + 1)
+    return lambda conn: [int(oid) for oid in conn.execute(ordered).scalars()]
 
 
 def _rows_of(listing: Select[Any]) -> Callable[[Connection], list[GridRow]]:

@@ -119,6 +119,8 @@ def each(engine: Engine, work: Sequence[Callable[[Connection], T]]) -> list[T]:
         with engine.connect() as conn:
             return one(conn)
 
+    if not work:
+        return []
     with ThreadPoolExecutor(len(work), thread_name_prefix="imagear-search") as pool:
         return list(pool.map(run, work))
 
