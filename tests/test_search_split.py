@@ -208,16 +208,76 @@ def test_each_runs_every_work_on_its_own_connection_and_raises_its_error(tmp_pat
 
         return run
 
-    assert split.each(engine, [one(i) for i in range(4)]) == [0, 1, 2, 3]
-    assert split.each(engine, []) == []
-    assert threading.get_ident() not in threads
+    with engine.connect() as conn:
+        assert split.each(engine, conn, [one(i) for i in range(4)]) == [0, 1, 2, 3]
+        assert split.each(engine, conn, []) == []
+        assert threading.get_ident() not in threads
 
-    def broken(conn: Any) -> int:
-        raise OperationalError("SELECT", {}, Exception("gone"))
+        def broken(conn: Any) -> int:
+            raise OperationalError("SELECT", {}, Exception("gone"))
 
-    with pytest.raises(OperationalError):
-        split.each(engine, [one(1), broken])
+        with pytest.raises(OperationalError):
+            split.each(engine, conn, [one(1), broken])
     engine.dispose()
+
+
+def test_searches_past_the_slots_read_their_ranges_in_turn(tmp_path: Any) -> None:
+    """With AT_ONCE searches already split, another reads its ranges one after the other on
+    its own connection, stopping when it has enough, and takes no connection from the pool
+    (holding one while waiting for others could wait on every other search)."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    threads: list[int] = []
+    connections: list[Any] = []
+
+    def one(value: int) -> Any:
+        def run(conn: Any) -> int:
+            threads.append(threading.get_ident())
+            connections.append(conn)
+            return value
+
+        return run
+
+    taken = [split._SLOTS.acquire(blocking=False) for _ in range(split.AT_ONCE)]
+    try:
+        assert all(taken)
+        with engine.connect() as conn:
+            assert split.each(engine, conn, [one(i) for i in range(4)]) == [0, 1, 2, 3]
+            enough = split.each(engine, conn, [one(5)] * 4, lambda found: sum(found) >= 10)
+            assert enough == [5, 5]  # stopped when enough, as one statement would
+            assert set(threads) == {threading.get_ident()}
+            assert all(c is conn for c in connections)
+    finally:
+        for _ in range(split.AT_ONCE):
+            split._SLOTS.release()
+    engine.dispose()
+
+
+@pytest.mark.mysql
+def test_a_search_split_while_others_are_gives_the_same_page(
+    app: Any, db_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if db_backend != "mysql":
+        pytest.skip("MariaDB only: the database whose search is split here")
+    fill(app.engine, 240)
+    monkeypatch.setattr(split, "SMALLEST", 20)
+    alone = [browse.page(app.engine, q, limit=5) for q in ("eglise", "Mill 2", "REC-02", "zz")]
+    for _ in range(split.AT_ONCE):
+        assert split._SLOTS.acquire(blocking=False)
+    try:
+        seen, threads, stop = _statements(app.engine)
+        try:
+            others = [
+                browse.page(app.engine, q, limit=5) for q in ("eglise", "Mill 2", "REC-02", "zz")
+            ]
+        finally:
+            stop()
+    finally:
+        for _ in range(split.AT_ONCE):
+            split._SLOTS.release()
+    assert [([r.id for r in rows], n) for rows, n in others] == [
+        ([r.id for r in rows], n) for rows, n in alone
+    ]
+    assert len(threads) == 1 and [s for s in seen if "information_object.id <= " in s]
 
 
 @pytest.mark.mysql

@@ -232,7 +232,7 @@ class _Pages:
         self,
         ranges: list[Part],
         work: Callable[[Part], Callable[[Connection], T]],
-        enough: Callable[[T], bool],
+        enough: Callable[[list[T]], bool],
     ) -> list[T]:
         return split.read(self.engine, self.conn, ranges, work, enough)
 
@@ -246,7 +246,7 @@ class _Pages:
         found = self._parts(
             ranges,
             lambda part: _rows_of(split.restrict(listing, self.key, part)),
-            lambda some: len(some) >= self.limit,
+            lambda found: sum(map(len, found)) >= self.limit,
         )
         return [row for some in found for row in some][: self.limit]
 
@@ -259,7 +259,7 @@ class _Pages:
         counts = self._parts(
             split.plan(self.span, after),
             lambda part: _count_of(split.restrict(matching, self.key, part), cap),
-            lambda n: n >= cap,
+            lambda found: sum(found) >= cap,
         )
         return min(sum(counts), cap)
 
@@ -283,7 +283,10 @@ class _Pages:
         if len(head) >= self.limit:
             return head, self.total_after(head, matching)
         work = [_ids_of(split.restrict(matching, self.key, part), self.key) for part in ranges[1:]]
-        ids = [oid for some in split.each(self.engine, work) for oid in some]
+        found = split.each(
+            self.engine, self.conn, work, lambda found: sum(map(len, found)) > COUNT_CAP
+        )
+        ids = [oid for some in found for oid in some]
         shown = ids[: self.limit - len(head)]
         rest = _rows_of(listing.where(self.key.in_(shown)))(self.conn) if shown else []
         return head + rest, min(len(head) + len(ids), COUNT_CAP + 1)

@@ -19,6 +19,7 @@ by one part and not by another, as a page read a moment later would differ.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -33,11 +34,16 @@ on two cores take as long as two)."""
 FIRST = 8
 """The first range is this fraction (1/8) of the ids, read alone: a search whose page fills
 there (a common word) stops as soon as one thread would have."""
+AT_ONCE = 2
+"""Searches of one process split at once (each takes :data:`PARTS` more connections of its
+engine's pool: SQLAlchemy's default holds 15); another one meanwhile reads one range after
+the other on its own connection."""
 SMALLEST = 100_000
 """Ids spanned below which a search is read whole (a part's connection and thread cost more
 than the scan it saves)."""
 
 T = TypeVar("T")
+_SLOTS = threading.BoundedSemaphore(AT_ONCE)
 Part = tuple[int, int]  # ids from, to (both included)
 
 
@@ -98,31 +104,61 @@ def read(
     conn: Connection,
     ranges: Sequence[Part],
     work: Callable[[Part], Callable[[Connection], T]],
-    enough: Callable[[T], bool],
+    enough: Callable[[list[T]], bool],
 ) -> list[T]:
-    """``work`` of each range, in order: the first on ``conn``; where its result is not
-    ``enough``, the others all at once, each on its own connection and thread. A database
-    error in any is raised here."""
+    """``work`` of each range, in order, until the results so far are ``enough``: the first on
+    ``conn``, then the others at once (:func:`each`). A database error in any is raised
+    here."""
     if not ranges:
         return []
-    first = work(ranges[0])(conn)
-    if enough(first) or len(ranges) == 1:
-        return [first]
-    return [first, *each(engine, [work(part) for part in ranges[1:]])]
+    found = [work(ranges[0])(conn)]
+    if enough(found):
+        return found
+    return found + each(
+        engine, conn, [work(part) for part in ranges[1:]], lambda more: enough(found + more)
+    )
 
 
-def each(engine: Engine, work: Sequence[Callable[[Connection], T]]) -> list[T]:
-    """Each of ``work`` run with its own connection of ``engine``, all at once; their results
-    in order."""
-
-    def run(one: Callable[[Connection], T]) -> T:
-        with engine.connect() as conn:
-            return one(conn)
-
+def each(
+    engine: Engine,
+    conn: Connection,
+    work: Sequence[Callable[[Connection], T]],
+    enough: Callable[[list[T]], bool] = lambda _found: False,
+) -> list[T]:
+    """Each of ``work`` with its own connection of ``engine``, all at once; their results in
+    order. Where :data:`AT_ONCE` searches of this process are already split, one after the
+    other on ``conn``, until the results so far are ``enough`` (as one statement reads): a
+    search holding its connection never waits for more of a pool that others hold."""
     if not work:
         return []
-    with ThreadPoolExecutor(len(work), thread_name_prefix="imagear-search") as pool:
-        return list(pool.map(run, work))
+    if not _SLOTS.acquire(blocking=False):
+        found: list[T] = []
+        for one in work:
+            found.append(one(conn))
+            if enough(found):
+                break
+        return found
+
+    def run(one: Callable[[Connection], T]) -> T:
+        with engine.connect() as own:
+            return one(own)
+
+    try:
+        with ThreadPoolExecutor(len(work), thread_name_prefix="imagear-search") as pool:
+            return list(pool.map(run, work))
+    finally:
+        _SLOTS.release()
 
 
-__all__ = ["FIRST", "PARTS", "SMALLEST", "each", "ends", "plan", "read", "restrict", "wanted"]
+__all__ = [
+    "AT_ONCE",
+    "FIRST",
+    "PARTS",
+    "SMALLEST",
+    "each",
+    "ends",
+    "plan",
+    "read",
+    "restrict",
+    "wanted",
+]
