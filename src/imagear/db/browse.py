@@ -37,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour, split
 from imagear.db.auditlog import gate_refused_ids
+from imagear.db.engine import SQLITE
 from imagear.db.fold import contains
 from imagear.db.publication import published_sql
 from imagear.db.records import RecordId, has_clip, has_master
@@ -110,9 +111,9 @@ def page(
     million records, ``?page=37500``: 1.4-2.1 s on PostgreSQL, 0.4-0.6 s on MariaDB; now
     about 0.1 s on both). The total is at most ``COUNT_CAP + 1`` (more than :data:`COUNT_CAP`
     matches). A first page holds the first matches: with room to spare, every one (nothing is
-    counted); full, only the matches after its last are counted (a count of every match read
-    each title twice where the matches are few: the page's, then the count's). Where a search
-    is a scan of every title (:func:`imagear.db.split.wanted`), it is read as ranges of ids at
+    counted); full, where a search scans every title (no index answers it), only the matches
+    after its last are counted (a count of every match read each title twice where the matches
+    are few: the page's, then the count's). Where a search is a scan of every title (:func:`imagear.db.split.wanted`), it is read as ranges of ids at
     once, each on its own connection (:mod:`imagear.db.split`).
     ``guest_public`` not None: only the records a guest may see
     (:func:`imagear.db.publication.published_sql`)."""
@@ -126,8 +127,8 @@ def page(
         where.append(published_sql(fl, r.c.id, guest_public))
     # no NUL (PostgreSQL refuses one in a string), at most MAX_SEARCH characters
     text = query.replace("\0", "").strip()[:MAX_SEARCH].strip()
+    name = engine.dialect.name
     if text:
-        name = engine.dialect.name
         hits = [
             contains(name, col, text, indexed=fl.search_indexed) for col in (r.c.identifier, title)
         ]
@@ -156,9 +157,10 @@ def page(
     by_number = after is None and before is None and offset > 0
     start = select(r.c.id).select_from(source).where(*where).order_by(r.c.id)
     matching = select(r.c.id).select_from(source).where(*where)
-    # a search that scans every title, read as a few ranges of ids at once (db/split.py)
-    scan = bool(text) and matched is None and not by_number
-    scan = scan and split.wanted(engine.dialect.name, fl.search_indexed)
+    # a search that scans every title (no index to answer it); on MariaDB and PostgreSQL
+    # without pg_trgm, read as a few ranges of ids at once (db/split.py)
+    scans = bool(text) and (fl.family == SQLITE or split.wanted(name, fl.search_indexed))
+    scan = scans and matched is None and not by_number and fl.family != SQLITE
     try:
         with engine.connect() as conn:
             span = split.ends(conn, r.c.id) if scan else None
@@ -175,8 +177,10 @@ def page(
                     total = pages.count(matching)
                 elif len(rows) < limit:  # it holds every match: nothing to count
                     total = len(rows)
-                else:
+                elif scans:  # only the matches after the page's (a second scan, shorter)
                     total = pages.total_after(rows, matching)
+                else:  # (an index answers the count: PostgreSQL's trigrams, a filter's)
+                    total = pages.count(matching)
             rows.sort(key=lambda row: row.id)
             ids = [row.id for row in rows]
             clips = fl.clips
@@ -250,10 +254,10 @@ class _Pages:
         )
         return [row for some in found for row in some][: self.limit]
 
-    def count(
-        self, matching: Select[Any], cap: int = COUNT_CAP + 1, after: int | None = None
-    ) -> int:
-        """The rows of ``matching``, at most ``cap`` (split: its ids after ``after``)."""
+    def count(self, matching: Select[Any], cap: int | None = None, after: int | None = None) -> int:
+        """The rows of ``matching``, at most ``cap`` (default ``COUNT_CAP + 1``; split: its
+        ids after ``after``)."""
+        cap = COUNT_CAP + 1 if cap is None else cap
         if self.span is None:
             return _count_of(matching, cap)(self.conn)
         counts = self._parts(
