@@ -20,7 +20,9 @@ Timed, each against its target:
    preview called in-process; target under 2 s;
 4. **console pages**: the grid's pages as the web console asks for them (the first page, a
    search, each filter, a deep page reached by keyset ``?after=ID``, the last page); target
-   each under 200 ms;
+   each under 200 ms; where a search is split across connections (``db/split.py``: MariaDB,
+   PostgreSQL without ``pg_trgm``), each search also read by one statement, runs alternated,
+   and the ratio printed;
 5. **peak memory** (max RSS) of this process and of the runners and the dry-run command.
 
 Baselines printed in the same run: the time of a plain ``SELECT count(*)`` over the records
