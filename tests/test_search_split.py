@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -86,8 +88,6 @@ def test_a_split_search_gives_every_page_a_single_statement_gives(
 def test_postgres_without_pg_trgm_splits_its_search(
     app: Any, db_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from imagear.db import flavour
-
     if db_backend != "postgresql":
         pytest.skip("PostgreSQL only")
     ids = fill(app.engine, 240)
@@ -241,19 +241,25 @@ def test_searches_past_the_slots_read_their_ranges_in_turn(tmp_path: Any) -> Non
 
         return run
 
+    with _every_slot_taken(), engine.connect() as conn:
+        assert split.each(engine, conn, [one(i) for i in range(4)]) == [0, 1, 2, 3]
+        enough = split.each(engine, conn, [one(5)] * 4, lambda found: sum(found) >= 10)
+        assert enough == [5, 5]  # stopped when enough, as one statement would
+        assert set(threads) == {threading.get_ident()}
+        assert all(c is conn for c in connections)
+    engine.dispose()
+
+
+@contextmanager
+def _every_slot_taken() -> Iterator[None]:
+    """As while AT_ONCE other searches of this process are split."""
     taken = [split._SLOTS.acquire(blocking=False) for _ in range(split.AT_ONCE)]
     try:
         assert all(taken)
-        with engine.connect() as conn:
-            assert split.each(engine, conn, [one(i) for i in range(4)]) == [0, 1, 2, 3]
-            enough = split.each(engine, conn, [one(5)] * 4, lambda found: sum(found) >= 10)
-            assert enough == [5, 5]  # stopped when enough, as one statement would
-            assert set(threads) == {threading.get_ident()}
-            assert all(c is conn for c in connections)
+        yield
     finally:
-        for _ in range(split.AT_ONCE):
+        for _ in range(sum(taken)):
             split._SLOTS.release()
-    engine.dispose()
 
 
 @pytest.mark.mysql
@@ -264,20 +270,14 @@ def test_a_search_split_while_others_are_gives_the_same_page(
         pytest.skip("MariaDB only: the database whose search is split here")
     fill(app.engine, 240)
     monkeypatch.setattr(split, "SMALLEST", 20)
-    alone = [browse.page(app.engine, q, limit=5) for q in ("eglise", "Mill 2", "REC-02", "zz")]
-    for _ in range(split.AT_ONCE):
-        assert split._SLOTS.acquire(blocking=False)
-    try:
+    queries = ("eglise", "Mill 2", "REC-02", "zz")
+    alone = [browse.page(app.engine, q, limit=5) for q in queries]
+    with _every_slot_taken():
         seen, threads, stop = _statements(app.engine)
         try:
-            others = [
-                browse.page(app.engine, q, limit=5) for q in ("eglise", "Mill 2", "REC-02", "zz")
-            ]
+            others = [browse.page(app.engine, q, limit=5) for q in queries]
         finally:
             stop()
-    finally:
-        for _ in range(split.AT_ONCE):
-            split._SLOTS.release()
     assert [([r.id for r in rows], n) for rows, n in others] == [
         ([r.id for r in rows], n) for rows, n in alone
     ]

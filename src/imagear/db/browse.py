@@ -52,10 +52,10 @@ _FAILED = ("failed", "given_up")
 QUALITY = "quality"
 COUNT_CAP = 10_000
 """Matches counted at most (the total shown is then "more than" this)."""
-T = TypeVar("T")
 MAX_SEARCH = 200
 """Characters of a search that are used (no identifier or title search needs more; SQLite
 refuses LIKE patterns over 50,000 bytes)."""
+T = TypeVar("T")
 
 
 def _filter(oid: RecordId, name: str) -> ColumnElement[bool] | None:
@@ -113,8 +113,9 @@ def page(
     matches). A first page holds the first matches: with room to spare, every one (nothing is
     counted); full, where a search scans every title (no index answers it), only the matches
     after its last are counted (a count of every match read each title twice where the matches
-    are few: the page's, then the count's). Where a search is a scan of every title (:func:`imagear.db.split.wanted`), it is read as ranges of ids at
-    once, each on its own connection (:mod:`imagear.db.split`).
+    are few: the page's, then the count's). Where a search is a scan of every title
+    (:func:`imagear.db.split.wanted`), it is read as ranges of ids at once, each on its own
+    connection (:mod:`imagear.db.split`).
     ``guest_public`` not None: only the records a guest may see
     (:func:`imagear.db.publication.published_sql`)."""
     if show not in FILTERS:

@@ -13,8 +13,9 @@ The first eighth of the ids (in the order the page reads them) is read alone: a 
 fills its page or its count there, as one statement would have stopped. The rest are
 :data:`PARTS` equal ranges read at once, so a part's rows are the rows of the whole statement
 within it: the page's rows are the first ``limit`` of the parts' in order, and the capped
-count the sum of the parts' capped counts, capped. Each part reads in its own transaction; a record written during a search may be seen
-by one part and not by another, as a page read a moment later would differ.
+count the sum of the parts' capped counts, capped. Each part reads in its own transaction: a
+record written during a search may be seen by one part and not by another, as a page read a
+moment later would differ.
 """
 
 from __future__ import annotations
