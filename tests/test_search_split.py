@@ -1,8 +1,8 @@
 """The console's search read as ranges of ids at once (issue 27, ``db/split.py``): where a search
 is a scan of every title (MariaDB; PostgreSQL without ``pg_trgm``), its first range is read
 alone and the rest at once, each on its own connection, and every page and total is the one a
-single statement gives; a first search page reads the matches once (their ids, counted), not a
-page and then a count."""
+single statement gives; a full first page of a search that scans counts only the matches after
+its last id (not every match again)."""
 
 from __future__ import annotations
 
