@@ -37,7 +37,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from imagear.db import flavour, split
 from imagear.db.auditlog import gate_refused_ids
-from imagear.db.engine import SQLITE
 from imagear.db.fold import contains
 from imagear.db.publication import published_sql
 from imagear.db.records import RecordId, has_clip, has_master
@@ -158,10 +157,10 @@ def page(
     by_number = after is None and before is None and offset > 0
     start = select(r.c.id).select_from(source).where(*where).order_by(r.c.id)
     matching = select(r.c.id).select_from(source).where(*where)
-    # a search that scans every title (no index to answer it); on MariaDB and PostgreSQL
-    # without pg_trgm, read as a few ranges of ids at once (db/split.py)
-    scans = bool(text) and (fl.family == SQLITE or split.wanted(name, fl.search_indexed))
-    scan = scans and matched is None and not by_number and fl.family != SQLITE
+    # a search that scans every title (no trigram index answers it); on MariaDB and
+    # PostgreSQL without pg_trgm, read as a few ranges of ids at once (db/split.py)
+    scans = bool(text) and not fl.search_indexed
+    scan = scans and matched is None and not by_number and split.wanted(name, fl.search_indexed)
     try:
         with engine.connect() as conn:
             span = split.ends(conn, r.c.id) if scan else None
