@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +33,7 @@ from imagear.app import App
 from imagear.batch import BatchOptions, BatchRunner
 from imagear.errors import BadResponse, InvalidSetting, ServerUnreachable
 from imagear.pool import PoolGenerator, pool_lines, pool_urls
+from imagear.pool_health import GONE_WINDOW, refuses
 from imagear.settings import parse_pool
 
 TESTS = Path(__file__).resolve().parent
@@ -261,6 +263,36 @@ def test_a_server_killed_mid_request_loses_nothing_and_repeats_nothing(
     # that died with B was sent to A only after B was proven gone
     assert clip_counts(app) == dict.fromkeys(ids, 1)
     assert sorted(names(a).values()) == [1] * 6
+
+
+def _listener() -> tuple[socket.socket, str]:
+    """A listening socket that never accepts (the kernel still completes connections into its
+    queue), as a server whose process is being killed still has for a moment."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_a_server_slow_to_die_is_proven_gone() -> None:
+    # CI once saw a killed server's listening socket outlive its connections by more than the
+    # 0.3 s refuses() used to wait: the record then failed instead of going to another server
+    sock, url = _listener()
+    threading.Timer(0.6, sock.close).start()
+    started = time.monotonic()
+    assert refuses(url)
+    assert 0.5 < time.monotonic() - started < GONE_WINDOW
+
+
+def test_a_server_that_still_listens_is_not_gone() -> None:
+    sock, url = _listener()
+    try:
+        started = time.monotonic()
+        assert not refuses(url, window=0.3)
+        assert time.monotonic() - started >= 0.3
+    finally:
+        sock.close()
+    assert refuses(url)  # nothing listens there now: refused at once
 
 
 def test_a_broken_connection_to_a_live_server_is_not_sent_again(

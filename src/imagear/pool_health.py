@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 PROBE_TIMEOUT = 10.0
 """Seconds a probe (``GET /health``) may take."""
 
+GONE_WINDOW = 2.0
+"""Seconds a server whose connection broke is asked whether it is gone (:func:`refuses`)."""
+
 SICK_AFTER = 3
 """Server errors in a row that take a server out of the rotation."""
 SICK_WINDOW_SECS = 60.0
@@ -99,24 +102,32 @@ def sick_error(shown: str, err: ImagearError, errors: int) -> ServerError:
     )
 
 
-def refuses(url: str, tries: int = 4, pause: float = 0.1) -> bool:
-    """True when a new TCP connection to ``url``'s host and port is refused (nothing listens
-    there), on a fresh socket: a kept-alive connection would only say that it broke. Asked a
-    few times ``pause`` seconds apart: a process being killed closes its connections a moment
-    before its listening socket, which meanwhile still accepts."""
+def refuses(url: str, window: float = GONE_WINDOW, pause: float = 0.05) -> bool:
+    """True when ``url``'s host and port is proven to have nothing listening, on fresh sockets
+    (a kept-alive connection would only say that it broke): a new connection is refused, or one
+    it accepted is reset before anything was sent on it (it sat in the queue of a listening
+    socket that was then closed; a live server never resets a fresh connection). Asked for up to
+    ``window`` seconds: a process being killed closes its connections a moment before its
+    listening socket, which meanwhile still accepts, and on a loaded host that moment can be
+    long. Anything else (unreachable, timed out, no such host) is no proof that it died."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    for attempt in range(tries):
-        if attempt:
-            time.sleep(pause)
+    ends = time.monotonic() + window
+    while True:
         try:
-            with socket.create_connection((parts.hostname or "", port), timeout=PROBE_TIMEOUT):
-                pass
-        except ConnectionRefusedError:
+            with socket.create_connection((parts.hostname or "", port), timeout=PROBE_TIMEOUT) as s:
+                s.settimeout(pause)
+                try:
+                    s.recv(1)
+                except TimeoutError:
+                    pass
+        except (ConnectionRefusedError, ConnectionResetError):
             return True
-        except OSError:  # unreachable, timed out, no such host: not proof that it died
+        except OSError:
             return False
-    return False
+        if time.monotonic() >= ends:
+            return False
+        time.sleep(pause)
 
 
 def broke(err: BaseException) -> bool:
