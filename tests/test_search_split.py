@@ -1,13 +1,14 @@
 """The console's search read as ranges of ids at once (issue 27, ``db/split.py``): where a search
-is a scan of every title (MariaDB; PostgreSQL without ``pg_trgm``), its first range is read
-alone and the rest at once, each on its own connection, and every page and total is the one a
-single statement gives; a full first page of a search that scans counts only the matches after
-its last id (not every match again)."""
+is a scan of every title (MariaDB; PostgreSQL without ``pg_trgm``), its ranges are read in
+order, a few at once, each on its own connection, none started once those before are enough,
+and every page and total is the one a single statement gives; a full first page of a search
+that scans counts only the matches after its last id (not every match again)."""
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -52,8 +53,9 @@ def test_the_ranges_cover_every_id_once_in_the_order_read(monkeypatch: pytest.Mo
             last = high if before is None else before - 1
             assert ids == list(range(first, last + 1))
             if len(ids) >= split.SMALLEST:
-                assert len(ascending) == split.PARTS + 1
-                assert ascending[0][1] - ascending[0][0] + 1 == len(ids) // split.FIRST
+                assert len(ascending) == min(split.PIECES, len(ids))
+                sizes = {b - a + 1 for a, b in ascending}
+                assert max(sizes) - min(sizes) <= 1  # equal ranges
             else:
                 assert len(ascending) == 1
             descending = split.plan((low, high), after, before, descending=True)
@@ -116,7 +118,7 @@ def _same_pages(
         cases += [(query, {"offset": 24})]
     for query, kwargs in cases:
         whole[query, str(kwargs)] = browse.page(app.engine, query, **kwargs)
-    monkeypatch.setattr(split, "SMALLEST", smallest)  # now split into PARTS + 1 ranges
+    monkeypatch.setattr(split, "SMALLEST", smallest)  # now split into PIECES ranges
     seen, threads, stop = _statements(app.engine)
     try:
         for query, kwargs in cases:
@@ -226,6 +228,70 @@ def test_each_runs_every_work_on_its_own_connection_and_raises_its_error(tmp_pat
 
         with pytest.raises(OperationalError):
             split.each(engine, conn, [one(1), broken])
+    engine.dispose()
+
+
+def test_each_takes_results_in_order_and_starts_none_once_enough(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PARTS at a time, in order, whatever order they finish in; once the results so far are
+    enough, no further work starts (a common word stops as one statement would)."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.setattr(split, "PARTS", 2)
+    started: list[int] = []
+    gate = threading.Event()
+
+    def one(value: int) -> Any:
+        def run(_conn: Any) -> int:
+            started.append(value)
+            if value == 0:  # the first finishes last of those running
+                gate.wait(5)
+            else:
+                gate.set()
+            return value
+
+        return run
+
+    with engine.connect() as conn:
+        assert split.each(engine, conn, [one(i) for i in range(8)]) == list(range(8))
+        assert started[0] in (0, 1) and sorted(started) == list(range(8))
+
+        def slow(value: int) -> Any:
+            def run(_conn: Any) -> int:
+                started.append(value)
+                if value:  # the first is enough at once; the others take a while
+                    time.sleep(0.05)
+                return value
+
+            return run
+
+        started.clear()
+        found = split.each(engine, conn, [slow(i) for i in range(8)], lambda f: len(f) >= 1)
+        assert found == [0]
+        # those running when it was enough (and one taken in the instant before) finish;
+        # none is started after
+        assert sorted(started) == list(range(len(started))) and len(started) <= split.PARTS + 1
+    engine.dispose()
+
+
+def test_each_raises_the_first_error_and_starts_nothing_after_it(tmp_path: Any) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    started: list[int] = []
+
+    def one(value: int) -> Any:
+        def run(_conn: Any) -> int:
+            started.append(value)
+            if value == 1:
+                raise OperationalError("SELECT", {}, Exception("gone"))
+            return value
+
+        return run
+
+    with engine.connect() as conn, pytest.raises(OperationalError, match="gone"):
+        split.each(engine, conn, [one(i) for i in range(40)])
+    assert len(started) < 40 and not any(
+        t.name.startswith("imagear-search") for t in threading.enumerate()
+    )
     engine.dispose()
 
 

@@ -278,22 +278,18 @@ class _Pages:
         return self.limit + self.count(rest, COUNT_CAP + 1 - self.limit, after=last)
 
     def first(self, listing: Select[Any], matching: Select[Any]) -> tuple[list[GridRow], int]:
-        """A split search's first page and its total, each title read once. The first range
-        alone: full (a common word), the rest are only counted after it (:meth:`total_after`);
-        else the other ranges at once give the ids of their matches (each range's first, in
-        order, up to the cap), the page's rest read by key from the first of them."""
-        ranges = split.plan(self.span)
-        head = _rows_of(split.restrict(listing, self.key, ranges[0]))(self.conn)
-        if len(head) >= self.limit:
-            return head, self.total_after(head, matching)
-        work = [_ids_of(split.restrict(matching, self.key, part), self.key) for part in ranges[1:]]
-        found = split.each(
-            self.engine, self.conn, work, lambda found: sum(map(len, found)) > COUNT_CAP
+        """A split search's first page and its total, each title read once: the ids of each
+        range's matches (in order, up to the cap), ranges read until the cap is reached, then
+        the page's rows read by key from the first of them."""
+        found = self._parts(
+            split.plan(self.span),
+            lambda part: _ids_of(split.restrict(matching, self.key, part), self.key),
+            lambda found: sum(map(len, found)) > COUNT_CAP,
         )
         ids = [oid for some in found for oid in some]
-        shown = ids[: self.limit - len(head)]
-        rest = _rows_of(listing.where(self.key.in_(shown)))(self.conn) if shown else []
-        return head + rest, min(len(head) + len(ids), COUNT_CAP + 1)
+        shown = ids[: self.limit]
+        rows = _rows_of(listing.where(self.key.in_(shown)))(self.conn) if shown else []
+        return rows, min(len(ids), COUNT_CAP + 1)
 
 
 def _ids_of(matching: Select[Any], key: ColumnElement[int]) -> Callable[[Connection], list[int]]:

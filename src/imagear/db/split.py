@@ -1,47 +1,47 @@
-"""A search of the records read as a few ranges of their ids at once, each on its own
+"""A search of the records read as ranges of their ids, a few at once, each on its own
 connection, where the search is a scan of every title.
 
 MariaDB and MySQL run one statement on one thread; a search of a title's substring has no index
-there, so it reads every record (a million: 0.3-0.5 s on one core). Split into :data:`PARTS`
-ranges of the primary key, each read by its own connection on its own thread, the same scan
-takes the time of its largest part. PostgreSQL without imagear's trigram indexes (no
-``pg_trgm``) scans too, and its planner walks the primary key for an ``ORDER BY id LIMIT``
-rather than scan in parallel, so it is split the same way. SQLite is not split (its search
-folds each value in Python, one thread at a time).
+there, so it reads every record (a million: 0.3-0.5 s on one core). Cut into :data:`PIECES`
+ranges of the primary key, read in order by :data:`PARTS` connections on threads of their own
+(each takes the next range as it finishes one), the same scan takes about its share of the
+database's cores. PostgreSQL without imagear's trigram indexes (no ``pg_trgm``) scans too, and
+its planner walks the primary key for an ``ORDER BY id LIMIT`` rather than scan in parallel, so
+it is split the same way. SQLite is not split (its search folds each value in Python, one
+thread at a time).
 
-The first eighth of the ids (in the order the page reads them) is read alone: a common word
-fills its page or its count there, as one statement would have stopped. The rest are
-:data:`PARTS` equal ranges read at once, so a part's rows are the rows of the whole statement
-within it: the page's rows are the first ``limit`` of the parts' in order, and the capped
-count the sum of the parts' capped counts, capped. Each part reads in its own transaction: a
-record written during a search may be seen by one part and not by another, as a page read a
-moment later would differ.
+The ranges' results are taken in order, and no further range is started once those so far are
+enough (a full page, a count at its cap): a common word stops within the first ranges, as one
+statement would have stopped, having read at most the :data:`PARTS` ranges then running. A
+range's rows are the rows of the whole statement within it, so a page's rows are the first
+``limit`` of the ranges' in order, and a capped count the sum of the ranges' capped counts,
+capped. Each range is read in its own transaction: a record written during a search may be seen
+by one range and not by another, as a page read a moment later would differ.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, func, select
 
 from imagear.db.engine import MYSQL, POSTGRES, family
 
+PIECES = 16
+"""Ranges the ids are cut into (each a sixteenth: the most read before a search may stop)."""
 PARTS = 4
-"""Ranges read at once after the first (a database server has at least two cores; four parts
-on two cores take as long as two)."""
-FIRST = 8
-"""The first range is this fraction (1/8) of the ids, read alone: a search whose page fills
-there (a common word) stops as soon as one thread would have."""
+"""Ranges read at once, each by its own connection and thread (a database server has at least
+two cores; four ranges on two cores take as long as two)."""
 AT_ONCE = 2
 """Searches of one process split at once (each takes :data:`PARTS` more connections of its
 engine's pool: SQLAlchemy's default holds 15); another one meanwhile reads one range after
 the other on its own connection."""
 SMALLEST = 100_000
-"""Ids spanned below which a search is read whole (a part's connection and thread cost more
-than the scan it saves)."""
+"""Ids spanned below which a search is read whole (a range's statement costs more than the
+scan it saves)."""
 
 T = TypeVar("T")
 _SLOTS = threading.BoundedSemaphore(AT_ONCE)
@@ -70,9 +70,8 @@ def plan(
     descending: bool = False,
 ) -> list[Part]:
     """The ranges of ids in ``span`` after ``after`` and before ``before``, in the order a scan
-    reads them (``descending``: from the greatest): the first :data:`FIRST` of them, then
-    :data:`PARTS` equal ranges of the rest; one range where they span under
-    :data:`SMALLEST` ids, none where no id is left."""
+    reads them (``descending``: from the greatest): :data:`PIECES` equal ranges; one range where
+    they span under :data:`SMALLEST` ids, none where no id is left."""
     if span is None:
         return []
     low = span[0] if after is None else max(span[0], after + 1)
@@ -82,9 +81,7 @@ def plan(
         return []
     if count < SMALLEST:
         return [(low, high)]
-    first = count // FIRST
-    rest = count - first
-    sizes = [first] + [rest * (i + 1) // PARTS - rest * i // PARTS for i in range(PARTS)]
+    sizes = [count * (i + 1) // PIECES - count * i // PIECES for i in range(PIECES)]
     ranges, at = [], 0
     for size in filter(None, sizes):
         if descending:
@@ -107,17 +104,9 @@ def read(
     work: Callable[[Part], Callable[[Connection], T]],
     enough: Callable[[list[T]], bool],
 ) -> list[T]:
-    """``work`` of each range, in order, until the results so far are ``enough``: the first on
-    ``conn``, then the others at once (:func:`each`). A database error in any is raised
-    here."""
-    if not ranges:
-        return []
-    found = [work(ranges[0])(conn)]
-    if enough(found):
-        return found
-    return found + each(
-        engine, conn, [work(part) for part in ranges[1:]], lambda more: enough(found + more)
-    )
+    """``work`` of each range, in order, until the results so far are ``enough``
+    (:func:`each`). A database error in any is raised here."""
+    return each(engine, conn, [work(part) for part in ranges], enough)
 
 
 def each(
@@ -126,35 +115,95 @@ def each(
     work: Sequence[Callable[[Connection], T]],
     enough: Callable[[list[T]], bool] = lambda _found: False,
 ) -> list[T]:
-    """Each of ``work`` with its own connection of ``engine``, all at once; their results in
-    order. Where :data:`AT_ONCE` searches of this process are already split, one after the
-    other on ``conn``, until the results so far are ``enough`` (as one statement reads): a
-    search holding its connection never waits for more of a pool that others hold."""
-    if not work:
-        return []
-    if not _SLOTS.acquire(blocking=False):
-        found: list[T] = []
-        for one in work:
-            found.append(one(conn))
-            if enough(found):
-                break
+    """The results of ``work``, in order, until those so far are ``enough``: :data:`PARTS` of
+    them at a time, each on a thread with its own connection of ``engine`` that takes the next
+    as it finishes one; none is started once the results before it are enough (those running
+    then finish, their results dropped). One alone, or where :data:`AT_ONCE` searches of this
+    process are already split, one after the other on ``conn``: a search holding its
+    connection never waits for more of a pool that others hold. The first database error of
+    any is raised here, once every thread has stopped."""
+    if len(work) > 1 and _SLOTS.acquire(blocking=False):
+        try:
+            return _Queue(engine, work, enough).run()
+        finally:
+            _SLOTS.release()
+    found: list[T] = []
+    for one in work:
+        found.append(one(conn))
+        if enough(found):
+            break
+    return found
+
+
+class _Queue(Generic[T]):
+    """:func:`each` with threads: the next work to start, the results in, the first error."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        work: Sequence[Callable[[Connection], T]],
+        enough: Callable[[list[T]], bool],
+    ) -> None:
+        self.engine, self.work, self.enough = engine, work, enough
+        self.cond = threading.Condition()
+        self.started = 0
+        self.done: dict[int, T] = {}
+        self.error: BaseException | None = None
+        self.stop = False
+
+    def _next(self) -> int | None:
+        with self.cond:
+            if self.stop or self.error is not None or self.started >= len(self.work):
+                return None
+            self.started += 1
+            return self.started - 1
+
+    def _worker(self) -> None:
+        try:
+            with self.engine.connect() as own:
+                while (index := self._next()) is not None:
+                    result = self.work[index](own)
+                    with self.cond:
+                        self.done[index] = result
+                        self.cond.notify_all()
+        except BaseException as exc:  # noqa: BLE001 - raised by run(), in the caller's thread
+            with self.cond:
+                self.error = self.error or exc
+                self.cond.notify_all()
+
+    def run(self) -> list[T]:
+        threads = min(PARTS, len(self.work))
+        with ThreadPoolExecutor(threads, thread_name_prefix="imagear-search") as pool:
+            running = [pool.submit(self._worker) for _ in range(threads)]
+            try:
+                found = self._collect(running)
+            finally:
+                with self.cond:  # no range started after this; those running finish
+                    self.stop = True
+        if self.error is not None:
+            raise self.error
         return found
 
-    def run(one: Callable[[Connection], T]) -> T:
-        with engine.connect() as own:
-            return one(own)
-
-    try:
-        with ThreadPoolExecutor(len(work), thread_name_prefix="imagear-search") as pool:
-            return list(pool.map(run, work))
-    finally:
-        _SLOTS.release()
+    def _collect(self, running: list[Future[None]]) -> list[T]:
+        """The results in order, until enough, all in, or an error."""
+        found: list[T] = []
+        with self.cond:
+            while len(found) < len(self.work) and self.error is None:
+                if len(found) in self.done:
+                    found.append(self.done.pop(len(found)))
+                    if self.enough(found):
+                        break
+                elif all(r.done() for r in running):
+                    break  # (every thread ended: an error is set)
+                else:
+                    self.cond.wait(0.5)
+        return found
 
 
 __all__ = [
     "AT_ONCE",
-    "FIRST",
     "PARTS",
+    "PIECES",
     "SMALLEST",
     "each",
     "ends",
