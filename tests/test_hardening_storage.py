@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import sqlite3
@@ -234,15 +235,24 @@ def test_a_nul_byte_or_a_too_long_identifier_fails_its_line_on_every_database(
         out.writerow(["nul\x00id", "nul in the identifier", str(image)])
         out.writerow(["nul-title", "a \x00 title", str(image)])
         out.writerow(["last", "fine", str(image)])
+        out.writerow(["long-title", "É" * 1025, str(image)])  # AtoM's title holds 1,024
+        out.writerow(["longest-title", "É" * 1024, str(image)])
     result = invoke(runner, "records", "import", str(path))
     assert result.exit_code == 1, result.output
-    assert "Imported 2 record(s), 3 row(s) failed." in result.output
+    assert "Imported 3 record(s), 4 row(s) failed." in result.output
+    assert "line 7: the title is 1,025 characters long; at most 1,024 fit" in result.output
     assert "line 3: the identifier is 1,025 characters long; at most 1,024 fit" in result.output
     assert "line 4: the identifier contains a NUL character" in result.output
     assert "line 5: the title contains a NUL character" in result.output
     assert "failed unexpectedly" not in result.output
     added = invoke(runner, "records", "add", str(image), "--identifier", "a\x00b")
     assert added.exit_code == 2 and "NUL" in added.output, added.output
+    added = invoke(runner, "records", "add", str(image), "--title", "t" * 1025)
+    assert added.exit_code == 2 and "the title is 1,025 characters long" in added.output
+    listed = invoke(runner, "records", "list", "--json")
+    assert (
+        sum(len(r["title"]) == 1024 for r in json.loads(listed.stdout)["records"]) == 1
+    )  # kept whole
 
 
 # -- defect 8: .part files beside existing clips; waiting for a turn ---------------------------

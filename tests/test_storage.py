@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, select, text
@@ -97,7 +98,7 @@ def test_upgrade_adds_the_console_tables_and_keeps_rows(db_url: str, start: int)
     with Session(engine) as s:
         s.add(models.InformationObject(id=9, identifier="REF-9", title="Kept"))
         s.commit()
-    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 8
+    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 9
     assert CONSOLE_TABLES <= set(inspect(engine).get_table_names())
     with Session(engine) as s:
         assert s.get(models.InformationObject, 9).title == "Kept"
@@ -118,7 +119,7 @@ def test_step_7_adds_the_filter_indexes_to_a_version_6_database(db_url: str) -> 
                           "VALUES (5, 'pending', 0, CURRENT_TIMESTAMP)"))  # fmt: skip
     names = {t: {i["name"] for i in inspect(engine).get_indexes(t)} for t in new}
     assert not any(new[t] in names[t] for t in new)
-    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 8
+    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 9
     for table, index in new.items():
         assert index in {i["name"] for i in inspect(engine).get_indexes(table)}
     with engine.connect() as conn:
@@ -134,7 +135,7 @@ def test_step_8_adds_the_search_indexes_on_postgresql_only(db_url: str) -> None:
         conn.execute(text("INSERT INTO information_object (id, identifier, title) "
                           "VALUES (5, 'A-5', 'Église')"))  # fmt: skip
     before = {i["name"] for i in inspect(engine).get_indexes("information_object")}
-    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 8
+    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 9
     added = {i["name"] for i in inspect(engine).get_indexes("information_object")} - before
     if engine.dialect.name == "postgresql":
         assert added == {
@@ -147,6 +148,50 @@ def test_step_8_adds_the_search_indexes_on_postgresql_only(db_url: str) -> None:
         assert conn.execute(text("SELECT title FROM information_object")).scalars().all() == [
             "Église"
         ]
+
+
+def _title_column(engine: Any) -> tuple[str, str | None]:
+    """(type, collation) of information_object.title as the database reports it."""
+    column = next(
+        c for c in inspect(engine).get_columns("information_object") if c["name"] == "title"
+    )
+    kind = column["type"]
+    return str(kind.compile(dialect=engine.dialect)).lower(), getattr(kind, "collation", None)
+
+
+@pytest.mark.parametrize("longest", [1024, 1025])
+def test_step_9_makes_the_title_a_varchar_on_mysql_only(db_url: str, longest: int) -> None:
+    """A version-8 database (its title a TEXT, as SQLAlchemy made it then) gets AtoM's
+    VARCHAR(1024) on MySQL/MariaDB, in the same collation, rows kept whole; where a title is
+    longer, the column stays a TEXT. Elsewhere step 9 changes nothing."""
+    engine = db.make_engine(db_url)
+    assert db.upgrade(engine, target=8) == 8
+    mysql = engine.dialect.name in ("mysql", "mariadb")
+    titles = ["Église", "É" * longest, None]
+    with engine.begin() as conn:
+        if mysql:  # as a version-8 database has it
+            conn.execute(text("ALTER TABLE information_object MODIFY title TEXT NULL"))
+        for i, title in enumerate(titles, 1):
+            conn.execute(
+                text("INSERT INTO information_object (id, identifier, title) VALUES (:i, :r, :t)"),
+                {"i": i, "r": f"R-{i}", "t": title},
+            )
+    before = _title_column(engine)
+    assert db.upgrade(engine, seed_rows=settings.seed_rows()) == db.SCHEMA_VERSION == 9
+    after = _title_column(engine)
+    if mysql and longest <= 1024:
+        assert before[0] == "text" and after == ("varchar(1024)", before[1])
+    else:
+        assert after == before
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT title FROM information_object ORDER BY id")).scalars()
+        assert kept.all() == titles
+
+
+def test_a_new_database_has_atoms_title_on_mysql(db_url: str) -> None:
+    engine = db.init_db(db_url, seed_rows=settings.seed_rows())
+    kind = _title_column(engine)[0]
+    assert kind == ("varchar(1024)" if engine.dialect.name in ("mysql", "mariadb") else "text")
 
 
 def test_newer_database_is_refused(db_url: str) -> None:

@@ -22,7 +22,7 @@ from imagear.app import App
 from imagear.db import clips as clips_db
 from imagear.db import records as records_db
 from imagear.db.rows import FileRow
-from imagear.db.schema import USAGE_EXTERNAL, USAGE_MASTER
+from imagear.db.schema import TITLE_LENGTH, USAGE_EXTERNAL, USAGE_MASTER
 from imagear.domain import (
     ImportReport,
     MasterImage,
@@ -288,19 +288,26 @@ def _copy_atomic(src: Path, dest: Path) -> None:
 
 MAX_IDENTIFIER = 1024
 """information_object.identifier is VARCHAR(1024) in AtoM/Heratio and in imagear's schema."""
+MAX_TITLE = TITLE_LENGTH
+"""A title is VARCHAR(1024) in AtoM/Heratio, and in imagear's schema on MySQL/MariaDB."""
 
 
 def text_problem(identifier: str, title: str | None, path: str | None = None) -> str | None:
     """Why a record's text cannot be stored the same way on every database, or None: a NUL
-    character (PostgreSQL text cannot hold one), an identifier longer than its column."""
+    character (PostgreSQL text cannot hold one), an identifier or title longer than its
+    column."""
     for what, value in (("identifier", identifier), ("title", title), ("path", path)):
         if value and "\x00" in value:
             return f"the {what} contains a NUL character"
-    if len(identifier) > MAX_IDENTIFIER:
-        return (
-            f"the identifier is {len(identifier):,} characters long; at most {MAX_IDENTIFIER:,} "
-            "fit (information_object.identifier)"
-        )
+    for what, value, most in (
+        ("identifier", identifier, MAX_IDENTIFIER),
+        ("title", title, MAX_TITLE),
+    ):
+        if value and len(value) > most:
+            return (
+                f"the {what} is {len(value):,} characters long; at most {most:,} fit "
+                f"(information_object.{what}, as in AtoM)"
+            )
     return None
 
 

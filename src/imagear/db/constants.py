@@ -2,7 +2,7 @@
 writes, SQLite's busy timeout, and the tables that mark an AtoM database. Light, so that
 :mod:`imagear.db.direct` can use them without importing SQLAlchemy."""
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """The ``imagear_schema`` version this imagear creates and upgrades to (the last step of
 :data:`imagear.db.migrations.MIGRATIONS`)."""
 

@@ -89,6 +89,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+TITLE_LENGTH = 1024
+"""Characters a record's title holds (AtoM's and Heratio's ``information_object_i18n.title`` is
+a VARCHAR(1024); so is imagear's own on MySQL/MariaDB since schema step 9)."""
+
 OWN_METADATA = MetaData()
 """imagear's own tables (Core: no ORM, no SQLModel, so that a database command starts fast)."""
 
@@ -98,7 +102,9 @@ RECORDS = Table(
     OWN_METADATA,
     Column("id", Integer, primary_key=True),
     Column("identifier", String(1024)),
-    Column("title", Text),
+    # as AtoM's (information_object_i18n.title); on MySQL/MariaDB a VARCHAR, which a scan reads
+    # from the row itself (a TEXT value is copied out of it: a search read twice as long)
+    Column("title", Text().with_variant(String(TITLE_LENGTH), "mysql", "mariadb")),
     # MySQL cannot index all of a VARCHAR(1024) in utf8mb4: a 255-character prefix there
     Index("ix_information_object_identifier", "identifier", mysql_length=255),
 )
