@@ -278,23 +278,38 @@ class _Pages:
         return self.limit + self.count(rest, COUNT_CAP + 1 - self.limit, after=last)
 
     def first(self, listing: Select[Any], matching: Select[Any]) -> tuple[list[GridRow], int]:
-        """A split search's first page and its total, each title read once: the ids of each
-        range's matches (in order, up to the cap), ranges read until the cap is reached, then
-        the page's rows read by key from the first of them."""
+        """A split search's first page and its total, each title read once. Each range gives
+        the ids of its first matches (as many as a page holds) and, when it has that many, the
+        count of its matches after them (up to the cap: no id of a common word carried);
+        ranges are read until the cap is reached, then the page's rows read by key."""
+        limit, key = self.limit, self.key
+
+        def piece(part: Part) -> Callable[[Connection], tuple[list[int], int]]:
+            first_ids = _ids_of(split.restrict(matching, key, part), key, limit)
+
+            def read(conn: Connection) -> tuple[list[int], int]:
+                ids = first_ids(conn)
+                left = COUNT_CAP + 1 - len(ids)
+                if len(ids) < limit or left <= 0:  # every match of the range, or the cap
+                    return ids, len(ids)
+                rest = split.restrict(matching, key, (ids[-1] + 1, part[1]))
+                return ids, len(ids) + _count_of(rest, left)(conn)
+
+            return read
+
         found = self._parts(
-            split.plan(self.span),
-            lambda part: _ids_of(split.restrict(matching, self.key, part), self.key),
-            lambda found: sum(map(len, found)) > COUNT_CAP,
+            split.plan(self.span), piece, lambda found: sum(n for _, n in found) > COUNT_CAP
         )
-        ids = [oid for some in found for oid in some]
-        shown = ids[: self.limit]
-        rows = _rows_of(listing.where(self.key.in_(shown)))(self.conn) if shown else []
-        return rows, min(len(ids), COUNT_CAP + 1)
+        shown = [oid for ids, _ in found for oid in ids][:limit]
+        rows = _rows_of(listing.where(key.in_(shown)))(self.conn) if shown else []
+        return rows, min(sum(n for _, n in found), COUNT_CAP + 1)
 
 
-def _ids_of(matching: Select[Any], key: ColumnElement[int]) -> Callable[[Connection], list[int]]:
-    """Reading the ids ``matching`` gives, in order, at most ``COUNT_CAP + 1`` of them."""
-    ordered = matching.order_by(key).limit(COUNT_CAP + 1)
+def _ids_of(
+    matching: Select[Any], key: ColumnElement[int], limit: int
+) -> Callable[[Connection], list[int]]:
+    """Reading the first ``limit`` ids ``matching`` gives, in order."""
+    ordered = matching.order_by(key).limit(limit)
     return lambda conn: [int(oid) for oid in conn.execute(ordered).scalars()]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import pairwise
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, func, select
@@ -31,7 +31,11 @@ from sqlalchemy import ColumnElement, Connection, Engine, Select, func, select
 from imagear.db.engine import MYSQL, POSTGRES, family
 
 PIECES = 16
-"""Ranges the ids are cut into (each a sixteenth: the most read before a search may stop)."""
+"""The largest range is this fraction (1/16) of the ids."""
+SMALLER = 4
+"""The first range is :data:`SMALLER` times smaller again (1/64), and each next one as large as
+all before it until it reaches 1/16 (1/64, 1/64, 1/32, 1/16, 1/16...): a common word, whose page
+and count fill within the first ranges, has little else read beside them meanwhile."""
 PARTS = 4
 """Ranges read at once, each by its own connection and thread (a database server has at least
 two cores; four ranges on two cores take as long as two)."""
@@ -70,8 +74,9 @@ def plan(
     descending: bool = False,
 ) -> list[Part]:
     """The ranges of ids in ``span`` after ``after`` and before ``before``, in the order a scan
-    reads them (``descending``: from the greatest): :data:`PIECES` equal ranges; one range where
-    they span under :data:`SMALLEST` ids, none where no id is left."""
+    reads them (``descending``: from the greatest): small ones first, then sixteenths (see
+    :data:`SMALLER`); one range where they span under :data:`SMALLEST` ids, none where no id is
+    left."""
     if span is None:
         return []
     low = span[0] if after is None else max(span[0], after + 1)
@@ -81,7 +86,10 @@ def plan(
         return []
     if count < SMALLEST:
         return [(low, high)]
-    sizes = [count * (i + 1) // PIECES - count * i // PIECES for i in range(PIECES)]
+    whole, ends = PIECES * SMALLER, [0]  # in 1/64ths of the ids
+    while ends[-1] < whole:
+        ends.append(ends[-1] + min(max(1, ends[-1]), SMALLER, whole - ends[-1]))
+    sizes = [count * b // whole - count * a // whole for a, b in pairwise(ends)]
     ranges, at = [], 0
     for size in filter(None, sizes):
         if descending:
@@ -117,16 +125,14 @@ def each(
 ) -> list[T]:
     """The results of ``work``, in order, until those so far are ``enough``: :data:`PARTS` of
     them at a time, each on a thread with its own connection of ``engine`` that takes the next
-    as it finishes one; none is started once the results before it are enough (those running
-    then finish, their results dropped). One alone, or where :data:`AT_ONCE` searches of this
-    process are already split, one after the other on ``conn``: a search holding its
-    connection never waits for more of a pool that others hold. The first database error of
-    any is raised here, once every thread has stopped."""
+    as it finishes one; none is started once the results before it are enough, and those then
+    running are not waited for (they finish on their own; their results are dropped). One
+    alone, or where :data:`AT_ONCE` searches of this process are already split (a search's
+    threads count until the last has finished), one after the other on ``conn``: a search
+    holding its connection never waits for more of a pool that others hold. The first
+    database error of any is raised here, once every thread has stopped."""
     if len(work) > 1 and _SLOTS.acquire(blocking=False):
-        try:
-            return _Queue(engine, work, enough).run()
-        finally:
-            _SLOTS.release()
+        return _Queue(engine, work, enough).run()  # (it releases the slot)
     found: list[T] = []
     for one in work:
         found.append(one(conn))
@@ -136,7 +142,8 @@ def each(
 
 
 class _Queue(Generic[T]):
-    """:func:`each` with threads: the next work to start, the results in, the first error."""
+    """:func:`each` with threads: the next work to start, the results in, the first error,
+    the threads still running (the last to end gives back the slot :func:`each` took)."""
 
     def __init__(
         self,
@@ -150,6 +157,7 @@ class _Queue(Generic[T]):
         self.done: dict[int, T] = {}
         self.error: BaseException | None = None
         self.stop = False
+        self.running = 0
 
     def _next(self) -> int | None:
         with self.cond:
@@ -169,22 +177,39 @@ class _Queue(Generic[T]):
         except BaseException as exc:  # noqa: BLE001 - raised by run(), in the caller's thread
             with self.cond:
                 self.error = self.error or exc
-                self.cond.notify_all()
+        finally:
+            self._ended()
+
+    def _ended(self) -> None:
+        with self.cond:
+            self.running -= 1
+            last = self.running == 0
+            self.cond.notify_all()
+        if last:
+            _SLOTS.release()
 
     def run(self) -> list[T]:
-        threads = min(PARTS, len(self.work))
-        with ThreadPoolExecutor(threads, thread_name_prefix="imagear-search") as pool:
-            running = [pool.submit(self._worker) for _ in range(threads)]
-            try:
-                found = self._collect(running)
-            finally:
-                with self.cond:  # no range started after this; those running finish
-                    self.stop = True
+        count = min(PARTS, len(self.work))
+        with self.cond:
+            self.running = count
+        started = 0
+        try:
+            for _ in range(count):
+                threading.Thread(target=self._worker, name="imagear-search", daemon=True).start()
+                started += 1
+            found = self._collect()
+        finally:
+            with self.cond:  # no range started after this; those running finish on their own
+                self.stop = True
+            for _ in range(count - started):  # (a thread that could not start)
+                self._ended()
         if self.error is not None:
+            with self.cond:  # every thread stopped before the error is raised
+                self.cond.wait_for(lambda: self.running == 0)
             raise self.error
         return found
 
-    def _collect(self, running: list[Future[None]]) -> list[T]:
+    def _collect(self) -> list[T]:
         """The results in order, until enough, all in, or an error."""
         found: list[T] = []
         with self.cond:
@@ -193,10 +218,10 @@ class _Queue(Generic[T]):
                     found.append(self.done.pop(len(found)))
                     if self.enough(found):
                         break
-                elif all(r.done() for r in running):
+                elif self.running == 0:
                     break  # (every thread ended: an error is set)
                 else:
-                    self.cond.wait(0.5)
+                    self.cond.wait()
         return found
 
 
@@ -204,6 +229,7 @@ __all__ = [
     "AT_ONCE",
     "PARTS",
     "PIECES",
+    "SMALLER",
     "SMALLEST",
     "each",
     "ends",
