@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text
+from sqlalchemy import BigInteger, Column, Index, String, Text
 from sqlmodel import Field, SQLModel
 
 from imagear.db.schema import AWARE, DOUBLE, JOB_ERROR_INDEX, JOB_INDEX, utcnow
@@ -26,7 +26,9 @@ class InformationObject(SQLModel, table=True):
     __table_args__ = (Index("ix_information_object_identifier", "identifier", mysql_length=255),)
     id: int | None = Field(default=None, primary_key=True)
     identifier: str | None = Field(default=None, max_length=1024)
-    title: str | None = Field(default=None, sa_column=Column(Text))
+    title: str | None = Field(
+        default=None, sa_column=Column(Text().with_variant(String(1024), "mysql", "mariadb"))
+    )
 
 
 class DigitalObject(SQLModel, table=True):
