@@ -307,6 +307,28 @@ def test_each_raises_the_first_error_and_starts_nothing_after_it(tmp_path: Any) 
     engine.dispose()
 
 
+def test_an_error_in_a_range_not_needed_is_not_raised(tmp_path: Any) -> None:
+    """The results before it were enough (a range read alongside, whose result was never
+    needed, failed meanwhile): the search has its page."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+
+    def one(value: int) -> Any:
+        def run(_conn: Any) -> int:
+            if value >= 2:  # started after 0 and 1, failing before they are done
+                raise OperationalError("SELECT", {}, Exception("gone"))
+            time.sleep(0.05)
+            return value
+
+        return run
+
+    with engine.connect() as conn:
+        assert split.each(engine, conn, [one(i) for i in range(6)], lambda f: len(f) >= 2) == [0, 1]
+        with pytest.raises(OperationalError, match="gone"):  # needed: raised
+            split.each(engine, conn, [one(i) for i in range(6)], lambda f: len(f) >= 3)
+    _searches_ended()
+    engine.dispose()
+
+
 def test_searches_past_the_slots_read_their_ranges_in_turn(tmp_path: Any) -> None:
     """With AT_ONCE searches already split, another reads its ranges one after the other on
     its own connection, stopping when it has enough, and takes no connection from the pool

@@ -156,6 +156,7 @@ class _Queue(Generic[T]):
         self.started = 0
         self.done: dict[int, T] = {}
         self.error: BaseException | None = None
+        self.failed_at: int | None = None  # the first range whose result will not come
         self.stop = False
         self.running = 0
 
@@ -167,6 +168,7 @@ class _Queue(Generic[T]):
             return self.started - 1
 
     def _worker(self) -> None:
+        index: int | None = None
         try:
             with self.engine.connect() as own:
                 while (index := self._next()) is not None:
@@ -175,8 +177,10 @@ class _Queue(Generic[T]):
                         self.done[index] = result
                         self.cond.notify_all()
         except BaseException as exc:  # noqa: BLE001 - raised by run(), in the caller's thread
-            with self.cond:
-                self.error = self.error or exc
+            with self.cond:  # (no connection: as if the next range to start had failed)
+                at = self.started if index is None else index
+                if self.failed_at is None or at < self.failed_at:
+                    self.error, self.failed_at = exc, at
         finally:
             self._ended()
 
@@ -197,32 +201,35 @@ class _Queue(Generic[T]):
             for _ in range(count):
                 threading.Thread(target=self._worker, name="imagear-search", daemon=True).start()
                 started += 1
-            found = self._collect()
+            found, error = self._collect()
         finally:
             with self.cond:  # no range started after this; those running finish on their own
                 self.stop = True
             for _ in range(count - started):  # (a thread that could not start)
                 self._ended()
-        if self.error is not None:
+        if error is not None:
             with self.cond:  # every thread stopped before the error is raised
                 self.cond.wait_for(lambda: self.running == 0)
-            raise self.error
+            raise error
         return found
 
-    def _collect(self) -> list[T]:
-        """The results in order, until enough, all in, or an error."""
+    def _collect(self) -> tuple[list[T], BaseException | None]:
+        """The results in order until enough or all in; or the error that stopped them (one
+        in a range still running once the results were enough does not matter)."""
         found: list[T] = []
         with self.cond:
-            while len(found) < len(self.work) and self.error is None:
+            while len(found) < len(self.work):
                 if len(found) in self.done:
                     found.append(self.done.pop(len(found)))
                     if self.enough(found):
                         break
+                elif self.failed_at is not None and len(found) >= self.failed_at:
+                    return found, self.error
                 elif self.running == 0:
-                    break  # (every thread ended: an error is set)
+                    return found, self.error or RuntimeError("A search range ended unread.")
                 else:
                     self.cond.wait()
-        return found
+        return found, None
 
 
 __all__ = [
