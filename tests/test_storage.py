@@ -188,6 +188,38 @@ def test_step_9_makes_the_title_a_varchar_on_mysql_only(db_url: str, longest: in
         assert kept.all() == titles
 
 
+def test_step_9_refused_keeps_the_text_and_the_upgrade_goes_on(db_url: str) -> None:
+    """An ALTER the server refuses (a user without the ALTER privilege) leaves the title as it
+    was: the upgrade completes (a slower search is all it costs)."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    engine = db.make_engine(db_url)
+    assert db.upgrade(engine, target=8) == 8
+    mysql = engine.dialect.name in ("mysql", "mariadb")
+    with engine.begin() as conn:
+        if mysql:
+            conn.execute(text("ALTER TABLE information_object MODIFY title TEXT NULL"))
+        conn.execute(text("INSERT INTO information_object (id, title) VALUES (1, 'Kept')"))
+
+    def refuse(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("ALTER TABLE information_object"):
+            raise OperationalError(statement, {}, Exception("ALTER command denied"))
+
+    event.listen(engine, "before_cursor_execute", refuse)
+    try:
+        assert db.upgrade(engine, seed_rows=settings.seed_rows()) == 9
+    finally:
+        event.remove(engine, "before_cursor_execute", refuse)
+    assert _title_column(engine)[0] == "text"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT title FROM information_object")).scalar() == "Kept"
+        assert (
+            "STRICT_ALL_TABLES"
+            != conn.execute(text("SELECT @@SESSION.sql_mode" if mysql else "SELECT 'x'")).scalar()
+        )
+
+
 def test_a_new_database_has_atoms_title_on_mysql(db_url: str) -> None:
     engine = db.init_db(db_url, seed_rows=settings.seed_rows())
     kind = _title_column(engine)[0]

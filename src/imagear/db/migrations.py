@@ -172,6 +172,8 @@ def _title_varchar(conn: Connection) -> None:
                 f"CHARACTER SET {_word(column[1])} COLLATE {_word(column[2])} NULL"
             )
         )
+    except SQLAlchemyError:  # no ALTER privilege, a longer title written meanwhile: a failed
+        pass  # ALTER changes nothing, and the title stays a TEXT (a slower search, nothing else)
     finally:
         conn.execute(text("SET SESSION sql_mode = :mode"), {"mode": mode})
 
