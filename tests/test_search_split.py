@@ -356,9 +356,9 @@ def test_searches_past_the_slots_read_their_ranges_in_turn(tmp_path: Any) -> Non
 
 @contextmanager
 def _every_slot_taken() -> Iterator[None]:
-    """As while AT_ONCE other searches of this process are split."""
-    taken = [split._SLOTS.acquire(timeout=5) for _ in range(split.AT_ONCE)]  # (once the
-    # threads of the searches before have ended)
+    """As while AT_ONCE other searches of this process are split (taken once the threads of
+    the searches before have ended)."""
+    taken = [split._SLOTS.acquire(timeout=5) for _ in range(split.AT_ONCE)]
     try:
         assert all(taken)
         yield
