@@ -129,8 +129,9 @@ def each(
     running are not waited for (they finish on their own; their results are dropped). One
     alone, or where :data:`AT_ONCE` searches of this process are already split (a search's
     threads count until the last has finished), one after the other on ``conn``: a search
-    holding its connection never waits for more of a pool that others hold. The first
-    database error of any is raised here, once every thread has stopped."""
+    holding its connection never waits for more of a pool that others hold. A database error
+    in a range whose result is needed is raised here, once every thread has stopped (one in a
+    range read alongside after the results were enough is dropped with its result)."""
     if len(work) > 1 and _SLOTS.acquire(blocking=False):
         return _Queue(engine, work, enough).run()  # (it releases the slot)
     found: list[T] = []
