@@ -130,7 +130,8 @@ def page(
     name = engine.dialect.name
     if text:
         hits = [
-            contains(name, col, text, indexed=fl.search_indexed) for col in (r.c.identifier, title)
+            contains(name, r.c.identifier, text, indexed=fl.search_indexed, codes=True),
+            contains(name, title, text, indexed=fl.search_indexed),
         ]
         where.append(or_(*hits))
     chosen = _filter(r.c.id, show)

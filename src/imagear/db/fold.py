@@ -24,6 +24,14 @@ Polish, Czech, Hungarian, Romanian, Turkish...), each to its base letter, and th
   (:func:`search_text`). Letters that collation keeps apart (Ł, Ø, Đ) stay apart there:
   converting and folding each value in SQL (CAST, COLLATE, a REPLACE per letter) made a
   search over a million titles 4x slower (3.0 s instead of 0.7 s), for a few letters.
+  A column of short codes (the identifier: ``codes``) is first tested by its length: LIKE
+  there matches one character of the value for each character of the text (as MySQL's manual
+  says, ``'ä' LIKE 'ae'`` is false where ``'ä' = 'ae'`` is true; checked on every utf8mb4
+  collation of MariaDB, tests/test_grid_paging.py), so a value of fewer bytes than the text
+  has characters cannot match, and ``LENGTH`` (bytes, kept with the value) is far cheaper than
+  a collation's LIKE: a phrase longer than every identifier skips the identifiers' LIKE, a
+  sixth of a search over a million records (332 -> 279 ms on one core; a text no longer than
+  the identifiers pays about 5 %).
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from sqlalchemy import ColumnElement, String, func, literal_column
+from sqlalchemy import ColumnElement, String, and_, func, literal_column
 
 _OWN_LETTERS = tuple(zip("ØøĐđŁłĦħıŦŧ", "OoDdLlHhiTt", strict=True))
 """Letters that Unicode does not decompose, folded too (not on MySQL/MariaDB: see above)."""
@@ -91,14 +99,24 @@ folded value of these columns (:func:`folded`), made by schema step 8."""
 
 
 def contains(
-    dialect_name: str, column: ColumnElement[str], text: str, *, indexed: bool = False
+    dialect_name: str,
+    column: ColumnElement[str],
+    text: str,
+    *,
+    indexed: bool = False,
+    codes: bool = False,
 ) -> ColumnElement[bool]:
     """SQL: ``column`` contains ``text``, accents and case ignored (see the module).
-    ``indexed``: PostgreSQL, the column has its :data:`TRIGRAM_INDEXES` index."""
+    ``indexed``: PostgreSQL, the column has its :data:`TRIGRAM_INDEXES` index. ``codes``: the
+    column holds short codes; on MySQL/MariaDB a value shorter than ``text`` is passed over by
+    its length before LIKE reads it (the same rows, see the module)."""
     if dialect_name == "postgresql" and not indexed:
         return column.regexp_match(pattern_of(text), flags="i")
-    like = f"%{_escape_like(search_text(dialect_name, text))}%"
-    return folded(dialect_name, column).like(like, escape="\\")
+    wanted = search_text(dialect_name, text)
+    match = folded(dialect_name, column).like(f"%{_escape_like(wanted)}%", escape="\\")
+    if codes and dialect_name in _MYSQL:
+        return and_(func.length(column) >= len(wanted), match)
+    return match
 
 
 def _escape_like(text: str) -> str:
