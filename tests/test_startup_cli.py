@@ -168,3 +168,48 @@ def test_an_in_process_clip_loads_no_http_client(
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
+
+
+# a command of imagear's that loads numpy (as animate, batch and serve do), then counts the
+# process's threads: numpy's OpenBLAS starts one per core unless told otherwise
+BLAS_PROBE = (
+    "import os, sys\n"
+    "from imagear.cli import _common, app\n"
+    "@app.command('blas-probe')\n"
+    "def probe() -> None:\n"
+    "    import numpy\n"
+    "    numpy.ones((64, 64)) @ numpy.ones((64, 64))\n"
+    "    print(os.environ.get('OPENBLAS_NUM_THREADS'), len(os.listdir('/proc/self/task')))\n"
+    "sys.argv = ['imagear', 'blas-probe']\n"
+    "_common.run_as_program(app)\n"
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+def test_imagear_runs_numpys_blas_on_one_thread(tmp_path: Path) -> None:
+    """numpy's BLAS threads spin for work imagear never gives them (a Ken Burns clip: 0.1 s
+    of CPU taken from the renderers and x264): the command line keeps them to one, unless the
+    environment says otherwise."""
+    env = {k: v for k, v in _env(tmp_path).items() if not k.endswith("NUM_THREADS")}
+    done = subprocess.run(
+        [sys.executable, "-c", BLAS_PROBE], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1"]
+    env["OPENBLAS_NUM_THREADS"] = "2"  # asked for: kept
+    done = subprocess.run(
+        [sys.executable, "-c", BLAS_PROBE], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "2"
+
+
+def test_one_thread_keeps_a_value_given() -> None:
+    from imagear.blas import VARIABLE, one_thread
+
+    env: dict[str, str] = {}
+    assert one_thread(env) == "1" and env == {VARIABLE: "1"}
+    env = {VARIABLE: "4"}
+    assert one_thread(env) == "4" and env == {VARIABLE: "4"}
+    env = {VARIABLE: " "}
+    assert one_thread(env) == "1" and env == {VARIABLE: "1"}

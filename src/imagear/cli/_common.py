@@ -448,7 +448,11 @@ def run_as_program(app: typer.Typer) -> None:
     process ends here: its last garbage collection would walk every object of the modules the
     command loaded (SQLAlchemy's alone: ~50 ms; a batch's: 100-250 ms, more than its start);
     frozen (:func:`gc.freeze`), they are left to the operating system. Nothing is lost: files
-    and databases are closed by then, and objects outside reference cycles are still freed."""
+    and databases are closed by then, and objects outside reference cycles are still freed.
+    First of all, numpy's BLAS is kept to one thread (:mod:`imagear.blas`)."""
+    from imagear.blas import one_thread
+
+    one_thread()
     _OWN_PROCESS[0] = True
     try:
         app()
