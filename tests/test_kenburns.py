@@ -371,6 +371,63 @@ def test_closing_stops_the_render_threads(
     assert not [t for t in threading.enumerate() if t.name.startswith("kenburns-render")]
 
 
+def test_the_working_planes_are_made_at_once_on_a_render_thread(
+    picture: Image.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """render_parallel starts the working planes when called, on one of its threads, so that
+    they are made while the caller opens its encoder (PyAV's import, 40 ms on one core), not
+    when the first frame is asked for."""
+    import threading
+
+    import numpy as np
+
+    from imagear.engines import kenburns
+
+    made = threading.Event()
+    where: list[str] = []
+    real = kenburns._planes_of
+
+    def watched(*args: object) -> object:
+        where.append(threading.current_thread().name)
+        made.set()
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kenburns, "_planes_of", watched)
+    frames = render_parallel(picture, width=W, height=H, num_frames=8, threads=2, depth=2)
+    try:
+        assert made.wait(5), "the planes waited for the first frame"
+        assert where[0].startswith("kenburns-render")
+        alone = list(
+            render_frames(picture, width=W, height=H, num_frames=8, pixel_format="yuv420p")
+        )
+        assert all(np.array_equal(a, b) for a, b in zip(frames, alone, strict=True))
+    finally:
+        frames.close()
+
+
+def test_closing_before_any_frame_stops_the_render_threads(
+    picture: Image.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from imagear.engines import kenburns
+
+    def failing(*args: object) -> object:
+        raise ValueError("no planes")
+
+    frames = render_parallel(picture, width=W, height=H, num_frames=8, threads=2, depth=2)
+    frames.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("kenburns-render")]
+    with pytest.raises(StopIteration):
+        next(frames)
+    monkeypatch.setattr(kenburns, "_planes_of", failing)  # raised where the first frame is taken
+    frames = render_parallel(picture, width=W, height=H, num_frames=8, threads=2, depth=2)
+    with pytest.raises(ValueError, match="no planes"):
+        next(frames)
+    frames.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("kenburns-render")]
+
+
 def test_the_working_planes_are_made_in_chunks_with_the_whole_images_values(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -34,12 +34,16 @@ from PIL import Image
 from imagear.engines.base import EngineConfig, GenerationResult
 from imagear.errors import GenerationFailed, ImagearError, InvalidOption
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
 __all__ = [
     "DEFAULT_MOTION",
     "DEFAULT_ZOOM",
     "MOTIONS",
     "KenBurnsEngine",
     "Rect",
+    "RenderedFrames",
     "camera_path",
     "render_frames",
     "render_parallel",
@@ -286,31 +290,86 @@ def render_parallel(
     loop: bool = False,
     threads: int = 2,
     depth: int = 4,
-) -> Generator[np.ndarray, None, None]:
+) -> RenderedFrames:
     """The yuv420p frames of :func:`render_frames`, the same and in order, rendered by
     ``threads`` threads at most ``depth`` frames ahead of the consumer (the encoder): on two
     cores shared with x264 the render no longer waits on one thread (bench/bench_kenburns.py).
-    An exception in a frame's render is raised where that frame is taken; closing the
-    generator cancels the frames not started and waits for those running."""
-    from concurrent.futures import Future, ThreadPoolExecutor
 
-    work, views = _prepared(image, (width, height), num_frames, motion, zoom, loop)
-    del image
-    planes = _Planes(work, width, height)
-    del work
+    The working planes are made at once, on one of those threads, while the caller gets its
+    encoder ready (PyAV's first import alone is 40 ms, which held the GIL while a core idled);
+    an error in them, or in a frame's render, is raised where the first frame, or that frame,
+    is taken. Close the frames when done (:meth:`RenderedFrames.close`, also when none was
+    taken): it cancels the frames not started and waits for those running."""
+    from concurrent.futures import ThreadPoolExecutor
+
     pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="kenburns-render")
-    ahead: collections.deque[Future[np.ndarray]] = collections.deque()
     try:
-        for box in views:
-            ahead.append(pool.submit(planes.frame, box))
-            if len(ahead) > max(1, depth):
-                yield ahead.popleft().result()
-        while ahead:
-            yield ahead.popleft().result()
-    finally:
-        for pending in ahead:
-            pending.cancel()
+        planes = pool.submit(_planes_of, image, (width, height), num_frames, motion, zoom, loop)
+    except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    del image  # the planes' thread holds it until it has its working copy
+    return RenderedFrames(pool, planes, max(1, depth))
+
+
+def _planes_of(
+    image: Image.Image,
+    size: tuple[int, int],
+    num_frames: int,
+    motion: str,
+    zoom: float,
+    loop: bool,
+) -> tuple[_Planes, list[Rect]]:
+    work, views = _prepared(image, size, num_frames, motion, zoom, loop)
+    del image
+    return _Planes(work, *size), views
+
+
+class RenderedFrames:
+    """The frames of :func:`render_parallel`: an iterator of yuv420p arrays, closed when done."""
+
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        planes: Future[tuple[_Planes, list[Rect]]],
+        depth: int,
+    ) -> None:
+        self._pool = pool
+        self._planes: Future[tuple[_Planes, list[Rect]]] | None = planes
+        self._depth = depth
+        self._frames = self._run()
+
+    def __iter__(self) -> RenderedFrames:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        return next(self._frames)
+
+    def _run(self) -> Generator[np.ndarray, None, None]:
+        assert self._planes is not None
+        ahead: collections.deque[Future[np.ndarray]] = collections.deque()
+        try:
+            planes, views = self._planes.result()
+            self._planes = None  # the working copy is the planes' own from here
+            for box in views:
+                ahead.append(self._pool.submit(planes.frame, box))
+                if len(ahead) > self._depth:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+        finally:
+            for pending in ahead:
+                pending.cancel()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        """Stop: the frames not started are cancelled, those running are waited for (the
+        working planes too, when no frame was taken)."""
+        self._frames.close()
+        if self._planes is not None:
+            self._planes.cancel()
+            self._planes = None
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 # BT.601, limited ("TV") range: the matrix swscale uses for rgb24 -> yuv420p by default
@@ -406,6 +465,8 @@ class KenBurnsEngine:
             raise InvalidOption(
                 f"Unknown Ken Burns motion {motion!r}.", advice=f"Use one of: {', '.join(MOTIONS)}."
             )
+        scanner = FrameScanner(fps)  # the quality gate's measurements, poster and preview
+        # its working planes are made meanwhile write_mp4 opens the encoder
         frames = render_parallel(
             image,
             width=width,
@@ -417,7 +478,6 @@ class KenBurnsEngine:
             threads=render_threads(),
         )
         del image  # the renderer lets go of it once it has its working copy
-        scanner = FrameScanner(fps)  # the quality gate's measurements, poster and preview
         try:
             written = write_mp4(
                 frames,
