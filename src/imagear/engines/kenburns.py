@@ -18,10 +18,11 @@ pan_lr, pan_rl, ken_burns_diagonal; final zoom 1.05..2.0) without its whole-pixe
 from __future__ import annotations
 
 import collections
+import functools
 import math
 import os
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -236,7 +237,8 @@ def render_parallel(
 
     pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="kenburns-render")
     try:
-        planes = pool.submit(_planes_of, image, (width, height), num_frames, motion, zoom, loop)
+        move = functools.partial(_prepared, image, (width, height), num_frames, motion, zoom, loop)
+        planes = pool.submit(_planes_of, move, (width, height))
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
@@ -245,15 +247,10 @@ def render_parallel(
 
 
 def _planes_of(
-    image: Image.Image,
-    size: tuple[int, int],
-    num_frames: int,
-    motion: str,
-    zoom: float,
-    loop: bool,
+    prepared: Callable[[], tuple[Image.Image, list[Rect]]], size: tuple[int, int]
 ) -> tuple[_Planes, list[Rect]]:
-    work, views = _prepared(image, size, num_frames, motion, zoom, loop)
-    del image
+    """The working planes of the move ``prepared`` gives (:func:`_prepared`), and its views."""
+    work, views = prepared()
     return _Planes(work, *size), views
 
 
