@@ -242,7 +242,7 @@ def render_parallel(
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
-    del image  # the planes' thread holds it until it has its working copy
+    del image  # held by the planes' work until they are made
     return RenderedFrames(pool, planes, max(1, depth))
 
 
