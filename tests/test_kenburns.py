@@ -126,6 +126,9 @@ def test_generate_failure_leaves_no_file_and_no_thread(
     tmp_path: Path, picture: Image.Image
 ) -> None:
     engine = KenBurnsEngine(None, EngineConfig())
+    for earlier in threading.enumerate():  # earlier tests' previews end on their own
+        if earlier.name == "imagear-preview":
+            earlier.join()
     before = threading.active_count()
     out = tmp_path / "missing-folder" / "x.mp4"
     with pytest.raises(MediaError):
@@ -488,3 +491,68 @@ def test_a_camera_move_is_coded_four_b_frames_to_a_p_frame(
         # AVPictureType: 1 I, 2 P, 3 B (PyAV gives an int or an enum member, by version)
         kinds = "".join(" IPB"[int(frame.pict_type)] for frame in container.decode(video=0))
     assert kinds == "I" + "BBBBP" * 6, kinds
+
+
+# ---------------------------------------------------------------------------- the preview ahead
+
+
+def test_the_preview_is_encoded_while_the_clip_finishes(
+    tmp_path: Path, picture: Image.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the last frame is in, the preview encodes on its own thread while x264 finishes the
+    clip (and the clip is then checked and signed), where it was encoded at commit with a core
+    idle; write_preview writes the same bytes as an encode of the kept frames would."""
+    from imagear.media import mp4
+    from imagear.media import preview_encoder as encoder
+    from imagear.media.preview import write_preview
+
+    events: list[str] = []
+    finish, started = mp4._Mp4Writer.finish, encoder.PreviewAhead.__init__
+
+    def finishing(self: Any) -> None:
+        events.append(f"finish {threading.current_thread().name}")
+        finish(self)
+
+    def starting(self: Any, *args: Any) -> None:
+        events.append("preview ahead")
+        started(self, *args)
+
+    monkeypatch.setattr(mp4._Mp4Writer, "finish", finishing)
+    monkeypatch.setattr(encoder.PreviewAhead, "__init__", starting)
+    result = KenBurnsEngine().generate(picture, options(num_frames=30), tmp_path / "clip.mp4")
+    ours = [e for e in events if e in ("preview ahead", "finish MainThread")]
+    assert ours == ["preview ahead", "finish MainThread"]  # the preview's own: its thread
+    scan = result.scan
+    assert scan is not None and scan.preview_ahead is not None and scan.preview
+    write_preview(scan, tmp_path / "ahead.m4v")
+    encoder.encode(scan.preview, scan.preview_fps, tmp_path / "now.m4v")
+    assert (tmp_path / "ahead.m4v").read_bytes() == (tmp_path / "now.m4v").read_bytes()
+    assert probe_mp4(tmp_path / "ahead.m4v").frames == len(scan.preview)
+
+
+def test_a_preview_ahead_that_fails_is_raised_where_it_is_written(
+    tmp_path: Path, picture: Image.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from imagear.media import preview_encoder as encoder
+    from imagear.media.preview import write_preview
+
+    spare = tmp_path / "tmp"
+    spare.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spare))
+    result = KenBurnsEngine().generate(picture, options(num_frames=12), tmp_path / "clip.mp4")
+    assert result.scan is not None and result.scan.preview_ahead is not None
+    result.scan.preview_ahead.result()
+    assert list(spare.iterdir()) == []  # its temporary file is gone
+
+    def broken(*args: object) -> None:
+        raise MediaError("the encoder is gone")
+
+    monkeypatch.setattr(encoder, "encode", broken)
+    result = KenBurnsEngine().generate(picture, options(num_frames=12), tmp_path / "clip2.mp4")
+    assert result.scan is not None
+    with pytest.raises(MediaError, match="Could not make the preview: the encoder is gone"):
+        write_preview(result.scan, tmp_path / "preview.m4v")
+    assert not (tmp_path / "preview.m4v").exists()
+    assert list(spare.iterdir()) == []

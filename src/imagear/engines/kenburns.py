@@ -22,7 +22,7 @@ import functools
 import math
 import os
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -339,6 +339,12 @@ def _yuv_planes(work: Image.Image) -> tuple[Image.Image, Image.Image, Image.Imag
 T = TypeVar("T")
 
 
+def _then(frames: Iterable[T], done: Callable[[], None]) -> Iterator[T]:
+    """``frames``, then ``done()`` once the last is taken (not when they stop early)."""
+    yield from frames
+    done()
+
+
 def render_threads() -> int:
     """Threads rendering frames: as many as the CPUs, at most :data:`MAX_RENDER_THREADS` (x264
     takes the rest; one thread renders about 60 frames of 1280x720 a second on a 2 GHz core)."""
@@ -409,7 +415,7 @@ class KenBurnsEngine:
         del image  # the renderer lets go of it once it has its working copy
         try:
             written = write_mp4(
-                frames,
+                _then(frames, scanner.ahead),  # the preview encodes while x264 finishes
                 fps,
                 Path(out_path),
                 width,

@@ -40,6 +40,8 @@ from imagear.errors import MediaError
 if TYPE_CHECKING:
     from av.video.frame import VideoFrame
 
+    from imagear.media.preview_encoder import PreviewAhead
+
 __all__ = [
     "GRID",
     "SMALL",
@@ -108,6 +110,8 @@ class ClipScan:
     # made by the imagear server that rendered the clip (media.extras): written as they are
     poster_jpeg: bytes | None = None
     preview_mp4: bytes | None = None
+    # the preview being encoded from ``preview`` meanwhile (FrameScanner.ahead)
+    preview_ahead: PreviewAhead | None = None
 
     @property
     def motion(self) -> float:
@@ -309,6 +313,7 @@ class FrameScanner:
         self._shrink: _Shrink | None = None
         self._poster: Image.Image | None = None
         self._kept: list[np.ndarray] = []
+        self._ahead: PreviewAhead | None = None
         self._size = (0, 0)
         self._secs = 0.0
 
@@ -335,6 +340,16 @@ class FrameScanner:
                 self._kept.append(self._shrink(_video_frame(arr)))
         self._secs += time.perf_counter() - started
 
+    def ahead(self) -> None:
+        """Every frame is in: start encoding the preview now, on a thread of its own
+        (:class:`~imagear.media.preview_encoder.PreviewAhead`), while the caller finishes its clip;
+        :func:`~imagear.media.preview.write_preview` writes its bytes. Nothing without a
+        preview or a kept frame, or when already started."""
+        from imagear.media.preview_encoder import PreviewAhead
+
+        if self.preview is not None and self._kept and self._ahead is None:
+            self._ahead = PreviewAhead(self._kept, self.fps / self.every if self.fps else 0.0)
+
     def result(self) -> ClipScan:
         """What was measured (MediaError when no frame was given)."""
         stats = self._stats
@@ -358,6 +373,7 @@ class FrameScanner:
             preview_fps=self.fps / self.every if self.fps else 0.0,
             declared_frames=frames,
             duration_secs=frames / self.fps if self.fps else 0.0,
+            preview_ahead=self._ahead,
         )
 
 
