@@ -556,3 +556,27 @@ def test_a_preview_ahead_that_fails_is_raised_where_it_is_written(
         write_preview(result.scan, tmp_path / "preview.m4v")
     assert not (tmp_path / "preview.m4v").exists()
     assert list(spare.iterdir()) == []
+
+
+def test_a_preview_ahead_that_breaks_says_so_where_it_is_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever breaks on the preview's thread comes back as one MediaError from result(),
+    never as a thread's traceback on stderr."""
+    import numpy as np
+
+    from imagear.media import preview_encoder as encoder
+
+    hooked: list[object] = []
+    monkeypatch.setattr(threading, "excepthook", hooked.append)
+
+    def broken(*args: object) -> None:
+        raise ValueError("a frame of the wrong shape")
+
+    monkeypatch.setattr(encoder, "encode", broken)
+    ahead = encoder.PreviewAhead([np.zeros((12, 16), np.uint8)], 10.0)
+    with pytest.raises(MediaError, match="Could not make the preview: a frame of the wrong"):
+        ahead.result()
+    assert hooked == []
+    with pytest.raises(MediaError, match="No preview frames"):
+        encoder.PreviewAhead([], 10.0)

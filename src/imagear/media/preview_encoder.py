@@ -71,6 +71,8 @@ class PreviewAhead:
             self._error = MediaError(f"Could not make the preview: {err.message}")
         except OSError as exc:
             self._error = MediaError(f"Could not make the preview in a temporary file: {exc}")
+        except Exception as exc:  # noqa: BLE001 - raised by result(), never a thread's traceback
+            self._error = MediaError(f"Could not make the preview: {exc}")
         finally:
             self._frames = []
 
