@@ -401,7 +401,7 @@ class KenBurnsEngine:
                 f"Unknown Ken Burns motion {motion!r}.", advice=f"Use one of: {', '.join(MOTIONS)}."
             )
         scanner = FrameScanner(fps)  # the quality gate's measurements, poster and preview
-        # its working planes are made meanwhile write_mp4 opens the encoder
+        # the render makes its working planes while write_mp4 opens the encoder
         frames = render_parallel(
             image,
             width=width,
