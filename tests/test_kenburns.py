@@ -380,8 +380,6 @@ def test_the_working_planes_are_made_at_once_on_a_render_thread(
     """render_parallel starts the working planes when called, on one of its threads, so that
     they are made while the caller opens its encoder (PyAV's import, 40 ms on one core), not
     when the first frame is asked for."""
-    import threading
-
     import numpy as np
 
     from imagear.engines import kenburns
@@ -411,8 +409,6 @@ def test_the_working_planes_are_made_at_once_on_a_render_thread(
 def test_closing_before_any_frame_stops_the_render_threads(
     picture: Image.Image, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import threading
-
     from imagear.engines import kenburns
 
     def failing(*args: object) -> object:

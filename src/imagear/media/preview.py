@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from imagear.errors import MediaError
-from imagear.media.preview_encoder import PREVIEW_CRF, PREVIEW_PRESET, PreviewAhead, encode
+from imagear.media.preview_encoder import PREVIEW_CRF, PREVIEW_PRESET, encode
 
 if TYPE_CHECKING:
     from imagear.media.scan import ClipScan
@@ -39,7 +39,6 @@ __all__ = [
     "POSTER_QUALITY",
     "PREVIEW_CRF",
     "PREVIEW_PRESET",
-    "PreviewAhead",
     "write_poster",
     "write_preview",
 ]
